@@ -1,0 +1,86 @@
+/*
+ * sys.c — wpo.core.sys: facts about the process and the libraries it runs
+ * with (versions, pid, host, user, terminals). Nothing here blocks.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <expat.h>
+#include <git2.h>
+#include <openssl/crypto.h>
+#include <lauxlib.h>
+
+/* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=} */
+static int l_sys_versions(lua_State *L)
+{
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, WPO_VERSION);
+    lua_setfield(L, -2, "wpo");
+    lua_pushstring(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+    lua_setfield(L, -2, "curl");
+    lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+    lua_setfield(L, -2, "openssl");
+    lua_pushstring(L, XML_ExpatVersion());
+    lua_setfield(L, -2, "expat");
+    int major, minor, rev;
+    git_libgit2_version(&major, &minor, &rev);
+    lua_pushfstring(L, "%d.%d.%d", major, minor, rev);
+    lua_setfield(L, -2, "libgit2");
+    return 1;
+}
+
+/* sys.pid() -> integer */
+static int l_sys_pid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+/* sys.hostname() -> string */
+static int l_sys_hostname(lua_State *L)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    lua_pushstring(L, host);
+    return 1;
+}
+
+/* sys.user() -> string: the login name, or the uid when it has none */
+static int l_sys_user(lua_State *L)
+{
+    struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_name)
+        lua_pushstring(L, pw->pw_name);
+    else
+        lua_pushfstring(L, "uid %d", (int)getuid());
+    return 1;
+}
+
+/* sys.isatty(fd) -> boolean */
+static int l_sys_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static const luaL_Reg sys_functions[] = {
+    {"versions", l_sys_versions},
+    {"pid", l_sys_pid},
+    {"hostname", l_sys_hostname},
+    {"user", l_sys_user},
+    {"isatty", l_sys_isatty},
+    {NULL, NULL}
+};
+
+int luaopen_wpo_core_sys(lua_State *L)
+{
+    luaL_newlib(L, sys_functions);
+    return 1;
+}

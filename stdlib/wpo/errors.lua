@@ -1,0 +1,50 @@
+-- wpo.errors: the one error type wpo raises and returns.
+--
+-- An error is a table { code, message, where, address, cause, exit } whose
+-- string form is one line:  where: address: code: message
+-- e.g. "stacks/prod.lua:42: network.nat["a"]: InvalidSubnetID.NotFound: The subnet ..."
+local M = {}
+
+local Error = {}
+Error.__index = Error
+
+function Error:__tostring()
+  local parts = {}
+  if self.where then parts[#parts + 1] = self.where end
+  if self.address then parts[#parts + 1] = self.address end
+  if self.code and self.code ~= "error" then parts[#parts + 1] = self.code end
+  parts[#parts + 1] = self.message or "unknown error"
+  return table.concat(parts, ": ")
+end
+
+local FIELDS = { code = true, message = true, where = true, address = true, cause = true, exit = true }
+
+-- errors.new{ message = ..., code = ..., where = ..., address = ..., cause = ..., exit = ... }
+-- Any extra keys (an AWS error's service, status, request_id...) are kept.
+function M.new(fields)
+  if type(fields) == "string" then fields = { message = fields } end
+  assert(type(fields) == "table" and type(fields.message) == "string", "errors.new: message required")
+  return setmetatable(fields, Error)
+end
+
+-- errors.raise(fields, level): raise a new error (never adds Lua's position prefix).
+function M.raise(fields)
+  error(M.new(fields), 0)
+end
+
+function M.is(value)
+  return getmetatable(value) == Error
+end
+
+-- Known keys, for documentation and tests.
+M.FIELDS = FIELDS
+
+-- The caller's file:line `level` frames up the stack, as "file:line".
+function M.where(level)
+  local info = debug.getinfo((level or 1) + 1, "Sl")
+  if not info or info.currentline < 0 then return nil end
+  local src = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+  return src .. ":" .. info.currentline
+end
+
+return M

@@ -1,0 +1,16 @@
+local text = require "wpo.text"
+
+describe("wpo.text", function()
+  it("finds the closest candidate for a typo", function()
+    assert.are.equal("cidr_block", text.closest("cidr_blok", { "cidr_block", "tags", "enable_dns_hostnames" }))
+  end)
+  it("offers nothing when no candidate is near", function()
+    assert.is_nil(text.closest("zzzzzz", { "cidr_block", "tags" }))
+  end)
+  it("formats durations", function()
+    assert.are.equal("250ms", text.duration(0.25))
+    assert.are.equal("12s", text.duration(12.2))
+    assert.are.equal("1m10s", text.duration(70))
+    assert.are.equal("2h03m", text.duration(2 * 3600 + 3 * 60 + 5))
+  end)
+end)
