@@ -445,6 +445,15 @@ static void add_trimmed(struct wpo_sigv4_buf *b, struct wpo_str v)
         i++;
     while (n > i && is_space((unsigned char)v.ptr[n - 1]))
         n--;
+    /* Most values (tokens, hashes, dates) hold no space at all: copy them
+     * after one branch-free scan. */
+    size_t blanks = 0;
+    for (size_t k = i; k < n; k++)
+        blanks += (unsigned char)v.ptr[k] <= ' ';
+    if (blanks == 0) {
+        buf_add(b, v.ptr + i, n - i);
+        return;
+    }
     if (!buf_grow(b, n - i))
         return;
     char *o = b->data + b->len;
@@ -498,20 +507,45 @@ void wpo_sigv4_free(struct wpo_sigv4_signing *s)
     buf_release(&s->string_to_sign);
     buf_release(&s->authorization);
     buf_release(&s->url);
+    buf_release(&s->work_block);
+    buf_release(&s->work_path);
+    buf_release(&s->work_headers);
+    buf_release(&s->work_query);
+}
+
+/* n bytes of working space in b (its content is not kept). */
+static void *reserve(struct wpo_sigv4_buf *b, size_t n)
+{
+    buf_reset(b);
+    return buf_grow(b, n) ? b->data : NULL;
 }
 
 static int format_dates(int64_t t, struct wpo_sigv4_signing *s, char *err, size_t errlen)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (t < 0 || t > INT64_C(253402300799) || (int64_t)tt != t || !gmtime_r(&tt, &tm)) {
+    if (t < 0 || t > INT64_C(253402300799)) {
         snprintf(err, errlen, "time %lld is outside 1970..9999", (long long)t);
         return -1;
     }
-    if (strftime(s->amz_date, sizeof s->amz_date, "%Y%m%dT%H%M%SZ", &tm) != 16) {
-        snprintf(err, errlen, "cannot format time %lld", (long long)t);
-        return -1;
+    /* Civil date from days since the epoch (Howard Hinnant's algorithm). */
+    int64_t days = t / 86400, secs = t % 86400;
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int y = (int)(yoe + era * 400 + (m <= 2));
+    int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60), ss = (int)(secs % 60);
+    int fields[] = {y / 100, y % 100, m, d, -1, hh, mm, ss};
+    char *o = s->amz_date;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (fields[i] < 0) {
+            *o++ = 'T';
+            continue;
+        }
+        *o++ = (char)('0' + fields[i] / 10);
+        *o++ = (char)('0' + fields[i] % 10);
     }
+    *o++ = 'Z';
+    *o = '\0';
     memcpy(s->date, s->amz_date, 8);
     s->date[8] = '\0';
     return 0;
@@ -540,14 +574,14 @@ static int check_credentials(const struct wpo_sigv4_request *req, char *err, siz
         snprintf(err, errlen, "secret_key is required");
         return -1;
     }
-    if (has_token(req))
-        for (size_t i = 0; i < req->session_token.len; i++) {
-            unsigned char c = (unsigned char)req->session_token.ptr[i];
-            if (c == '\r' || c == '\n' || c == 0) {
-                snprintf(err, errlen, "session_token holds a line break or NUL");
-                return -1;
-            }
+    if (has_token(req)) {
+        const char *t = req->session_token.ptr;
+        size_t n = req->session_token.len;
+        if (memchr(t, '\n', n) || memchr(t, '\r', n) || memchr(t, '\0', n)) {
+            snprintf(err, errlen, "session_token holds a line break or NUL");
+            return -1;
         }
+    }
     return 0;
 }
 
@@ -597,9 +631,12 @@ static int build_query(const struct wpo_sigv4_request *req, const struct url_par
         encsize += 3 * (req->access_key.len + req->region.len + req->service.len +
                         s->signed_headers.len + req->session_token.len) + 512;
     }
-    params = malloc(maxparams * sizeof *params);
-    enc = malloc(encsize);
-    if (!params || !enc) {
+    if (maxparams > SIZE_MAX / 2 / sizeof *params || encsize > SIZE_MAX / 2)
+        params = NULL;
+    else
+        params = reserve(&s->work_query, maxparams * sizeof *params + encsize);
+    enc = params ? (char *)(params + maxparams) : NULL;
+    if (!params) {
         snprintf(err, errlen, "out of memory");
         goto cleanup;
     }
@@ -685,8 +722,6 @@ static int build_query(const struct wpo_sigv4_request *req, const struct url_par
         buf_add(&s->canonical_query, "", 0);
     rc = 0;
 cleanup:
-    free(params);
-    free(enc);
     return rc;
 }
 
@@ -695,7 +730,7 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
 {
     int rc = -1;
     struct header_entry *hs = NULL;
-    struct wpo_sigv4_buf block = {0}, tmp = {0};
+    struct wpo_sigv4_buf *block = &s->work_block;
     struct url_parts u;
     bool presign = req->expires > 0;
     uint8_t digest[WPO_SHA256_LEN];
@@ -723,7 +758,9 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
     add_host(&s->host, &u);
 
     /* Which headers are signed, in canonical order. */
-    hs = malloc((req->nheaders + 4) * sizeof *hs);
+    buf_reset(block);
+    if (req->nheaders < SIZE_MAX / 2 / sizeof *hs)
+        hs = reserve(&s->work_headers, (req->nheaders + 4) * sizeof *hs);
     if (!hs) {
         snprintf(err, errlen, "out of memory");
         goto cleanup;
@@ -807,18 +844,22 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
         }
         if (i)
             buf_addc(&s->signed_headers, ';');
-        for (size_t k = 0; k < hs[i].name.len; k++) {
-            char c = (char)lower((unsigned char)hs[i].name.ptr[k]);
-            buf_addc(&s->signed_headers, c);
-            buf_addc(&block, c);
-        }
-        buf_addc(&block, ':');
+        size_t at_signed = s->signed_headers.len, at_block = block->len;
+        buf_add(&s->signed_headers, hs[i].name.ptr, hs[i].name.len);
+        buf_add(block, hs[i].name.ptr, hs[i].name.len);
+        if (!s->signed_headers.oom && !block->oom)
+            for (size_t k = 0; k < hs[i].name.len; k++) {
+                s->signed_headers.data[at_signed + k] =
+                    (char)lower((unsigned char)s->signed_headers.data[at_signed + k]);
+                block->data[at_block + k] = (char)lower((unsigned char)block->data[at_block + k]);
+            }
+        buf_addc(block, ':');
         for (size_t k = i; k < j; k++) {
             if (k > i)
-                buf_addc(&block, ',');
-            add_trimmed(&block, hs[k].value);
+                buf_addc(block, ',');
+            add_trimmed(block, hs[k].value);
         }
-        buf_addc(&block, '\n');
+        buf_addc(block, '\n');
         i = j;
     }
 
@@ -832,24 +873,21 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
         buf_addc(cr, (char)(c >= 'a' && c <= 'z' ? c - 32 : c));
     }
     buf_addc(cr, '\n');
-    add_canonical_uri(cr, u.path, req, &tmp);
+    add_canonical_uri(cr, u.path, req, &s->work_path);
     buf_addc(cr, '\n');
     buf_add(cr, s->canonical_query.data, s->canonical_query.len);
     buf_addc(cr, '\n');
-    buf_add(cr, block.data, block.len);
+    buf_add(cr, block->data, block->len);
     buf_addc(cr, '\n');
     buf_add(cr, s->signed_headers.data, s->signed_headers.len);
     buf_addc(cr, '\n');
     buf_add(cr, s->payload_hash.data, s->payload_hash.len);
-    if (cr->oom || block.oom || s->signed_headers.oom || s->payload_hash.oom || s->host.oom) {
+    if (cr->oom || block->oom || s->signed_headers.oom || s->payload_hash.oom || s->host.oom) {
         snprintf(err, errlen, "out of memory");
         goto cleanup;
     }
     rc = 0;
 cleanup:
-    free(hs);
-    buf_release(&block);
-    buf_release(&tmp);
     return rc;
 }
 
@@ -1085,12 +1123,12 @@ static void check_keys(lua_State *L, int t)
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        bool ok = false;
-        for (const char *const *v = REQ_KEYS; k && *v; v++)
-            if (strcmp(k, *v) == 0)
-                ok = true;
+        /* The valid keys are a set (upvalue 2): one lookup of an interned string. */
+        lua_pushvalue(L, -1);
+        bool ok = lua_rawget(L, lua_upvalueindex(2)) == LUA_TBOOLEAN;
+        lua_pop(L, 1);
         if (!ok) {
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
             luaL_Buffer b;
             luaL_buffinit(L, &b);
             for (const char *const *v = REQ_KEYS; *v; v++) {
@@ -1142,14 +1180,19 @@ static void add_header(lua_State *L, struct sigv4_scratch *sc, size_t *n, struct
     sc->headers[(*n)++] = (struct wpo_sigv4_header){name, value};
 }
 
-/* A header value: a string, a number (anchored in the table at anchor), or
- * an array of those for a repeated header. */
+/* A header value: a string, a number (converted, and anchored in a table
+ * made at stack slot anchor on first need), or an array of those for a
+ * repeated header. */
 static struct wpo_str header_value(lua_State *L, int idx, int anchor, const char *name)
 {
     struct wpo_str v = {NULL, 0};
     if (lua_type(L, idx) == LUA_TSTRING) {
         v.ptr = lua_tolstring(L, idx, &v.len);
     } else if (lua_type(L, idx) == LUA_TNUMBER) {
+        if (lua_isnil(L, anchor)) {
+            lua_newtable(L);
+            lua_replace(L, anchor);
+        }
         lua_pushvalue(L, idx);
         v.ptr = lua_tolstring(L, -1, &v.len);
         lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
@@ -1206,7 +1249,7 @@ static void check_request(lua_State *L, int t, struct wpo_sigv4_request *req,
     type = lua_getfield(L, t, "headers");
     if (type == LUA_TTABLE) {
         int headers = lua_gettop(L);
-        lua_newtable(L);
+        lua_pushnil(L);
         int anchor = lua_gettop(L);
         lua_pushnil(L);
         while (lua_next(L, headers)) {
@@ -1370,6 +1413,11 @@ int luaopen_wpo_core_sigv4(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    luaL_setfuncs(L, sigv4_functions, 1);
+    lua_createtable(L, 0, sizeof REQ_KEYS / sizeof REQ_KEYS[0]);
+    for (const char *const *k = REQ_KEYS; *k; k++) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, *k);
+    }
+    luaL_setfuncs(L, sigv4_functions, 2);
     return 1;
 }

@@ -62,6 +62,8 @@ struct wpo_sigv4_signing {
     char signature[65];
     struct wpo_sigv4_buf authorization;  /* header form */
     struct wpo_sigv4_buf url;            /* presigned form */
+    /* working space, kept from one call to the next to save allocations */
+    struct wpo_sigv4_buf work_block, work_path, work_headers, work_query;
 };
 
 void wpo_sigv4_init(struct wpo_sigv4_signing *s);

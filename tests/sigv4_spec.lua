@@ -214,6 +214,20 @@ describe("wpo.core.sigv4", function()
       assert.is_true(math.abs(t - offset - before) <= 5)
     end)
 
+    it("formats X-Amz-Date right for any second from 1970 to 9999", function()
+      local times = { 0, 59, 86399, 86400, 951782400, 951868799, 4107542399, 4107542400, 253402300799 }
+      local seed = 7
+      for _ = 1, 500 do
+        seed = (seed * 6364136223846793005 + 1442695040888963407) & 0x7fffffffffffffff
+        times[#times + 1] = seed % 253402300800
+      end
+      for _, t in ipairs(times) do
+        assert.are.equal(os.date("!%Y%m%dT%H%M%SZ", t), sigv4.sign(request { time = t })["X-Amz-Date"])
+      end
+      assert.has_error(function() sigv4.sign(request { time = 253402300800 }) end)
+      assert.has_error(function() sigv4.sign(request { time = -1 }) end)
+    end)
+
     it("differs when anything signed changes", function()
       local base = sigv4.sign(request {}).Authorization
       for _, change in ipairs({ { method = "POST" }, { url = "https://example.amazonaws.com/x" },
