@@ -4,7 +4,8 @@
  * Lua tables after expat has returned, so no Lua error can cross an expat
  * frame. It owns the refusals that make hostile input harmless: no DTD and
  * no entity declaration (so no entity expansion and no external entity),
- * a depth limit and a size limit.
+ * a depth limit and a size limit. Each Lua state keeps one decoder (expat
+ * parser, buffers, an arena block) from one document to the next.
  *
  * Lua API (wpo.core.xml):
  *   decode(s, { max_depth = 256, max_bytes = 64 MiB }?) -> root | nil, err
@@ -28,6 +29,7 @@
 #include <expat.h>
 #include <lauxlib.h>
 
+#include "crypto.h"
 #include "xml.h"
 
 /* expat reports "namespace-uri|local" for names in a namespace; '|' can
@@ -88,12 +90,17 @@ struct text_buf {
     size_t len, cap;
 };
 
+/* An open element: the node, its last child so far, its character data. */
+struct level {
+    struct wpo_xml_node *node, *last;
+    struct text_buf text;
+};
+
 struct parse_state {
     XML_Parser parser;
     struct wpo_xml_doc *doc;
-    struct wpo_xml_node **open;   /* the open elements, by depth */
-    struct wpo_xml_node **last;   /* the last child of each open element */
-    struct text_buf *text;        /* character data of each open element */
+    struct level *levels;         /* by depth; grows as the document nests */
+    int nlevels;
     int depth, max_depth;
     bool failed;
     char *err;
@@ -140,6 +147,17 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         fail(st, "nesting deeper than %d levels", st->max_depth);
         return;
     }
+    if (st->depth == st->nlevels) {
+        int n = st->nlevels ? 2 * st->nlevels : 16;
+        if (n > st->max_depth)
+            n = st->max_depth;
+        struct level *lv = realloc(st->levels, (size_t)n * sizeof *lv);
+        if (!lv)
+            goto oom;
+        memset(lv + st->nlevels, 0, (size_t)(n - st->nlevels) * sizeof *lv);
+        st->levels = lv;
+        st->nlevels = n;
+    }
     struct wpo_xml_node *node = arena_alloc(st->doc, sizeof *node);
     if (!node)
         goto oom;
@@ -167,17 +185,18 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     if (st->depth == 0) {
         st->doc->root = node;
     } else {
-        struct wpo_xml_node *parent = st->open[st->depth - 1];
-        if (st->last[st->depth - 1])
-            st->last[st->depth - 1]->next = node;
+        struct level *up = &st->levels[st->depth - 1];
+        if (up->last)
+            up->last->next = node;
         else
-            parent->first = node;
-        st->last[st->depth - 1] = node;
-        parent->nchildren++;
+            up->node->first = node;
+        up->last = node;
+        up->node->nchildren++;
     }
-    st->open[st->depth] = node;
-    st->last[st->depth] = NULL;
-    st->text[st->depth].len = 0;
+    struct level *lv = &st->levels[st->depth];
+    lv->node = node;
+    lv->last = NULL;
+    lv->text.len = 0;
     st->depth++;
     return;
 oom:
@@ -198,8 +217,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     if (st->failed || st->depth == 0)
         return;
     st->depth--;
-    struct wpo_xml_node *node = st->open[st->depth];
-    struct text_buf *tb = &st->text[st->depth];
+    struct wpo_xml_node *node = st->levels[st->depth].node;
+    struct text_buf *tb = &st->levels[st->depth].text;
     if (tb->len == 0 || (node->nchildren > 0 && only_whitespace(tb->data, tb->len))) {
         node->text = "";
         node->text_len = 0;
@@ -216,7 +235,7 @@ static void XMLCALL on_chars(void *ud, const XML_Char *s, int len)
     struct parse_state *st = ud;
     if (st->failed || st->depth == 0 || len <= 0)
         return;
-    struct text_buf *tb = &st->text[st->depth - 1];
+    struct text_buf *tb = &st->levels[st->depth - 1].text;
     size_t n = (size_t)len;
     if (tb->cap - tb->len < n) {
         size_t cap = tb->cap ? tb->cap : 64;
@@ -253,10 +272,27 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *entity, int is_para
     fail(ud, "entity declarations are refused (%s)", entity ? entity : "");
 }
 
-int wpo_xml_parse(const char *data, size_t len, const struct wpo_xml_limits *limits,
-                  struct wpo_xml_doc *doc, char *err, size_t errlen)
+/* A fresh salt for each document without a system call: splitmix64 over a
+ * seed drawn once per decoder from the system's random source. */
+static unsigned long next_salt(struct wpo_xml_decoder *dec)
 {
-    int rc = -1;
+    if (dec->salt == 0) {
+        uint64_t seed = 0;
+        if (wpo_crypto_random(&seed, sizeof seed) != 0 || seed == 0)
+            seed = (uint64_t)(uintptr_t)dec ^ UINT64_C(0x9e3779b97f4a7c15);
+        dec->salt = seed;
+    }
+    uint64_t z = (dec->salt += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    z ^= z >> 31;
+    return (unsigned long)(z ? z : 1);
+}
+
+int wpo_xml_decode(struct wpo_xml_decoder *dec, const char *data, size_t len,
+                   const struct wpo_xml_limits *limits, struct wpo_xml_doc *doc,
+                   char *err, size_t errlen)
+{
     size_t max_bytes = limits && limits->max_bytes ? limits->max_bytes : WPO_XML_MAX_BYTES;
     int max_depth = limits && limits->max_depth > 0 ? limits->max_depth : WPO_XML_MAX_DEPTH;
     struct parse_state st = {0};
@@ -272,15 +308,24 @@ int wpo_xml_parse(const char *data, size_t len, const struct wpo_xml_limits *lim
                  len, max_bytes);
         return -1;
     }
-    st.open = calloc((size_t)max_depth, sizeof *st.open);
-    st.last = calloc((size_t)max_depth, sizeof *st.last);
-    st.text = calloc((size_t)max_depth, sizeof *st.text);
-    st.parser = XML_ParserCreateNS(NULL, NS_SEP);
-    if (!st.open || !st.last || !st.text || !st.parser) {
-        snprintf(err, errlen, "xml: out of memory at line 1");
-        goto cleanup;
+    if (dec->parser) {
+        if (!XML_ParserReset(dec->parser, NULL)) {
+            XML_ParserFree(dec->parser);
+            dec->parser = NULL;
+        }
     }
+    if (!dec->parser && !(dec->parser = XML_ParserCreateNS(NULL, NS_SEP))) {
+        snprintf(err, errlen, "xml: out of memory at line 1");
+        return -1;
+    }
+    st.parser = dec->parser;
+    st.levels = dec->levels;
+    st.nlevels = dec->nlevels;
+    doc->arena = dec->spare;  /* an empty block: its used count is 0 */
+    dec->spare = NULL;
+
     XML_SetUserData(st.parser, &st);
+    XML_SetHashSalt(st.parser, next_salt(dec));
     XML_SetElementHandler(st.parser, on_start, on_end);
     XML_SetCharacterDataHandler(st.parser, on_chars);
     XML_SetStartDoctypeDeclHandler(st.parser, on_doctype);
@@ -306,49 +351,102 @@ int wpo_xml_parse(const char *data, size_t len, const struct wpo_xml_limits *lim
         snprintf(err, errlen, "xml: no element found at line 1");
         st.failed = true;
     }
-    rc = st.failed ? -1 : 0;
-cleanup:
-    if (st.parser)
-        XML_ParserFree(st.parser);
-    if (st.text)
-        for (int i = 0; i < max_depth; i++)
-            free(st.text[i].data);
-    free(st.text);
-    free(st.open);
-    free(st.last);
-    if (rc != 0)
-        wpo_xml_free(doc);
+    /* The per-depth buffers stay with the decoder; a huge one is let go. */
+    for (int i = 0; i < st.nlevels; i++)
+        if (st.levels[i].text.cap > ((size_t)1 << 16)) {
+            free(st.levels[i].text.data);
+            memset(&st.levels[i].text, 0, sizeof st.levels[i].text);
+        }
+    dec->levels = st.levels;
+    dec->nlevels = st.nlevels;
+    if (st.failed) {
+        wpo_xml_recycle(dec, doc);
+        return -1;
+    }
+    return 0;
+}
+
+void wpo_xml_recycle(struct wpo_xml_decoder *dec, struct wpo_xml_doc *doc)
+{
+    struct arena_block *b = doc->arena;
+    if (b && !dec->spare && b->size <= ((size_t)1 << 20)) {
+        doc->arena = b->prev;
+        b->prev = NULL;
+        b->used = 0;
+        dec->spare = b;
+    }
+    wpo_xml_free(doc);
+}
+
+void wpo_xml_decoder_free(struct wpo_xml_decoder *dec)
+{
+    if (dec->parser)
+        XML_ParserFree(dec->parser);
+    struct level *levels = dec->levels;
+    for (int i = 0; i < dec->nlevels; i++)
+        free(levels[i].text.data);
+    free(levels);
+    free(dec->spare);
+    memset(dec, 0, sizeof *dec);
+}
+
+int wpo_xml_parse(const char *data, size_t len, const struct wpo_xml_limits *limits,
+                  struct wpo_xml_doc *doc, char *err, size_t errlen)
+{
+    struct wpo_xml_decoder dec = {0};
+    int rc = wpo_xml_decode(&dec, data, len, limits, doc, err, errlen);
+    wpo_xml_decoder_free(&dec);
     return rc;
 }
 
 /* ---- Lua binding -------------------------------------------------------- */
 
-#define DOC_MT "wpo.xml.doc"
+#define STATE_MT "wpo.xml.decoder"
 
-/* A parse's C tree is held by a userdata until converted, so a Lua error
- * (out of memory) while building the tables cannot leak it. */
-static int doc_gc(lua_State *L)
+/* Per Lua state: the decoder, and the document being converted, held here
+ * so that a Lua error (out of memory) while building the tables cannot leak
+ * it; the next decode or the collector frees it. */
+struct xml_state {
+    struct wpo_xml_decoder dec;
+    struct wpo_xml_doc doc;
+};
+
+static int state_gc(lua_State *L)
 {
-    wpo_xml_free(luaL_checkudata(L, 1, DOC_MT));
+    struct xml_state *xs = luaL_checkudata(L, 1, STATE_MT);
+    wpo_xml_free(&xs->doc);
+    wpo_xml_decoder_free(&xs->dec);
     return 0;
 }
+
+/* The keys "name", "attrs", "text" are upvalues 1..3 of decode: pushing
+ * them is cheaper than interning them again for every node. */
+#define KEY_NAME lua_upvalueindex(1)
+#define KEY_ATTRS lua_upvalueindex(2)
+#define KEY_TEXT lua_upvalueindex(3)
+#define XML_STATE lua_upvalueindex(4)
 
 static void push_node(lua_State *L, const struct wpo_xml_node *node)
 {
     luaL_checkstack(L, 4, "xml: document too deep");
-    lua_createtable(L, (int)(node->nchildren > INT_MAX ? INT_MAX : node->nchildren), 3);
+    lua_createtable(L, (int)(node->nchildren > INT_MAX ? INT_MAX : node->nchildren),
+                    node->nattrs > 0 ? 3 : 2);
+    lua_pushvalue(L, KEY_NAME);
     lua_pushstring(L, node->name);
-    lua_setfield(L, -2, "name");
+    lua_rawset(L, -3);
     if (node->nattrs > 0) {
+        lua_pushvalue(L, KEY_ATTRS);
         lua_createtable(L, 0, (int)(node->nattrs > INT_MAX ? INT_MAX : node->nattrs));
         for (size_t i = 0; i < node->nattrs; i++) {
+            lua_pushstring(L, node->attrs[i].name);
             lua_pushlstring(L, node->attrs[i].value, node->attrs[i].value_len);
-            lua_setfield(L, -2, node->attrs[i].name);
+            lua_rawset(L, -3);
         }
-        lua_setfield(L, -2, "attrs");
+        lua_rawset(L, -3);
     }
+    lua_pushvalue(L, KEY_TEXT);
     lua_pushlstring(L, node->text, node->text_len);
-    lua_setfield(L, -2, "text");
+    lua_rawset(L, -3);
     lua_Integer i = 1;
     for (const struct wpo_xml_node *c = node->first; c; c = c->next) {
         push_node(L, c);
@@ -389,32 +487,33 @@ static int l_xml_decode(lua_State *L)
         limits.max_depth = (int)opt_limit(L, 2, "max_depth", 1, MAX_DEPTH_LIMIT);
         limits.max_bytes = (size_t)opt_limit(L, 2, "max_bytes", 1, (lua_Integer)1 << 40);
     }
-    struct wpo_xml_doc *doc = lua_newuserdatauv(L, sizeof *doc, 0);
-    memset(doc, 0, sizeof *doc);
-    luaL_setmetatable(L, DOC_MT);
+    struct xml_state *xs = lua_touserdata(L, XML_STATE);
+    wpo_xml_recycle(&xs->dec, &xs->doc);  /* left over if a conversion raised */
     char err[256];
-    if (wpo_xml_parse(s, len, &limits, doc, err, sizeof err) != 0) {
+    if (wpo_xml_decode(&xs->dec, s, len, &limits, &xs->doc, err, sizeof err) != 0) {
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
     }
-    push_node(L, doc->root);
-    wpo_xml_free(doc);
+    push_node(L, xs->doc.root);
+    wpo_xml_recycle(&xs->dec, &xs->doc);
     return 1;
 }
 
-static const luaL_Reg xml_functions[] = {
-    {"decode", l_xml_decode},
-    {NULL, NULL}
-};
-
 int luaopen_wpo_core_xml(lua_State *L)
 {
-    if (luaL_newmetatable(L, DOC_MT)) {
-        lua_pushcfunction(L, doc_gc);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "name");
+    lua_pushliteral(L, "attrs");
+    lua_pushliteral(L, "text");
+    struct xml_state *xs = lua_newuserdatauv(L, sizeof *xs, 0);
+    memset(xs, 0, sizeof *xs);
+    if (luaL_newmetatable(L, STATE_MT)) {
+        lua_pushcfunction(L, state_gc);
         lua_setfield(L, -2, "__gc");
     }
-    lua_pop(L, 1);
-    luaL_newlib(L, xml_functions);
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, l_xml_decode, 4);
+    lua_setfield(L, -2, "decode");
     return 1;
 }

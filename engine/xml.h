@@ -7,6 +7,7 @@
 #define WPO_XML_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define WPO_XML_MAX_DEPTH 256
 #define WPO_XML_MAX_BYTES ((size_t)64 << 20)
@@ -46,5 +47,25 @@ int wpo_xml_parse(const char *data, size_t len, const struct wpo_xml_limits *lim
                   struct wpo_xml_doc *doc, char *err, size_t errlen);
 
 void wpo_xml_free(struct wpo_xml_doc *doc);
+
+/* A decoder kept from one document to the next: its expat parser, its
+ * per-depth buffers and one arena block are reused (zero it first; one
+ * thread at a time). wpo_xml_parse is a decoder used once. */
+struct wpo_xml_decoder {
+    void *parser;       /* XML_Parser */
+    void *levels;
+    int nlevels;
+    void *spare;        /* an arena block ready for the next document */
+    uint64_t salt;      /* expat's hash salt, a different one per document */
+};
+
+int wpo_xml_decode(struct wpo_xml_decoder *dec, const char *data, size_t len,
+                   const struct wpo_xml_limits *limits, struct wpo_xml_doc *doc,
+                   char *err, size_t errlen);
+
+/* Free doc, keeping a block of its memory for the decoder's next document. */
+void wpo_xml_recycle(struct wpo_xml_decoder *dec, struct wpo_xml_doc *doc);
+
+void wpo_xml_decoder_free(struct wpo_xml_decoder *dec);
 
 #endif
