@@ -282,17 +282,25 @@ static int parse_url(struct wpo_str url, struct url_parts *u, char *err, size_t 
         return -1;
     }
     u->host = (struct wpo_str){host, (size_t)(hend - host)};
-    if (port) {
-        u->port = (struct wpo_str){port, (size_t)(aend - port)};
-        if (u->port.len > 5) {
-            snprintf(err, errlen, "url has an invalid port");
+    for (size_t i = 0; i < u->host.len; i++)
+        if ((unsigned char)host[i] <= ' ' || host[i] == 0x7f) {
+            snprintf(err, errlen, "url has a space or control character in its host");
             return -1;
         }
-        for (size_t i = 0; i < u->port.len; i++)
-            if (port[i] < '0' || port[i] > '9') {
+    if (port) {
+        u->port = (struct wpo_str){port, (size_t)(aend - port)};
+        long value = 0;
+        for (size_t i = 0; i < u->port.len; i++) {
+            if (port[i] < '0' || port[i] > '9' || i >= 5) {
                 snprintf(err, errlen, "url has an invalid port");
                 return -1;
             }
+            value = value * 10 + (port[i] - '0');
+        }
+        if (value > 65535) {
+            snprintf(err, errlen, "url has an invalid port");
+            return -1;
+        }
     }
 
     const char *path = aend, *pend = aend;

@@ -276,6 +276,7 @@ describe("wpo.core.sigv4", function()
 
     it("refuses a relative url, a bad header name, a bad region, missing credentials", function()
       for _, bad in ipairs({ { url = "/relative" }, { url = "https:///nohost" }, { url = "http://h:99999999/" },
+        { url = "http://h:65536/" }, { url = "http://h:8x/" }, { url = "http://ex ample.com/" },
         { headers = { ["bad name"] = "x" } }, { region = "us east 1" }, { service = "" },
         { secret_key = false }, { time = 1.5 }, { headers = { X = true } }, { normalize_path = "yes" } }) do
         local req = request(bad)
