@@ -499,6 +499,82 @@ cleanup:
     return n;
 }
 
+static const char *entry_kind(git_filemode_t mode)
+{
+    switch (mode) {
+    case GIT_FILEMODE_TREE: return "dir";
+    case GIT_FILEMODE_LINK: return "link";
+    case GIT_FILEMODE_COMMIT: return "submodule";
+    default: return "file";
+    }
+}
+
+/* repo:list(commit, dir) -> { {name, kind}... } | nil, err, code
+ * The entries of a directory ("" or "." for the root) in the commit's tree,
+ * in git's order (by name); kind "file", "dir", "link" or "submodule".
+ * code "ENOENT" when dir is absent, "git" when it is not a directory. */
+static int l_repo_list(lua_State *L)
+{
+    struct wpo_git_repo *r = check_repo(L, 1);
+    const char *id = luaL_checkstring(L, 2);
+    const char *path = luaL_optstring(L, 3, "");
+    char clean[4096] = "";
+    int root = path[0] == '\0' || strcmp(path, ".") == 0 || strcmp(path, "./") == 0;
+    if (!root && clean_tree_path(path, clean, sizeof clean) != 0)
+        return push_error(L, "ENOENT", "%s: not a path inside the repository", path);
+
+    git_commit *commit = NULL;
+    int n = lookup_commit(L, r->repo, id, &commit);
+    if (n)
+        return n;
+    git_tree *tree = NULL, *sub = NULL;
+    git_tree_entry *entry = NULL;
+    int rc = git_commit_tree(&tree, commit);
+    if (rc != 0) {
+        n = push_git_error(L, rc, path);
+        goto cleanup;
+    }
+    const git_tree *dir = tree;
+    if (!root) {
+        rc = git_tree_entry_bypath(&entry, tree, clean);
+        if (rc == GIT_ENOTFOUND) {
+            char shortid[8];
+            git_oid_tostr(shortid, sizeof shortid, git_commit_id(commit));
+            n = push_error(L, "ENOENT", "%s: no such directory at commit %s", clean, shortid);
+            goto cleanup;
+        }
+        if (rc == 0 && git_tree_entry_type(entry) != GIT_OBJECT_TREE) {
+            n = push_error(L, "git", "%s: not a directory", clean);
+            goto cleanup;
+        }
+        if (rc == 0)
+            rc = git_tree_lookup(&sub, r->repo, git_tree_entry_id(entry));
+        if (rc != 0) {
+            n = push_git_error(L, rc, clean);
+            goto cleanup;
+        }
+        dir = sub;
+    }
+    size_t count = git_tree_entrycount(dir);
+    lua_createtable(L, (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(dir, i);
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, git_tree_entry_name(e));
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, entry_kind(git_tree_entry_filemode(e)));
+        lua_setfield(L, -2, "kind");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    n = 1;
+cleanup:
+    git_tree_free(sub);
+    git_tree_entry_free(entry);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return n;
+}
+
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1292,6 +1368,7 @@ static const luaL_Reg repo_methods[] = {
     {"head", l_repo_head},
     {"resolve", l_repo_resolve},
     {"read", l_repo_read},
+    {"list", l_repo_list},
     {"tags", l_repo_tags},
     {"tags_at", l_repo_tags_at},
     {"branches", l_repo_branches},

@@ -82,6 +82,20 @@ describe("wpo.core.git", function()
     assert.are.same({ "main" }, repo:branches())
   end)
 
+  it("lists a directory of a commit's tree", function()
+    local at100 = repo:resolve("v1.0.0")
+    assert.are.same({ { name = "net.lua", kind = "file" } }, repo:list(at100, "lib"))
+    local root = repo:list(at100, "")
+    local names = {}
+    for i, e in ipairs(root) do names[i] = e.name .. ":" .. e.kind end
+    assert.are.same({ "lib:dir", "stacks:dir" }, names)
+    local none, err, code = repo:list(at100, "nope")
+    assert.is_nil(none)
+    assert.are.equal("ENOENT", code)
+    assert.matches("nope: no such directory at commit %x+", err)
+    assert.are.equal("git", select(3, repo:list(at100, "lib/net.lua")))
+  end)
+
   it("answers ancestry both ways", function()
     local a, b = repo:resolve("v1.0.0"), repo:resolve("v1.1.0")
     assert.is_true(repo:is_ancestor(a, b))
