@@ -225,22 +225,13 @@ function Source:load_stack(env)
   return self:loadfile(self.path, env)
 end
 
--- Finds a module in the source: path or nil, the paths tried.
+-- Finds a module in the source: path, its text | nil, the paths tried.
 function Source:find_module(name)
   local tried = module_paths(name)
   for _, path in ipairs(tried) do
-    local ok
-    if self.kind == "commit" then
-      ok = self.repo:read(self.commit, path) ~= nil
-    else
-      local f = io.open(join(self.root, path), "rb")
-      if f then
-        local data, err = f:read(0)   -- nil, nil at the end of an empty file; nil, err for a directory
-        ok = data ~= nil or err == nil
-        f:close()
-      end
-    end
-    if ok then return path, tried end
+    local data, _, code = self:read(path)
+    if data then return path, data end
+    if code ~= "ENOENT" and code ~= "EISDIR" and code ~= "git" then break end
   end
   return nil, tried
 end
@@ -249,14 +240,14 @@ end
 function Source:searcher(env)
   return function(name)
     if name:match("^wpo%.") or name:match("^wpo$") then return "\n\tnot a stack module: " .. name end
-    local path, tried = self:find_module(name)
+    local path, found = self:find_module(name)
     if not path then
       local lines = {}
-      for i, p in ipairs(tried) do lines[i] = "\n\tno file '" .. p .. "' in " .. self:where() end
+      for i, p in ipairs(found) do lines[i] = "\n\tno file '" .. p .. "' in " .. self:where() end
       return table.concat(lines)
     end
-    local chunk, err = self:loadfile(path, env)
-    if not chunk then error(err, 0) end
+    local chunk, err = load(found, "@" .. self:display(path), "t", env or _ENV)
+    if not chunk then error(errors.new { code = "LoadError", message = err }, 0) end
     return chunk, path
   end
 end
