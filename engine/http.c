@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -115,6 +116,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
         req->head.len = 0;      /* a new response (after a 1xx): forget the last */
     return buf_append(&req->head, data, len) == 0 ? len : 0;
+}
+
+/* Sockets are close-on-exec: a child process (git, a shell) must not keep
+ * wpo's connections open. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)ud;
+    (void)purpose;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 static const char *error_code(CURLcode c)
@@ -372,7 +382,7 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *err, siz
     }
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, errlen, "url '%.200s' is not valid: %s", url, curl_url_strerror(uc));
+        snprintf(err, errlen, "url is not valid: %s", curl_url_strerror(uc));
         goto cleanup;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -530,6 +540,7 @@ static int l_http_start(lua_State *L)
     if (ca)
         curl_easy_setopt(easy, CURLOPT_CAINFO, ca);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);

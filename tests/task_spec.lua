@@ -285,3 +285,112 @@ describe("wpo.task", function()
     assert.are.equal("interrupt 1\ninterrupt 2\nworker: cancelled\ttrue\ndone\n", r.stdout)
   end)
 end)
+
+-- The same module over a fake core: a virtual clock, no real waiting.
+describe("wpo.task over a fake loop", function()
+  local fake, ftask
+
+  local function fake_loop()
+    local L = { clock = 0, last_id = 0, timers = {}, ready = {}, ready_ids = {}, signals = 0, catching = false }
+    function L.now() return L.clock end
+    function L.timer(ms)
+      L.last_id = L.last_id + 1
+      L.timers[L.last_id] = L.clock + ms
+      return L.last_id
+    end
+    local function complete(c)
+      L.ready[#L.ready + 1] = c
+      L.ready_ids[c.id] = true
+    end
+    function L.cancel(id)
+      if not L.timers[id] then return false end
+      L.timers[id] = nil
+      complete { id = id, ok = false, err = "cancelled", code = "cancelled" }
+      return true
+    end
+    function L.pending(id)
+      if id then return L.timers[id] ~= nil or L.ready_ids[id] == true end
+      local n = #L.ready
+      for _ in pairs(L.timers) do n = n + 1 end
+      return n
+    end
+    function L.catch_sigint(on) local was = L.catching L.catching = on return was end
+    function L.signal()
+      L.signals = L.signals + 1
+      complete { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGINT)", signal = "SIGINT", count = L.signals }
+    end
+    function L.wait(timeout)
+      if #L.ready == 0 and timeout ~= 0 then
+        local first
+        for _, due in pairs(L.timers) do
+          if not first or due < first then first = due end
+        end
+        if first then L.clock = math.max(L.clock, first) end
+      end
+      local due = {}
+      for id, at in pairs(L.timers) do
+        if at <= L.clock then due[#due + 1] = id end
+      end
+      table.sort(due, function(a, b) return L.timers[a] < L.timers[b] or (L.timers[a] == L.timers[b] and a < b) end)
+      for _, id in ipairs(due) do
+        L.timers[id] = nil
+        complete { id = id, ok = true, value = true }
+      end
+      local out = L.ready
+      L.ready, L.ready_ids = {}, {}
+      return out
+    end
+    return L
+  end
+
+  before_each(function()
+    fake = fake_loop()
+    local real = package.loaded["wpo.core.loop"]
+    package.loaded["wpo.core.loop"] = fake
+    ftask = dofile(package.searchpath("wpo.task", package.path))
+    package.loaded["wpo.core.loop"] = real
+  end)
+
+  it("wakes a thousand sleepers in deadline order on a virtual clock", function()
+    local order = {}
+    for i = 1, 1000 do
+      local ms = (i * 7919) % 3600000   -- up to an hour each
+      ftask.spawn(function()
+        ftask.sleep(ms)
+        order[#order + 1] = ms
+      end)
+    end
+    ftask.run()
+    assert.are.equal(1000, #order)
+    for i = 2, #order do assert.is_true(order[i - 1] <= order[i]) end
+    assert.are.equal(order[#order], fake.clock)
+  end)
+
+  it("hands interrupt records to the handler, in order, outside any task", function()
+    local seen = {}
+    ftask.on_interrupt(function(n) seen[#seen + 1] = { n, ftask.current() } end)
+    assert.is_true(fake.catching)
+    local t = ftask.spawn(function()
+      fake.signal()
+      ftask.sleep(10)
+      fake.signal()
+      ftask.sleep(10)
+    end)
+    ftask.run()
+    assert.are.equal("done", t.status)
+    assert.are.equal(2, #seen)
+    assert.are.same({ 1, 2 }, { seen[1][1], seen[2][1] })
+    assert.is_nil(seen[1][2])
+    ftask.on_interrupt(nil)
+    assert.is_false(fake.catching)
+  end)
+
+  it("gives the cancelled completion to the task that awaited it", function()
+    local r
+    local t = ftask.spawn(function() r = table.pack(ftask.sleep(1000)) end)
+    ftask.spawn(function() ftask.cancel(t) end)
+    ftask.run()
+    assert.are.same({ nil, "cancelled", "cancelled", n = 3 }, r)
+    assert.are.equal(0, fake.clock)
+  end)
+end)
