@@ -16,6 +16,7 @@ Routes (any method):
                      /delay with that name has arrived (the request is in flight)
   /close             close the connection without answering
   /bench             200, "ok"
+  /stats             200, JSON {connections}: how many connections were opened
 """
 import argparse
 import asyncio
@@ -85,6 +86,8 @@ async def handle(reader, writer):
                 msg = response(200, b"started", extra)
             elif path == "/close":
                 return
+            elif path == "/stats":
+                msg = response(200, json.dumps({"connections": next_conn}).encode(), extra)
             elif path == "/bench":
                 msg = response(200, b"ok", extra)
             else:
