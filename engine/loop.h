@@ -64,11 +64,13 @@ struct wpo_loop_transfer_type {
  * counted: it outlives the loop while a worker still holds it. */
 struct wpo_loop_queue;
 
-/* Main thread. Start a worker operation; returns its id. ctx is handed back
- * to type->release exactly once. */
+/* Main thread. Start a worker operation; returns its id, and ctx is handed
+ * back to type->release exactly once. Returns -1 when out of memory or while
+ * lua_close runs (the loop is closed): then release is never called. */
 int64_t wpo_loop_op_start(lua_State *L, const struct wpo_loop_op_type *type, void *ctx);
 
-/* Main thread. A new reference to the loop's queue, for a worker thread. */
+/* Main thread. A new reference to the loop's queue, for a worker thread
+ * (NULL while lua_close runs). */
 struct wpo_loop_queue *wpo_loop_queue_ref(lua_State *L);
 
 /* Any thread. Drop a reference taken with wpo_loop_queue_ref. */

@@ -40,6 +40,10 @@
 -- failed), and methods t:join(), t:cancel(). An error inside a task is
 -- reported with its traceback and does not stop other tasks.
 --
+-- Everything waits through this module: a direct loop.wait elsewhere would
+-- take completions away from the tasks awaiting them. A completion that
+-- arrives before anyone awaits its id is kept until task.await(id).
+--
 -- await must be called from the task's own coroutine to yield; called from
 -- any other coroutine (e.g. an iterator made with coroutine.wrap inside a
 -- task) it drives the loop until the operation completes, like outside a task.
