@@ -530,6 +530,8 @@ static int l_http_start(lua_State *L)
         return luaL_error(L, "http.start: out of memory");
     }
 
+    /* curl copies every string given to setopt (the body through
+     * COPYPOSTFIELDS); the header list is req's and outlives the easy handle. */
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);

@@ -643,17 +643,18 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
     double t = now_ms();
     while (loop->heap_len && loop->heap[0]->u.timer.due <= t) {
         struct op *op = loop->heap[0];
+        int64_t id = op->id;
         heap_remove(loop, op);
         table_remove(loop, op);
+        free(op);
         lua_createtable(L, 0, 3);
-        lua_pushinteger(L, (lua_Integer)op->id);
+        lua_pushinteger(L, (lua_Integer)id);
         lua_setfield(L, -2, "id");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "ok");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "value");
         lua_rawseti(L, list, ++n);
-        free(op);
     }
 
     int running;
