@@ -30,6 +30,7 @@
 #include <lauxlib.h>
 
 #include "git.h"
+#include "loop.h"
 
 #define WPO_GIT_REPO "wpo.git.repo"
 
@@ -960,6 +961,7 @@ struct wpo_git_fetch *wpo_git_fetch_new(const char *url, const char *dir)
     if (!f)
         return NULL;
     atomic_init(&f->cancelled, 0);
+    f->cancel = &f->cancelled;
     f->url = strdup(url);
     f->dir = strdup(dir);
     if (!f->url || !f->dir) {
@@ -1006,7 +1008,7 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 {
     struct wpo_git_fetch *f = payload;
     (void)url;
-    if (atomic_load(&f->cancelled))
+    if (atomic_load(f->cancel))
         return GIT_EUSER;
     f->auth_allowed |= allowed;
     char note[320];
@@ -1049,7 +1051,7 @@ static int transfer_cb(const git_indexer_progress *stats, void *payload)
 {
     struct wpo_git_fetch *f = payload;
     (void)stats;
-    return atomic_load(&f->cancelled) ? -1 : 0;
+    return atomic_load(f->cancel) ? -1 : 0;
 }
 
 static int sideband_cb(const char *str, int len, void *payload)
@@ -1057,7 +1059,7 @@ static int sideband_cb(const char *str, int len, void *payload)
     struct wpo_git_fetch *f = payload;
     (void)str;
     (void)len;
-    return atomic_load(&f->cancelled) ? -1 : 0;
+    return atomic_load(f->cancel) ? -1 : 0;
 }
 
 /* The one line for a failed authentication: the URL and what was tried. */
@@ -1083,7 +1085,7 @@ static void auth_message(struct wpo_git_fetch *f, const char *url)
 
 static void fetch_fail(struct wpo_git_fetch *f, int rc, const char *url, const char *what)
 {
-    if (atomic_load(&f->cancelled)) {
+    if (atomic_load(f->cancel)) {
         f->code = "cancelled";
         snprintf(f->err, sizeof f->err, "fetching %s was cancelled", url);
     } else if (f->auth_exhausted || rc == GIT_EAUTH) {
@@ -1263,66 +1265,70 @@ cleanup:
     return ret;
 }
 
-/* Copies an optional string field of the options table (index 3) into *dst. */
-static void opt_string(lua_State *L, int idx, const char *key, char **dst)
-{
-    lua_getfield(L, idx, key);
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "git.fetch: option '%s' must be a string", key);
-        *dst = strdup(lua_tostring(L, -1));
-    }
-    lua_pop(L, 1);
-}
-
 static const char *const fetch_option_names[] = {
     "token", "token_from", "username", "ssh_key", "ssh_passphrase", "ssh_agent", NULL
 };
 
+/* Copies an optional string field of the options table (index 3): 0, or -1
+ * when out of memory. */
+static int opt_string(lua_State *L, const char *key, char **dst)
+{
+    lua_getfield(L, 3, key);
+    if (!lua_isnil(L, -1) && !(*dst = strdup(lua_tostring(L, -1)))) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* The request for git.fetch / fetch_start from (url, dir, opts). Raises on
- * misuse (before anything is allocated). */
+ * misuse, always before anything is allocated. */
 static struct wpo_git_fetch *fetch_request(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
     const char *dir = luaL_checkstring(L, 2);
-    if (!lua_isnoneornil(L, 3)) {
+    if (*dir == '\0')
+        luaL_argerror(L, 2, "the cache directory must not be empty");
+    int has_opts = !lua_isnoneornil(L, 3);
+    if (has_opts) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_pushnil(L);
         while (lua_next(L, 3)) {
-            lua_pop(L, 1);
-            int known = 0;
-            if (lua_type(L, -1) == LUA_TSTRING)
+            const char *known = NULL;
+            if (lua_type(L, -2) == LUA_TSTRING)
                 for (const char *const *n = fetch_option_names; *n; n++)
-                    if (strcmp(*n, lua_tostring(L, -1)) == 0)
-                        known = 1;
+                    if (strcmp(*n, lua_tostring(L, -2)) == 0)
+                        known = *n;
             if (!known)
                 luaL_error(L, "git.fetch: unknown option '%s' (valid: token, token_from, "
-                           "username, ssh_key, ssh_passphrase, ssh_agent)", luaL_tolstring(L, -1, NULL));
+                           "username, ssh_key, ssh_passphrase, ssh_agent)", luaL_tolstring(L, -2, NULL));
+            if (strcmp(known, "ssh_agent") != 0 && lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "git.fetch: option '%s' must be a string, not a %s", known, luaL_typename(L, -1));
+            lua_pop(L, 1);
         }
     }
-    if (*dir == '\0')
-        luaL_argerror(L, 2, "the cache directory must not be empty");
     struct wpo_git_fetch *f = wpo_git_fetch_new(url, dir);
+    if (f && has_opts) {
+        if (opt_string(L, "token", &f->token) || opt_string(L, "token_from", &f->token_from) ||
+            opt_string(L, "username", &f->username) || opt_string(L, "ssh_key", &f->ssh_key) ||
+            opt_string(L, "ssh_passphrase", &f->ssh_passphrase)) {
+            wpo_git_fetch_free(f);
+            f = NULL;
+        } else {
+            lua_getfield(L, 3, "ssh_agent");
+            f->ssh_agent = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        }
+    }
     if (!f)
         luaL_error(L, "out of memory");
-    if (!lua_isnoneornil(L, 3)) {
-        opt_string(L, 3, "token", &f->token);
-        opt_string(L, 3, "token_from", &f->token_from);
-        opt_string(L, 3, "username", &f->username);
-        opt_string(L, 3, "ssh_key", &f->ssh_key);
-        opt_string(L, 3, "ssh_passphrase", &f->ssh_passphrase);
-        lua_getfield(L, 3, "ssh_agent");
-        f->ssh_agent = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
     return f;
 }
 
-/* The completion value of a fetch: { cloned = boolean, head = refname | nil, dir } */
-static int push_fetch_result(lua_State *L, struct wpo_git_fetch *f)
+/* The value of a finished fetch: { cloned = boolean, head = refname | nil, dir } */
+static void push_fetch_value(lua_State *L, struct wpo_git_fetch *f)
 {
-    if (f->code)
-        return push_error(L, f->code, "%s", f->err);
     lua_createtable(L, 0, 3);
     lua_pushboolean(L, f->cloned);
     lua_setfield(L, -2, "cloned");
@@ -1332,7 +1338,6 @@ static int push_fetch_result(lua_State *L, struct wpo_git_fetch *f)
     }
     lua_pushstring(L, f->dir);
     lua_setfield(L, -2, "dir");
-    return 1;
 }
 
 /* git.fetch(url, dir [, opts]) -> { cloned, head, dir } | nil, err, code
@@ -1343,21 +1348,134 @@ static int push_fetch_result(lua_State *L, struct wpo_git_fetch *f)
 static int l_git_fetch(lua_State *L)
 {
     struct wpo_git_fetch *f = fetch_request(L);
-    /* A failed allocation inside opt_string leaves a field NULL: harmless. */
     wpo_git_fetch_run(f);
-    /* Copy the outcome before freeing: pushing may raise only on OOM. */
-    int n;
+    /* Push after freeing where possible: only an OOM in lua_push* could leak. */
+    int n = 1;
     if (f->code) {
         char err[sizeof f->err];
-        const char *code = f->code;
+        const char *code = f->code;   /* a string literal */
         snprintf(err, sizeof err, "%s", f->err);
         wpo_git_fetch_free(f);
         n = push_error(L, code, "%s", err);
     } else {
-        n = push_fetch_result(L, f);
+        push_fetch_value(L, f);
         wpo_git_fetch_free(f);
     }
     return n;
+}
+
+/* A fetch on a worker thread. The job holds the cancel flag: it outlives
+ * both the request (handed to the loop by wpo_loop_post) and the loop's
+ * hold on the operation (release), whichever ends last frees it. */
+struct fetch_job {
+    atomic_int refs;
+    atomic_int cancelled;
+    struct wpo_git_fetch *f;
+    struct wpo_loop_queue *queue;
+    int64_t id;
+};
+
+static void job_unref(struct fetch_job *job)
+{
+    if (atomic_fetch_sub(&job->refs, 1) == 1)
+        free(job);
+}
+
+/* Main thread, inside loop.wait: the completion's value. */
+static int fetch_convert(lua_State *L, void *result)
+{
+    struct wpo_git_fetch *f = result;
+    if (f->code) {
+        lua_pushstring(L, f->err);
+        lua_pushstring(L, f->code);
+        return WPO_LOOP_FAIL;
+    }
+    push_fetch_value(L, f);
+    return WPO_LOOP_OK;
+}
+
+static void fetch_free_result(void *result)
+{
+    wpo_git_fetch_free(result);
+}
+
+/* Main thread: the loop lets go of the job; when cancelled, the transfer
+ * stops at its next callback. */
+static void fetch_release(void *ctx, int cancelled)
+{
+    struct fetch_job *job = ctx;
+    if (cancelled)
+        atomic_store(&job->cancelled, 1);
+    job_unref(job);
+}
+
+static const struct wpo_loop_op_type fetch_op = {
+    .name = "git fetch",
+    .convert = fetch_convert,
+    .free_result = fetch_free_result,
+    .release = fetch_release,
+};
+
+/* The worker: never touches a lua_State. */
+static void *fetch_worker(void *arg)
+{
+    struct fetch_job *job = arg;
+    struct wpo_git_fetch *f = job->f;
+    job->f = NULL;
+    wpo_git_fetch_run(f);
+    f->cancel = &f->cancelled;        /* the job may go once we let it */
+    wpo_loop_post(job->queue, job->id, &fetch_op, f);   /* f is the loop's now */
+    wpo_loop_queue_unref(job->queue);
+    job_unref(job);
+    return NULL;
+}
+
+/* git.fetch_start(url, dir [, opts]) -> id | nil, err, code
+ * As git.fetch, on a worker thread; the completion (wpo.task.await(id))
+ * carries { cloned, head, dir } or err, code. loop.cancel(id) stops the
+ * transfer at its next progress or credential callback. */
+static int l_git_fetch_start(lua_State *L)
+{
+    struct wpo_git_fetch *f = fetch_request(L);
+    struct fetch_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        wpo_git_fetch_free(f);
+        return push_error(L, "io", "out of memory");
+    }
+    atomic_init(&job->refs, 2);       /* the loop (release) and the worker */
+    atomic_init(&job->cancelled, 0);
+    job->f = f;
+    f->cancel = &job->cancelled;
+    job->queue = wpo_loop_queue_ref(L);
+    int64_t id = job->queue ? wpo_loop_op_start(L, &fetch_op, job) : -1;
+    if (id < 0) {
+        if (job->queue)
+            wpo_loop_queue_unref(job->queue);
+        wpo_git_fetch_free(f);
+        free(job);
+        return push_error(L, "io", "cannot start a fetch: the event loop is closed");
+    }
+    job->id = id;
+    pthread_t thread;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&thread, &attr, fetch_worker, job);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        /* No worker: complete the operation from here, as a failure. */
+        f->code = "io";
+        snprintf(f->err, sizeof f->err, "cannot start a thread to fetch: %s", strerror(rc));
+        f->cancel = &f->cancelled;
+        job->f = NULL;
+        wpo_loop_post(job->queue, id, &fetch_op, f);
+        wpo_loop_queue_unref(job->queue);
+        job_unref(job);
+    }
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
 }
 
 /* ----------------------------------------------------------- registry */
@@ -1393,6 +1511,7 @@ static const luaL_Reg repo_meta[] = {
 static const luaL_Reg git_functions[] = {
     {"open", l_git_open},
     {"fetch", l_git_fetch},
+    {"fetch_start", l_git_fetch_start},
     {"blob_id", l_git_blob_id},
     {"redact", l_git_redact},
     {"realpath", l_git_realpath},

@@ -24,6 +24,8 @@ struct wpo_git_fetch {
     char *ssh_passphrase;   /* its passphrase, or NULL */
     int ssh_agent;          /* try ssh-agent (the caller saw SSH_AUTH_SOCK) */
     atomic_int cancelled;   /* set from another thread: the transfer stops */
+    atomic_int *cancel;     /* the flag the transfer watches: &cancelled, or a
+                               flag that outlives the request (fetch_start) */
 
     /* results */
     int cloned;             /* 1: dir was created by this run */

@@ -277,3 +277,78 @@ s.serve_forever()
     assert.matches("authentication failed for http://deploy:%*%*%*@127%.0%.0%.1:%d+/org/infra%.git %(tried: token from the URL as 'deploy'%)", err)
   end)
 end)
+
+describe("wpo.core.git fetch on a worker thread", function()
+  local dir, origin
+
+  setup(function()
+    dir = h.tmpdir()
+    local work = gr.fixture()
+    origin = dir .. "/origin.git"
+    gr.git(dir, "clone -q --bare " .. h.quote(work) .. " origin.git")
+    h.rmrf(work)
+  end)
+
+  teardown(function() h.rmrf(dir) end)
+
+  it("completes through the loop with the clone, and fails as a completion", function()
+    local task = require "wpo.task"
+    local value = assert(task.await(core.fetch_start("file://" .. origin, dir .. "/cache/a")))
+    assert.is_true(value.cloned)
+    assert.are.equal("refs/heads/main", value.head)
+    assert.are.equal(dir .. "/cache/a", value.dir)
+    local none, err, code = task.await(core.fetch_start("file:///nonexistent/wpo-test.git", dir .. "/cache/b"))
+    assert.is_nil(none)
+    assert.matches("^cannot fetch file:///nonexistent/wpo%-test%.git: ", err)
+    assert.are.equal("string", type(code))
+  end)
+
+  it("keeps the loop running while a fetch waits on the network, and cancels it", function()
+    local loop = require "wpo.core.loop"
+    local task = require "wpo.task"
+    -- a server that accepts connections and never answers
+    h.write(dir .. "/mute.py", [[
+import os, socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print("PORT=%d PID=%d" % (s.getsockname()[1], os.getpid()), flush=True)
+held = []
+while True:
+    held.append(s.accept())
+]])
+    local server = io.popen("exec /usr/bin/python3 " .. h.quote(dir .. "/mute.py"))
+    local port, pid = server:read("l"):match("^PORT=(%d+) PID=(%d+)$")
+    local id = assert(core.fetch_start("http://127.0.0.1:" .. port .. "/org/infra.git", dir .. "/cache/mute"))
+    local ticked = false
+    task.spawn(function() task.sleep(20); ticked = true end)
+    task.run()
+    local still_pending = loop.pending(id)
+    assert.is_true(loop.cancel(id))
+    local none, _, code = task.await(id)
+    os.execute("kill " .. pid)
+    server:close()
+    assert.is_true(ticked)
+    assert.is_true(still_pending)
+    assert.is_nil(none)
+    assert.are.equal("cancelled", code)
+  end)
+
+  it("fetches a repository once per process for stacks opened together", function()
+    local task = require "wpo.task"
+    local calls, real = 0, core.fetch_start
+    core.fetch_start = function(...) calls = calls + 1; return real(...) end
+    local spec = assert(source.parse("git+file://" .. origin .. "//stacks/prod.lua"))
+    local results = {}
+    local cache_dir = source.cache_dir
+    source.cache_dir = function() return dir .. "/cache/once" end
+    for i = 1, 3 do
+      task.spawn(function() results[i] = source.fetch(spec) end)
+    end
+    task.run()
+    source.cache_dir = cache_dir
+    core.fetch_start = real
+    assert.are.equal(1, calls)
+    assert.are.same({ dir .. "/cache/once", dir .. "/cache/once", dir .. "/cache/once" }, results)
+  end)
+end)

@@ -24,6 +24,7 @@
 local core = require "wpo.core.git"
 local errors = require "wpo.errors"
 local git = require "wpo.git"
+local task = require "wpo.task"
 
 local M = {}
 
@@ -141,11 +142,14 @@ function M.credentials(spec)
   return creds
 end
 
--- Directories fetched by this process: fetched once per run.
+-- Directories fetched by this process: fetched once per run. Stacks opened
+-- concurrently (a rollout) wait for the one fetch of their repository.
 M.fetched = {}
+local fetching = {}   -- dir -> semaphore(1)
 
 -- source.fetch(spec, opts) -> dir | nil, err: the cache clone of spec.url,
 -- fetched now unless opts.offline (or already fetched by this process).
+-- The fetch runs on a worker thread; inside a task this yields.
 function M.fetch(spec, opts)
   opts = opts or {}
   local dir, err = M.cache_dir(spec.url)
@@ -160,9 +164,18 @@ function M.fetch(spec, opts)
     return dir
   end
   if M.fetched[dir] then return dir end
-  local result, ferr, code = core.fetch(spec.url, dir, M.credentials(spec))
+  fetching[dir] = fetching[dir] or task.semaphore(1)
+  local once = fetching[dir]
+  local ok, cerr = once:acquire()
+  if not ok then return nil, errors.new { code = "Cancelled", message = cerr } end
+  if M.fetched[dir] then once:release() return dir end
+  local id, serr, scode = core.fetch_start(spec.url, dir, M.credentials(spec))
+  local result, ferr, code
+  if id then result, ferr, code = task.await(id) else ferr, code = serr, scode end
+  once:release()
   if not result then
-    return nil, errors.new { code = code == "auth" and "GitAuthFailed" or "GitFetchFailed", message = ferr }
+    return nil, errors.new { code = code == "auth" and "GitAuthFailed" or
+      code == "cancelled" and "Cancelled" or "GitFetchFailed", message = ferr }
   end
   M.fetched[dir] = true
   return dir
