@@ -167,7 +167,7 @@ describe("wpo.source with repositories", function()
     local arg = "git+file://" .. origin .. "/infra.git//stacks/prod.lua"
     local head = open_in_subprocess(arg, nil, false, env)
     assert.are.equal(0, head.status, head.stderr)
-    assert.matches("^1%.1%.0 10%.1%.0%.0/16 %x+\n$", head.stdout)
+    assert.matches("^1%.1%.0 10%.1%.0%.0/16 main %(%x+%)\n$", head.stdout)
     local at = open_in_subprocess(arg .. "?ref=v1.0.0", nil, false, env)
     assert.matches("^1%.0%.0 10%.0%.0%.0/16 v1%.0%.0 %(%x+%)\n$", at.stdout)
     local ls = h.sh("ls " .. h.quote(cache .. "/wpo/git")).stdout

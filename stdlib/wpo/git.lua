@@ -336,6 +336,50 @@ function Source:describe()
   return M.describe({ ref = self.ref, commit = self.commit, short = self.short })
 end
 
+-- src:loader(cwd) -> stack_path, { reader = fn(abs) -> text | nil, err, code, root = dir }
+-- What wpo.stack.load needs to read this source: at a commit, the
+-- repository is laid over cwd (a virtual root), so the stack and its
+-- modules get repository-relative chunknames ("@stacks/prod.lua") and
+-- nothing under it is read from disk; paths outside it (a --var-file
+-- elsewhere) come from disk. In the working tree, files come from disk under
+-- the repository root, and each one read is remembered for dirty().
+function Source:loader(cwd)
+  assert(type(cwd) == "string" and cwd:sub(1, 1) == "/", "source:loader: cwd must be an absolute path")
+  local function from_disk(abs)
+    local f, err = io.open(abs, "rb")
+    if not f then return nil, err, "ENOENT" end
+    local data = f:read("a")
+    f:close()
+    if not data then return nil, abs .. ": is a directory", "EISDIR" end
+    return data
+  end
+  if self.kind == "commit" then
+    local root = cwd == "/" and "" or cwd
+    return root .. "/" .. self.path, {
+      root = cwd,
+      reader = function(abs)
+        if abs:sub(1, #root + 1) ~= root .. "/" then return from_disk(abs) end
+        local rel = abs:sub(#root + 2)
+        local data, err, code = self:read(rel)
+        if data then return data end
+        if code == "ENOENT" then return nil, rel .. ": no such file in " .. self:where(), "ENOENT" end
+        return nil, err, code
+      end,
+    }
+  end
+  local root = self.root
+  return join(root, self.path), {
+    root = root,
+    reader = function(abs)
+      local data, err, code = from_disk(abs)
+      if data and root and abs:sub(1, #root + 1) == root .. "/" then
+        self.files[#self.files + 1] = abs:sub(#root + 2)
+      end
+      return data, err, code
+    end,
+  }
+end
+
 function Source:close()
   if self.repo and self.owns_repo then self.repo:close() end
   self.repo = nil

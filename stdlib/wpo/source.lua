@@ -258,6 +258,9 @@ local function open_remote(spec, opts)
     rerr.message = rerr.message:gsub(" in /[^ ]*", " in " .. core.redact(spec.url), 1)
     return nil, rerr
   end
+  if ref == "HEAD" and resolved.refname:match("^refs/heads/") then
+    resolved.ref = resolved.refname:sub(12)   -- the remote's default branch, by name
+  end
   local src = git.at_commit(repo, resolved, { path = spec.path, url = core.redact(spec.url) })
   src.owns_repo = true
   src.display_name = spec.display
