@@ -392,10 +392,11 @@ function M.run(p, stack, st, opts)
   local function node(a)
     local t0 = loop.now()
     reporter:start(a)
+    local over = false
     local watcher = task.spawn(function()
       while true do
         local fired = task.sleep(M.PROGRESS_MS)
-        if not fired then return end
+        if not fired or over then return end
         reporter:still(a, loop.now() - t0)
       end
     end)
@@ -404,6 +405,7 @@ function M.run(p, stack, st, opts)
       if errors.is(e) then return e end
       return errors.new { code = "InternalError", message = debug.traceback(tostring(e), 2):gsub("\n", " | ") }
     end, a, ctx_for, st)
+    over = true
     task.cancel(watcher)
     local ms = loop.now() - t0
     running[a.id] = nil
