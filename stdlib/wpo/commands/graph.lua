@@ -16,7 +16,8 @@ function M.dot(stack)
   local lines = { "digraph " .. q(stack.name) .. " {", "  rankdir = \"RL\";",
     "  node [shape = box, fontname = \"monospace\"];" }
   for _, d in ipairs(stack.resources) do
-    lines[#lines + 1] = string.format("  %s [label = %s];", q(d.address), q(d.address .. "\\n" .. tostring(d.where)))
+    local label = q(d.address):sub(1, -2) .. "\\n" .. q(tostring(d.where)):sub(2)
+    lines[#lines + 1] = string.format("  %s [label = %s];", q(d.address), label)
   end
   for _, d in ipairs(stack.resources) do
     for _, dep in ipairs(d.deps) do lines[#lines + 1] = string.format("  %s -> %s;", q(d.address), q(dep)) end

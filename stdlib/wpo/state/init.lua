@@ -58,7 +58,8 @@ local function decode(st, text, what)
     refuse(st, "%s is corrupt or truncated (%s)", what, err or "not a JSON object")
   end
   if doc.format_version ~= M.FORMAT_VERSION then
-    refuse(st, "%s has format version %s; this wpo reads version %d", what, tostring(doc.format_version),
+    refuse(st, "%s has format version %s; this wpo reads version %d", what,
+      tostring(value.normalize_numbers(doc.format_version)),
       M.FORMAT_VERSION)
   end
   if type(doc.resources) ~= "table" or type(doc.lineage) ~= "string" or math.type(value.normalize_numbers(doc.serial)) ~= "integer" then
