@@ -6,6 +6,7 @@
 --   wpo lua bench/plan_bench.lua        (make bench runs it)
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local wpo = os.getenv("WPO") or (here .. "/../wpo")
+if wpo:sub(1, 1) ~= "/" then wpo = (os.getenv("PWD") or ".") .. "/" .. wpo end
 
 local function sh(cmd)
   local p = io.popen(cmd)
