@@ -356,6 +356,113 @@ describe("wpo engine (end to end)", function()
     assert.matches("Plan: 1 to add, 0 to change, 0 to destroy%.", r.stdout)
   end)
 
+  -- Start `wpo run` in the background with its stdout on a fifo; returns a
+  -- line reader, the pid (from the lock file, once it holds the lock) and a
+  -- function waiting for the exit status (through a second fifo).
+  local function background_run(args)
+    os.execute("mkfifo " .. h.quote(dir .. "/out") .. " " .. h.quote(dir .. "/rc"))
+    local parts = {}
+    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
+    os.execute(string.format("cd %s && ( %s %s > out 2> err & wait $!; echo $? > rc ) &", h.quote(dir), h.quote(WPO),
+      table.concat(parts, " ")))
+    local out = io.open(dir .. "/out", "r")
+    local seen = {}
+    local function until_line(pattern)
+      for line in out:lines() do
+        seen[#seen + 1] = line
+        if line:match(pattern) then return line end
+      end
+      error("the output ended before a line matching " .. pattern .. ":\n" .. table.concat(seen, "\n"))
+    end
+    local function pid() return fs.read(dir .. "/.wpo/t.lock"):match("pid=(%d+)") end
+    local function finish()
+      for line in out:lines() do seen[#seen + 1] = line end
+      out:close()
+      local rc = io.open(dir .. "/rc", "r")
+      local status = tonumber(rc:read("a"))
+      rc:close()
+      return status, table.concat(seen, "\n") .. "\n"
+    end
+    return until_line, pid, finish
+  end
+
+  it("on SIGINT starts nothing new, lets running creates finish and saves; a second SIGINT cancels them", function()
+    if needs_engine() then return end
+    h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
+      .. 'local a = s:add("wpo.null", "a", { create_delay_ms = 1500 })\ns:add("wpo.null", "b", { value = a.id })\nreturn s\n')
+    local until_line, pid, finish = background_run({ "run", "s.lua", "--yes" })
+    until_line("^wpo%.null%.a: creating")
+    os.execute("kill -INT " .. pid())
+    local status, out = finish()
+    assert.are.equal(1, status)
+    assert.matches("Interrupt: starting nothing new", out)
+    assert.matches("wpo%.null%.a: created in", out)
+    assert.matches("wpo%.null%.b: not started %(interrupted%)", out)
+    assert.are.same({ "wpo.null.a" }, addresses(state_of(dir)))
+
+    os.remove(dir .. "/out"); os.remove(dir .. "/rc")
+    h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
+      .. 's:add("wpo.null", "slow", { create_delay_ms = 600000 })\ns:add("wpo.null", "quick")\nreturn s\n')
+    until_line, pid, finish = background_run({ "run", "s.lua", "--yes" })
+    until_line("^wpo%.null%.quick: created")
+    local holder = pid()
+    os.execute("kill -INT " .. holder)
+    until_line("^Interrupt: starting nothing new")
+    os.execute("kill -INT " .. holder)
+    status, out = finish()
+    assert.are.equal(1, status)
+    assert.matches("Interrupt: cancelling running operations", out)
+    assert.matches("wpo%.null%.slow: create failed after .*: NullFailure: create interrupted", out)
+    assert.are.same({ "wpo.null.quick" }, addresses(state_of(dir)))
+  end)
+
+  it("streams apply events as JSON lines with --json", function()
+    if needs_engine() then return end
+    local r = wpo(dir, { "run", "s.lua", "--yes", "--json" })
+    assert.are.equal(0, r.status, r.stderr)
+    local events = {}
+    for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = cjson.decode(line) end
+    assert.are.equal("plan", events[1].event)
+    assert.are.same({ add = 3, change = 0, destroy = 0 }, events[1].summary)
+    local starts, ends = 0, 0
+    for _, e in ipairs(events) do
+      if e.event == "start" then starts = starts + 1; assert.are.equal("create", e.action) end
+      if e.event == "end" then
+        ends = ends + 1
+        assert.is_true(e.ok)
+        assert.is_string(e.id)
+        assert.is_number(e.duration_ms)
+      end
+    end
+    assert.are.equal(3, starts)
+    assert.are.equal(3, ends)
+    local last = events[#events]
+    assert.are.equal("summary", last.event)
+    assert.is_true(last.ok)
+    assert.are.equal(3, last.added)
+  end)
+
+  it("asks on a terminal and applies only on 'yes'", function()
+    if needs_engine() then return end
+    local fsh = require("wpo.core.fs")
+    local script_bin
+    for d in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+      if fsh.exists(d .. "/script") then script_bin = d .. "/script" end
+    end
+    if not script_bin then pending("util-linux script(1) is needed for a terminal") return end
+    local function on_tty(answer)
+      return h.sh(string.format("cd %s && %s -qec %s /dev/null", h.quote(dir), h.quote(script_bin),
+        h.quote(h.quote(WPO) .. " run s.lua")), { stdin = answer .. "\n" })
+    end
+    local r = on_tty("no")
+    assert.matches("Apply these changes to stack t%? Only 'yes' is accepted:", r.stdout)
+    assert.matches("Apply cancelled%.", r.stdout)
+    assert.is_nil(state_of(dir))
+    r = on_tty("yes")
+    assert.matches("Apply complete: 3 added", r.stdout)
+    assert.are.equal(3, #state_of(dir).resources)
+  end)
+
   it("prints the graph as DOT, and explains when Graphviz is missing for --svg", function()
     local r = wpo(dir, { "graph", "s.lua" })
     assert.are.equal(0, r.status, r.stderr)
