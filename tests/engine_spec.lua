@@ -235,6 +235,17 @@ describe("wpo engine (end to end)", function()
     end
   end)
 
+  it("refuses to start afresh when the state is gone but its backup is not", function()
+    if needs_engine() then return end
+    assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
+    assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes", "--var", "greeting=x" }).status)
+    os.remove(dir .. "/.wpo/t.state.json")
+    local r = wpo(dir, { "run", "s.lua", "--yes" })
+    assert.are.equal(1, r.status)
+    assert.matches("the state is missing but its backup is there", r.stderr)
+    assert.is_false(fs.exists(dir .. "/.wpo/t.state.json"))
+  end)
+
   it("honours prevent_destroy from the script, and from the state once the declaration is gone", function()
     if needs_engine() then return end
     local protected = 'local s = wpo.stack { name = "t" }\ns:add("wpo.null", "keep", { lifecycle = { prevent_destroy = true } })\n'

@@ -19,8 +19,9 @@
 --     "outputs": { "name": { "value": v, "sensitive": bool } },
 --     "generations": { "address": number of creates so far } }
 -- A corrupt or truncated file, an unknown format version, another stack's
--- state, or a lineage other than the expected one (or than the backup's) is
--- refused before anything is touched.
+-- state, a lineage other than the expected one (or than the backup's), or a
+-- missing state whose backup is still there is refused before anything is
+-- touched.
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
 local value = require "wpo.value"
@@ -84,6 +85,10 @@ function M.open(stack, opts)
     local text = st.backend:load()
     if not text then
       if opts.lineage then refuse(st, "there is no state, but the plan was made against lineage %s", opts.lineage) end
+      if st.backend:load_backup() then
+        refuse(st, "the state is missing but its backup is there (planning from nothing would create everything "
+          .. "again): restore the backup, or remove it to start afresh")
+      end
       return
     end
     local doc = decode(st, text, "the state file")
