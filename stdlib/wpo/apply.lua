@@ -28,6 +28,20 @@ local value = require "wpo.value"
 
 local M = {}
 
+local function check_options(fname, opts, valid)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if not valid[k] then
+      local names = {}
+      for n in pairs(valid) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
 M.PROGRESS_MS = 10000
 
 local ING = { create = "creating", update = "updating", replace = "replacing", delete = "destroying" }
@@ -350,7 +364,7 @@ end
 -- ---- the walk ----
 
 function M.run(p, stack, st, opts)
-  opts = opts or {}
+  opts = check_options("apply.run", opts, { parallelism = true, reporter = true, interrupt = true })
   local parallelism = opts.parallelism or 16
   local reporter = opts.reporter or M.reporter("human")
   local g <close> = dag.new()

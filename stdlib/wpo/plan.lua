@@ -24,6 +24,20 @@ local value = require "wpo.value"
 
 local M = {}
 
+local function check_options(fname, opts, valid)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if not valid[k] then
+      local names = {}
+      for n in pairs(valid) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
 local function ordered_set(list)
   local s = {}
   for _, x in ipairs(list or {}) do s[x] = true end
@@ -33,7 +47,7 @@ end
 -- ---- refresh ----
 
 function M.refresh(stack, st, opts)
-  opts = opts or {}
+  opts = check_options("plan.refresh", opts, { addresses = true, parallelism = true, log = true })
   local task = require "wpo.task"
   local addresses = opts.addresses or st:addresses()
   local sem = task.semaphore(math.max(1, opts.parallelism or 16))
@@ -102,7 +116,7 @@ local function plan_error(where, address, fmt, ...)
 end
 
 function M.make(stack, st, opts)
-  opts = opts or {}
+  opts = check_options("plan.make", opts, { targets = true, destroy = true, drift = true })
   local p = { stack = stack.name, actions = {}, by_id = {}, drift = opts.drift or {},
     lineage = st.lineage, serial = st.serial, destroy = opts.destroy or false }
   local function add(a)

@@ -27,6 +27,20 @@ local errors = require "wpo.errors"
 local value = require "wpo.value"
 
 local M = {}
+
+local function check_options(fname, opts, valid)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if not valid[k] then
+      local names = {}
+      for n in pairs(valid) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
 M.FORMAT_VERSION = 1
 
 local State = {}
@@ -70,7 +84,8 @@ local function decode(st, text, what)
 end
 
 function M.open(stack, opts)
-  opts = opts or {}
+  opts = check_options("state.open", opts,
+    { path = true, lock = true, operation = true, command = true, lineage = true })
   local st = setmetatable({ stack_name = stack.name, resources = {}, outputs = {}, generations = {},
     serial = 0, exists = false }, State)
   st.backend = backend_for(stack, opts)
