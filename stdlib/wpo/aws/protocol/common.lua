@@ -205,17 +205,22 @@ end
 local function pct_byte(c) return string.format("%%%02X", c:byte()) end
 
 -- common.percent_encode(s, keep_slash) -> RFC 3986 encoding (unreserved kept)
-function M.percent_encode(s, keep_slash)
-  if keep_slash then return (s:gsub("[^%w%-%._~/]", pct_byte)) end
+local function percent_encode(s, keep_slash)
+  if keep_slash then
+    if not s:find("[^%w%-%._~/]") then return s end
+    return (s:gsub("[^%w%-%._~/]", pct_byte))
+  end
+  if not s:find("[^%w%-%._~]") then return s end
   return (s:gsub("[^%w%-%._~]", pct_byte))
 end
+M.percent_encode = percent_encode
 
--- common.form(pairs) -> "k=v&k=v" from an array of {k, v}, sorted by key
+-- common.form(pairs) -> "k=v&k=v" from an array of {k, v}, in that order
 function M.form(list)
-  table.sort(list, function(a, b) return a[1] < b[1] end)
   local out = {}
-  for i, kv in ipairs(list) do
-    out[i] = M.percent_encode(kv[1]) .. "=" .. M.percent_encode(kv[2])
+  for i = 1, #list do
+    local kv = list[i]
+    out[i] = percent_encode(kv[1]) .. "=" .. percent_encode(kv[2])
   end
   return table.concat(out, "&")
 end
@@ -286,8 +291,14 @@ end
 local XML_ESC = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
   ["\r"] = "&#13;", ["\n"] = "&#10;", ["\t"] = "&#9;" }
 -- common.xml_text(s) / common.xml_attr(s) -> escaped
-function M.xml_text(s) return (s:gsub("[&<>\r]", XML_ESC)) end
-function M.xml_attr(s) return (s:gsub('[&<>"\r\n\t]', XML_ESC)) end
+function M.xml_text(s)
+  if not s:find("[&<>\r]") then return s end
+  return (s:gsub("[&<>\r]", XML_ESC))
+end
+function M.xml_attr(s)
+  if not s:find('[&<>"\r\n\t]') then return s end
+  return (s:gsub('[&<>"\r\n\t]', XML_ESC))
+end
 
 ------------------------------------------------------------------ validation
 
@@ -306,30 +317,46 @@ local function is_sequence(v)
 end
 M.is_sequence = is_sequence
 
-local function check(model, ref, v, path, problems)
-  local target = ref_parts(ref)
+-- A value's path in error messages is built only when needed: parent is the
+-- path of the enclosing value, seg a member name (".Name"), a list index
+-- ("[3]") or { text } (a map key, taken as is).
+local function join(parent, seg)
+  local t = type(seg)
+  if t == "string" then return parent .. "." .. seg end
+  if t == "number" then return parent .. "[" .. seg .. "]" end
+  if seg == nil then return parent end
+  return parent .. seg[1]
+end
+
+local function check(model, ref, v, parent, seg, problems)
+  local target = ref
+  if type(ref) ~= "string" then target = ref[1] end
   if v == cjson.null then return end
-  local tn = type_name(v)
+  local tv = type(v)
   if target == "string" then
-    if tn ~= "string" then problems[#problems + 1] = path .. ": expected a string, got " .. tn end
+    if tv ~= "string" then problems[#problems + 1] = join(parent, seg) .. ": expected a string, got " .. type_name(v) end
   elseif target == "integer" or target == "long" then
-    if tn == "float" and v == floor(v) and math.tointeger(v) then return end
-    if tn ~= "integer" then problems[#problems + 1] = path .. ": expected an integer, got " .. tn end
+    if math.type(v) == "integer" then return end
+    if tv == "number" and v == floor(v) and math.tointeger(v) then return end
+    problems[#problems + 1] = join(parent, seg) .. ": expected an integer, got " .. type_name(v)
   elseif target == "float" or target == "double" then
-    if type(v) ~= "number" then problems[#problems + 1] = path .. ": expected a number, got " .. tn end
+    if tv ~= "number" then problems[#problems + 1] = join(parent, seg) .. ": expected a number, got " .. type_name(v) end
   elseif target == "boolean" then
-    if tn ~= "boolean" then problems[#problems + 1] = path .. ": expected a boolean, got " .. tn end
+    if tv ~= "boolean" then problems[#problems + 1] = join(parent, seg) .. ": expected a boolean, got " .. type_name(v) end
   elseif target == "timestamp" then
     local ok, err = M.parse_time(v)
-    if not ok then problems[#problems + 1] = path .. ": " .. err end
+    if not ok then problems[#problems + 1] = join(parent, seg) .. ": " .. err end
   elseif target == "blob" then
-    if tn ~= "string" then problems[#problems + 1] = path .. ": expected a string (bytes), got " .. tn end
+    if tv ~= "string" then
+      problems[#problems + 1] = join(parent, seg) .. ": expected a string (bytes), got " .. type_name(v)
+    end
   else
     local shape = model.shapes[target]
     if shape.doc then return end
-    if tn ~= "table" then
+    local path = join(parent, seg)
+    if tv ~= "table" then
       problems[#problems + 1] = string.format("%s: expected a %s, got %s", path,
-        shape.T == "structure" and "table of members" or shape.T == "list" and "list" or "map", tn)
+        shape.T == "structure" and "table of members" or shape.T == "list" and "list" or "map", type_name(v))
       return
     end
     if shape.T == "structure" then
@@ -343,13 +370,22 @@ local function check(model, ref, v, path, problems)
             near and (" (did you mean " .. near .. "?)") or
             (" (valid: " .. table.concat(names, ", ") .. ")"))
         else
-          check(model, shape[i + 1], mv, path .. "." .. k, problems)
+          check(model, shape[i + 1], mv, path, k, problems)
         end
       end
-      for i = 1, #shape, 2 do
-        local mref = shape[i + 1]
-        if type(mref) == "table" and mref.r and (v[shape[i]] == nil or v[shape[i]] == cjson.null) then
-          problems[#problems + 1] = path .. ": missing required parameter " .. shape[i]
+      local required = shape._req
+      if not required then
+        required = {}
+        for i = 1, #shape, 2 do
+          local mref = shape[i + 1]
+          if type(mref) == "table" and mref.r then required[#required + 1] = shape[i] end
+        end
+        shape._req = required
+      end
+      for j = 1, #required do
+        local name = required[j]
+        if v[name] == nil or v[name] == cjson.null then
+          problems[#problems + 1] = path .. ": missing required parameter " .. name
         end
       end
       if shape.union then
@@ -362,11 +398,12 @@ local function check(model, ref, v, path, problems)
         problems[#problems + 1] = path .. ": expected a list (a sequence 1..n)"
         return
       end
-      for i = 1, #v do check(model, shape.m, v[i], path .. "[" .. i .. "]", problems) end
+      local mref = shape.m
+      for i = 1, #v do check(model, mref, v[i], path, i, problems) end
     else
       for k, mv in pairs(v) do
-        check(model, shape.k, k, path .. " key", problems)
-        check(model, shape.v, mv, path .. "[" .. tostring(k) .. "]", problems)
+        check(model, shape.k, k, path, { " key" }, problems)
+        check(model, shape.v, mv, path, { "[" .. tostring(k) .. "]" }, problems)
       end
     end
   end
@@ -384,7 +421,7 @@ function M.validate(model, ref, params, op_name)
     return
   end
   local problems = {}
-  check(model, ref, params or {}, op_name, problems)
+  check(model, ref, params or {}, op_name, nil, problems)
   if #problems > 0 then
     errors.raise { code = "ParamValidationError", message = table.concat(problems, "; ") }
   end

@@ -10,6 +10,7 @@ local common = require "wpo.aws.protocol.common"
 local M = {}
 
 local ref_parts = common.ref
+local NOTRAITS = common.NOTRAITS
 local NULL = common.NULL
 local json_string, json_number = common.json_string, common.json_number
 local tointeger = math.tointeger
@@ -18,7 +19,8 @@ local LIST_MT = common.LIST_MT
 local encode
 
 encode = function(model, ref, v, out, ts_default)
-  local target, tr = ref_parts(ref)
+  local target, tr = ref, NOTRAITS
+  if type(ref) ~= "string" then target, tr = ref[1], ref end
   if target == "string" then out[#out + 1] = json_string(v)
   elseif target == "integer" or target == "long" then out[#out + 1] = string.format("%d", tointeger(v))
   elseif target == "boolean" then out[#out + 1] = v and "true" or "false"
@@ -94,7 +96,8 @@ local decode
 
 decode = function(model, ref, v)
   if v == NULL then return nil end
-  local target = ref_parts(ref)
+  local target = ref
+  if type(ref) ~= "string" then target = ref[1] end
   if target == "string" then return type(v) == "string" and v or tostring(v) end
   if target == "integer" or target == "long" then
     if type(v) == "number" then return tointeger(v) or v end

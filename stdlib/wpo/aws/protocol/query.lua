@@ -10,11 +10,21 @@ local xmlcodec = require "wpo.aws.protocol.xmlcodec"
 local M = {}
 
 local ref_parts = common.ref
+local NOTRAITS = common.NOTRAITS
 local NULL = common.NULL
 
+-- EC2's wire name: queryName, else the capitalised locationName (cached on
+-- the ref), else the member name.
 local function ec2_name(name, tr)
   if tr.q then return tr.q end
-  if tr.n then return tr.n:sub(1, 1):upper() .. tr.n:sub(2) end
+  if tr.n then
+    local cached = tr._ec2
+    if not cached then
+      cached = tr.n:sub(1, 1):upper() .. tr.n:sub(2)
+      if tr ~= common.NOTRAITS then tr._ec2 = cached end
+    end
+    return cached
+  end
   return name
 end
 
@@ -34,7 +44,8 @@ end
 -- query.flatten(model, ref, value, prefix, out, ec2): append {key, value}
 -- pairs for value to out.
 flatten = function(model, ref, v, prefix, out, ec2)
-  local target, tr = ref_parts(ref)
+  local target, tr = ref, NOTRAITS
+  if type(ref) ~= "string" then target, tr = ref[1], ref end
   local shape = model.shapes[target]
   if not shape then return scalar(target, tr, v, prefix, out) end
   if shape.T == "structure" then

@@ -9,13 +9,15 @@ local common = require "wpo.aws.protocol.common"
 local M = {}
 
 local ref_parts = common.ref
+local NOTRAITS = common.NOTRAITS
 local LIST_MT = common.LIST_MT
 local tointeger = math.tointeger
 
 -- The element name a member is found under in its parent (botocore's
 -- _member_key_name): a flattened list with a named member uses that name.
 local function xml_name(model, name, ref)
-  local target, tr = ref_parts(ref)
+  local target, tr = ref, NOTRAITS
+  if type(ref) ~= "string" then target, tr = ref[1], ref end
   local shape = model.shapes[target]
   if shape and shape.T == "list" and tr.f then
     local _, mtr = ref_parts(shape.m)
@@ -116,7 +118,8 @@ end
 
 -- xmlcodec.decode(model, ref, node) -> the Lua value of node as ref describes
 decode = function(model, ref, node)
-  local target = ref_parts(ref)
+  local target = ref
+  if type(ref) ~= "string" then target = ref[1] end
   local shape = model.shapes[target]
   if not shape then return decode_scalar(target, node.text or "") end
   if shape.T == "structure" then return decode_structure(model, shape, node) end
@@ -167,32 +170,33 @@ local function ns_attr(tr)
 end
 
 encode = function(model, ref, v, name, out)
-  local target, tr = ref_parts(ref)
+  local target, tr = ref, NOTRAITS
+  if type(ref) ~= "string" then target, tr = ref[1], ref end
   local shape = model.shapes[target]
   if not shape then
     out[#out + 1] = "<" .. name .. ">" .. xml_text(scalar_text(target, tr, v)) .. "</" .. name .. ">"
     return
   end
   if shape.T == "structure" then
-    local attrs = { ns_attr(tr) }
-    local children = {}
+    local attrs = ns_attr(tr)
+    local open = #out + 1
+    out[open] = false             -- the start tag, once the attributes are known
     for i = 1, #shape, 2 do
       local mname, mref = shape[i], shape[i + 1]
       local mv = v[mname]
       if mv ~= nil and mv ~= common.NULL then
         local mt, mtr = ref_parts(mref)
         if mtr.x then
-          attrs[#attrs + 1] = " " .. mtr.n .. '="' .. xml_attr(scalar_text(mt, mtr, mv)) .. '"'
+          attrs = attrs .. " " .. mtr.n .. '="' .. xml_attr(scalar_text(mt, mtr, mv)) .. '"'
         else
-          encode(model, mref, mv, mtr.n or mname, children)
+          encode(model, mref, mv, mtr.n or mname, out)
         end
       end
     end
-    if #children == 0 then
-      out[#out + 1] = "<" .. name .. table.concat(attrs) .. " />"
+    if #out == open then
+      out[open] = "<" .. name .. attrs .. " />"
     else
-      out[#out + 1] = "<" .. name .. table.concat(attrs) .. ">"
-      for i = 1, #children do out[#out + 1] = children[i] end
+      out[open] = "<" .. name .. attrs .. ">"
       out[#out + 1] = "</" .. name .. ">"
     end
   elseif shape.T == "list" then
