@@ -297,6 +297,18 @@ describe("wpo.aws.client", function()
       assert.are.same({ "r1", "r2" }, { all.ResourceRecordSets[1].Name, all.ResourceRecordSets[2].Name })
     end)
 
+    it("merges nested result keys (ECR imageScanFindings.findings)", function()
+      local c, calls = make("ecr", function(_, n)
+        local next_token = n == 1 and ',"nextToken":"p2"' or ""
+        return awstest.response(200, '{"repositoryName":"wp","imageScanFindings":{"findings":[{"name":"CVE-' .. n
+          .. '"}]}' .. next_token .. '}')
+      end)
+      local all = c:collect("DescribeImageScanFindings", { repositoryName = "wp", imageId = { imageTag = "v1" } })
+      assert.are.equal(2, #calls)
+      assert.matches('"nextToken":"p2"', calls[2].body, 1, true)
+      assert.are.same({ "CVE-1", "CVE-2" }, { all.imageScanFindings.findings[1].name, all.imageScanFindings.findings[2].name })
+    end)
+
     it("evaluates S3's 'NextMarker || Contents[-1].Key' token", function()
       assert.are.equal("k2", client.eval_path({ Contents = { { Key = "k1" }, { Key = "k2" } } }, "NextMarker || Contents[-1].Key"))
       assert.are.equal("m", client.eval_path({ NextMarker = "m", Contents = { { Key = "k1" } } }, "NextMarker || Contents[-1].Key"))

@@ -444,7 +444,13 @@ function Client:build(op_name, params)
   if type(params) ~= "table" then
     errors.raise { code = "ParamValidationError", message = op_name .. ": parameters must be a table" }
   end
-  common.validate(model, op.i, params, op_name)
+  local vok, verr = pcall(common.validate, model, op.i, params, op_name)
+  if not vok then
+    if errors.is(verr) then
+      verr.service, verr.operation, verr.retryable = self.service, op_name, false
+    end
+    error(verr, 0)
+  end
   params = customize_params(self.service, params)
   params = fill_idempotency(model, op, params)
   local ok, req = pcall(self.protocol.build, model, self.meta, op_name, op, params)
@@ -621,6 +627,10 @@ end
 -- Tokens come from the models' paginators (NextToken, Marker/NextMarker,
 -- Route 53's record names...); a token that repeats ends with an error.
 function Client:paginate(op_name, params)
+  if params ~= nil and type(params) ~= "table" then
+    errors.raise { code = "ParamValidationError", service = self.service, operation = tostring(op_name),
+      message = "parameters must be a table" }
+  end
   local _, model = self:operation(op_name)
   local p = paginator_for(model, op_name)
   local request = {}
@@ -655,31 +665,49 @@ function Client:paginate(op_name, params)
   end
 end
 
+-- The table holding a (possibly dotted) result key, and the last segment.
+local function parent_of(t, path)
+  local segs = {}
+  for seg in path:gmatch("[^.]+") do segs[#segs + 1] = seg end
+  for i = 1, #segs - 1 do
+    if type(t) ~= "table" then return nil end
+    t = t[segs[i]]
+  end
+  if type(t) ~= "table" then return nil end
+  return t, segs[#segs]
+end
+
 -- client:collect(op, params) -> one result with every page's result lists
--- concatenated (the paginator's result keys; other members from the last page)
+-- concatenated (the paginator's result keys); other members come from the
+-- last page.
 function Client:collect(op_name, params)
   local _, model = self:operation(op_name)
   local p = paginator_for(model, op_name)
+  local result_keys = p and p.result or {}
+  local holds_results = {}
+  for _, rk in ipairs(result_keys) do holds_results[rk:match("^[^.]+")] = true end
   local merged
   for page in self:paginate(op_name, params) do
     if not merged then
       merged = page
     else
-      for _, rk in ipairs(p and p.result or {}) do
-        local items = eval_path(page, rk)
-        if type(items) == "table" and not rk:find("[%.%[]") then
-          local into = merged[rk]
-          if type(into) ~= "table" then
-            merged[rk] = items
-          else
-            for _, item in ipairs(items) do into[#into + 1] = item end
+      for _, rk in ipairs(result_keys) do
+        local src, key = parent_of(page, rk)
+        local items = src and src[key]
+        if type(items) == "table" then
+          local dst, dkey = parent_of(merged, rk)
+          if dst then
+            local into = dst[dkey]
+            if type(into) ~= "table" then
+              dst[dkey] = items
+            else
+              for _, item in ipairs(items) do into[#into + 1] = item end
+            end
           end
         end
       end
       for k, v in pairs(page) do
-        local is_result = false
-        for _, rk in ipairs(p and p.result or {}) do if rk == k then is_result = true end end
-        if not is_result then merged[k] = v end
+        if not holds_results[k] then merged[k] = v end
       end
     end
   end
