@@ -208,6 +208,19 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
     assert.are.equal("imds-session-token-0123456789", calls[before + 2].headers["x-aws-ec2-metadata-token"])
   end)
 
+  it("resolves once for many tasks asking at the same time", function()
+    local task = require "wpo.task"
+    local before = #stub_calls()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url }
+    local p = credentials.provider { getenv = getenv }
+    local got = {}
+    for i = 1, 8 do task.spawn(function() got[i] = p:get() end) end
+    task.run()
+    for i = 1, 8 do assert.are.equal(got[1], got[i]) end
+    assert.are.equal("IMDSAKID", got[1].access_key)
+    assert.are.equal(before + 3, #stub_calls())
+  end)
+
   it("takes ECS container credentials (full URI + authorization token) before IMDS", function()
     local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url,
       AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.url .. "/ecs/credentials",

@@ -29,6 +29,7 @@
 --   (wpo.aws.client provides it).
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
+local task = require "wpo.task"
 local common = require "wpo.aws.protocol.common"
 local transport = require "wpo.aws.transport"
 
@@ -443,21 +444,27 @@ function M.static(creds)
   return setmetatable({ opts = {}, creds = c, fixed = true }, Provider)
 end
 
-function Provider:get()
+function Provider:fresh()
   local c = self.creds
-  local now = now_of(self.opts)
-  if c and (self.fixed or not c.expiration or c.expiration - now() > M.REFRESH_MARGIN) then
-    return c
+  return c and (self.fixed or not c.expiration or c.expiration - now_of(self.opts)() > M.REFRESH_MARGIN)
+end
+
+-- p:get() -> creds. Tasks asking while another resolves wait for its answer
+-- (one metadata or STS round trip for all of them).
+function Provider:get()
+  if self:fresh() then return self.creds end
+  self.lock = self.lock or task.semaphore(1)
+  local acquired, err = self.lock:acquire()
+  if not acquired then
+    errors.raise { code = "Cancelled", message = "cancelled while waiting for credentials: " .. tostring(err) }
   end
-  if self.resolving then
-    -- another task is refreshing: wait for it by resolving too (rare; cheap)
-    return M.resolve(self.opts)
-  end
-  self.resolving = true
-  local ok, res = pcall(M.resolve, self.opts)
-  self.resolving = false
+  local ok, res = pcall(function()
+    if self:fresh() then return self.creds end
+    self.creds = M.resolve(self.opts)
+    return self.creds
+  end)
+  self.lock:release()
   if not ok then error(res, 0) end
-  self.creds = res
   return res
 end
 
