@@ -148,6 +148,14 @@ describe("wpo.aws against fakeaws", function()
       ddb:call("CreateTable", { TableName = "wpo-locks", BillingMode = "PAY_PER_REQUEST",
         AttributeDefinitions = { { AttributeName = "LockID", AttributeType = "S" } },
         KeySchema = { { AttributeName = "LockID", KeyType = "HASH" } } })
+      local progress = 0
+      local status = aws.wait(function()
+        local t = ddb:call("DescribeTable", { TableName = "wpo-locks" }).Table
+        return t.TableStatus == "ACTIVE" and t.TableStatus, t.TableStatus
+      end, { what = "table wpo-locks to become ACTIVE", interval = 0.02, timeout = 10,
+        progress = function(info) progress = progress + 1; assert.are.equal("CREATING", info.state) end })
+      assert.are.equal("ACTIVE", status)
+      assert.is_true(progress >= 1)
       local item = { TableName = "wpo-locks", ConditionExpression = "attribute_not_exists(LockID)",
         Item = { LockID = { S = "bucket/prod" }, Info = { S = '{"Who":"ci"}' } } }
       ddb:call("PutItem", item)
@@ -296,16 +304,37 @@ describe("wpo.aws against fakeaws", function()
     end)
 
     it("logs requests under WPO_LOG=debug with the session token and sensitive members redacted", function()
-      local secret, token = "s3cr3t-passw0rd-value", "FQoGZXIvYXdzSESSIONTOKEN0123456789"
-      local r = run({ "aws", "secretsmanager", "CreateSecret", '{"Name":"db","SecretString":"' .. secret .. '"}' },
-        { WPO_LOG = "debug", AWS_SESSION_TOKEN = token })
+      local key = client("kms"):call("CreateKey", { Description = "wpo state" }).KeyMetadata.KeyId
+      local creds = client("sts"):call("AssumeRole", { RoleArn = "arn:aws:iam::123456789012:role/deploy",
+        RoleSessionName = "wpo-test" }).Credentials
+      local token = creds.SessionToken
+      assert.is_true(#token > 8)
+      local env = { WPO_LOG = "debug", AWS_ACCESS_KEY_ID = creds.AccessKeyId,
+        AWS_SECRET_ACCESS_KEY = creds.SecretAccessKey, AWS_SESSION_TOKEN = token }
+      -- a sensitive output member: the data key's plaintext
+      local r = run({ "aws", "kms", "GenerateDataKey", '{"KeyId":"' .. key .. '","KeySpec":"AES_256"}' }, env)
       assert.are.equal(0, r.status, r.stderr)
+      local plaintext = require("cjson").decode(r.stdout).Plaintext
+      assert.are.equal(44, #plaintext)                   -- 32 bytes, base64
       assert.matches("attempt 1/3: POST " .. f.url:gsub("%p", "%%%0"), r.stderr)
-      assert.matches("%-> 200 in %d+ms", r.stderr)
+      assert.matches("%-> 200 in %d+ms %(request [%w%-]+, attempt 1, 0 retries%)", r.stderr)
       assert.matches("X%-Amz%-Security%-Token: <redacted>", r.stderr)
-      assert.matches('"SecretString":"<redacted>"', r.stderr)
-      assert.is_nil(r.stderr:find(secret, 1, true))
-      assert.is_nil(r.stderr:find(token, 1, true))
+      assert.matches("Authorization: <redacted>", r.stderr)
+      assert.matches('"Plaintext":"<redacted>"', r.stderr, 1, true)
+      local logged = r.stderr
+      -- a sensitive input member bound to a header
+      r = run({ "aws", "s3", "CreateBucket", '{"Bucket":"wpo-state"}' }, env)
+      assert.are.equal(0, r.status, r.stderr)
+      local kms_arn = "arn:aws:kms:us-east-1:123456789012:key/" .. key
+      r = run({ "aws", "s3", "PutObject", '{"Bucket":"wpo-state","Key":"prod.json","Body":"{}",'
+        .. '"ServerSideEncryption":"aws:kms","SSEKMSKeyId":"' .. kms_arn .. '"}' }, env)
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("x%-amz%-server%-side%-encryption%-aws%-kms%-key%-id: <redacted>", r.stderr)
+      assert.is_nil(r.stderr:find(kms_arn, 1, true), "the sensitive SSEKMSKeyId reached the log")
+      logged = logged .. r.stderr
+      for _, secret in ipairs({ token, creds.SecretAccessKey, plaintext }) do
+        assert.is_nil(logged:find(secret, 1, true), "a secret reached the log")
+      end
       assert.is_nil(r.stdout:find(token, 1, true))
     end)
 

@@ -289,17 +289,28 @@ end
 -- Idempotency tokens (ClientToken...) the caller left out: one uuid per call,
 -- generated before the first attempt so every retry sends the same one.
 local function fill_idempotency(model, op, params)
-  local input = op.i and model.shapes[common.ref(op.i)]
-  if not input then return params end
+  local names = op._it
+  if names == nil then
+    names = false
+    local input = op.i and model.shapes[common.ref(op.i)]
+    for i = 1, input and #input or 0, 2 do
+      local _, tr = common.ref(input[i + 1])
+      if tr.it then
+        names = names or {}
+        names[#names + 1] = input[i]
+      end
+    end
+    op._it = names
+  end
+  if not names then return params end
   local copy
-  for i = 1, #input, 2 do
-    local _, tr = common.ref(input[i + 1])
-    if tr.it and params[input[i]] == nil then
+  for _, name in ipairs(names) do
+    if params[name] == nil then
       if not copy then
         copy = {}
         for k, v in pairs(params) do copy[k] = v end
       end
-      copy[input[i]] = crypto.uuid()
+      copy[name] = crypto.uuid()
     end
   end
   return copy or params
@@ -388,6 +399,7 @@ function M.new(service, opts)
     connect_timeout_ms = opts.connect_timeout_ms or 10000,
     quota = retry.quota(),
   }, Client)
+  self.url_scheme, self.url_host, self.url_path = self.endpoint.url:match("^(https?://)([^/]+)(.*)$")
   local getenv = opts.getenv or os.getenv
   self.max_attempts = opts.max_attempts or math.tointeger(tonumber(getenv("AWS_MAX_ATTEMPTS") or ""))
     or retry.DEFAULT_MAX_ATTEMPTS
@@ -458,8 +470,7 @@ function Client:build(op_name, params)
     if errors.is(req) then error(req, 0) end
     errors.raise { code = "ParamValidationError", message = op_name .. ": " .. tostring(req) }
   end
-  local base = self.endpoint.url
-  local scheme, host, basepath = base:match("^(https?://)([^/]+)(.*)$")
+  local scheme, host, basepath = self.url_scheme, self.url_host, self.url_path
   local path = req.path
   if self.service == "s3" and not self.endpoint.custom and dns_compatible_bucket(params.Bucket) then
     local rest = path:sub(#params.Bucket + 2)

@@ -225,7 +225,15 @@ function M.form(list)
   return table.concat(out, "&")
 end
 
-local json_string = cjson.encode   -- a Lua string -> a JSON string literal
+local cjson_encode = cjson.encode
+-- common.json_string(s) -> a JSON string literal. lua-cjson escapes "/" as
+-- "\/"; that is valid JSON but noisy in ARNs, so it is undone (an escaped
+-- backslash is always "\\", so "\/" can only be cjson's escape).
+local function json_string(s)
+  local out = cjson_encode(s)
+  if out:find("\\/", 1, true) then out = out:gsub("\\/", "/") end
+  return out
+end
 M.json_string = json_string
 
 -- common.json_number(v) -> text; integers exactly, floats round-trip

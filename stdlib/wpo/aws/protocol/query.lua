@@ -41,6 +41,23 @@ local function scalar(target, tr, v, prefix, out)
   out[#out + 1] = { prefix, s }
 end
 
+-- A structure's members with their wire names (query or EC2 rules), target
+-- and composite shape, computed once and cached on the shape.
+local function compiled(model, shape, ec2)
+  local field = ec2 and "_qec2" or "_q"
+  local members = shape[field]
+  if members then return members end
+  members = {}
+  for i = 1, #shape, 2 do
+    local name, mref = shape[i], shape[i + 1]
+    local target, mtr = ref_parts(mref)
+    members[#members + 1] = { name = name, ref = mref, target = target, tr = mtr,
+      shape = model.shapes[target], key = ec2 and ec2_name(name, mtr) or (mtr.n or name) }
+  end
+  shape[field] = members
+  return members
+end
+
 -- query.flatten(model, ref, value, prefix, out, ec2): append {key, value}
 -- pairs for value to out.
 flatten = function(model, ref, v, prefix, out, ec2)
@@ -50,13 +67,17 @@ flatten = function(model, ref, v, prefix, out, ec2)
   if not shape then return scalar(target, tr, v, prefix, out) end
   if shape.T == "structure" then
     if shape.doc then error("document members are not supported by the query protocol") end
-    for i = 1, #shape, 2 do
-      local name, mref = shape[i], shape[i + 1]
-      local mv = v[name]
+    local members = compiled(model, shape, ec2)
+    for i = 1, #members do
+      local m = members[i]
+      local mv = v[m.name]
       if mv ~= nil and mv ~= NULL then
-        local _, mtr = ref_parts(mref)
-        local key = ec2 and ec2_name(name, mtr) or (mtr.n or name)
-        flatten(model, mref, mv, prefix == "" and key or (prefix .. "." .. key), out, ec2)
+        local key = prefix == "" and m.key or (prefix .. "." .. m.key)
+        if m.shape then
+          flatten(model, m.ref, mv, key, out, ec2)
+        else
+          scalar(m.target, m.tr, mv, key, out)
+        end
       end
     end
   elseif shape.T == "list" then

@@ -41,7 +41,7 @@ local function xml_index(model, shape)
     elseif not tr.l then
       local s = model.shapes[target]
       local flat = tr.f and s and (s.T == "list" or s.T == "map") and s.T or nil
-      xi.by[xml_name(model, name, ref)] = { name = name, ref = ref, flat = flat, shape = s }
+      xi.by[xml_name(model, name, ref)] = { name = name, ref = ref, flat = flat, shape = s, target = target }
     end
   end
   shape._xml = xi
@@ -102,8 +102,10 @@ local function decode_structure(model, shape, node)
         local map = out[e.name]
         if not map then map = {} out[e.name] = map end
         decode_map_entry(model, e.shape, c, map)
-      else
+      elseif e.shape then
         out[e.name] = decode(model, e.ref, c)
+      else
+        out[e.name] = decode_scalar(e.target, c.text or "")
       end
     end
   end
@@ -126,7 +128,16 @@ decode = function(model, ref, node)
   if shape.T == "list" then
     local list = setmetatable({}, LIST_MT)
     local mref = shape.m
-    for i = 1, #node do list[i] = decode(model, mref, node[i]) end
+    local mt = mref
+    if type(mref) ~= "string" then mt = mref[1] end
+    local mshape = model.shapes[mt]
+    if mshape and mshape.T == "structure" then
+      for i = 1, #node do list[i] = decode_structure(model, mshape, node[i]) end
+    elseif mshape then
+      for i = 1, #node do list[i] = decode(model, mref, node[i]) end
+    else
+      for i = 1, #node do list[i] = decode_scalar(mt, node[i].text or "") end
+    end
     return list
   end
   local map = {}
