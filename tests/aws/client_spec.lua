@@ -45,7 +45,7 @@ describe("wpo.aws.client", function()
   end
 
   before_each(function()
-    retry.reset_buckets()
+    retry.reset()
     aws.set_read_only(false)
   end)
 
@@ -120,6 +120,18 @@ describe("wpo.aws.client", function()
       assert.are.equal(3, #calls)
       assert.are.equal("500", err.code)
       assert.are.equal(2, c.quota.available)
+    end)
+
+    it("shares the retry quota between clients of one service and region", function()
+      local fail = function() return awstest.response(503, "") end
+      local a = make("ec2", fail, { max_attempts = 2 })
+      local b = make("ec2", fail, { max_attempts = 2 })
+      local other = make("ec2", fail, { max_attempts = 2, region = "us-west-2" })
+      assert.are.equal(a.quota, b.quota)
+      assert.are_not.equal(a.quota, other.quota)
+      raised(function() a:call("DescribeVpcs", {}) end)
+      assert.are.equal(495, b.quota.available)
+      assert.are.equal(500, other.quota.available)
     end)
 
     it("caps the backoff at 20 s", function()

@@ -34,7 +34,7 @@ describe("wpo.aws against fakeaws", function()
   teardown(function() if f then f:stop() end end)
   before_each(function()
     f:reset()
-    retry.reset_buckets()
+    retry.reset()
     aws.set_read_only(false)
   end)
 
@@ -165,6 +165,34 @@ describe("wpo.aws against fakeaws", function()
       assert.is_false(err.retryable)
       assert.are.equal(1, err.attempts)
       assert.matches("dynamodb PutItem: ConditionalCheckFailedException: ", tostring(err), 1, true)
+    end)
+  end)
+
+  describe("as a resource type uses it", function()
+    it("creates a VPC, tags it, waits until available, pages through DescribeVpcs", function()
+      local ec2 = client("ec2")
+      local vpc = ec2:call("CreateVpc", { CidrBlock = "10.10.0.0/16" }).Vpc
+      ec2:call("CreateTags", { Resources = { vpc.VpcId }, Tags = {
+        { Key = "Name", Value = "prod" }, { Key = "wpo:address", Value = "aws.ec2.vpc.main" } } })
+      local states = {}
+      local ready = aws.wait(function()
+        local v = ec2:call("DescribeVpcs", { VpcIds = { vpc.VpcId } }).Vpcs[1]
+        return v.State == "available" and v, v.State
+      end, { what = "VPC " .. vpc.VpcId .. " to become available", interval = 0.02, timeout = 10,
+        progress = function(info) states[#states + 1] = info.state end })
+      assert.are.equal(vpc.VpcId, ready.VpcId)
+      local tags = {}
+      for _, t in ipairs(ready.Tags) do tags[t.Key] = t.Value end
+      assert.are.same({ Name = "prod", ["wpo:address"] = "aws.ec2.vpc.main" }, tags)
+      for i = 1, 7 do ec2:call("CreateVpc", { CidrBlock = "10." .. (20 + i) .. ".0.0/16" }) end
+      local pages, ids = 0, {}
+      for page in ec2:paginate("DescribeVpcs", { MaxResults = 5 }) do
+        pages = pages + 1
+        for _, v in ipairs(page.Vpcs) do ids[v.VpcId] = true end
+      end
+      assert.is_true(pages >= 2, "expected several pages")
+      assert.is_true(ids[vpc.VpcId])
+      assert.is_true(#require("wpo.text").sorted_keys(ids) >= 8)
     end)
   end)
 

@@ -12,7 +12,9 @@
 -- blocks outside one), decodes, and retries as the SDKs' standard mode
 -- (wpo.aws.retry). An AWS failure raises a wpo.errors error with
 -- { service, operation, code, message, status, request_id, retryable,
--- attempts }; meta = { request_id, status, attempts, headers }.
+-- attempts }; meta = { request_id, status, attempts, headers }. The retry
+-- quota (client.quota) and the rate limiter are shared by every client of
+-- the same service and region, so clients are cheap to make per resource.
 --
 -- Options (unknown keys are errors): region, endpoint (URL, or service ->
 -- URL), credentials ({ access_key, secret_key, session_token }), profile,
@@ -397,9 +399,9 @@ function M.new(service, opts)
     clock = opts.clock or os.time,
     timeout_ms = opts.timeout_ms or 60000,
     connect_timeout_ms = opts.connect_timeout_ms or 10000,
-    quota = retry.quota(),
   }, Client)
   self.url_scheme, self.url_host, self.url_path = self.endpoint.url:match("^(https?://)([^/]+)(.*)$")
+  self.quota = retry.shared_quota(name .. " " .. region .. " " .. self.endpoint.url)
   local getenv = opts.getenv or os.getenv
   self.max_attempts = opts.max_attempts or math.tointeger(tonumber(getenv("AWS_MAX_ATTEMPTS") or ""))
     or retry.DEFAULT_MAX_ATTEMPTS

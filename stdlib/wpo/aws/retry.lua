@@ -9,6 +9,8 @@
 --   retry.quota(capacity) -> q: q:acquire(kind) -> cost | nil; q:release(cost)
 --     500 tokens; a retry costs 5, a retry after a timeout 10; a success
 --     gives back what its last retry took, or 1 when it needed none.
+--   retry.shared_quota(key) -> the quota of every client of a service,
+--     region and endpoint
 --   retry.bucket(service, region, spec) -> b: b:take(now_ms, sleep) -> waited seconds
 --     a token bucket shared by every client of a service and region:
 --     capacity tokens, refill per second (EC2 100/20, Route 53 50/10).
@@ -97,8 +99,25 @@ function M.bucket(service, region, spec)
   return b
 end
 
--- retry.reset_buckets(): forget every bucket (tests)
-function M.reset_buckets() buckets = {} end
+local quotas = {}
+
+-- retry.shared_quota(key) -> the retry quota shared by every client with
+-- this key (service, region and endpoint): "client-wide" even when each
+-- resource makes its own client.
+function M.shared_quota(key)
+  local q = quotas[key]
+  if not q then
+    q = M.quota()
+    quotas[key] = q
+  end
+  return q
+end
+
+-- retry.reset(): forget every bucket and shared quota (tests)
+function M.reset()
+  buckets = {}
+  quotas = {}
+end
 
 -- b:take(now_ms, sleep) -> seconds waited. Each caller reserves its token
 -- (the count may go negative) and sleeps until it is due, so concurrent
