@@ -444,8 +444,7 @@ function Client:operation(op_name)
     for k in pairs(model.ops) do names[#names + 1] = k end
     local near = type(op_name) == "string" and text.closest(op_name, names)
     errors.raise { code = "UnknownOperation", service = self.service, operation = tostring(op_name),
-      message = string.format("%s has no operation '%s'%s", self.service, tostring(op_name),
-        near and (" (did you mean " .. near .. "?)") or "") }
+      message = "no such operation" .. (near and (" (did you mean " .. near .. "?)") or "") }
   end
   return op, model
 end
@@ -556,7 +555,13 @@ function Client:invoke(op_name, params)
         log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, self.bucket.key)
       end
     end
-    local creds = self.credentials:get()
+    local cok, creds = pcall(self.credentials.get, self.credentials)
+    if not cok then
+      if errors.is(creds) and not creds.service then
+        creds.service, creds.operation, creds.retryable = self.service, op_name, false
+      end
+      error(creds, 0)
+    end
     local headers = {}
     for k, v in pairs(req.headers) do headers[k] = v end
     if op.auth ~= "none" then
