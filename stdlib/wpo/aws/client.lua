@@ -591,7 +591,7 @@ function Client:invoke(op_name, params)
         result = customize_result(self, op_name, result, resp)
         if debug then
           log.debug("aws %s %s -> %d in %.0fms (request %s, attempt %d, %d retries)", self.service, op_name,
-            resp.status, elapsed, tostring(request_id), attempt, attempt - 1)
+            resp.status, elapsed, tostring(request_id or "-"), attempt, attempt - 1)
           log.debug("aws %s %s result %s", self.service, op_name, log_json(redact(model, op.o, result)))
         end
         return result, { request_id = request_id, status = resp.status, attempts = attempt, headers = resp.headers }
@@ -614,7 +614,7 @@ function Client:invoke(op_name, params)
     if debug then
       log.debug("aws %s %s -> %s %s in %.0fms (request %s, attempt %d/%d): %s", self.service, op_name,
         failure.status and tostring(failure.status) or ("transport " .. tostring(failure.transport)),
-        tostring(failure.code), elapsed, tostring(failure.request_id), attempt, self.max_attempts,
+        tostring(failure.code), elapsed, tostring(failure.request_id or "-"), attempt, self.max_attempts,
         tostring(failure.message))
     end
     local cost
