@@ -17,8 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fakeaws.httpd import FakeAWS  # noqa: E402
-from fakeaws.state import DEFAULT_ACCOUNT  # noqa: E402
+DEFAULT_ACCOUNT = "123456789012"
 
 
 def _watch_parent(parent):
@@ -45,6 +44,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.settle < 0 or args.page_size < 1:
         ap.error("--settle must be >= 0 and --page-size >= 1")
+    if not (args.account.isdigit() and len(args.account) == 12):
+        ap.error("--account must be 12 digits")
+
+    from fakeaws.httpd import FakeAWS  # botocore loads here, after the options are checked
 
     server = FakeAWS(port=args.port, access_key=args.access_key, secret_key=args.secret_key,
                      account=args.account, settle=args.settle, page_size=args.page_size,

@@ -142,7 +142,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
 
     def start(self):
         """Serve in a background thread (for in-process tests); -> self."""
-        self.thread = threading.Thread(target=self.serve_forever, name="fakeaws", daemon=True)
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fakeaws", daemon=True)
         self.thread.start()
         return self
 
@@ -242,6 +242,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         svc = server.service_for(req)
         if svc is None:
             scope = sigv4check.scope_of(req.headers)
+            if not req.headers.get("Authorization"):
+                return _generic_error(req, "MissingAuthenticationToken", "Missing Authentication Token", 403), False
+            if scope is None:
+                return _generic_error(req, "IncompleteSignature", "Authorization header requires "
+                                      "Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders and "
+                                      "Signature", 400), False
             what = f"service '{scope[3]}'" if scope else "this request (no SigV4 credential scope)"
             return _generic_error(req, "NotImplemented", f"fakeaws does not serve {what}", 501), False
         proto = svc.protocol
@@ -293,7 +299,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             err = AWSError("InternalError", f"fakeaws bug: {type(e).__name__}: {e}", 500)
         if name is not None:
             server.calls.record(name, err.code)
-        return proto.error(svc, err, req, op), False
+        return proto.error(svc, err, req, op), drop
 
     def write(self, resp, req):
         """The answer; HEAD, 204 and 304 carry no body (a HEAD keeps the

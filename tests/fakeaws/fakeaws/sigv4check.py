@@ -24,8 +24,10 @@ _AUTH_RE = re.compile(
 
 
 class AuthError(Exception):
-    """kind: missing, malformed, unknown_key, token, signature, expired, or
-    payload (x-amz-content-sha256 does not match the body)."""
+    """kind: missing, malformed, unknown_key, token (a wrong or missing session
+    token), expired_token (temporary credentials past their expiry), signature,
+    expired (request time more than 15 minutes off), or payload
+    (x-amz-content-sha256 does not match the body)."""
 
     def __init__(self, kind, message):
         super().__init__(message)
@@ -152,7 +154,7 @@ def verify(req, keyring, s3=False, now=None):
                                    f"{(now - MAX_SKEW).strftime('%Y%m%dT%H%M%SZ')} "
                                    f"({now.strftime('%Y%m%dT%H%M%SZ')} - 15 min.)")
     if identity.expires is not None and now >= identity.expires:
-        raise AuthError("token", "The security token included in the request is expired")
+        raise AuthError("expired_token", "The security token included in the request is expired")
     if day != amz_date[:8]:
         raise AuthError("signature", f"Credential date {day} does not match the request date {amz_date[:8]}")
     token = headers.get("X-Amz-Security-Token")

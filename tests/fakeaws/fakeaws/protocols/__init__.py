@@ -81,6 +81,7 @@ AUTH_CODES = {
         "auth_token": ("AuthFailure", 401),
         "auth_signature": ("SignatureDoesNotMatch", 403),
         "auth_expired": ("RequestExpired", 400),
+        "auth_expired_token": ("RequestExpired", 400),
     },
     "query": {
         "auth_missing": ("MissingAuthenticationToken", 403),
@@ -89,6 +90,7 @@ AUTH_CODES = {
         "auth_token": ("InvalidClientTokenId", 403),
         "auth_signature": ("SignatureDoesNotMatch", 403),
         "auth_expired": ("SignatureDoesNotMatch", 403),
+        "auth_expired_token": ("ExpiredToken", 403),
     },
     "json": {
         "auth_missing": ("MissingAuthenticationTokenException", 403),
@@ -97,6 +99,7 @@ AUTH_CODES = {
         "auth_token": ("UnrecognizedClientException", 400),
         "auth_signature": ("InvalidSignatureException", 403),
         "auth_expired": ("InvalidSignatureException", 403),
+        "auth_expired_token": ("ExpiredTokenException", 400),
     },
     "rest-json": {
         "auth_missing": ("MissingAuthenticationTokenException", 403),
@@ -105,6 +108,7 @@ AUTH_CODES = {
         "auth_token": ("UnrecognizedClientException", 403),
         "auth_signature": ("InvalidSignatureException", 403),
         "auth_expired": ("InvalidSignatureException", 403),
+        "auth_expired_token": ("ExpiredTokenException", 403),
     },
     "rest-xml": {
         "auth_missing": ("MissingAuthenticationToken", 403),
@@ -113,6 +117,7 @@ AUTH_CODES = {
         "auth_token": ("InvalidClientTokenId", 403),
         "auth_signature": ("SignatureDoesNotMatch", 403),
         "auth_expired": ("SignatureDoesNotMatch", 403),
+        "auth_expired_token": ("ExpiredToken", 403),
     },
 }
 

@@ -34,7 +34,7 @@ service = Service(
         "auth_missing": ("AccessDenied", 403), "auth_unknown_key": ("InvalidAccessKeyId", 403),
         "auth_token": ("InvalidToken", 400), "auth_signature": ("SignatureDoesNotMatch", 403),
         "auth_expired": ("RequestTimeTooSkewed", 403), "auth_malformed": ("AuthorizationHeaderMalformed", 400),
-        "auth_payload": ("XAmzContentSHA256Mismatch", 400),
+        "auth_payload": ("XAmzContentSHA256Mismatch", 400), "auth_expired_token": ("ExpiredToken", 400),
     })
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
