@@ -215,6 +215,58 @@ class EC2Test(unittest.TestCase):
         self.assertEqual(("InvalidParameterValue", 400),
                          error_of(self.ec2.modify_vpc_attribute, VpcId=vpc, EnableDnsHostnames={"Value": True}))
 
+    def public_subnet(self):
+        vpc = self.vpc()
+        subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        igw = self.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        return vpc, subnet, igw
+
+    def test_nat_gateways_and_elastic_ips(self):
+        vpc, subnet, igw = self.public_subnet()
+        eip = self.ec2.allocate_address(Domain="vpc")["AllocationId"]
+        self.assertEqual(("Gateway.NotAttached", 400),
+                         error_of(self.ec2.create_nat_gateway, SubnetId=subnet, AllocationId=eip))
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        self.assertEqual(("MissingParameter", 400), error_of(self.ec2.create_nat_gateway, SubnetId=subnet))
+        nat = self.ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+        self.assertEqual(("Resource.AlreadyAssociated", 400),
+                         error_of(self.ec2.create_nat_gateway, SubnetId=subnet, AllocationId=eip))
+        states = [self.ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]["State"] for _ in range(2)]
+        self.assertEqual(["pending", "available"], states)
+        self.assertEqual(("InvalidIPAddress.InUse", 400), error_of(self.ec2.release_address, AllocationId=eip))
+        self.assertEqual(("DependencyViolation", 400), error_of(self.ec2.delete_subnet, SubnetId=subnet))
+        self.assertEqual(("DependencyViolation", 400),
+                         error_of(self.ec2.detach_internet_gateway, InternetGatewayId=igw, VpcId=vpc))
+        self.ec2.delete_nat_gateway(NatGatewayId=nat)
+        states = [self.ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]["State"] for _ in range(2)]
+        self.assertEqual(["deleting", "deleted"], states)
+        self.ec2.release_address(AllocationId=eip)
+        self.assertEqual(("InvalidAllocationID.NotFound", 400),
+                         error_of(self.ec2.describe_addresses, AllocationIds=[eip]))
+        self.ec2.delete_subnet(SubnetId=subnet)
+        self.assertEqual(("NatGatewayNotFound", 400),
+                         error_of(self.ec2.delete_nat_gateway, NatGatewayId="nat-0123456789abcdef0"))
+
+    def test_client_token_replays_the_first_answer(self):
+        vpc, subnet, igw = self.public_subnet()
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        eip = self.ec2.allocate_address()["AllocationId"]
+        other = self.ec2.allocate_address()["AllocationId"]
+        first = self.ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip, ClientToken="wpo-nat-a")
+        again = self.ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip, ClientToken="wpo-nat-a")
+        self.assertEqual(first["NatGateway"]["NatGatewayId"], again["NatGateway"]["NatGatewayId"])
+        self.assertEqual("wpo-nat-a", again["ClientToken"])
+        self.assertEqual(1, len(self.ec2.describe_nat_gateways()["NatGateways"]))
+        self.assertEqual(("IdempotentParameterMismatch", 400),
+                         error_of(self.ec2.create_nat_gateway, SubnetId=subnet, AllocationId=other,
+                                  ClientToken="wpo-nat-a"))
+        # a failed call keeps nothing: the same token works once the cause is fixed
+        self.assertEqual(("InvalidAllocationID.NotFound", 400),
+                         error_of(self.ec2.create_nat_gateway, SubnetId=subnet, AllocationId="eipalloc-12345678",
+                                  ClientToken="wpo-nat-b"))
+        self.ec2.create_nat_gateway(SubnetId=subnet, AllocationId=other, ClientToken="wpo-nat-b")
+        self.assertEqual(2, len(self.ec2.describe_nat_gateways()["NatGateways"]))
+
     def test_availability_zones_follow_the_region(self):
         zones = self.ec2.describe_availability_zones()["AvailabilityZones"]
         self.assertEqual([("us-west-2a", "usw2-az1"), ("us-west-2b", "usw2-az2"), ("us-west-2c", "usw2-az3")],

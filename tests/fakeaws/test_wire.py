@@ -68,6 +68,19 @@ class WireTest(unittest.TestCase):
         ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
         got = ec2.describe_internet_gateways(InternetGatewayIds=[igw])["InternetGateways"][0]
         self.assertEqual([{"State": "available", "VpcId": vpc_id}], got["Attachments"])
+        eip = ec2.allocate_address(Domain="vpc")
+        self.assertRegex(eip["AllocationId"], r"^eipalloc-[0-9a-f]{17}$")
+        nat = ec2.create_nat_gateway(SubnetId=subnet["SubnetId"], AllocationId=eip["AllocationId"],
+                                     ClientToken="nat-1")["NatGateway"]
+        self.assertEqual([eip["PublicIp"]], [a["PublicIp"] for a in nat["NatGatewayAddresses"]])
+        got = ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])["NatGateways"][0]
+        self.assertEqual("available", got["State"])
+        held = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
+        self.assertEqual(nat["NatGatewayAddresses"][0]["PrivateIp"], held["PrivateIpAddress"])
+        ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
+        got = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
+        self.assertEqual(["deleted"], [n["State"] for n in got])
+        ec2.release_address(AllocationId=eip["AllocationId"])
         ec2.create_tags(Resources=[subnet["SubnetId"], sg], Tags=[{"Key": "tier", "Value": "web"}])
         tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["tier"]}])["Tags"]
         self.assertEqual({subnet["SubnetId"], sg}, {t["ResourceId"] for t in tags})

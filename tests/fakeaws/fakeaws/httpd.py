@@ -280,8 +280,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if handler is None:
                 raise NotImplementedByFake(svc.name, op.name, svc.module)
             ctx = Context(server, svc, op.name, req, identity, region)
+            token_member = svc.idempotency_member(op)
             with server.store.lock:
-                result = handler(ctx, params)
+                if params.get(token_member) if token_member else None:
+                    key = (svc.name, op.name, region, ctx.account, params[token_member])
+                    mismatch = svc.error("idempotency_mismatch", "The client token you provided is associated "
+                                                                 "with a resource that is already deleted or "
+                                                                 "with different parameters.")
+                    result = server.store.idempotent(key, params, lambda: handler(ctx, params), mismatch)
+                else:
+                    result = handler(ctx, params)
             resp = proto.serialize(svc, op, result, req)
             if ctx.status is not None:
                 resp.status = ctx.status

@@ -7,6 +7,7 @@ starting with "_" are bookkeeping, hidden from /_fake/state and from answers
 (public()). Handlers run one at a time under Store.lock, so a handler may read,
 check and write without races (conditional writes are atomic)."""
 import base64
+import copy
 import datetime
 import fnmatch
 import json
@@ -36,6 +37,22 @@ class Store:
     def scratch(self, service, name, factory=dict):
         """Per-service bookkeeping not shown in the state dump (counters, indexes)."""
         return self.extra.setdefault((service, name), factory())
+
+    def idempotent(self, key, params, run, mismatch):
+        """ClientToken semantics: the first call with a token runs and its answer is
+        kept; a repeat with the same parameters gets that answer again (nothing new
+        is made); a repeat with other parameters raises `mismatch`. A call that
+        fails keeps nothing, so it may be retried with the same token."""
+        records = self.scratch("*", "idempotency")
+        fingerprint = json.dumps(params, sort_keys=True, default=_json_default)
+        if key in records:
+            seen, result = records[key]
+            if seen != fingerprint:
+                raise mismatch
+            return copy.deepcopy(result)
+        result = run()
+        records[key] = (fingerprint, copy.deepcopy(result))
+        return result
 
     def dump(self):
         with self.lock:

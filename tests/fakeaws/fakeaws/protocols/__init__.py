@@ -29,6 +29,7 @@ DEFAULT_CODES = {
         "throttle": ("RequestLimitExceeded", 503),
         "internal": ("InternalError", 500),
         "unavailable": ("Unavailable", 503),
+        "idempotency_mismatch": ("IdempotentParameterMismatch", 400),
     },
     "query": {
         "malformed": ("MalformedQueryString", 400),
@@ -39,6 +40,7 @@ DEFAULT_CODES = {
         "throttle": ("Throttling", 400),
         "internal": ("InternalFailure", 500),
         "unavailable": ("ServiceUnavailable", 503),
+        "idempotency_mismatch": ("IdempotentParameterMismatch", 400),
     },
     "json": {
         "malformed": ("SerializationException", 400),
@@ -49,6 +51,7 @@ DEFAULT_CODES = {
         "throttle": ("ThrottlingException", 400),
         "internal": ("InternalFailure", 500),
         "unavailable": ("ServiceUnavailableException", 503),
+        "idempotency_mismatch": ("IdempotentParameterMismatch", 400),
     },
     "rest-json": {
         "malformed": ("SerializationException", 400),
@@ -59,6 +62,7 @@ DEFAULT_CODES = {
         "throttle": ("ThrottlingException", 429),
         "internal": ("InternalFailure", 500),
         "unavailable": ("ServiceUnavailableException", 503),
+        "idempotency_mismatch": ("IdempotentParameterMismatch", 400),
     },
     "rest-xml": {
         "malformed": ("InvalidInput", 400),
@@ -69,6 +73,7 @@ DEFAULT_CODES = {
         "throttle": ("Throttling", 400),
         "internal": ("InternalError", 500),
         "unavailable": ("ServiceUnavailable", 503),
+        "idempotency_mismatch": ("IdempotentParameterMismatch", 400),
     },
 }
 

@@ -40,10 +40,12 @@ class Service:
     ("SlowDown", 503)}); json_error_prefix: prepended to __type; s3_style: S3's
     <Error> bodies and x-amz-request-id; xml_roots: response root element per
     operation (rest-xml); xml_namespace: the xmlns of rest-xml bodies;
-    ignored_query: query parameters AWS tolerates and ignores."""
+    ignored_query: query parameters AWS tolerates and ignores; own_idempotency:
+    operations whose token a handler treats itself (EFS's CreationToken) rather
+    than the generic ClientToken replay (see state.Store.idempotent)."""
 
     def __init__(self, name, codes=None, json_error_prefix="", s3_style=False,
-                 xml_roots=None, xml_namespace=None, ignored_query=()):
+                 xml_roots=None, xml_namespace=None, ignored_query=(), own_idempotency=()):
         self.name = name
         self.handlers = {}
         self.module = name
@@ -53,6 +55,8 @@ class Service:
         self.xml_roots = dict(xml_roots or {})
         self._xml_namespace = xml_namespace
         self.ignored_query = set(ignored_query)
+        self.own_idempotency = set(own_idempotency)
+        self._tokens = {}
         self.routes = None
         self._model = None
 
@@ -86,6 +90,20 @@ class Service:
             self.handlers[name] = fn
             return fn
         return register
+
+    def idempotency_member(self, op):
+        """The input member carrying the operation's idempotency token, or None:
+        one the model marks idempotencyToken, or one named ClientToken/clientToken."""
+        if op.name not in self._tokens:
+            found = None
+            shape = op.input_shape
+            if shape is not None and op.name not in self.own_idempotency:
+                for name, member in shape.members.items():
+                    if member.metadata.get("idempotencyToken") or name in ("ClientToken", "clientToken"):
+                        found = name
+                        break
+            self._tokens[op.name] = found
+        return self._tokens[op.name]
 
     def has_code(self, kind):
         proto = self.model.metadata["protocol"]

@@ -1,14 +1,15 @@
 """EC2: VPCs (and their attributes), subnets, security groups and their rules,
-internet gateways, tags, availability zones.
+internet gateways, elastic IPs, NAT gateways, tags, availability zones.
 
 Objects live in the store as ("ec2", resource type) tables — "vpc", "subnet",
-"security-group", "security-group-rule", "internet-gateway" — shaped like their
+"security-group", "security-group-rule", "internet-gateway", "elastic-ip", "natgateway" — shaped like their
 Describe* output. Behaviour kept from AWS: pending -> available over successive
 describes; the default security group made with each VPC; DependencyViolation
 when deleting a VPC that still holds subnets, groups or an attached gateway, or
 a group another group's rule refers to; *.NotFound and *.Malformed ids;
 filters (ids, vpc-id, tag:Key, tag-key, tag-value, ...) with * and ? wildcards;
-small pages with NextToken; DryRun; TagSpecifications on create."""
+small pages with NextToken; DryRun; TagSpecifications on create; ClientToken
+replay (generic, in httpd/state) for the operations that take one."""
 import ipaddress
 import re
 
@@ -29,10 +30,13 @@ KINDS = {
                             "InvalidSecurityGroupRuleId.Malformed", "security group rule"),
     "internet-gateway": ("igw", "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayId.Malformed",
                          "internetGateway ID"),
+    "elastic-ip": ("eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed", "allocation ID"),
+    "natgateway": ("nat", "NatGatewayNotFound", "InvalidParameterValue", "Nat Gateway"),
 }
 PREFIX_KIND = {v[0]: k for k, v in KINDS.items()}
 ID_FIELD = {"vpc": "VpcId", "subnet": "SubnetId", "security-group": "GroupId",
-            "security-group-rule": "SecurityGroupRuleId", "internet-gateway": "InternetGatewayId"}
+            "security-group-rule": "SecurityGroupRuleId", "internet-gateway": "InternetGatewayId",
+            "elastic-ip": "AllocationId", "natgateway": "NatGatewayId"}
 
 
 def _table(ctx, kind):
@@ -154,7 +158,7 @@ def _filtered(objs, filters, fields):
     return objs
 
 
-def _describe(ctx, p, kind, ids_member, fields, out_member, render=_view):
+def _describe(ctx, p, kind, ids_member, fields, out_member, render=_view, filters_member="Filters"):
     """The shape every Describe* shares: ids (all must exist), lifecycle, filters, pages."""
     table = _table(ctx, kind)
     ids = p.get(ids_member) or []
@@ -174,7 +178,7 @@ def _describe(ctx, p, kind, ids_member, fields, out_member, render=_view):
             del table[rid]
         else:
             objs.append(obj)
-    objs = _filtered(objs, p.get("Filters"), fields)
+    objs = _filtered(objs, p.get(filters_member), fields)
     token = None
     if not ids:
         objs, token = ctx.page(objs, key=lambda o: o[ID_FIELD[kind]], token=p.get("NextToken"),
@@ -395,6 +399,10 @@ def describe_subnets(ctx, p):
 @op("DeleteSubnet")
 def delete_subnet(ctx, p):
     subnet = _get(ctx, "subnet", p["SubnetId"])
+    if any(n["SubnetId"] == subnet["SubnetId"] and n["State"] != "deleted"
+           for n in _table(ctx, "natgateway").values()):
+        raise AWSError("DependencyViolation",
+                       f"The subnet '{subnet['SubnetId']}' has dependencies and cannot be deleted.")
     del _table(ctx, "subnet")[subnet["SubnetId"]]
     return {}
 
@@ -765,6 +773,10 @@ def detach_internet_gateway(ctx, p):
     if not any(a["VpcId"] == p["VpcId"] for a in igw["Attachments"]):
         raise AWSError("Gateway.NotAttached",
                        f"resource {igw['InternetGatewayId']} is not attached to network {p['VpcId']}")
+    if any(n["VpcId"] == p["VpcId"] and n["ConnectivityType"] == "public" and n["State"] != "deleted"
+           for n in _table(ctx, "natgateway").values()):
+        raise AWSError("DependencyViolation", f"Network {p['VpcId']} has some mapped public address(es). Please "
+                                              "unmap those public address(es) before detaching the gateway.")
     igw["Attachments"] = []
     return {}
 
@@ -790,6 +802,153 @@ _IGW_FILTERS = {
 @op("DescribeInternetGateways")
 def describe_internet_gateways(ctx, p):
     return _describe(ctx, p, "internet-gateway", "InternetGatewayIds", _IGW_FILTERS, "InternetGateways")
+
+
+# -- elastic IPs -------------------------------------------------------------------------
+
+def _new_public_ip(ctx):
+    """A public address from the documentation ranges (never routable)."""
+    used = {a["PublicIp"] for a in _table(ctx, "elastic-ip").values()}
+    for net in ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24"):
+        for host in ipaddress.ip_network(net).hosts():
+            if str(host) not in used:
+                return str(host)
+    raise AWSError("AddressLimitExceeded", "The maximum number of addresses has been reached.")
+
+
+def _address_user(ctx, allocation_id):
+    """The NAT gateway (not yet deleted) holding an allocation, or None."""
+    for n in _table(ctx, "natgateway").values():
+        if n["State"] != "deleted" and any(a.get("AllocationId") == allocation_id for a in n["NatGatewayAddresses"]):
+            return n
+    return None
+
+
+def _render_address(ctx):
+    def render(a):
+        out = _view(a)
+        nat = _address_user(ctx, a["AllocationId"])
+        if nat is not None:
+            addr = [x for x in nat["NatGatewayAddresses"] if x.get("AllocationId") == a["AllocationId"]][0]
+            out.update({"AssociationId": a["_association"], "NetworkInterfaceId": addr["NetworkInterfaceId"],
+                        "NetworkInterfaceOwnerId": ctx.account, "PrivateIpAddress": addr["PrivateIp"]})
+        return out
+    return render
+
+
+@op("AllocateAddress")
+def allocate_address(ctx, p):
+    if p.get("Address") or p.get("PublicIpv4Pool") not in (None, "amazon") or p.get("CustomerOwnedIpv4Pool"):
+        raise unsupported("BYOIP and customer-owned address pools")
+    if p.get("Domain", "vpc") != "vpc":
+        raise AWSError("InvalidParameterValue", "EC2-Classic addresses are no longer available")
+    allocation_id = new_id("eipalloc")
+    address = {"PublicIp": _new_public_ip(ctx), "AllocationId": allocation_id, "Domain": "vpc",
+               "PublicIpv4Pool": "amazon", "NetworkBorderGroup": p.get("NetworkBorderGroup", ctx.region),
+               "Tags": _spec_tags(p, "elastic-ip"), "_association": new_id("eipassoc")}
+    _table(ctx, "elastic-ip")[allocation_id] = address
+    out = {k: address[k] for k in ("PublicIp", "AllocationId", "Domain", "PublicIpv4Pool", "NetworkBorderGroup")}
+    return out
+
+
+_ADDRESS_FILTERS = {
+    "allocation-id": lambda a: a["AllocationId"],
+    "domain": lambda a: a["Domain"],
+    "public-ip": lambda a: a["PublicIp"],
+    "network-border-group": lambda a: a["NetworkBorderGroup"],
+    "association-id": lambda a: a.get("AssociationId"),
+    "network-interface-id": lambda a: a.get("NetworkInterfaceId"),
+    "private-ip-address": lambda a: a.get("PrivateIpAddress"),
+}
+
+
+@op("DescribeAddresses")
+def describe_addresses(ctx, p):
+    table = _table(ctx, "elastic-ip")
+    render = _render_address(ctx)
+    for aid in p.get("AllocationIds") or []:
+        _get(ctx, "elastic-ip", aid)
+    by_ip = {a["PublicIp"]: a for a in table.values()}
+    for ip in p.get("PublicIps") or []:
+        if ip not in by_ip:
+            raise AWSError("InvalidAddress.NotFound", f"Address '{ip}' not found.")
+    found = [render(a) for a in table.values()
+             if (not p.get("AllocationIds") or a["AllocationId"] in p["AllocationIds"])
+             and (not p.get("PublicIps") or a["PublicIp"] in p["PublicIps"])]
+    return {"Addresses": _filtered(found, p.get("Filters"), _ADDRESS_FILTERS)}
+
+
+@op("ReleaseAddress")
+def release_address(ctx, p):
+    if p.get("PublicIp") and not p.get("AllocationId"):
+        raise AWSError("InvalidParameterValue", "You must specify an allocation id when releasing a VPC "
+                                                "elastic IP address")
+    if not p.get("AllocationId"):
+        raise AWSError("MissingParameter", "The request must contain the parameter AllocationId")
+    address = _get(ctx, "elastic-ip", p["AllocationId"])
+    if _address_user(ctx, address["AllocationId"]) is not None:
+        raise AWSError("InvalidIPAddress.InUse", f"Address {address['PublicIp']} is in use.")
+    del _table(ctx, "elastic-ip")[address["AllocationId"]]
+    return {}
+
+
+# -- NAT gateways --------------------------------------------------------------------------
+
+@op("CreateNatGateway")
+def create_nat_gateway(ctx, p):
+    subnet = _get(ctx, "subnet", p["SubnetId"])
+    kind = p.get("ConnectivityType", "public")
+    net = ipaddress.ip_network(subnet["CidrBlock"])
+    taken = {a["PrivateIp"] for n in _table(ctx, "natgateway").values() for a in n["NatGatewayAddresses"]}
+    private_ip = p.get("PrivateIpAddress") or next(str(h) for h in list(net.hosts())[3:] if str(h) not in taken)
+    address = {"NetworkInterfaceId": new_id("eni"), "PrivateIp": private_ip}
+    if kind == "public":
+        if not p.get("AllocationId"):
+            raise AWSError("MissingParameter", "The request must contain the parameter AllocationId")
+        eip = _get(ctx, "elastic-ip", p["AllocationId"])
+        if _address_user(ctx, eip["AllocationId"]) is not None:
+            raise AWSError("Resource.AlreadyAssociated",
+                           f"Elastic IP address [{eip['AllocationId']}] is already associated")
+        if not any(a["VpcId"] == subnet["VpcId"] for i in _table(ctx, "internet-gateway").values()
+                   for a in i["Attachments"]):
+            raise AWSError("Gateway.NotAttached", f"Network {subnet['VpcId']} has no Internet gateway attached")
+        address.update({"AllocationId": eip["AllocationId"], "PublicIp": eip["PublicIp"]})
+    elif p.get("AllocationId"):
+        raise AWSError("InvalidParameterCombination", "A private NAT gateway cannot have an Elastic IP address")
+    nat_id = new_id("nat")
+    nat = {"CreateTime": ctx.now().replace(microsecond=0), "NatGatewayAddresses": [address],
+           "NatGatewayId": nat_id, "SubnetId": subnet["SubnetId"], "VpcId": subnet["VpcId"],
+           "Tags": _spec_tags(p, "natgateway"), "ConnectivityType": kind}
+    start_lifecycle(nat, "State", "pending", "available", ctx.settle)
+    _table(ctx, "natgateway")[nat_id] = nat
+    out = {"NatGateway": _view(nat)}
+    if p.get("ClientToken"):
+        out["ClientToken"] = p["ClientToken"]
+    return out
+
+
+_NAT_FILTERS = {
+    "nat-gateway-id": lambda n: n["NatGatewayId"],
+    "state": lambda n: n["State"],
+    "subnet-id": lambda n: n["SubnetId"],
+    "vpc-id": lambda n: n["VpcId"],
+}
+
+
+@op("DescribeNatGateways")
+def describe_nat_gateways(ctx, p):
+    return _describe(ctx, p, "natgateway", "NatGatewayIds", _NAT_FILTERS, "NatGateways", filters_member="Filter")
+
+
+@op("DeleteNatGateway")
+def delete_nat_gateway(ctx, p):
+    nat = _get(ctx, "natgateway", p["NatGatewayId"])
+    if nat["State"] in ("deleting", "deleted"):
+        return {"NatGatewayId": nat["NatGatewayId"]}
+    nat.pop("_life", None)
+    nat["DeleteTime"] = ctx.now().replace(microsecond=0)
+    start_lifecycle(nat, "State", "deleting", "deleted", ctx.settle)
+    return {"NatGatewayId": nat["NatGatewayId"]}
 
 
 # -- tags ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from . import Service
 from .ec2 import zones
 
 service = Service("efs", codes={"missing": ("BadRequest", 400), "unknown": ("BadRequest", 400),
-                                "invalid": ("BadRequest", 400)})
+                                "invalid": ("BadRequest", 400)}, own_idempotency={"CreateFileSystem"})
 
 _ID = re.compile(r"^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-]+:\d{12}:file-system/fs-[0-9a-f]{8,40}|"
                  r"fs-[0-9a-f]{8,40})$")
