@@ -25,8 +25,7 @@ print(json.dumps(results, default=str))
 ]]
   local list = {}
   for i, c in ipairs(calls) do
-    list[i] = { c[1], c[2], c[3] or setmetatable({}, cjson.empty_array_mt) }
-    if next(list[i][3]) == nil then list[i][3] = cjson.decode("{}") end
+    list[i] = { c[1], c[2], c[3] or {} }   -- cjson writes an empty table as {}
   end
   local r = h.sh("/usr/bin/python3 -c " .. h.quote(script) .. " " .. h.quote(cjson.encode(list)), { env = f.env })
   assert(r.status == 0, r.stderr)

@@ -139,6 +139,13 @@ class S3Test(unittest.TestCase):
         status, _, body = self.fake.raw("PUT", "/bucket/k", "s3", headers={"Content-MD5": bad}, body=b"data", s3=True)
         self.assertEqual((400, "BadDigest"), (status, code_of(body)))
 
+    def test_a_trailing_slash_on_the_bucket_is_accepted(self):
+        self.s3.put_object(Bucket="bucket", Key="k", Body=b"x")
+        status, _, body = self.fake.raw("GET", "/bucket/?list-type=2", "s3", s3=True)
+        self.assertEqual(200, status, body)
+        self.assertIn(b"<Key>k</Key>", body)
+        self.assertIn(b"<ListBucketResult", body)
+
     def test_state_shows_objects_without_their_bodies(self):
         self.s3.put_object(Bucket="bucket", Key="a/b", Body=b"secret-ish", Metadata={"m": "1"})
         obj = self.fake.state()["s3"]["object"]["bucket/a/b"]

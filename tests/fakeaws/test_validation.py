@@ -152,6 +152,13 @@ class ValidationTest(unittest.TestCase):
                                RoleSessionName="s", DurationSeconds=60)[:2])
         self.assertEqual(("ValidationException", 400), error(self.ddb.describe_table, TableName="ab")[:2])
 
+    def test_query_protocols_take_parameters_in_the_url_too(self):
+        status, _, body = self.fake.raw("GET", "/?Action=DescribeAvailabilityZones&Version=2016-11-15&"
+                                               "ZoneName.1=us-east-1b", "ec2")
+        self.assertEqual(200, status, body)
+        self.assertIn(b"<zoneName>us-east-1b</zoneName>", body)
+        self.assertNotIn(b"us-east-1a", body)
+
     # -- operations ------------------------------------------------------------
     def test_unknown_operation(self):
         status, _, body = self.fake.query("ec2", dict(EC2, Action="LaunchRocket"))

@@ -31,11 +31,15 @@ class Request:
     query (decoded pairs in order), headers (case-insensitive), body bytes."""
 
     def __init__(self, method, target, headers, body):
-        split = urllib.parse.urlsplit(target)
+        if target.startswith("/"):
+            path, _, query = target.partition("?")
+        else:  # absolute-form request target
+            split = urllib.parse.urlsplit(target)
+            path, query = split.path, split.query
         self.method = method
-        self.path = split.path or "/"
-        self.raw_query = split.query
-        self.query = sigv4check.parse_query(split.query)
+        self.path = path or "/"
+        self.raw_query = query
+        self.query = sigv4check.parse_query(query)
         self.headers = headers
         self.body = body
         self.request_id = str(uuid.uuid4())
@@ -134,6 +138,12 @@ class FakeAWS(http.server.ThreadingHTTPServer):
     def port(self):
         return self.server_address[1]
 
+    def handle_error(self, request, client_address):
+        """A client that went away mid-answer is not worth a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def reset(self):
         self.store.reset()
         self.calls.reset()
@@ -227,7 +237,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         req = Request(self.command, self.path, self.headers, body)
         if req.path.startswith("/_fake/"):
-            status, doc = control.handle(self.server, req)
+            try:
+                status, doc = control.handle(self.server, req)
+            except Exception as e:  # a bug in fakeaws: say so, keep serving
+                traceback.print_exc(file=sys.stderr)
+                status, doc = 500, {"error": f"fakeaws bug: {type(e).__name__}: {e}"}
             self.write(control.response(status, doc), req)
             return
         resp, drop = self.run(req)

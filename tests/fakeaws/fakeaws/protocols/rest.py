@@ -100,22 +100,29 @@ class RestProtocol:
 
     # -- request ----------------------------------------------------------
     def operation(self, svc, req):
-        best, path_matched = None, False
-        for route in _routes(svc):
-            if not route.regex.match(req.path):
-                continue
-            path_matched = True
-            if route.method != req.method:
-                continue
-            labels = route.match(req.path, req.query, req.headers)
-            if labels is not None and (best is None or route.score > best[0].score):
-                best = (route, labels)
-        if best is None:
-            kind = "method_not_allowed" if path_matched and svc.has_code("method_not_allowed") \
+        route = self._find(svc, req, req.path)
+        if route is None and svc.s3_style and len(req.path) > 1 and req.path.endswith("/"):
+            route = self._find(svc, req, req.path.rstrip("/"))   # S3 takes /bucket/ for /bucket
+        if route is None:
+            kind = "method_not_allowed" if self._path_known(svc, req.path) and svc.has_code("method_not_allowed") \
                 else "unknown_operation"
             raise svc.error(kind, f"No {svc.name} operation matches {req.method} {req.path}")
-        req.route = best
-        return svc.model.operation_model(best[0].op)
+        req.route = route
+        return svc.model.operation_model(route[0].op)
+
+    def _path_known(self, svc, path):
+        return any(r.regex.match(path) for r in _routes(svc))
+
+    def _find(self, svc, req, path):
+        """-> (Route, labels) of the most specific operation matching, or None."""
+        best = None
+        for route in _routes(svc):
+            if route.method != req.method:
+                continue
+            labels = route.match(path, req.query, req.headers)
+            if labels is not None and (best is None or route.score > best[0].score):
+                best = (route, labels)
+        return best
 
     def parse(self, svc, op, req):
         shape = op.input_shape
