@@ -58,7 +58,8 @@ static int find_stdlib(const char *argv0, char *out, size_t outlen)
             *slash = '\0';
             static const char *const rel[] = {"stdlib", "../stdlib", "../share/wpo"};
             for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-                snprintf(out, outlen, "%s/%s", exe, rel[i]);
+                if (snprintf(out, outlen, "%s/%s", exe, rel[i]) >= (int)outlen)
+                    continue;
                 if (is_stdlib(out))
                     return 0;
             }

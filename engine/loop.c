@@ -1,0 +1,853 @@
+/*
+ * loop.c — wpo.core.loop: the event loop. A curl multi handle, a heap of
+ * timers, a queue of results posted by worker threads, and the SIGINT flag,
+ * all turned into completions by loop.wait. It owns the operations' ids and
+ * their lifetimes; it never resumes a coroutine (stdlib/wpo/task.lua does)
+ * and never calls Lua from a curl callback or a worker thread. The C side for
+ * other modules is engine/loop.h; HTTP requests themselves are http.c's.
+ *
+ * Lua API
+ *   loop.wait(timeout_ms?) -> completions
+ *       An array of { id = integer, ok = true, value = any } or
+ *       { id = integer, ok = false, err = string, code = string }, in this
+ *       order: SIGINT records, cancellations, timers (by due time), transfers,
+ *       worker results. timeout_ms 0 polls; nil or negative blocks until at
+ *       least one completion; positive blocks at most that long. With nothing
+ *       pending (and no SIGINT to report) it returns {} at once.
+ *   loop.timer(ms) -> id            completes ok (value true) after ms
+ *   loop.cancel(id) -> boolean      true if id was pending and not already
+ *       cancelled; it then completes with ok = false, code = "cancelled".
+ *   loop.pending() -> integer       operations started and not yet delivered
+ *   loop.pending(id) -> boolean     whether id is one of them
+ *   loop.now() -> ms                monotonic clock, float milliseconds
+ *   loop.catch_sigint(on) -> was    install (true) or remove (false) wpo's
+ *       SIGINT handler; returns whether it was installed for this loop.
+ *   loop.interrupts() -> integer    SIGINTs received since catching began
+ *
+ * SIGINT: while caught, each SIGINT wakes a blocked wait() and is reported
+ * once, as a record in wait()'s result:
+ *     { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGINT)",
+ *       signal = "SIGINT", count = n }
+ * where n counts the SIGINTs since catching began (1 for the first, 2 for the
+ * second...). Id 0 is never an operation's id. The handler is process-wide;
+ * the last loop that asked for it receives the signals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "loop.h"
+
+#define LOOP_STATE_MT "wpo.core.loop.state"
+#define POLL_SLICE_MS 60000
+
+enum op_kind { OP_TIMER, OP_TRANSFER, OP_WORKER };
+
+struct op {
+    int64_t id;
+    enum op_kind kind;
+    int cancelled;              /* resources released; completion queued */
+    struct op *hnext;           /* hash chain */
+    struct op *cnext;           /* list of cancelled ops awaiting delivery */
+    union {
+        struct { double due; size_t slot; } timer;
+        struct { CURL *easy; const struct wpo_loop_transfer_type *type; void *ctx; } xfer;
+        struct { const struct wpo_loop_op_type *type; void *ctx; } work;
+    } u;
+};
+
+struct posted {
+    int64_t id;
+    const struct wpo_loop_op_type *type;
+    void *result;
+    struct posted *next;
+};
+
+struct wpo_loop_queue {
+    pthread_mutex_t mu;
+    int refs;
+    CURLM *multi;               /* NULL once the loop closed */
+    struct posted *head, *tail;
+};
+
+struct wpo_loop {
+    int closed;
+    CURLM *multi;
+    struct wpo_loop_queue *queue;
+    int64_t next_id;
+    struct op **buckets;
+    size_t nbuckets, count;
+    struct op **heap;
+    size_t heap_len, heap_cap;
+    struct op *cancelled_head, *cancelled_tail;
+    int sig_catching;
+    int sig_base, sig_seen;
+};
+
+static char loop_key;
+
+/* ---- SIGINT (process-wide) ---- */
+
+static volatile sig_atomic_t sigint_count;
+static int sig_pipe[2] = {-1, -1};
+static struct sigaction sig_prev;
+static struct wpo_loop *sig_owner;
+
+static void on_sigint(int signo)
+{
+    (void)signo;
+    int saved = errno;
+    sigint_count++;
+    if (sig_pipe[1] >= 0) {
+        ssize_t r = write(sig_pipe[1], "i", 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+static void drain_sig_pipe(void)
+{
+    char buf[64];
+    while (read(sig_pipe[0], buf, sizeof buf) > 0)
+        ;
+}
+
+static int sigint_catch(struct wpo_loop *loop, char *err, size_t errlen)
+{
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "cannot create the signal pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (!sig_owner) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGINT, &sa, &sig_prev) != 0) {
+            snprintf(err, errlen, "cannot install the SIGINT handler: %s", strerror(errno));
+            return -1;
+        }
+    } else {
+        sig_owner->sig_catching = 0;
+    }
+    sig_owner = loop;
+    loop->sig_catching = 1;
+    loop->sig_base = loop->sig_seen = sigint_count;
+    return 0;
+}
+
+static void sigint_release(struct wpo_loop *loop)
+{
+    loop->sig_catching = 0;
+    if (sig_owner != loop)
+        return;
+    sigaction(SIGINT, &sig_prev, NULL);
+    sig_owner = NULL;
+}
+
+/* ---- helpers ---- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_code;
+
+static void curl_init(void)
+{
+    curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- the id -> op table ---- */
+
+static struct op *table_find(struct wpo_loop *loop, int64_t id)
+{
+    if (!loop->nbuckets)
+        return NULL;
+    for (struct op *op = loop->buckets[(uint64_t)id & (loop->nbuckets - 1)]; op; op = op->hnext)
+        if (op->id == id)
+            return op;
+    return NULL;
+}
+
+static int table_add(struct wpo_loop *loop, struct op *op)
+{
+    if (loop->count >= loop->nbuckets) {
+        size_t n = loop->nbuckets ? loop->nbuckets * 2 : 64;
+        struct op **b = calloc(n, sizeof *b);
+        if (!b)
+            return -1;
+        for (size_t i = 0; i < loop->nbuckets; i++) {
+            struct op *o = loop->buckets[i], *next;
+            for (; o; o = next) {
+                next = o->hnext;
+                size_t k = (uint64_t)o->id & (n - 1);
+                o->hnext = b[k];
+                b[k] = o;
+            }
+        }
+        free(loop->buckets);
+        loop->buckets = b;
+        loop->nbuckets = n;
+    }
+    size_t k = (uint64_t)op->id & (loop->nbuckets - 1);
+    op->hnext = loop->buckets[k];
+    loop->buckets[k] = op;
+    loop->count++;
+    return 0;
+}
+
+static void table_remove(struct wpo_loop *loop, struct op *op)
+{
+    struct op **p = &loop->buckets[(uint64_t)op->id & (loop->nbuckets - 1)];
+    for (; *p; p = &(*p)->hnext) {
+        if (*p == op) {
+            *p = op->hnext;
+            loop->count--;
+            return;
+        }
+    }
+}
+
+static struct op *op_new(struct wpo_loop *loop, enum op_kind kind)
+{
+    struct op *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->id = ++loop->next_id;
+    op->kind = kind;
+    if (table_add(loop, op) != 0) {
+        free(op);
+        return NULL;
+    }
+    return op;
+}
+
+/* ---- the timer heap, ordered by (due, id) ---- */
+
+static int timer_before(const struct op *a, const struct op *b)
+{
+    if (a->u.timer.due != b->u.timer.due)
+        return a->u.timer.due < b->u.timer.due;
+    return a->id < b->id;
+}
+
+static void heap_place(struct wpo_loop *loop, size_t i, struct op *op)
+{
+    loop->heap[i] = op;
+    op->u.timer.slot = i;
+}
+
+static void heap_up(struct wpo_loop *loop, size_t i)
+{
+    struct op *op = loop->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!timer_before(op, loop->heap[parent]))
+            break;
+        heap_place(loop, i, loop->heap[parent]);
+        i = parent;
+    }
+    heap_place(loop, i, op);
+}
+
+static void heap_down(struct wpo_loop *loop, size_t i)
+{
+    struct op *op = loop->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= loop->heap_len)
+            break;
+        if (c + 1 < loop->heap_len && timer_before(loop->heap[c + 1], loop->heap[c]))
+            c++;
+        if (!timer_before(loop->heap[c], op))
+            break;
+        heap_place(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_place(loop, i, op);
+}
+
+static int heap_push(struct wpo_loop *loop, struct op *op)
+{
+    if (loop->heap_len == loop->heap_cap) {
+        size_t n = loop->heap_cap ? loop->heap_cap * 2 : 16;
+        struct op **h = realloc(loop->heap, n * sizeof *h);
+        if (!h)
+            return -1;
+        loop->heap = h;
+        loop->heap_cap = n;
+    }
+    loop->heap[loop->heap_len++] = op;
+    heap_up(loop, loop->heap_len - 1);
+    return 0;
+}
+
+static void heap_remove(struct wpo_loop *loop, struct op *op)
+{
+    size_t i = op->u.timer.slot;
+    struct op *last = loop->heap[--loop->heap_len];
+    if (i == loop->heap_len)
+        return;
+    heap_place(loop, i, last);
+    heap_up(loop, i);
+    heap_down(loop, last->u.timer.slot);
+}
+
+/* ---- the worker queue ---- */
+
+static void queue_free_posted(struct posted *p)
+{
+    while (p) {
+        struct posted *next = p->next;
+        p->type->free_result(p->result);
+        free(p);
+        p = next;
+    }
+}
+
+void wpo_loop_queue_unref(struct wpo_loop_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int last = --q->refs == 0;
+    pthread_mutex_unlock(&q->mu);
+    if (!last)
+        return;
+    queue_free_posted(q->head);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+void wpo_loop_post(struct wpo_loop_queue *q, int64_t id,
+                   const struct wpo_loop_op_type *type, void *result)
+{
+    struct posted *p = malloc(sizeof *p);
+    if (!p) {
+        /* Out of memory: the operation never completes; free what we own. */
+        type->free_result(result);
+        return;
+    }
+    p->id = id;
+    p->type = type;
+    p->result = result;
+    p->next = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->multi) {
+        if (q->tail)
+            q->tail->next = p;
+        else
+            q->head = p;
+        q->tail = p;
+        curl_multi_wakeup(q->multi);
+        p = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (p)  /* the loop is closed */
+        queue_free_posted(p);
+}
+
+/* ---- the loop's lifetime ---- */
+
+static void op_release(struct wpo_loop *loop, struct op *op)
+{
+    if (op->cancelled)
+        return;
+    switch (op->kind) {
+    case OP_TIMER:
+        heap_remove(loop, op);
+        break;
+    case OP_TRANSFER:
+        curl_multi_remove_handle(loop->multi, op->u.xfer.easy);
+        curl_easy_cleanup(op->u.xfer.easy);
+        op->u.xfer.type->free(op->u.xfer.ctx);
+        break;
+    case OP_WORKER:
+        if (op->u.work.type->release)
+            op->u.work.type->release(op->u.work.ctx, 1);
+        break;
+    }
+    op->cancelled = 1;
+}
+
+static void loop_close(struct wpo_loop *loop)
+{
+    if (loop->closed)
+        return;
+    loop->closed = 1;
+    sigint_release(loop);
+    for (size_t i = 0; i < loop->nbuckets; i++) {
+        struct op *op = loop->buckets[i], *next;
+        for (; op; op = next) {
+            next = op->hnext;
+            op_release(loop, op);
+            free(op);
+        }
+    }
+    free(loop->buckets);
+    loop->buckets = NULL;
+    loop->nbuckets = loop->count = 0;
+    free(loop->heap);
+    loop->heap = NULL;
+    loop->heap_len = loop->heap_cap = 0;
+    loop->cancelled_head = loop->cancelled_tail = NULL;
+
+    struct wpo_loop_queue *q = loop->queue;
+    pthread_mutex_lock(&q->mu);
+    q->multi = NULL;
+    struct posted *left = q->head;
+    q->head = q->tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    queue_free_posted(left);
+    wpo_loop_queue_unref(q);
+    loop->queue = NULL;
+    curl_multi_cleanup(loop->multi);
+    loop->multi = NULL;
+}
+
+static int l_loop_state_gc(lua_State *L)
+{
+    loop_close(luaL_checkudata(L, 1, LOOP_STATE_MT));
+    return 0;
+}
+
+static int l_loop_state_tostring(lua_State *L)
+{
+    struct wpo_loop *loop = luaL_checkudata(L, 1, LOOP_STATE_MT);
+    if (loop->closed)
+        lua_pushliteral(L, "wpo loop (closed)");
+    else
+        lua_pushfstring(L, "wpo loop (%d pending)", (int)loop->count);
+    return 1;
+}
+
+/* The loop of L, created on first use. Raises only on out-of-memory or when
+ * curl cannot be initialised. */
+static struct wpo_loop *loop_get(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &loop_key) == LUA_TUSERDATA) {
+        struct wpo_loop *loop = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return loop;
+    }
+    lua_pop(L, 1);
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_code != CURLE_OK)
+        luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(curl_init_code));
+    /* (luaL_error does not return) */
+
+    struct wpo_loop *loop = lua_newuserdatauv(L, sizeof *loop, 0);
+    memset(loop, 0, sizeof *loop);
+    loop->closed = 1;   /* until fully built, __gc has nothing to free */
+    if (luaL_newmetatable(L, LOOP_STATE_MT)) {
+        lua_pushcfunction(L, l_loop_state_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_loop_state_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_loop_state_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_setmetatable(L, -2);
+
+    struct wpo_loop_queue *q = calloc(1, sizeof *q);
+    CURLM *multi = curl_multi_init();
+    if (!q || !multi) {
+        free(q);
+        if (multi)
+            curl_multi_cleanup(multi);
+        luaL_error(L, "cannot create the event loop: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    q->refs = 1;
+    q->multi = multi;
+    /* Keep-alive: idle connections stay in the multi handle's cache, shared
+     * by every request, up to this many. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    loop->multi = multi;
+    loop->queue = q;
+    loop->closed = 0;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &loop_key);
+    return loop;
+}
+
+/* ---- the C API (loop.h) ---- */
+
+int64_t wpo_loop_op_start(lua_State *L, const struct wpo_loop_op_type *type, void *ctx)
+{
+    struct wpo_loop *loop = loop_get(L);
+    if (loop->closed)
+        return -1;
+    struct op *op = op_new(loop, OP_WORKER);
+    if (!op)
+        return -1;
+    op->u.work.type = type;
+    op->u.work.ctx = ctx;
+    return op->id;
+}
+
+struct wpo_loop_queue *wpo_loop_queue_ref(lua_State *L)
+{
+    struct wpo_loop *loop = loop_get(L);
+    if (loop->closed)
+        return NULL;
+    pthread_mutex_lock(&loop->queue->mu);
+    loop->queue->refs++;
+    pthread_mutex_unlock(&loop->queue->mu);
+    return loop->queue;
+}
+
+int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
+                                const struct wpo_loop_transfer_type *type, void *ctx,
+                                char *err, size_t errlen)
+{
+    struct wpo_loop *loop = loop_get(L);
+    if (loop->closed) {
+        snprintf(err, errlen, "the event loop is closed");
+        return -1;
+    }
+    struct op *op = op_new(loop, OP_TRANSFER);
+    if (!op) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    op->u.xfer.easy = easy;
+    op->u.xfer.type = type;
+    op->u.xfer.ctx = ctx;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    CURLMcode mc = curl_multi_add_handle(loop->multi, easy);
+    if (mc != CURLM_OK) {
+        snprintf(err, errlen, "%s", curl_multi_strerror(mc));
+        table_remove(loop, op);
+        free(op);
+        return -1;
+    }
+    return op->id;
+}
+
+/* ---- completions ---- */
+
+struct conversion {
+    struct op *op;
+    void *result;       /* a worker's */
+    CURLcode code;      /* a transfer's */
+};
+
+/* Runs protected: (conversion) -> ok, value | false, message, code */
+static int convert_protected(lua_State *L)
+{
+    struct conversion *c = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    int r;
+    if (c->op->kind == OP_TRANSFER)
+        r = c->op->u.xfer.type->convert(L, c->op->u.xfer.easy, c->code, c->op->u.xfer.ctx);
+    else
+        r = c->op->u.work.type->convert(L, c->result);
+    int want = r == WPO_LOOP_OK ? 1 : 2;
+    if (lua_gettop(L) != want)
+        return luaL_error(L, "conversion pushed %d values instead of %d", lua_gettop(L), want);
+    lua_pushboolean(L, r == WPO_LOOP_OK);
+    lua_insert(L, 1);
+    lua_settop(L, 3);
+    return 3;
+}
+
+/* Append { id, ok = false, err, code } built from the strings on top. */
+static int push_failure(lua_State *L, int list, int n, int64_t id, const char *err, const char *code)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)id);
+    lua_setfield(L, -2, "id");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "ok");
+    lua_pushstring(L, err);
+    lua_setfield(L, -2, "err");
+    lua_pushstring(L, code);
+    lua_setfield(L, -2, "code");
+    lua_rawseti(L, list, ++n);
+    return n;
+}
+
+static int push_converted(lua_State *L, int list, int n, struct conversion *c)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)c->op->id);
+    lua_setfield(L, -2, "id");
+    lua_pushcfunction(L, convert_protected);
+    lua_pushlightuserdata(L, c);
+    if (lua_pcall(L, 1, 3, 0) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -3, "ok");
+        lua_pushstring(L, msg ? msg : "conversion failed");
+        lua_setfield(L, -3, "err");
+        lua_pushliteral(L, "internal");
+        lua_setfield(L, -3, "code");
+        lua_pop(L, 1);
+    } else if (lua_toboolean(L, -3)) {
+        lua_pop(L, 1);
+        lua_setfield(L, -3, "value");
+        lua_setfield(L, -2, "ok");
+    } else {
+        lua_setfield(L, -4, "code");
+        lua_setfield(L, -3, "err");
+        lua_setfield(L, -2, "ok");
+    }
+    lua_rawseti(L, list, ++n);
+    return n;
+}
+
+/* Everything ready now, appended to the array at index list. */
+static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
+{
+    if (loop->sig_catching) {
+        int seen_now = sigint_count;
+        while (loop->sig_seen != seen_now) {
+            loop->sig_seen++;
+            n = push_failure(L, list, n, 0, "interrupted (SIGINT)", "interrupt");
+            lua_rawgeti(L, list, n);
+            lua_pushliteral(L, "SIGINT");
+            lua_setfield(L, -2, "signal");
+            lua_pushinteger(L, loop->sig_seen - loop->sig_base);
+            lua_setfield(L, -2, "count");
+            lua_pop(L, 1);
+        }
+    }
+
+    while (loop->cancelled_head) {
+        struct op *op = loop->cancelled_head;
+        loop->cancelled_head = op->cnext;
+        if (!loop->cancelled_head)
+            loop->cancelled_tail = NULL;
+        int64_t id = op->id;
+        table_remove(loop, op);
+        free(op);
+        char msg[64];
+        snprintf(msg, sizeof msg, "operation %lld cancelled", (long long)id);
+        n = push_failure(L, list, n, id, msg, "cancelled");
+    }
+
+    double t = now_ms();
+    while (loop->heap_len && loop->heap[0]->u.timer.due <= t) {
+        struct op *op = loop->heap[0];
+        int64_t id = op->id;
+        heap_remove(loop, op);
+        table_remove(loop, op);
+        free(op);
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)id);
+        lua_setfield(L, -2, "id");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ok");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "value");
+        lua_rawseti(L, list, ++n);
+    }
+
+    int running;
+    curl_multi_perform(loop->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(loop->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        struct conversion c = { NULL, NULL, m->data.result };
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        c.op = (struct op *)(void *)priv;
+        curl_multi_remove_handle(loop->multi, easy);
+        table_remove(loop, c.op);
+        n = push_converted(L, list, n, &c);
+        curl_easy_cleanup(easy);
+        c.op->u.xfer.type->free(c.op->u.xfer.ctx);
+        free(c.op);
+    }
+
+    pthread_mutex_lock(&loop->queue->mu);
+    struct posted *p = loop->queue->head;
+    loop->queue->head = loop->queue->tail = NULL;
+    pthread_mutex_unlock(&loop->queue->mu);
+    while (p) {
+        struct posted *next = p->next;
+        struct op *op = table_find(loop, p->id);
+        if (op && op->kind == OP_WORKER && !op->cancelled) {
+            struct conversion c = { op, p->result, CURLE_OK };
+            table_remove(loop, op);
+            n = push_converted(L, list, n, &c);
+            if (op->u.work.type->release)
+                op->u.work.type->release(op->u.work.ctx, 0);
+            free(op);
+        }
+        /* else: cancelled, or never ours; dropped. */
+        p->type->free_result(p->result);
+        free(p);
+        p = next;
+    }
+    return n;
+}
+
+/* ---- Lua API ---- */
+
+/* loop.wait(timeout_ms?) -> completions */
+static int l_loop_wait(lua_State *L)
+{
+    double timeout = luaL_optnumber(L, 1, -1);
+    luaL_argcheck(L, timeout == timeout, 1, "timeout is not a number");
+    struct wpo_loop *loop = loop_get(L);
+    if (loop->closed)
+        return luaL_error(L, "loop.wait: the event loop is closed");
+    lua_settop(L, 0);
+    lua_newtable(L);
+    double deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    int n = 0;
+    for (;;) {
+        n = collect(L, loop, 1, n);
+        if (n > 0 || timeout == 0 || loop->count == 0)
+            break;
+        double t = now_ms();
+        if (deadline >= 0 && t >= deadline)
+            break;
+        double wake = deadline;
+        if (loop->heap_len) {
+            double due = loop->heap[0]->u.timer.due;
+            if (wake < 0 || due < wake)
+                wake = due;
+        }
+        int ms = POLL_SLICE_MS;
+        if (wake >= 0) {
+            double d = ceil(wake - t);
+            if (d <= 0)
+                continue;
+            if (d < POLL_SLICE_MS)
+                ms = (int)d;
+        }
+        struct curl_waitfd extra = { sig_pipe[0], CURL_WAIT_POLLIN, 0 };
+        int nextra = loop->sig_catching && sig_pipe[0] >= 0;
+        CURLMcode mc = curl_multi_poll(loop->multi, nextra ? &extra : NULL, (unsigned)nextra, ms, NULL);
+        if (mc != CURLM_OK)
+            return luaL_error(L, "loop.wait: curl_multi_poll: %s", curl_multi_strerror(mc));
+        if (nextra && extra.revents)
+            drain_sig_pipe();
+    }
+    return 1;
+}
+
+/* loop.timer(ms) -> id */
+static int l_loop_timer(lua_State *L)
+{
+    double ms = luaL_checknumber(L, 1);
+    luaL_argcheck(L, ms >= 0 && ms < 1e12, 1, "expected a number of milliseconds >= 0");
+    struct wpo_loop *loop = loop_get(L);
+    if (loop->closed)
+        return luaL_error(L, "loop.timer: the event loop is closed");
+    struct op *op = op_new(loop, OP_TIMER);
+    if (!op)
+        return luaL_error(L, "loop.timer: out of memory");
+    op->u.timer.due = now_ms() + ms;
+    if (heap_push(loop, op) != 0) {
+        table_remove(loop, op);
+        free(op);
+        return luaL_error(L, "loop.timer: out of memory");
+    }
+    lua_pushinteger(L, (lua_Integer)op->id);
+    return 1;
+}
+
+/* loop.cancel(id) -> boolean */
+static int l_loop_cancel(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    struct wpo_loop *loop = loop_get(L);
+    struct op *op = loop->closed ? NULL : table_find(loop, (int64_t)id);
+    if (!op || op->cancelled) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    op_release(loop, op);
+    op->cnext = NULL;
+    if (loop->cancelled_tail)
+        loop->cancelled_tail->cnext = op;
+    else
+        loop->cancelled_head = op;
+    loop->cancelled_tail = op;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* loop.pending() -> integer | loop.pending(id) -> boolean */
+static int l_loop_pending(lua_State *L)
+{
+    struct wpo_loop *loop = loop_get(L);
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushinteger(L, (lua_Integer)loop->count);
+        return 1;
+    }
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_pushboolean(L, !loop->closed && table_find(loop, (int64_t)id) != NULL);
+    return 1;
+}
+
+/* loop.now() -> ms */
+static int l_loop_now(lua_State *L)
+{
+    lua_pushnumber(L, now_ms());
+    return 1;
+}
+
+/* loop.catch_sigint(on) -> was_on */
+static int l_loop_catch_sigint(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    int on = lua_toboolean(L, 1);
+    struct wpo_loop *loop = loop_get(L);
+    int was = loop->sig_catching;
+    if (on && !was && !loop->closed) {
+        char err[160];
+        if (sigint_catch(loop, err, sizeof err) != 0)
+            return luaL_error(L, "loop.catch_sigint: %s", err);
+    } else if (!on && was) {
+        sigint_release(loop);
+    }
+    lua_pushboolean(L, was);
+    return 1;
+}
+
+/* loop.interrupts() -> integer */
+static int l_loop_interrupts(lua_State *L)
+{
+    struct wpo_loop *loop = loop_get(L);
+    lua_pushinteger(L, loop->sig_catching ? sigint_count - loop->sig_base : 0);
+    return 1;
+}
+
+static const luaL_Reg loop_functions[] = {
+    {"wait", l_loop_wait},
+    {"timer", l_loop_timer},
+    {"cancel", l_loop_cancel},
+    {"pending", l_loop_pending},
+    {"now", l_loop_now},
+    {"catch_sigint", l_loop_catch_sigint},
+    {"interrupts", l_loop_interrupts},
+    {NULL, NULL}
+};
+
+int luaopen_wpo_core_loop(lua_State *L)
+{
+    loop_get(L);
+    luaL_newlib(L, loop_functions);
+    return 1;
+}
