@@ -124,3 +124,100 @@ describe("tests/lua/fakeaws.lua", function()
     assert.matches("unknown option 'regoin' %(valid: region, settle", err)
   end)
 end)
+
+-- wpo's own signer (wpo.core.sigv4) and HTTP client (wpo.core.http) against
+-- fakeaws, whose checks are botocore's signer and the service models: one
+-- request per protocol family, signed and sent the way wpo's AWS client will.
+describe("wpo.core.sigv4 + wpo.core.http against fakeaws", function()
+  local http = require "wpo.core.http"
+  local sigv4 = require "wpo.core.sigv4"
+  local task = require "wpo.task"
+  local f
+
+  setup(function()
+    f = fakeaws.start { region = "eu-west-1", settle = 0 }
+  end)
+
+  teardown(function()
+    f:stop()
+  end)
+
+  -- send { method, path, service, headers?, body?, secret? } -> response
+  local function send(req)
+    local url = f.url .. req.path
+    local headers = {}
+    for k, v in pairs(req.headers or {}) do headers[k] = v end
+    local signed = sigv4.sign { method = req.method, url = url, headers = headers, body = req.body,
+      access_key = "test", secret_key = req.secret or "test", region = f.region, service = req.service }
+    for k, v in pairs(signed) do headers[k] = v end
+    local resp, err = task.await(http.start { method = req.method, url = url, headers = headers,
+      body = req.body })
+    assert(resp, err)
+    return resp
+  end
+
+  local FORM = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8" }
+
+  it("signs ec2 and query requests fakeaws accepts", function()
+    local r = send { method = "POST", path = "/", service = "ec2", headers = FORM,
+      body = "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16&TagSpecification.1.ResourceType=vpc" ..
+        "&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=a%20b%2Bc" }
+    assert.are.equal(200, r.status, r.body)
+    local id = r.body:match("<vpcId>(vpc%-%x+)</vpcId>")
+    assert.is_truthy(id)
+    assert.are.same({ { Key = "Name", Value = "a b+c" } }, f:state().ec2.vpc[id].Tags)
+    r = send { method = "POST", path = "/", service = "sts", headers = FORM,
+      body = "Action=GetCallerIdentity&Version=2011-06-15" }
+    assert.are.equal(200, r.status, r.body)
+    assert.matches("<Account>123456789012</Account>", r.body)
+  end)
+
+  it("signs json requests fakeaws accepts", function()
+    local r = send { method = "POST", path = "/", service = "dynamodb", headers = {
+      ["Content-Type"] = "application/x-amz-json-1.0", ["X-Amz-Target"] = "DynamoDB_20120810.CreateTable" },
+      body = cjson.encode { TableName = "locks", BillingMode = "PAY_PER_REQUEST",
+        KeySchema = { { AttributeName = "LockID", KeyType = "HASH" } },
+        AttributeDefinitions = { { AttributeName = "LockID", AttributeType = "S" } } } }
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal("CREATING", cjson.decode(r.body).TableDescription.TableStatus)
+  end)
+
+  it("signs rest-json and rest-xml requests with query strings fakeaws accepts", function()
+    local r = send { method = "GET", path = "/2015-02-01/file-systems?MaxItems=2", service = "elasticfilesystem" }
+    assert.are.equal(200, r.status, r.body)
+    assert.are.same({}, cjson.decode(r.body).FileSystems)
+    r = send { method = "POST", path = "/2013-04-01/hostedzone", service = "route53",
+      body = '<CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/">' ..
+        "<Name>example.com</Name><CallerReference>spec</CallerReference></CreateHostedZoneRequest>" }
+    assert.are.equal(201, r.status, r.body)
+    local zone = r.body:match("<Id>/hostedzone/(Z%w+)</Id>")
+    r = send { method = "GET", path = "/2013-04-01/hostedzone/" .. zone .. "/rrset?maxitems=1&name=example.com.",
+      service = "route53" }
+    assert.are.equal(200, r.status, r.body)
+    assert.matches("<IsTruncated>true</IsTruncated>", r.body)
+  end)
+
+  it("signs s3 requests, with keys that need encoding, fakeaws accepts", function()
+    assert.are.equal(200, send { method = "PUT", path = "/spec-bucket", service = "s3",
+      body = '<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint>' ..
+        "</CreateBucketConfiguration>" }.status)
+    local path = "/spec-bucket/state/prod%20%C3%A9t%C3%A9%2Bx.json"
+    local put = send { method = "PUT", path = path, service = "s3", body = '{"serial":1}' }
+    assert.are.equal(200, put.status, put.body)
+    local got = send { method = "GET", path = path, service = "s3" }
+    assert.are.equal(200, got.status, got.body)
+    assert.are.equal('{"serial":1}', got.body)
+    assert.are.same({ "spec-bucket/state/prod été+x.json" }, (function()
+      local keys = {}
+      for k in pairs(f:state().s3.object) do keys[#keys + 1] = k end
+      return keys
+    end)())
+  end)
+
+  it("is refused with the wrong secret", function()
+    local r = send { method = "POST", path = "/", service = "sts", headers = FORM, secret = "wrong",
+      body = "Action=GetCallerIdentity&Version=2011-06-15" }
+    assert.are.equal(403, r.status)
+    assert.matches("<Code>SignatureDoesNotMatch</Code>", r.body)
+  end)
+end)
