@@ -4,6 +4,7 @@
 #   make check        install what the tests need, build, run every test
 #   make check-asan   the whole test suite under AddressSanitizer + UBSan
 #   make bench        the benchmarks, each figure beside its goal
+#   make models       regenerate stdlib/wpo/aws/models from Debian's botocore
 #   make install      PREFIX=/usr/local (binary in bin/, stdlib in share/wpo/)
 #
 # BUILDDIR=DIR keeps objects and the binary out of the tree (./wpo is a copy
@@ -39,7 +40,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan test tests-c bench install uninstall clean
+.PHONY: all deps deps-test run check check-asan test tests-c bench models install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -82,6 +83,9 @@ tests-c: $(CTEST_BIN)
 
 bench: all
 	@bench/run
+
+models:
+	/usr/bin/python3 tools/genmodels.py
 
 $(BUILDDIR)/wpo: $(ENGINE_OBJ)
 	$(CC) $(LDFLAGS) $(EXPORT) -o $@ $^ $(LDLIBS)

@@ -3,6 +3,8 @@
 -- An error is a table { code, message, where, address, cause, exit } whose
 -- string form is one line:  where: address: code: message
 -- e.g. "stacks/prod.lua:42: network.nat["a"]: InvalidSubnetID.NotFound: The subnet ..."
+-- An AWS error (wpo.aws) adds service, operation, status, request_id:
+--   "...: ec2 CreateNatGateway: InvalidSubnetID.NotFound: The subnet ... (HTTP 400, request 5f1c...)"
 local M = {}
 
 local Error = {}
@@ -12,9 +14,18 @@ function Error:__tostring()
   local parts = {}
   if self.where then parts[#parts + 1] = self.where end
   if self.address then parts[#parts + 1] = self.address end
+  if self.service and self.operation then parts[#parts + 1] = self.service .. " " .. self.operation end
   if self.code and self.code ~= "error" then parts[#parts + 1] = self.code end
   parts[#parts + 1] = self.message or "unknown error"
-  return table.concat(parts, ": ")
+  local line = table.concat(parts, ": ")
+  -- an AWS error (wpo.aws) also names its HTTP status and request id
+  if self.status or self.request_id then
+    local extra = {}
+    if self.status then extra[#extra + 1] = "HTTP " .. tostring(self.status) end
+    if self.request_id then extra[#extra + 1] = "request " .. tostring(self.request_id) end
+    line = line .. " (" .. table.concat(extra, ", ") .. ")"
+  end
+  return (line:gsub("[\r\n]+", " "))
 end
 
 local FIELDS = { code = true, message = true, where = true, address = true, cause = true, exit = true }

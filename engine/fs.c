@@ -1,0 +1,566 @@
+/*
+ * fs.c — wpo.core.fs: the file operations state depends on. Atomic replace
+ * (temp in the same directory, fsync, rename, fsync the directory), files
+ * created 0600 unless told otherwise, advisory locks (flock) that name their
+ * holder, and the small directory helpers around them. Disk failures are
+ * returned as nil, message, code (the errno name: "ENOENT", "EACCES"...).
+ * It owns no format: what goes in the files is the callers' business.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "fs.h"
+
+static void fault_point(const char *step)
+{
+    const char *f = getenv("WPO_FS_FAULT");
+    if (f && strcmp(f, step) == 0)
+        _exit(WPO_FS_FAULT_EXIT);
+}
+
+static int fail(char *err, size_t errlen, const char *what, const char *path)
+{
+    int e = errno;
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* dir of path into out ("." when path has no slash) */
+static void dir_of(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, outlen, ".");
+    else if (slash == path)
+        snprintf(out, outlen, "/");
+    else
+        snprintf(out, outlen, "%.*s", (int)(slash - path), path);
+}
+
+int wpo_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        char *err, size_t errlen)
+{
+    static unsigned counter;
+    char dir[4096], tmp[4200];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    int fd = -1, rc = -1;
+    if (!*base || strlen(path) >= sizeof dir) {
+        errno = EINVAL;
+        return fail(err, errlen, "cannot write", path);
+    }
+    dir_of(path, dir, sizeof dir);
+    for (int attempt = 0; fd < 0; attempt++) {
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld-%u", dir, base, (long)getpid(), counter++);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+        if (fd < 0 && (errno != EEXIST || attempt > 100))
+            return fail(err, errlen, "cannot create a temporary file beside", path);
+    }
+    if (fchmod(fd, mode & 07777) != 0) {
+        fail(err, errlen, "cannot set the mode of", tmp);
+        goto cleanup;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fail(err, errlen, "cannot write", tmp);
+            goto cleanup;
+        }
+        off += (size_t)n;
+    }
+    fault_point("after-temp-write");
+    if (fsync(fd) != 0) {
+        fail(err, errlen, "cannot flush", tmp);
+        goto cleanup;
+    }
+    fault_point("after-fsync");
+    int cfd = fd;
+    fd = -1;
+    if (close(cfd) != 0) {
+        fail(err, errlen, "cannot close", tmp);
+        goto cleanup;
+    }
+    fault_point("before-rename");
+    if (rename(tmp, path) != 0) {
+        fail(err, errlen, "cannot replace", path);
+        goto cleanup;
+    }
+    tmp[0] = '\0';
+    fault_point("after-rename");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        fail(err, errlen, "cannot flush the directory", dir);
+        if (dfd >= 0)
+            close(dfd);
+        goto cleanup;
+    }
+    close(dfd);
+    rc = 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp[0]) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+    }
+    return rc;
+}
+
+static int read_fd(int fd, char *buf, size_t cap)
+{
+    size_t off = 0;
+    while (off + 1 < cap) {
+        ssize_t n = pread(fd, buf + off, cap - 1 - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    buf[off] = '\0';
+    return (int)off;
+}
+
+int wpo_fs_lock(const char *path, const char *info, int *fd, char *holder, size_t holderlen,
+                char *err, size_t errlen)
+{
+    *fd = -1;
+    if (holderlen)
+        holder[0] = '\0';
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0)
+        return fail(err, errlen, "cannot open the lock file", path);
+    while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EWOULDBLOCK) {
+            if (holderlen)
+                read_fd(lfd, holder, holderlen);
+            close(lfd);
+            return 1;
+        }
+        fail(err, errlen, "cannot lock", path);
+        close(lfd);
+        return -1;
+    }
+    size_t len = strlen(info);
+    if (ftruncate(lfd, 0) != 0 || pwrite(lfd, info, len, 0) != (ssize_t)len) {
+        fail(err, errlen, "cannot write the lock file", path);
+        close(lfd);
+        return -1;
+    }
+    *fd = lfd;
+    return 0;
+}
+
+void wpo_fs_unlock(int fd)
+{
+    if (fd < 0)
+        return;
+    if (ftruncate(fd, 0) != 0) {
+        /* the stale info is overwritten by the next holder anyway */
+    }
+    flock(fd, LOCK_UN);
+    close(fd);
+}
+
+/* ---- Lua binding ---- */
+
+#define LOCK_MT "wpo.fs.lock"
+
+struct lock_ud {
+    int fd;
+    char path[1024];
+};
+
+static const char *errno_code(int e)
+{
+    const char *name = strerrorname_np(e);
+    return name ? name : "EIO";
+}
+
+static int push_error(lua_State *L, const char *msg, int e)
+{
+    luaL_pushfail(L);
+    lua_pushstring(L, msg);
+    lua_pushstring(L, errno_code(e));
+    return 3;
+}
+
+static int push_errno(lua_State *L, const char *what, const char *path)
+{
+    int e = errno;
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s %s: %s", what, path, strerror(e));
+    return push_error(L, msg, e);
+}
+
+static mode_t opt_mode(lua_State *L, int arg, mode_t def)
+{
+    if (lua_isnoneornil(L, arg))
+        return def;
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        char *end;
+        const char *s = lua_tostring(L, arg);
+        long m = strtol(s, &end, 8);
+        if (*s && !*end && m >= 0 && m <= 07777)
+            return (mode_t)m;
+        luaL_argerror(L, arg, "mode must be octal digits like \"0600\" or an integer");
+    }
+    lua_Integer m = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, m >= 0 && m <= 07777, arg, "mode out of range");
+    return (mode_t)m;
+}
+
+/* fs.write_atomic(path, data, mode?) -> true | nil, err, code   (mode default 0600) */
+static int l_fs_write_atomic(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    mode_t mode = opt_mode(L, 3, 0600);
+    char err[1200];
+    if (wpo_fs_write_atomic(path, data, len, mode, err, sizeof err) != 0)
+        return push_error(L, err, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fs.read(path) -> data | nil, err, code ("ENOENT" when absent) */
+static int l_fs_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return push_errno(L, "cannot read", path);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        char *p = luaL_prepbuffer(&b);
+        ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return push_errno(L, "cannot read", path);
+        }
+        if (n == 0)
+            break;
+        luaL_addsize(&b, (size_t)n);
+    }
+    close(fd);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* Parse "k=v\n" lines (the lock file) into a table at the top of the stack. */
+static void push_info(lua_State *L, const char *text)
+{
+    lua_newtable(L);
+    while (*text) {
+        const char *eol = strchr(text, '\n');
+        size_t n = eol ? (size_t)(eol - text) : strlen(text);
+        const char *eq = memchr(text, '=', n);
+        if (eq && eq > text) {
+            lua_pushlstring(L, text, (size_t)(eq - text));
+            lua_pushlstring(L, eq + 1, n - (size_t)(eq - text) - 1);
+            if (lua_stringtonumber(L, lua_tostring(L, -1)) != 0)
+                lua_remove(L, -2);
+            lua_rawset(L, -3);
+        }
+        text += n + (eol ? 1 : 0);
+    }
+}
+
+static void add_field(luaL_Buffer *b, lua_State *L, int holder, const char *key,
+                      const char *prefix, int *first)
+{
+    lua_getfield(L, holder, key);
+    if (!lua_isnil(L, -1)) {
+        const char *v = lua_tostring(L, -1);
+        luaL_addstring(b, *first ? "" : ", ");
+        luaL_addstring(b, prefix);
+        luaL_addstring(b, v ? v : "?");
+        *first = 0;
+    }
+    lua_pop(L, 1);
+}
+
+/* fs.lock(path, info) -> lock | nil, err, holder
+ * info: { pid=, host=, user=, command=, since=, ... } written into the lock
+ * file; holder is that table as written by the process holding the lock. */
+static int l_fs_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_argcheck(L, strlen(path) < sizeof(((struct lock_ud *)0)->path), 1, "path too long");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_argerror(L, 2, "info keys must be strings");
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "info.%s must be a string or a number",
+                                                       lua_tostring(L, -2)));
+        const char *k = lua_tostring(L, -2);
+        const char *v = lua_tostring(L, -1);
+        luaL_addstring(&b, k);
+        luaL_addchar(&b, '=');
+        for (; *v; v++)
+            luaL_addchar(&b, (*v == '\n' || *v == '\r') ? ' ' : *v);
+        luaL_addchar(&b, '\n');
+        lua_pop(L, 1);
+    }
+    luaL_pushresult(&b);
+    const char *info = lua_tostring(L, -1);
+
+    struct lock_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->fd = -1;
+    snprintf(u->path, sizeof u->path, "%s", path);
+    luaL_setmetatable(L, LOCK_MT);
+    char holder[4096], err[1200];
+    int rc = wpo_fs_lock(path, info, &u->fd, holder, sizeof holder, err, sizeof err);
+    if (rc < 0)
+        return push_error(L, err, errno);
+    if (rc == 0)
+        return 1;
+
+    push_info(L, holder);
+    int h = lua_gettop(L);
+    luaL_pushfail(L);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, path);
+    lua_getfield(L, h, "pid");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        luaL_addstring(&b, " is locked by another process (which has not yet written who it is)");
+    } else {
+        lua_pop(L, 1);
+        int first = 1;
+        luaL_addstring(&b, " is locked by ");
+        add_field(&b, L, h, "pid", "pid ", &first);
+        first = 1;
+        lua_getfield(L, h, "host");
+        if (!lua_isnil(L, -1)) {
+            luaL_addstring(&b, " on ");
+            luaL_addstring(&b, lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+        luaL_addstring(&b, " (");
+        add_field(&b, L, h, "user", "user ", &first);
+        add_field(&b, L, h, "command", "running '", &first);
+        if (!first) {
+            lua_getfield(L, h, "command");
+            if (!lua_isnil(L, -1))
+                luaL_addchar(&b, '\'');
+            lua_pop(L, 1);
+        }
+        add_field(&b, L, h, "since", "since ", &first);
+        luaL_addchar(&b, ')');
+    }
+    luaL_pushresult(&b);
+    lua_pushvalue(L, h);
+    return 3;
+}
+
+static struct lock_ud *check_lock(lua_State *L)
+{
+    return luaL_checkudata(L, 1, LOCK_MT);
+}
+
+/* lock:close(): release the lock (idempotent) */
+static int l_lock_close(lua_State *L)
+{
+    struct lock_ud *u = check_lock(L);
+    wpo_fs_unlock(u->fd);
+    u->fd = -1;
+    return 0;
+}
+
+static int l_lock_tostring(lua_State *L)
+{
+    struct lock_ud *u = check_lock(L);
+    lua_pushfstring(L, "wpo.fs.lock (%s%s)", u->path, u->fd < 0 ? ", released" : "");
+    return 1;
+}
+
+/* fs.mkdir_p(path, mode?) -> true | nil, err, code   (mode default 0755) */
+static int l_fs_mkdir_p(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    mode_t mode = opt_mode(L, 2, 0755);
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return push_errno(L, "cannot create directory", path);
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, mode) != 0 && errno != EEXIST)
+                return push_errno(L, "cannot create directory", buf);
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return push_errno(L, "cannot create directory", path);
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return push_errno(L, "cannot create directory", path);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fs.exists(path) -> boolean */
+static int l_fs_exists(lua_State *L)
+{
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
+    return 1;
+}
+
+/* fs.remove(path) -> true | nil, err, code   (a file, or an empty directory) */
+static int l_fs_remove(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (unlink(path) != 0) {
+        if (errno != EISDIR && errno != EPERM)
+            return push_errno(L, "cannot remove", path);
+        if (rmdir(path) != 0)
+            return push_errno(L, "cannot remove", path);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fs.rename(from, to) -> true | nil, err, code */
+static int l_fs_rename(lua_State *L)
+{
+    const char *from = luaL_checkstring(L, 1);
+    const char *to = luaL_checkstring(L, 2);
+    if (rename(from, to) != 0)
+        return push_errno(L, "cannot rename", from);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* fs.list(dir) -> { name... } sorted, without . and .. | nil, err, code */
+static int l_fs_list(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d)
+        return push_errno(L, "cannot list", path);
+    lua_newtable(L);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    /* sort through a C array of the Lua-owned strings (the table keeps them alive) */
+    const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, i + 1);
+        names[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* fs.stat(path) -> { type = "file"|"directory"|"link"|"other", size, mode,
+ *                    mtime, ino } | nil, err, code   (follows links) */
+static int l_fs_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return push_errno(L, "cannot stat", path);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
+                      : S_ISLNK(st.st_mode) ? "link" : "other");
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+    lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)st.st_ino);
+    lua_setfield(L, -2, "ino");
+    return 1;
+}
+
+static const luaL_Reg lock_methods[] = {
+    {"close", l_lock_close},
+    {NULL, NULL}
+};
+
+static const luaL_Reg lock_meta[] = {
+    {"__gc", l_lock_close},
+    {"__close", l_lock_close},
+    {"__tostring", l_lock_tostring},
+    {"__index", NULL},
+    {NULL, NULL}
+};
+
+static const luaL_Reg fs_functions[] = {
+    {"write_atomic", l_fs_write_atomic},
+    {"read", l_fs_read},
+    {"lock", l_fs_lock},
+    {"mkdir_p", l_fs_mkdir_p},
+    {"exists", l_fs_exists},
+    {"remove", l_fs_remove},
+    {"rename", l_fs_rename},
+    {"list", l_fs_list},
+    {"stat", l_fs_stat},
+    {NULL, NULL}
+};
+
+int luaopen_wpo_core_fs(lua_State *L)
+{
+    luaL_newmetatable(L, LOCK_MT);
+    luaL_setfuncs(L, lock_meta, 0);
+    luaL_newlibtable(L, lock_methods);
+    luaL_setfuncs(L, lock_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, fs_functions);
+    return 1;
+}

@@ -1,0 +1,495 @@
+-- wpo.apply: carries out a plan. Every action is a node of a wpo.core.dag
+-- graph; a node starts as a task the moment its own dependencies finish (never
+-- level by level), at most `parallelism` at a time. After each resource
+-- completes, the state is saved. A failure skips its transitive dependents
+-- ("skipped: upstream X failed") while independent branches run to the end.
+-- SIGINT: the first stops starting nodes and lets running ones finish; the
+-- second cancels the running ones. Either way the state is saved.
+--
+--   apply.run(plan, stack, st, { parallelism = 16, reporter = r,
+--                                interrupt = true }) -> result
+--   result = { ok, interrupted, failures = { { address, where, action, err } },
+--              skipped = { { address, reason } }, not_started = { address },
+--              counts = { added, changed, destroyed } }
+--   apply.reporter(kind, out) -> r     kind "human" | "json"; r receives
+--        start(a), still(a, elapsed_ms), finish(a, ms, record), fail(a, ms, err),
+--        skip(address, reason), note(a, msg), interrupt(count), summary(result)
+--
+-- Progress ("still creating... (10s elapsed)") runs on the loop's timers
+-- (wpo.core.loop through wpo.task), so a fake loop drives it in tests.
+local cjson = require "cjson"
+local dag = require "wpo.core.dag"
+local errors = require "wpo.errors"
+local loop = require "wpo.core.loop"
+local resource = require "wpo.resource"
+local task = require "wpo.task"
+local text = require "wpo.text"
+local value = require "wpo.value"
+
+local M = {}
+
+local function check_options(fname, opts, valid)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if not valid[k] then
+      local names = {}
+      for n in pairs(valid) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+M.PROGRESS_MS = 10000
+
+local ING = { create = "creating", update = "updating", replace = "replacing", delete = "destroying" }
+local ED = { create = "created", update = "updated", replace = "replaced", delete = "destroyed" }
+
+local function message_of(err)
+  if errors.is(err) then
+    local code = err.code and err.code ~= "error" and (err.code .. ": ") or ""
+    return code .. tostring(err.message)
+  end
+  return tostring(err)
+end
+
+-- ---- reporters ----
+
+local Human = {}
+Human.__index = Human
+
+function Human:line(s)
+  self.out:write(s, "\n")
+  self.out:flush()
+end
+
+function Human:start(a)
+  self:line(string.format("%s: %s...", a.id, ING[a.action]))
+end
+
+function Human:still(a, ms)
+  self:line(string.format("%s: still %s... (%s elapsed)", a.id, ING[a.action], text.duration(ms / 1000)))
+end
+
+function Human:finish(a, ms, record)
+  local id = record and record.id and (" [id=" .. tostring(record.id) .. "]") or ""
+  self:line(string.format("%s: %s in %s%s", a.id, ED[a.action], text.duration(ms / 1000), id))
+end
+
+function Human:fail(a, ms, err)
+  self:line(string.format("%s: %s failed after %s: %s", a.id, a.action, text.duration(ms / 1000), message_of(err)))
+end
+
+function Human:skip(address, reason)
+  self:line(string.format("%s: %s", address, reason))
+end
+
+function Human:note(a, msg)
+  self:line(string.format("%s: %s", a.id, msg))
+end
+
+function Human:interrupt(count)
+  if count == 1 then
+    self:line("Interrupt: starting nothing new; waiting for running operations to finish (interrupt again to cancel them)")
+  else
+    self:line("Interrupt: cancelling running operations")
+  end
+end
+
+function Human:summary(r)
+  local c = r.counts
+  if r.ok then
+    self:line(string.format("\nApply complete: %d added, %d changed, %d destroyed.", c.added, c.changed, c.destroyed))
+    return
+  end
+  self:line(string.format("\nApply %s: %d added, %d changed, %d destroyed; %d failed, %d skipped%s.",
+    r.interrupted and "interrupted" or "failed", c.added, c.changed, c.destroyed, #r.failures, #r.skipped,
+    #r.not_started > 0 and string.format(", %d not started", #r.not_started) or ""))
+  for _, f in ipairs(r.failures) do
+    local e = f.err
+    if errors.is(e) then
+      e = errors.new { code = e.code, message = e.message, where = e.where or f.where, address = e.address or f.address }
+      self:line("  " .. tostring(e))
+    else
+      self:line(string.format("  %s: %s: %s", f.where or "?", f.address, tostring(e)))
+    end
+  end
+  for _, s in ipairs(r.skipped) do self:line(string.format("  %s: %s", s.address, s.reason)) end
+  for _, a in ipairs(r.not_started) do self:line(string.format("  %s: not started (interrupted)", a)) end
+end
+
+local Json = {}
+Json.__index = Json
+
+function Json:event(t)
+  self.out:write(cjson.encode(t), "\n")
+  self.out:flush()
+end
+
+function Json:start(a)
+  self:event({ event = "start", address = a.address, node = a.id, action = a.action, where = a.where })
+end
+
+function Json:still(a, ms)
+  self:event({ event = "progress", address = a.address, node = a.id, action = a.action, elapsed_ms = math.floor(ms) })
+end
+
+function Json:finish(a, ms, record)
+  self:event({ event = "end", ok = true, address = a.address, node = a.id, action = a.action,
+    duration_ms = math.floor(ms), id = record and record.id })
+end
+
+function Json:fail(a, ms, err)
+  self:event({ event = "end", ok = false, address = a.address, node = a.id, action = a.action, where = a.where,
+    duration_ms = math.floor(ms), error = message_of(err), code = errors.is(err) and err.code or nil })
+end
+
+function Json:skip(address, reason)
+  self:event({ event = "skipped", address = address, reason = reason })
+end
+
+function Json:note(a, msg)
+  self:event({ event = "note", address = a.address, message = msg })
+end
+
+function Json:interrupt(count)
+  self:event({ event = "interrupt", count = count })
+end
+
+function Json:summary(r)
+  local failures = {}
+  for _, f in ipairs(r.failures) do
+    failures[#failures + 1] = { address = f.address, where = f.where, action = f.action, error = message_of(f.err) }
+  end
+  self:event({ event = "summary", ok = r.ok, interrupted = r.interrupted, added = r.counts.added,
+    changed = r.counts.changed, destroyed = r.counts.destroyed, failed = #failures,
+    skipped = #r.skipped, not_started = #r.not_started, failures = failures[1] and failures or nil })
+end
+
+function M.reporter(kind, out)
+  out = out or io.stdout
+  if kind == "json" then return setmetatable({ out = out }, Json) end
+  if kind == "human" then return setmetatable({ out = out }, Human) end
+  error("apply.reporter: kind is \"human\" or \"json\", not " .. tostring(kind), 2)
+end
+
+-- ---- carrying out one action ----
+
+local function resolve_at_apply(st, a)
+  local function lookup(ref_decl, name)
+    local r = st:get(ref_decl.address)
+    if not r then
+      errors.raise { code = "ApplyError", address = a.address, where = a.where,
+        message = ref_decl.address .. " is not in the state: cannot read its " .. name }
+    end
+    local t = resource.get(r.type)
+    local v
+    if t and t.attributes[name] then v = r.inputs[name] end
+    if v == nil then v = r.outputs[name] end
+    if v == nil then v = r.inputs[name] end
+    if v == nil then
+      errors.raise { code = "ApplyError", address = a.address, where = a.where,
+        message = string.format("%s has no value for %s after apply", ref_decl.address, name) }
+    end
+    return v
+  end
+  local want = {}
+  local t = a.type_def
+  for _, name in ipairs(t.attribute_names) do
+    local v = value.resolve(a.decl.attrs[name], lookup)
+    if v ~= nil then
+      local err = resource.check(t.attributes[name], v)
+      if err then
+        errors.raise { code = "ApplyError", address = a.address, where = a.where,
+          message = string.format("attribute %s: %s", name, err) }
+      end
+    end
+    want[name] = v
+  end
+  return want
+end
+
+local function record_for(a, want, observed, prior)
+  local t = a.type_def
+  observed = value.normalize_numbers(observed or {})
+  local outputs = {}
+  for name in pairs(t.outputs) do
+    local v = observed[name]
+    if v == nil and prior then v = prior.outputs[name] end
+    outputs[name] = v
+  end
+  local id = observed.id
+  if id == nil and prior then id = prior.id end
+  if id == nil then
+    errors.raise { code = "ApplyError", address = a.address, where = a.where,
+      message = t.name .. " returned no id from its create" }
+  end
+  outputs.id = id
+  local d = a.decl
+  return {
+    type = t.name, id = id, inputs = want, outputs = outputs, deps = d.deps, where = d.where,
+    prevent_destroy = d.lifecycle.prevent_destroy or nil,
+    create_before_destroy = d.lifecycle.create_before_destroy or nil,
+    deposed = prior and prior.deposed or nil,
+  }
+end
+
+local function same_list(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+-- A no-op still records where the resource is declared, its dependencies and
+-- its lifecycle (prevent_destroy must be in the state). true when it changed.
+local function refresh_metadata(st, a)
+  local r = st:get(a.address)
+  if not r or not a.decl then return false end
+  local d = a.decl
+  local pd, cbd = d.lifecycle.prevent_destroy or nil, d.lifecycle.create_before_destroy or nil
+  if r.where == d.where and r.prevent_destroy == pd and r.create_before_destroy == cbd
+      and same_list(r.deps or {}, d.deps) then
+    return false
+  end
+  r.where, r.prevent_destroy, r.create_before_destroy, r.deps = d.where, pd, cbd, d.deps
+  return true
+end
+
+local function execute(a, ctx_for, st)
+  local t = a.type_def
+  local address = a.address
+  local function create(prior_for_record)
+    local want = resolve_at_apply(st, a)
+    local generation = (st.generations[address] or 0) + 1
+    local observed = t.create(ctx_for(a, prior_for_record, generation), want)
+    local record = record_for(a, want, observed, nil)
+    return record, generation
+  end
+  if a.action == "create" then
+    local record, generation = create(nil)
+    st:set(address, record)
+    st.generations[address] = generation
+    st:save()
+    return record
+  elseif a.action == "update" then
+    local want = resolve_at_apply(st, a)
+    local prior = st:get(address)
+    local observed = t.update(ctx_for(a, prior), prior.id, prior.inputs, want, a.changed)
+    local record = record_for(a, want, observed, prior)
+    st:set(address, record)
+    st:save()
+    return record
+  elseif a.action == "replace" then
+    local prior = st:get(address)
+    if a.cbd then
+      local record, generation = create(prior)
+      local deposed = {}
+      for _, old in ipairs(prior.deposed or {}) do deposed[#deposed + 1] = old end
+      deposed[#deposed + 1] = { id = prior.id, inputs = prior.inputs, outputs = prior.outputs }
+      record.deposed = deposed
+      st:set(address, record)
+      st.generations[address] = generation
+      st:save()
+      return record
+    end
+    local old_type = resource.get(prior.type) or t
+    old_type.delete(ctx_for(a, prior), prior.id, prior)
+    local keep = prior.deposed
+    st:remove(address)
+    st:save()
+    local record, generation = create(nil)
+    record.deposed = keep
+    st:set(address, record)
+    st.generations[address] = generation
+    st:save()
+    return record
+  elseif a.action == "delete" then
+    if a.deposed then
+      local r = st:get(address)
+      local list = r and r.deposed or {}
+      local at
+      for i, old in ipairs(list) do if old.id == a.prior.id then at = i end end
+      if at then
+        local old = list[at]
+        t.delete(ctx_for(a, { type = t.name, id = old.id, inputs = old.inputs, outputs = old.outputs }), old.id,
+          { type = t.name, id = old.id, inputs = old.inputs, outputs = old.outputs })
+        table.remove(list, at)
+        if #list == 0 then r.deposed = nil end
+        st:save()
+      end
+      return nil
+    end
+    local prior = st:get(address) or a.prior
+    t.delete(ctx_for(a, prior), prior.id, prior)
+    st:remove(address)
+    st:save()
+    return nil
+  end
+  error("apply: unknown action " .. tostring(a.action))
+end
+
+-- Stack outputs from the state, keeping the previous value of any output
+-- whose resources did not (yet) produce one.
+local function update_outputs(stack, st, destroying)
+  local outputs = {}
+  if not destroying then
+    for _, o in ipairs(stack.outputs) do
+      local ok, v, sens = pcall(value.resolve, o.value, function(ref_decl, name)
+        local r = st:get(ref_decl.address)
+        if not r then error("missing", 0) end
+        local t = resource.get(r.type)
+        local x = (t and t.attributes[name]) and r.inputs[name] or r.outputs[name]
+        if x == nil then error("missing", 0) end
+        return x, t and ((t.outputs[name] and t.outputs[name].sensitive)
+          or (t.attributes[name] and t.attributes[name].sensitive))
+      end)
+      if ok then
+        outputs[o.name] = { value = v, sensitive = (o.sensitive or sens) or nil }
+      elseif st.outputs[o.name] then
+        outputs[o.name] = st.outputs[o.name]
+      end
+    end
+  end
+  local changed = false
+  for k, v in pairs(outputs) do
+    if not value.equal(v, st.outputs[k]) then changed = true end
+  end
+  for k in pairs(st.outputs) do if outputs[k] == nil then changed = true end end
+  st.outputs = outputs
+  return changed
+end
+
+-- ---- the walk ----
+
+function M.run(p, stack, st, opts)
+  opts = check_options("apply.run", opts, { parallelism = true, reporter = true, interrupt = true })
+  local parallelism = opts.parallelism or 16
+  local reporter = opts.reporter or M.reporter("human")
+  local g <close> = dag.new()
+  for _, a in ipairs(p.actions) do g:add(a.id, a.id .. " (" .. tostring(a.where) .. ")") end
+  for _, a in ipairs(p.actions) do
+    for _, w in ipairs(a.waits_for) do
+      if p.by_id[w] then g:depend(a.id, w) end
+    end
+  end
+  local ok, err = g:walk()
+  if not ok then errors.raise { code = "CycleError", message = err } end
+
+  local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
+    counts = { added = 0, changed = 0, destroyed = 0 } }
+  local running, stopping, finished = {}, false, false
+  local running_n = 0
+  local all_done = task.semaphore(1)
+  all_done:acquire()
+  local dirty = false
+
+  local function ctx_for(a, prior, generation)
+    return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = stack.region,
+      where = a.where, prior = prior, lineage = st.lineage, generation = generation,
+      logger = function(_, msg) reporter:note(a, msg) end }
+  end
+
+  local function count(a)
+    local c = result.counts
+    if a.action == "create" then c.added = c.added + 1
+    elseif a.action == "update" then c.changed = c.changed + 1
+    elseif a.action == "replace" then
+      c.added = c.added + 1
+      if not a.cbd then c.destroyed = c.destroyed + 1 end
+    elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
+  end
+
+  local pump
+
+  local function node(a)
+    local t0 = loop.now()
+    reporter:start(a)
+    local over = false
+    local watcher = task.spawn(function()
+      while true do
+        local fired = task.sleep(M.PROGRESS_MS)
+        if not fired or over then return end
+        reporter:still(a, loop.now() - t0)
+      end
+    end)
+    watcher.name = "progress of " .. a.id
+    local okn, record = xpcall(execute, function(e)
+      if errors.is(e) then return e end
+      return errors.new { code = "InternalError", message = debug.traceback(tostring(e), 2):gsub("\n", " | ") }
+    end, a, ctx_for, st)
+    over = true
+    task.cancel(watcher)
+    local ms = loop.now() - t0
+    running[a.id] = nil
+    running_n = running_n - 1
+    if okn then
+      count(a)
+      g:done(a.id)
+      reporter:finish(a, ms, record)
+    else
+      result.ok = false
+      result.failures[#result.failures + 1] = { address = a.address, where = a.where, action = a.action, err = record }
+      reporter:fail(a, ms, record)
+      for _, id in ipairs(g:fail(a.id)) do
+        local _, why = g:status(id)
+        result.skipped[#result.skipped + 1] = { address = id, reason = why }
+        reporter:skip(id, why)
+      end
+      if errors.is(record) and record.code == "StateError" then stopping = true end
+    end
+    pump()
+  end
+
+  function pump()
+    while not stopping and running_n < parallelism do
+      local id = g:next()
+      if not id then break end
+      local a = p.by_id[id]
+      if a.action == "no-op" then
+        if refresh_metadata(st, a) then dirty = true end
+        g:done(id)
+      else
+        running_n = running_n + 1
+        local t = task.spawn(node, a)
+        t.name = "apply " .. id
+        running[id] = t
+      end
+    end
+    if running_n == 0 and not finished then
+      finished = true
+      all_done:release()
+    end
+  end
+
+  local prev_handler
+  if opts.interrupt then
+    prev_handler = task.on_interrupt(function(n)
+      result.interrupted = true
+      reporter:interrupt(n)
+      stopping = true
+      if n >= 2 then
+        for _, t in pairs(running) do task.cancel(t) end
+      end
+    end)
+  end
+  local okw, werr = pcall(function()
+    pump()
+    all_done:acquire()
+  end)
+  if opts.interrupt then task.on_interrupt(prev_handler) end
+  if not okw then error(werr, 0) end
+
+  for _, id in ipairs(g:ids()) do
+    local status = g:status(id)
+    if status == "pending" or status == "ready" then result.not_started[#result.not_started + 1] = id end
+  end
+  if result.interrupted or #result.not_started > 0 then result.ok = false end
+  if update_outputs(stack, st, p.destroy) then dirty = true end
+  if dirty then st:save() end
+  reporter:summary(result)
+  return result
+end
+
+return M

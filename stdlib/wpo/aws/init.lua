@@ -1,0 +1,95 @@
+-- wpo.aws: what resource types and commands use to talk to AWS.
+--
+--   local aws = require "wpo.aws"
+--   local ec2 = aws.client("ec2", { region = "eu-west-1" })   -- see wpo.aws.client
+--   local vpc = ec2:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }).Vpc
+--   aws.wait(function()
+--     local v = ec2:call("DescribeVpcs", { VpcIds = { vpc.VpcId } }).Vpcs[1]
+--     return v.State == "available", v.State
+--   end, { what = "VPC " .. vpc.VpcId .. " to become available", timeout = 300 })
+--   aws.set_read_only(true)     -- wpo plan: any write raises ReadOnlyViolation
+--
+-- aws.wait(check, opts) polls check() until it returns a truthy first value,
+-- which wait returns. check's second value describes the current state (shown
+-- in progress and in the timeout error). An error raised by check ends the
+-- wait. opts: what (for messages), timeout (seconds, default 600), interval
+-- (seconds, default 5), backoff (factor applied to the interval after each
+-- poll, default 1), max_interval (default 60), progress(info) called after
+-- each unsuccessful poll with { what, attempt, elapsed, state, next_in };
+-- sleep(seconds) and now() -> seconds for tests.
+local errors = require "wpo.errors"
+local task = require "wpo.task"
+local loop = require "wpo.core.loop"
+local client = require "wpo.aws.client"
+local common = require "wpo.aws.protocol.common"
+
+local M = {}
+
+M.client = client.new
+M.set_read_only = client.set_read_only
+M.read_only = client.read_only
+M.is_read = client.is_read
+M.services = client.services
+M.is_list = common.is_list
+M.LIST_MT = common.LIST_MT
+
+-- aws.time(iso8601 | epoch) -> epoch seconds (float when fractional) | nil, err
+function M.time(v)
+  local sec, usec = common.parse_time(v)
+  if not sec then return nil, usec end
+  if usec == 0 then return sec end
+  return sec + usec / 1e6
+end
+
+local WAIT_OPTIONS = { what = "string", timeout = "number", interval = "number", backoff = "number",
+  max_interval = "number", progress = "function", sleep = "function", now = "function" }
+
+local function wait_sleep(seconds)
+  if seconds > 0 then task.sleep(math.floor(seconds * 1000 + 0.5)) end
+end
+
+local function wait_now() return loop.now() / 1000 end
+
+function M.wait(check, opts)
+  if type(check) ~= "function" then error("aws.wait: a check function expected", 2) end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if not WAIT_OPTIONS[k] then
+      local names = {}
+      for n in pairs(WAIT_OPTIONS) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("aws.wait: unknown option '%s' (valid: %s)", tostring(k), table.concat(names, ", ")), 2)
+    end
+    if type(v) ~= WAIT_OPTIONS[k] then
+      error(string.format("aws.wait: option %s must be a %s", k, WAIT_OPTIONS[k]), 2)
+    end
+  end
+  local what = opts.what or "the condition"
+  local timeout = opts.timeout or 600
+  local interval = opts.interval or 5
+  local backoff = opts.backoff or 1
+  local max_interval = opts.max_interval or 60
+  local sleep, now = opts.sleep or wait_sleep, opts.now or wait_now
+  local started = now()
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local done, state = check()
+    if done then return done, state end
+    local elapsed = now() - started
+    local left = timeout - elapsed
+    if left <= 0 then
+      errors.raise { code = "WaitTimeout", what = what, state = state,
+        message = string.format("timed out after %s waiting for %s%s", require("wpo.text").duration(elapsed),
+          what, state ~= nil and (" (last state: " .. tostring(state) .. ")") or "") }
+    end
+    local pause = math.min(interval, left)
+    if opts.progress then
+      opts.progress { what = what, attempt = attempt, elapsed = elapsed, state = state, next_in = pause }
+    end
+    sleep(pause)
+    interval = math.min(interval * backoff, max_interval)
+  end
+end
+
+return M

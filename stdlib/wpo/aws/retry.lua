@@ -1,0 +1,138 @@
+-- wpo.aws.retry: when and how wpo.aws retries, as the AWS SDKs' "standard"
+-- mode (botocore retries/standard.py and quota.py), and the client-side rate
+-- limiter.
+--
+--   retry.classify(err) -> "throttling" | "transient" | "timeout" | nil
+--     err = { code, status, transport = transport failure code }
+--   retry.delay(attempt, random, base) -> seconds: random() * min(base * 2^(attempt-1), 20)
+--     (full jitter; base 1 s; attempt is the attempt that just failed, 1-based)
+--   retry.quota(capacity) -> q: q:acquire(kind) -> cost | nil; q:release(cost)
+--     500 tokens; a retry costs 5, a retry after a timeout 10; a success
+--     gives back what its last retry took, or 1 when it needed none.
+--   retry.shared_quota(key) -> the quota of every client of a service,
+--     region and endpoint
+--   retry.bucket(service, region, spec) -> b: b:take(now_ms, sleep) -> waited seconds
+--     a token bucket shared by every client of a service and region:
+--     capacity tokens, refill per second (EC2 100/20, Route 53 50/10).
+local M = {}
+
+M.DEFAULT_MAX_ATTEMPTS = 3
+M.MAX_BACKOFF = 20
+M.QUOTA_CAPACITY = 500
+M.RETRY_COST = 5
+M.TIMEOUT_RETRY_COST = 10
+M.NO_RETRY_INCREMENT = 1
+
+M.THROTTLING_CODES = {}
+for _, c in ipairs({ "Throttling", "ThrottlingException", "ThrottledException",
+  "RequestThrottledException", "TooManyRequestsException", "ProvisionedThroughputExceededException",
+  "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+  "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+  "EC2ThrottledException" }) do M.THROTTLING_CODES[c] = true end
+
+M.TRANSIENT_CODES = { RequestTimeout = true, RequestTimeoutException = true, PriorRequestNotComplete = true }
+M.TRANSIENT_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
+-- Transport failures (wpo.core.http codes) worth another attempt; "tls" and
+-- "cancelled" are not.
+M.TRANSIENT_TRANSPORT = { connect = true, transport = true, timeout = true }
+
+function M.classify(err)
+  if err.transport then
+    if err.transport == "timeout" then return "timeout" end
+    return M.TRANSIENT_TRANSPORT[err.transport] and "transient" or nil
+  end
+  if err.code and M.THROTTLING_CODES[err.code] then return "throttling" end
+  if err.code and M.TRANSIENT_CODES[err.code] then return "transient" end
+  if err.status and M.TRANSIENT_STATUS[err.status] then return "transient" end
+  return nil
+end
+
+-- retry.delay(attempt, random, base) -> seconds to wait after the attempt-th attempt failed
+function M.delay(attempt, random, base)
+  return random() * math.min((base or 1) * 2 ^ (attempt - 1), M.MAX_BACKOFF)
+end
+
+local Quota = {}
+Quota.__index = Quota
+
+function M.quota(capacity)
+  capacity = capacity or M.QUOTA_CAPACITY
+  return setmetatable({ max = capacity, available = capacity }, Quota)
+end
+
+-- q:acquire(kind) -> the cost taken, or nil when the quota is exhausted
+function Quota:acquire(kind)
+  local cost = kind == "timeout" and M.TIMEOUT_RETRY_COST or M.RETRY_COST
+  if cost > self.available then return nil end
+  self.available = self.available - cost
+  return cost
+end
+
+-- q:release(amount): give capacity back (never above the maximum)
+function Quota:release(amount)
+  self.available = math.min(self.max, self.available + amount)
+end
+
+-- Client-side rate limits: { capacity, refill per second }.
+M.RATE_LIMITS = {
+  ec2 = { 100, 20 },
+  route53 = { 50, 10 },
+  iam = { 20, 10 },
+}
+M.DEFAULT_RATE_LIMIT = { 50, 20 }
+
+local Bucket = {}
+Bucket.__index = Bucket
+
+local buckets = {}
+
+-- retry.bucket(service, region, spec) -> the shared bucket for service+region
+-- spec: { capacity, refill } overriding the default (first caller wins).
+function M.bucket(service, region, spec)
+  local key = service .. "/" .. region
+  local b = buckets[key]
+  if not b then
+    spec = spec or M.RATE_LIMITS[service] or M.DEFAULT_RATE_LIMIT
+    b = setmetatable({ capacity = spec[1], rate = spec[2], tokens = spec[1], at = nil, key = key }, Bucket)
+    buckets[key] = b
+  end
+  return b
+end
+
+local quotas = {}
+
+-- retry.shared_quota(key) -> the retry quota shared by every client with
+-- this key (service, region and endpoint): "client-wide" even when each
+-- resource makes its own client.
+function M.shared_quota(key)
+  local q = quotas[key]
+  if not q then
+    q = M.quota()
+    quotas[key] = q
+  end
+  return q
+end
+
+-- retry.reset(): forget every bucket and shared quota (tests)
+function M.reset()
+  buckets = {}
+  quotas = {}
+end
+
+-- b:take(now_ms, sleep) -> seconds waited. Each caller reserves its token
+-- (the count may go negative) and sleeps until it is due, so concurrent
+-- callers queue in order instead of waking together.
+function Bucket:take(now_ms, sleep)
+  local now = now_ms()
+  if self.at then
+    self.tokens = math.min(self.capacity, self.tokens + (now - self.at) / 1000 * self.rate)
+  end
+  self.at = now
+  self.tokens = self.tokens - 1
+  if self.tokens >= 0 then return 0 end
+  local wait = -self.tokens / self.rate
+  sleep(wait)
+  return wait
+end
+
+return M

@@ -1,0 +1,49 @@
+-- wpo apply PLANFILE: carry out a plan saved by 'wpo plan --out FILE', exactly.
+local errors = require "wpo.errors"
+local value = require "wpo.value"
+local workflow = require "wpo.workflow"
+
+local M = {
+  summary = "apply a plan saved with 'wpo plan --out FILE'",
+  args = { "PLANFILE" },
+  options = {
+    parallelism = workflow.PLAN_OPTIONS.parallelism,
+    json = workflow.PLAN_OPTIONS.json,
+  },
+  help = "The stack is evaluated from the sources saved in the plan, against the state as refreshed\n"
+    .. "when planning. Refuses if the state changed since (its lineage or serial moved).",
+}
+
+function M.run(opts, args)
+  local cjson = require "cjson"
+  local plan = require "wpo.plan"
+  local doc = workflow.load_plan(args[1])
+  local stack = require("wpo.stack").load(doc.stack_path, {
+    vars = doc.cli_vars, var_files = doc.var_files,
+    reader = function(path)
+      local src = doc.sources[path]
+      if src then return src end
+      return nil, path .. " is not among the sources saved in the plan", "ENOENT"
+    end,
+  })
+  local st <close> = workflow.open_state(stack, {}, "apply", { path = doc.state_path, lineage = doc.lineage })
+  if st.lineage ~= doc.lineage or st.serial ~= doc.serial then
+    errors.raise { code = "StalePlan", message = string.format(
+      "the state changed since this plan was made (lineage %s serial %s, now lineage %s serial %s): make a new plan",
+      tostring(doc.lineage), tostring(doc.serial), tostring(st.lineage), tostring(st.serial)) }
+  end
+  st.resources = doc.refreshed or {}
+  for _, r in pairs(st.resources) do
+    r.inputs, r.outputs, r.deps = r.inputs or {}, r.outputs or {}, r.deps or {}
+  end
+  local p = plan.make(stack, st, { targets = doc.targets, destroy = doc.destroy })
+  local now = value.normalize_numbers(cjson.decode(cjson.encode(plan.json(p).changes)))
+  if not value.equal(now, doc.changes) then
+    errors.raise { code = "StalePlan",
+      message = "the saved plan no longer matches what its stack and state give: make a new plan" }
+  end
+  if not opts.json then io.stdout:write(plan.render(p, { color = workflow.color() }), "\n") end
+  return workflow.apply(p, stack, st, opts)
+end
+
+return M

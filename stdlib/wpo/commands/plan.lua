@@ -1,0 +1,37 @@
+-- wpo plan STACK: what would change, without changing anything.
+local cjson = require "cjson"
+local workflow = require "wpo.workflow"
+
+local M = {
+  summary = "show what would change (reads only; changes nothing)",
+  args = { "STACK" },
+  options = workflow.options({
+    detailed_exitcode = { type = "boolean", help = "exit 0 with no changes, 2 with changes, 1 on error" },
+    out = { type = "string", metavar = "FILE", help = "save the plan for 'wpo apply FILE'" },
+    destroy = { type = "boolean", help = "plan destroying everything (as wpo destroy would)" },
+  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS),
+  help = "Refreshes the state (reads every resource), compares it with the stack script and prints\n"
+    .. "the actions: + create, ~ update in place, -/+ replace, - destroy. While planning, AWS refuses\n"
+    .. "every operation that is not a read.",
+}
+
+function M.run(opts, args)
+  local plan = require "wpo.plan"
+  local stack = workflow.load(opts, args[1])
+  local st <close> = workflow.open_state(stack, opts, "plan")
+  local p = workflow.make_plan(stack, st, opts, opts.destroy)
+  if opts.json then
+    io.stdout:write(cjson.encode(plan.json(p)), "\n")
+  else
+    io.stdout:write(plan.render(p, { color = workflow.color() }))
+  end
+  if opts.out then
+    workflow.save_plan(opts.out, p, stack, st, opts, opts.destroy)
+    local msg = string.format("Saved the plan to %s: 'wpo apply %s' carries it out.\n", opts.out, opts.out)
+    if opts.json then io.stderr:write(msg) else io.stdout:write("\n", msg) end
+  end
+  if opts.detailed_exitcode and plan.has_changes(p) then return 2 end
+  return 0
+end
+
+return M

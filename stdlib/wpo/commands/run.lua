@@ -1,0 +1,37 @@
+-- wpo run STACK: plan, show, confirm, apply.
+local cjson = require "cjson"
+local workflow = require "wpo.workflow"
+
+local M = {
+  summary = "plan, show the plan, ask, and apply it",
+  args = { "STACK" },
+  options = workflow.options({
+    yes = { type = "boolean", help = "apply without asking" },
+  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS),
+  help = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes is given.\n"
+    .. "With --json (which needs --yes) it prints the plan, then one JSON event per line.",
+}
+
+function M.run(opts, args)
+  local plan = require "wpo.plan"
+  local stack = workflow.load(opts, args[1])
+  local st <close> = workflow.open_state(stack, opts, "run")
+  local p = workflow.make_plan(stack, st, opts, false)
+  if opts.json then
+    local doc = plan.json(p)
+    doc.event = "plan"
+    io.stdout:write(cjson.encode(doc), "\n")
+  else
+    io.stdout:write(plan.render(p, { color = workflow.color() }))
+  end
+  if plan.has_changes(p) then
+    if not workflow.confirm(opts, "\nApply these changes to stack " .. stack.name .. "?") then
+      io.stdout:write("Apply cancelled.\n")
+      return 1
+    end
+    if not opts.json then io.stdout:write("\n") end
+  end
+  return workflow.apply(p, stack, st, opts)
+end
+
+return M

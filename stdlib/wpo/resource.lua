@@ -1,0 +1,387 @@
+-- wpo.resource: the resource-type registry and schemas.
+--
+-- A type is one file returning resource.define "<name>" { ... }:
+--
+--   attributes = { name = { type = "string"|"number"|"integer"|"boolean"|"list"|
+--                    "map"|"tags"|"cidr"|"object"|"any",
+--                  required, default, force_new, sensitive, computed,
+--                  of = element type (list/map), fields = { ... } (object),
+--                  choices = { ... }, description } },
+--   outputs    = { "id", "arn" } or { id = {}, password = { sensitive = true } }
+--                ("id" is always an output),
+--   create(ctx, want) -> observed     want: every attribute, defaults applied,
+--                                     references resolved; tags include wpo:stack
+--                                     and wpo:address
+--   read(ctx, id, prior) -> observed | nil when the object is gone
+--   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
+--   delete(ctx, id, prior)            an object already gone is not an error
+--   import(ctx, id) -> observed       (absent: read is used)
+--
+-- "observed" is one flat table of what the type knows: outputs (id is
+-- required after create) and any attribute values it can read back (those are
+-- compared with the script's to detect drift; attributes it leaves out keep
+-- their last applied value). Errors are raised (wpo.errors or AWS errors).
+--
+-- Type names map to modules: "aws.ec2.vpc" -> wpo.aws.ec2.vpc
+-- (stdlib/wpo/aws/ec2/vpc.lua), "random.password" -> wpo.random.password,
+-- "wpo.null" -> wpo.null; they load on first use.
+local errors = require "wpo.errors"
+local text = require "wpo.text"
+local value = require "wpo.value"
+
+local M = {}
+
+M.TAG_STACK = "wpo:stack"
+M.TAG_ADDRESS = "wpo:address"
+
+local registry = {}
+
+local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "number", "object", "string", "tags" }
+local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
+                    "sensitive", "type" }
+local TYPE_KEYS = { "attributes", "create", "delete", "description", "import", "outputs", "read", "update" }
+local OUTPUT_KEYS = { "description", "sensitive" }
+
+local function set_of(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+local VALUE_TYPE_SET, ATTR_KEY_SET = set_of(VALUE_TYPES), set_of(ATTR_KEYS)
+local TYPE_KEY_SET, OUTPUT_KEY_SET = set_of(TYPE_KEYS), set_of(OUTPUT_KEYS)
+
+local function bad_key(what, key, valid)
+  local near = text.closest(tostring(key), valid)
+  return string.format("%s: unknown key '%s'%s (valid: %s)", what, tostring(key),
+    near and (" (did you mean '" .. near .. "'?)") or "", table.concat(valid, ", "))
+end
+
+local function check_attr_spec(tname, path, spec)
+  local what = "resource.define " .. tname .. ": attribute " .. path
+  if type(spec) ~= "table" then error(what .. ": expected a table", 4) end
+  for k in pairs(spec) do
+    if not ATTR_KEY_SET[k] then error(bad_key(what, k, ATTR_KEYS), 4) end
+  end
+  local t = spec.type or "any"
+  if not VALUE_TYPE_SET[t] then error(bad_key(what .. ": type", t, VALUE_TYPES):gsub("unknown key", "unknown type"), 4) end
+  spec.type = t
+  if spec.of ~= nil then
+    if t ~= "list" and t ~= "map" then error(what .. ": 'of' is for list and map attributes", 4) end
+    if type(spec.of) == "string" then spec.of = { type = spec.of } end
+    check_attr_spec(tname, path .. "[]", spec.of)
+  end
+  if spec.fields ~= nil then
+    if t ~= "object" then error(what .. ": 'fields' is for object attributes", 4) end
+    for name, f in pairs(spec.fields) do check_attr_spec(tname, path .. "." .. name, f) end
+  end
+end
+
+-- resource.define(name)(spec) -> type
+function M.define(name)
+  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$") then
+    error("resource.define: a type name is dotted lower-case words like 'aws.ec2.vpc', not " .. tostring(name), 2)
+  end
+  return function(spec)
+    if type(spec) ~= "table" then error("resource.define " .. name .. ": expected a table", 2) end
+    for k in pairs(spec) do
+      if not TYPE_KEY_SET[k] then error(bad_key("resource.define " .. name, k, TYPE_KEYS), 2) end
+    end
+    for _, fn in ipairs({ "create", "read", "delete" }) do
+      if type(spec[fn]) ~= "function" then
+        error(string.format("resource.define %s: %s must be a function", name, fn), 2)
+      end
+    end
+    for _, fn in ipairs({ "update", "import" }) do
+      if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
+        error(string.format("resource.define %s: %s must be a function", name, fn), 2)
+      end
+    end
+    local t = {
+      name = name, description = spec.description,
+      attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
+      create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
+      import = spec.import,
+    }
+    for aname, aspec in pairs(spec.attributes or {}) do
+      if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
+        error("resource.define " .. name .. ": bad attribute name " .. tostring(aname), 2)
+      end
+      local copy = {}
+      for k, v in pairs(aspec) do copy[k] = v end
+      check_attr_spec(name, aname, copy)
+      t.attributes[aname] = copy
+      t.attribute_names[#t.attribute_names + 1] = aname
+    end
+    table.sort(t.attribute_names)
+    local outputs = spec.outputs or {}
+    for k, v in pairs(outputs) do
+      local oname, ospec = k, {}
+      if math.type(k) == "integer" then oname, ospec = v, {} else ospec = v end
+      if type(oname) ~= "string" or type(ospec) ~= "table" then
+        error("resource.define " .. name .. ": outputs is a list of names or a map of name -> { sensitive = }", 2)
+      end
+      for ok in pairs(ospec) do
+        if not OUTPUT_KEY_SET[ok] then error(bad_key("resource.define " .. name .. ": output " .. oname, ok, OUTPUT_KEYS), 2) end
+      end
+      t.outputs[oname] = ospec
+    end
+    t.outputs.id = t.outputs.id or {}
+    for oname in pairs(t.outputs) do t.output_names[#t.output_names + 1] = oname end
+    table.sort(t.output_names)
+    t.taggable = t.attributes.tags ~= nil and t.attributes.tags.type == "tags"
+    registry[name] = t
+    return t
+  end
+end
+
+function M.module_name(name)
+  if name:match("^wpo%.") then return name end
+  return "wpo." .. name
+end
+
+-- Every type name a module under the stdlib defines (for suggestions).
+function M.known_types()
+  local fs = require "wpo.core.fs"
+  local names, seen = {}, {}
+  for n in pairs(registry) do names[#names + 1] = n; seen[n] = true end
+  local root = package.wpo_stdlib
+  if not root then return names end
+  local function scan(dir, depth)
+    if depth > 4 then return end
+    for _, entry in ipairs(fs.list(dir) or {}) do
+      local path = dir .. "/" .. entry
+      if entry:match("%.lua$") then
+        local src = fs.read(path)
+        for n in (src or ""):gmatch('resource%.define%s*%(?%s*"([%w_.]+)"') do
+          if not seen[n] then seen[n] = true; names[#names + 1] = n end
+        end
+      elseif not entry:find(".", 1, true) and (fs.stat(path) or {}).type == "directory" then
+        scan(path, depth + 1)
+      end
+    end
+  end
+  scan(root .. "/wpo", 0)
+  table.sort(names)
+  return names
+end
+
+-- resource.get(name) -> type | nil, message
+function M.get(name)
+  if registry[name] then return registry[name] end
+  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$") then
+    return nil, "not a resource type name: " .. tostring(name)
+  end
+  local mod = M.module_name(name)
+  if not package.preload[mod] and not package.searchpath(mod, package.path) then
+    local near = text.closest(name, M.known_types())
+    return nil, string.format("unknown resource type '%s'%s", name, near and (" (did you mean " .. near .. "?)") or "")
+  end
+  local t = require(mod)
+  if registry[name] ~= t then
+    return nil, string.format("module %s does not define the resource type '%s'", mod, name)
+  end
+  return t
+end
+
+local function describe(v)
+  local t = type(v)
+  if t == "string" then return "string " .. value.quote(v) end
+  if t == "table" then return value.is_array(v) and "a list" or "a table" end
+  return t .. " " .. tostring(v)
+end
+
+-- resource.check(spec, v) -> nil | message: does v fit the attribute spec?
+-- Lazy values and unknowns fit anything (they are checked once resolved).
+local function check(spec, v)
+  if value.is_lazy(v) or v == value.UNKNOWN then return nil end
+  local t = spec.type
+  if t == "any" then
+    if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
+      return "expected plain data, got a " .. type(v)
+    end
+  elseif t == "string" then
+    if type(v) ~= "string" then return "expected a string, got " .. describe(v) end
+  elseif t == "number" then
+    if type(v) ~= "number" then return "expected a number, got " .. describe(v) end
+  elseif t == "integer" then
+    if not math.tointeger(v) then return "expected an integer, got " .. describe(v) end
+  elseif t == "boolean" then
+    if type(v) ~= "boolean" then return "expected true or false, got " .. describe(v) end
+  elseif t == "cidr" then
+    if type(v) ~= "string" then return "expected a CIDR block like 10.0.0.0/16, got " .. describe(v) end
+    local cidr = require "wpo.cidr"
+    local p, err = cidr.parse(v)
+    if not p then return "expected a CIDR block like 10.0.0.0/16: " .. err end
+    local canon = cidr.canonical(v)
+    local cp = cidr.parse(canon)
+    for i = 1, #p.bytes do
+      if p.bytes[i] ~= cp.bytes[i] then
+        return string.format("%s has host bits set (did you mean %s?)", v, canon)
+      end
+    end
+  elseif t == "list" then
+    if type(v) ~= "table" or not value.is_array(v) then return "expected a list, got " .. describe(v) end
+    if spec.of then
+      for i, e in ipairs(v) do
+        local err = check(spec.of, e)
+        if err then return string.format("[%d]: %s", i, err) end
+      end
+    end
+  elseif t == "map" or t == "tags" then
+    if type(v) ~= "table" or (next(v) ~= nil and value.is_array(v)) then
+      return "expected a map of names to values, got " .. describe(v)
+    end
+    for k, e in pairs(v) do
+      if type(k) ~= "string" then return "keys must be strings, got " .. describe(k) end
+      local err
+      if t == "tags" then
+        if not value.is_lazy(e) and type(e) ~= "string" then err = "tag values are strings, got " .. describe(e) end
+      elseif spec.of then
+        err = check(spec.of, e)
+      end
+      if err then return string.format("[%s]: %s", value.quote(k), err) end
+    end
+  elseif t == "object" then
+    if type(v) ~= "table" or (next(v) ~= nil and value.is_array(v)) then
+      return "expected a table of fields, got " .. describe(v)
+    end
+    local fields = spec.fields or {}
+    local names = text.sorted_keys(fields)
+    for k, e in pairs(v) do
+      local f = fields[k]
+      if not f then
+        local near = text.closest(tostring(k), names)
+        return string.format("unknown field '%s'%s (valid: %s)", tostring(k),
+          near and (" (did you mean '" .. near .. "'?)") or "", table.concat(names, ", "))
+      end
+      local err = check(f, e)
+      if err then return "." .. k .. ": " .. err end
+    end
+    for _, k in ipairs(names) do
+      if fields[k].required and v[k] == nil then return "." .. k .. ": required field missing" end
+    end
+  end
+  if spec.choices and v ~= nil then
+    for _, c in ipairs(spec.choices) do if c == v then return nil end end
+    local shown = {}
+    for _, c in ipairs(spec.choices) do shown[#shown + 1] = value.show(c) end
+    return "expected one of " .. table.concat(shown, ", ") .. ", got " .. value.show(v)
+  end
+  return nil
+end
+M.check = check
+
+-- resource.desired(t, attrs) -> attributes with defaults | nil, attribute, message
+-- attrs are the script's (possibly lazy) values, meta keys already removed.
+function M.desired(t, attrs)
+  for k in pairs(attrs) do
+    if not t.attributes[k] then
+      local near = text.closest(tostring(k), t.attribute_names)
+      local valid = #t.attribute_names > 0 and table.concat(t.attribute_names, ", ") or "none"
+      return nil, k, string.format("unknown attribute '%s'%s (valid: %s)", tostring(k),
+        near and (" (did you mean '" .. near .. "'?)") or "", valid)
+    end
+  end
+  local out = {}
+  for _, name in ipairs(t.attribute_names) do
+    local spec = t.attributes[name]
+    local v = attrs[name]
+    if v == nil and spec.default ~= nil then v = value.copy(spec.default) end
+    if v == nil and spec.required then
+      return nil, name, string.format("missing required attribute '%s'", name)
+    end
+    if v ~= nil then
+      local err = check(spec, v)
+      if err then return nil, name, string.format("attribute %s: %s", name, err) end
+    end
+    out[name] = v
+  end
+  return out
+end
+
+-- The tags a taggable resource gets: the stack's, the script's, then wpo's own.
+function M.tags(stack_name, address, stack_tags, own)
+  local function merge(user)
+    local out = {}
+    for k, v in pairs(stack_tags or {}) do out[k] = v end
+    for k, v in pairs(user or {}) do out[k] = v end
+    out[M.TAG_STACK] = stack_name
+    out[M.TAG_ADDRESS] = address
+    return out
+  end
+  if value.is_lazy(own) then return value.compute(merge, own) end
+  return merge(own)
+end
+
+-- ---- the context a type's functions receive ----
+
+local Context = {}
+Context.__index = Context
+
+-- resource.context{ address, type, stack, region, where, lineage, generation, log, prior }
+function M.context(fields)
+  local ctx = setmetatable({}, Context)
+  for k, v in pairs(fields) do ctx[k] = v end
+  ctx.type_name = fields.type and fields.type.name
+  ctx.tags = { [M.TAG_STACK] = fields.stack, [M.TAG_ADDRESS] = fields.address }
+  return ctx
+end
+
+-- ctx:log(fmt, ...): a progress note about this resource
+function Context:log(fmt, ...)
+  local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
+  if self.logger then self.logger(self, msg) end
+end
+
+-- ctx:fail(code, fmt, ...): raise an error about this resource
+function Context:fail(code, fmt, ...)
+  errors.raise { code = code, message = string.format(fmt, ...), address = self.address, where = self.where }
+end
+
+-- ctx:aws(service, opts?) -> an AWS client for the stack's region (cached)
+function Context:aws(service, opts)
+  self.clients = self.clients or {}
+  local key = service .. (opts and opts.region or "")
+  if not self.clients[key] then
+    local o = { region = self.region }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    self.clients[key] = require("wpo.aws").client(service, o)
+  end
+  return self.clients[key]
+end
+
+-- ctx:client_token() -> a deterministic idempotency token for this resource's
+-- next create: the same across a crash and a re-run, new after each create.
+function Context:client_token()
+  local crypto = require "wpo.core.crypto"
+  local seed = table.concat({ self.lineage or "", self.address, tostring(self.generation or 1) }, "\0")
+  return crypto.hex(crypto.sha256(seed)):sub(1, 64)
+end
+
+-- ctx:adopt(find) -> observed | nil
+-- find(tag_key, tag_value) -> list of observed objects carrying that tag.
+-- A create calls this first: an object already tagged with this resource's
+-- address (left by a run that died before saving state) is adopted instead of
+-- creating a duplicate. Objects tagged by another stack are ignored; more
+-- than one candidate is an error naming them.
+function Context:adopt(find)
+  local found = find(M.TAG_ADDRESS, self.address) or {}
+  local mine = {}
+  for _, obj in ipairs(found) do
+    local tags = obj.tags
+    if not tags or tags[M.TAG_STACK] == nil or tags[M.TAG_STACK] == self.stack then
+      mine[#mine + 1] = obj
+    end
+  end
+  if #mine == 0 then return nil end
+  if #mine > 1 then
+    local ids = {}
+    for _, o in ipairs(mine) do ids[#ids + 1] = tostring(o.id) end
+    self:fail("AdoptConflict", "%d objects carry the tag %s=%s (%s): delete the extra ones, then run again",
+      #mine, M.TAG_ADDRESS, self.address, table.concat(ids, ", "))
+  end
+  self:log("adopting %s, already tagged %s=%s", tostring(mine[1].id), M.TAG_ADDRESS, self.address)
+  return mine[1]
+end
+
+return M

@@ -1,0 +1,97 @@
+-- wpo.state.local: the local state backend: one JSON file beside the stack
+-- (.wpo/<stack>.state.json, or the path given), a .backup of the previous
+-- version, and an flock'ed .lock file naming the holder.
+--
+-- The backend interface (every backend, e.g. a future wpo.state.s3, provides it):
+--   backend.new(config, stack) -> b     config: the stack's backend table plus
+--                                       `path` (--state); stack: name, path
+--   b:describe() -> string              where the state lives, for messages
+--   b:lock(info) -> true | nil, err, holder   info: pid, host, user, command,
+--                                       operation, since; fails at once if held
+--   b:unlock()                          idempotent
+--   b:load() -> text | nil              nil when there is no state yet; raises
+--                                       wpo.errors on a read failure
+--   b:load_backup() -> text | nil       the previous version, when kept
+--   b:save(text)                        durable and atomic; the previous version
+--                                       becomes the backup; raises on failure or
+--                                       when the stored state changed behind it
+local errors = require "wpo.errors"
+local fs = require "wpo.core.fs"
+
+local M = {}
+local Backend = {}
+Backend.__index = Backend
+
+local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
+
+function M.new(config, stack)
+  for k in pairs(config) do
+    if k ~= "type" and k ~= "path" then
+      errors.raise { code = "StateError", where = stack.where,
+        message = "the local state backend takes { type = \"local\", path = ... }, not '" .. tostring(k) .. "'" }
+    end
+  end
+  local path = config.path or (dirname(stack.path) .. "/.wpo/" .. stack.name .. ".state.json")
+  local lock_path = path:gsub("%.state%.json$", "") .. ".lock"
+  return setmetatable({ path = path, backup = path .. ".backup", lock_path = lock_path }, Backend)
+end
+
+function Backend:describe()
+  return self.path
+end
+
+function Backend:lock(info)
+  local ok, err = fs.mkdir_p(dirname(self.path), "0700")
+  if not ok then return nil, err end
+  local lock, lerr, holder = fs.lock(self.lock_path, info)
+  if not lock then return nil, lerr, holder end
+  self.held = lock
+  return true
+end
+
+function Backend:unlock()
+  if self.held then self.held:close() end
+  self.held = nil
+end
+
+local function read(path)
+  local text, err, code = fs.read(path)
+  if text then return text end
+  if code == "ENOENT" then return nil end
+  errors.raise { code = "StateError", message = "cannot read the state: " .. err }
+end
+
+function Backend:load()
+  local text = read(self.path)
+  self.on_disk = text and fs.stat(self.path) or nil
+  self.last_text = text
+  return text
+end
+
+function Backend:load_backup()
+  return read(self.backup)
+end
+
+local function same_file(a, b)
+  return a and b and a.ino == b.ino and a.size == b.size and a.mtime == b.mtime
+end
+
+function Backend:save(text)
+  local now = fs.stat(self.path)
+  if (now or self.on_disk) and not same_file(now, self.on_disk) then
+    errors.raise { code = "StateError", message = string.format(
+      "%s changed on disk while wpo held its lock (something else wrote it): refusing to overwrite it", self.path) }
+  end
+  local ok, err = fs.mkdir_p(dirname(self.path), "0700")
+  if not ok then errors.raise { code = "StateError", message = "cannot save the state: " .. err } end
+  if self.last_text then
+    ok, err = fs.write_atomic(self.backup, self.last_text, "0600")
+    if not ok then errors.raise { code = "StateError", message = "cannot save the state backup: " .. err } end
+  end
+  ok, err = fs.write_atomic(self.path, text, "0600")
+  if not ok then errors.raise { code = "StateError", message = "cannot save the state: " .. err } end
+  self.on_disk = fs.stat(self.path)
+  self.last_text = text
+end
+
+return M

@@ -1,0 +1,276 @@
+-- wpo.value: the values of resource attributes as the engine sees them.
+--
+-- A stack script writes plain Lua values, and lazy ones: a reference to another
+-- resource's output (`vpc.id`), a string joined with one (`vpc.id .. "/x"`),
+-- or value.compute(fn, ...) over them. Lazy values become dependency edges and
+-- are resolved when their resources are known: at plan time from state (or
+-- value.UNKNOWN, shown as "(known after apply)"), at apply time from the
+-- outputs of the resources just created.
+--
+--   value.ref(decl, name) -> lazy        (stack.lua makes these; decl is a declaration)
+--   value.compute(fn, ...) -> lazy       fn(resolved args...) at resolution time
+--   value.format(fmt, ...) -> string | lazy
+--   value.is_lazy(v), value.refs(v, fn)  fn(decl, name) for every reference in v
+--   value.resolve(v, lookup) -> resolved, sensitive
+--        lookup(decl, name) -> value | value.UNKNOWN, sensitive
+--   value.UNKNOWN, value.has_unknown(v)
+--   value.equal(a, b)                    deep equality (3 == 3.0)
+--   value.show(v, sensitive) -> string   one-line display ("(sensitive)", ...)
+--   value.normalize_numbers(v) -> v      integer-valued floats as integers (after JSON)
+local errors = require "wpo.errors"
+
+local M = {}
+
+local UNKNOWN = setmetatable({}, {
+  __name = "wpo.unknown",
+  __tostring = function() return "(known after apply)" end,
+})
+M.UNKNOWN = UNKNOWN
+
+local Lazy = {}
+
+local function describe_lazy(v)
+  if v.kind == "ref" then return v.decl.address .. "." .. v.name end
+  return "a computed value"
+end
+
+local function misuse(v, what)
+  errors.raise { kind = "StackError", where = errors.where(3),
+    message = string.format("%s is known only after apply: it cannot be %s here; "
+      .. "join it with strings using .., or use wpo.compute(fn, value)", describe_lazy(v), what) }
+end
+
+Lazy.__index = function(v, key)
+  misuse(v, "indexed (." .. tostring(key) .. ")")
+end
+Lazy.__newindex = function(v) misuse(v, "modified") end
+Lazy.__call = function(v) misuse(v, "called") end
+Lazy.__tostring = function(v) return "<" .. describe_lazy(v) .. ">" end
+Lazy.__name = "wpo.lazy"
+Lazy.__len = function(v) misuse(v, "measured with #") end
+for _, op in ipairs({ "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__unm", "__idiv",
+                      "__lt", "__le" }) do
+  Lazy[op] = function(a, b)
+    misuse(getmetatable(a) == Lazy and a or b, "used in arithmetic or comparisons")
+  end
+end
+
+local function new(fields)
+  return setmetatable(fields, Lazy)
+end
+
+local function is_lazy(v) return getmetatable(v) == Lazy end
+M.is_lazy = is_lazy
+
+function M.ref(decl, name)
+  return new({ kind = "ref", decl = decl, name = name })
+end
+
+function M.compute(fn, ...)
+  if type(fn) ~= "function" then
+    errors.raise { kind = "StackError", where = errors.where(3),
+      message = "wpo.compute: expected a function, got " .. type(fn) }
+  end
+  return new({ kind = "fn", fn = fn, args = table.pack(...) })
+end
+
+local function concat_parts(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do
+    local p = parts[i]
+    if type(p) ~= "string" and type(p) ~= "number" then
+      errors.raise { kind = "StackError",
+        message = string.format("cannot join a %s with a string", type(p)) }
+    end
+  end
+  return table.concat(parts, "", 1, parts.n)
+end
+
+Lazy.__concat = function(a, b)
+  for _, side in ipairs({ a, b }) do
+    local t = type(side)
+    if not is_lazy(side) and t ~= "string" and t ~= "number" then
+      errors.raise { kind = "StackError", where = errors.where(3),
+        message = "cannot join a " .. t .. " with a value known only after apply" }
+    end
+  end
+  return new({ kind = "fn", fn = concat_parts, args = table.pack(a, b), concat = true })
+end
+
+local function contains_lazy(v, seen)
+  if is_lazy(v) then return true end
+  if type(v) ~= "table" then return false end
+  seen = seen or {}
+  if seen[v] then return false end
+  seen[v] = true
+  for k, x in pairs(v) do
+    if contains_lazy(x, seen) or contains_lazy(k, seen) then return true end
+  end
+  return false
+end
+M.contains_lazy = contains_lazy
+
+function M.format(fmt, ...)
+  local args = table.pack(...)
+  for i = 1, args.n do
+    if contains_lazy(args[i]) then
+      return new({ kind = "fn", fn = function(...) return string.format(fmt, ...) end, args = args })
+    end
+  end
+  return string.format(fmt, ...)
+end
+
+-- value.refs(v, fn): fn(decl, name) for every reference inside v
+local function refs(v, fn)
+  if is_lazy(v) then
+    if v.kind == "ref" then fn(v.decl, v.name) return end
+    for i = 1, v.args.n do refs(v.args[i], fn) end
+    return
+  end
+  if type(v) == "table" then
+    for _, x in pairs(v) do refs(x, fn) end
+  end
+end
+M.refs = refs
+
+local function has_unknown(v)
+  if v == UNKNOWN then return true end
+  if type(v) == "table" and not is_lazy(v) then
+    for _, x in pairs(v) do if has_unknown(x) then return true end end
+  end
+  return false
+end
+M.has_unknown = has_unknown
+
+-- value.resolve(v, lookup) -> resolved value (lazies replaced), sensitive
+function M.resolve(v, lookup)
+  local sensitive = false
+  local function walk(x)
+    if is_lazy(x) then
+      if x.kind == "ref" then
+        local r, s = lookup(x.decl, x.name)
+        if s then sensitive = true end
+        return r
+      end
+      local args, unknown = {}, false
+      for i = 1, x.args.n do
+        args[i] = walk(x.args[i])
+        if has_unknown(args[i]) then unknown = true end
+      end
+      if unknown then return UNKNOWN end
+      local ok, r = pcall(x.fn, table.unpack(args, 1, x.args.n))
+      if not ok then
+        if errors.is(r) then error(r, 0) end
+        errors.raise { code = "ValueError", message = "computing a value failed: " .. tostring(r) }
+      end
+      return walk(r)
+    end
+    if type(x) == "table" and x ~= UNKNOWN then
+      local out = {}
+      for k, e in pairs(x) do out[k] = walk(e) end
+      return out
+    end
+    return x
+  end
+  local r = walk(v)
+  return r, sensitive
+end
+
+local function equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" or a == UNKNOWN or b == UNKNOWN then return false end
+  for k, x in pairs(a) do
+    if not equal(x, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+M.equal = equal
+
+local function normalize_numbers(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" or type(x) == "table" then v[k] = normalize_numbers(x) end
+    end
+  end
+  return v
+end
+M.normalize_numbers = normalize_numbers
+
+-- Deep copy of plain data.
+local function copy(v)
+  if type(v) ~= "table" or v == UNKNOWN or is_lazy(v) then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return out
+end
+M.copy = copy
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return next(t) == nil end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+M.is_array = is_array
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local named = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
+    return named[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+M.quote = quote
+
+local function key_order(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  return a < b
+end
+
+-- value.show(v, sensitive) -> one line: "x", 3, true, [ ... ], { k = ... }
+local function show(v, sensitive)
+  if sensitive then return "(sensitive)" end
+  if v == nil then return "null" end
+  if v == UNKNOWN then return "(known after apply)" end
+  if is_lazy(v) then return "(known after apply)" end
+  local t = type(v)
+  if t == "string" then return quote(v) end
+  if t == "number" then
+    local i = math.tointeger(v)
+    return i and tostring(i) or string.format("%.17g", v)
+  end
+  if t ~= "table" then return tostring(v) end
+  if next(v) == nil then return "{}" end
+  local parts = {}
+  if is_array(v) then
+    for _, x in ipairs(v) do parts[#parts + 1] = show(x) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, key_order)
+  for _, k in ipairs(keys) do
+    local ks = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or ("[" .. show(k) .. "]")
+    parts[#parts + 1] = ks .. " = " .. show(v[k])
+  end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+M.show = show
+
+-- value.mask(v, sensitive) -> a copy fit for JSON output: unknown -> "(known after apply)",
+-- sensitive -> "(sensitive)"
+function M.mask(v, sensitive)
+  if sensitive then return "(sensitive)" end
+  if v == UNKNOWN or is_lazy(v) then return "(known after apply)" end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.mask(x) end
+  return out
+end
+
+return M

@@ -1,0 +1,149 @@
+-- wpo.workflow: what the engine's commands (plan, run, apply, destroy,
+-- refresh, import, state, output, graph) share: their common options, loading
+-- the stack with its variables, opening its state, the AWS read-only guard,
+-- confirmation, colour, and saved plan files.
+local cjson = require "cjson.safe"
+local errors = require "wpo.errors"
+local value = require "wpo.value"
+
+local M = {}
+
+M.STACK_OPTIONS = {
+  var = { type = "string", repeatable = true, metavar = "NAME=VALUE", help = "set a stack variable" },
+  var_file = { type = "string", repeatable = true, metavar = "FILE", help = "a Lua file returning { name = value }" },
+  state = { type = "string", metavar = "PATH", help = "the state file (default: .wpo/<stack>.state.json beside the stack)" },
+}
+
+M.PLAN_OPTIONS = {
+  refresh = { type = "boolean", default = true, help = "read every resource first (--refresh=false skips it)" },
+  target = { type = "string", repeatable = true, metavar = "ADDRESS",
+             help = "only this resource and what it depends on" },
+  parallelism = { type = "integer", default = 16, min = 1, metavar = "N", help = "operations at a time" },
+  json = { type = "boolean", help = "machine-readable output" },
+}
+
+-- A command's option table: the given ones plus the named groups.
+function M.options(own, ...)
+  local out = {}
+  for _, group in ipairs({ ... }) do for k, v in pairs(group) do out[k] = v end end
+  for k, v in pairs(own or {}) do out[k] = v end
+  return out
+end
+
+function M.usage(fmt, ...)
+  require("wpo.cli").usage_error(fmt, ...)
+end
+
+local function parse_vars(list)
+  local vars = {}
+  for _, item in ipairs(list or {}) do
+    local k, v = item:match("^([%a_][%w_]*)=(.*)$")
+    if not k then M.usage("--var takes NAME=VALUE, not '%s'", item) end
+    vars[k] = v
+  end
+  return vars
+end
+
+-- workflow.load(opts, path) -> stack
+function M.load(opts, path)
+  return require("wpo.stack").load(path, { vars = parse_vars(opts.var), var_files = opts.var_file })
+end
+
+-- workflow.open_state(stack, opts, operation, how) -> st
+function M.open_state(stack, opts, operation, how)
+  how = how or {}
+  local state = require "wpo.state"
+  local path = opts.state and require("wpo.stack").absolute(opts.state) or how.path
+  return state.open(stack, { path = path, operation = operation, lock = how.lock,
+    command = "wpo " .. operation .. " " .. require("wpo.stack").display(stack.path), lineage = how.lineage })
+end
+
+-- Whether the stack or its state involves AWS resource types.
+function M.uses_aws(stack, st)
+  for _, d in ipairs(stack.resources) do if d.type_name:match("^aws%.") then return true end end
+  if st then
+    for _, a in ipairs(st:addresses()) do if st:get(a).type:match("^aws%.") then return true end end
+  end
+  return false
+end
+
+-- Run fn with the AWS transport refusing every write (when AWS is involved).
+function M.read_only(stack, st, fn, ...)
+  if not M.uses_aws(stack, st) then return fn(...) end
+  local aws = require "wpo.aws"
+  aws.set_read_only(true)
+  local r = table.pack(pcall(fn, ...))
+  aws.set_read_only(false)
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+function M.color()
+  local nc = os.getenv("NO_COLOR")
+  return (nc == nil or nc == "") and os.getenv("TERM") ~= "dumb" and require("wpo.core.sys").isatty(1)
+end
+
+-- Ask on the terminal; refuse without one unless --yes.
+function M.confirm(opts, question)
+  if opts.yes then return true end
+  local sys = require "wpo.core.sys"
+  if opts.json or not sys.isatty(0) then
+    errors.raise { code = "NotConfirmed",
+      message = "refusing to apply without confirmation: there is no terminal to ask on (pass --yes)" }
+  end
+  io.stdout:write(question, " Only 'yes' is accepted: ")
+  io.stdout:flush()
+  local answer = io.stdin:read("l")
+  return answer == "yes"
+end
+
+-- plan + render, shared by plan, run and destroy. Returns the plan.
+function M.make_plan(stack, st, opts, destroy)
+  local plan = require "wpo.plan"
+  local drift = {}
+  if opts.refresh ~= false and st.exists then
+    drift = M.read_only(stack, st, plan.refresh, stack, st, { parallelism = opts.parallelism })
+  end
+  return M.read_only(stack, st, plan.make, stack, st, { targets = opts.target, destroy = destroy, drift = drift })
+end
+
+-- Run a confirmed plan and report; the exit status.
+function M.apply(p, stack, st, opts)
+  local apply = require "wpo.apply"
+  local result = apply.run(p, stack, st, { parallelism = opts.parallelism, interrupt = true,
+    reporter = apply.reporter(opts.json and "json" or "human") })
+  return result.ok and 0 or 1
+end
+
+-- ---- saved plans ----
+
+M.PLAN_FILE_VERSION = 1
+
+function M.save_plan(path, p, stack, st, opts, destroy)
+  local plan = require "wpo.plan"
+  local records = {}
+  for _, a in ipairs(st:addresses()) do records[a] = st:get(a) end
+  local doc = {
+    wpo_plan = M.PLAN_FILE_VERSION, stack = stack.name, stack_path = stack.path, cli_vars = stack.cli_vars,
+    var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
+    state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
+    lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).changes,
+  }
+  local text, err = cjson.encode(doc)
+  if not text then errors.raise { code = "PlanError", message = "cannot encode the plan: " .. tostring(err) } end
+  local ok, werr = require("wpo.core.fs").write_atomic(path, text, "0600")
+  if not ok then errors.raise { code = "PlanError", message = "cannot save the plan: " .. werr } end
+end
+
+function M.load_plan(path)
+  local text, err = require("wpo.core.fs").read(path)
+  if not text then errors.raise { code = "PlanError", message = "cannot read the plan: " .. err } end
+  local doc = cjson.decode(text)
+  if type(doc) ~= "table" or doc.wpo_plan ~= M.PLAN_FILE_VERSION or type(doc.sources) ~= "table"
+      or type(doc.stack_path) ~= "string" then
+    errors.raise { code = "PlanError", message = path .. " is not a wpo plan file (or is from another wpo version)" }
+  end
+  return value.normalize_numbers(doc)
+end
+
+return M

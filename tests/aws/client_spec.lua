@@ -1,0 +1,404 @@
+-- wpo.aws.client with a scripted transport, a fake clock and fixed
+-- randomness: retries (standard mode, quota, backoff), rate limiting,
+-- read-only mode, errors per protocol, pagination, redaction, endpoints.
+local awstest = require "awstest"
+
+local ERR_QUERY = '<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>'
+  .. '<RequestId>rid-q</RequestId></ErrorResponse>'
+local ERR_EC2 = '<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors>'
+  .. '<RequestID>rid-ec2</RequestID></Response>'
+local OK_VPCS = '<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>rid-ok</requestId>'
+  .. '<vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock><isDefault>false</isDefault>'
+  .. '<tagSet><item><key>Name</key><value>main</value></item></tagSet></item></vpcSet></DescribeVpcsResponse>'
+
+describe("wpo.aws.client", function()
+  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.xml" }
+  if #missing > 0 then
+    pending(table.concat(missing, ", ") .. " not built yet")
+    return
+  end
+  awstest.stub_loop()
+  local aws = require "wpo.aws"
+  local client = require "wpo.aws.client"
+  local retry = require "wpo.aws.retry"
+  local errors = require "wpo.errors"
+  local log = require "wpo.log"
+
+  local CREDS = { access_key = "AKIDEXAMPLE", secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
+
+  -- a client whose transport answers with responder(req, n)
+  local function make(service, responder, extra)
+    local send, calls = awstest.transport(responder)
+    local clock = awstest.clock()
+    local opts = { region = "eu-west-1", credentials = CREDS, transport = send, random = function() return 0.5 end,
+      sleep = clock.sleep, now = clock.now, clock = clock.clock, rate_limit = false,
+      getenv = awstest.env {} }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return aws.client(service, opts), calls, clock
+  end
+
+  local function raised(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok, "expected an error")
+    assert.is_true(errors.is(err), "expected a wpo.errors error, got " .. tostring(err))
+    return err
+  end
+
+  before_each(function()
+    retry.reset()
+    aws.set_read_only(false)
+  end)
+
+  describe("retries (standard mode)", function()
+    it("retries throttling with full-jitter backoff and succeeds", function()
+      local c, calls, clock = make("ec2", function(_, n)
+        if n <= 2 then return awstest.response(503, ERR_EC2:format("RequestLimitExceeded", "slow down")) end
+        return awstest.response(200, OK_VPCS)
+      end)
+      local out, meta = c:call("DescribeVpcs", {})
+      assert.are.equal(3, #calls)
+      assert.are.equal("vpc-1", out.Vpcs[1].VpcId)
+      assert.are.equal(3, meta.attempts)
+      assert.are.same({ 0.5, 1.0 }, clock.sleeps)  -- 0.5 * 2^(attempt-1)
+      assert.are.equal(495, c.quota.available)    -- two retries took 10; the success gave back 5
+    end)
+
+    it("fails after exactly max_attempts with the throttling error", function()
+      local c, calls = make("ec2", function()
+        return awstest.response(400, ERR_EC2:format("RequestLimitExceeded", "Request limit exceeded."))
+      end, { max_attempts = 4 })
+      local err = raised(function() c:call("DescribeVpcs", {}) end)
+      assert.are.equal(4, #calls)
+      assert.are.equal("RequestLimitExceeded", err.code)
+      assert.are.equal("Request limit exceeded.", err.message)
+      assert.are.equal(400, err.status)
+      assert.are.equal("rid-ec2", err.request_id)
+      assert.is_true(err.retryable)
+      assert.are.equal(4, err.attempts)
+      assert.are.equal("ec2", err.service)
+      assert.are.equal("DescribeVpcs", err.operation)
+    end)
+
+    it("never retries a validation error", function()
+      local c, calls = make("iam", function()
+        return awstest.response(400, ERR_QUERY:format("ValidationError", "bad name"))
+      end)
+      local err = raised(function() c:call("GetRole", { RoleName = "x" }) end)
+      assert.are.equal(1, #calls)
+      assert.are.equal("ValidationError", err.code)
+      assert.is_false(err.retryable)
+    end)
+
+    it("retries a dropped connection and a 5xx", function()
+      local c, calls = make("ec2", function(_, n)
+        if n == 1 then return nil, "connection reset by peer", "transport" end
+        if n == 2 then return awstest.response(502, "<html>bad gateway</html>") end
+        return awstest.response(200, OK_VPCS)
+      end)
+      assert.are.equal("vpc-1", c:call("DescribeVpcs", {}).Vpcs[1].VpcId)
+      assert.are.equal(3, #calls)
+    end)
+
+    it("charges 10 for a retry after a timeout and gives it back on success", function()
+      local c = make("ec2", function(_, n)
+        if n == 1 then return nil, "timed out", "timeout" end
+        return awstest.response(200, OK_VPCS)
+      end)
+      c:call("DescribeVpcs", {})
+      assert.are.equal(500, c.quota.available)
+      local c2 = make("ec2", function() return nil, "timed out", "timeout" end, { max_attempts = 2 })
+      local err = raised(function() c2:call("DescribeVpcs", {}) end)
+      assert.are.equal("RequestError", err.code)
+      assert.is_true(err.retryable)
+      assert.are.equal(490, c2.quota.available)
+    end)
+
+    it("stops retrying when the retry quota is exhausted", function()
+      local c, calls = make("ec2", function() return awstest.response(500, "") end, { max_attempts = 10 })
+      c.quota = retry.quota(12)      -- room for two retries of 5
+      local err = raised(function() c:call("DescribeVpcs", {}) end)
+      assert.are.equal(3, #calls)
+      assert.are.equal("500", err.code)
+      assert.are.equal(2, c.quota.available)
+    end)
+
+    it("shares the retry quota between clients of one service and region", function()
+      local fail = function() return awstest.response(503, "") end
+      local a = make("ec2", fail, { max_attempts = 2 })
+      local b = make("ec2", fail, { max_attempts = 2 })
+      local other = make("ec2", fail, { max_attempts = 2, region = "us-west-2" })
+      assert.are.equal(a.quota, b.quota)
+      assert.are_not.equal(a.quota, other.quota)
+      raised(function() a:call("DescribeVpcs", {}) end)
+      assert.are.equal(495, b.quota.available)
+      assert.are.equal(500, other.quota.available)
+    end)
+
+    it("caps the backoff at 20 s", function()
+      local c, _, clock = make("ec2", function() return awstest.response(503, "") end, { max_attempts = 7 })
+      raised(function() c:call("DescribeVpcs", {}) end)
+      assert.are.same({ 0.5, 1, 2, 4, 8, 10 }, clock.sleeps)
+    end)
+
+    it("sends the same ClientToken on every attempt, without touching the caller's table", function()
+      local c, calls = make("ec2", function(_, n)
+        if n == 1 then return awstest.response(503, "") end
+        return awstest.response(200, "<CreateNatGatewayResponse><requestId>r</requestId><clientToken>t</clientToken>"
+          .. "<natGateway><natGatewayId>nat-1</natGatewayId></natGateway></CreateNatGatewayResponse>")
+      end)
+      local params = { SubnetId = "subnet-1" }
+      local out = c:call("CreateNatGateway", params)
+      assert.are.equal("nat-1", out.NatGateway.NatGatewayId)
+      assert.is_nil(params.ClientToken)
+      local t1, t2 = awstest.form(calls[1].body).ClientToken, awstest.form(calls[2].body).ClientToken
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", t1)
+      assert.are.equal(t1, t2)
+    end)
+
+    it("signs each attempt afresh", function()
+      local c, calls, clock = make("ec2", function(_, n)
+        if n == 1 then return awstest.response(503, "") end
+        return awstest.response(200, OK_VPCS)
+      end)
+      clock.t = 59500
+      c:call("DescribeVpcs", {})
+      assert.are_not.equal(calls[1].headers["X-Amz-Date"], calls[2].headers["X-Amz-Date"])
+    end)
+  end)
+
+  describe("rate limiting", function()
+    it("lets a burst of the bucket's capacity through, then paces at the refill rate", function()
+      local c, calls, clock = make("ec2", function() return awstest.response(200, OK_VPCS) end, { rate_limit = true })
+      for _ = 1, 105 do c:call("DescribeVpcs", {}) end
+      assert.are.equal(105, #calls)
+      assert.are.equal(5, #clock.sleeps)
+      for _, s in ipairs(clock.sleeps) do assert.is_true(math.abs(s - 0.05) < 1e-9) end
+    end)
+
+    it("shares one bucket per service and region; Route 53 refills 10/s", function()
+      local b1 = retry.bucket("route53", "us-east-1")
+      assert.are.equal(b1, retry.bucket("route53", "us-east-1"))
+      assert.are_not.equal(b1, retry.bucket("route53", "eu-west-1"))
+      assert.are.same({ 50, 10 }, { b1.capacity, b1.rate })
+      local ec2 = retry.bucket("ec2", "us-east-1")
+      assert.are.same({ 100, 20 }, { ec2.capacity, ec2.rate })
+    end)
+  end)
+
+  describe("read-only mode", function()
+    it("raises ReadOnlyViolation for a write before anything is sent; reads go through", function()
+      local c, calls = make("ec2", function() return awstest.response(200, OK_VPCS) end)
+      aws.set_read_only(true)
+      local err = raised(function() c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }) end)
+      assert.are.equal("ReadOnlyViolation", err.code)
+      assert.are.equal(0, #calls)
+      c:call("DescribeVpcs", {})
+      assert.are.equal(1, #calls)
+      assert.is_true(aws.is_read("sts", "GetCallerIdentity"))
+      assert.is_true(aws.is_read("sts", "AssumeRole"))
+      assert.is_false(aws.is_read("dynamodb", "PutItem"))
+      aws.set_read_only(true, { allow = { "dynamodb:PutItem" } })
+      assert.is_true(aws.is_read("dynamodb", "PutItem"))
+      aws.set_read_only(false)
+      c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" })
+      assert.are.equal(2, #calls)
+    end)
+  end)
+
+  describe("errors", function()
+    it("decodes query errors and prints them on one line", function()
+      local c = make("iam", function()
+        return awstest.response(404, ERR_QUERY:format("NoSuchEntity", "The role with name x cannot be found."))
+      end)
+      local err = raised(function() c:call("GetRole", { RoleName = "x" }) end)
+      assert.are.equal("NoSuchEntity", err.code)
+      assert.are.equal("rid-q", err.request_id)
+      assert.are.equal("iam GetRole: NoSuchEntity: The role with name x cannot be found. (HTTP 404, request rid-q)",
+        tostring(err))
+    end)
+
+    it("decodes json errors (__type with a namespace, message)", function()
+      local c = make("dynamodb", function()
+        return awstest.response(400, '{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",'
+          .. '"message":"The conditional request failed"}', { ["x-amzn-RequestId"] = "rid-j" })
+      end)
+      local err = raised(function()
+        c:call("PutItem", { TableName = "t", Item = { LockID = { S = "x" } } })
+      end)
+      assert.are.equal("ConditionalCheckFailedException", err.code)
+      assert.are.equal("The conditional request failed", err.message)
+      assert.are.equal("rid-j", err.request_id)
+      assert.is_false(err.retryable)
+    end)
+
+    it("decodes rest-json errors from x-amzn-errortype", function()
+      local c = make("efs", function()
+        return awstest.response(409, '{"ErrorCode":"FileSystemAlreadyExists","Message":"exists"}',
+          { ["x-amzn-errortype"] = "FileSystemAlreadyExists:http://internal.amazon.com/", ["x-amzn-requestid"] = "r" })
+      end)
+      local err = raised(function() c:call("CreateFileSystem", { CreationToken = "t" }) end)
+      assert.are.equal("FileSystemAlreadyExists", err.code)
+      assert.are.equal("exists", err.message)
+    end)
+
+    it("decodes S3 errors, and a bodiless HEAD error from its status", function()
+      local c = make("s3", function(req)
+        if req.method == "HEAD" then return awstest.response(404, "", { ["x-amz-request-id"] = "s3r" }) end
+        return awstest.response(404, "<Error><Code>NoSuchBucket</Code><Message>no bucket</Message>"
+          .. "<RequestId>s3b</RequestId></Error>")
+      end)
+      local err = raised(function() c:call("ListObjectsV2", { Bucket = "b" }) end)
+      assert.are.same({ "NoSuchBucket", "no bucket", "s3b" }, { err.code, err.message, err.request_id })
+      err = raised(function() c:call("HeadObject", { Bucket = "b", Key = "k" }) end)
+      assert.are.same({ "404", "HTTP 404", "s3r" }, { err.code, err.message, err.request_id })
+    end)
+
+    it("reports an unknown operation with a suggestion, and bad parameters before sending", function()
+      local c, calls = make("ec2", function() return awstest.response(200, OK_VPCS) end)
+      local err = raised(function() c:call("DescribeVpc", {}) end)
+      assert.are.equal("UnknownOperation", err.code)
+      assert.matches("did you mean DescribeVpcs", err.message)
+      err = raised(function() c:call("DescribeVpcs", { VpcId = "x" }) end)
+      assert.are.equal("ParamValidationError", err.code)
+      assert.are.equal(0, #calls)
+      local ok, e = pcall(aws.client, "ec2", { region = "x", colour = "blue" })
+      assert.is_false(ok)
+      assert.matches("unknown option 'colour'", e)
+    end)
+
+    it("pcall returns nil and the error", function()
+      local c = make("ec2", function() return awstest.response(400, ERR_EC2:format("InvalidVpcID.NotFound", "gone")) end)
+      local out, err = c:pcall("DescribeVpcs", { VpcIds = { "vpc-9" } })
+      assert.is_nil(out)
+      assert.are.equal("InvalidVpcID.NotFound", err.code)
+    end)
+  end)
+
+  describe("pagination", function()
+    it("follows NextToken and collects every page", function()
+      local tokens = {}
+      local c, calls = make("ec2", function(req, n)
+        local page = (n - 1) % 3 + 1
+        tokens[n] = awstest.form(req.body).NextToken or false
+        local next_token = page < 3 and ("<nextToken>t" .. page .. "</nextToken>") or ""
+        return awstest.response(200, "<DescribeVpcsResponse><requestId>r</requestId><vpcSet><item><vpcId>vpc-" .. page
+          .. "</vpcId></item></vpcSet>" .. next_token .. "</DescribeVpcsResponse>")
+      end)
+      local ids = {}
+      for page in c:paginate("DescribeVpcs", {}) do ids[#ids + 1] = page.Vpcs[1].VpcId end
+      assert.are.same({ "vpc-1", "vpc-2", "vpc-3" }, ids)
+      local all = c:collect("DescribeVpcs", {})
+      assert.are.equal(6, #calls)
+      assert.are.same({ false, "t1", "t2", false, "t1", "t2" }, tokens)
+      assert.are.same({ "vpc-1", "vpc-2", "vpc-3" }, { all.Vpcs[1].VpcId, all.Vpcs[2].VpcId, all.Vpcs[3].VpcId })
+    end)
+
+    it("uses several tokens and IsTruncated (Route 53 record sets)", function()
+      local c, calls = make("route53", function(_, n)
+        local more = n == 1 and "<IsTruncated>true</IsTruncated><NextRecordName>b.example.com.</NextRecordName>"
+          .. "<NextRecordType>A</NextRecordType>" or "<IsTruncated>false</IsTruncated>"
+        return awstest.response(200, '<ListResourceRecordSetsResponse><ResourceRecordSets><ResourceRecordSet>'
+          .. '<Name>r' .. n .. '</Name><Type>A</Type></ResourceRecordSet></ResourceRecordSets>' .. more
+          .. '<MaxItems>1</MaxItems></ListResourceRecordSetsResponse>')
+      end)
+      local all = c:collect("ListResourceRecordSets", { HostedZoneId = "/hostedzone/Z1" })
+      assert.are.equal(2, #calls)
+      assert.are.equal("https://route53.amazonaws.com/2013-04-01/hostedzone/Z1/rrset", calls[1].url)
+      assert.matches("name=b.example.com.", calls[2].url, 1, true)
+      assert.matches("type=A", calls[2].url, 1, true)
+      assert.are.same({ "r1", "r2" }, { all.ResourceRecordSets[1].Name, all.ResourceRecordSets[2].Name })
+    end)
+
+    it("merges nested result keys (ECR imageScanFindings.findings)", function()
+      local c, calls = make("ecr", function(_, n)
+        local next_token = n == 1 and ',"nextToken":"p2"' or ""
+        return awstest.response(200, '{"repositoryName":"wp","imageScanFindings":{"findings":[{"name":"CVE-' .. n
+          .. '"}]}' .. next_token .. '}')
+      end)
+      local all = c:collect("DescribeImageScanFindings", { repositoryName = "wp", imageId = { imageTag = "v1" } })
+      assert.are.equal(2, #calls)
+      assert.matches('"nextToken":"p2"', calls[2].body, 1, true)
+      assert.are.same({ "CVE-1", "CVE-2" }, { all.imageScanFindings.findings[1].name, all.imageScanFindings.findings[2].name })
+    end)
+
+    it("evaluates S3's 'NextMarker || Contents[-1].Key' token", function()
+      assert.are.equal("k2", client.eval_path({ Contents = { { Key = "k1" }, { Key = "k2" } } }, "NextMarker || Contents[-1].Key"))
+      assert.are.equal("m", client.eval_path({ NextMarker = "m", Contents = { { Key = "k1" } } }, "NextMarker || Contents[-1].Key"))
+    end)
+
+    it("stops with an error when a token repeats", function()
+      local c = make("ec2", function()
+        return awstest.response(200, "<DescribeVpcsResponse><requestId>r</requestId><vpcSet/>"
+          .. "<nextToken>same</nextToken></DescribeVpcsResponse>")
+      end)
+      local err = raised(function() c:collect("DescribeVpcs", {}) end)
+      assert.are.equal("PaginationError", err.code)
+    end)
+  end)
+
+  describe("debug log", function()
+    after_each(function()
+      log.set_output(nil)
+      log.set_level(nil)
+    end)
+
+    it("shows each request and response with secrets redacted", function()
+      local lines = {}
+      log.set_level("debug")
+      log.set_output(function(l) lines[#lines + 1] = l end)
+      local session_token = "FwoGZXIvYXdzEBYaDSESSIONTOKENSECRETVALUE"
+      local c = make("secretsmanager", function(_, n)
+        if n == 1 then return awstest.response(500, "{}") end
+        return awstest.response(200, '{"ARN":"arn:aws:secretsmanager:eu-west-1:1:secret:db","Name":"db"}')
+      end, { credentials = { access_key = "AKIDEXAMPLE", secret_key = "SECRETKEYVALUE123", session_token = session_token } })
+      c:call("CreateSecret", { Name = "db", SecretString = "hunter2-the-password" })
+      local text = table.concat(lines, "\n")
+      assert.matches("attempt 1/3: POST https://secretsmanager.eu-west-1.amazonaws.com/", text, 1, true)
+      assert.matches("retrying after 500", text, 1, true)
+      assert.matches("-> 200 in", text, 1, true)
+      assert.matches("<redacted>", text, 1, true)
+      assert.is_nil(text:find("hunter2", 1, true))
+      assert.is_nil(text:find(session_token, 1, true))
+      assert.is_nil(text:find("SECRETKEYVALUE123", 1, true))
+      assert.is_nil(text:find("Signature=", 1, true))
+    end)
+  end)
+
+  describe("endpoints and signing", function()
+    it("signs IAM and Route 53 for us-east-1 at their global endpoints", function()
+      local c, calls = make("iam", function()
+        return awstest.response(200, "<GetRoleResponse><GetRoleResult><Role><RoleName>x</RoleName></Role>"
+          .. "</GetRoleResult></GetRoleResponse>")
+      end)
+      assert.are.equal("x", c:call("GetRole", { RoleName = "x" }).Role.RoleName)
+      assert.are.equal("https://iam.amazonaws.com/", calls[1].url)
+      assert.matches("/us%-east%-1/iam/aws4_request", calls[1].headers.Authorization)
+    end)
+
+    it("honours AWS_ENDPOINT_URL_<SERVICE_ID>, then AWS_ENDPOINT_URL, then a stack override", function()
+      local env = awstest.env { AWS_ENDPOINT_URL = "http://127.0.0.1:9/",
+        AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 = "http://127.0.0.1:8" }
+      local function url(service, extra)
+        local opts = { getenv = env }
+        for k, v in pairs(extra or {}) do opts[k] = v end
+        local c = make(service, function() return awstest.response(200, "") end, opts)
+        return c.endpoint.url, c.endpoint.signing_region
+      end
+      assert.are.same({ "http://127.0.0.1:8", "eu-west-1" }, { url("elbv2") })
+      assert.are.same({ "http://127.0.0.1:9", "eu-west-1" }, { url("ecs") })
+      assert.are.same({ "http://127.0.0.1:7", "us-east-1" }, { url("iam", { endpoint = { iam = "http://127.0.0.1:7" } }) })
+      assert.are.same({ "https://api.ecr.eu-west-1.amazonaws.com", "eu-west-1" },
+        { url("ecr", { getenv = awstest.env {} }) })
+    end)
+
+    it("addresses S3 buckets virtual-hosted on AWS, path-style on a custom endpoint", function()
+      local c, calls = make("s3", function() return awstest.response(200, "") end)
+      c:call("PutObject", { Bucket = "state-bucket", Key = "prod/state.json", Body = "{}" })
+      assert.are.equal("https://state-bucket.s3.eu-west-1.amazonaws.com/prod/state.json", calls[1].url)
+      assert.is_string(calls[1].headers["X-Amz-Content-Sha256"])
+      local c2, calls2 = make("s3", function() return awstest.response(200, "") end, { endpoint = "http://127.0.0.1:5" })
+      c2:call("PutObject", { Bucket = "state-bucket", Key = "a b", Body = "{}" })
+      assert.are.equal("http://127.0.0.1:5/state-bucket/a%20b", calls2[1].url)
+    end)
+  end)
+end)

@@ -1,0 +1,268 @@
+-- wpo.aws.credentials: each source of the chain, their precedence, assumed
+-- roles cached until expiry, the region, and IMDSv2 / ECS against a local
+-- stub server (tests/servers/credstub.py).
+local h = require "helpers"
+local awstest = require "awstest"
+
+awstest.stub_loop()
+local credentials = require "wpo.aws.credentials"
+local errors = require "wpo.errors"
+
+local function raised(fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error")
+  assert.is_true(errors.is(err), "expected a wpo.errors error, got " .. tostring(err))
+  return err
+end
+
+-- An environment with shared files in a temp dir; IMDS disabled unless given.
+local function make_env(files, env)
+  local dir = h.tmpdir()
+  local e = { HOME = dir, AWS_EC2_METADATA_DISABLED = "true" }
+  for name, text in pairs(files or {}) do
+    os.execute("mkdir -p " .. h.quote(dir .. "/.aws"))
+    h.write(dir .. "/.aws/" .. name, text)
+  end
+  for k, v in pairs(env or {}) do e[k] = v end
+  return dir, awstest.env(e)
+end
+
+describe("wpo.aws.credentials chain", function()
+  local dirs = {}
+  after_each(function()
+    for _, d in ipairs(dirs) do h.rmrf(d) end
+    dirs = {}
+    credentials.clear_cache()
+  end)
+  local function env_with(files, env)
+    local dir, getenv = make_env(files, env)
+    dirs[#dirs + 1] = dir
+    return getenv, dir
+  end
+
+  it("takes the environment first, even with a profile configured", function()
+    local getenv = env_with({ credentials = "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = filesecret\n" },
+      { AWS_ACCESS_KEY_ID = "ENVKEY", AWS_SECRET_ACCESS_KEY = "envsecret", AWS_SESSION_TOKEN = "envtoken" })
+    local c = credentials.resolve { getenv = getenv }
+    assert.are.same({ "ENVKEY", "envsecret", "envtoken", "environment" },
+      { c.access_key, c.secret_key, c.session_token, c.source })
+  end)
+
+  it("refuses half of the environment pair", function()
+    local getenv = env_with({}, { AWS_ACCESS_KEY_ID = "ENVKEY" })
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("PartialCredentials", err.code)
+  end)
+
+  it("reads the default profile from ~/.aws/credentials", function()
+    local getenv = env_with { credentials = "# comment\n[default]\naws_access_key_id = FILEKEY\n"
+      .. "aws_secret_access_key = filesecret ; trailing comment\n" }
+    local c = credentials.resolve { getenv = getenv }
+    assert.are.same({ "FILEKEY", "filesecret", "profile default" }, { c.access_key, c.secret_key, c.source })
+  end)
+
+  it("selects AWS_PROFILE: [profile x] in config, [x] in credentials (which wins)", function()
+    local getenv = env_with({
+      config = "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-3\naws_access_key_id = CFGKEY\n"
+        .. "aws_secret_access_key = cfgsecret\n",
+      credentials = "[dev]\naws_access_key_id = CREDKEY\n",
+    }, { AWS_PROFILE = "dev" })
+    local c = credentials.resolve { getenv = getenv }
+    assert.are.same({ "CREDKEY", "cfgsecret", "profile dev" }, { c.access_key, c.secret_key, c.source })
+    assert.are.equal("eu-west-3", (credentials.region { getenv = getenv }))
+  end)
+
+  it("honours AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE", function()
+    local dir = h.tmpdir()
+    dirs[#dirs + 1] = dir
+    h.write(dir .. "/creds", "[ci]\naws_access_key_id = CIKEY\naws_secret_access_key = cisecret\n")
+    h.write(dir .. "/conf", "[profile ci]\nregion = ap-south-1\n")
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_SHARED_CREDENTIALS_FILE = dir .. "/creds",
+      AWS_CONFIG_FILE = dir .. "/conf", AWS_PROFILE = "ci", AWS_EC2_METADATA_DISABLED = "true" }
+    assert.are.equal("CIKEY", credentials.resolve({ getenv = getenv }).access_key)
+    assert.are.equal("ap-south-1", (credentials.region { getenv = getenv }))
+  end)
+
+  it("fails clearly when the chosen profile does not exist", function()
+    local getenv = env_with({ credentials = "[default]\naws_access_key_id = K\naws_secret_access_key = S\n" },
+      { AWS_PROFILE = "prod" })
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("ProfileNotFound", err.code)
+    assert.matches("profile prod not found", err.message)
+  end)
+
+  it("assumes role_arn with the source_profile's credentials, cached until near expiry", function()
+    local getenv = env_with({
+      config = "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/deploy\nsource_profile = base\n"
+        .. "role_session_name = wpo-ci\nexternal_id = ext-1\nregion = eu-west-1\n",
+      credentials = "[base]\naws_access_key_id = BASEKEY\naws_secret_access_key = basesecret\n",
+    }, { AWS_PROFILE = "deploy" })
+    local now = 1700000000
+    local calls = {}
+    local opts = { getenv = getenv, now = function() return now end,
+      assume_role = function(source, params, region)
+        calls[#calls + 1] = { source = source, params = params, region = region }
+        return { Credentials = { AccessKeyId = "ASIAROLE" .. #calls, SecretAccessKey = "rolesecret",
+          SessionToken = "roletoken", Expiration = "2023-11-14T23:13:20Z" } }   -- now + 1 h
+      end }
+    local c = credentials.resolve(opts)
+    assert.are.equal("ASIAROLE1", c.access_key)
+    assert.are.equal("roletoken", c.session_token)
+    assert.are.equal(1700003600, c.expiration)
+    assert.are.equal("BASEKEY", calls[1].source.access_key)
+    assert.are.same({ RoleArn = "arn:aws:iam::123456789012:role/deploy", RoleSessionName = "wpo-ci",
+      ExternalId = "ext-1" }, calls[1].params)
+    assert.are.equal("eu-west-1", calls[1].region)
+    assert.are.equal("ASIAROLE1", credentials.resolve(opts).access_key)
+    assert.are.equal(1, #calls)
+    now = now + 3600 - 200          -- within the refresh margin
+    assert.are.equal("ASIAROLE2", credentials.resolve(opts).access_key)
+    assert.are.equal(2, #calls)
+  end)
+
+  it("detects a source_profile loop", function()
+    local getenv = env_with({ config = "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+      .. "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n" }, { AWS_PROFILE = "a" })
+    local err = raised(function() credentials.resolve { getenv = getenv, assume_role = function() end } end)
+    assert.matches("loops: a %-> b %-> a", err.message)
+  end)
+
+  it("says so when a profile uses what wpo does not support", function()
+    local getenv = env_with({ config = "[profile p]\ncredential_process = /bin/creds\n" }, { AWS_PROFILE = "p" })
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("NotImplemented", err.code)
+    assert.matches("credential_process", err.message)
+  end)
+
+  it("lists everything it tried when nothing is found", function()
+    local getenv, dir = env_with()
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("NoCredentials", err.code)
+    assert.matches("environment %(AWS_ACCESS_KEY_ID not set%)", err.message)
+    assert.matches("profile default %(not in " .. dir:gsub("%p", "%%%0") .. "/%.aws/config", err.message)
+    assert.matches("ECS container credentials", err.message)
+    assert.matches("EC2 instance metadata %(disabled by AWS_EC2_METADATA_DISABLED%)", err.message)
+    assert.are.equal(1, #tostring(err):gsub("[^\n]", "") + 1)
+  end)
+
+  it("resolves the region: stack, AWS_REGION, AWS_DEFAULT_REGION, profile", function()
+    local getenv = env_with({ config = "[default]\nregion = sa-east-1\n" },
+      { AWS_REGION = "eu-north-1", AWS_DEFAULT_REGION = "eu-central-1" })
+    assert.are.same({ "ap-east-1", "stack" }, { credentials.region { getenv = getenv, region = "ap-east-1" } })
+    assert.are.same({ "eu-north-1", "AWS_REGION" }, { credentials.region { getenv = getenv } })
+    local g2 = env_with({ config = "[default]\nregion = sa-east-1\n" }, { AWS_DEFAULT_REGION = "eu-central-1" })
+    assert.are.same({ "eu-central-1", "AWS_DEFAULT_REGION" }, { credentials.region { getenv = g2 } })
+    local g3 = env_with({ config = "[default]\nregion = sa-east-1\n" })
+    assert.are.equal("sa-east-1", (credentials.region { getenv = g3 }))
+    assert.is_nil(credentials.region { getenv = env_with() })
+  end)
+
+  it("keeps a provider's credentials until they near expiry", function()
+    local getenv = env_with({}, { AWS_ACCESS_KEY_ID = "K1", AWS_SECRET_ACCESS_KEY = "S" })
+    local p = credentials.provider { getenv = getenv }
+    local first = p:get()
+    assert.are.equal(first, p:get())
+    p:invalidate()
+    assert.are_not.equal(first, p:get())
+  end)
+end)
+
+describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function()
+  local missing = awstest.missing { "wpo.core.http", "wpo.core.loop", "wpo.task" }
+  if #missing > 0 then
+    pending("wpo.core.http / wpo.task not built yet")
+    return
+  end
+
+  local stub
+  setup(function()
+    local proc = assert(io.popen("exec /usr/bin/python3 " .. h.quote(h.REPO .. "/tests/servers/credstub.py")
+      .. " --ecs-token 'Bearer ecs-secret' 2>/dev/null", "r"))
+    local port, pid = (proc:read("l") or ""):match("^PORT=(%d+) PID=(%d+)")
+    assert(port, "credstub did not start")
+    stub = { proc = proc, pid = pid, url = "http://127.0.0.1:" .. port }
+  end)
+  teardown(function()
+    if stub then
+      os.execute("kill " .. stub.pid .. " 2>/dev/null")
+      stub.proc:close()
+    end
+  end)
+
+  local function stub_calls()
+    -- wpo's own HTTP client: a fresh machine has no curl command.
+    local task, http = require "wpo.task", require "wpo.core.http"
+    local resp = assert(task.await(http.start { method = "GET", url = stub.url .. "/_stub/calls" }))
+    return require("cjson").decode(resp.body)
+  end
+
+  it("gets a session token, the role, then its credentials (IMDSv2)", function()
+    local before = #stub_calls()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url }
+    local c = credentials.resolve { getenv = getenv }
+    assert.are.same({ "IMDSAKID", "IMDS-secret", "IMDS-session-token" }, { c.access_key, c.secret_key, c.session_token })
+    assert.matches("EC2 instance metadata %(wpo%-test%-role%)", c.source)
+    assert.is_true(c.expiration > os.time() + 3600)
+    local calls = stub_calls()
+    assert.are.equal(before + 3, #calls)
+    assert.are.equal("PUT", calls[before + 1].method)
+    assert.are.equal("21600", calls[before + 1].headers["x-aws-ec2-metadata-token-ttl-seconds"])
+    assert.are.equal("imds-session-token-0123456789", calls[before + 2].headers["x-aws-ec2-metadata-token"])
+  end)
+
+  it("resolves once for many tasks asking at the same time", function()
+    local task = require "wpo.task"
+    local before = #stub_calls()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url }
+    local p = credentials.provider { getenv = getenv }
+    local got = {}
+    for i = 1, 8 do task.spawn(function() got[i] = p:get() end) end
+    task.run()
+    for i = 1, 8 do assert.are.equal(got[1], got[i]) end
+    assert.are.equal("IMDSAKID", got[1].access_key)
+    assert.are.equal(before + 3, #stub_calls())
+  end)
+
+  it("takes ECS container credentials (full URI + authorization token) before IMDS", function()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.url .. "/ecs/credentials",
+      AWS_CONTAINER_AUTHORIZATION_TOKEN = "Bearer ecs-secret" }
+    local c = credentials.resolve { getenv = getenv }
+    assert.are.same({ "ECSAKID", "ECS-session-token", "ECS container credentials" },
+      { c.access_key, c.session_token, c.source })
+  end)
+
+  it("fails on an ECS endpoint that refuses, naming it, without falling back to IMDS", function()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.url .. "/ecs/credentials",
+      AWS_CONTAINER_AUTHORIZATION_TOKEN = "Bearer wrong" }
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("CredentialsError", err.code)
+    assert.matches("HTTP 401", err.message)
+  end)
+
+  it("refuses a plain-http container URI that is not local", function()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_CONTAINER_CREDENTIALS_FULL_URI = "http://10.1.2.3/creds" }
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.matches("must use https or a loopback", err.message)
+  end)
+
+  it("reports an unreachable metadata service in the list of what was tried, quickly", function()
+    local port_proc = io.popen([[/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
+    local closed = port_proc:read("l")
+    port_proc:close()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. closed }
+    local started = os.time()
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("NoCredentials", err.code)
+    assert.matches("EC2 instance metadata %(instance metadata http://127%.0%.0%.1:%d+:", err.message)
+    assert.is_true(os.time() - started <= 5)
+  end)
+
+  it("the environment still wins over ECS and IMDS", function()
+    local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = stub.url,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.url .. "/ecs/credentials",
+      AWS_ACCESS_KEY_ID = "ENVKEY", AWS_SECRET_ACCESS_KEY = "S" }
+    assert.are.equal("ENVKEY", credentials.resolve({ getenv = getenv }).access_key)
+  end)
+end)

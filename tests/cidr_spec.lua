@@ -1,0 +1,41 @@
+local cidr = require "wpo.cidr"
+
+describe("wpo.cidr", function()
+  it("carves subnets like terraform's cidrsubnet", function()
+    assert.are.equal("10.0.3.0/24", cidr.subnet("10.0.0.0/16", 8, 3))
+    assert.are.equal("10.0.0.64/26", cidr.subnet("10.0.0.0/24", 2, 1))
+    assert.are.equal("172.16.240.0/20", cidr.subnet("172.16.0.0/16", 4, 15))
+    assert.are.equal("2001:db8:0:ff::/64", cidr.subnet("2001:db8::/56", 8, 255))
+    assert.are.equal("fd00::/64", cidr.subnet("fd00::/48", 16, 0))
+  end)
+
+  it("refuses a netnum that does not fit, naming it", function()
+    assert.has_error(function() cidr.subnet("10.0.0.0/16", 8, 256) end)
+    assert.has_error(function() cidr.subnet("10.0.0.0/30", 4, 0) end)
+    local ok, err = pcall(cidr.subnet, "10.0.0/16", 8, 1)
+    assert.is_false(ok)
+    assert.matches("not an IP address: 10.0.0", err)
+  end)
+
+  it("allocates consecutive subnets of mixed sizes like cidrsubnets", function()
+    assert.are.same({ "10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/24", "10.1.48.0/20" },
+      cidr.subnets("10.1.0.0/16", 4, 4, 8, 4))
+  end)
+
+  it("finds hosts from the start and from the end", function()
+    assert.are.equal("10.0.0.5", cidr.host("10.0.0.0/24", 5))
+    assert.are.equal("10.0.0.254", cidr.host("10.0.0.0/24", -2))
+    assert.are.equal("2001:db8::1", cidr.host("2001:db8::/64", 1))
+  end)
+
+  it("gives netmasks, containment and the canonical form", function()
+    assert.are.equal("255.255.240.0", cidr.netmask("10.0.0.0/20"))
+    assert.is_true(cidr.contains("10.0.0.0/16", "10.0.42.7"))
+    assert.is_true(cidr.contains("10.0.0.0/16", "10.0.42.0/24"))
+    assert.is_false(cidr.contains("10.0.0.0/16", "10.1.0.0/24"))
+    assert.are.equal("10.0.0.0/16", cidr.canonical("10.0.7.1/16"))
+    assert.is_false(cidr.valid("300.0.0.0/8"))
+    assert.is_false(cidr.valid("10.0.0.0/33"))
+    assert.is_true(cidr.valid("::/0"))
+  end)
+end)

@@ -1,0 +1,44 @@
+"""The control API under /_fake/ (JSON in, JSON out; never signed):
+
+  GET  /_fake/state            every object held, by service and kind, with tags
+  GET  /_fake/calls            {"ec2.CreateVpc": 2, ...} (every call that passed the signature
+                               check and named an operation, whatever came of it)
+  GET  /_fake/calls?detail=1   {"ec2.CreateVpc": {"count": 2, "ok": 1, "errors": {"Code": 1}}}
+  POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials
+  GET  /_fake/faults           the fault settings in force
+  POST /_fake/faults           replace them (see faults.py); answers the new settings"""
+import json
+
+from .protocols import Response
+
+
+def handle(server, req):
+    """-> (status, JSON document)."""
+    path = req.path
+    method = req.method
+    if path == "/_fake/state" and method == "GET":
+        return 200, server.store.dump()
+    if path == "/_fake/calls" and method == "GET":
+        detail = dict(req.query).get("detail") in ("1", "true")
+        return 200, server.calls.detail() if detail else server.calls.counts()
+    if path == "/_fake/reset" and method == "POST":
+        server.reset()
+        return 200, {"reset": True}
+    if path == "/_fake/faults":
+        if method == "GET":
+            return 200, server.faults.get()
+        if method == "POST":
+            try:
+                cfg = json.loads(req.body or b"{}")
+                server.faults.set(cfg)
+            except ValueError as e:  # FaultConfigError is a ValueError, as is bad JSON
+                return 400, {"error": str(e)}
+            return 200, server.faults.get()
+    known = "GET /_fake/state, GET /_fake/calls, POST /_fake/reset, GET|POST /_fake/faults"
+    return 404, {"error": f"no control endpoint {method} {path} (known: {known})"}
+
+
+def response(status, doc):
+    return Response(status, {"Content-Type": "application/json"},
+                    json.dumps(doc, sort_keys=True).encode())
+

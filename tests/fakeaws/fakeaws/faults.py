@@ -1,0 +1,85 @@
+"""Fault injection, set with POST /_fake/faults:
+
+  {"latency_ms": 200, "jitter_ms": 50, "throttle_rate": 0.1, "error_rate": 0.05,
+   "drop_rate": 0.01, "seed": 42, "operations": ["ec2.CreateVpc", "DescribeVpcs"]}
+
+Every call that matches `operations` (all calls when absent; "Service.Op" or a
+bare "Op") waits latency_ms + uniform(0, jitter_ms) — concurrently, outside any
+lock — then is dropped (the operation takes effect, the connection is closed
+mid-answer), throttled (the service's own throttling error), or fails with 500
+InternalError / 503 ServiceUnavailable, each with its rate, in that order.
+Each matching call draws the same five numbers from one random.Random(seed),
+so with a seed the sequence of outcomes is reproducible call by call."""
+import random
+import threading
+
+KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "seed", "operations")
+
+
+class FaultConfigError(ValueError):
+    pass
+
+
+class Decision:
+    def __init__(self, delay=0.0, action=None):
+        self.delay = delay          # seconds to wait first
+        self.action = action        # None, "drop", "throttle", "internal", "unavailable"
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.set({})
+
+    def set(self, cfg):
+        """Replace the fault settings; unknown keys and bad values raise FaultConfigError."""
+        if not isinstance(cfg, dict):
+            raise FaultConfigError("faults must be a JSON object")
+        unknown = sorted(set(cfg) - set(KEYS))
+        if unknown:
+            raise FaultConfigError(f"unknown fault key '{unknown[0]}' (valid: {', '.join(KEYS)})")
+        clean = {}
+        for key in ("latency_ms", "jitter_ms"):
+            v = cfg.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise FaultConfigError(f"{key} must be a number >= 0")
+            clean[key] = v
+        for key in ("throttle_rate", "error_rate", "drop_rate"):
+            v = cfg.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise FaultConfigError(f"{key} must be a number between 0 and 1")
+            clean[key] = v
+        seed = cfg.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str))):
+            raise FaultConfigError("seed must be an integer or a string")
+        clean["seed"] = seed
+        ops = cfg.get("operations")
+        if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
+            raise FaultConfigError("operations must be a list of names (\"ec2.CreateVpc\" or \"CreateVpc\")")
+        clean["operations"] = ops
+        with self.lock:
+            self.cfg = clean
+            self.rng = random.Random(seed)
+
+    def get(self):
+        with self.lock:
+            return dict(self.cfg)
+
+    def _applies(self, service, operation):
+        ops = self.cfg["operations"]
+        return ops is None or operation in ops or f"{service}.{operation}" in ops
+
+    def decide(self, service, operation):
+        with self.lock:
+            c = self.cfg
+            if not self._applies(service, operation):
+                return Decision()
+            jitter, drop, throttle, error, which = (self.rng.random() for _ in range(5))
+        delay = (c["latency_ms"] + jitter * c["jitter_ms"]) / 1000.0
+        if drop < c["drop_rate"]:
+            return Decision(delay, "drop")
+        if throttle < c["throttle_rate"]:
+            return Decision(delay, "throttle")
+        if error < c["error_rate"]:
+            return Decision(delay, "internal" if which < 0.5 else "unavailable")
+        return Decision(delay)

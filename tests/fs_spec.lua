@@ -1,0 +1,85 @@
+local fs = require "wpo.core.fs"
+local h = require "helpers"
+
+describe("wpo.core.fs", function()
+  local dir
+  before_each(function() dir = h.tmpdir() end)
+  after_each(function() h.rmrf(dir) end)
+
+  it("writes atomically with mode 0600 by default, and reads back", function()
+    local p = dir .. "/s.json"
+    assert.is_true(fs.write_atomic(p, "hello"))
+    assert.are.equal("hello", fs.read(p))
+    assert.are.equal(tonumber("600", 8), fs.stat(p).mode)
+    assert.is_true(fs.write_atomic(p, "x", "0644"))
+    assert.are.equal(tonumber("644", 8), fs.stat(p).mode)
+    assert.are.same({ "s.json" }, fs.list(dir))
+  end)
+
+  it("returns nil, message, ENOENT for a missing file", function()
+    local data, err, code = fs.read(dir .. "/none")
+    assert.is_nil(data)
+    assert.matches("none: No such file", err)
+    assert.are.equal("ENOENT", code)
+  end)
+
+  it("keeps the old content or the new when the writer dies at any step", function()
+    local p = dir .. "/state.json"
+    local script = dir .. "/writer.lua"
+    h.write(script, "assert(require('wpo.core.fs').write_atomic(...))\n")
+    for step, want in pairs({ ["after-temp-write"] = "old", ["after-fsync"] = "old",
+                              ["before-rename"] = "old", ["after-rename"] = "new!" }) do
+      assert(fs.write_atomic(p, "old"))
+      local r = h.wpo({ "lua", script, p, "new!" }, { env = { WPO_FS_FAULT = step } })
+      assert.are.equal(86, r.status, step)
+      assert.are.equal(want, fs.read(p), step)
+    end
+  end)
+
+  it("creates directories with mkdir_p, lists, renames and removes", function()
+    assert.is_true(fs.mkdir_p(dir .. "/a/b/c", "0700"))
+    assert.are.equal(tonumber("700", 8), fs.stat(dir .. "/a/b/c").mode)
+    assert.is_true(fs.exists(dir .. "/a/b"))
+    fs.write_atomic(dir .. "/a/f", "1")
+    assert.are.same({ "b", "f" }, fs.list(dir .. "/a"))
+    assert.is_true(fs.rename(dir .. "/a/f", dir .. "/a/g"))
+    assert.is_true(fs.remove(dir .. "/a/g"))
+    assert.is_false(fs.exists(dir .. "/a/g"))
+    local ok, _, code = fs.remove(dir .. "/a/g")
+    assert.is_nil(ok)
+    assert.are.equal("ENOENT", code)
+  end)
+
+  it("locks exclusively across processes and names the holder", function()
+    local lockfile = dir .. "/s.lock"
+    local ready, release = dir .. "/ready", dir .. "/release"
+    os.execute("mkfifo " .. h.quote(ready) .. " " .. h.quote(release))
+    local script = dir .. "/holder.lua"
+    h.write(script, [[
+      local fs = require "wpo.core.fs"
+      local lockfile, ready, release = ...
+      local lock = assert(fs.lock(lockfile, { pid = require("wpo.core.sys").pid(), host = "box",
+        user = "alice", command = "wpo run prod.lua", since = "2030-01-01T00:00:00Z" }))
+      local f = io.open(ready, "w"); f:write("locked\n"); f:close()
+      local g = io.open(release, "r"); g:read("a"); g:close()
+      lock:close()
+    ]])
+    local child = io.popen(h.quote(h.WPO) .. " lua " .. h.quote(script) .. " " .. h.quote(lockfile)
+      .. " " .. h.quote(ready) .. " " .. h.quote(release) .. " & echo $!")
+    local pid = tonumber(child:read("l"))
+    local f = io.open(ready, "r"); assert.are.equal("locked\n", f:read("a")); f:close()
+    local lock, err, holder = fs.lock(lockfile, { pid = 1 })
+    assert.is_nil(lock)
+    assert.are.equal(pid, holder.pid)
+    assert.are.equal("alice", holder.user)
+    assert.are.equal(lockfile .. " is locked by pid " .. pid
+      .. " on box (user alice, running 'wpo run prod.lua', since 2030-01-01T00:00:00Z)", err)
+    local g = io.open(release, "w"); g:write("go"); g:close()
+    child:close()
+    os.execute("while kill -0 " .. pid .. " 2>/dev/null; do :; done")
+    local mine = assert(fs.lock(lockfile, { pid = 7 }))
+    assert.matches("s.lock", tostring(mine))
+    mine:close(); mine:close()
+    assert.matches("released", tostring(mine))
+  end)
+end)

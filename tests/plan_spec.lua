@@ -1,0 +1,210 @@
+-- wpo.plan with the C core faked: diff, references, sensitivity, lifecycle,
+-- targets, rendering, JSON, and a parallel refresh on a virtual clock.
+local et = require "enginetest"
+local fakecore = require "fakecore"
+local value = require "wpo.value"
+
+local describe_engine = et.have_task() and describe or function(name) describe(name, function()
+  pending("needs wpo.task (the loop helper's) on main")
+end) end
+
+local HEAD = 'local s = wpo.stack { name = "t" }\n'
+
+local function record(type, id, inputs, outputs, extra)
+  local r = { type = type, id = id, inputs = inputs or {}, outputs = outputs or { id = id }, deps = {}, where = "s.lua:9" }
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+describe_engine("wpo.plan", function()
+  local plan, resource
+  setup(function()
+    fakecore.install({ seed = 3 })
+    plan = require "wpo.plan"
+    resource = require "wpo.resource"
+  end)
+  teardown(function() fakecore.restore() end)
+
+  local function action(p, id) return p.by_id[id].action end
+
+  it("creates what is not in the state, with outputs known after apply", function()
+    local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", { value = "v" })\n'
+      .. 's:add("wpo.null", "b", { value = a.id })\nreturn s\n')
+    local p = plan.make(s, et.memstate())
+    assert.are.equal("create", action(p, "wpo.null.a"))
+    assert.are.equal(value.UNKNOWN, p.by_id["wpo.null.b"].after.value)
+    assert.are.same({ "wpo.null.a" }, p.by_id["wpo.null.b"].waits_for)
+    assert.are.same({ add = 2, change = 0, destroy = 0 }, p.summary)
+    local text = plan.render(p, { color = false })
+    assert.matches("  %+ wpo%.null%.a  # .*s%.lua:2 will be created\n      value = \"v\"\n", text)
+    assert.matches("  %+ wpo%.null%.b .*\n      value = %(known after apply%)\n      id    = %(known after apply%)", text)
+    assert.matches("\nPlan: 2 to add, 0 to change, 0 to destroy%.\n$", text)
+    assert.is_nil(text:find("\27", 1, true))
+    assert.matches("\27%[32m  %+\27%[0m", plan.render(p, { color = true }))
+  end)
+
+  it("plans no-op, update in place (old -> new), replace (naming the attribute) and delete", function()
+    local s = et.stack(HEAD .. 's:add("wpo.null", "same", { value = 1 })\n'
+      .. 's:add("wpo.null", "upd", { value = "new" })\n'
+      .. 's:add("wpo.null", "rep", { triggers = { v = "2" } })\nreturn s\n')
+    local st = et.memstate({
+      ["wpo.null.same"] = record("wpo.null", "i1", { value = 1 }),
+      ["wpo.null.upd"] = record("wpo.null", "i2", { value = "old" }),
+      ["wpo.null.rep"] = record("wpo.null", "i3", { triggers = { v = "1" } }),
+      ["wpo.null.gone"] = record("wpo.null", "i4", {}),
+    })
+    local p = plan.make(s, st)
+    assert.are.equal("no-op", action(p, "wpo.null.same"))
+    assert.are.equal("update", action(p, "wpo.null.upd"))
+    assert.are.same({ "value" }, p.by_id["wpo.null.upd"].changed)
+    assert.are.equal("replace", action(p, "wpo.null.rep"))
+    assert.are.same({ "triggers" }, p.by_id["wpo.null.rep"].forces)
+    assert.are.equal("delete", action(p, "wpo.null.gone"))
+    assert.are.same({ add = 1, change = 1, destroy = 2 }, p.summary)
+    local text = plan.render(p)
+    assert.matches("  ~ wpo%.null%.upd .* will be updated in place\n      value = \"old\" %-> \"new\"\n", text)
+    assert.matches("%-/%+ wpo%.null%.rep .* will be replaced %(triggers forces replacement%)\n"
+      .. "      triggers%[\"v\"%] = \"1\" %-> \"2\"   # forces replacement\n", text)
+    assert.matches("  %- wpo%.null%.gone  # s%.lua:9 will be destroyed %(no longer in the stack%)", text)
+    assert.is_nil(text:find("wpo.null.same", 1, true))
+  end)
+
+  it("resolves references to unchanged resources from the state", function()
+    local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", { value = 1 })\n'
+      .. 's:add("wpo.null", "b", { value = "x-" .. a.id })\nreturn s\n')
+    local st = et.memstate({ ["wpo.null.a"] = record("wpo.null", "ID-A", { value = 1 }),
+                             ["wpo.null.b"] = record("wpo.null", "ID-B", { value = "x-ID-A" }) })
+    local p = plan.make(s, st)
+    assert.are.equal("no-op", action(p, "wpo.null.a"))
+    assert.are.equal("no-op", action(p, "wpo.null.b"))
+    assert.is_false(plan.has_changes(p))
+    assert.matches("^No changes: stack t matches its script %(2 resources%)%.\nPlan: 0 to add", plan.render(p))
+  end)
+
+  it("never shows a secret, even one carried into another resource", function()
+    local s = et.stack(HEAD .. 'local pw = s:add("random.password", "db", { length = 12 })\n'
+      .. 's:add("wpo.null", "app", { value = { password = pw.result, user = "admin" } })\nreturn s\n')
+    local st = et.memstate({ ["random.password.db"] = record("random.password", "P", { length = 12, upper = true,
+      lower = true, numeric = true, special = true, min_upper = 0, min_lower = 0, min_numeric = 0, min_special = 0 },
+      { id = "P", result = "hunter2-SECRET" }) })
+    local p = plan.make(s, st)
+    assert.are.equal("no-op", action(p, "random.password.db"))
+    assert.is_true(p.by_id["wpo.null.app"].sensitive.value)
+    local text = plan.render(p)
+    assert.matches("value = %(sensitive%)", text)
+    local json = require("cjson").encode(plan.json(p))
+    assert.is_nil(text:find("SECRET", 1, true))
+    assert.is_nil(json:find("SECRET", 1, true))
+  end)
+
+  it("ignores the changes lifecycle.ignore_changes names", function()
+    local s = et.stack(HEAD .. 's:add("wpo.null", "a", { value = "script", lifecycle = { ignore_changes = { "value" } } })\n'
+      .. 'return s\n')
+    local p = plan.make(s, et.memstate({ ["wpo.null.a"] = record("wpo.null", "i", { value = "console" }) }))
+    assert.are.equal("no-op", action(p, "wpo.null.a"))
+  end)
+
+  it("refuses to replace or destroy what prevent_destroy protects, from the script or the state", function()
+    local s = et.stack(HEAD .. 's:add("wpo.null", "a", { triggers = { v = "2" }, lifecycle = { prevent_destroy = true } })\n'
+      .. 'return s\n')
+    local st = et.memstate({ ["wpo.null.a"] = record("wpo.null", "i", { triggers = { v = "1" } }) })
+    local ok, err = pcall(plan.make, s, st)
+    assert.is_false(ok)
+    assert.matches("s%.lua:2: wpo%.null%.a: .*prevent_destroy forbids replacing it %(triggers forces replacement%)", tostring(err))
+    s = et.stack(HEAD .. 'return s\n')
+    st = et.memstate({ ["wpo.null.a"] = record("wpo.null", "i", {}, nil, { prevent_destroy = true, where = "old.lua:4" }) })
+    ok, err = pcall(plan.make, s, st)
+    assert.is_false(ok)
+    assert.matches("^old%.lua:4: wpo%.null%.a: .*recorded in the state", tostring(err))
+    ok = pcall(plan.make, s, st, { destroy = true })
+    assert.is_false(ok)
+  end)
+
+  it("limits the plan to --target and what it depends on", function()
+    local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a")\nlocal b = s:add("wpo.null", "b", { value = a.id })\n'
+      .. 's:add("wpo.null", "c")\nreturn s\n')
+    local p = plan.make(s, et.memstate(), { targets = { "wpo.null.b" } })
+    assert.are.same({ "wpo.null.a", "wpo.null.b" }, { p.actions[1].id, p.actions[2].id })
+    assert.are.equal(2, #p.actions)
+    local ok, err = pcall(plan.make, s, et.memstate(), { targets = { "wpo.null.bb" } })
+    assert.is_false(ok)
+    assert.matches("%-%-target wpo%.null%.bb: no such resource .* %(did you mean wpo%.null%.b%?%)", tostring(err))
+  end)
+
+  it("orders destroy so that dependents go first", function()
+    local s = et.stack(HEAD .. 'return s\n')
+    local st = et.memstate({ ["wpo.null.vpc"] = record("wpo.null", "v"),
+                             ["wpo.null.subnet"] = record("wpo.null", "s", {}, nil, { deps = { "wpo.null.vpc" } }) })
+    local p = plan.make(s, st, { destroy = true })
+    assert.are.same({ "wpo.null.subnet" }, p.by_id["wpo.null.vpc"].waits_for)
+    assert.are.same({ add = 0, change = 0, destroy = 2 }, p.summary)
+  end)
+
+  it("describes itself as JSON in the documented shape", function()
+    local s = et.stack(HEAD .. 's:add("wpo.null", "a", { value = 2 })\nreturn s\n')
+    local doc = plan.json(plan.make(s, et.memstate({ ["wpo.null.a"] = record("wpo.null", "i", { value = 1 }) })))
+    assert.are.equal(1, doc.format_version)
+    assert.are.equal("t", doc.stack)
+    assert.are.same({ add = 0, change = 1, destroy = 0 }, doc.summary)
+    local c = doc.changes[1]
+    assert.are.equal("wpo.null.a", c.address)
+    assert.are.equal("wpo.null", c.type)
+    assert.are.equal("update", c.action)
+    assert.matches("s%.lua:2$", c.where)
+    assert.are.same({ "value" }, c.changed)
+    assert.are.equal(1, c.before.value)
+    assert.are.equal(2, c.after.value)
+  end)
+
+  it("refreshes every resource in parallel and plans re-creating what is gone", function()
+    local reads = {}
+    resource.define "test.slowread" {
+      attributes = { size = { type = "integer" } },
+      create = function() return { id = "x" } end,
+      read = function(_, id, prior)
+        reads[#reads + 1] = id
+        require("wpo.task").sleep(1000)
+        if id == "gone" then return nil end
+        if id == "drifted" then return { id = id, size = 99 } end
+        return { id = id, size = prior.inputs.size }
+      end,
+      update = function() return {} end,
+      delete = function() end,
+    }
+    local src = { HEAD }
+    local resources = {}
+    for i = 1, 20 do
+      src[#src + 1] = string.format('s:add("test.slowread", "r%d", { size = 1 })\n', i)
+      local id = (i == 1 and "gone") or (i == 2 and "drifted") or ("id" .. i)
+      resources["test.slowread.r" .. i] = record("test.slowread", id, { size = 1 })
+    end
+    src[#src + 1] = "return s\n"
+    local s = et.stack(table.concat(src))
+    local st = et.memstate(resources)
+    local loop = require "wpo.core.loop"
+    local t0 = loop.now()
+    local drift = plan.refresh(s, st, { parallelism = 10 })
+    assert.are.equal(20, #reads)
+    assert.are.equal(2000, loop.now() - t0)          -- 20 reads of 1 s, 10 at a time
+    assert.are.same({ { address = "test.slowread.r1", gone = true },
+                      { address = "test.slowread.r2", changed = { "size" } } }, drift)
+    local p = plan.make(s, st, { drift = drift })
+    assert.are.equal("create", action(p, "test.slowread.r1"))
+    assert.are.equal("update", action(p, "test.slowread.r2"))
+    assert.matches("Changed outside wpo since the last run:\n  test%.slowread%.r1 no longer exists\n"
+      .. "  test%.slowread%.r2: size\n", plan.render(p))
+  end)
+
+  it("plans create_before_destroy as a create, then the old object's delete after its dependents", function()
+    local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", { triggers = { v = "2" }, '
+      .. 'lifecycle = { create_before_destroy = true } })\ns:add("wpo.null", "b", { value = a.id })\nreturn s\n')
+    local st = et.memstate({ ["wpo.null.a"] = record("wpo.null", "A1", { triggers = { v = "1" } }),
+                             ["wpo.null.b"] = record("wpo.null", "B", { value = "A1" }) })
+    local p = plan.make(s, st)
+    assert.are.equal("replace", action(p, "wpo.null.a"))
+    local old = p.by_id["wpo.null.a (deposed)"]
+    assert.are.equal("delete", old.action)
+    assert.are.same({ "wpo.null.a", "wpo.null.b" }, old.waits_for)
+    assert.are.same({ add = 1, change = 1, destroy = 1 }, p.summary)
+  end)
+end)

@@ -1,0 +1,155 @@
+-- wpo.resource: type definitions, schema checks, tags, the adopt helper and
+-- client tokens; and the two local types, wpo.null and random.password.
+local errors = require "wpo.errors"
+local resource = require "wpo.resource"
+local value = require "wpo.value"
+
+local function noop() end
+
+describe("wpo.resource", function()
+  it("defines a type with normalised outputs (id always among them)", function()
+    local t = resource.define "test.widget" {
+      attributes = { size = { type = "integer", default = 3, force_new = true }, tags = { type = "tags" } },
+      outputs = { "arn", secret = { sensitive = true } },
+      create = noop, read = noop, delete = noop,
+    }
+    assert.are.same({ "arn", "id", "secret" }, t.output_names)
+    assert.is_true(t.outputs.secret.sensitive)
+    assert.is_true(t.taggable)
+    assert.are.equal(t, resource.get("test.widget"))
+  end)
+
+  it("refuses malformed definitions, naming the key", function()
+    assert.has_error(function() resource.define "test.bad" { create = noop, read = noop, delete = noop, updat = noop } end,
+      "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, create, delete, description, import, outputs, read, update)")
+    assert.has_error(function() resource.define "test.bad" { attributes = { x = { type = "strnig" } },
+      create = noop, read = noop, delete = noop } end)
+    assert.has_error(function() resource.define "test.bad" { read = noop, delete = noop } end,
+      "resource.define test.bad: create must be a function")
+    assert.has_error(function() resource.define "Bad Name" end)
+  end)
+
+  it("loads types lazily by name and suggests the closest unknown one", function()
+    assert.are.equal("wpo.aws.ec2.vpc", resource.module_name("aws.ec2.vpc"))
+    assert.are.equal("wpo.null", resource.module_name("wpo.null"))
+    assert.are.equal("random.password", resource.get("random.password").name)
+    local t, err = resource.get("random.passwd")
+    assert.is_nil(t)
+    assert.are.equal("unknown resource type 'random.passwd' (did you mean random.password?)", err)
+    local names = resource.known_types()
+    assert.is_truthy(table.concat(names, " "):find("wpo.null", 1, true))
+  end)
+
+  it("checks values against every schema type", function()
+    local check = resource.check
+    assert.is_nil(check({ type = "string" }, "x"))
+    assert.matches("expected a string, got number 1", check({ type = "string" }, 1))
+    assert.is_nil(check({ type = "integer" }, 3.0))
+    assert.matches("expected an integer", check({ type = "integer" }, 3.5))
+    assert.matches("expected true or false", check({ type = "boolean" }, "yes"))
+    assert.is_nil(check({ type = "cidr" }, "10.0.0.0/16"))
+    assert.matches("10%.0%.0%.1/16 has host bits set %(did you mean 10%.0%.0%.0/16%?%)", check({ type = "cidr" }, "10.0.0.1/16"))
+    assert.matches("expected a list", check({ type = "list" }, { a = 1 }))
+    assert.matches("%[2%]: expected a string", check({ type = "list", of = { type = "string" } }, { "a", 2 }))
+    assert.matches('%["k"%]: tag values are strings', check({ type = "tags" }, { k = 1 }))
+    assert.matches("unknown field 'prot' %(did you mean 'port'%?%)",
+      check({ type = "object", fields = { port = { type = "integer" } } }, { prot = 1 }))
+    assert.matches("expected one of \"tcp\", \"udp\"", check({ type = "string", choices = { "tcp", "udp" } }, "icmp"))
+    assert.is_nil(check({ type = "integer" }, value.UNKNOWN))
+  end)
+
+  it("applies defaults and reports unknown and missing attributes", function()
+    local t = resource.define "test.req" {
+      attributes = { name = { type = "string", required = true }, size = { type = "integer", default = 2 } },
+      create = noop, read = noop, delete = noop,
+    }
+    assert.are.same({ name = "n", size = 2 }, resource.desired(t, { name = "n" }))
+    local _, attr, err = resource.desired(t, {})
+    assert.are.equal("name", attr)
+    assert.are.equal("missing required attribute 'name'", err)
+    _, attr, err = resource.desired(t, { name = "n", sise = 1 })
+    assert.are.equal("sise", attr)
+    assert.are.equal("unknown attribute 'sise' (did you mean 'size'?) (valid: name, size)", err)
+  end)
+
+  it("tags every taggable resource with its stack and address, over the stack's and the user's tags", function()
+    local tags = resource.tags("prod", "aws.ec2.vpc.main", { team = "web", env = "x" }, { env = "prod" })
+    assert.are.same({ team = "web", env = "prod", ["wpo:stack"] = "prod", ["wpo:address"] = "aws.ec2.vpc.main" }, tags)
+  end)
+
+  describe("ctx:adopt", function()
+    local function ctx()
+      return resource.context { address = "aws.ec2.vpc.main", stack = "prod", type = resource.get("wpo.null") }
+    end
+
+    it("returns the object already tagged with the resource's address", function()
+      local asked
+      local found = ctx():adopt(function(k, v)
+        asked = k .. "=" .. v
+        return { { id = "vpc-1", tags = { ["wpo:stack"] = "prod", ["wpo:address"] = "aws.ec2.vpc.main" } } }
+      end)
+      assert.are.equal("wpo:address=aws.ec2.vpc.main", asked)
+      assert.are.equal("vpc-1", found.id)
+    end)
+
+    it("returns nil when there is none, and ignores another stack's object", function()
+      assert.is_nil(ctx():adopt(function() return {} end))
+      assert.is_nil(ctx():adopt(function() return { { id = "vpc-9", tags = { ["wpo:stack"] = "staging" } } } end))
+    end)
+
+    it("refuses to choose between several, naming them", function()
+      local ok, err = pcall(ctx().adopt, ctx(), function() return { { id = "vpc-1" }, { id = "vpc-2" } } end)
+      assert.is_false(ok)
+      assert.is_true(errors.is(err))
+      assert.are.equal("AdoptConflict", err.code)
+      assert.matches("2 objects carry the tag wpo:address=aws%.ec2%.vpc%.main %(vpc%-1, vpc%-2%)", err.message)
+    end)
+  end)
+
+  it("gives a client token stable for one create and new for the next", function()
+    local function token(gen)
+      return resource.context { address = "a.b.c", lineage = "L", generation = gen }:client_token()
+    end
+    assert.are.equal(token(1), token(1))
+    assert.are_not.equal(token(1), token(2))
+    assert.matches("^%x+$", token(1))
+    assert.is_true(#token(1) <= 64)
+  end)
+end)
+
+describe("random.password", function()
+  local t = resource.get("random.password")
+  local function want(over)
+    local w = resource.desired(t, over or {})
+    return w
+  end
+  local ctx = resource.context { address = "random.password.p", type = t }
+
+  it("draws a password of the asked length from the enabled classes", function()
+    local r = t.create(ctx, want({ length = 64, special = false, upper = false }))
+    assert.are.equal(64, #r.result)
+    assert.matches("^[a-z0-9]+$", r.result)
+    assert.are_not.equal(r.result, t.create(ctx, want({ length = 64, special = false, upper = false })).result)
+  end)
+
+  it("honours the minimums and override_special", function()
+    for _ = 1, 20 do
+      local r = t.create(ctx, want({ length = 8, min_numeric = 3, min_special = 2, override_special = "#" }))
+      assert.is_true(select(2, r.result:gsub("%d", "")) >= 3)
+      assert.is_true(select(2, r.result:gsub("#", "")) >= 2)
+      assert.is_nil(r.result:find("[^%w#]"))
+    end
+  end)
+
+  it("refuses impossible settings", function()
+    assert.has_error(function() t.create(ctx, want({ upper = false, lower = false, numeric = false, special = false })) end)
+    assert.has_error(function() t.create(ctx, want({ length = 2, min_upper = 2, min_lower = 1 })) end)
+  end)
+
+  it("is sensitive, stable on read, and replaced by any change", function()
+    assert.is_true(t.outputs.result.sensitive)
+    local prior = { inputs = want(), outputs = { id = "x", result = "kept" } }
+    assert.are.equal("kept", t.read(ctx, "x", prior).result)
+    assert.is_nil(t.update)
+  end)
+end)
