@@ -336,14 +336,18 @@ function Source:describe()
   return M.describe({ ref = self.ref, commit = self.commit, short = self.short })
 end
 
--- src:loader(cwd) -> stack_path, { reader = fn(abs) -> text | nil, err, code, root = dir }
--- What wpo.stack.load needs to read this source: at a commit, the
--- repository is laid over cwd (a virtual root), so the stack and its
--- modules get repository-relative chunknames ("@stacks/prod.lua") and
--- nothing under it is read from disk; paths outside it (a --var-file
--- elsewhere) come from disk. In the working tree, files come from disk under
--- the repository root, and each one read is remembered for dirty().
-function Source:loader(cwd)
+-- src:loader(cwd, user_abs) -> stack_path, { reader = fn(abs) -> text | nil, err, code, root = dir }
+-- What wpo.stack.load needs to read this source (cwd: the current directory
+-- as wpo.stack sees it; user_abs: the stack argument made absolute the same
+-- way, for a local stack). At a commit, the repository is laid over its work
+-- tree (as the user's path names it; over cwd for a remote repository), so
+-- the stack keeps the path, and so the state location, it has without a
+-- ref, and nothing under it is read from disk; paths outside it (a
+-- --var-file elsewhere) come from disk. Run from the repository root,
+-- chunknames are repository-relative ("@stacks/prod.lua"). In the working
+-- tree, files come from disk (the stack path as the user gave it, the
+-- loader's own root), and each one read is remembered for dirty().
+function Source:loader(cwd, user_abs)
   assert(type(cwd) == "string" and cwd:sub(1, 1) == "/", "source:loader: cwd must be an absolute path")
   local function from_disk(abs)
     local f, err = io.open(abs, "rb")
@@ -354,9 +358,18 @@ function Source:loader(cwd)
     return data
   end
   if self.kind == "commit" then
-    local root = cwd == "/" and "" or cwd
+    local root = cwd
+    if self.root then
+      root = self.root
+      local suffix = "/" .. self.path
+      if user_abs and #user_abs > #suffix and user_abs:sub(-#suffix) == suffix then
+        root = user_abs:sub(1, -#suffix - 1)
+      end
+    end
+    local top = root
+    root = root == "/" and "" or root
     return root .. "/" .. self.path, {
-      root = cwd,
+      root = top,
       reader = function(abs)
         if abs:sub(1, #root + 1) ~= root .. "/" then return from_disk(abs) end
         local rel = abs:sub(#root + 2)
@@ -368,12 +381,13 @@ function Source:loader(cwd)
     }
   end
   local root = self.root
-  return join(root, self.path), {
-    root = root,
+  return self.user_path or join(root, self.path), {
+    root = nil,   -- the loader's own (the directory holding .git)
     reader = function(abs)
       local data, err, code = from_disk(abs)
-      if data and root and abs:sub(1, #root + 1) == root .. "/" then
-        self.files[#self.files + 1] = abs:sub(#root + 2)
+      local real = data and root and core.realpath(abs)
+      if real and real:sub(1, #root + 1) == root .. "/" then
+        self.files[#self.files + 1] = real:sub(#root + 2)
       end
       return data, err, code
     end,

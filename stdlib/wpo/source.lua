@@ -223,6 +223,7 @@ local function open_local(spec, opts)
     f:close()
     local src = git.worktree(workdir, { path = rel, repo = repo })
     src.owns_repo = true
+    src.user_path = path
     return src
   end
   local resolved, err = git.resolve(repo, opts.ref)
