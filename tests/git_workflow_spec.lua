@@ -202,3 +202,88 @@ describe("remote stacks (git+file://) through the binary", function()
       empty.stderr)
   end)
 end)
+
+describe("wpo rollout (local executor) through the binary", function()
+  local dir
+  local NAMES = { "acme", "beta", "delta", "echo", "foxtrot", "gamma" }
+
+  setup(function()
+    dir = h.tmpdir()
+    gr.git(dir, "init -q -b main .")
+    -- a stack fails to create when FAIL_<NAME> is set: the fault, removable for --resume
+    gr.write(dir, "lib/customer.lua", [[
+return function(p)
+  local s = wpo.stack { name = p.name }
+  s:add("wpo.null", "site", { value = "site " .. p.name, fail_on_create = os.getenv("FAIL_" .. p.name:upper()) })
+  return s
+end
+]])
+    for _, name in ipairs(NAMES) do
+      gr.write(dir, "stacks/customers/" .. name .. ".lua", 'return require("lib.customer") { name = "' .. name .. '" }\n')
+    end
+    gr.write(dir, "stacks/customers/README.md", "not a stack\n")
+    gr.write(dir, ".gitignore", ".wpo/\n")
+    gr.git(dir, "add -A && git commit -q -m fleet && git tag v1.0.0")
+  end)
+  teardown(function() h.rmrf(dir) end)
+
+  local function customer_state(name)
+    local text = h.slurp(dir .. "/stacks/customers/.wpo/" .. name .. ".state.json")
+    return text ~= "" and cjson.decode(text) or nil
+  end
+
+  it("plans every stack of a directory at the ref with --dry-run, one line each, changing nothing", function()
+    local r = wpo(dir, { "rollout", "v1.0.0", "stacks/customers/", "--dry-run" })
+    assert.are.equal(0, r.status, r.stderr)
+    local lines = {}
+    for line in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.are.equal(6, #lines)
+    for i, name in ipairs(NAMES) do
+      assert.matches("^stacks/customers/" .. name .. "%.lua: %(new%) → v1%.0%.0 %(%x+%): %+1 ~0 %-0$", lines[i])
+      assert.is_nil(customer_state(name))
+    end
+  end)
+
+  it("stops at the failing stack (later waves never start), then --resume finishes the rest", function()
+    local r = wpo(dir, { "rollout", "v1.0.0", "stacks/customers", "--yes", "--max-parallel", "1" },
+      { FAIL_DELTA = "injected fault" })
+    assert.are.equal(1, r.status, r.stderr)
+    -- waves: canary acme; 50% beta, delta; 100% echo, foxtrot, gamma
+    assert.matches("wave 1/3 %(canary%)", r.stderr)
+    assert.matches("wave 2/3 %(50%%%)", r.stderr)
+    assert.is_nil(r.stderr:find("wave 3/3", 1, true))
+    assert.matches("stacks/customers/delta%.lua +%(new%) +v1%.0%.0 %(%x+%) +failed: .*NullFailure: injected fault", r.stdout)
+    assert.matches("stopped: stacks/customers/delta%.lua failed; later stacks not started %(%-%-resume continues%)", r.stdout)
+    for _, name in ipairs({ "acme", "beta" }) do
+      assert.are.equal("v1.0.0", customer_state(name).source.ref)
+    end
+    for _, name in ipairs({ "echo", "foxtrot", "gamma" }) do
+      assert.is_nil(customer_state(name), name .. " never started")
+      assert.matches("stacks/customers/" .. name .. "%.lua .* not started", r.stdout)
+    end
+
+    local resumed = wpo(dir, { "rollout", "--resume", "--yes" })
+    assert.are.equal(0, resumed.status, resumed.stdout .. resumed.stderr)
+    for _, name in ipairs(NAMES) do
+      local doc = customer_state(name)
+      assert.are.equal("v1.0.0", doc.source.ref, name)
+      assert.are.equal(gr.rev(dir, "v1.0.0"), doc.source.commit, name)
+    end
+    -- acme and beta were not applied again
+    assert.are.equal(1, #customer_state("acme").history)
+    assert.are.equal(2, #customer_state("delta").history)   -- the failed attempt and the resumed one
+    assert.matches("^Nothing to resume", wpo(dir, { "rollout", "--resume" }).stdout)
+  end)
+
+  it("refuses bad invocations clearly", function()
+    local none = wpo(dir, { "rollout" })
+    assert.are.equal(2, none.status)
+    assert.matches("missing argument REF %(or %-%-resume%)", none.stderr)
+    local ecs = wpo(dir, { "rollout", "v1.0.0", "stacks/customers", "--executor", "ecs" })
+    assert.are.equal(1, ecs.status)
+    assert.matches("^wpo: NotAvailable: %-%-executor ecs is not available yet", ecs.stderr)
+    local bad = wpo(dir, { "rollout", "v9.9.9", "stacks/customers", "--dry-run" })
+    assert.are.equal(1, bad.status)
+    assert.matches("nearest tags: v1%.0%.0", bad.stderr)
+  end)
+end)

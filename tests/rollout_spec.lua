@@ -11,7 +11,7 @@ local function executor(fail, ms)
   ex.plan = function(stack)
     task.sleep(ms or 1)
     if fail[stack.path] == "plan" then return { ok = false, err = "plan exploded" } end
-    return { ok = true, counts = { create = 1, update = 2 },
+    return { ok = true, counts = { add = 1, change = 2 },
              from = { ref = "v1.0.0", commit = string.rep("a", 40), short = "aaaaaaa" },
              to = { ref = stack.ref, commit = string.rep("b", 40), short = "bbbbbbb" } }
   end
@@ -24,7 +24,7 @@ local function executor(fail, ms)
     ex.events[#ex.events + 1] = "end " .. stack.path
     if fail[stack.path] == "apply" then return { ok = false, err = "CreateVpc: throttled\ntraceback..." } end
     ex.applied[#ex.applied + 1] = stack.path
-    return { ok = true, counts = { create = 1, update = 2 } }
+    return { ok = true, counts = { add = 1, change = 2 } }
   end
   return ex
 end
@@ -143,16 +143,16 @@ describe("wpo.rollout", function()
     assert.are.equal(0, exit2)
     assert.are.same({}, ex2.applied)
     assert.are.same({
-      "stacks/customers/c1.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 ±0 -0",
-      "stacks/customers/c2.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 ±0 -0",
-      "stacks/customers/c3.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 ±0 -0",
+      "stacks/customers/c1.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 -0",
+      "stacks/customers/c2.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 -0",
+      "stacks/customers/c3.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 -0",
     }, lines)
   end)
 
   it("renders the final table", function()
     local report = rollout.report({ ref = "v2", stacks = {
       { path = "stacks/a.lua", status = "done", from = "v1 (aaaaaaa)", to = "v2 (bbbbbbb)",
-        counts = { create = 1 }, seconds = 12.2 },
+        counts = { add = 1 }, seconds = 12.2 },
       { path = "stacks/bb.lua", status = "failed", error = "boom", from = "(new)", to = "v2 (bbbbbbb)" },
     } }, "stacks/bb.lua failed")
     assert.are.equal(table.concat({

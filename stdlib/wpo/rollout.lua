@@ -15,16 +15,20 @@
 --
 -- opts = {
 --   ref = "v1.4.0", stacks = { "stacks/customers/acme.lua", ... },
---   executor = { plan = fn(stack) -> result, apply = fn(stack, planned) -> result },
+--   executor = { plan = fn(stack) -> result, apply = fn(stack, planned) -> result,
+--                release = fn(planned)? (called once per planned stack at the end) },
 --   canary = 1, waves = "10%,50%,100%" (or parsed), max_parallel = 4,
 --   keep_going = false, dry_run = false,
 --   record = fn(record) (persist the record; called after every change),
 --   resume = record (a record written by an earlier run),
 --   log = fn(line) (live progress), now = fn() -> seconds (monotonic),
+--   confirm = fn(record) -> boolean (asked after planning, before applying),
+--   interrupt = true: SIGINT stops starting stacks (running ones finish),
 -- }
 -- An executor result is { ok = boolean, err = message (not ok),
---   counts = { create = n, update = n, replace = n, delete = n },
---   from = provenance | nil, to = provenance, planned = anything apply needs }.
+--   counts = { add = n, change = n, destroy = n } (a plan's summary),
+--   from = provenance | nil, to = provenance, planned = what apply and
+--   release are given }.
 -- Stacks run as wpo.task tasks; the executor may yield (await) inside.
 local errors = require "wpo.errors"
 local gitmod = require "wpo.git"
@@ -85,14 +89,13 @@ end
 
 local function count_changes(counts)
   if not counts then return 0 end
-  return (counts.create or 0) + (counts.update or 0) + (counts.replace or 0) + (counts.delete or 0)
+  return (counts.add or 0) + (counts.change or 0) + (counts.destroy or 0)
 end
 M.count_changes = count_changes
 
 local function counts_text(counts)
   counts = counts or {}
-  return string.format("+%d ~%d ±%d -%d", counts.create or 0, counts.update or 0, counts.replace or 0,
-    counts.delete or 0)
+  return string.format("+%d ~%d -%d", counts.add or 0, counts.change or 0, counts.destroy or 0)
 end
 M.counts_text = counts_text
 
@@ -137,6 +140,7 @@ end
 local OPTION_KEYS = {
   ref = true, stacks = true, executor = true, canary = true, waves = true, max_parallel = true,
   keep_going = true, dry_run = true, record = true, resume = true, log = true, now = true,
+  confirm = true, interrupt = true,
 }
 
 -- rollout.run(opts) -> report, exit (see the header). report = { record,
@@ -202,6 +206,12 @@ function M.run(opts)
   local plan_failed = 0
   for _, s in ipairs(todo) do if s.status == "failed" then plan_failed = plan_failed + 1 end end
 
+  local function release_all()
+    if opts.executor.release then
+      for _, result in pairs(planned) do pcall(opts.executor.release, result.planned) end
+    end
+  end
+
   if opts.dry_run then
     for _, s in ipairs(todo) do
       if s.status == "failed" then
@@ -211,6 +221,7 @@ function M.run(opts)
       end
       if s.status ~= "failed" then s.status = "pending" end
     end
+    release_all()
     return M.report(record, plan_failed > 0 and "dry run; some plans failed" or "dry run"), plan_failed > 0 and 1 or 0
   end
 
@@ -219,12 +230,33 @@ function M.run(opts)
     for _, s in ipairs(todo) do
       if s.status == "failed" then log(string.format("%s: %s", s.path, s.error)) end
     end
+    release_all()
     local report = M.report(record, string.format("%d plan(s) failed; nothing applied", plan_failed))
     return report, 1
   end
+  for _, s in ipairs(todo) do
+    if s.status ~= "failed" then
+      log(string.format("%s: %s → %s: %s", s.path, s.from, s.to, counts_text(s.counts)))
+    end
+  end
+  if opts.confirm and not opts.confirm(record) then
+    release_all()
+    return M.report(record, "cancelled; nothing applied"), 1
+  end
+
+  local stop, interrupted
+  local prev_handler
+  if opts.interrupt then
+    prev_handler = task.on_interrupt(function(n)
+      interrupted = true
+      if not stop then stop = "interrupted" end
+      log(n == 1 and "Interrupt: starting no new stack; waiting for the running ones to finish"
+        or "Interrupt: still waiting for the running stacks to finish")
+    end)
+  end
 
   -- 2. apply, wave by wave
-  local stop, failures = nil, plan_failed
+  local failures = plan_failed
   local waves = {}
   for _, s in ipairs(todo) do
     if s.status == "pending" then
@@ -236,13 +268,13 @@ function M.run(opts)
   table.sort(order)
   for n, index in ipairs(order) do
     local wave = waves[index]
-    if stop then break end
+    if interrupted or (stop and not keep_going) then break end
     log(string.format("wave %d/%d (%s): %d stack(s)", n, #order, wave.label, #wave.stacks))
     run_parallel(wave.stacks, max_parallel, function(s)
       s.status = "running"
       log(string.format("  %s: applying %s → %s", s.path, s.from, s.to))
       local t0 = now()
-      local ok, result = pcall(opts.executor.apply, { path = s.path, ref = record.ref }, planned[s])
+      local ok, result = pcall(opts.executor.apply, { path = s.path, ref = record.ref }, planned[s].planned)
       if not ok then result = { ok = false, err = result } end
       s.seconds = now() - t0
       if result.ok then
@@ -258,10 +290,14 @@ function M.run(opts)
       end
       record.updated = os.time()
       persist(record)
-    end, function() return keep_going or not stop end)
+    end, function() return not interrupted and (keep_going or not stop) end)
   end
+  if opts.interrupt then task.on_interrupt(prev_handler) end
+  release_all()
   local reason = stop and (stop .. "; later stacks not started (--resume continues)") or nil
-  return M.report(record, reason), failures > 0 and 1 or 0
+  local unfinished = false
+  for _, s in ipairs(record.stacks) do if s.status ~= "done" then unfinished = true end end
+  return M.report(record, reason), (failures > 0 or unfinished) and 1 or 0
 end
 
 -- rollout.report(record, stopped) -> { record, rows, stopped }
@@ -272,7 +308,7 @@ function M.report(record, stopped)
     if s.status == "pending" and stopped and not stopped:match("^dry run") then result = "not started" end
     rows[#rows + 1] = {
       stack = s.path, from = s.from or "", to = s.to or record.ref, result = result,
-      error = s.error, changes = s.counts and count_changes(s.counts) or nil,
+      error = s.error, changes = s.counts and math.tointeger(count_changes(s.counts)) or nil,
       duration = s.seconds and text.duration(s.seconds) or "",
     }
   end

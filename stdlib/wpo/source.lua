@@ -274,6 +274,69 @@ local function open_remote(spec, opts)
   return src
 end
 
+-- The stack scripts (*.lua, not recursive, sorted) of a directory entry at a
+-- commit, or nil when path is not a directory there.
+local function lua_files(repo, commit, rel)
+  local entries = repo:list(commit, rel)
+  if not entries then return nil end
+  local names = {}
+  for _, e in ipairs(entries) do
+    if e.kind == "file" and e.name:match("%.lua$") then names[#names + 1] = e.name end
+  end
+  table.sort(names)
+  return names
+end
+
+-- source.expand(arg, { ref, offline }) -> { stack argument... } | nil, err
+-- A directory (local, or the path of a git+ URL) stands for the stack
+-- scripts directly inside it as they are at ref; anything else for itself.
+function M.expand(arg, opts)
+  opts = opts or {}
+  assert(type(opts.ref) == "string", "source.expand: a ref is needed")
+  local spec, err = M.parse(arg)
+  if not spec then return nil, err end
+  if spec.kind == "git" then
+    local dir, ferr = M.fetch(spec, opts)
+    if not dir then return nil, ferr end
+    local repo, oerr = core.open(dir, { search = false })
+    if not repo then return fail("GitError", "%s", oerr) end
+    local resolved, rerr = git.resolve(repo, opts.ref)
+    if not resolved then repo:close() return nil, rerr end
+    local names = lua_files(repo, resolved.commit, spec.path:gsub("/+$", ""))
+    repo:close()
+    if not names then return { arg } end
+    local base = arg:gsub("%?.*$", ""):gsub("/+$", "")
+    local out = {}
+    for i, name in ipairs(names) do out[i] = base .. "/" .. name end
+    return out
+  end
+  -- a local path: the repository holding it (or its nearest existing parent)
+  local path = spec.path:gsub("(.)/+$", "%1")
+  local probe, repo = path, nil
+  while true do
+    repo = core.open(probe)
+    if repo or probe == "." or probe == "/" then break end
+    probe = probe:match("^(.*)/[^/]*$") or "."
+    if probe == "" then probe = "/" end
+  end
+  if not repo then return fail("NotInGit", "%s is not inside a git repository (a rollout reads stacks at a ref)", path) end
+  local abs = absolute(path)
+  local workdir = repo:workdir()
+  if not abs or not workdir or (abs ~= workdir and abs:sub(1, #workdir + 1) ~= workdir .. "/") then
+    repo:close()
+    return fail("StackNotFound", "no such stack script or directory: %s", path)
+  end
+  local resolved, rerr = git.resolve(repo, opts.ref)
+  if not resolved then repo:close() return nil, rerr end
+  local rel = abs == workdir and "" or abs:sub(#workdir + 2)
+  local names = lua_files(repo, resolved.commit, rel)
+  repo:close()
+  if not names then return { arg } end
+  local out = {}
+  for i, name in ipairs(names) do out[i] = path .. "/" .. name end
+  return out
+end
+
 local OPEN_KEYS = { ref = true, offline = true }
 
 -- source.open(arg, opts) -> src | nil, err (see the header)
