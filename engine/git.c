@@ -1,11 +1,23 @@
 /*
  * git.c — wpo.core.git: repositories through libgit2. It owns opening a
  * repository (discovering upward), resolving refs to commits, reading blobs
- * at a commit, tags, ancestry, working-tree status, commit metadata, and
- * clone/fetch into a bare cache clone with credential callbacks.
+ * and directories at a commit, tags, ancestry, working-tree status, commit
+ * metadata, and clone/fetch into a bare cache clone with credential
+ * callbacks, on a worker thread that posts its completion to the loop.
  *
  * It does not own where the cache lives, URL parsing, the nearest-tag hint,
  * or how stacks are loaded: that is stdlib/wpo/git.lua and source.lua.
+ *
+ * Lua API (each function's comment gives its exact contract):
+ *   git.open(path [, {search}]) -> repo     git.realpath(path) -> abs
+ *   git.fetch(url, dir [, opts]) -> info    git.fetch_start(url, dir [, opts]) -> id
+ *   git.blob_id(data) -> hex                git.redact(url) -> url
+ *   repo:resolve(ref) -> id, kind, refname  repo:read(commit, path) -> data
+ *   repo:list(commit, dir) -> entries       repo:tags() / repo:tags_at(commit) / repo:branches()
+ *   repo:is_ancestor(a, b) -> boolean       repo:merge_base(a, b) -> id
+ *   repo:commit(id) -> { id, short, summary, message, time, author, email, parents }
+ *   repo:head() -> id, refname              repo:status([{untracked}]) / repo:file_status(path)
+ *   repo:remote_url([name]) -> url          repo:path() / repo:workdir() / repo:close()
  *
  * Commit ids cross the boundary as 40-digit lower-case hex strings; where a
  * commit is expected, any unique prefix of at least 4 digits is accepted.
@@ -13,6 +25,13 @@
  * one of "notfound", "ambiguous", "ENOENT" (no such path at a commit),
  * "bare", "auth", "certificate", "network", "cancelled", "io", "git".
  * No Lua function is ever called from a libgit2 callback.
+ *
+ * TLS certificates are verified (libgit2's default; the system CA bundle is
+ * configured at init); SSH host keys must be in ~/.ssh/known_hosts
+ * (libgit2 1.5.1 checks them when no certificate callback is set, and none
+ * is). libgit2 1.5 has no connect timeout: a fetch from a host that never
+ * answers stays on its worker until the host gives up; cancelling its id
+ * completes it at once and the worker's late result is dropped.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -149,6 +149,32 @@ describe("stacks from git (wpo plan/run/history)", function()
     assert.matches("deployed at nothing", wpo(dir, { "history", "stacks/prod.lua" }).stdout)
   end)
 
+  it("carries the ref through a saved plan into the history", function()
+    local out = wpo(dir, { "plan", "stacks/prod.lua", "--ref", "v1.1.0", "--out", "p.json" })
+    assert.are.equal(0, out.status, out.stderr)
+    local r = wpo(dir, { "apply", "p.json" })
+    os.remove(dir .. "/p.json")
+    assert.are.equal(0, r.status, r.stderr)
+    local doc = state(dir)
+    assert.are.equal("v1.1.0", doc.source.ref)
+    assert.are.equal("v1.1.0", doc.history[#doc.history].ref)
+    assert.are.equal("1.1.0", app_value(doc))
+  end)
+
+  it("renders history entries made outside git with dashes", function()
+    local history = require "wpo.commands.history"
+    local text = history.render({
+      { time = 0, operation = "apply", result = "ok", user = "ops", added = 2, changed = 0, destroyed = 0 },
+      { time = 60, operation = "destroy", result = "failed", user = "ops", added = 0, changed = 0, destroyed = 1,
+        ref = "abc1234", commit = "abc1234" .. string.rep("0", 33), short = "abc1234", dirty = true },
+    })
+    assert.are.equal(table.concat({
+      "TIME (UTC)           OPERATION  RESULT  REF  COMMIT           USER  CHANGES",
+      "1970-01-01 00:00:00  apply      ok      -    -                ops   +2 ~0 -0",
+      "1970-01-01 00:01:00  destroy    failed  -    abc1234 (dirty)  ops   +0 ~0 -1",
+    }, "\n") .. "\n", text)
+  end)
+
   it("keeps the state where it is without --ref, run from a subdirectory", function()
     local r = wpo(dir .. "/stacks", { "plan", "prod.lua", "--ref", "v1.1.0", "--state", "../sub.json" })
     assert.are.equal(0, r.status, r.stderr)
