@@ -130,13 +130,9 @@ function M.run(opts, args)
   local sys = require "wpo.core.sys"
   local dir = opts.record:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then fs.mkdir_p(dir, "0700") end
-  local lock, lerr, holder = fs.lock(opts.record:gsub("%.json$", "") .. ".lock", { pid = sys.pid(),
+  local lock, lerr = fs.lock(opts.record:gsub("%.json$", "") .. ".lock", { pid = sys.pid(),
     host = sys.hostname(), user = sys.user(), command = "wpo rollout", since = os.date("!%Y-%m-%dT%H:%M:%SZ") })
-  if not lock then
-    raise("RolloutLocked", "another rollout holds %s: %s", opts.record,
-      holder and string.format("%s@%s pid %s since %s", tostring(holder.user), tostring(holder.host),
-        tostring(holder.pid), tostring(holder.since)) or tostring(lerr))
-  end
+  if not lock then raise("RolloutLocked", "%s: %s", opts.record, tostring(lerr)) end
   local _ <close> = lock
 
   local ref = record and record.ref or args[1]
