@@ -141,7 +141,20 @@ class WireTest(unittest.TestCase):
         gone = ecs.deregister_task_definition(taskDefinition="wordpress:2")["taskDefinition"]
         self.assertEqual("INACTIVE", gone["status"])
         self.assertEqual(1, ecs.describe_task_definition(taskDefinition="wordpress")["taskDefinition"]["revision"])
+        self._ecs_tasks(ecs)
         self.assert_all_served_ops_succeeded("ecs")
+
+    def _ecs_tasks(self, ecs):
+        # ecs_tasks.py: RunTask, DescribeTasks, ListTasks, StopTask
+        ecs.register_task_definition(family="wpo", containerDefinitions=[
+            {"name": "wpo", "image": "wpo:latest", "memory": 256}])
+        task = ecs.run_task(cluster="fleet", taskDefinition="wpo", startedBy="wire", overrides={
+            "containerOverrides": [{"name": "wpo", "command": ["wpo", "version"]}]})["tasks"][0]
+        self.assertEqual(["wpo", "version"], task["overrides"]["containerOverrides"][0]["command"])
+        self.assertEqual([task["taskArn"]], ecs.list_tasks(cluster="fleet", startedBy="wire")["taskArns"])
+        ecs.stop_task(cluster="fleet", task=task["taskArn"], reason="wire test")
+        got = ecs.describe_tasks(cluster="fleet", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]
+        self.assertEqual(("STOPPED", "wire test"), (got["lastStatus"], got["stoppedReason"]))
 
     def test_efs(self):
         efs = self.fake.client("efs")
