@@ -226,6 +226,24 @@ describe("wpo.rollout.ecs", function()
       assert.are_not.equal(failed.tasks[1].taskArn, memo.task_arn)
     end)
 
+    it("stops waiting at a second interrupt, leaving the task running for --resume", function()
+      results({ { match = "slow.lua", running_describes = 10000 } })
+      local ex = executor()
+      assert.matches("^Interrupt: starting no new stack; waiting for the running tasks", ex.interrupt(1))
+      local waiter = task.spawn(function() return apply(ex, "slow") end)
+      while not (tasks()[1] and tasks()[1].lastStatus == "RUNNING") do task.sleep(20) end
+      assert.matches("^Interrupt: no longer waiting; the running tasks keep running", ex.interrupt(2))
+      local ok, result, memo = task.join(waiter)
+      assert.is_true(ok)
+      assert.matches("^Detached: stopped waiting for task %x+ %(it keeps running on cluster fleet; "
+        .. "wpo rollout %-%-resume waits for it%)$", tostring(result.err))
+      assert.are.equal(tasks()[1].taskArn, memo.task_arn)
+      assert.are.equal("RUNNING", tasks()[1].desiredStatus)
+      assert.is_nil(f:calls()["ecs.StopTask"])
+      -- and no new stack starts
+      assert.matches("^Interrupted: ", tostring(apply(ex, "acme").err))
+    end)
+
     it("polls every task being waited for with one DescribeTasks", function()
       local ex = executor()
       local names = { "a", "b", "c", "d", "e", "f" }

@@ -149,6 +149,37 @@ describe("wpo.rollout", function()
     }, lines)
   end)
 
+  it("keeps each stack's executor notes in the record and shows a failure's details", function()
+    local stacks = fleet(2)
+    local records, lines = {}, {}
+    local cjson = require "cjson"
+    local ex = {
+      plan = function() return { ok = true, counts = { add = 1 } } end,
+      apply = function(target)
+        target.memo.task = "task-" .. target.path:match("c(%d)")
+        target.save()
+        records[#records + 1] = cjson.encode(records.last)
+        if target.path == stacks[2] then
+          return { ok = false, err = "exited with code 1", details = { "| line one", "| line two" } }
+        end
+        return { ok = true }
+      end,
+    }
+    local report, exit = rollout.run { ref = "v2", stacks = stacks, executor = ex, max_parallel = 1,
+      log = function(l) lines[#lines + 1] = l end, record = function(r) records.last = r end }
+    assert.are.equal(1, exit)
+    assert.are.equal("task-1", report.record.stacks[1].memo.task)
+    assert.matches('"task":"task%-2"', records[2])   -- saved while the stack was being applied
+    local text = table.concat(lines, "\n")
+    assert.matches("c2%.lua: FAILED: exited with code 1\n    | line one\n    | line two", text)
+    -- resuming gives the executor its notes back
+    local seen
+    ex.apply = function(target) seen = target.memo.task return { ok = true } end
+    local again = cjson.decode(cjson.encode(records.last))
+    assert.are.equal(0, select(2, rollout.run { resume = again, executor = ex, log = quiet }))
+    assert.are.equal("task-2", seen)
+  end)
+
   it("renders the final table", function()
     local report = rollout.report({ ref = "v2", stacks = {
       { path = "stacks/a.lua", status = "done", from = "v1 (aaaaaaa)", to = "v2 (bbbbbbb)",

@@ -464,11 +464,12 @@ function Executor:wait(target, arn)
   poller:watch(arn)
   local me = task.current()
   if me then self.waiting[me] = arn end
+  local function detached()
+    return fail("Detached", "stopped waiting for task %s (it keeps running on cluster %s; "
+      .. "wpo rollout --resume waits for it)", short_id(arn), self.o.cluster)
+  end
   local ok, result = pcall(aws.wait, function()
-    if task.cancelled() then
-      error(fail("Detached", "stopped waiting for task %s (it keeps running on cluster %s; "
-        .. "wpo rollout --resume waits for it)", short_id(arn), self.o.cluster), 0)
-    end
+    if task.cancelled() then error(detached(), 0) end
     local gok, entry = pcall(poller.get, poller, arn)
     if not gok then
       if transient(entry) then return nil, "DescribeTasks failed: " .. message_of(entry) end
@@ -486,6 +487,7 @@ function Executor:wait(target, arn)
   if me then self.waiting[me] = nil end
   poller:unwatch(arn)
   if ok then return result end
+  if me and task.cancelled() then return nil, detached() end   -- even if a call was cut short
   if errors.is(result) and result.code == "WaitTimeout" then
     local reason = string.format("wpo rollout: no result after %s (--task-timeout)", text.duration(self.o.task_timeout))
     local stopped, serr = self:ecs():pcall("StopTask", { cluster = self.o.cluster, task = arn, reason = reason })
