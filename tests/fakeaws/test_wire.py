@@ -249,6 +249,28 @@ class WireTest(unittest.TestCase):
         self.assertEqual(key["Arn"], back["KeyId"])
         self.assert_all_served_ops_succeeded("kms")
 
+    def test_logs(self):
+        self._logs_streams()
+        self.assert_all_served_ops_succeeded("logs")
+
+    def _logs_streams(self):
+        # logs_streams.py: CreateLogStream, PutLogEvents, GetLogEvents (the group made by an ECS task's awslogs)
+        ecs = self.fake.client("ecs", region="eu-west-1")
+        ecs.register_task_definition(family="logged", containerDefinitions=[
+            {"name": "app", "image": "app", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/wire/app", "awslogs-create-group": "true", "awslogs-stream-prefix": "app"}}}])
+        arn = ecs.run_task(cluster="wire", taskDefinition="logged")["tasks"][0]["taskArn"]
+        statuses = [ecs.describe_tasks(cluster="wire", tasks=[arn])["tasks"][0]["lastStatus"] for _ in range(2)]
+        self.assertEqual(["PENDING", "RUNNING"], statuses)
+        logs = self.fake.client("logs", region="eu-west-1")
+        logs.create_log_stream(logGroupName="/wire/app", logStreamName="manual")
+        logs.put_log_events(logGroupName="/wire/app", logStreamName="manual",
+                            logEvents=[{"timestamp": 1, "message": "hello"}])
+        got = logs.get_log_events(logGroupName="/wire/app", logStreamName="manual", startFromHead=True)
+        self.assertEqual(["hello"], [e["message"] for e in got["events"]])
+        task_stream = "app/app/" + arn.rsplit("/", 1)[1]
+        self.assertEqual(1, len(logs.get_log_events(logGroupName="/wire/app", logStreamName=task_stream)["events"]))
+
     def test_zz_every_service_has_a_wire_test(self):
         # runs last in this class (unittest sorts by name)
         self.assertEqual(set(services.load()), TESTED)
