@@ -175,6 +175,29 @@ describe("wpo.rollout.ecs", function()
         tostring(result.err))
     end)
 
+    it("shows the end of a failed task's log stream", function()
+      register("logged", { { name = "wpo", image = "wpo:latest", memory = 256, logConfiguration = {
+        logDriver = "awslogs", options = { ["awslogs-group"] = "/wpo/rollout", ["awslogs-stream-prefix"] = "fleet",
+          ["awslogs-create-group"] = "true", ["awslogs-region"] = "eu-west-1" } } } })
+      local log = {}
+      for i = 1, 40 do log[i] = "line " .. i end
+      log[#log + 1] = "wpo: stacks/customers/delta.lua:3: aws.ec2.vpc.main: InternalError: boom"
+      results({ { match = "delta.lua", exit_code = 1, log = log } })
+      local ex = executor({ task_definition = "logged", log_lines = 5 })
+      local result = apply(ex, "delta")
+      assert.is_false(result.ok)
+      local arn_id = tostring(result.err):match("in task (%x+)")
+      assert.are.same({
+        "last lines of /wpo/rollout fleet/wpo/" .. arn_id .. ":",
+        "| line 37", "| line 38", "| line 39", "| line 40",
+        "| wpo: stacks/customers/delta.lua:3: aws.ec2.vpc.main: InternalError: boom",
+      }, result.details)
+      -- a stream that is not there (the task never started) says so
+      results({ { match = "echo.lua", start_failure = "CannotPullContainerError: no such image" } })
+      result = apply(ex, "echo")
+      assert.matches("^%(no log lines from /wpo/rollout fleet/wpo/%x+: ResourceNotFoundException: ", result.details[1])
+    end)
+
     it("stops a task that gives no result in time", function()
       results({ { match = "slow.lua", running_describes = 10000 } })
       local ex = executor({ task_timeout = 0.3 })
