@@ -49,6 +49,9 @@ describe("wpo.rollout.ecs", function()
       assert.are.equal("git+file://" .. real .. "/origin.git//stacks/customers/acme.lua", ecs.task_source({}, path))
       assert.are.equal("git+https://git.example.com/infra.git//stacks/customers/acme.lua",
         ecs.task_source({ repo_url = "https://git.example.com/infra.git/" }, path))
+      -- a stack that exists only in a commit, not in the working tree
+      assert.are.equal("git+file://" .. real .. "/origin.git//stacks/new/zulu.lua",
+        ecs.task_source({}, dir .. "/work/stacks/new/zulu.lua"))
       local url = "git+file:///srv/infra.git//stacks/customers/acme.lua"
       assert.are.equal(url, ecs.task_source({}, url))
       local _, err = ecs.task_source({}, "git+https://me:tok@host/infra.git//stacks/a.lua")

@@ -130,12 +130,24 @@ local function task_source(o, arg)
     end
     return arg
   end
-  local repo = core_git.open(arg)
+  -- the stack may exist only at the ref: its nearest existing directory
+  -- finds the repository and the absolute path
+  local probe, rest = arg, ""
+  local abs = core_git.realpath(probe)
+  while not abs do
+    local parent, base = probe:match("^(.*)/([^/]+)$")
+    if not parent then parent, base = ".", probe end
+    if parent == "" then parent = "/" end
+    probe, rest = parent, "/" .. base .. rest
+    abs = core_git.realpath(probe)
+    if not abs and (probe == "." or probe == "/") then break end
+  end
+  abs = abs and (abs .. rest)
+  local repo = abs and core_git.open(probe)
   if not repo then
     return nil, fail("NotInGit", "%s is not inside a git repository; an ECS task reads its stack from git", arg)
   end
   local workdir = repo:workdir()
-  local abs = core_git.realpath(arg)
   local remote, rerr = o.repo_url, nil
   if not remote then remote, rerr = repo:remote_url("origin") end
   repo:close()
