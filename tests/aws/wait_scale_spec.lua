@@ -35,7 +35,7 @@ describe("wpo.aws wait time scale", function()
     for i, s in ipairs(t.sleeps) do ms[i] = math.floor(s * 1000 + 0.5) end
     assert.are.same({ 20, 40, 50, 50, 40 }, ms)
     assert.are.equal("WaitTimeout", err.code)
-    assert.matches("timed out after 0s waiting for the VPC %(last state: pending%)", err.message)
+    assert.matches("timed out after 200ms waiting for the VPC %(last state: pending%)", err.message)
   end)
 
   it("keeps scaled intervals at 5 ms or more", function()
