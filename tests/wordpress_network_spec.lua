@@ -202,7 +202,7 @@ describe("wpo.wordpress network and security tiers", function()
 
     it("keeps 443 closed without a certificate, and uses the container port in awsvpc mode", function()
       local rules = rules_of(build { site = { domain = "www.example.com" },
-        service = { network_mode = "awsvpc", container_port = 8080 } })
+        service = { network_mode = "awsvpc", port = 8080 } })
       assert.is_nil(rules["alb-https-v4"])
       assert.is_table(rules["alb-http-v4"])
       assert.are.same({ 8080, 8080 }, { rules["ecs-from-alb"].from, rules["ecs-from-alb"].to })

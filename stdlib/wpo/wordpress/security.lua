@@ -6,9 +6,10 @@
 --
 -- Reads from p (validated by wpo.wordpress): name, tags (optional map),
 -- site.certificate_arn (443 is opened only when there is a certificate to
--- serve it), service.network_mode ("bridge", the default: ECS maps each
--- container to a dynamic host port, 32768-65535; or "awsvpc": the container's
--- own port) and service.container_port (default 80, for "awsvpc").
+-- serve it), service.network_mode ("bridge" when absent: ECS maps each
+-- container to a dynamic host port, 32768-65535; "awsvpc": the container's own
+-- port, service.port, default 80). wpo.wordpress does not take network_mode as
+-- a parameter: the service tier runs tasks in bridge mode behind these rules.
 -- Reads from deps: net.vpc (or net.vpc_id) from wpo.wordpress.network.
 --
 -- Declares the groups aws.ec2.security_group.{alb,ecs,db,cache,efs} (named
@@ -54,7 +55,7 @@ M.GROUPS = {
 function M.ecs_ports(p)
   local service = p.service or {}
   if (service.network_mode or "bridge") == "awsvpc" then
-    local port = service.container_port or 80
+    local port = service.port or 80
     return { from = port, to = port }
   end
   return { from = M.DYNAMIC_PORTS.from, to = M.DYNAMIC_PORTS.to }
