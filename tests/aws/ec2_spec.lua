@@ -248,6 +248,7 @@ describe("aws.ec2 resource types", function()
       ec2:call("DetachInternetGateway", { InternetGatewayId = o.id, VpcId = b.id })
       assert.are.equal("", t.read(c, o.id, { inputs = {} }).vpc_id)     -- drift: detached
       ec2:call("AttachInternetGateway", { InternetGatewayId = o.id, VpcId = b.id })
+      assert.are.equal(b.id, t.import(c, o.id).vpc_id)
       t.delete(c, o.id, { inputs = {} })
       assert.is_nil(t.read(c, o.id, { inputs = {} }))
       assert.are.equal(3, f:calls()["ec2.DetachInternetGateway"])   -- the move, ours, the delete's
@@ -261,6 +262,10 @@ describe("aws.ec2 resource types", function()
       local again = make("aws.ec2.internet_gateway", "main", { vpc_id = v.id })
       assert.are.equal(first.id, again.id)
       assert.are.equal(1, held("internet-gateway"))
+      ec2:call("DetachInternetGateway", { InternetGatewayId = first.id, VpcId = v.id })
+      ec2:call("DeleteInternetGateway", { InternetGatewayId = first.id })
+      local c, t = ctx_for("aws.ec2.internet_gateway", "main")
+      assert.is_nil(t.read(c, first.id, { inputs = {} }))       -- deleted out of band
     end)
 
     it("waits for the NAT gateways of the VPC to go before detaching", function()
@@ -291,6 +296,8 @@ describe("aws.ec2 resource types", function()
       assert.are.equal("nat-1", t.update(c, o.id, w, new, { "tags" }).tags.Name)
       assert.are.equal(o.public_ip, t.import(c, o.id).public_ip)
       assert.are.equal(o.id, make("aws.ec2.eip", "nat-a", { tags = { Name = "nat-1" } }).id)   -- adopted
+      ec2:call("ReleaseAddress", { AllocationId = o.id })
+      assert.is_nil(t.read(c, o.id, { inputs = {} }))            -- released out of band
       t.delete(c, o.id, { inputs = {} })
       t.delete(c, o.id, { inputs = {} })
       assert.is_nil(t.read(c, o.id, { inputs = {} }))
@@ -383,6 +390,9 @@ describe("aws.ec2 resource types", function()
       ec2:call("DeleteNatGateway", { NatGatewayId = nat.id })
       assert.are.equal("blackhole", t.read(c, o.id, { inputs = {} }).state)
       assert.are.equal(nat.id, t.import(c, o.id).nat_gateway_id)
+      ec2:call("DeleteRoute", { RouteTableId = rtb.id, DestinationCidrBlock = "0.0.0.0/0" })
+      assert.is_nil(t.read(c, o.id, { inputs = {} }))            -- deleted out of band
+      ec2:call("CreateRoute", { RouteTableId = rtb.id, DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw.id })
       t.delete(c, o.id, { inputs = new })
       assert.is_nil(t.read(c, o.id, { inputs = {} }))
       t.delete(c, o.id, { inputs = new })
@@ -424,9 +434,8 @@ describe("aws.ec2 resource types", function()
       assert.are.equal(other.id, u.route_table_id)
       assert.is_nil(t.read(c, o.id, { inputs = {} }))
       assert.are.equal(s.id, t.import(c, u.id).subnet_id)
-      t.delete(c, u.id, { inputs = {} })
-      assert.is_nil(t.read(c, u.id, { inputs = {} }))
-      t.delete(c, u.id, { inputs = {} })
+      ec2:call("DisassociateRouteTable", { AssociationId = u.id })
+      assert.is_nil(t.read(c, u.id, { inputs = {} }))            -- removed out of band
       -- a table whose association is still going: its delete waits
       local again = make("aws.ec2.route_table_association", "a", { subnet_id = s.id, route_table_id = rtb.id })
       local rc, rt = ctx_for("aws.ec2.route_table", "public")
@@ -480,9 +489,8 @@ describe("aws.ec2 resource types", function()
         .SecurityGroupRules[1].IsEgress)
       assert.are.equal(app.id, t.import(c, o.id).referenced_security_group_id)
       assert.are.equal(o.id, make("aws.ec2.security_group_rule", "db-from-app", attrs).id)     -- adopted
-      t.delete(c, o.id, { inputs = new })
-      assert.is_nil(t.read(c, o.id, { inputs = {} }))
-      t.delete(c, o.id, { inputs = new })
+      ec2:call("RevokeSecurityGroupIngress", { GroupId = db.id, SecurityGroupRuleIds = { o.id } })
+      assert.is_nil(t.read(c, o.id, { inputs = {} }))            -- revoked out of band
     end)
 
     it("opens ports to the world by IPv4 and IPv6 blocks, and to all protocols", function()
