@@ -81,9 +81,10 @@ local function tags(p, extra)
 end
 
 function M.build(stack, p, deps)
-  assert(type(p) == "table" and type(p.name) == "string" and type(p.cidr) == "string",
-    "network.build: parameters with name and cidr expected")
-  assert(deps == nil or type(deps) == "table", "network.build: deps must be a table")
+  if type(p) ~= "table" or type(p.name) ~= "string" or type(p.cidr) ~= "string" then
+    error("network.build: parameters with name and cidr expected", 2)
+  end
+  if deps ~= nil and type(deps) ~= "table" then error("network.build: deps must be a table", 2) end
   local azs = M.zones(p)
   local net = { cidr = p.cidr, azs = azs, zone_letters = {}, subnets = {}, subnet_ids = {}, subnets_by_az = {},
     subnet_cidrs = {}, eips = {}, nat_gateways = {}, routes = {}, route_tables = { private = {} } }

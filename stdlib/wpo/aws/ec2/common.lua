@@ -11,7 +11,6 @@
 --   common.find_tagged(ctx, op, list_key, extra_filters?, filters_member?)
 --        -> the objects of a Describe* carrying this resource's wpo:address tag
 --   common.code(err) -> the AWS error code of a raised error (nil for others)
---   common.is(err, codes...) -> whether err is an AWS error with one of the codes
 --   common.call_unless(ctx, op, params, codes) -> result | nil, err for those codes
 --   common.describe_one(ctx, op, ids_member, id, list_key, gone_codes) -> object | nil
 --   common.wait(ctx, what, check, timing) -> aws.wait naming the resource;
@@ -58,15 +57,6 @@ end
 function M.code(err)
   if errors.is(err) and err.service then return err.code end
   return nil
-end
-
-function M.is(err, ...)
-  local code = M.code(err)
-  if not code then return false end
-  for i = 1, select("#", ...) do
-    if code == select(i, ...) then return true end
-  end
-  return false
 end
 
 -- common.call_unless(ctx, op, params, codes) -> result | nil, err when AWS
