@@ -118,8 +118,8 @@ function M.open_state(stack, opts, operation, how)
   local path = opts.state and require("wpo.stack").absolute(opts.state) or how.path
   local st = state.open(stack, { path = path, operation = operation, lock = how.lock,
     command = "wpo " .. operation .. " " .. require("wpo.stack").display(stack.path), lineage = how.lineage,
-    lock_timeout = M.duration(opts.lock_timeout), migrating = how.migrating, restoring = how.restoring })
-  if how.lock ~= false and st.backend.remote_lock then guard(st) end
+    lock_timeout = M.duration(opts.lock_timeout), migrating = how.migrating, restoring = how.restoring,
+    before_lock = function(st) if st.backend.remote_lock then guard(st) end end })
   return st
 end
 

@@ -10,7 +10,9 @@
 --                       migrating = true (wpo state migrate: a moved marker
 --                       reads as no state; skip the local-state guard),
 --                       restoring = true (wpo state restore: a deleted S3
---                       object with versions left reads as no state) }) -> st
+--                       object with versions left reads as no state),
+--                       before_lock = fn(st) (called before locking: wpo.workflow
+--                       catches SIGINT from there) }) -> st
 --   state.backend(stack, { path }) -> backend    (no lock, nothing read)
 --   st:get(address) -> record | nil      st:set(address, record)
 --   st:remove(address)                   st:addresses() -> sorted addresses
@@ -146,7 +148,7 @@ end
 
 local function moved_message(m)
   return string.format("the state moved to %s on %s (serial %s, by wpo state migrate): set the stack's backend "
-    .. "to that location", tostring(m.to), tostring(m.at), tostring(m.serial))
+    .. "to that location", tostring(m.to), tostring(m.at), tostring(math.tointeger(m.serial) or m.serial))
 end
 
 -- Take the lock, waiting up to opts.lock_timeout seconds for a held one.
@@ -186,16 +188,19 @@ end
 
 function M.open(stack, opts)
   opts = check_options("state.open", opts, { path = true, lock = true, operation = true, command = true,
-    lineage = true, lock_timeout = true, migrating = true, restoring = true })
+    lineage = true, lock_timeout = true, migrating = true, restoring = true, before_lock = true })
   local st = setmetatable({ stack_name = stack.name, stack_path = stack.path, resources = {}, outputs = {},
     generations = {}, serial = 0, exists = false, version = 0, saved_version = 0, writers = {} }, State)
   st.backend = backend_for(stack, opts)
   st.keyring = crypt.keyring(stack.backend, stack)
   st.keyring:check()
   st.save_lock = require("wpo.task").semaphore(1)
-  if opts.lock ~= false then acquire(st, opts) end
   st.backend.restoring = opts.restoring
   local ok, err = pcall(function()
+    if opts.lock ~= false then
+      if opts.before_lock then opts.before_lock(st) end
+      acquire(st, opts)
+    end
     local stored = st.backend:load()
     if not stored then
       if st.backend.remote_lock and not opts.migrating then
@@ -252,7 +257,7 @@ function M.open(stack, opts)
     fill(st, doc)
   end)
   if not ok then
-    st.backend:unlock()
+    st:close()
     error(err, 0)
   end
   return st

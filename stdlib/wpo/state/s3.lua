@@ -247,9 +247,10 @@ end
 
 function Backend:unlock()
   local id = self.lease.record and self.lease.record.ID
+  local lost = self.lease.lost
   local ok, err = self.lease:release()
-  if not ok then
-    local hint = (id and not self.lease.lost) and string.format(" (if it remains: wpo unlock %s %s)",
+  if not ok and not lost then          -- a lost lock was reported when it was found lost
+    local hint = id and string.format(" (if it remains: wpo unlock %s %s)",
       self.stack_path and require("wpo.stack").display(self.stack_path) or "STACK", id) or ""
     io.stderr:write("wpo: warning: ", err, hint, "\n")
   end
