@@ -203,7 +203,7 @@ function M.open(stack, opts)
     end
     local stored = st.backend:load()
     if not stored then
-      if st.backend.remote_lock and not opts.migrating then
+      if st.backend.remote_lock and not opts.migrating and stack.path then
         local lpath = require("wpo.state.local").default_path(stack)
         local ltext = require("wpo.core.fs").read(lpath)
         local ldoc = ltext and (crypt.is_encrypted(ltext) and {} or cjson.decode(ltext))
@@ -229,7 +229,6 @@ function M.open(stack, opts)
     elseif not rok then
       error(text, 0)
     end
-    st.stored_plaintext = not crypt.is_encrypted(stored) and text or nil
     local doc = decode(st, text, "the state file")
     if doc.wpo_state_moved ~= nil then
       local m = type(doc.wpo_state_moved) == "table" and doc.wpo_state_moved or {}
@@ -239,6 +238,7 @@ function M.open(stack, opts)
       end
       refuse(st, "%s", moved_message(m))
     end
+    st.stored_plaintext = not crypt.is_encrypted(stored) and text or nil
     if doc.stack ~= stack.name then
       refuse(st, "this is the state of stack '%s', not '%s'", tostring(doc.stack), stack.name)
     end
