@@ -244,6 +244,30 @@ describe("remote state (wpo binary against fakeaws)", function()
     end)
   end)
 
+  it("lists the object's versions with their serials, and restores one as a new serial", function()
+    stack()
+    assert.are.equal(0, wpo({ "run", "s.lua", "--yes" }).status)
+    assert.are.equal(0, wpo({ "run", "s.lua", "--yes", "--var", "trigger=2" }).status)
+    local r = wpo({ "state", "versions", "s.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    local rows = {}
+    for id, serial in r.stdout:gmatch("\n(%S+)%s+%S+%s+(%d+)%s+%d+") do rows[#rows + 1] = { id = id, serial = tonumber(serial) } end
+    assert.is_true(#rows >= 2, r.stdout)
+    assert.matches("%(current%)", r.stdout)
+    local newest, oldest = rows[1], rows[#rows]
+    assert.is_true(newest.serial > oldest.serial)
+    r = wpo({ "state", "restore", "s.lua", oldest.id })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^Restored version " .. esc(oldest.id) .. " of s3://wpo%-state/t as serial " .. (newest.serial + 1)
+      .. " %(the state was at serial " .. newest.serial .. "%)", r.stdout)
+    -- the restored state is the first run's: trigger 1
+    r = wpo({ "plan", "s.lua", "--var", "trigger=2" })
+    assert.matches("triggers%[\"t\"%] = \"1\" %-> \"2\"", r.stdout)
+    r = wpo({ "state", "restore", "s.lua", "no-such-version" })
+    assert.are.equal(1, r.status)
+    assert.matches("s3://wpo%-state/t has no version no%-such%-version %('wpo state versions' lists them%)", r.stderr)
+  end)
+
   it("refuses a write racing another writer, losing neither", function()
     stack(nil, 'local a = s:add("wpo.null", "first")\n'
       .. 's:add("wpo.null", "second", { value = a.id, create_delay_ms = 1500 })\n')
@@ -360,6 +384,11 @@ describe("remote state (wpo binary against fakeaws)", function()
       r = wpo({ "plan", "s.lua", "--detailed-exitcode" }, { WPO_STATE_KEY = other })
       assert.are.equal(0, r.status, r.stderr)
       assert.are.equal(pw, password({ WPO_STATE_KEY = other }))
+      -- in the clear only on purpose
+      r = wpo({ "state", "rekey", "s.lua", "--decrypt" }, { WPO_STATE_KEY = other })
+      assert.are.equal(0, r.status, r.stderr)
+      local clear = object().Body
+      assert.are.equal(pw, cjson.decode(clear).outputs.db_password.value)
     end)
 
     it("encrypts with a KMS data key: one GenerateDataKey per write run, Decrypt on load", function()

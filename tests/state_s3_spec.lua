@@ -271,6 +271,13 @@ describe("wpo.state.s3 (against fakeaws)", function()
       assert.matches("needs key", raised(function() s3backend.new({ type = "s3", bucket = "b" }, STACK) end).message)
       assert.matches("lock_lease is a whole number of seconds, at least 2", raised(function()
         s3backend.new({ type = "s3", bucket = "b", key = "k", lock_lease = 1 }, STACK) end).message)
+      local state = require "wpo.state"
+      local function with(backend) return { name = "t", path = "/srv/s.lua", backend = backend } end
+      assert.matches("unknown state backend type 'gcs' %(valid: local, s3%)",
+        raised(function() state.backend(with({ type = "gcs" })) end).message)
+      assert.matches("the local state backend: unknown key 'bucket' %(valid: encrypt, kms_key_id, path, type%)",
+        raised(function() state.backend(with({ type = "local", bucket = "b" })) end).message)
+      assert.are.equal("/srv/.wpo/t.state.json", state.backend(with({ type = "local", encrypt = true })):describe())
     end)
   end)
 
