@@ -18,8 +18,8 @@
 --   st:remove(address)                   st:addresses() -> sorted addresses
 --   st:save({ keep_serial })             serial + 1 (or kept: a migration's
 --                                        copy); atomic; after every resource;
---                                        saves are serialised, and on a backend
---                                        whose writes yield (S3) each runs as
+--                                        saves are serialised, and where a
+--                                        write yields (S3, KMS) each runs as
 --                                        its own task, so cancelling the task
 --                                        that asked never cancels the write
 --   st:check_lock()                      renew a remote lock now; raises if lost
@@ -359,8 +359,9 @@ function State:save(opts)
   end
   self.stored_plaintext = nil
   local task = require "wpo.task"
-  if not self.backend.async then
-    return write_now(self, opts)
+  local scheme = self.keyring:write_scheme()
+  if not self.backend.async and not (scheme and scheme.source == "kms") then
+    return write_now(self, opts)            -- nothing in it yields: saves cannot interleave
   end
   local want = self.version
   local writer = task.spawn(function()
