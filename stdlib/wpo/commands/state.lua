@@ -100,6 +100,7 @@ local function same_content(a, b)
   local da, db = cjson.decode(a), cjson.decode(b)
   return da.lineage == db.lineage and da.serial == db.serial and value.equal(da.resources, db.resources)
     and value.equal(da.outputs, db.outputs) and value.equal(da.generations, db.generations)
+    and value.equal(da.source, db.source) and value.equal(da.history, db.history)
 end
 
 local function migrate(stack, opts)

@@ -28,8 +28,10 @@
 --   st:text() -> plaintext JSON          st:mark_moved(to)  (migration)
 --   st:close()                           waits for writes, releases the lock,
 --                                        runs st.on_close (idempotent)
+--   st:record_rollout(entry)             appends to the rollout history
 --   st.lineage, st.serial, st.exists, st.outputs, st.generations, st.keyring,
---   st.backend, st.moved (the marker's { to, at, serial, lineage } if any)
+--   st.backend, st.moved (the marker's { to, at, serial, lineage } if any),
+--   st.source (what is deployed), st.history
 --   state.BACKENDS                       type -> module
 --
 -- The JSON document:
@@ -38,9 +40,15 @@
 --     "resources": [ { "address", "type", "id", "inputs": {...}, "outputs": {...},
 --                      "deps": [addresses], "where": "file:line",
 --                      "prevent_destroy": bool, "create_before_destroy": bool,
---                      "deposed": [ { "id", "inputs", "outputs" } ]? } ],
+--                      "deposed": [ { "id", "inputs", "outputs" } ]?,
+--                      "sensitive": [ attribute names whose values came from
+--                                     sensitive ones ]? } ],
 --     "outputs": { "name": { "value": v, "sensitive": bool } },
---     "generations": { "address": number of creates so far } }
+--     "generations": { "address": number of creates so far },
+--     "source": provenance of what is deployed (wpo.git: repo, ref, commit,
+--               short, dirty, time, user, path)?,
+--     "history": [ the last HISTORY_MAX rollouts: provenance fields +
+--                  operation, result, added, changed, destroyed ]? }
 -- A corrupt or truncated file, an unknown format version, another stack's
 -- state, a lineage other than the expected one (or than the backup's), or a
 -- missing state whose backup is still there is refused before anything is
@@ -123,6 +131,8 @@ local function fill(st, doc)
   st.serial = math.tointeger(doc.serial)
   st.outputs = type(doc.outputs) == "table" and value.normalize_numbers(doc.outputs) or {}
   st.generations = type(doc.generations) == "table" and value.normalize_numbers(doc.generations) or {}
+  st.source = type(doc.source) == "table" and value.normalize_numbers(doc.source) or nil
+  st.history = type(doc.history) == "table" and value.normalize_numbers(doc.history) or {}
   st.resources = {}
   for i, r in ipairs(doc.resources) do
     if type(r) ~= "table" or type(r.address) ~= "string" or type(r.type) ~= "string" then
@@ -190,7 +200,7 @@ function M.open(stack, opts)
   opts = check_options("state.open", opts, { path = true, lock = true, operation = true, command = true,
     lineage = true, lock_timeout = true, migrating = true, restoring = true, before_lock = true })
   local st = setmetatable({ stack_name = stack.name, stack_path = stack.path, resources = {}, outputs = {},
-    generations = {}, serial = 0, exists = false, version = 0, saved_version = 0, writers = {} }, State)
+    generations = {}, serial = 0, exists = false, history = {}, version = 0, saved_version = 0, writers = {} }, State)
   st.backend = backend_for(stack, opts)
   st.keyring = crypt.keyring(stack.backend, stack)
   st.keyring:check()
@@ -292,6 +302,7 @@ function State:encode(serial)
     format_version = M.FORMAT_VERSION, lineage = self.lineage, serial = serial, stack = self.stack_name,
     wpo_version = require("wpo.core.sys").versions().wpo,
     resources = list, outputs = self.outputs, generations = self.generations,
+    source = self.source, history = self.history and self.history[1] and self.history or nil,
   }
   local text, err = cjson.encode(doc)
   if not text then errors.raise { code = "StateError", message = "cannot encode the state: " .. tostring(err) } end
@@ -390,6 +401,16 @@ function State:check_lock()
   local ok, err = self.backend:check_lock()
   if not ok then errors.raise { code = "StateLocked", message = tostring(err) } end
   return true
+end
+
+M.HISTORY_MAX = 100
+
+-- st:record_rollout(entry): append to the history (the oldest entries beyond
+-- HISTORY_MAX go); the caller saves.
+function State:record_rollout(entry)
+  self.history = self.history or {}
+  self.history[#self.history + 1] = entry
+  while #self.history > M.HISTORY_MAX do table.remove(self.history, 1) end
 end
 
 function State:describe() return self.backend:describe() end
