@@ -227,6 +227,23 @@ describe("remote state (wpo binary against fakeaws)", function()
       assert.is_nil(lock_item())
     end)
 
+    it("renews the lease while a plan of AWS resources reads under the read-only guard", function()
+      stack(", lock_lease = 2", 's:add("aws.ec2.vpc", "main", { cidr_block = "10.0.0.0/16" })\n')
+      local r = wpo({ "run", "s.lua", "--yes" })
+      assert.are.equal(0, r.status, r.stderr .. r.stdout)
+      local before = f:calls()["dynamodb.PutItem"]
+      -- the refresh takes longer than the lease and its allowance (3 s)
+      f:faults { latency_ms = 4000, operations = { "ec2.DescribeVpcs" } }
+      r = wpo({ "plan", "s.lua", "--detailed-exitcode" })
+      f:faults {}
+      assert.are.equal(0, r.status, r.stderr .. r.stdout)
+      assert.matches("No changes", r.stdout)
+      assert.is_nil(r.stderr:find("ReadOnlyViolation", 1, true), r.stderr)
+      -- the lock was taken once and renewed at least four times (every 2/3 s) while reading
+      assert.is_true(f:calls()["dynamodb.PutItem"] - before >= 5, r.stderr)
+      assert.are.same({}, f:calls(true)["dynamodb.PutItem"].errors)
+    end)
+
     it("on SIGINT while waiting for the lock, exits at once holding nothing; the holder's lock stays its own", function()
       stack()
       local first = background({ "run", "s.lua", "--yes", "--var", "delay=2000" })
