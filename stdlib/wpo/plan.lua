@@ -111,6 +111,16 @@ local function sensitive_attr(t, name)
   return a and a.sensitive or false
 end
 
+-- Whether the state recorded this attribute of the resource as sensitive
+-- (its value came from a sensitive one: a password, a sensitive variable).
+local function was_sensitive(a, name)
+  for _, n in ipairs(a and a.prior and a.prior.sensitive or {}) do
+    if n == name then return true end
+  end
+  return false
+end
+M.was_sensitive = was_sensitive
+
 local function plan_error(where, address, fmt, ...)
   errors.raise { code = "PlanError", where = where, address = address, message = string.format(fmt, ...) }
 end
@@ -169,7 +179,7 @@ function M.make(stack, st, opts)
           local a = p.by_id[ref_decl.address]
           local rt = a.type_def
           local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
-            or a.sensitive[name] or false
+            or a.sensitive[name] or was_sensitive(a, name)
           if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
           if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
           local v = a.prior.outputs[name]
@@ -184,7 +194,12 @@ function M.make(stack, st, opts)
           if s or sensitive_attr(t, name) then sensitive[name] = true end
           if v ~= nil and not value.has_unknown(v) then
             local err = resource.check(t.attributes[name], v)
-            if err then plan_error(d.where, d.address, "attribute %s: %s", name, err) end
+            if err then
+              if sensitive[name] then
+                err = "its value (sensitive, not shown) is not a valid " .. tostring(t.attributes[name].type)
+              end
+              plan_error(d.where, d.address, "attribute %s: %s", name, err)
+            end
           end
         end
         local a = { address = d.address, type = d.type_name, type_def = t, where = d.where, decl = d,
@@ -387,7 +402,8 @@ local function render_action(lines, a, color)
     local forces = ordered_set(a.forces)
     local w = width(a.changed)
     for _, n in ipairs(a.changed) do
-      attr_change(lines, n, a.prior.inputs[n], a.after[n], a.sensitive[n] or sensitive_attr(t, n), forces[n], w)
+      attr_change(lines, n, a.prior.inputs[n], a.after[n],
+        a.sensitive[n] or sensitive_attr(t, n) or was_sensitive(a, n), forces[n], w)
     end
   elseif a.action == "delete" then
     lines[#lines + 1] = string.format("      id = %s", value.show(a.prior.id))
@@ -430,7 +446,7 @@ end
 local function masked_attrs(a, attrs)
   local out = {}
   for k, v in pairs(attrs or {}) do
-    out[k] = value.mask(v, a.sensitive[k] or sensitive_attr(a.type_def, k))
+    out[k] = value.mask(v, a.sensitive[k] or sensitive_attr(a.type_def, k) or was_sensitive(a, k))
   end
   return out
 end

@@ -262,6 +262,8 @@ local function resolve_vars(decls, where)
     if vals[name] == nil then
       raise(specs[name].where or where, nil, "variable '%s' has no default: pass --var %s=VALUE", name, name)
     end
+    -- a sensitive variable's value stays hidden wherever it flows
+    if specs[name].sensitive then vals[name] = value.secret(vals[name], name) end
   end
   return setmetatable(vals, { __index = function(_, k)
     local near = text.closest(tostring(k), names)
