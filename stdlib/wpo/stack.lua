@@ -494,6 +494,15 @@ end
 
 -- ---- loading a script ----
 
+-- package.path without its relative templates ("./?.lua").
+local function library_path()
+  local parts = {}
+  for template in package.path:gmatch("[^;]+") do
+    if template:sub(1, 1) == "/" then parts[#parts + 1] = template end
+  end
+  return table.concat(parts, ";")
+end
+
 local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawlen",
                        "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type", "xpcall",
                        "_VERSION" }
@@ -539,7 +548,9 @@ local function make_env(ctx)
       if code ~= "ENOENT" then raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr)) end
       tried[#tried + 1] = display(candidate)
     end
-    if package.preload[name] or package.searchpath(name, package.path) then return require(name) end
+    -- wpo's library (and Lua libraries at absolute paths); never a path relative to
+    -- the current directory, which would read files the source (a git ref) lacks.
+    if package.preload[name] or package.searchpath(name, library_path()) then return require(name) end
     raise(errors.where(2), nil, "module '%s' not found (looked for %s and in the wpo library)", name,
       table.concat(tried, ", "))
   end
@@ -607,6 +618,23 @@ function M.load(path, opts)
   s.var_files = {}
   for i, f in ipairs(ctx.var_files) do s.var_files[i] = absolute(f) end
   return M.finish(s)
+end
+
+-- stack.user_files() -> { { path = "stacks/prod.lua", source = text }, ... }: the
+-- user's files read by the load in progress, the stack script first; nil
+-- outside a load. For modules that must point at the user's line when no
+-- frame is left to ask (a `return module.stack{...}` is a tail call).
+function M.user_files()
+  if not loading then return nil end
+  local files = { { path = display(loading.abs), source = loading.sources[loading.abs] } }
+  for abs, src in pairs(loading.sources) do
+    if abs ~= loading.abs then files[#files + 1] = { path = display(abs), source = src } end
+  end
+  table.sort(files, function(a, b)
+    if (a.path == files[1].path) ~= (b.path == files[1].path) then return a.path == files[1].path end
+    return a.path < b.path
+  end)
+  return files
 end
 
 M.Stack = Stack
