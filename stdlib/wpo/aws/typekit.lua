@@ -10,12 +10,16 @@
 --   typekit.try(client, op, params) -> result | nil, err   (client:pcall gives result, meta)
 --   typekit.is_code(err, code...) -> boolean     an AWS error with one of these codes
 --   typekit.wait(ctx, check, opts) -> aws.wait with the resource's address in
---        `what`, intervals scaled by typekit.wait_scale (WPO_WAIT_SCALE, default 1:
---        tests against fakeaws shrink the polling interval, never the timeout)
+--        `what` and progress notes; polling intervals scaled by WPO_WAIT_SCALE
+--        (tests against fakeaws) — by aws.wait itself when it has a time scale
+--        (aws.wait_scale), else here (intervals only, never the timeout)
 --   typekit.same_set(a, b) -> boolean              lists equal as sets
---   typekit.as_prior_order(observed, prior) -> prior when it holds the same set, else observed sorted
+--   typekit.as_prior_order(observed, prior) -> prior when it holds the same set, else observed as AWS
+--        ordered it
 --   typekit.contains(want, have) -> boolean        every value of want is in have (recursively);
 --        lists compare element by element; what AWS adds (defaults) is ignored
+--   typekit.same_strategy(a, b) -> boolean        capacity-provider strategies equal, weight and
+--        base 0 when left out
 --   typekit.sorted(list) -> a sorted copy
 --   typekit.chunks(list, n) -> iterator over slices of at most n
 local aws = require "wpo.aws"
@@ -102,9 +106,11 @@ end
 function M.wait(ctx, check, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
-  local s = scale()
-  o.interval = (o.interval or 5) * s
-  o.max_interval = (o.max_interval or 60) * s
+  if not aws.wait_scale then
+    local s = scale()
+    o.interval = (o.interval or 5) * s
+    o.max_interval = (o.max_interval or 60) * s
+  end
   o.what = (ctx.address and (ctx.address .. ": ") or "") .. (o.what or "the change to finish")
   o.progress = o.progress or function(info)
     if info.attempt == 1 or info.attempt % 6 == 0 then
@@ -126,6 +132,24 @@ function M.same_set(a, b)
   return true
 end
 
+function M.same_strategy(a, b)
+  local function norm(list)
+    local out = {}
+    for i, x in ipairs(list or {}) do
+      out[i] = { capacity_provider = x.capacity_provider, weight = x.weight or 0, base = x.base or 0 }
+    end
+    return out
+  end
+  local na, nb = norm(a), norm(b)
+  if #na ~= #nb then return false end
+  for i = 1, #na do
+    for _, k in ipairs({ "capacity_provider", "weight", "base" }) do
+      if na[i][k] ~= nb[i][k] then return false end
+    end
+  end
+  return true
+end
+
 function M.sorted(list)
   local out = {}
   for i, x in ipairs(list or {}) do out[i] = x end
@@ -135,7 +159,7 @@ end
 
 function M.as_prior_order(observed, prior)
   if prior and M.same_set(observed, prior) then return prior end
-  return M.sorted(observed)
+  return observed
 end
 
 local function contains(want, have)

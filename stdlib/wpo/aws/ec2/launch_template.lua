@@ -52,6 +52,10 @@ local function parse_user_data(script)
 end
 
 local function check(ctx, want)
+  if #want.name < 3 or #want.name > 128 or not want.name:match("^[%w().%-/_]+$") then
+    kit.fail(ctx, "InvalidParameterValue", "a launch template name is 3 to 128 letters, digits and ( ) . - / _, not %q",
+      want.name)
+  end
   for _, k in ipairs({ "ecs_cluster", "user_data" }) do
     if type(want[k]) == "string" and #want[k] > 0 and want[k]:find("[\r]") then
       kit.fail(ctx, "InvalidParameterValue", "%s must not contain carriage returns", k)

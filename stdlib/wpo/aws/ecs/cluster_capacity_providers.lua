@@ -29,9 +29,10 @@ local function observed(c, prior_inputs)
   prior_inputs = prior_inputs or {}
   local strategy = {}
   for i, s in ipairs(c.defaultCapacityProviderStrategy or {}) do
-    strategy[i] = { capacity_provider = s.capacityProvider, weight = s.weight or 0, base = s.base or 0 }
+    strategy[i] = { capacity_provider = s.capacityProvider, weight = s.weight or 0,
+      base = (s.base or 0) ~= 0 and s.base or nil }
   end
-  if prior_inputs.default_strategy and kit.contains(prior_inputs.default_strategy, strategy) then
+  if prior_inputs.default_strategy and kit.same_strategy(prior_inputs.default_strategy, strategy) then
     strategy = prior_inputs.default_strategy
   end
   return { id = c.clusterName, cluster = c.clusterName,

@@ -77,9 +77,10 @@ local function observed(svc, prior_inputs)
   if svc.capacityProviderStrategy and (prior_inputs.capacity_provider_strategy or #svc.capacityProviderStrategy > 0) then
     local s = {}
     for i, x in ipairs(svc.capacityProviderStrategy) do
-      s[i] = { capacity_provider = x.capacityProvider, weight = x.weight or 0, base = x.base or 0 }
+      s[i] = { capacity_provider = x.capacityProvider, weight = x.weight or 0,
+        base = (x.base or 0) ~= 0 and x.base or nil }
     end
-    if prior_inputs.capacity_provider_strategy and kit.contains(prior_inputs.capacity_provider_strategy, s) then
+    if prior_inputs.capacity_provider_strategy and kit.same_strategy(prior_inputs.capacity_provider_strategy, s) then
       s = prior_inputs.capacity_provider_strategy
     end
     o.capacity_provider_strategy = s

@@ -15,11 +15,16 @@
 -- secrets/valueFrom), an EFS volume with IAM authorisation but no transit
 -- encryption.
 --
--- Plan-time check: a container image in ECR (<account>.dkr.ecr.<region>.
--- amazonaws.com/<repository>:<tag> or @<digest>) must exist — DescribeImages,
--- a read the plan's read-only guard allows; an image not yet known while
--- planning (a repository this run creates) is checked at apply, before the
--- revision is registered. id = the revision's ARN; outputs arn, revision.
+-- Plan-time check: the images in ECR must exist — DescribeImages, a read the
+-- plan's read-only guard allows; a missing tag (or repository) refuses the
+-- plan, naming the container. Checked: every container image that is an ECR
+-- reference (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> or
+-- @<digest>) once known, and every entry of ecr_images = { { repository =
+-- "<name>", tag = "v1" | digest = "sha256:...", registry_id?, container? } } —
+-- for an image whose URL is not known while planning (the repository's URL
+-- comes from another resource), the repository's name and the tag are. Both
+-- are checked again at apply, before the revision is registered. id = the
+-- revision's ARN; outputs arn, revision.
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -48,10 +53,29 @@ local function ecr_images(defs)
   return out
 end
 
+-- The ECR images to check: those found in the containers (when known) and
+-- the declared ecr_images (when known), once each.
+local function image_refs(ctx, defs, declared)
+  local out, seen = ecr_images(defs), {}
+  for _, r in ipairs(out) do seen[table.concat({ r.registry, r.repository, r.tag or r.digest }, "|")] = true end
+  for _, e in ipairs(type(declared) == "table" and declared or {}) do
+    if type(e) == "table" and type(e.repository) == "string" and (type(e.tag) == "string" or type(e.digest) == "string") then
+      local key = table.concat({ e.registry_id or "", e.repository, e.tag or e.digest }, "|")
+      if not seen[key] then
+        seen[key] = true
+        out[#out + 1] = { container = e.container, registry = e.registry_id, region = ctx.region,
+          repository = e.repository, tag = e.digest == nil and e.tag or nil, digest = e.digest,
+          image = e.repository .. (e.digest and ("@" .. e.digest) or (":" .. e.tag)) }
+      end
+    end
+  end
+  return out
+end
+
 -- Every ECR image must exist; raises ImageNotFound naming the container.
-local function check_images(ctx, defs)
-  for _, ref in ipairs(ecr_images(defs)) do
-    local ecr = ctx:aws("ecr", { region = ref.region })
+local function check_images(ctx, defs, declared)
+  for _, ref in ipairs(image_refs(ctx, defs, declared)) do
+    local ecr = ctx:aws("ecr", ref.region and ref.region ~= ctx.region and { region = ref.region } or nil)
     local id = ref.digest and { imageDigest = ref.digest } or { imageTag = ref.tag }
     local out, err = kit.try(ecr, "DescribeImages", { registryId = ref.registry, repositoryName = ref.repository,
       imageIds = { id } })
@@ -62,8 +86,9 @@ local function check_images(ctx, defs)
           .. "repository %s): push it first, or keep the service on an image that exists",
           tostring(ref.container), ref.image, what, ref.repository)
       elseif kit.is_code(err, "RepositoryNotFoundException") then
-        kit.fail(ctx, "ImageNotFound", "container %s: the image %s does not exist (there is no ECR repository %s in "
-          .. "account %s, %s)", tostring(ref.container), ref.image, ref.repository, ref.registry, ref.region)
+        kit.fail(ctx, "ImageNotFound", "container %s: the image %s does not exist: there is no ECR repository %s "
+          .. "yet (a repository this run creates holds no image: deploy the public image first, push %s, then "
+          .. "point the service at it)", tostring(ref.container), ref.image, ref.repository, what)
       end
       error(err, 0)
     end
@@ -169,19 +194,20 @@ return resource.define "aws.ecs.task_definition" {
     task_role_arn = { type = "string", force_new = true },
     volumes = { type = "list", of = "any", force_new = true },
     requires_compatibilities = { type = "list", of = "string", default = { "EC2" }, force_new = true },
+    ecr_images = { type = "list", description = "ECR images to check at plan time", of = { type = "object", fields = {
+      repository = { type = "string", required = true }, tag = { type = "string" }, digest = { type = "string" },
+      registry_id = { type = "string" }, container = { type = "string" } } } },
     tags = { type = "tags" },
   },
   outputs = { "id", "arn", "revision" },
 
   check = function(ctx, after)
-    local defs = after.container_definitions
-    if type(defs) ~= "table" then return end
-    check_images(ctx, defs)
+    check_images(ctx, after.container_definitions, after.ecr_images)
   end,
 
   create = function(ctx, want)
     check(ctx, want)
-    check_images(ctx, want.container_definitions)
+    check_images(ctx, want.container_definitions, want.ecr_images)
     local latest, tags = describe(ctx, want.family)
     if latest and latest.status == "ACTIVE" then
       local t = kit.from_ecs_tags(tags)
