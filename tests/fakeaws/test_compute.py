@@ -303,6 +303,22 @@ class ComputeTest(unittest.TestCase):
         self.assertEqual(("TargetGroupNotFound", 400), error_of(self.elb.describe_target_groups,
                                                                 TargetGroupArns=[tg["TargetGroupArn"]]))
 
+    def test_load_balancer_and_instances_hold_their_subnets_through_interfaces(self):
+        lb, _ = self.web()
+        self.group(desired=1)
+        enis = self.ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [self.vpc]}])
+        kinds = sorted(e["Description"].split(" ")[0] for e in enis["NetworkInterfaces"])
+        self.assertEqual(["ELB", "ELB", "Primary"], kinds)
+        self.elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        self.asg.delete_auto_scaling_group(AutoScalingGroupName="wp-ecs", ForceDelete=True)
+        self.assertEqual(("DependencyViolation", 400), error_of(self.ec2.delete_security_group, GroupId=self.sg),
+                         "an ELB interface still detaching")
+        for _ in range(2):
+            self.ec2.describe_network_interfaces()
+        self.ec2.delete_security_group(GroupId=self.sg)
+        for subnet in self.subnets:
+            self.ec2.delete_subnet(SubnetId=subnet)
+
     # -- Application Auto Scaling ---------------------------------------------------------------
 
     def test_scalable_targets_and_policies(self):

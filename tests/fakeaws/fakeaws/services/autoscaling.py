@@ -21,6 +21,7 @@ import re
 from ..errors import AWSError
 from ..state import advance, matches, new_id, start_lifecycle
 from . import Service
+from . import ec2_interfaces as interfaces
 from . import ec2_launch_templates as templates
 
 service = Service("autoscaling")
@@ -111,6 +112,11 @@ def _launch(ctx, group, count):
             per_az[s["SubnetId"]] = sum(1 for i in _live(group) if i["_subnet"] == s["SubnetId"])
         subnet = min(subnets, key=lambda s: (per_az[s["SubnetId"]], s["SubnetId"]))
         iid = new_id("i")
+        try:
+            eni = interfaces.add_interface(ctx, subnet["SubnetId"], data.get("SecurityGroupIds"),
+                                           "Primary network interface", tags=[])
+        except AWSError:
+            continue   # the launch fails (a missing group...): the group stays below its desired capacity
         inst = {
             "InstanceId": iid,
             "InstanceType": data.get("InstanceType", "t3.micro"),
@@ -133,6 +139,7 @@ def _launch(ctx, group, count):
             "SecurityGroups": [{"GroupId": g} for g in data.get("SecurityGroupIds") or []],
             "MetadataOptions": {"HttpTokens": (data.get("MetadataOptions") or {}).get("HttpTokens", "optional")},
             "Tags": [dict(t) for t in tags],
+            "_eni": eni,
         }
         if data.get("IamInstanceProfile"):
             ec2_inst["IamInstanceProfile"] = dict(data["IamInstanceProfile"])
@@ -152,6 +159,7 @@ def _terminate(ctx, inst):
     ec2_inst = _instances(ctx).get(inst["InstanceId"])
     if ec2_inst is not None:
         ec2_inst["State"] = {"Code": 32, "Name": "shutting-down"}
+        interfaces.release_interface(ctx, ec2_inst.get("_eni"))
         from . import ecs_clusters
         ecs_clusters.deregister_instance(ctx, inst["InstanceId"])
 

@@ -22,10 +22,8 @@ from . import ec2 as ec2_module
 ec2 = ec2_module.service
 
 # lt- ids are taggable with ec2's CreateTags/DeleteTags and listed by DescribeTags.
-ec2_module.KINDS.setdefault("launch-template", ("lt", "InvalidLaunchTemplateId.NotFound",
-                                                "InvalidLaunchTemplateId.Malformed", "launch template ID"))
-ec2_module.PREFIX_KIND.setdefault("lt", "launch-template")
-ec2_module.ID_FIELD.setdefault("launch-template", "LaunchTemplateId")
+ec2_module.register_kind("launch-template", "lt", "InvalidLaunchTemplateId.NotFound",
+                         "InvalidLaunchTemplateId.Malformed", "launch template ID", "LaunchTemplateId")
 
 _NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 # public SSM parameters an image may be resolved through -> a stable fake AMI per region

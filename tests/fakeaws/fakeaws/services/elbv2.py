@@ -11,7 +11,9 @@ RemoveTags, DescribeTags.
 Tables: ("elbv2", "load-balancer"), ("elbv2", "target-group"),
 ("elbv2", "listener"), each by ARN. Kept from AWS: an ALB needs subnets in two
 AZs of one VPC and existing security groups; it goes provisioning -> active
-over describes; deletion protection refuses DeleteLoadBalancer
+over describes, with a network interface in each of its subnets
+(services/ec2_interfaces.py; released, so lingering a little, when it goes or
+leaves a subnet); deletion protection refuses DeleteLoadBalancer
 (OperationNotPermitted); deleting a load balancer deletes its listeners; names
 are unique (DuplicateLoadBalancerName, DuplicateTargetGroupName); a target
 group used by a listener cannot be deleted (ResourceInUse) and belongs to one
@@ -23,6 +25,7 @@ import re
 from ..errors import AWSError
 from ..state import advance, new_id, start_lifecycle
 from . import Service
+from . import ec2_interfaces as interfaces
 
 service = Service("elbv2")
 
@@ -148,6 +151,21 @@ def _zones(subnets):
             for s in subnets]
 
 
+def _place(ctx, lb, subnets):
+    """One interface per subnet (AZ) for the load balancer's nodes; those of
+    subnets it leaves are released."""
+    wanted = {s["SubnetId"] for s in subnets}
+    for sid, eni in list(lb["_enis"].items()):
+        if sid not in wanted:
+            interfaces.release_interface(ctx, eni)
+            del lb["_enis"][sid]
+    suffix = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+    for s in subnets:
+        if s["SubnetId"] not in lb["_enis"]:
+            lb["_enis"][s["SubnetId"]] = interfaces.add_interface(
+                ctx, s["SubnetId"], lb["SecurityGroups"], f"ELB {suffix}", requester="amazon-elb")
+
+
 @service.op("CreateLoadBalancer")
 def create_load_balancer(ctx, p):
     name = p["Name"]
@@ -189,6 +207,8 @@ def create_load_balancer(ctx, p):
         "_attributes": dict(LB_ATTRIBUTES),
         "_tags": _tags(p.get("Tags")),
     }
+    lb["_enis"] = {}
+    _place(ctx, lb, subnets)
     start_lifecycle(lb, "State", {"Code": "provisioning"}, {"Code": "active"}, ctx.settle)
     _lbs(ctx)[arn] = lb
     return {"LoadBalancers": [_public(lb)]}
@@ -229,6 +249,8 @@ def delete_load_balancer(ctx, p):
                                                               "deleted because deletion protection is enabled")
     for arn in [a for a, li in _listeners(ctx).items() if li["LoadBalancerArn"] == lb["LoadBalancerArn"]]:
         del _listeners(ctx)[arn]
+    for eni in lb["_enis"].values():
+        interfaces.release_interface(ctx, eni)
     del _lbs(ctx)[lb["LoadBalancerArn"]]
     return {}
 
@@ -242,6 +264,7 @@ def set_subnets(ctx, p):
     if subnets[0]["VpcId"] != lb["VpcId"]:
         raise service.fault("InvalidSubnetException", "The subnets must belong to the load balancer's VPC")
     lb["AvailabilityZones"] = _zones(subnets)
+    _place(ctx, lb, subnets)
     if p.get("IpAddressType"):
         lb["IpAddressType"] = p["IpAddressType"]
     return {"AvailabilityZones": lb["AvailabilityZones"], "IpAddressType": lb["IpAddressType"]}
@@ -251,6 +274,11 @@ def set_subnets(ctx, p):
 def set_security_groups(ctx, p):
     lb = _get_lb(ctx, p["LoadBalancerArn"])
     lb["SecurityGroups"] = _groups(ctx, p["SecurityGroups"], lb["VpcId"])
+    subnets = ctx.store.table("ec2", "subnet")
+    for sid, eni_id in lb["_enis"].items():
+        eni = ctx.store.table("ec2", interfaces.KIND).get(eni_id)
+        if eni is not None:
+            eni["Groups"] = interfaces._groups(ctx, subnets[sid], lb["SecurityGroups"])
     return {"SecurityGroupIds": list(lb["SecurityGroups"])}
 
 
