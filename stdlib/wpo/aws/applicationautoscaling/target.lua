@@ -45,7 +45,9 @@ local function register(ctx, want)
     ResourceId = want.resource_id, ScalableDimension = want.scalable_dimension,
     MinCapacity = want.min_capacity, MaxCapacity = want.max_capacity })
   local t = describe(ctx, want.service_namespace, want.resource_id, want.scalable_dimension)
-  if not t then kit.fail(ctx, "NotFound", "the scalable target %s is not there after registering it", want.resource_id) end
+  if not t then
+    kit.fail(ctx, "NotFound", "the scalable target %s is not there after registering it", want.resource_id)
+  end
   return observed(t)
 end
 
@@ -65,7 +67,8 @@ M.type = resource.define "aws.applicationautoscaling.target" {
   read = function(ctx, id)
     local ns, rid, dim = M.split_id(id)
     if not ns then
-      kit.fail(ctx, "InvalidParameterValue", "a scalable target's id is <namespace>/<resource id>/<dimension>, not %s", id)
+      kit.fail(ctx, "InvalidParameterValue", "a scalable target's id is <namespace>/<resource id>/<dimension>, "
+        .. "not %s", id)
     end
     local t = describe(ctx, ns, rid, dim)
     return t and observed(t) or nil

@@ -108,7 +108,8 @@ return resource.define "aws.autoscaling.group" {
     end
     local asg = ctx:aws("autoscaling")
     local found = ctx:adopt(function(key, value)
-      local list = asg:collect("DescribeAutoScalingGroups", { Filters = { { Name = "tag:" .. key, Values = { value } } } })
+      local list = asg:collect("DescribeAutoScalingGroups",
+        { Filters = { { Name = "tag:" .. key, Values = { value } } } })
       local out = {}
       for _, g in ipairs(list.AutoScalingGroups or {}) do
         if g.Status ~= "Delete in progress" then
@@ -159,7 +160,8 @@ return resource.define "aws.autoscaling.group" {
     local group = describe(ctx, id)
     if not group then return end
     if group.Status ~= "Delete in progress" then
-      local _, err = kit.try(asg, "UpdateAutoScalingGroup", { AutoScalingGroupName = id, MinSize = 0, DesiredCapacity = 0 })
+      local _, err = kit.try(asg, "UpdateAutoScalingGroup",
+        { AutoScalingGroupName = id, MinSize = 0, DesiredCapacity = 0 })
       if err then
         if not_found(err) then return end
         error(err, 0)

@@ -67,7 +67,8 @@ local function check(ctx, want)
   end
   for k, v in pairs(want.ecs_config or {}) do
     if not k:match("^ECS_[%u%d_]+$") or tostring(v):find("[\r\n]") then
-      kit.fail(ctx, "InvalidParameterValue", "ecs_config: %s is not an ECS agent setting (ECS_NAME = one-line value)", k)
+      kit.fail(ctx, "InvalidParameterValue", "ecs_config: %s is not an ECS agent setting (ECS_NAME = one-line "
+        .. "value)", k)
     end
   end
 end
@@ -182,7 +183,8 @@ return resource.define "aws.ec2.launch_template" {
     check(ctx, want)
     local ec2 = ctx:aws("ec2")
     local found = ctx:adopt(function(key, value)
-      local list = ec2:collect("DescribeLaunchTemplates", { Filters = { { Name = "tag:" .. key, Values = { value } } } })
+      local list = ec2:collect("DescribeLaunchTemplates",
+        { Filters = { { Name = "tag:" .. key, Values = { value } } } })
       local out = {}
       for _, lt in ipairs(list.LaunchTemplates or {}) do
         out[#out + 1] = { id = lt.LaunchTemplateId, tags = kit.from_ec2_tags(lt.Tags) }

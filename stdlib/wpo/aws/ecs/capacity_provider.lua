@@ -44,7 +44,8 @@ local function check(ctx, want)
       .. "with aws, ecs or fargate: %q", want.name)
   end
   if want.target_capacity < 1 or want.target_capacity > 100 then
-    kit.fail(ctx, "InvalidParameterValue", "target_capacity is a percentage from 1 to 100, not %d", want.target_capacity)
+    kit.fail(ctx, "InvalidParameterValue", "target_capacity is a percentage from 1 to 100, not %d",
+      want.target_capacity)
   end
   if want.managed_termination_protection and not want.managed_scaling then
     kit.fail(ctx, "InvalidParameterValue", "managed_termination_protection needs managed_scaling")

@@ -53,7 +53,9 @@ end
 local function strategy_in(list)
   if not list then return nil end
   local out = {}
-  for i, s in ipairs(list) do out[i] = { capacityProvider = s.capacity_provider, weight = s.weight or 0, base = s.base or 0 } end
+  for i, s in ipairs(list) do
+    out[i] = { capacityProvider = s.capacity_provider, weight = s.weight or 0, base = s.base or 0 }
+  end
   return out
 end
 
@@ -62,7 +64,8 @@ local function observed(svc, prior_inputs)
   local cfg = svc.deploymentConfiguration or {}
   local cb = cfg.deploymentCircuitBreaker or {}
   local o = {
-    id = svc.serviceArn, arn = svc.serviceArn, name = svc.serviceName, cluster = prior_inputs.cluster or cluster_of(svc.serviceArn),
+    id = svc.serviceArn, arn = svc.serviceArn, name = svc.serviceName,
+    cluster = prior_inputs.cluster or cluster_of(svc.serviceArn),
     task_definition = svc.taskDefinition, desired_count = svc.desiredCount, launch_type = svc.launchType,
     deployment_circuit_breaker = cb.enable or false, deployment_rollback = cb.rollback or false,
     deployment_minimum_healthy_percent = cfg.minimumHealthyPercent,
@@ -74,20 +77,21 @@ local function observed(svc, prior_inputs)
     tags = kit.user_tags(kit.from_ecs_tags(svc.tags)),
   }
   if prior_inputs.launch_type == nil and svc.capacityProviderStrategy then o.launch_type = nil end
-  if svc.capacityProviderStrategy and (prior_inputs.capacity_provider_strategy or #svc.capacityProviderStrategy > 0) then
+  local strategy = svc.capacityProviderStrategy
+  if strategy and (prior_inputs.capacity_provider_strategy or #strategy > 0) then
     local s = {}
-    for i, x in ipairs(svc.capacityProviderStrategy) do
+    for i, x in ipairs(strategy) do
       s[i] = { capacity_provider = x.capacityProvider, weight = x.weight or 0,
         base = (x.base or 0) ~= 0 and x.base or nil }
     end
-    if prior_inputs.capacity_provider_strategy and kit.same_strategy(prior_inputs.capacity_provider_strategy, s) then
-      s = prior_inputs.capacity_provider_strategy
-    end
+    local before = prior_inputs.capacity_provider_strategy
+    if before and kit.same_strategy(before, s) then s = before end
     o.capacity_provider_strategy = s
   end
   local lbs = {}
   for i, lb in ipairs(svc.loadBalancers or {}) do
-    lbs[i] = { target_group_arn = lb.targetGroupArn, container_name = lb.containerName, container_port = lb.containerPort }
+    lbs[i] = { target_group_arn = lb.targetGroupArn, container_name = lb.containerName,
+      container_port = lb.containerPort }
   end
   if #lbs > 0 or prior_inputs.load_balancers then o.load_balancers = lbs end
   local ps = {}
@@ -121,7 +125,8 @@ local function params_of(want)
   }
   local lbs = {}
   for i, lb in ipairs(want.load_balancers or {}) do
-    lbs[i] = { targetGroupArn = lb.target_group_arn, containerName = lb.container_name, containerPort = lb.container_port }
+    lbs[i] = { targetGroupArn = lb.target_group_arn, containerName = lb.container_name,
+      containerPort = lb.container_port }
   end
   p.loadBalancers = lbs
   local ps = {}
@@ -222,7 +227,9 @@ return resource.define "aws.ecs.service" {
     local cluster = (prior and prior.inputs and prior.inputs.cluster) or cluster_of(id)
     if not cluster then
       local c, n = tostring(id):match("^([^/:]+)/([^/]+)$")
-      if not c then kit.fail(ctx, "InvalidParameterValue", "an ECS service id is its ARN or cluster/name, not %s", id) end
+      if not c then
+        kit.fail(ctx, "InvalidParameterValue", "an ECS service id is its ARN or cluster/name, not %s", id)
+      end
       local svc = describe(ctx, c, n)
       if not svc or svc.status ~= "ACTIVE" then return nil end
       return observed(svc, { cluster = c })

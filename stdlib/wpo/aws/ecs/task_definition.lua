@@ -59,7 +59,8 @@ local function image_refs(ctx, defs, declared)
   local out, seen = ecr_images(defs), {}
   for _, r in ipairs(out) do seen[table.concat({ r.registry, r.repository, r.tag or r.digest }, "|")] = true end
   for _, e in ipairs(type(declared) == "table" and declared or {}) do
-    if type(e) == "table" and type(e.repository) == "string" and (type(e.tag) == "string" or type(e.digest) == "string") then
+    local named = type(e) == "table" and type(e.repository) == "string"
+    if named and (type(e.tag) == "string" or type(e.digest) == "string") then
       local key = table.concat({ e.registry_id or "", e.repository, e.tag or e.digest }, "|")
       if not seen[key] then
         seen[key] = true
@@ -93,8 +94,8 @@ local function check_images(ctx, defs, declared)
       error(err, 0)
     end
     if #(out.imageDetails or {}) == 0 then
-      kit.fail(ctx, "ImageNotFound", "container %s: the image %s does not exist (%s not found in the ECR repository %s)",
-        tostring(ref.container), ref.image, what, ref.repository)
+      kit.fail(ctx, "ImageNotFound", "container %s: the image %s does not exist (%s not found in the ECR "
+        .. "repository %s)", tostring(ref.container), ref.image, what, ref.repository)
     end
   end
 end
@@ -114,9 +115,9 @@ local function check(ctx, want)
       local upper = tostring(e.name):upper()
       for _, s in ipairs(SECRET_NAMES) do
         if upper:find(s, 1, true) then
-          kit.fail(ctx, "SecretInEnvironment", "container %s: the environment variable %s looks like a secret: pass it "
-            .. "through secrets = { { name = %q, valueFrom = <Secrets Manager or SSM parameter ARN> } }, never as plain "
-            .. "environment", c.name, tostring(e.name), tostring(e.name))
+          kit.fail(ctx, "SecretInEnvironment", "container %s: the environment variable %s looks like a secret: "
+            .. "pass it through secrets = { { name = %q, valueFrom = <Secrets Manager or SSM parameter ARN> } }, "
+            .. "never as plain environment", c.name, tostring(e.name), tostring(e.name))
         end
       end
     end

@@ -130,7 +130,8 @@ return resource.define "aws.elbv2.listener" {
   create = function(ctx, want)
     check(ctx, want)
     local elb = client(ctx)
-    for _, li in ipairs(elb:collect("DescribeListeners", { LoadBalancerArn = want.load_balancer_arn }).Listeners or {}) do
+    local existing = elb:collect("DescribeListeners", { LoadBalancerArn = want.load_balancer_arn }).Listeners
+    for _, li in ipairs(existing or {}) do
       if li.Port == want.port then
         local tags = tags_of(ctx, li.ListenerArn)
         if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then

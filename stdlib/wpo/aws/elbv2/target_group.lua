@@ -31,8 +31,8 @@ end
 
 local function observed(ctx, tg)
   local attrs = {}
-  for _, kv in ipairs(client(ctx):call("DescribeTargetGroupAttributes", { TargetGroupArn = tg.TargetGroupArn }).Attributes
-      or {}) do
+  local described = client(ctx):call("DescribeTargetGroupAttributes", { TargetGroupArn = tg.TargetGroupArn })
+  for _, kv in ipairs(described.Attributes or {}) do
     attrs[kv.Key] = kv.Value
   end
   return {
