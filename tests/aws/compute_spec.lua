@@ -400,6 +400,19 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.are.same({}, state("ecs", "task-definition"))
     end)
 
+    it("adopts the revision a crashed run registered, but registers a new one when any setting differs", function()
+      local r, t = create("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
+        container_definitions = CONTAINERS, cpu = 512 })
+      local _, same = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
+        container_definitions = CONTAINERS, cpu = 512 })
+      assert.are.equal(r.id, t.create(ctx_for(t, "aws.ecs.task_definition.wp"), same).id)
+      local _, more_cpu = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
+        container_definitions = CONTAINERS, cpu = 1024 })
+      local o = t.create(ctx_for(t, "aws.ecs.task_definition.wp"), more_cpu)
+      assert.matches(":task%-definition/wp:2$", o.id)
+      assert.are.equal(1024, o.cpu)
+    end)
+
     it("reads nil once its revision was deregistered out of band", function()
       local r, t = create("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
         container_definitions = CONTAINERS })

@@ -169,6 +169,16 @@ local function observed(td, tags, prior_inputs)
   return o
 end
 
+-- Is the registered revision (observed) the one `want` describes?
+local function same_revision(o, want)
+  for _, k in ipairs({ "family", "network_mode", "cpu", "memory", "execution_role_arn", "task_role_arn" }) do
+    if o[k] ~= want[k] then return false end
+  end
+  return o.container_definitions == want.container_definitions
+    and o.volumes == want.volumes
+    and kit.same_set(o.requires_compatibilities, want.requires_compatibilities)
+end
+
 local function register(ctx, want)
   local params = {
     family = want.family, containerDefinitions = want.container_definitions, networkMode = want.network_mode,
@@ -214,7 +224,7 @@ return resource.define "aws.ecs.task_definition" {
       local t = kit.from_ecs_tags(tags)
       local o = observed(latest, tags, want)
       if t[resource.TAG_ADDRESS] == ctx.address and (t[resource.TAG_STACK] or ctx.stack) == ctx.stack
-          and o.container_definitions == want.container_definitions then
+          and same_revision(o, want) then
         ctx:log("adopting %s, already registered for this resource", latest.taskDefinitionArn)
         return o
       end
