@@ -269,6 +269,7 @@ return s
   describe("against fakeaws", function()
     local fakeaws = require "fakeaws"
     local aws = require "wpo.aws"
+    local kit_try = require("wpo.aws.typekit").try
     local f, dir
 
     local function client(svc)
@@ -380,6 +381,49 @@ return s
       assert.matches("Apply complete: 0 added, 0 changed, 14 destroyed.", r.stdout, 1, true)
       assert.matches("removed scale-in protection from 2 instances", r.stdout, 1, true)
       assert.are.same({}, live())
+    end)
+
+    it("checks service.ecr_tag at plan time: a missing repository or tag refuses the plan, reading only", function()
+      local ecr = client("ecr")
+      local served = pcall(function()
+        ecr:call("DescribeRepositories", {})
+        ecr:call("DescribeImages", { repositoryName = "nothing-here" })
+      end)
+      local _, probe = kit_try(ecr, "DescribeImages", { repositoryName = "nothing-here" })
+      if not served and not (probe and probe.code == "RepositoryNotFoundException") then
+        pending("fakeaws serves no ECR images yet (the registry area's services/ecr.py)")
+        return
+      end
+      local fx = fixtures()
+      local path = script(dir, fx, ', ecr_tag = "v2"')
+      local r = wpo({ "plan", path })
+      assert.are.equal(1, r.status, r.stdout .. r.stderr)
+      assert.matches("aws.ecs.task_definition.wordpress: ImageNotFound:", r.stderr, 1, true)
+      assert.matches("no ECR repository acme/wordpress yet", r.stderr, 1, true)
+      assert.matches("stack.lua:%d+: ", r.stderr)
+      ecr:call("CreateRepository", { repositoryName = "acme/wordpress" })
+      ecr:call("PutImage", { repositoryName = "acme/wordpress", imageTag = "v1",
+        imageManifest = '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}' })
+      local before = f:calls()
+      r = wpo({ "plan", path })
+      assert.are.equal(1, r.status, r.stdout .. r.stderr)
+      assert.matches("container wordpress: the image acme/wordpress:v2 does not exist", r.stderr, 1, true)
+      local made = {}
+      for op, n in pairs(f:calls()) do
+        if n > (before[op] or 0) then made[op] = n - (before[op] or 0) end
+      end
+      assert.is_true((made["ecr.DescribeImages"] or 0) >= 1)
+      for op in pairs(made) do
+        local name = op:match("%.(.*)$")
+        assert.is_truthy(name:match("^Describe") or name:match("^List") or name:match("^Get"), op .. " while planning")
+      end
+      local ok_path = script(dir, fx, ', ecr_tag = "v1"')
+      r = wpo({ "run", "--yes", ok_path })
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      local svc = client("ecs"):call("DescribeServices", { cluster = "acme", services = { "acme-wordpress" } }).services[1]
+      local td = client("ecs"):call("DescribeTaskDefinition", { taskDefinition = svc.taskDefinition }).taskDefinition
+      assert.are.equal("123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/wordpress:v1", td.containerDefinitions[1].image)
+      assert.are.equal(0, wpo({ "destroy", "--yes", ok_path }).status)
     end)
 
     it("replaces the task definition and moves the service to it when the image changes", function()

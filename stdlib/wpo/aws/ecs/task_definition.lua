@@ -57,11 +57,11 @@ end
 -- the declared ecr_images (when known), once each.
 local function image_refs(ctx, defs, declared)
   local out, seen = ecr_images(defs), {}
-  for _, r in ipairs(out) do seen[table.concat({ r.registry, r.repository, r.tag or r.digest }, "|")] = true end
+  for _, r in ipairs(out) do seen[r.repository .. "|" .. (r.tag or r.digest)] = true end
   for _, e in ipairs(type(declared) == "table" and declared or {}) do
     local named = type(e) == "table" and type(e.repository) == "string"
     if named and (type(e.tag) == "string" or type(e.digest) == "string") then
-      local key = table.concat({ e.registry_id or "", e.repository, e.tag or e.digest }, "|")
+      local key = e.repository .. "|" .. (e.tag or e.digest)
       if not seen[key] then
         seen[key] = true
         out[#out + 1] = { container = e.container, registry = e.registry_id, region = ctx.region,
