@@ -407,7 +407,8 @@ return s
       local before = f:calls()
       r = wpo({ "plan", path })
       assert.are.equal(1, r.status, r.stdout .. r.stderr)
-      assert.matches("container wordpress: the image acme/wordpress:v2 does not exist", r.stderr, 1, true)
+      assert.matches("container wordpress: the image 123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/wordpress:v2 "
+        .. "does not exist (tag v2 not found in the ECR repository acme/wordpress)", r.stderr, 1, true)
       local made = {}
       for op, n in pairs(f:calls()) do
         if n > (before[op] or 0) then made[op] = n - (before[op] or 0) end
