@@ -18,6 +18,11 @@
 -- forces (the attributes that force a replace), sensitive (attribute names
 -- whose values are secret), waits_for (ids), deposed (for deleting an old
 -- object left by create_before_destroy), reason }.
+--
+-- A type with a check function (see wpo.resource) has it called for each of
+-- its create, update and replace actions once the plan is made (concurrently,
+-- as tasks); an error it raises refuses the plan, carrying the resource's
+-- address and file:line.
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
@@ -306,6 +311,8 @@ function M.make(stack, st, opts)
     end
   end
 
+  M.run_checks(stack, st, p)
+
   local add_n, change_n, destroy_n = 0, 0, 0
   for _, a in ipairs(p.actions) do
     if a.action == "create" then add_n = add_n + 1
@@ -317,6 +324,42 @@ function M.make(stack, st, opts)
   end
   p.summary = { add = add_n, change = change_n, destroy = destroy_n }
   return p
+end
+
+-- The types' plan-time checks (reads only: planning runs under the AWS
+-- read-only guard). The first failure, in plan order, is raised.
+function M.run_checks(stack, st, p)
+  local todo = {}
+  for _, a in ipairs(p.actions) do
+    if a.type_def.check and (a.action == "create" or a.action == "update" or a.action == "replace") then
+      todo[#todo + 1] = a
+    end
+  end
+  if #todo == 0 then return end
+  local task = require "wpo.task"
+  local failures, tasks = {}, {}
+  for i, a in ipairs(todo) do
+    tasks[i] = task.spawn(function()
+      local ctx = resource.context { address = a.address, type = a.type_def, stack = stack.name,
+        region = stack.region, where = a.where, prior = a.prior, lineage = st.lineage }
+      local ok, err = pcall(a.type_def.check, ctx, a.after, a.action)
+      if not ok then failures[i] = err end
+    end)
+  end
+  for i, t in ipairs(tasks) do
+    local ok, err = task.join(t)
+    if not ok and not failures[i] then failures[i] = err end
+  end
+  for i, a in ipairs(todo) do
+    local e = failures[i]
+    if e ~= nil then
+      if errors.is(e) then
+        errors.raise { code = e.code ~= "error" and e.code or "PlanError", where = e.where or a.where,
+          address = e.address or a.address, message = e.message }
+      end
+      plan_error(a.where, a.address, "%s", tostring(e))
+    end
+  end
 end
 
 function M.has_changes(p)
