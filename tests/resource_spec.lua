@@ -115,6 +115,16 @@ describe("wpo.resource", function()
     assert.matches("^%x+$", token(1))
     assert.is_true(#token(1) <= 64)
   end)
+
+  it("gives two new stacks declaring the same address different client tokens", function()
+    -- A state gets its lineage at its first save: before it, only the stack tells them apart.
+    local function token(stack_name)
+      return resource.context { address = "aws.efs.file_system.content", stack = stack_name, region = "eu-west-1",
+        generation = 1 }:client_token()
+    end
+    assert.are.equal(token("prod"), token("prod"))
+    assert.are_not.equal(token("prod"), token("staging"))
+  end)
 end)
 
 describe("random.password", function()

@@ -359,9 +359,13 @@ end
 
 -- ctx:client_token() -> a deterministic idempotency token for this resource's
 -- next create: the same across a crash and a re-run, new after each create.
+-- A new state has no lineage until its first save, so the stack and region
+-- are in the seed too: two stacks declaring the same address never share a
+-- token (AWS would hand one stack the other's object).
 function Context:client_token()
   local crypto = require "wpo.core.crypto"
-  local seed = table.concat({ self.lineage or "", self.address, tostring(self.generation or 1) }, "\0")
+  local seed = table.concat({ self.lineage or "", self.stack or "", self.region or "", self.address,
+    tostring(self.generation or 1) }, "\0")
   return crypto.hex(crypto.sha256(seed)):sub(1, 64)
 end
 
