@@ -48,10 +48,16 @@ local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
 -- ---- where the user is ----
 
 -- The file:line of the innermost frame in one of the user's files (the stack
--- script, its modules); outside a load, the first frame outside the stdlib.
+-- script, its modules). Failing that — a resource declared by a library
+-- module such as wpo.wordpress, called through a tail call that left no user
+-- frame — the innermost line of that library module ("wpo/wordpress/files.lua:57").
+-- Outside a load, the first frame outside the stdlib.
+local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/value.lua"] = true,
+                       ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true }
+
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
-  local fallback
+  local fallback, library
   for level = 3, 60 do
     local info = debug.getinfo(level, "Sl")
     if not info then break end
@@ -59,13 +65,17 @@ local function user_where()
       if loading and loading.user_sources[info.source] then
         return info.source:sub(2) .. ":" .. info.currentline
       end
-      if not fallback and info.source:sub(1, 1) == "@"
-          and not (stdlib and info.source:sub(1, #stdlib) == stdlib) then
+      local in_stdlib = stdlib and info.source:sub(1, #stdlib) == stdlib
+      if in_stdlib and loading and not library then
+        local rel = info.source:sub(#stdlib + 1)
+        if not ENGINE_FILES[rel] then library = rel .. ":" .. info.currentline end
+      end
+      if not fallback and info.source:sub(1, 1) == "@" and not in_stdlib then
         fallback = info.source:sub(2) .. ":" .. info.currentline
       end
     end
   end
-  return fallback
+  return library or fallback
 end
 M.user_where = user_where
 
@@ -252,6 +262,8 @@ local function resolve_vars(decls, where)
     if vals[name] == nil then
       raise(specs[name].where or where, nil, "variable '%s' has no default: pass --var %s=VALUE", name, name)
     end
+    -- a sensitive variable's value stays hidden wherever it flows
+    if specs[name].sensitive then vals[name] = value.secret(vals[name], name) end
   end
   return setmetatable(vals, { __index = function(_, k)
     local near = text.closest(tostring(k), names)
@@ -531,7 +543,13 @@ local function make_env(ctx)
     if cached ~= nil then return cached end
     local rel = name:gsub("%.", "/")
     local tried = {}
-    for _, candidate in ipairs({ ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }) do
+    -- The wpo namespace is the library's: a file in the user's repository never
+    -- shadows it (and in a checkout, <root>/wpo is the binary, not a directory).
+    local candidates = {}
+    if name ~= "wpo" and name:sub(1, 4) ~= "wpo." then
+      candidates = { ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }
+    end
+    for _, candidate in ipairs(candidates) do
       local src, rerr, code = ctx.reader(candidate)
       if src then
         ctx.sources[candidate] = src
@@ -545,14 +563,16 @@ local function make_env(ctx)
         ctx.loaded[name] = result
         return result
       end
-      if code ~= "ENOENT" then raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr)) end
+      if code ~= "ENOENT" and code ~= "ENOTDIR" then
+        raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr))
+      end
       tried[#tried + 1] = display(candidate)
     end
     -- wpo's library (and Lua libraries at absolute paths); never a path relative to
     -- the current directory, which would read files the source (a git ref) lacks.
     if package.preload[name] or package.searchpath(name, library_path()) then return require(name) end
-    raise(errors.where(2), nil, "module '%s' not found (looked for %s and in the wpo library)", name,
-      table.concat(tried, ", "))
+    raise(errors.where(2), nil, "module '%s' not found (looked %sin the wpo library)", name,
+      #tried > 0 and ("for " .. table.concat(tried, ", ") .. " and ") or "")
   end
   env._G = env
   return setmetatable(env, {
