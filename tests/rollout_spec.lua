@@ -104,6 +104,7 @@ describe("wpo.rollout", function()
     local report2, exit2 = rollout.run { resume = again, executor = ex2, log = quiet }
     assert.are.equal(0, exit2)
     assert.are.same({ stacks[3], stacks[4], stacks[5], stacks[6] }, ex2.applied)
+    assert.are.equal(1, ex2.peak)   -- the recorded max_parallel
     for _, row in ipairs(report2.rows) do assert.are.equal("done", row.result) end
   end)
 

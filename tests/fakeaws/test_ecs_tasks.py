@@ -34,6 +34,8 @@ class EcsTasksTest(unittest.TestCase):
     def setUp(self):
         self.fake = Fake(settle=1)
         self.ecs = self.fake.client("ecs", region="eu-west-1")
+        for name in ("fleet", "other"):
+            self.ecs.create_cluster(clusterName=name)
         self.ecs.register_task_definition(family="wpo", containerDefinitions=[
             {"name": "wpo", "image": "wpo:latest", "memory": 256, "essential": True},
             {"name": "sidecar", "image": "busybox", "memory": 32, "essential": False, "command": ["sleep", "1"]}])
@@ -142,11 +144,15 @@ class EcsTasksTest(unittest.TestCase):
         self.assertEqual([arns[0]], stopped)
         running = self.ecs.list_tasks(cluster="fleet", startedBy="wpo-0")["taskArns"]
         self.assertNotIn(arns[0], running)
-        self.assertEqual([], self.ecs.list_tasks(cluster="elsewhere")["taskArns"])
+        self.assertEqual([], self.ecs.list_tasks(cluster="other")["taskArns"])
+        self.assertEqual("ClusterNotFoundException", code_of(self.ecs.list_tasks, cluster="elsewhere")[0])
+        self.assertEqual("ClusterNotFoundException", code_of(self.ecs.describe_tasks, cluster="elsewhere",
+                                                             tasks=arns[:1])[0])
 
     def test_run_task_makes_the_checks_ecs_makes(self):
         cmd = {"containerOverrides": [{"name": "nope", "command": ["x"]}]}
         cases = [
+            (dict(taskDefinition="wpo", cluster="nowhere"), "ClusterNotFoundException", "Cluster not found"),
             (dict(taskDefinition="missing"), "ClientException", "TaskDefinition not found"),
             (dict(taskDefinition="wpo", overrides=cmd), "InvalidParameterException", "container named nope"),
             (dict(taskDefinition="wpo", startedBy="x" * 37), "InvalidParameterException", "36"),
@@ -156,7 +162,7 @@ class EcsTasksTest(unittest.TestCase):
              "InvalidParameterException", "networkMode"),
         ]
         for params, code, text in cases:
-            got = code_of(self.ecs.run_task, cluster="fleet", **params)
+            got = code_of(self.ecs.run_task, **{"cluster": "fleet", **params})
             self.assertIsNotNone(got, params)
             self.assertEqual(code, got[0], params)
             self.assertIn(text, got[1], params)

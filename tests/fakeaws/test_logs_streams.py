@@ -21,6 +21,7 @@ class LogsStreamsTest(unittest.TestCase):
         self.fake = Fake(settle=0)
         self.ecs = self.fake.client("ecs", region="eu-west-1")
         self.logs = self.fake.client("logs", region="eu-west-1")
+        self.ecs.create_cluster(clusterName="fleet")
 
     def tearDown(self):
         self.fake.stop()

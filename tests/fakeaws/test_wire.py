@@ -164,6 +164,7 @@ class WireTest(unittest.TestCase):
         # ecs_tasks.py: RunTask, DescribeTasks, ListTasks, StopTask
         ecs.register_task_definition(family="wpo", containerDefinitions=[
             {"name": "wpo", "image": "wpo:latest", "memory": 256}])
+        ecs.create_cluster(clusterName="fleet")
         task = ecs.run_task(cluster="fleet", taskDefinition="wpo", startedBy="wire", overrides={
             "containerOverrides": [{"name": "wpo", "command": ["wpo", "version"]}]})["tasks"][0]
         self.assertEqual(["wpo", "version"], task["overrides"]["containerOverrides"][0]["command"])
@@ -275,6 +276,7 @@ class WireTest(unittest.TestCase):
         ecs.register_task_definition(family="logged", containerDefinitions=[
             {"name": "app", "image": "app", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": "/wire/app", "awslogs-create-group": "true", "awslogs-stream-prefix": "app"}}}])
+        ecs.create_cluster(clusterName="wire")
         arn = ecs.run_task(cluster="wire", taskDefinition="logged")["tasks"][0]["taskArn"]
         statuses = [ecs.describe_tasks(cluster="wire", tasks=[arn])["tasks"][0]["lastStatus"] for _ in range(2)]
         self.assertEqual(["PENDING", "RUNNING"], statuses)

@@ -48,7 +48,8 @@ local M = {
     canary = { type = "integer", default = 1, min = 0, metavar = "N", help = "stacks in the first wave, alone" },
     waves = { type = "string", default = "10%,50%,100%", metavar = "LIST",
               help = "then waves up to these cumulative shares (or counts) of the fleet" },
-    max_parallel = { type = "integer", default = 4, min = 1, metavar = "N", help = "stacks applied at once" },
+    max_parallel = { type = "integer", min = 1, metavar = "N",
+                     help = "stacks applied at once (default 4; --resume: as recorded)" },
     keep_going = { type = "boolean", help = "go on past a failed stack (default: stop starting new ones)" },
     resume = { type = "boolean", help = "finish the rollout recorded in this directory (no REF or PATH)" },
     dry_run = { type = "boolean", help = "plan every stack, print one line each, change nothing" },
@@ -202,7 +203,7 @@ function M.run(opts, args)
   local report, exit = rollout.run {
     ref = ref, stacks = not record and stacks or nil, resume = record,
     executor = executor, canary = opts.canary, waves = opts.waves,
-    max_parallel = record and nil or opts.max_parallel, keep_going = opts.keep_going or nil,
+    max_parallel = opts.max_parallel, keep_going = opts.keep_going or nil,
     dry_run = opts.dry_run, interrupt = true, log = log,
     record = function(r)
       if opts.dry_run then return end

@@ -3,7 +3,7 @@
 --
 --   local ecs = require "wpo.rollout.ecs"
 --   local ex = ecs.new { cluster = "fleet", task_definition = "wpo", ... }   -- options below
---   ex:prepare()        -- DescribeTaskDefinition: the container, its logs, the network mode
+--   ex:prepare()        -- the cluster; the task definition: the container, its logs, the network mode
 --   rollout.run { executor = ex, ... }
 --
 -- What a stack goes through:
@@ -250,12 +250,19 @@ function Executor:ecs()
   return self.ecs_client
 end
 
--- executor:prepare(): the task definition (pinned to its revision), the
--- container running wpo, its log configuration, the network mode against
--- the options. Raises a wpo.errors error (code EcsExecutor) on a mismatch.
+-- executor:prepare(): the cluster (DescribeClusters), the task definition
+-- (pinned to its revision), the container running wpo, its log
+-- configuration, the network mode against the options. Raises a wpo.errors error (code EcsExecutor) on a mismatch.
 function Executor:prepare()
   if self.prepared then return self end
   local o = self.o
+  local clusters = self:ecs():call("DescribeClusters", { clusters = { o.cluster } })
+  local cluster = clusters.clusters and clusters.clusters[1]
+  if not cluster or cluster.status ~= "ACTIVE" then
+    local f = clusters.failures and clusters.failures[1]
+    raise("EcsExecutor", "--cluster %s: no such active cluster in %s (%s)", o.cluster, self:ecs().region,
+      cluster and cluster.status or (f and f.reason) or "not found")
+  end
   local out = self:ecs():call("DescribeTaskDefinition", { taskDefinition = o.task_definition })
   local td = out.taskDefinition
   local names, essential = {}, {}

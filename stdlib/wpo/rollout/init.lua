@@ -172,6 +172,7 @@ function M.run(opts)
     end
     record.resumed = (record.resumed or 0) + 1
     max_parallel = opts.max_parallel or math.tointeger(record.max_parallel) or max_parallel
+    record.max_parallel = max_parallel
   else
     local stacks = opts.stacks or {}
     if #stacks == 0 then return fail("no stacks to roll out") end

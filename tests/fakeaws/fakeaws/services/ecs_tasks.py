@@ -1,5 +1,5 @@
 """ECS tasks: RunTask, DescribeTasks, StopTask, ListTasks (task definitions are
-ecs.py's; clusters and services are ecs_services.py's).
+ecs.py's, clusters ecs_clusters.py's, services ecs_services.py's).
 
 Nothing runs: a task only moves through its life over successive
 DescribeTasks calls, each stage lasting `settle` describes (at least one):
@@ -38,8 +38,10 @@ launchType and capacityProviderStrategy exclusive, FARGATE only for a
 definition compatible with it, a network configuration exactly when the
 definition's network mode is awsvpc (subnets and security groups must exist
 in fakeaws's EC2, subnets in one VPC), overrides name the definition's
-containers, startedBy at most 36 characters, DescribeTasks at most 100 tasks.
-Clusters are not checked (any name is accepted; "default" when omitted)."""
+containers, startedBy at most 36 characters, DescribeTasks at most 100 tasks,
+the cluster exists (ClusterNotFoundException; ACTIVE to start a task).
+Container instances and capacity providers play no part: a task is placed
+wherever it is asked to run."""
 import json
 import secrets
 
@@ -47,6 +49,7 @@ from .. import control
 from ..errors import AWSError
 from ..state import public
 from . import ecs as ecs_defs
+from . import ecs_clusters
 
 # Not named `service`: services.load() would then name this module in ECS's
 # "not implemented" answers, which belong to ecs.py.
@@ -72,16 +75,12 @@ def _rules(store):
     return store.scratch("ecs", "task-results", list)
 
 
-def _cluster(ctx, ref):
-    """-> (name, arn) of the cluster a request names (default: "default")."""
-    ref = ref or "default"
-    if ref.startswith("arn:"):
-        if ":cluster/" not in ref:
-            raise _invalid(f"Invalid cluster ARN: {ref}")
-        name = ref.split(":cluster/", 1)[1]
-    else:
-        name = ref
-    return name, ctx.arn("ecs", f"cluster/{name}")
+def _cluster(ctx, ref, active=False):
+    """-> (name, arn) of the cluster a request names (default: "default");
+    ClusterNotFoundException for one ecs_clusters.py does not know (or that
+    is not ACTIVE, to start tasks on)."""
+    cluster = ecs_clusters.find_cluster(ctx, ref, active=active)
+    return cluster["clusterName"], cluster["clusterArn"]
 
 
 def _find_task(ctx, cluster, ref):
@@ -174,7 +173,7 @@ def _awslogs(td, name):
 @ecs.op("RunTask")
 def run_task(ctx, p):
     td = _task_definition(ctx, p["taskDefinition"])
-    cluster, cluster_arn = _cluster(ctx, p.get("cluster"))
+    cluster, cluster_arn = _cluster(ctx, p.get("cluster"), active=True)
     count = p.get("count", 1)
     if not 1 <= count <= 10:
         raise _invalid("count must be between 1 and 10.")
