@@ -175,4 +175,21 @@ end
     assert.are.equal(gr.rev(work, "v1.0.0"), doc.source.commit)
     assert.are.equal("file://" .. core.realpath(origin), doc.source.repo)
   end)
+
+  it("rolls the same fleet in this process with the local executor, locking and writing its S3 states", function()
+    local r = rollout({ "v1.0.0", "stacks/customers", "--yes", "--max-parallel", "3", "--record", ".wpo/local.json" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("stacks/customers/acme%.lua +v1%.0%.0 %(%x+%) +v1%.0%.0 %(%x+%) +done +0 ", r.stdout)
+    for _, name in ipairs(NAMES) do
+      local object = aws("s3", "GetObject", { Bucket = "wpo-state", Key = "customers/" .. name })
+      local doc = cjson.decode(require("wpo.core.crypto").unbase64(object.Body))
+      assert.are.equal("v1.0.0", doc.source.ref, name)
+      assert.are.equal("site " .. name, doc.resources[1].inputs.value, name)
+    end
+    local locks = 0
+    for _, item in pairs((f:state().dynamodb or {}).item or {}) do
+      if item.TableName == "wpo-locks" then locks = locks + 1 end
+    end
+    assert.are.equal(0, locks)   -- every lock released
+  end)
 end)

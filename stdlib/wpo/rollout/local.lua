@@ -7,7 +7,9 @@
 -- plan: the stack loaded at the ref, its state opened and locked (the lock
 -- is kept until the stack is applied or released), refused when rolling
 -- back without allow_rollback, planned with the AWS read-only guard on.
--- apply: the plan applied, the rollout recorded in the stack's state.
+-- apply: the lock checked again (a remote one may have been lost while the
+-- stack waited for its wave), the plan applied, the rollout recorded in the
+-- stack's state.
 local errors = require "wpo.errors"
 local text = require "wpo.text"
 local workflow = require "wpo.workflow"
@@ -20,7 +22,7 @@ M.OPTIONS = { offline = true, allow_rollback = true, parallelism = true }
 local silent = setmetatable({}, { __index = function() return function() end end })
 
 -- The executor's result for a finished apply (wpo.apply's result).
-function M.apply_result(result, provenance)
+local function apply_result(result, provenance)
   local counts = { add = result.counts.added, change = result.counts.changed, destroy = result.counts.destroyed }
   if result.ok then return { ok = true, counts = counts, to = provenance } end
   local f = result.failures[1]
@@ -56,10 +58,18 @@ function M.new(o)
              planned = { stack = stack, st = st, plan = p } }
   end
   function ex.apply(_, p)
-    local result = apply.run(p.plan, p.stack, p.st, { parallelism = o.parallelism, reporter = silent })
-    workflow.record_rollout(p.plan, p.stack, p.st, result)
+    local ok, result = pcall(function()
+      -- as wpo run: a remote lock may have been lost while the rollout waited
+      -- for its wave; a KMS data key is fetched before anything changes
+      if p.st.check_lock then p.st:check_lock() end
+      if p.st.keyring then p.st.keyring:prepare() end
+      local result = apply.run(p.plan, p.stack, p.st, { parallelism = o.parallelism, reporter = silent })
+      workflow.record_rollout(p.plan, p.stack, p.st, result)
+      return result
+    end)
     p.st:close()
-    return M.apply_result(result, p.stack.provenance)
+    if not ok then return { ok = false, err = result } end
+    return apply_result(result, p.stack.provenance)
   end
   function ex.release(planned)
     if planned and planned.st then planned.st:close() end
