@@ -252,7 +252,8 @@ end
 
 -- executor:prepare(): the cluster (DescribeClusters), the task definition
 -- (pinned to its revision), the container running wpo, its log
--- configuration, the network mode against the options. Raises a wpo.errors error (code EcsExecutor) on a mismatch.
+-- configuration, the network mode against the options. Raises a wpo.errors
+-- error (code EcsExecutor) on a mismatch.
 function Executor:prepare()
   if self.prepared then return self end
   local o = self.o
@@ -476,8 +477,9 @@ function Executor:outcome(t, planned)
   return { ok = false, err = err, details = self:log_tail(t.taskArn) }
 end
 
--- Wait for a task to stop -> its description | nil, err
-function Executor:wait(target, arn)
+-- Wait for a task to stop -> its description | nil, err. A task just
+-- started is first described a poll interval later (RunTask said what it is).
+function Executor:wait(target, arn, just_started)
   local aws = require "wpo.aws"
   local poller = self.poller
   poller:watch(arn)
@@ -489,6 +491,10 @@ function Executor:wait(target, arn)
   end
   local ok, result = pcall(aws.wait, function()
     if task.cancelled() then error(detached(), 0) end
+    if just_started then
+      just_started = false
+      return nil, "PROVISIONING"
+    end
     local gok, entry = pcall(poller.get, poller, arn)
     if not gok then
       if transient(entry) then return nil, "DescribeTasks failed: " .. message_of(entry) end
@@ -545,7 +551,8 @@ function Executor:apply_stack(target, planned)
     self:log("  %s: waiting for its task %s, started before and still %s", target.path, short_id(arn),
       tostring(t.lastStatus))
   end
-  if not arn then
+  local started = not arn
+  if started then
     local err
     arn, err = self:start(target, planned)
     if not arn then return { ok = false, err = err } end
@@ -553,7 +560,7 @@ function Executor:apply_stack(target, planned)
     target.save()
     self:log("  %s: task %s started on cluster %s", target.path, short_id(arn), self.o.cluster)
   end
-  local stopped, werr = self:wait(target, arn)
+  local stopped, werr = self:wait(target, arn, started)
   if not stopped then return { ok = false, err = werr } end
   return self:outcome(stopped, planned)
 end
