@@ -12,9 +12,9 @@
 --
 -- Create adopts a role of that name already tagged with this resource's
 -- address. Update: trust policy, description, session duration and tags in
--- place. Delete first takes the role out of its instance profiles, detaches
--- its managed policies and deletes its inline policies (objects left by
--- hand would otherwise block it: DeleteConflict), each noted in the log.
+-- place. Delete: when IAM answers DeleteConflict (objects left by hand), it
+-- takes the role out of its instance profiles, detaches its managed policies
+-- and deletes its inline policies, each noted in the log, then deletes it.
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
@@ -146,9 +146,12 @@ return resource.define "aws.iam.role" {
   end,
 
   delete = function(ctx, id)
-    if not get(ctx, id) then return end
+    local iam = ctx:aws("iam")
+    local out, err = iam:pcall("DeleteRole", { RoleName = id })
+    if out or err.code == "NoSuchEntity" then return end
+    if err.code ~= "DeleteConflict" then error(err, 0) end
     detach_all(ctx, id)
-    local out, err = ctx:aws("iam"):pcall("DeleteRole", { RoleName = id })
+    out, err = iam:pcall("DeleteRole", { RoleName = id })
     if out or err.code == "NoSuchEntity" then return end
     error(err, 0)
   end,

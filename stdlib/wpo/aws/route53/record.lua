@@ -5,7 +5,7 @@
 --   zone_id  the hosted zone ("Z..."), force_new
 --   name     the record's name ("db.prod.internal"; a trailing dot is optional), force_new
 --   type     A | AAAA | CNAME | TXT | MX | SRV | CAA | NS | PTR | SPF, force_new
---   ttl      seconds, default 300 (plain records only)
+--   ttl      seconds (plain records only; default 300)
 --   records  list of values (plain records)
 --   alias    { name = target DNS name, zone_id = target's hosted zone,
 --              evaluate_target_health = false } (instead of ttl + records)
@@ -20,6 +20,8 @@
 local change = require "wpo.aws.route53.change"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
+
+local M = { DEFAULT_TTL = 300 }
 
 local TYPES = { "A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS", "PTR", "SPF" }
 
@@ -56,7 +58,7 @@ local function record_set(want)
     rrs.AliasTarget = { DNSName = want.alias.name, HostedZoneId = want.alias.zone_id,
       EvaluateTargetHealth = want.alias.evaluate_target_health or false }
   else
-    rrs.TTL = want.ttl
+    rrs.TTL = want.ttl or M.DEFAULT_TTL
     rrs.ResourceRecords = {}
     for i, v in ipairs(want.records) do rrs.ResourceRecords[i] = { Value = v } end
   end
@@ -83,6 +85,7 @@ local function observe(zone_id, rrs, inputs)
     observed.ttl = inputs.ttl
   else
     observed.ttl = math.tointeger(rrs.TTL) or rrs.TTL
+    if inputs.ttl == nil and observed.ttl == M.DEFAULT_TTL then observed.ttl = nil end
     observed.records = {}
     for i, r in ipairs(rrs.ResourceRecords or {}) do observed.records[i] = r.Value end
   end
@@ -95,6 +98,7 @@ local function check(ctx, want)
     ctx:fail("InvalidAttribute", "give records (a list of values) or alias")
   end
   if want.alias and want.alias.zone_id == nil then ctx:fail("InvalidAttribute", "alias.zone_id is required") end
+  if want.alias and want.ttl then ctx:fail("InvalidAttribute", "an alias record has no ttl (the target's applies)") end
 end
 
 local function submit(ctx, want, action)
@@ -107,13 +111,13 @@ local function same_values(want, rrs)
   return value.equal(observe(want.zone_id, rrs, want), observe(want.zone_id, record_set(want), want))
 end
 
-return resource.define "aws.route53.record" {
+M.type = resource.define "aws.route53.record" {
   description = "a Route 53 record set (plain records or an alias)",
   attributes = {
     zone_id = { type = "string", required = true, force_new = true },
     name = { type = "string", required = true, force_new = true },
     type = { type = "string", required = true, force_new = true, choices = TYPES },
-    ttl = { type = "integer", default = 300 },
+    ttl = { type = "integer" },
     records = { type = "list", of = "string" },
     alias = { type = "object", fields = {
       name = { type = "string", required = true },
@@ -165,3 +169,5 @@ return resource.define "aws.route53.record" {
     change.wait(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name))
   end,
 }
+
+return M.type
