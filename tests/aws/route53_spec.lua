@@ -105,6 +105,8 @@ describe("aws.route53 types against fakeaws", function()
       local rec = flow:import("aws.route53.zone", "legacy", id)
       assert.are.equal(vpc, rec.inputs.vpc_id)
       assert.are.equal("legacy.internal.", rec.inputs.name)
+      r53:call("DeleteHostedZone", { Id = id })
+      assert.is_nil(flow:read(rec))
     end)
   end)
 
