@@ -1,6 +1,6 @@
-"""CloudWatch Logs, CloudWatch alarms, Secrets Manager and SSM parameters in
-fakeaws, driven by botocore; and the Route 53 additions for hosted zones
-(tags, finding zones by name, VPC associations)."""
+"""CloudWatch Logs, CloudWatch alarms, SNS topics and subscriptions, Secrets
+Manager and SSM parameters in fakeaws, driven by botocore; and the Route 53
+additions for hosted zones (tags, finding zones by name, VPC associations)."""
 import json
 import unittest
 
@@ -87,6 +87,40 @@ class AlarmTest(unittest.TestCase):
         self.assertEqual(["a"], [a["AlarmName"] for a in self.cw.describe_alarms()["MetricAlarms"]])
         self.cw.delete_alarms(AlarmNames=["a"])
         self.assertEqual([], self.cw.describe_alarms(AlarmNamePrefix="a")["MetricAlarms"])
+
+
+class TopicTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = Fake(settle=1)
+        self.sns = self.fake.client("sns")
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def test_create_is_idempotent_by_name_and_refuses_other_tags(self):
+        tags = [{"Key": "wpo:address", "Value": "a"}]
+        arn = self.sns.create_topic(Name="alarms", Tags=tags)["TopicArn"]
+        self.assertEqual(arn, self.sns.create_topic(Name="alarms", Tags=tags)["TopicArn"])
+        self.assertEqual(("InvalidParameter", 400), error_of(
+            self.sns.create_topic, Name="alarms", Tags=[{"Key": "wpo:address", "Value": "b"}]))
+        self.assertEqual(("InvalidParameter", 400), error_of(self.sns.create_topic, Name="bad name"))
+        self.assertEqual(1, len(self.fake.state()["sns"]["topic"]))
+
+    def test_subscriptions(self):
+        arn = self.sns.create_topic(Name="alarms")["TopicArn"]
+        self.assertEqual("pending confirmation", self.sns.subscribe(
+            TopicArn=arn, Protocol="email", Endpoint="ops@example.com")["SubscriptionArn"])
+        sub = self.sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="ops@example.com",
+                                 ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self.assertEqual(1, len(self.fake.state()["sns"]["subscription"]))
+        self.assertEqual(("InvalidParameter", 400), error_of(self.sns.unsubscribe, SubscriptionArn=sub))
+        self.assertEqual(("InvalidParameter", 400), error_of(
+            self.sns.subscribe, TopicArn=arn, Protocol="email", Endpoint="not-an-address"))
+        self.assertEqual("1", self.sns.get_topic_attributes(TopicArn=arn)["Attributes"]["SubscriptionsPending"])
+        self.sns.delete_topic(TopicArn=arn)
+        self.sns.delete_topic(TopicArn=arn)                      # idempotent
+        self.assertEqual(("NotFound", 404), error_of(self.sns.get_subscription_attributes, SubscriptionArn=sub))
+        self.assertEqual(("NotFound", 404), error_of(self.sns.get_topic_attributes, TopicArn=arn))
 
 
 class SecretTest(unittest.TestCase):

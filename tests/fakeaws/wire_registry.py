@@ -168,3 +168,26 @@ class RegistryWire:
         self.assertEqual([{"Key": "team", "Value": "web"}], tags)
         ssm.delete_parameter(Name="/prod/site/url")
         self.assert_all_served_ops_succeeded("ssm")
+
+    def test_sns(self):
+        sns = self.fake.client("sns", region="eu-west-1")
+        arn = sns.create_topic(Name="prod-alarms", Attributes={"DisplayName": "prod alarms"},
+                               Tags=[{"Key": "wpo:stack", "Value": "prod"}])["TopicArn"]
+        self.assertEqual("arn:aws:sns:eu-west-1:123456789012:prod-alarms", arn)
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="alarms")
+        self.assertEqual("alarms", sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"])
+        sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "web"}])
+        sns.untag_resource(ResourceArn=arn, TagKeys=["wpo:stack"])
+        self.assertEqual([{"Key": "team", "Value": "web"}], sns.list_tags_for_resource(ResourceArn=arn)["Tags"])
+        pending = sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="ops@example.com",
+                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+        attrs = sns.get_subscription_attributes(SubscriptionArn=pending)["Attributes"]
+        self.assertEqual(("true", "ops@example.com"), (attrs["PendingConfirmation"], attrs["Endpoint"]))
+        queue = sns.subscribe(TopicArn=arn, Protocol="sqs",
+                              Endpoint="arn:aws:sqs:eu-west-1:123456789012:q")["SubscriptionArn"]
+        listed = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        self.assertEqual({"PendingConfirmation", queue}, {s["SubscriptionArn"] for s in listed})
+        sns.unsubscribe(SubscriptionArn=queue)
+        sns.delete_topic(TopicArn=arn)
+        self.assertEqual({}, self.fake.state().get("sns", {}))
+        self.assert_all_served_ops_succeeded("sns")

@@ -51,7 +51,8 @@ describe("wordpress registry/identity/operations/names tiers against fakeaws", f
 local wordpress = require "wpo.wordpress"
 local s = wpo.stack { name = "acme", region = "us-east-1", vars = { retention = 30 } }
 local p = wordpress.params { name = "acme", region = "us-east-1", cidr = "10.20.0.0/16", protect = false,
-  site = { domain = "www.acme.test", zone_id = %q }, logs = { retention_days = s.vars.retention } }
+  site = { domain = "www.acme.test", zone_id = %q }, logs = { retention_days = s.vars.retention },
+  alarms = { email = "ops@acme.test" } }
 local registry = require("wpo.wordpress.registry").build(s, p, {})
 local secrets = require("wpo.wordpress.secrets").build(s, p, {})
 local identity = require("wpo.wordpress.identity").build(s, p, { registry = registry, secrets = secrets })
@@ -82,7 +83,7 @@ return s
 
   it("runs: every object exists, tagged with the stack and its address", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("Plan: 23 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
+    assert.matches("Plan: 25 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
     record("first plan", plan)
     record("run (debug log)", ok(wpo({ "run", "stack.lua", "--yes" }, { WPO_LOG = "debug" })))
     assert.matches("wpo[debug] aws secretsmanager CreateSecret", outputs["run (debug log)"], 1, true)
@@ -98,6 +99,12 @@ return s
     local alarms = {}
     for name in pairs(st.cloudwatch.alarm) do alarms[#alarms + 1] = name end
     assert.are.equal(6, #alarms)
+    local topic = "arn:aws:sns:us-east-1:123456789012:acme-alarms"
+    assert.is_table(st.sns.topic[topic])
+    assert.are.same({ topic }, st.cloudwatch.alarm["acme-db-cpu"].AlarmActions)
+    local subs = {}
+    for _, sub in pairs(st.sns.subscription) do subs[#subs + 1] = sub.Protocol .. " " .. sub.Endpoint end
+    assert.are.same({ "email ops@acme.test" }, subs)
     local secrets = {}
     for _, sec in pairs(st.secretsmanager.secret) do secrets[#secrets + 1] = sec end
     assert.are.equal(2, #secrets)
@@ -125,7 +132,7 @@ return s
 
   it("plans no changes on a second run", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("No changes: stack acme matches its script (23 resources).", plan.stdout, 1, true)
+    assert.matches("No changes: stack acme matches its script (25 resources).", plan.stdout, 1, true)
     record("plan", plan)
     record("plan --json", ok(wpo { "plan", "stack.lua", "--json" }))
     record("plan (debug log)", ok(wpo({ "plan", "stack.lua" }, { WPO_LOG = "debug" })))
@@ -165,7 +172,7 @@ return s
     record("destroy (debug log)", ok(wpo({ "destroy", "stack.lua", "--var", "retention=90", "--yes" },
       { WPO_LOG = "debug" })))
     local st = state()
-    for _, service in ipairs({ "ecr", "iam", "logs", "cloudwatch", "secretsmanager" }) do
+    for _, service in ipairs({ "ecr", "iam", "logs", "cloudwatch", "secretsmanager", "sns" }) do
       assert.is_nil(st[service], service .. " still holds objects")
     end
     local zones = {}

@@ -5,8 +5,7 @@
 --        the identity tier scopes the task execution role to it)
 --
 -- Reads from p: name, logs.retention_days, database.engine,
--- database.allocated_storage (plain RDS), alarms.email (refused for now: wpo has no
--- SNS topic type to send e-mail through).
+-- database.allocated_storage (plain RDS), alarms.email (optional: where alarms are sent).
 -- Reads from deps:
 --   deps.lb.alb_arn                      the ALB's ARN (its "app/<name>/<id>" suffix is the
 --                                        LoadBalancer dimension)
@@ -29,11 +28,15 @@
 --                                    <name>-db-free-storage   Aurora: local storage < 2 GiB;
 --                                                             RDS: free space < 10 % of allocated
 --                                    <name>-ecs-cpu           ECS CPU > 85 %, 3 five-minute periods
+--   with p.alarms.email:
+--   aws.sns.topic.alarms             "<name>-alarms" (not under the AWS-managed SNS key, which
+--                                    CloudWatch cannot publish through; alarms carry no secrets)
+--   aws.sns.subscription.alarms-email  the address (it must confirm the link SNS mails it)
+--   and every alarm notifies the topic when it goes into ALARM and back to OK
 --
 -- Returns ops = { log_group (resource), log_group_name, log_group_arn (without ":*"),
 --   alarms = { alb_5xx, target_5xx, response_time, db_cpu, db_free_storage, ecs_cpu } (resources
---   declared), alarm_names = { ... } }
-local errors = require "wpo.errors"
+--   declared), alarm_names = { ... }, topic (resource or nil), topic_arn (or nil) }
 local value = require "wpo.value"
 
 local M = {}
@@ -59,10 +62,12 @@ end
 function M.build(stack, p, deps)
   assert(type(stack) == "table" and type(p) == "table", "observability.build(stack, p, deps)")
   deps = deps or {}
+  local topic
   if p.alarms and p.alarms.email then
-    errors.raise { code = "NotImplemented", where = require("wpo.stack").user_where(),
-      message = "wordpress.stack: alarms.email: e-mail notifications need an SNS topic, which wpo cannot "
-        .. "declare yet; leave alarms.email out (the alarms are still created, without actions)" }
+    topic = stack:add("aws.sns.topic", "alarms", { name = p.name .. "-alarms",
+      display_name = "WordPress " .. p.name .. " alarms" })
+    stack:add("aws.sns.subscription", "alarms-email", { topic_arn = topic.arn, protocol = "email",
+      endpoint = p.alarms.email })
   end
   local log_group = stack:add("aws.logs.log_group", "wordpress", {
     name = M.log_group_name(p), retention_days = p.logs.retention_days,
@@ -72,6 +77,7 @@ function M.build(stack, p, deps)
   local function alarm(key, attrs)
     attrs.name = p.name .. "-" .. key:gsub("_", "-")
     attrs.treat_missing_data = attrs.treat_missing_data or "notBreaching"
+    if topic then attrs.alarm_actions, attrs.ok_actions = { topic.arn }, { topic.arn } end
     alarms[key] = stack:add("aws.cloudwatch.metric_alarm", key:gsub("_", "-"), attrs)
     names[key] = attrs.name
   end
@@ -131,6 +137,8 @@ function M.build(stack, p, deps)
     log_group_arn = log_group.arn,
     alarms = alarms,
     alarm_names = names,
+    topic = topic,
+    topic_arn = topic and topic.arn or nil,
   }
 end
 
