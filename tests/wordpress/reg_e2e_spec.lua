@@ -3,7 +3,8 @@
 -- -> no changes -> one parameter changed is an in-place update -> drift made
 -- outside wpo is planned back -> destroy leaves nothing of theirs. And the
 -- generated secrets' values never appear in `wpo plan`, `wpo plan --json`,
--- `wpo output`, or a WPO_LOG=debug log of a run, a plan or a destroy.
+-- `wpo output`, `wpo state show`, or a WPO_LOG=debug log of a run, a plan or a
+-- destroy.
 local cjson = require "cjson"
 local h = require "helpers"
 
@@ -136,6 +137,12 @@ return s
     record("plan", plan)
     record("plan --json", ok(wpo { "plan", "stack.lua", "--json" }))
     record("plan (debug log)", ok(wpo({ "plan", "stack.lua" }, { WPO_LOG = "debug" })))
+    for _, address in ipairs({ "aws.secretsmanager.secret.db-master-password",
+        "aws.secretsmanager.secret.redis-auth-token" }) do
+      local shown = ok(wpo { "state", "show", "stack.lua", address })
+      assert.matches("value = (sensitive)", shown.stdout, 1, true)
+      record("state show " .. address, shown)
+    end
     local out = ok(wpo { "output", "stack.lua", "--json" })
     record("output --json", out)
     local doc = cjson.decode(out.stdout)
