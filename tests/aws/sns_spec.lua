@@ -10,7 +10,6 @@ describe("aws.sns.topic and aws.sns.subscription against fakeaws", function()
   end
   local aws = require "wpo.aws"
   local fakeaws = require "fakeaws"
-  local resource = require "wpo.resource"
   local typeflow = require "typeflow"
 
   local f, flow
