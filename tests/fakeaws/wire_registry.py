@@ -127,7 +127,7 @@ class RegistryWire:
         self.assertEqual([], cw.describe_alarms()["MetricAlarms"])
         self.assert_all_served_ops_succeeded("cloudwatch")
 
-    def test_secretsmanager(self):
+    def test_secrets_manager(self):     # sorts before a test_secretsmanager of WireTest itself
         sm = self.fake.client("secretsmanager", region="eu-west-1")
         created = sm.create_secret(Name="prod/db/master", Description="db", SecretString="first-value",
                                    Tags=[{"Key": "wpo:stack", "Value": "prod"}])
