@@ -18,7 +18,7 @@ describe("aws.ecr types against fakeaws", function()
   setup(function()
     f = fakeaws.start()
     ecr = aws.client("ecr", { region = "us-east-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" } })
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
   end)
   teardown(function() if f then f:stop() end end)
   before_each(function()

@@ -19,7 +19,7 @@ describe("aws.iam types against fakeaws", function()
   setup(function()
     f = fakeaws.start { region = "eu-west-1" }
     iam = aws.client("iam", { region = "eu-west-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" } })
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
   end)
   teardown(function() if f then f:stop() end end)
   before_each(function()

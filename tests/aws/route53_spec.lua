@@ -31,8 +31,8 @@ describe("aws.route53 types against fakeaws", function()
     aws.set_read_only(false)
     flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
     local creds = { access_key = "test", secret_key = "test" }
-    r53 = aws.client("route53", { region = "eu-west-1", endpoint = f.url, credentials = creds })
-    vpc = aws.client("ec2", { region = "eu-west-1", endpoint = f.url, credentials = creds })
+    r53 = aws.client("route53", { region = "eu-west-1", endpoint = f.url, credentials = creds, rate_limit = false })
+    vpc = aws.client("ec2", { region = "eu-west-1", endpoint = f.url, credentials = creds, rate_limit = false })
       :call("CreateVpc", { CidrBlock = "10.9.0.0/16" }).Vpc.VpcId
   end)
 
@@ -181,7 +181,7 @@ describe("aws.route53 types against fakeaws", function()
       local slow = fakeaws.start { region = "eu-west-1", settle = 1000 }
       local slow_flow = typeflow.new(slow, { stack = "prod", region = "eu-west-1" })
       local slow_vpc = aws.client("ec2", { region = "eu-west-1", endpoint = slow.url,
-        credentials = { access_key = "test", secret_key = "test" } }):call("CreateVpc", { CidrBlock = "10.9.0.0/16" })
+        credentials = { access_key = "test", secret_key = "test" }, rate_limit = false }):call("CreateVpc", { CidrBlock = "10.9.0.0/16" })
       change.POLL = { interval = 0.01, backoff = 1, max_interval = 0.01, timeout = 0.1 }
       local ok, err = pcall(slow_flow.create, slow_flow, "aws.route53.zone", "internal",
         { name = "prod.internal", vpc_id = slow_vpc.Vpc.VpcId })

@@ -16,7 +16,7 @@ describe("aws.ssm.parameter against fakeaws", function()
   local f, flow
   local function client(service)
     return aws.client(service, { region = "eu-west-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" } })
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
   end
   setup(function() f = fakeaws.start { region = "eu-west-1" } end)
   teardown(function() if f then f:stop() end end)

@@ -42,7 +42,7 @@ describe("wordpress registry/identity/operations/names tiers against fakeaws", f
     dir = h.tmpdir()
     client = function(service)
       return aws.client(service, { region = "us-east-1", endpoint = f.url,
-        credentials = { access_key = "test", secret_key = "test" } })
+        credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
     end
     aws.set_read_only(false)
     local vpc = client("ec2"):call("CreateVpc", { CidrBlock = "10.20.0.0/16" }).Vpc.VpcId
