@@ -84,7 +84,7 @@ return s
 
   it("runs: every object exists, tagged with the stack and its address", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("Plan: 25 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
+    assert.matches("Plan: 26 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
     record("first plan", plan)
     record("run (debug log)", ok(wpo({ "run", "stack.lua", "--yes" }, { WPO_LOG = "debug" })))
     assert.matches("wpo[debug] aws secretsmanager CreateSecret", outputs["run (debug log)"], 1, true)
@@ -108,7 +108,7 @@ return s
     assert.are.same({ "email ops@acme.test" }, subs)
     local secrets = {}
     for _, sec in pairs(st.secretsmanager.secret) do secrets[#secrets + 1] = sec end
-    assert.are.equal(2, #secrets)
+    assert.are.equal(3, #secrets)
     for _, kind in ipairs({ { st.ecr.repository["acme/wordpress"], "aws.ecr.repository.wordpress" },
         { st.iam.role["acme-us-east-1-task-exec"], "aws.iam.role.task-execution" },
         { st.logs["log-group"]["/wpo/acme/wordpress"], "aws.logs.log_group.wordpress" },
@@ -129,16 +129,21 @@ return s
     end
     assert.are.equal(32, #secret_values["acme/db/master-password"])
     assert.are.equal(64, #secret_values["acme/cache/auth-token"])
+    local keys = cjson.decode(secret_values["acme/wordpress/keys"])
+    assert.are.equal(64, #keys.AUTH_KEY)
+    assert.are.equal(64, #keys.NONCE_SALT)
+    assert.are_not.equal(keys.AUTH_KEY, keys.SECURE_AUTH_KEY)
+    for k, v in pairs(keys) do secret_values["acme/wordpress/keys " .. k] = v end
   end)
 
   it("plans no changes on a second run", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("No changes: stack acme matches its script (25 resources).", plan.stdout, 1, true)
+    assert.matches("No changes: stack acme matches its script (26 resources).", plan.stdout, 1, true)
     record("plan", plan)
     record("plan --json", ok(wpo { "plan", "stack.lua", "--json" }))
     record("plan (debug log)", ok(wpo({ "plan", "stack.lua" }, { WPO_LOG = "debug" })))
     for _, address in ipairs({ "aws.secretsmanager.secret.db-master-password",
-        "aws.secretsmanager.secret.redis-auth-token" }) do
+        "aws.secretsmanager.secret.redis-auth-token", "aws.secretsmanager.secret.wordpress-keys" }) do
       local shown = ok(wpo { "state", "show", "stack.lua", address })
       assert.matches("value = (sensitive)", shown.stdout, 1, true)
       record("state show " .. address, shown)
@@ -200,7 +205,7 @@ return s
         checked = checked + 1
       end
     end
-    assert.is_true(checked >= 20)
+    assert.is_true(checked >= 100)
     assert.matches('"SecretString":"<redacted>"', outputs["run (debug log)"], 1, true)
   end)
 end)

@@ -18,7 +18,11 @@ local FAKE = {
     "arn:aws:secretsmanager:eu-west-1:" .. ACCOUNT .. ":secret:acme/db/master-password-AbCdEf",
   ["aws.secretsmanager.secret.redis-auth-token.arn"] =
     "arn:aws:secretsmanager:eu-west-1:" .. ACCOUNT .. ":secret:acme/cache/auth-token-GhIjKl",
+  ["aws.secretsmanager.secret.wordpress-keys.arn"] =
+    "arn:aws:secretsmanager:eu-west-1:" .. ACCOUNT .. ":secret:acme/wordpress/keys-MnOpQr",
 }
+local SECRET_ARNS = { FAKE["aws.secretsmanager.secret.db-master-password.arn"],
+  FAKE["aws.secretsmanager.secret.redis-auth-token.arn"], FAKE["aws.secretsmanager.secret.wordpress-keys.arn"] }
 
 -- a value as apply would see it, with realistic ARNs for the references
 local resolved
@@ -93,7 +97,7 @@ describe("wpo.wordpress.registry", function()
 end)
 
 describe("wpo.wordpress.secrets", function()
-  it("declares two generated secrets: no value in the script, sensitive value outputs", function()
+  it("declares three generated secrets: no value in the script, sensitive value outputs", function()
     local p = params { protect = true }
     local s = new_stack(p)
     local sec = secrets.build(s, p, {})
@@ -112,8 +116,12 @@ describe("wpo.wordpress.secrets", function()
     end
     local t = require("wpo.resource").get("aws.secretsmanager.secret")
     assert.is_true(t.outputs.value.sensitive)
-    assert.are.same({ FAKE["aws.secretsmanager.secret.db-master-password.arn"],
-      FAKE["aws.secretsmanager.secret.redis-auth-token.arn"] }, resolved(sec.arns))
+    local keys = attrs(s, "aws.secretsmanager.secret.wordpress-keys")
+    assert.are.same({ "acme/wordpress/keys", 64 }, { keys.name, keys.length })
+    assert.are.same({ "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT", "SECURE_AUTH_SALT",
+      "LOGGED_IN_SALT", "NONCE_SALT" }, keys.json_keys)
+    assert.are.same(SECRET_ARNS, resolved(sec.arns))
+    assert.are.equal(SECRET_ARNS[3], resolved(sec.wordpress_keys_arn))
     assert.are.equal(FAKE["aws.secretsmanager.secret.db-master-password.arn"], resolved(sec.db_password_arn))
     assert.are.equal("<aws.secretsmanager.secret.redis-auth-token.value>", resolved(sec.redis_auth.value))
   end)
@@ -161,8 +169,7 @@ describe("wpo.wordpress.identity", function()
     assert.are.equal("*", st.EcrLogin.Resource)          -- the one action IAM cannot scope
     assert.are.equal(FAKE["aws.ecr.repository.wordpress.arn"], st.EcrPull.Resource)
     assert.are.equal("arn:aws:logs:eu-west-1:123456789012:log-group:/wpo/acme/wordpress:*", st.Logs.Resource)
-    assert.are.same({ FAKE["aws.secretsmanager.secret.db-master-password.arn"],
-      FAKE["aws.secretsmanager.secret.redis-auth-token.arn"] }, st.Secrets.Resource)
+    assert.are.same(SECRET_ARNS, st.Secrets.Resource)
     assert.are.same({ "secretsmanager:GetSecretValue" }, as_list(st.Secrets.Action))
     for sid, statement in pairs(st) do
       for _, action in ipairs(as_list(statement.Action)) do

@@ -9,6 +9,9 @@
 --   length                length of a generated value (default 32)
 --   exclude_characters    characters a generated value never holds (default
 --                         `"@/\'` and space: what RDS master passwords and URLs refuse)
+--   json_keys             a list of names: the generated value is then a JSON object
+--                         holding one generated string per name (for ECS valueFrom
+--                         "<arn>:<name>::", e.g. WordPress's AUTH_KEY, SECURE_AUTH_KEY...)
 --   recovery_window_days  7..30 (default 30): how long a deleted secret can be
 --                         restored; 0 deletes it at once
 --   tags
@@ -136,7 +139,20 @@ end
 -- The settings of a generated value, to know when they change.
 local function generation(want)
   if want.secret_string ~= nil then return nil end
-  return tostring(want.length) .. "\0" .. tostring(want.exclude_characters)
+  return tostring(want.length) .. "\0" .. tostring(want.exclude_characters) .. "\0"
+    .. table.concat(want.json_keys or {}, "\0")
+end
+
+-- A new value by the settings of `want`: one string, or a JSON object of strings.
+local function generated(ctx, want)
+  if not want.json_keys then return generate(ctx, want.length, want.exclude_characters) end
+  if #want.json_keys == 0 then ctx:fail("InvalidAttribute", "json_keys is empty") end
+  local doc = {}
+  for _, key in ipairs(want.json_keys) do
+    if doc[key] then ctx:fail("InvalidAttribute", "json_keys names %s twice", key) end
+    doc[key] = generate(ctx, want.length, want.exclude_characters)
+  end
+  return require("wpo.aws.protocol.common").to_json(doc)
 end
 
 local t = resource.define "aws.secretsmanager.secret" {
@@ -148,6 +164,7 @@ local t = resource.define "aws.secretsmanager.secret" {
     secret_string = { type = "string", sensitive = true },
     length = { type = "integer", default = 32 },
     exclude_characters = { type = "string", default = DEFAULT_EXCLUDE },
+    json_keys = { type = "list", of = "string" },
     recovery_window_days = { type = "integer", default = 30 },
     tags = { type = "tags" },
   },
@@ -156,7 +173,7 @@ local t = resource.define "aws.secretsmanager.secret" {
   create = function(ctx, want)
     check(ctx, want)
     local sm = ctx:aws("secretsmanager")
-    local value = want.secret_string or generate(ctx, want.length, want.exclude_characters)
+    local value = want.secret_string or generated(ctx, want)
     local existing = describe(ctx, want.name)
     if existing then
       local tags = tagset.map(existing.Tags)
@@ -206,7 +223,7 @@ local t = resource.define "aws.secretsmanager.secret" {
       value = new.secret_string
       observed.version_id = put_value(ctx, id, value)
     elseif regenerate then
-      value = generate(ctx, new.length, new.exclude_characters)
+      value = generated(ctx, new)
       observed.version_id = put_value(ctx, id, value)
     else
       observed.version_id = current_version(d)
