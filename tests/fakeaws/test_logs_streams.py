@@ -1,6 +1,6 @@
-"""CloudWatch Logs streams (services/logs_streams.py) driven by botocore, and
-the log lines of ECS tasks (ecs_tasks.py) written to them through the
-containers' awslogs configuration."""
+"""CloudWatch Logs streams (services/logs_streams.py, in the groups of
+services/logs.py) driven by botocore, and the log lines of ECS tasks
+(ecs_tasks.py) written to them through the containers' awslogs configuration."""
 import unittest
 
 from botocore.exceptions import ClientError
@@ -63,6 +63,19 @@ class LogsStreamsTest(unittest.TestCase):
         stream = "wpo/wpo/" + task["taskArn"].rsplit("/", 1)[1]
         got = self.logs.get_log_events(logGroupName="/wpo/rollout", logStreamName=stream)
         self.assertEqual(["fakeaws: ran wpo run stacks/customers/echo.lua"], [e["message"] for e in got["events"]])
+
+    def test_a_group_made_with_create_log_group_takes_the_lines_and_takes_its_streams_when_deleted(self):
+        self.logs.create_log_group(logGroupName="/wpo/made")
+        self.task_definition("made", "/wpo/made")
+        task = self.run_to_the_end("made", ["wpo", "version"])
+        self.assertEqual(0, task["containers"][0]["exitCode"])
+        stream = "wpo/wpo/" + task["taskArn"].rsplit("/", 1)[1]
+        self.assertEqual(1, len(self.logs.get_log_events(logGroupName="/wpo/made", logStreamName=stream)["events"]))
+        group = self.logs.describe_log_groups(logGroupNamePrefix="/wpo/made")["logGroups"][0]
+        self.assertGreater(group["storedBytes"], 0)
+        self.logs.delete_log_group(logGroupName="/wpo/made")
+        self.assertEqual("ResourceNotFoundException",
+                         error_code(self.logs.get_log_events, logGroupName="/wpo/made", logStreamName=stream))
 
     def test_a_missing_log_group_stops_the_task_before_it_runs(self):
         self.task_definition("nolog", "/wpo/missing")

@@ -303,11 +303,7 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         self.assertEqual(key["Arn"], back["KeyId"])
         self.assert_all_served_ops_succeeded("kms")
 
-    def test_logs(self):
-        self._logs_streams()
-        self.assert_all_served_ops_succeeded("logs")
-
-    def _logs_streams(self):
+    def test_logs_streams(self):
         # logs_streams.py: CreateLogStream, PutLogEvents, GetLogEvents (the group made by an ECS task's awslogs)
         ecs = self.fake.client("ecs", region="eu-west-1")
         ecs.register_task_definition(family="logged", containerDefinitions=[
@@ -325,6 +321,7 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         self.assertEqual(["hello"], [e["message"] for e in got["events"]])
         task_stream = "app/app/" + arn.rsplit("/", 1)[1]
         self.assertEqual(1, len(logs.get_log_events(logGroupName="/wire/app", logStreamName=task_stream)["events"]))
+        self.assert_all_served_ops_succeeded("logs", "logs_streams")
 
     def test_compute_service_and_load_balancer(self):
         """EC2 launch templates, Auto Scaling, ECS clusters/capacity providers/services, ELBv2 and

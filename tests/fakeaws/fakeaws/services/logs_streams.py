@@ -16,11 +16,9 @@ import re
 from ..errors import AWSError
 from ..state import public
 
-try:
-    from .logs import service          # log groups (logs.py)
-except ImportError:                     # not there yet: the same service object is made here
-    from . import Service
-    service = Service("logs")
+# log groups are logs.py's; not named `service` here, so that logs.py stays
+# the module named in the "not implemented" answers of CloudWatch Logs
+from .logs import service as logs
 
 _STREAM = re.compile(r"^[^:*]{1,512}$")
 MAX_EVENTS = 10000
@@ -88,6 +86,7 @@ def write(ctx, group_name, stream_name, lines, create_group=False):
     if group is None:
         if not create_group:
             return False
+        # as logs.py's CreateLogGroup makes it (awslogs-create-group)
         group = {"logGroupName": group_name, "creationTime": _millis(ctx), "metricFilterCount": 0,
                  "arn": ctx.arn("logs", f"log-group:{group_name}:*"), "storedBytes": 0, "Tags": []}
         _groups(ctx)[group_name] = group
@@ -97,13 +96,13 @@ def write(ctx, group_name, stream_name, lines, create_group=False):
     return True
 
 
-@service.op("CreateLogStream")
+@logs.op("CreateLogStream")
 def create_log_stream(ctx, p):
     _new_stream(ctx, _group(ctx, p["logGroupName"]), p["logStreamName"])
     return {}
 
 
-@service.op("PutLogEvents")
+@logs.op("PutLogEvents")
 def put_log_events(ctx, p):
     group = _group(ctx, p["logGroupName"])
     stream = _stream(ctx, p["logGroupName"], p["logStreamName"])
@@ -124,7 +123,7 @@ def _position(token, size):
     return m.group(1), min(int(m.group(2)), size)
 
 
-@service.op("GetLogEvents")
+@logs.op("GetLogEvents")
 def get_log_events(ctx, p):
     group_name = p.get("logGroupName") or p.get("logGroupIdentifier")
     if p.get("logGroupName") and p.get("logGroupIdentifier"):
