@@ -181,6 +181,31 @@ describe("wpo.rollout", function()
     assert.are.equal("task-2", seen)
   end)
 
+  it("on SIGINT starts no new stack, lets the running one finish, and lets the executor answer", function()
+    local sys = require "wpo.core.sys"
+    local stacks = fleet(4)
+    local counts, lines = {}, {}
+    local ex = executor({}, 1)
+    local apply = ex.apply
+    ex.apply = function(stack, planned)
+      if stack.path == stacks[1] then
+        io.popen("kill -INT " .. sys.pid()):close()
+        task.sleep(20)   -- the signal is handled while this stack still runs
+      end
+      return apply(stack, planned)
+    end
+    ex.interrupt = function(n) counts[#counts + 1] = n return "executor: interrupt " .. n end
+    local report, exit = rollout.run { ref = "v2", stacks = stacks, executor = ex, max_parallel = 1, interrupt = true,
+      log = function(l) lines[#lines + 1] = l end }
+    assert.are.equal(1, exit)
+    assert.are.same({ 1 }, counts)
+    assert.are.same({ stacks[1] }, ex.applied)
+    assert.matches("\nexecutor: interrupt 1\n", "\n" .. table.concat(lines, "\n") .. "\n")
+    assert.are.equal("interrupted; later stacks not started (--resume continues)", report.stopped)
+    assert.are.equal("not started", report.rows[2].result)
+    assert.is_nil(task.on_interrupt(nil))   -- the rollout put the previous handler (none) back
+  end)
+
   it("renders the final table", function()
     local report = rollout.report({ ref = "v2", stacks = {
       { path = "stacks/a.lua", status = "done", from = "v1 (aaaaaaa)", to = "v2 (bbbbbbb)",
