@@ -609,5 +609,22 @@ function M.load(path, opts)
   return M.finish(s)
 end
 
+-- stack.user_files() -> { { path = "stacks/prod.lua", source = text }, ... }: the
+-- user's files read by the load in progress, the stack script first; nil
+-- outside a load. For modules that must point at the user's line when no
+-- frame is left to ask (a `return module.stack{...}` is a tail call).
+function M.user_files()
+  if not loading then return nil end
+  local files = { { path = display(loading.abs), source = loading.sources[loading.abs] } }
+  for abs, src in pairs(loading.sources) do
+    if abs ~= loading.abs then files[#files + 1] = { path = display(abs), source = src } end
+  end
+  table.sort(files, function(a, b)
+    if (a.path == files[1].path) ~= (b.path == files[1].path) then return a.path == files[1].path end
+    return a.path < b.path
+  end)
+  return files
+end
+
 M.Stack = Stack
 return M

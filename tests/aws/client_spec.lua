@@ -266,6 +266,16 @@ describe("wpo.aws.client", function()
       assert.matches("unknown option 'colour'", e)
     end)
 
+    it("says so for an operation answering with an event stream", function()
+      local c, calls = make("s3", function() return awstest.response(200, "") end)
+      local err = raised(function()
+        c:call("SelectObjectContent", { Bucket = "b", Key = "k", Expression = "select 1", ExpressionType = "SQL",
+          InputSerialization = {}, OutputSerialization = {} })
+      end)
+      assert.are.equal("NotImplemented", err.code)
+      assert.are.equal(0, #calls)
+    end)
+
     it("pcall returns nil and the error", function()
       local c = make("ec2", function() return awstest.response(400, ERR_EC2:format("InvalidVpcID.NotFound", "gone")) end)
       local out, err = c:pcall("DescribeVpcs", { VpcIds = { "vpc-9" } })

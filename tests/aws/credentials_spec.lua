@@ -190,8 +190,10 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
   end)
 
   local function stub_calls()
-    local r = h.sh("curl -s " .. h.quote(stub.url .. "/_stub/calls"))
-    return require("cjson").decode(r.stdout)
+    -- wpo's own HTTP client: a fresh machine has no curl command.
+    local task, http = require "wpo.task", require "wpo.core.http"
+    local resp = assert(task.await(http.start { method = "GET", url = stub.url .. "/_stub/calls" }))
+    return require("cjson").decode(resp.body)
   end
 
   it("gets a session token, the role, then its credentials (IMDSv2)", function()

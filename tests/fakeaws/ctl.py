@@ -26,7 +26,7 @@ def main(argv):
         sys.stderr.write(f"fakeaws on port {port}: {e}\n")
         return 1
     if resp.status != 200:
-        sys.stderr.write(f"fakeaws {method} {path}: HTTP {resp.status}: {data}\n")
+        sys.stderr.write(f"HTTP {resp.status}: {data}\n")
         return 1
     sys.stdout.write(data)
     return 0

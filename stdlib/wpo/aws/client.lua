@@ -446,6 +446,19 @@ function Client:operation(op_name)
     errors.raise { code = "UnknownOperation", service = self.service, operation = tostring(op_name),
       message = "no such operation" .. (near and (" (did you mean " .. near .. "?)") or "") }
   end
+  if op._es == nil then
+    -- event-stream outputs (S3 SelectObjectContent) need a framing decoder wpo lacks
+    op._es = false
+    local out = op.o and model.shapes[common.ref(op.o)]
+    for i = 1, out and #out or 0, 2 do
+      local _, tr = common.ref(out[i + 1])
+      if tr.es then op._es = true end
+    end
+  end
+  if op._es then
+    errors.raise { code = "NotImplemented", service = self.service, operation = op_name,
+      message = "operations answering with an event stream are not supported" }
+  end
   return op, model
 end
 

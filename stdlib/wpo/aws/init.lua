@@ -1,13 +1,23 @@
 -- wpo.aws: what resource types and commands use to talk to AWS.
 --
 --   local aws = require "wpo.aws"
---   local ec2 = aws.client("ec2", { region = "eu-west-1" })   -- see wpo.aws.client
+--   local ec2 = aws.client("ec2", { region = ctx.region })     -- see wpo.aws.client
 --   local vpc = ec2:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }).Vpc
+--   ec2:call("CreateTags", { Resources = { vpc.VpcId }, Tags = { { Key = "Name", Value = "main" } } })
 --   aws.wait(function()
 --     local v = ec2:call("DescribeVpcs", { VpcIds = { vpc.VpcId } }).Vpcs[1]
---     return v.State == "available", v.State
---   end, { what = "VPC " .. vpc.VpcId .. " to become available", timeout = 300 })
+--     return v.State == "available" and v, v.State
+--   end, { what = "VPC " .. vpc.VpcId .. " to become available", timeout = 300, interval = 2 })
+--   for page in ec2:paginate("DescribeVpcs", { Filters = { { Name = "tag:wpo:stack", Values = { "prod" } } } }) do
+--     for _, v in ipairs(page.Vpcs) do ... end
+--   end
+--   local out, err = ec2:pcall("DeleteVpc", { VpcId = vpc.VpcId })   -- err.code "DependencyViolation"...
 --   aws.set_read_only(true)     -- wpo plan: any write raises ReadOnlyViolation
+--
+-- aws.client(service, opts) -> client (wpo.aws.client.new). Results are Lua
+-- tables named as in AWS's API: integers, booleans, timestamps as ISO 8601
+-- UTC strings ("2024-01-02T03:04:05Z"; aws.time converts to epoch), blobs as
+-- bytes, lists marked with aws.LIST_MT (aws.is_list) so [] stays a list.
 --
 -- aws.wait(check, opts) polls check() until it returns a truthy first value,
 -- which wait returns. check's second value describes the current state (shown
@@ -16,7 +26,8 @@
 -- (seconds, default 5), backoff (factor applied to the interval after each
 -- poll, default 1), max_interval (default 60), progress(info) called after
 -- each unsuccessful poll with { what, attempt, elapsed, state, next_in };
--- sleep(seconds) and now() -> seconds for tests.
+-- sleep(seconds) and now() -> seconds for tests. Inside a task the sleeps
+-- yield; outside one they drive the loop.
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"

@@ -1,7 +1,8 @@
 """The control API under /_fake/ (JSON in, JSON out; never signed):
 
   GET  /_fake/state            every object held, by service and kind, with tags
-  GET  /_fake/calls            {"ec2.CreateVpc": 2, ...} (every call that named an operation)
+  GET  /_fake/calls            {"ec2.CreateVpc": 2, ...} (every call that passed the signature
+                               check and named an operation, whatever came of it)
   GET  /_fake/calls?detail=1   {"ec2.CreateVpc": {"count": 2, "ok": 1, "errors": {"Code": 1}}}
   POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials
   GET  /_fake/faults           the fault settings in force

@@ -262,8 +262,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return _generic_error(req, "IncompleteSignature", "Authorization header requires "
                                       "Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders and "
                                       "Signature", 400), False
-            what = f"service '{scope[3]}'" if scope else "this request (no SigV4 credential scope)"
-            return _generic_error(req, "NotImplemented", f"fakeaws does not serve {what}", 501), False
+            return _generic_error(req, "NotImplemented", f"fakeaws does not serve the service '{scope[3]}'",
+                                  501), False
         proto = svc.protocol
         op = None
         name = None
@@ -295,9 +295,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise NotImplementedByFake(svc.name, op.name, svc.module)
             ctx = Context(server, svc, op.name, req, identity, region)
             token_member = svc.idempotency_member(op)
+            token = params.get(token_member) if token_member else None
             with server.store.lock:
-                if params.get(token_member) if token_member else None:
-                    key = (svc.name, op.name, region, ctx.account, params[token_member])
+                if token:
+                    key = (svc.name, op.name, region, ctx.account, token)
                     mismatch = svc.error("idempotency_mismatch", "The client token you provided is associated "
                                                                  "with a resource that is already deleted or "
                                                                  "with different parameters.")

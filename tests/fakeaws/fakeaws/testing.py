@@ -6,9 +6,13 @@
     fake.control("GET", "/_fake/state")
     fake.stop()
 """
+import atexit
 import datetime
 import http.client
 import json
+import os
+import tempfile
+import threading
 import urllib.parse
 
 import botocore.session
@@ -19,7 +23,27 @@ from botocore.credentials import Credentials
 
 from .httpd import FakeAWS
 
-_session = botocore.session.get_session()
+_session = None
+_session_lock = threading.Lock()
+
+
+def session():
+    """A botocore session that ignores the caller's AWS setup: its config and
+    credentials files are a private one holding an empty [default] profile, and
+    that profile is the one used whatever AWS_PROFILE says."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            fd, path = tempfile.mkstemp(prefix="fakeaws-config-")
+            with os.fdopen(fd, "w") as f:
+                f.write("[default]\n")
+            atexit.register(os.unlink, path)
+            s = botocore.session.get_session()
+            s.set_config_variable("config_file", path)
+            s.set_config_variable("credentials_file", path)
+            s.set_config_variable("profile", "default")
+            _session = s
+        return _session
 
 
 class Fake:
@@ -39,7 +63,7 @@ class Fake:
         """A botocore client for `service` that makes exactly one attempt per call."""
         cfg = Config(retries={"total_max_attempts": 1}, parameter_validation=validate,
                      connect_timeout=5, read_timeout=30, **config)
-        client = _session.create_client(service, region_name=region, endpoint_url=self.url,
+        client = session().create_client(service, region_name=region, endpoint_url=self.url,
                                         aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                         aws_session_token=token, config=cfg)
         self.clients.append(client)

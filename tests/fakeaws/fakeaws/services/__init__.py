@@ -16,21 +16,24 @@ import importlib
 import pkgutil
 import threading
 
-import botocore.session
+from botocore.loaders import Loader
+from botocore.model import ServiceModel
 
 from .. import protocols
 from ..errors import AWSError
 
-_session = None
-_session_lock = threading.Lock()
+_loader = None
+_loader_lock = threading.Lock()
 
 
-def _botocore():
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = botocore.session.get_session()
-        return _session
+def service_model(name):
+    """botocore's model of a service, read from the models botocore ships (and
+    nothing else: no ~/.aws/models, no AWS_* setting of the caller's)."""
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _loader = Loader(extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False)
+        return ServiceModel(_loader.load_service_model(name, "service-2"), service_name=name)
 
 
 class Service:
@@ -63,7 +66,7 @@ class Service:
     @property
     def model(self):
         if self._model is None:
-            self._model = _botocore().get_service_model(self.name)
+            self._model = service_model(self.name)
         return self._model
 
     @property
