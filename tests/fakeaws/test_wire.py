@@ -224,6 +224,20 @@ class WireTest(unittest.TestCase):
         ec.delete_cache_subnet_group(CacheSubnetGroupName="wp-cache")
         self.assert_all_served_ops_succeeded("elasticache")
 
+    def test_secretsmanager(self):
+        sm = self.fake.client("secretsmanager")
+        made = sm.create_secret(Name="prod/db", SecretString="first-password",
+                                ClientRequestToken="00000000-0000-4000-8000-000000000001")
+        self.assertRegex(made["ARN"], r"^arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-[A-Za-z0-9]{6}$")
+        self.assertEqual("00000000-0000-4000-8000-000000000001", made["VersionId"])
+        put = sm.put_secret_value(SecretId=made["ARN"], SecretString="second-password")
+        got = sm.get_secret_value(SecretId="prod/db")
+        self.assertEqual(("second-password", put["VersionId"]), (got["SecretString"], got["VersionId"]))
+        stages = sm.describe_secret(SecretId=made["ARN"])["VersionIdsToStages"]
+        self.assertEqual({made["VersionId"]: ["AWSPREVIOUS"], put["VersionId"]: ["AWSCURRENT"]}, stages)
+        sm.delete_secret(SecretId="prod/db", ForceDeleteWithoutRecovery=True)
+        self.assert_all_served_ops_succeeded("secretsmanager")
+
     def test_ecs(self):
         ecs = self.fake.client("ecs", region="eu-west-1")
         td = ecs.register_task_definition(
