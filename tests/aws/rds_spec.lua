@@ -87,6 +87,7 @@ return s
     r = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("No changes", r.stdout)
+    assert.is_nil(r.stdout:find("Changed outside", 1, true), r.stdout)
 
     r = env:wpo { "destroy", "s.lua", "--yes" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
