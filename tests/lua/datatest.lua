@@ -85,7 +85,7 @@ end
 -- env:wpo(args, extra_env) -> { status, stdout, stderr }, run in env.dir
 function Env:wpo(args, extra)
   local parts = { "cd " .. h.quote(self.dir) .. " && env" }
-  local vars = { WPO_WAIT_INTERVAL = "0.005" }
+  local vars = { WPO_WAIT_SCALE = "0.001" }
   for k, v in pairs(self.f.env) do vars[k] = v end
   for k, v in pairs(extra or {}) do vars[k] = v end
   for k, v in pairs(vars) do parts[#parts + 1] = h.quote(k .. "=" .. v) end

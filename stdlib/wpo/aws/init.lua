@@ -27,9 +27,7 @@
 -- poll, default 1), max_interval (default 60), progress(info) called after
 -- each unsuccessful poll with { what, attempt, elapsed, state, next_in };
 -- sleep(seconds) and now() -> seconds for tests. Inside a task the sleeps
--- yield; outside one they drive the loop. WPO_WAIT_INTERVAL (seconds, e.g.
--- 0.01) caps every interval: for tests against fakeaws, whose states move on
--- per describe rather than in time.
+-- yield; outside one they drive the loop.
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"
@@ -82,8 +80,6 @@ function M.wait(check, opts)
   local interval = opts.interval or 5
   local backoff = opts.backoff or 1
   local max_interval = opts.max_interval or 60
-  local cap = tonumber(os.getenv("WPO_WAIT_INTERVAL") or "")
-  if cap and cap >= 0 then interval, max_interval = math.min(interval, cap), math.min(max_interval, cap) end
   local sleep, now = opts.sleep or wait_sleep, opts.now or wait_now
   local started = now()
   local attempt = 0

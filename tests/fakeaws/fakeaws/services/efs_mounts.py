@@ -10,13 +10,46 @@ given or the next free one (IpAddressInUse); creating -> available and
 deleting -> gone over describes; the file system counts its mount targets
 until they are gone (so DeleteFileSystem answers FileSystemInUse meanwhile).
 Each mount target holds a requester-managed network interface in EC2's store
-("ec2", "network-interface"), shaped like DescribeNetworkInterfaces, removed
-with it."""
+("ec2", "network-interface"), through ec2_interfaces.py when it is there (the
+interface then keeps its subnet and security groups in use, and detaches after
+the mount target is gone), shaped like DescribeNetworkInterfaces otherwise."""
 import ipaddress
 
 from ..state import advance, new_id, public, start_lifecycle
 from .ec2 import zones
 from .efs import _fault, _lookup, _table, service
+
+try:   # EC2 network interfaces that keep subnets and security groups in use
+    from .ec2_interfaces import add_interface, release_interface
+except ImportError:   # until ec2_interfaces.py is there: interfaces kept here
+    add_interface = release_interface = None
+
+
+def _add_interface(ctx, subnet, groups, description, address):
+    """The mount target's network interface in EC2's store; -> its id."""
+    if add_interface is not None:
+        return add_interface(ctx, subnet["SubnetId"], groups, description, interface_type="interface",
+                             requester="amazon-elasticfilesystem", private_ip=address)
+    eni_id = new_id("eni")
+    table = ctx.store.table("ec2", "security-group")
+    _enis(ctx)[eni_id] = {
+        "AvailabilityZone": subnet["AvailabilityZone"], "Description": description,
+        "Groups": [{"GroupId": g, "GroupName": table[g]["GroupName"]} for g in groups],
+        "InterfaceType": "interface", "Ipv6Addresses": [],
+        "MacAddress": "02:" + ":".join(new_id("", 10)[i:i + 2] for i in range(0, 10, 2)),
+        "NetworkInterfaceId": eni_id, "OwnerId": ctx.account, "PrivateIpAddress": address,
+        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": address}],
+        "RequesterId": "amazon-elasticfilesystem", "RequesterManaged": True, "SourceDestCheck": True,
+        "Status": "in-use", "SubnetId": subnet["SubnetId"], "VpcId": subnet["VpcId"], "Tags": [],
+    }
+    return eni_id
+
+
+def _release_interface(ctx, eni_id):
+    if release_interface is not None:
+        release_interface(ctx, eni_id)
+    else:
+        _enis(ctx).pop(eni_id, None)
 
 
 def _targets(ctx):
@@ -92,7 +125,7 @@ def create_mount_target(ctx, p):
             raise _fault("NoFreeAddressesInSubnet", f"The subnet {subnet['SubnetId']} has no free address")
     zone_id = dict(zones(ctx.region)).get(subnet["AvailabilityZone"], subnet.get("AvailabilityZoneId"))
     target_id = new_id("fsmt")
-    eni_id = new_id("eni")
+    eni_id = _add_interface(ctx, subnet, groups, f"EFS mount target for {fs_id} ({target_id})", address)
     target = {
         "OwnerId": ctx.account,
         "MountTargetId": target_id,
@@ -105,26 +138,6 @@ def create_mount_target(ctx, p):
         "VpcId": subnet["VpcId"],
         "_groups": groups,
     }
-    _enis(ctx)[eni_id] = {
-        "AvailabilityZone": subnet["AvailabilityZone"],
-        "Description": f"EFS mount target for {fs_id} ({target_id})",
-        "Groups": [{"GroupId": g, "GroupName": ctx.store.table("ec2", "security-group")[g]["GroupName"]}
-                   for g in groups],
-        "InterfaceType": "efs",
-        "Ipv6Addresses": [],
-        "MacAddress": "02:" + ":".join(new_id("", 10)[i:i + 2] for i in range(0, 10, 2)),
-        "NetworkInterfaceId": eni_id,
-        "OwnerId": ctx.account,
-        "PrivateIpAddress": address,
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": address}],
-        "RequesterId": "amazon-elasticfilesystem",
-        "RequesterManaged": True,
-        "SourceDestCheck": True,
-        "Status": "in-use",
-        "SubnetId": subnet["SubnetId"],
-        "TagSet": [],
-        "VpcId": subnet["VpcId"],
-    }
     fs["NumberOfMountTargets"] += 1
     start_lifecycle(target, "LifeCycleState", "creating", "available", ctx.settle)
     _targets(ctx)[target_id] = target
@@ -133,7 +146,7 @@ def create_mount_target(ctx, p):
 
 def _gone(ctx, target):
     del _targets(ctx)[target["MountTargetId"]]
-    _enis(ctx).pop(target["NetworkInterfaceId"], None)
+    _release_interface(ctx, target["NetworkInterfaceId"])
     fs = _table(ctx).get(target["FileSystemId"])
     if fs is not None:
         fs["NumberOfMountTargets"] -= 1
