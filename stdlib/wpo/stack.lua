@@ -494,6 +494,15 @@ end
 
 -- ---- loading a script ----
 
+-- package.path without its relative templates ("./?.lua").
+local function library_path()
+  local parts = {}
+  for template in package.path:gmatch("[^;]+") do
+    if template:sub(1, 1) == "/" then parts[#parts + 1] = template end
+  end
+  return table.concat(parts, ";")
+end
+
 local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawlen",
                        "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type", "xpcall",
                        "_VERSION" }
@@ -539,7 +548,9 @@ local function make_env(ctx)
       if code ~= "ENOENT" then raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr)) end
       tried[#tried + 1] = display(candidate)
     end
-    if package.preload[name] or package.searchpath(name, package.path) then return require(name) end
+    -- wpo's library (and Lua libraries at absolute paths); never a path relative to
+    -- the current directory, which would read files the source (a git ref) lacks.
+    if package.preload[name] or package.searchpath(name, library_path()) then return require(name) end
     raise(errors.where(2), nil, "module '%s' not found (looked for %s and in the wpo library)", name,
       table.concat(tried, ", "))
   end

@@ -12,6 +12,14 @@ M.STACK_OPTIONS = {
   var = { type = "string", repeatable = true, metavar = "NAME=VALUE", help = "set a stack variable" },
   var_file = { type = "string", repeatable = true, metavar = "FILE", help = "a Lua file returning { name = value }" },
   state = { type = "string", metavar = "PATH", help = "the state file (default: .wpo/<stack>.state.json beside the stack)" },
+  ref = { type = "string", metavar = "REF",
+          help = "the stack as committed at REF (tag, branch or commit), never the working tree" },
+  offline = { type = "boolean", help = "a git+ stack URL: use the cached clone as it is, fetch nothing" },
+}
+
+-- For the commands that deploy (run; plan --out).
+M.ROLLBACK_OPTIONS = {
+  allow_rollback = { type = "boolean", help = "allow rolling to a commit older than the deployed one" },
 }
 
 M.PLAN_OPTIONS = {
@@ -45,8 +53,24 @@ local function parse_vars(list)
 end
 
 -- workflow.load(opts, path) -> stack
+-- path: a stack script, or a git+ URL (wpo.source); opts.ref reads the stack
+-- and its modules from the repository at that ref. stack.provenance is
+-- where it came from (wpo.git; nil outside git), stack.source the source.
 function M.load(opts, path)
-  return require("wpo.stack").load(path, { vars = parse_vars(opts.var), var_files = opts.var_file })
+  local stackmod = require "wpo.stack"
+  local src, err = require("wpo.source").open(path, { ref = opts.ref, offline = opts.offline })
+  if not src then error(err, 0) end
+  local load_opts = { vars = parse_vars(opts.var), var_files = opts.var_file }
+  local stack_path = path
+  if src.repo then
+    local reader
+    stack_path, reader = src:loader(stackmod.absolute("."), not src.url and stackmod.absolute(path) or nil)
+    load_opts.reader, load_opts.root = reader.reader, reader.root
+  end
+  local stack = stackmod.load(stack_path, load_opts)
+  stack.source = src
+  stack.provenance = src:provenance()
+  return stack
 end
 
 -- workflow.open_state(stack, opts, operation, how) -> st
@@ -68,12 +92,17 @@ function M.uses_aws(stack, st)
 end
 
 -- Run fn with the AWS transport refusing every write (when AWS is involved).
+-- Nests: stacks planned concurrently (a rollout) keep the guard on until the
+-- last of them is done.
+local read_only_depth = 0
 function M.read_only(stack, st, fn, ...)
   if not M.uses_aws(stack, st) then return fn(...) end
   local aws = require "wpo.aws"
+  read_only_depth = read_only_depth + 1
   aws.set_read_only(true)
   local r = table.pack(pcall(fn, ...))
-  aws.set_read_only(false)
+  read_only_depth = read_only_depth - 1
+  if read_only_depth == 0 then aws.set_read_only(false) end
   if not r[1] then error(r[2], 0) end
   return table.unpack(r, 2, r.n)
 end
@@ -97,14 +126,84 @@ function M.confirm(opts, question)
   return answer == "yes"
 end
 
--- plan + render, shared by plan, run and destroy. Returns the plan.
+-- Where the stack comes from against what is deployed: { from, to,
+-- direction ("same", "forward", "rollback", "diverged", "unknown", "new"),
+-- text = "prod: v1.3.0 (abc1234) → v1.4.0 (def5678)" } | nil outside git.
+function M.source_change(stack, st)
+  if not stack.provenance then return nil end
+  local git = require "wpo.git"
+  local from, to = st.source, stack.provenance
+  local direction = "new"
+  if from and from.commit then
+    direction = stack.source and stack.source.repo and git.compare(stack.source.repo, from.commit, to.commit)
+      or "unknown"
+  end
+  return { from = from, to = to, direction = direction,
+           text = stack.name .. ": " .. git.transition(from, to) }
+end
+
+-- The plan header: where the stack comes from, a rollback, a dirty tree.
+function M.header(p)
+  local sc = p.source
+  if not sc then return "" end
+  local lines = { sc.text }
+  if sc.direction == "same" then
+    lines[1] = lines[1] .. " (as deployed)"
+  elseif sc.direction == "rollback" then
+    lines[1] = lines[1] .. " (a rollback: the target is older than what is deployed)"
+  elseif sc.direction == "diverged" then
+    lines[1] = lines[1] .. " (diverged: neither contains the other)"
+  end
+  if sc.to.dirty then
+    lines[#lines + 1] = "warning: the working tree has uncommitted changes; --ref REF rolls out a commit"
+  end
+  return table.concat(lines, "\n") .. "\n\n"
+end
+
+-- Refuse a rollback (the target commit is an ancestor of the deployed one)
+-- unless --allow-rollback.
+function M.check_rollback(stack, st, opts)
+  if not stack.provenance or not st.source then return end
+  local ok, err = require("wpo.git").check_rollback(stack.source, st.source,
+    { allow = opts.allow_rollback, stack = stack.name })
+  if not ok then error(err, 0) end
+end
+
+-- plan + render, shared by plan, run and destroy. Returns the plan; p.source
+-- is M.source_change.
 function M.make_plan(stack, st, opts, destroy)
   local plan = require "wpo.plan"
   local drift = {}
   if opts.refresh ~= false and st.exists then
     drift = M.read_only(stack, st, plan.refresh, stack, st, { parallelism = opts.parallelism })
   end
-  return M.read_only(stack, st, plan.make, stack, st, { targets = opts.target, destroy = destroy, drift = drift })
+  local p = M.read_only(stack, st, plan.make, stack, st, { targets = opts.target, destroy = destroy, drift = drift })
+  p.source = M.source_change(stack, st)
+  return p
+end
+
+-- After an apply: the rollout history gets an entry (provenance, operation,
+-- result, counts); a successful one records what is now deployed (nothing,
+-- after a destroy). Saves the state.
+function M.record_rollout(p, stack, st, result)
+  if not st.exists and not require("wpo.plan").has_changes(p) then return nil end
+  local prov = stack.provenance or {}
+  local entry = {
+    time = os.time(), user = prov.user or require("wpo.core.sys").user(),
+    operation = p.destroy and "destroy" or "apply",
+    result = result.ok and "ok" or (result.interrupted and "interrupted" or "failed"),
+    added = result.counts and result.counts.added or 0, changed = result.counts and result.counts.changed or 0,
+    destroyed = result.counts and result.counts.destroyed or 0,
+    repo = prov.repo, ref = prov.ref, commit = prov.commit, short = prov.short, dirty = prov.dirty,
+    path = prov.path,
+  }
+  st:record_rollout(entry)
+  if result.ok then
+    if p.destroy then st.source = nil
+    elseif stack.provenance then st.source = stack.provenance end
+  end
+  st:save()
+  return entry
 end
 
 -- Run a confirmed plan and report; the exit status.
@@ -112,6 +211,7 @@ function M.apply(p, stack, st, opts)
   local apply = require "wpo.apply"
   local result = apply.run(p, stack, st, { parallelism = opts.parallelism, interrupt = true,
     reporter = apply.reporter(opts.json and "json" or "human") })
+  M.record_rollout(p, stack, st, result)
   return result.ok and 0 or 1
 end
 
@@ -126,6 +226,7 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   local doc = {
     wpo_plan = M.PLAN_FILE_VERSION, stack = stack.name, stack_path = stack.path, cli_vars = stack.cli_vars,
     var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
+    root = stack.root, provenance = stack.provenance,
     state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
     lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).changes,
   }

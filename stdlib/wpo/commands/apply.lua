@@ -19,13 +19,14 @@ function M.run(opts, args)
   local plan = require "wpo.plan"
   local doc = workflow.load_plan(args[1])
   local stack = require("wpo.stack").load(doc.stack_path, {
-    vars = doc.cli_vars, var_files = doc.var_files,
+    vars = doc.cli_vars, var_files = doc.var_files, root = doc.root,
     reader = function(path)
       local src = doc.sources[path]
       if src then return src end
       return nil, path .. " is not among the sources saved in the plan", "ENOENT"
     end,
   })
+  stack.provenance = doc.provenance   -- where the planned stack came from (git)
   local st <close> = workflow.open_state(stack, {}, "apply", { path = doc.state_path, lineage = doc.lineage })
   if st.lineage ~= doc.lineage or st.serial ~= doc.serial then
     errors.raise { code = "StalePlan", message = string.format(

@@ -22,7 +22,7 @@ function M.run(opts, args)
     doc.event = "plan"
     io.stdout:write(cjson.encode(doc), "\n")
   else
-    io.stdout:write(plan.render(p, { color = workflow.color() }))
+    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
   end
   if plan.has_changes(p)
       and not workflow.confirm(opts, "\nDestroy every resource above in stack " .. stack.name .. "?") then

@@ -9,10 +9,11 @@ local M = {
     detailed_exitcode = { type = "boolean", help = "exit 0 with no changes, 2 with changes, 1 on error" },
     out = { type = "string", metavar = "FILE", help = "save the plan for 'wpo apply FILE'" },
     destroy = { type = "boolean", help = "plan destroying everything (as wpo destroy would)" },
-  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS),
+  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS, workflow.ROLLBACK_OPTIONS),
   help = "Refreshes the state (reads every resource), compares it with the stack script and prints\n"
     .. "the actions: + create, ~ update in place, -/+ replace, - destroy. While planning, AWS refuses\n"
-    .. "every operation that is not a read.",
+    .. "every operation that is not a read. The header names the stack's git ref and commit, and those\n"
+    .. "deployed; --ref REF plans the stack as committed at REF.",
 }
 
 function M.run(opts, args)
@@ -21,11 +22,14 @@ function M.run(opts, args)
   local st <close> = workflow.open_state(stack, opts, "plan")
   local p = workflow.make_plan(stack, st, opts, opts.destroy)
   if opts.json then
-    io.stdout:write(cjson.encode(plan.json(p)), "\n")
+    local doc = plan.json(p)
+    doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
+    io.stdout:write(cjson.encode(doc), "\n")
   else
-    io.stdout:write(plan.render(p, { color = workflow.color() }))
+    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
   end
   if opts.out then
+    if not opts.destroy then workflow.check_rollback(stack, st, opts) end
     workflow.save_plan(opts.out, p, stack, st, opts, opts.destroy)
     local msg = string.format("Saved the plan to %s: 'wpo apply %s' carries it out.\n", opts.out, opts.out)
     if opts.json then io.stderr:write(msg) else io.stdout:write("\n", msg) end

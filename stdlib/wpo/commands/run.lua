@@ -7,22 +7,26 @@ local M = {
   args = { "STACK" },
   options = workflow.options({
     yes = { type = "boolean", help = "apply without asking" },
-  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS),
+  }, workflow.STACK_OPTIONS, workflow.PLAN_OPTIONS, workflow.ROLLBACK_OPTIONS),
   help = "Asks for confirmation on a terminal; without a terminal it refuses unless --yes is given.\n"
-    .. "With --json (which needs --yes) it prints the plan, then one JSON event per line.",
+    .. "With --json (which needs --yes) it prints the plan, then one JSON event per line.\n"
+    .. "--ref REF rolls the stack to REF as committed; moving to a commit older than the deployed one\n"
+    .. "needs --allow-rollback. Each run is recorded in the state's rollout history ('wpo history').",
 }
 
 function M.run(opts, args)
   local plan = require "wpo.plan"
   local stack = workflow.load(opts, args[1])
   local st <close> = workflow.open_state(stack, opts, "run")
+  workflow.check_rollback(stack, st, opts)
   local p = workflow.make_plan(stack, st, opts, false)
   if opts.json then
     local doc = plan.json(p)
     doc.event = "plan"
+    doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
     io.stdout:write(cjson.encode(doc), "\n")
   else
-    io.stdout:write(plan.render(p, { color = workflow.color() }))
+    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
   end
   if plan.has_changes(p) then
     if not workflow.confirm(opts, "\nApply these changes to stack " .. stack.name .. "?") then

@@ -7,7 +7,9 @@
 --   st:remove(address)                   st:addresses() -> sorted addresses
 --   st:save()                            serial + 1; atomic; after every resource
 --   st:close()                           releases the lock (idempotent)
---   st.lineage, st.serial, st.exists, st.outputs, st.generations
+--   st:record_rollout(entry)             appends to the rollout history
+--   st.lineage, st.serial, st.exists, st.outputs, st.generations,
+--   st.source (what is deployed), st.history
 --
 -- The JSON document:
 --   { "format_version": 1, "lineage": "<uuid>", "serial": n, "stack": "name",
@@ -17,7 +19,11 @@
 --                      "prevent_destroy": bool, "create_before_destroy": bool,
 --                      "deposed": [ { "id", "inputs", "outputs" } ]? } ],
 --     "outputs": { "name": { "value": v, "sensitive": bool } },
---     "generations": { "address": number of creates so far } }
+--     "generations": { "address": number of creates so far },
+--     "source": provenance of what is deployed (wpo.git: repo, ref, commit,
+--               short, dirty, time, user, path)?,
+--     "history": [ the last HISTORY_MAX rollouts: provenance fields +
+--                  operation, result, added, changed, destroyed ]? }
 -- A corrupt or truncated file, an unknown format version, another stack's
 -- state, a lineage other than the expected one (or than the backup's), or a
 -- missing state whose backup is still there is refused before anything is
@@ -87,7 +93,7 @@ function M.open(stack, opts)
   opts = check_options("state.open", opts,
     { path = true, lock = true, operation = true, command = true, lineage = true })
   local st = setmetatable({ stack_name = stack.name, resources = {}, outputs = {}, generations = {},
-    serial = 0, exists = false }, State)
+    serial = 0, exists = false, history = {} }, State)
   st.backend = backend_for(stack, opts)
   if opts.lock ~= false then
     local sys = require "wpo.core.sys"
@@ -126,6 +132,8 @@ function M.open(stack, opts)
     st.serial = math.tointeger(doc.serial)
     st.outputs = type(doc.outputs) == "table" and value.normalize_numbers(doc.outputs) or {}
     st.generations = type(doc.generations) == "table" and value.normalize_numbers(doc.generations) or {}
+    st.source = type(doc.source) == "table" and value.normalize_numbers(doc.source) or nil
+    st.history = type(doc.history) == "table" and value.normalize_numbers(doc.history) or {}
     for i, r in ipairs(doc.resources) do
       if type(r) ~= "table" or type(r.address) ~= "string" or type(r.type) ~= "string" then
         refuse(st, "resource #%d in the state file is malformed", i)
@@ -183,6 +191,7 @@ function State:encode(serial)
     format_version = M.FORMAT_VERSION, lineage = self.lineage, serial = serial, stack = self.stack_name,
     wpo_version = require("wpo.core.sys").versions().wpo,
     resources = list, outputs = self.outputs, generations = self.generations,
+    source = self.source, history = self.history and self.history[1] and self.history or nil,
   }
   local text, err = cjson.encode(doc)
   if not text then errors.raise { code = "StateError", message = "cannot encode the state: " .. tostring(err) } end
@@ -195,6 +204,16 @@ function State:save()
   self.backend:save(text)
   self.serial = self.serial + 1
   self.exists = true
+end
+
+M.HISTORY_MAX = 100
+
+-- st:record_rollout(entry): append to the history (the oldest entries beyond
+-- HISTORY_MAX go); the caller saves.
+function State:record_rollout(entry)
+  self.history = self.history or {}
+  self.history[#self.history + 1] = entry
+  while #self.history > M.HISTORY_MAX do table.remove(self.history, 1) end
 end
 
 function State:describe() return self.backend:describe() end
