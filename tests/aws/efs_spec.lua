@@ -145,6 +145,9 @@ return s
   end)
 
   it("finds the file system its lost create made instead of making another", function()
+    -- a stack that already has a state (its lineage is part of the creation token)
+    env:write("s.lua", 'local s = wpo.stack { name = "t", region = "us-east-1" }\ns:add("wpo.null", "x")\nreturn s\n')
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
     env:write("s.lua", stack())
     env.f:faults { drop_rate = 1, operations = { "efs.CreateFileSystem" } }
     local r = env:wpo({ "run", "s.lua", "--yes" }, { AWS_MAX_ATTEMPTS = "1" })

@@ -71,6 +71,23 @@ class ElastiCacheTest(unittest.TestCase):
                          (made["AutomaticFailover"], made["MultiAZ"], made["AuthTokenEnabled"],
                           made["TransitEncryptionEnabled"], made["AtRestEncryptionEnabled"]))
 
+    def test_each_node_holds_a_network_interface(self):
+        self.group(NumCacheClusters=3)
+        table = self.fake.server.store.table("ec2", "network-interface")
+
+        def live():
+            return sorted((e["Description"], e["SubnetId"], tuple(g["GroupId"] for g in e["Groups"]))
+                          for e in table.values() if e["Status"] != "detaching")
+        self.assertEqual([(f"ElastiCache wp-00{i + 1}", self.subnets[i], (self.sg,)) for i in range(3)], live())
+        self.settle()
+        self.ec.decrease_replica_count(ReplicationGroupId="wp", NewReplicaCount=1, ApplyImmediately=True)
+        self.assertEqual(2, len(live()))
+        self.settle()
+        self.ec.delete_replication_group(ReplicationGroupId="wp")
+        self.describe()
+        self.assertEqual(("ReplicationGroupNotFoundFault", 404), error_of(self.describe))
+        self.assertEqual([], live())
+
     def test_failover_and_token_rules(self):
         self.assertEqual(("InvalidParameterCombination", 400), error_of(self.group, NumCacheClusters=1))
         self.assertEqual(("InvalidParameterCombination", 400),

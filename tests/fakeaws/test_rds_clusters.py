@@ -183,6 +183,30 @@ class MemberTest(RDSBase):
                  for m in self.rds.describe_db_clusters()["DBClusters"][0]["DBClusterMembers"]}
         self.assertEqual({"wp-2": False, "wp-3": True}, roles)
 
+    def test_each_instance_holds_a_network_interface_with_the_cluster_groups(self):
+        ec2 = self.fake.client("ec2")
+        sg2 = ec2.create_security_group(VpcId=ec2.describe_subnets(SubnetIds=[self.subnets[0]])["Subnets"][0]
+                                        ["VpcId"], GroupName="db2", Description="db2")["GroupId"]
+        self.cluster()
+        self.status()
+        self.member("wp-1")
+        self.member("wp-2")
+        self.status()
+
+        def enis():
+            table = self.fake.server.store.table("ec2", "network-interface")
+            return {e["Description"] + ":" + e["SubnetId"]: sorted(g["GroupId"] for g in e["Groups"])
+                    for e in table.values() if e["Status"] != "detaching"}
+        self.assertEqual({f"RDSNetworkInterface:{self.subnets[0]}": [self.sg],
+                          f"RDSNetworkInterface:{self.subnets[1]}": [self.sg]}, enis())
+        self.rds.modify_db_cluster(DBClusterIdentifier="wp", VpcSecurityGroupIds=[sg2], ApplyImmediately=True)
+        self.assertEqual({f"RDSNetworkInterface:{self.subnets[0]}": [sg2],
+                          f"RDSNetworkInterface:{self.subnets[1]}": [sg2]}, enis())
+        self.instance_status("wp-2")
+        self.rds.delete_db_instance(DBInstanceIdentifier="wp-2")
+        self.rds.describe_db_instances()
+        self.assertEqual({f"RDSNetworkInterface:{self.subnets[0]}": [sg2]}, enis())
+
     def test_cluster_settings_are_refused_on_a_member(self):
         self.cluster()
         self.assertEqual(("InvalidParameterCombination", 400),

@@ -9,55 +9,17 @@ VPC's default group) must be in the subnet's VPC; an address in the subnet,
 given or the next free one (IpAddressInUse); creating -> available and
 deleting -> gone over describes; the file system counts its mount targets
 until they are gone (so DeleteFileSystem answers FileSystemInUse meanwhile).
-Each mount target holds a requester-managed network interface in EC2's store
-("ec2", "network-interface"), through ec2_interfaces.py when it is there (the
-interface then keeps its subnet and security groups in use, and detaches after
-the mount target is gone), shaped like DescribeNetworkInterfaces otherwise."""
+Each mount target holds a requester-managed network interface (data_enis.py)."""
 import ipaddress
 
 from ..state import advance, new_id, public, start_lifecycle
+from . import data_enis
 from .ec2 import zones
 from .efs import _fault, _lookup, _table, service
-
-try:   # EC2 network interfaces that keep subnets and security groups in use
-    from .ec2_interfaces import add_interface, release_interface
-except ImportError:   # until ec2_interfaces.py is there: interfaces kept here
-    add_interface = release_interface = None
-
-
-def _add_interface(ctx, subnet, groups, description, address):
-    """The mount target's network interface in EC2's store; -> its id."""
-    if add_interface is not None:
-        return add_interface(ctx, subnet["SubnetId"], groups, description, interface_type="interface",
-                             requester="amazon-elasticfilesystem", private_ip=address)
-    eni_id = new_id("eni")
-    table = ctx.store.table("ec2", "security-group")
-    _enis(ctx)[eni_id] = {
-        "AvailabilityZone": subnet["AvailabilityZone"], "Description": description,
-        "Groups": [{"GroupId": g, "GroupName": table[g]["GroupName"]} for g in groups],
-        "InterfaceType": "interface", "Ipv6Addresses": [],
-        "MacAddress": "02:" + ":".join(new_id("", 10)[i:i + 2] for i in range(0, 10, 2)),
-        "NetworkInterfaceId": eni_id, "OwnerId": ctx.account, "PrivateIpAddress": address,
-        "PrivateIpAddresses": [{"Primary": True, "PrivateIpAddress": address}],
-        "RequesterId": "amazon-elasticfilesystem", "RequesterManaged": True, "SourceDestCheck": True,
-        "Status": "in-use", "SubnetId": subnet["SubnetId"], "VpcId": subnet["VpcId"], "Tags": [],
-    }
-    return eni_id
-
-
-def _release_interface(ctx, eni_id):
-    if release_interface is not None:
-        release_interface(ctx, eni_id)
-    else:
-        _enis(ctx).pop(eni_id, None)
 
 
 def _targets(ctx):
     return ctx.store.table("efs", "mount-target")
-
-
-def _enis(ctx):
-    return ctx.store.table("ec2", "network-interface")
 
 
 def _groups(ctx, ids, vpc_id):
@@ -75,11 +37,7 @@ def _groups(ctx, ids, vpc_id):
 
 def _addresses_in_use(ctx, subnet_id):
     used = {t["IpAddress"] for t in _targets(ctx).values() if t["SubnetId"] == subnet_id}
-    used |= {e["PrivateIpAddress"] for e in _enis(ctx).values() if e["SubnetId"] == subnet_id}
-    for nat in ctx.store.table("ec2", "natgateway").values():
-        if nat.get("SubnetId") == subnet_id:
-            used |= {a.get("PrivateIp") for a in nat.get("NatGatewayAddresses", [])}
-    return used
+    return used | data_enis.used_addresses(ctx, subnet_id)
 
 
 @service.op("CreateMountTarget")
@@ -125,7 +83,8 @@ def create_mount_target(ctx, p):
             raise _fault("NoFreeAddressesInSubnet", f"The subnet {subnet['SubnetId']} has no free address")
     zone_id = dict(zones(ctx.region)).get(subnet["AvailabilityZone"], subnet.get("AvailabilityZoneId"))
     target_id = new_id("fsmt")
-    eni_id = _add_interface(ctx, subnet, groups, f"EFS mount target for {fs_id} ({target_id})", address)
+    eni_id, _ = data_enis.add(ctx, subnet, groups, f"EFS mount target for {fs_id} ({target_id})",
+                              "amazon-elasticfilesystem", address)
     target = {
         "OwnerId": ctx.account,
         "MountTargetId": target_id,
@@ -146,7 +105,7 @@ def create_mount_target(ctx, p):
 
 def _gone(ctx, target):
     del _targets(ctx)[target["MountTargetId"]]
-    _release_interface(ctx, target["NetworkInterfaceId"])
+    data_enis.release(ctx, target["NetworkInterfaceId"])
     fs = _table(ctx).get(target["FileSystemId"])
     if fs is not None:
         fs["NumberOfMountTargets"] -= 1
@@ -218,8 +177,5 @@ def modify_mount_target_security_groups(ctx, p):
     if not groups:
         raise _fault("BadRequest", "A mount target needs at least one security group")
     target["_groups"] = groups
-    eni = _enis(ctx).get(target["NetworkInterfaceId"])
-    if eni is not None:
-        eni["Groups"] = [{"GroupId": g, "GroupName": ctx.store.table("ec2", "security-group")[g]["GroupName"]}
-                         for g in groups]
+    data_enis.set_groups(ctx, target["NetworkInterfaceId"], groups)
     return {}

@@ -8,13 +8,14 @@ available group (InvalidReplicationGroupState); automatic failover needs two
 nodes or more and Multi-AZ needs automatic failover; an AUTH token needs
 transit encryption and is 16 to 128 printable characters without '/', '"',
 '@' or spaces; a subnet group in use cannot be deleted (CacheSubnetGroupInUse);
-nodes are spread over the subnet group's zones. The AUTH token is never
+nodes are spread over the subnet group's zones, each with a network interface
+in its zone's subnet (data_enis.py). The AUTH token is never
 answered nor shown in the state dump (held as `_auth`, a list: ROTATE keeps the
 old token valid beside the new one)."""
 import re
 
 from ..state import advance, new_name_id, public, start_lifecycle
-from . import Service
+from . import Service, data_enis
 
 service = Service("elasticache")
 
@@ -225,6 +226,25 @@ def _add_nodes(ctx, group, count, zones):
             "ARN": ctx.arn("elasticache", f"cluster:{cid}"), "ReplicationGroupLogDeliveryEnabled": False,
             "NetworkType": "ipv4", "IpDiscovery": "ipv4", "_primary": primary,
         }
+        _attach(ctx, _clusters(ctx)[cid], group)
+
+
+def _attach(ctx, node, group):
+    """The node's network interface, in its zone's subnet of the subnet group."""
+    ec2_subnets = ctx.store.table("ec2", "subnet")
+    for s in _subnet_groups(ctx)[group["_subnet_group"]]["Subnets"]:
+        subnet = ec2_subnets.get(s["SubnetIdentifier"])
+        if subnet is not None and subnet["AvailabilityZone"] == node["PreferredAvailabilityZone"]:
+            groups = [g["SecurityGroupId"] for g in group["_security_groups"]]
+            node["_eni"], _ = data_enis.add(ctx, subnet, groups, f"ElastiCache {node['CacheClusterId']}",
+                                            "amazon-elasticache")
+            return
+
+
+def _drop_node(ctx, cid):
+    node = _clusters(ctx).pop(cid, None)
+    if node is not None:
+        data_enis.release(ctx, node.get("_eni"))
 
 
 def _render(ctx, group):
@@ -347,7 +367,7 @@ def create_replication_group(ctx, p):
 def _advance(ctx, group):
     if advance(group):
         for cid in group["MemberClusters"]:
-            _clusters(ctx).pop(cid, None)
+            _drop_node(ctx, cid)
         del _groups(ctx)[group["ReplicationGroupId"]]
         return False
     return True
@@ -438,6 +458,7 @@ def modify_replication_group(ctx, p):
         c = _clusters(ctx)[cid]
         c["CacheNodeType"] = group["CacheNodeType"]
         c["SecurityGroups"] = [dict(s) for s in group["_security_groups"]]
+        data_enis.set_groups(ctx, c.get("_eni"), [g["SecurityGroupId"] for g in group["_security_groups"]])
     start_lifecycle(group, "Status", "modifying", "available", ctx.settle)
     return {"ReplicationGroup": _render(ctx, group)}
 
@@ -467,7 +488,7 @@ def _replica_count(ctx, p, increase):
         replicas = [cid for cid in group["MemberClusters"] if not _clusters(ctx)[cid]["_primary"]]
         for cid in replicas[new - now:]:
             group["MemberClusters"].remove(cid)
-            del _clusters(ctx)[cid]
+            _drop_node(ctx, cid)
     start_lifecycle(group, "Status", "modifying", "available", ctx.settle)
     return {"ReplicationGroup": _render(ctx, group)}
 

@@ -606,6 +606,12 @@ def modify_db_cluster(ctx, p):
         cluster["_password"] = p["MasterUserPassword"]
     if vpc_sgs is not None:
         cluster["VpcSecurityGroups"] = vpc_sgs
+        from .rds_instances import instances, set_groups   # (a cycle at import time otherwise)
+        for m in cluster["DBClusterMembers"]:
+            inst = instances(ctx).get(m["DBInstanceIdentifier"])
+            if inst is not None:
+                inst["VpcSecurityGroups"] = [dict(g) for g in vpc_sgs]
+                set_groups(ctx, inst)
     if pg is not None:
         cluster["DBClusterParameterGroup"] = pg["DBClusterParameterGroupName"]
     if p.get("EngineVersion"):

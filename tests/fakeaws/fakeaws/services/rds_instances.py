@@ -8,10 +8,13 @@ and, when the writer goes, the reader with the lowest promotion tier takes
 over; settings that belong to the cluster are refused on a member
 (InvalidParameterCombination); a plain instance needs its master user,
 password and storage, refuses deletion while protected, and takes the final
-snapshot named by FinalDBSnapshotIdentifier unless SkipFinalSnapshot."""
+snapshot named by FinalDBSnapshotIdentifier unless SkipFinalSnapshot.
+Each instance holds a network interface in its zone's subnet (data_enis.py),
+carrying its security groups (a cluster member's follow the cluster's)."""
 import re
 
 from ..state import advance, new_name_id, public, start_lifecycle
+from . import data_enis
 from .rds import service
 from .rds_clusters import (backup_window, check_identifier, check_password, check_windows, clusters, combination,
                            endpoint_suffix, invalid, kms_default, maintenance_window, make_snapshot,
@@ -64,9 +67,25 @@ def _member(ctx, inst):
     return cluster, None
 
 
+def _attach(ctx, inst, group):
+    """The instance's network interface, in its zone's subnet of the group, with its security groups."""
+    ec2_subnets = ctx.store.table("ec2", "subnet")
+    for s in group["Subnets"]:
+        subnet = ec2_subnets.get(s["SubnetIdentifier"])
+        if subnet is not None and subnet["AvailabilityZone"] == inst["AvailabilityZone"]:
+            groups = [g["VpcSecurityGroupId"] for g in inst["VpcSecurityGroups"]]
+            inst["_eni"], _ = data_enis.add(ctx, subnet, groups, "RDSNetworkInterface", "amazon-rds")
+            return
+
+
+def set_groups(ctx, inst):
+    data_enis.set_groups(ctx, inst.get("_eni"), [g["VpcSecurityGroupId"] for g in inst["VpcSecurityGroups"]])
+
+
 def _gone(ctx, inst):
     ident = inst["DBInstanceIdentifier"]
     del instances(ctx)[ident]
+    data_enis.release(ctx, inst.get("_eni"))
     cluster, member = _member(ctx, inst)
     if member is None:
         return
@@ -194,6 +213,7 @@ def _create_member(ctx, p, ident):
                                         "PromotionTier": inst["PromotionTier"]})
     start_lifecycle(inst, "DBInstanceStatus", "creating", "available", ctx.settle)
     instances(ctx)[ident] = inst
+    _attach(ctx, inst, group)
     return {"DBInstance": public(inst)}
 
 
@@ -280,6 +300,7 @@ def _create_plain(ctx, p, ident):
         inst["EnabledCloudwatchLogsExports"] = list(p["EnableCloudwatchLogsExports"])
     start_lifecycle(inst, "DBInstanceStatus", "creating", "available", ctx.settle)
     instances(ctx)[ident] = inst
+    _attach(ctx, inst, group)
     return {"DBInstance": public(inst)}
 
 
@@ -386,6 +407,7 @@ def modify_db_instance(ctx, p):
     inst["PreferredBackupWindow"], inst["PreferredMaintenanceWindow"] = backup, maint
     if vpc_sgs is not None:
         inst["VpcSecurityGroups"] = vpc_sgs
+        set_groups(ctx, inst)
     if "MasterUserPassword" in p:
         inst["_password"] = p["MasterUserPassword"]
     if "DBPortNumber" in p:
