@@ -29,8 +29,8 @@ describe("wpo.wordpress data tiers", function()
     net = { subnet_ids = { private = { "subnet-p1", "subnet-p2", "subnet-p3" },
       database = { "subnet-d1", "subnet-d2", "subnet-d3" } } },
     sg = { ids = { db = "sg-db", cache = "sg-cache", efs = "sg-efs" } },
-    secrets = { db = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf",
-      cache = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/redis-AbCdEf" },
+    secrets = { db_password_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf",
+      redis_auth = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/redis-AbCdEf" } },
   }
 
   local function build(p)
@@ -71,7 +71,7 @@ describe("wpo.wordpress data tiers", function()
         { c.attrs.identifier, c.attrs.engine, c.attrs.storage_encrypted, c.attrs.deletion_protection,
           c.attrs.skip_final_snapshot, c.attrs.backup_retention_period, c.attrs.database_name,
           c.attrs.master_username })
-      assert.are.equal(DEPS.secrets.db, c.attrs.master_password_secret_arn)
+      assert.are.equal(DEPS.secrets.db_password_arn, c.attrs.master_password_secret_arn)
       assert.are.same({ "sg-db" }, c.attrs.vpc_security_group_ids)
       assert.is_true(c.lifecycle.prevent_destroy)
       assert.are.equal("aws.rds.db_subnet_group.db.id", ref(c.attrs.db_subnet_group_name))
@@ -84,7 +84,7 @@ describe("wpo.wordpress data tiers", function()
       assert.are.same({ "aws.rds.cluster.db", "aws.rds.cluster_instance.db-1" }, reader.deps)
       assert.are.equal("aws.rds.cluster.db.endpoint", ref(parts.db.endpoint))
       assert.are.equal("aws.rds.cluster.db.reader_endpoint", ref(parts.db.reader_endpoint))
-      assert.are.same({ "wordpress", "wordpress", DEPS.secrets.db, "aurora-mysql" },
+      assert.are.same({ "wordpress", "wordpress", DEPS.secrets.db_password_arn, "aurora-mysql" },
         { parts.db.name, parts.db.user, parts.db.secret_arn, parts.db.engine })
       assert.are.equal("utf8mb4", decl(s, "aws.rds.cluster_parameter_group.db").attrs.parameters.character_set_server)
       assert.is_nil(parts.db.autoscaling)
@@ -127,7 +127,7 @@ describe("wpo.wordpress data tiers", function()
     it("Redis with failover, Multi-AZ, both encryptions and the AUTH token's secret", function()
       local s, parts = build(params { cache = { node_type = "cache.t4g.medium", nodes = 3 } })
       local g = decl(s, "aws.elasticache.replication_group.cache")
-      assert.are.same({ "acme-cache", "cache.t4g.medium", 3, true, true, true, true, DEPS.secrets.cache },
+      assert.are.same({ "acme-cache", "cache.t4g.medium", 3, true, true, true, true, DEPS.secrets.redis_auth.arn },
         { g.attrs.replication_group_id, g.attrs.node_type, g.attrs.num_cache_clusters,
           g.attrs.automatic_failover_enabled, g.attrs.multi_az_enabled, g.attrs.at_rest_encryption_enabled,
           g.attrs.transit_encryption_enabled, g.attrs.auth_token_secret_arn })
@@ -135,7 +135,7 @@ describe("wpo.wordpress data tiers", function()
       assert.are.same({ "subnet-d1", "subnet-d2", "subnet-d3" },
         decl(s, "aws.elasticache.subnet_group.cache").attrs.subnet_ids)
       assert.are.equal("aws.elasticache.replication_group.cache.primary_endpoint", ref(parts.cache.primary_endpoint))
-      assert.are.equal(DEPS.secrets.cache, parts.cache.auth_secret_arn)
+      assert.are.equal(DEPS.secrets.redis_auth.arn, parts.cache.auth_secret_arn)
     end)
 
     it("EFS with a mount target per zone in the private subnets and the www-data access point", function()
@@ -161,7 +161,7 @@ describe("wpo.wordpress data tiers", function()
       local s = stackmod.new { name = "acme", region = "eu-west-1" }
       local okb, err = pcall(database.build, s, params(), { net = DEPS.net, sg = DEPS.sg })
       assert.is_false(okb)
-      assert.matches("deps%.secrets%.db", tostring(err))
+      assert.matches("deps%.secrets%.db_password_arn", tostring(err))
     end)
   end)
 
@@ -173,7 +173,8 @@ describe("wpo.wordpress data tiers", function()
     before_each(function()
       env:reset()
       net = env:network()
-      secrets = { db = env:secret("acme/db", "db-Password-0001"), cache = env:secret("acme/redis", "redis-token-000001") }
+      secrets = { db = env:secret("acme/db", "db-Password-0001"),
+        cache = env:secret("acme/redis", "redis-token-000001") }
     end)
 
     local function script(protect)
@@ -184,7 +185,7 @@ local p = wordpress.params { name = "acme", region = "eu-west-1", cidr = "10.20.
   database = { readers = { min = 1, max = 1 } }, cache = { node_type = "cache.t4g.small", nodes = 2 } }
 local s = wpo.stack { name = "acme", region = "eu-west-1" }
 local deps = { net = { subnet_ids = { database = %s, private = %s } },
-  sg = { ids = { db = %q, cache = %q, efs = %q } }, secrets = { db = %q, cache = %q } }
+  sg = { ids = { db = %q, cache = %q, efs = %q } }, secrets = { db_password_arn = %q, redis_auth_arn = %q } }
 local db = require("wpo.wordpress.database").build(s, p, deps)
 local cache = require("wpo.wordpress.cache").build(s, p, deps)
 local files = require("wpo.wordpress.files").build(s, p, deps)

@@ -170,7 +170,8 @@ return s
 local s = wpo.stack { name = "t", region = "us-east-1" }
 local fs = s:add("aws.efs.file_system", "content", {})
 s:add("aws.efs.mount_target", "a", { file_system_id = fs.id, subnet_id = %q })
-s:add("aws.efs.mount_target", "a2", { file_system_id = fs.id, subnet_id = %q, depends_on = { "aws.efs.mount_target.a" } })
+s:add("aws.efs.mount_target", "a2", { file_system_id = fs.id, subnet_id = %q,
+  depends_on = { "aws.efs.mount_target.a" } })
 return s
 ]], net.subnets[1], extra))
     local r = env:wpo { "run", "s.lua", "--yes" }

@@ -6,10 +6,11 @@
 -- Reads from p (validated by wpo.wordpress): name, cache = { node_type, nodes
 -- (2 to 6) }.
 -- Reads from deps: net.subnet_ids.database (the isolated database subnets, one
--- per zone; or net.subnets.database), sg.cache (or sg.ids.cache), secrets.cache
--- (the AUTH token's Secrets Manager secret: an aws.secretsmanager.secret whose
--- SecretString is the token, or its ARN; secrets.redis_auth and secrets.redis
--- are accepted too).
+-- per zone; or net.subnets.database), sg.cache (or sg.ids.cache),
+-- secrets.redis_auth_arn (the ARN of the AUTH token's Secrets Manager secret,
+-- whose SecretString is the token; or secrets.redis_auth / secrets.cache: a
+-- part { arn }, an aws.secretsmanager.secret or an ARN), as
+-- wpo.wordpress.secrets returns them.
 --
 -- Declares:
 --   aws.elasticache.subnet_group.cache        <name>-cache, in the database subnets
@@ -51,10 +52,17 @@ local function group_id(sg)
   error("wordpress.cache: deps.sg.cache (the cache's security group) is missing", 3)
 end
 
+-- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
+local function arn_of(v)
+  if is_handle(v) then return v.arn end
+  if type(v) == "table" and v.arn ~= nil and getmetatable(v) == nil then return v.arn end
+  return v
+end
+
 local function secret_arn(secrets)
-  local s = secrets and (secrets.cache or secrets.redis_auth or secrets.redis)
-  if s == nil then error("wordpress.cache: deps.secrets.cache (the AUTH token's secret) is missing", 3) end
-  return is_handle(s) and s.arn or s
+  local s = secrets and (secrets.redis_auth_arn or secrets.redis_auth or secrets.cache)
+  if s == nil then error("wordpress.cache: deps.secrets.redis_auth_arn (the AUTH token's secret) is missing", 3) end
+  return arn_of(s)
 end
 
 function M.build(stack, p, deps)

@@ -11,9 +11,10 @@
 -- allocated_storage (plain instances) }.
 -- Reads from deps: net.subnet_ids.database (the database subnets' ids, one per
 -- zone; or net.subnets.database, their resources), sg.db (the database's
--- security group; or sg.ids.db), secrets.db (the master password's Secrets
--- Manager secret: an aws.secretsmanager.secret, whose SecretString is the
--- password, or its ARN; secrets.db_password is accepted too).
+-- security group; or sg.ids.db), secrets.db_password_arn (the ARN of the
+-- master password's Secrets Manager secret, whose SecretString is the
+-- password; or secrets.db_password / secrets.db: a part { arn }, an
+-- aws.secretsmanager.secret or an ARN), as wpo.wordpress.secrets returns them.
 --
 -- Declares, for Aurora:
 --   aws.rds.db_subnet_group.db              <name>-db, in the database subnets
@@ -38,7 +39,9 @@
 -- Returns db = { engine, identifier, endpoint, reader_endpoint (the writer's
 -- for a plain instance), port, name, user, secret_arn, subnet_group,
 -- parameter_group (Aurora), cluster (Aurora), instances (Aurora: writer
--- first), instance (plain), cluster_identifier (Aurora), writer_identifier,
+-- first), instance (plain), cluster_id = cluster_identifier (Aurora: the
+-- DBClusterIdentifier of CloudWatch metrics), instance_id (plain: the
+-- DBInstanceIdentifier), writer_identifier,
 -- autoscaling = { target, policy } | nil, resource (the cluster or instance) }.
 local M = {}
 
@@ -71,12 +74,19 @@ local function group_id(sg)
   error("wordpress.database: deps.sg.db (the database's security group) is missing", 3)
 end
 
+-- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
+local function arn_of(v)
+  if is_handle(v) then return v.arn end
+  if type(v) == "table" and v.arn ~= nil and getmetatable(v) == nil then return v.arn end
+  return v
+end
+
 local function secret_arn(secrets)
-  local s = secrets and (secrets.db or secrets.db_password)
+  local s = secrets and (secrets.db_password_arn or secrets.db_password or secrets.db)
   if s == nil then
-    error("wordpress.database: deps.secrets.db (the master password's secret) is missing", 3)
+    error("wordpress.database: deps.secrets.db_password_arn (the master password's secret) is missing", 3)
   end
-  return is_handle(s) and s.arn or s
+  return arn_of(s)
 end
 
 local function aurora(stack, p, d, common)
@@ -104,7 +114,8 @@ local function aurora(stack, p, d, common)
       instance_class = d.instance_class, promotion_tier = 1, depends_on = { instances[1] } })
   end
   local db = { engine = "aurora-mysql", identifier = base, cluster = cluster, parameter_group = params,
-    instances = instances, cluster_identifier = cluster.id, writer_identifier = instances[1].id,
+    instances = instances, cluster_identifier = cluster.id, cluster_id = cluster.id,
+    writer_identifier = instances[1].id,
     endpoint = cluster.endpoint, reader_endpoint = cluster.reader_endpoint, port = cluster.port, resource = cluster }
   if d.readers.max > d.readers.min then
     local resource = require "wpo.resource"
@@ -123,7 +134,7 @@ local function aurora(stack, p, d, common)
       scalable_dimension = "rds:cluster:ReadReplicaCount", policy_type = "TargetTrackingScaling",
       target_tracking = { target_value = M.READER_CPU_TARGET,
         predefined_metric_type = "RDSReaderAverageCPUUtilization",
-        scale_in_cooldown = 300, scale_out_cooldown = 300 },
+        scale_out_cooldown = 300 },
       depends_on = { target } })
     db.autoscaling = { target = target, policy = policy }
   end
@@ -142,7 +153,7 @@ local function plain(stack, p, d, common)
     preferred_maintenance_window = M.MAINTENANCE_WINDOW, deletion_protection = d.deletion_protection,
     skip_final_snapshot = false, copy_tags_to_snapshot = true,
     lifecycle = { prevent_destroy = p.protect == true } })
-  return { engine = d.engine, identifier = base, instance = inst, writer_identifier = inst.id,
+  return { engine = d.engine, identifier = base, instance = inst, instance_id = inst.id, writer_identifier = inst.id,
     endpoint = inst.endpoint, reader_endpoint = inst.endpoint, port = inst.port, resource = inst }
 end
 

@@ -60,7 +60,8 @@ function M.build(stack, p, deps)
   local files = p.files or {}
   local fs = stack:add("aws.efs.file_system", "content", {
     encrypted = true, performance_mode = "generalPurpose", throughput_mode = "elastic",
-    transition_to_ia = files.transition_to_ia or "AFTER_30_DAYS", transition_to_primary_storage_class = "AFTER_1_ACCESS",
+    transition_to_ia = files.transition_to_ia or "AFTER_30_DAYS",
+    transition_to_primary_storage_class = "AFTER_1_ACCESS",
     tags = { Name = p.name .. "-content" },
     lifecycle = { prevent_destroy = p.protect == true } })
   local sg = group_id(deps.sg)

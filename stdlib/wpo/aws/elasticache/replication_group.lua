@@ -196,7 +196,9 @@ return resource.define "aws.elasticache.replication_group" {
     local existing = describe(ctx, id)
     if existing then
       local tags = ec.tags(ctx, existing.ARN) or {}
-      if tags[resource.TAG_ADDRESS] == ctx.address and ctx:adopt(function() return { { id = id, tags = tags } } end) then
+      local mine = tags[resource.TAG_ADDRESS] == ctx.address
+        and ctx:adopt(function() return { { id = id, tags = tags } } end)
+      if mine then
         local o = observed(ctx, available(ctx, id), { inputs = want })
         o.auth_token_version = want.auth_token_secret_arn and common.secret_version(ctx, want.auth_token_secret_arn)
         return o
