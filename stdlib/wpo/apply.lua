@@ -227,9 +227,16 @@ local function record_for(a, want, observed, prior)
       message = t.name .. " returned no id from its create" }
   end
   outputs.id = id
+  -- a computed attribute the script leaves out records what the object has,
+  -- so that the next refresh does not report it as changed outside wpo
+  local inputs = {}
+  for k, v in pairs(want) do inputs[k] = v end
+  for name, spec in pairs(t.attributes) do
+    if inputs[name] == nil and spec.computed and observed[name] ~= nil then inputs[name] = observed[name] end
+  end
   local d = a.decl
   return {
-    type = t.name, id = id, inputs = want, outputs = outputs, deps = d.deps, where = d.where,
+    type = t.name, id = id, inputs = inputs, outputs = outputs, deps = d.deps, where = d.where,
     prevent_destroy = d.lifecycle.prevent_destroy or nil,
     create_before_destroy = d.lifecycle.create_before_destroy or nil,
     deposed = prior and prior.deposed or nil,

@@ -69,7 +69,7 @@ class ControlTest(unittest.TestCase):
         self.fake.client("s3").create_bucket(Bucket="state-bucket")
         state = self.fake.state()
         self.assertEqual({"ec2", "s3"}, set(state))
-        self.assertEqual({"vpc", "security-group", "security-group-rule"}, set(state["ec2"]))
+        self.assertEqual({"vpc", "security-group", "security-group-rule", "route-table"}, set(state["ec2"]))
         self.assertEqual([{"Key": "wpo:address", "Value": "net.vpc"}], state["ec2"]["vpc"][vpc]["Tags"])
         self.assertEqual("pending", state["ec2"]["vpc"][vpc]["State"])
         self.assertNotIn("_attributes", state["ec2"]["vpc"][vpc])

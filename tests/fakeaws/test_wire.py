@@ -7,6 +7,7 @@ import unittest
 
 from fakeaws import services
 from fakeaws.testing import Fake
+import test_ec2_network
 
 TESTED = set()
 
@@ -91,6 +92,7 @@ class WireTest(unittest.TestCase):
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
         ec2.delete_vpc(VpcId=vpc_id)
         self.assertEqual([], ec2.describe_vpcs()["Vpcs"])
+        test_ec2_network.perform_every_operation(ec2, "eu-west-1")
         self.assert_all_served_ops_succeeded("ec2")
 
     def test_sts(self):

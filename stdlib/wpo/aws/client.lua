@@ -605,7 +605,7 @@ function Client:invoke(op_name, params)
         if debug then
           log.debug("aws %s %s -> %d in %.0fms (request %s, attempt %d, %d retries)", self.service, op_name,
             resp.status, elapsed, tostring(request_id or "-"), attempt, attempt - 1)
-          log.debug("aws %s %s result %s", self.service, op_name, log_json(redact(model, op.o, result)))
+          log.debug("aws %s %s result %s", self.service, op_name, op.o and log_json(redact(model, op.o, result)) or "{}")
         end
         return result, { request_id = request_id, status = resp.status, attempts = attempt, headers = resp.headers }
       end

@@ -28,6 +28,12 @@
 -- each unsuccessful poll with { what, attempt, elapsed, state, next_in };
 -- sleep(seconds) and now() -> seconds for tests. Inside a task the sleeps
 -- yield; outside one they drive the loop.
+--
+-- Time scale: WPO_WAIT_SCALE (a number > 0, default 1), or
+-- aws.set_wait_scale(x), multiplies every duration of aws.wait (interval,
+-- max_interval, timeout) — 0.001 makes a 10-minute wait a 0.6-second one, for
+-- tests against tests/fakeaws. Scaled intervals are at least 5 ms. Messages
+-- still show the time actually spent.
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"
@@ -61,6 +67,23 @@ end
 
 local function wait_now() return loop.now() / 1000 end
 
+local wait_scale
+
+-- aws.wait_scale() -> the factor aws.wait applies to its durations
+function M.wait_scale()
+  if wait_scale == nil then
+    local v = tonumber(os.getenv("WPO_WAIT_SCALE") or "")
+    wait_scale = (v and v > 0) and v or 1
+  end
+  return wait_scale
+end
+
+-- aws.set_wait_scale(x | nil): nil goes back to WPO_WAIT_SCALE
+function M.set_wait_scale(x)
+  if x ~= nil and (type(x) ~= "number" or x <= 0) then error("aws.set_wait_scale: a number > 0 expected", 2) end
+  wait_scale = x
+end
+
 function M.wait(check, opts)
   if type(check) ~= "function" then error("aws.wait: a check function expected", 2) end
   opts = opts or {}
@@ -76,10 +99,12 @@ function M.wait(check, opts)
     end
   end
   local what = opts.what or "the condition"
-  local timeout = opts.timeout or 600
-  local interval = opts.interval or 5
+  local scale = M.wait_scale()
+  local floor = scale ~= 1 and 0.005 or 0
+  local timeout = (opts.timeout or 600) * scale
+  local interval = math.max((opts.interval or 5) * scale, floor)
   local backoff = opts.backoff or 1
-  local max_interval = opts.max_interval or 60
+  local max_interval = math.max((opts.max_interval or 60) * scale, floor)
   local sleep, now = opts.sleep or wait_sleep, opts.now or wait_now
   local started = now()
   local attempt = 0

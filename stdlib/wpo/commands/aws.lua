@@ -56,6 +56,7 @@ function M.run(opts, args)
     else
       result = c:call(op_name, params)
     end
+    if not op.o then return result end          -- an operation without output (DeleteVpc): {}
     return client_mod.present(model, op.o, result)
   end)
   if not ok then

@@ -73,6 +73,34 @@ def _view(obj):
     return out
 
 
+# -- extension points -------------------------------------------------------------
+# Modules serving more of EC2 (ec2_routes.py, ec2_interfaces.py, ...) hook in here:
+#   register_kind(kind, prefix, not_found, malformed, noun, id_field): a kind of object whose ids
+#       CreateTags, DeleteTags and DescribeTags accept;
+#   DEPENDENTS[kind].append(fn): fn(ctx, obj) -> ids of objects that keep obj (a "vpc", "subnet"
+#       or "security-group") from being deleted: the delete answers DependencyViolation;
+#   CREATED[kind] / DELETED[kind].append(fn): fn(ctx, obj) right after a "vpc" or "subnet" is
+#       made or removed (its main route table, its route table associations...).
+DEPENDENTS = {"vpc": [], "subnet": [], "security-group": []}
+CREATED = {"vpc": [], "subnet": []}
+DELETED = {"vpc": [], "subnet": []}
+
+
+def register_kind(kind, prefix, not_found, malformed, noun, id_field):
+    KINDS[kind] = (prefix, not_found, malformed, noun)
+    PREFIX_KIND[prefix] = kind
+    ID_FIELD[kind] = id_field
+
+
+def _dependents(ctx, kind, obj):
+    return [rid for fn in DEPENDENTS[kind] for rid in fn(ctx, obj)]
+
+
+def _hooks(table, ctx, kind, obj):
+    for fn in table[kind]:
+        fn(ctx, obj)
+
+
 def unsupported(what):
     return AWSError("NotImplemented", f"fakeaws does not support {what} yet "
                                       "(tests/fakeaws/fakeaws/services/ec2.py)", 501)
@@ -255,6 +283,7 @@ def create_vpc(ctx, p):
     start_lifecycle(vpc, "State", "pending", "available", ctx.settle)
     _table(ctx, "vpc")[vpc_id] = vpc
     _new_group(ctx, vpc_id, "default", "default VPC security group", [], default=True)
+    _hooks(CREATED, ctx, "vpc", vpc)
     return {"Vpc": _view(vpc)}
 
 
@@ -285,11 +314,13 @@ def delete_vpc(ctx, p):
                if g["VpcId"] == vpc_id and g["GroupName"] != "default"]
     in_use += [i["InternetGatewayId"] for i in _table(ctx, "internet-gateway").values()
                if any(a["VpcId"] == vpc_id for a in i["Attachments"])]
+    in_use += _dependents(ctx, "vpc", vpc)
     if in_use:
         raise AWSError("DependencyViolation", f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
     for g in [g for g in _table(ctx, "security-group").values() if g["VpcId"] == vpc_id]:
         _drop_group(ctx, g["GroupId"])
     del _table(ctx, "vpc")[vpc_id]
+    _hooks(DELETED, ctx, "vpc", vpc)
     return {}
 
 
@@ -371,6 +402,7 @@ def create_subnet(ctx, p):
     }
     start_lifecycle(subnet, "State", "pending", "available", ctx.settle)
     _table(ctx, "subnet")[subnet_id] = subnet
+    _hooks(CREATED, ctx, "subnet", subnet)
     return {"Subnet": _view(subnet)}
 
 
@@ -400,10 +432,11 @@ def describe_subnets(ctx, p):
 def delete_subnet(ctx, p):
     subnet = _get(ctx, "subnet", p["SubnetId"])
     if any(n["SubnetId"] == subnet["SubnetId"] and n["State"] != "deleted"
-           for n in _table(ctx, "natgateway").values()):
+           for n in _table(ctx, "natgateway").values()) or _dependents(ctx, "subnet", subnet):
         raise AWSError("DependencyViolation",
                        f"The subnet '{subnet['SubnetId']}' has dependencies and cannot be deleted.")
     del _table(ctx, "subnet")[subnet["SubnetId"]]
+    _hooks(DELETED, ctx, "subnet", subnet)
     return {}
 
 
@@ -723,6 +756,8 @@ def delete_security_group(ctx, p):
     for r in _table(ctx, "security-group-rule").values():
         if r["GroupId"] != gid and r.get("ReferencedGroupInfo", {}).get("GroupId") == gid:
             raise AWSError("DependencyViolation", f"resource {gid} has a dependent object")
+    if _dependents(ctx, "security-group", group):
+        raise AWSError("DependencyViolation", f"resource {gid} has a dependent object")
     _drop_group(ctx, gid)
     return {}
 
