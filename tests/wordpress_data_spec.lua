@@ -233,6 +233,54 @@ return s
       assert.is_nil(state.efs)
     end)
 
+    it("with the network and security tiers: applies, and destroys leaving only the final snapshot", function()
+      env:write("s.lua", string.format([[
+local wordpress = require "wpo.wordpress"
+local p = wordpress.params { name = "acme", region = "eu-west-1", cidr = "10.40.0.0/16",
+  azs = { "eu-west-1a", "eu-west-1b" }, nat = "single",
+  site = { domain = "www.example.com" }, protect = false,
+  database = { engine = "mariadb", instance_class = "db.t4g.small" }, cache = { nodes = 2 } }
+local s = wpo.stack { name = "acme", region = "eu-west-1" }
+local net = require("wpo.wordpress.network").build(s, p, {})
+local sg = require("wpo.wordpress.security").build(s, p, { net = net })
+local secrets = { db_password_arn = %q, redis_auth_arn = %q }
+require("wpo.wordpress.database").build(s, p, { net = net, sg = sg, secrets = secrets })
+require("wpo.wordpress.cache").build(s, p, { net = net, sg = sg, secrets = secrets })
+require("wpo.wordpress.files").build(s, p, { net = net, sg = sg })
+return s
+]], secrets.db, secrets.cache))
+      local before = env.f:state()
+      local r = env:wpo { "run", "s.lua", "--yes" }
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      local inst = env:objects("rds", "db-instance")["acme-db"]
+      local subnets = {}
+      for _, sn in ipairs(inst.DBSubnetGroup.Subnets) do subnets[#subnets + 1] = sn.SubnetIdentifier end
+      local tiers = {}
+      for id, sn in pairs(env:objects("ec2", "subnet")) do
+        for _, t in ipairs(sn.Tags or {}) do if t.Key == "wpo:address" then tiers[id] = t.Value end end
+      end
+      for _, id in ipairs(subnets) do assert.matches("^aws%.ec2%.subnet%.database%-", tiers[id]) end
+      for _, mt in pairs(env:objects("efs", "mount-target")) do
+        assert.matches("^aws%.ec2%.subnet%.private%-", tiers[mt.SubnetId])
+      end
+      r = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      r = env:wpo { "destroy", "s.lua", "--yes" }
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      local after = env.f:state()
+      -- what is left: the secrets and network made before the run, and the final snapshot
+      after.rds["db-snapshot"] = nil
+      if next(after.rds) == nil then after.rds = nil end
+      assert.are.same(before.secretsmanager, after.secretsmanager)
+      assert.is_nil(after.rds)
+      assert.is_nil(after.elasticache)
+      assert.is_nil(after.efs)
+      for id, sn in pairs(after.ec2.subnet or {}) do assert.is_table(before.ec2.subnet[id], id .. " left behind") end
+      for id in pairs(after.ec2["security-group"] or {}) do
+        assert.is_table(before.ec2["security-group"][id], id .. " left behind")
+      end
+    end)
+
     it("refuses to destroy a protected stack's data, naming the line of the script", function()
       env:write("s.lua", script(true))
       local r = env:wpo { "run", "s.lua", "--yes" }
