@@ -144,6 +144,41 @@ return s
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
   end)
 
+  it("plans every object deleted out of band again, and imports every object into a new state", function()
+    env:write("s.lua", stack())
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    local res = env:resources()
+    local ids = {}
+    for address, rec in pairs(res) do ids[address] = rec.id end
+    -- import: a new state, every object taken back by its id
+    os.remove(env.dir .. "/.wpo/t.state.json")
+    os.remove(env.dir .. "/.wpo/t.state.json.backup")
+    for address, id in pairs(ids) do
+      local r = env:wpo { "import", "s.lua", address, id }
+      assert.are.equal(0, r.status, address .. ": " .. r.stdout .. r.stderr)
+    end
+    local r = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    -- drift: everything deleted behind wpo's back
+    local efs = env:client("efs")
+    local fs_id = ids["aws.efs.file_system.content"]
+    efs:call("DeleteAccessPoint", { AccessPointId = ids["aws.efs.access_point.wordpress"] })
+    for i = 1, 3 do efs:call("DeleteMountTarget", { MountTargetId = ids["aws.efs.mount_target.content-" .. i] }) end
+    for _ = 1, 5 do if #efs:call("DescribeMountTargets", { FileSystemId = fs_id }).MountTargets == 0 then break end end
+    efs:call("DeleteFileSystem", { FileSystemId = fs_id })
+    for _ = 1, 5 do if #efs:call("DescribeFileSystems", {}).FileSystems == 0 then break end end
+    r = env:wpo { "plan", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    for address in pairs(ids) do
+      local pat = address:gsub("%p", "%%%0")
+      assert.matches(pat .. " no longer exists", r.stdout)
+      assert.matches("%+ " .. pat .. "  #", r.stdout)
+    end
+    assert.matches("Plan: 6 to add, 0 to change, 0 to destroy", r.stdout)
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
+  end)
+
   it("finds the file system its lost create made instead of making another", function()
     -- a stack that already has a state (its lineage is part of the creation token)
     env:write("s.lua", 'local s = wpo.stack { name = "t", region = "us-east-1" }\ns:add("wpo.null", "x")\nreturn s\n')

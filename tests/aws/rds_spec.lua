@@ -26,6 +26,7 @@ describe("aws.rds types against fakeaws", function()
 
   local function aurora(opts)
     opts = opts or {}
+    local subnets = { net.subnets[1], net.subnets[2] }
     return string.format([[
 local s = wpo.stack { name = "t", region = "us-east-1", vars = { retention = %d, klass = "db.r6g.large" } }
 local subnets = s:add("aws.rds.db_subnet_group", "db", { name = "t-db", subnet_ids = %s })
@@ -44,7 +45,7 @@ s:add("aws.rds.cluster_instance", "db-2", { identifier = "t-db-2", cluster_ident
 s:output("endpoint", cluster.endpoint)
 s:output("reader_endpoint", cluster.reader_endpoint)
 return s
-]], opts.retention or 7, dt.lua_list({ net.subnets[1], net.subnets[2] }), opts.extra_parameter or "",
+]], opts.retention or 7, dt.lua_list(subnets), opts.extra_parameter or "",
       secret, net.sg, tostring(opts.protected or false))
   end
 
@@ -204,6 +205,50 @@ return s
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("aws%.rds%.cluster_parameter_group%.db: adopting t%-db", r.stdout)
     assert.are.equal(0, env:ok_calls("rds.CreateDBClusterParameterGroup") - 1)
+    assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
+  end)
+
+  it("plans every object deleted out of band again", function()
+    env:write("s.lua", aurora())
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    local rds = env:client("rds")
+    for _, id in ipairs({ "t-db-1", "t-db-2" }) do rds:call("DeleteDBInstance", { DBInstanceIdentifier = id }) end
+    for _ = 1, 5 do if #rds:call("DescribeDBInstances", {}).DBInstances == 0 then break end end
+    rds:call("DeleteDBCluster", { DBClusterIdentifier = "t-db", SkipFinalSnapshot = true })
+    for _ = 1, 5 do if #rds:call("DescribeDBClusters", {}).DBClusters == 0 then break end end   -- deleting, then gone
+    rds:call("DeleteDBClusterParameterGroup", { DBClusterParameterGroupName = "t-db" })
+    rds:call("DeleteDBSubnetGroup", { DBSubnetGroupName = "t-db" })
+    local r = env:wpo { "plan", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    for _, address in ipairs({ "aws.rds.db_subnet_group.db", "aws.rds.cluster_parameter_group.db", "aws.rds.cluster.db",
+        "aws.rds.cluster_instance.db-1", "aws.rds.cluster_instance.db-2" }) do
+      local pat = address:gsub("%p", "%%%0")
+      assert.matches(pat .. " no longer exists", r.stdout)
+      assert.matches("%+ " .. pat .. "  #", r.stdout)
+    end
+    assert.matches("Plan: 5 to add, 0 to change, 0 to destroy", r.stdout)
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
+  end)
+
+  it("imports every object into a new state; only the master password is then set", function()
+    env:write("s.lua", aurora())
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    os.remove(env.dir .. "/.wpo/t.state.json")
+    os.remove(env.dir .. "/.wpo/t.state.json.backup")
+    for address, id in pairs({ ["aws.rds.db_subnet_group.db"] = "t-db", ["aws.rds.cluster_parameter_group.db"] = "t-db",
+        ["aws.rds.cluster.db"] = "t-db", ["aws.rds.cluster_instance.db-1"] = "t-db-1",
+        ["aws.rds.cluster_instance.db-2"] = "t-db-2" }) do
+      local r = env:wpo { "import", "s.lua", address, id }
+      assert.are.equal(0, r.status, address .. ": " .. r.stdout .. r.stderr)
+    end
+    local r = env:wpo { "plan", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("Plan: 0 to add, 1 to change, 0 to destroy", r.stdout)
+    assert.matches("~ aws%.rds%.cluster%.db .*\n%s+master_password_secret_arn = null %-> \"arn:", r.stdout)
+    local before = env:ok_calls("rds.ModifyDBCluster")
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    assert.are.equal(before + 1, env:ok_calls("rds.ModifyDBCluster"))
     assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
   end)
 

@@ -47,7 +47,7 @@ local function observed(ctx, mt, prior_inputs)
     dns_name = string.format("%s.%s.efs.%s.amazonaws.com", mt.AvailabilityZoneName, mt.FileSystemId, ctx.region),
     file_system_id = mt.FileSystemId,
     subnet_id = mt.SubnetId,
-    security_groups = same_order(common.sorted(groups(ctx, mt.MountTargetId)),
+    security_groups = same_order(groups(ctx, mt.MountTargetId),
       prior_inputs and prior_inputs.security_groups),
   }
 end

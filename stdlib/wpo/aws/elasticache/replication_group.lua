@@ -90,7 +90,7 @@ local function observed(ctx, g, prior)
     engine_version = first and first.EngineVersion,
     parameter_group_name = first and first.CacheParameterGroup and first.CacheParameterGroup.CacheParameterGroupName,
     subnet_group_name = first and first.CacheSubnetGroupName,
-    security_group_ids = ec.same_order(common.sorted(sgs), prior_inputs.security_group_ids),
+    security_group_ids = ec.same_order(sgs, prior_inputs.security_group_ids),
     automatic_failover_enabled = g.AutomaticFailover == "enabled" or g.AutomaticFailover == "enabling",
     multi_az_enabled = g.MultiAZ == "enabled",
     at_rest_encryption_enabled = g.AtRestEncryptionEnabled,

@@ -27,7 +27,7 @@ local function observed(ctx, group, prior_inputs)
     vpc_id = group.VpcId,
     name = group.CacheSubnetGroupName,
     description = group.CacheSubnetGroupDescription,
-    subnet_ids = ec.same_order(common.sorted(ids), prior_inputs and prior_inputs.subnet_ids),
+    subnet_ids = ec.same_order(ids, prior_inputs and prior_inputs.subnet_ids),
     tags = ec.tags(ctx, group.ARN),
   }
 end
@@ -72,6 +72,11 @@ return resource.define "aws.elasticache.subnet_group" {
   update = function(ctx, id, old, new, changed)
     local set = {}
     for _, name in ipairs(changed) do set[name] = true end
+    -- the same subnets in another order is no change to ElastiCache
+    if set.subnet_ids and not set.description
+        and table.concat(common.sorted(old.subnet_ids), ",") == table.concat(common.sorted(new.subnet_ids), ",") then
+      set.subnet_ids = nil
+    end
     local group
     if set.subnet_ids or set.description then
       group = ec.client(ctx):call("ModifyCacheSubnetGroup", { CacheSubnetGroupName = id,

@@ -62,7 +62,7 @@ local function observed(ctx, c, prior)
     database_name = c.DatabaseName,
     master_username = c.MasterUsername,
     db_subnet_group_name = c.DBSubnetGroup,
-    vpc_security_group_ids = rds.same_order(common.sorted(sgs), prior_inputs.vpc_security_group_ids),
+    vpc_security_group_ids = rds.same_order(sgs, prior_inputs.vpc_security_group_ids),
     db_cluster_parameter_group_name = c.DBClusterParameterGroup,
     storage_encrypted = c.StorageEncrypted,
     kms_key_id = rds.kms_observed(c.KmsKeyId, prior_inputs.kms_key_id),
@@ -72,7 +72,7 @@ local function observed(ctx, c, prior)
     deletion_protection = c.DeletionProtection,
     copy_tags_to_snapshot = c.CopyTagsToSnapshot,
     iam_database_authentication_enabled = c.IAMDatabaseAuthenticationEnabled,
-    enabled_cloudwatch_logs_exports = rds.same_order(common.sorted(logs), prior_inputs.enabled_cloudwatch_logs_exports),
+    enabled_cloudwatch_logs_exports = rds.same_order(logs, prior_inputs.enabled_cloudwatch_logs_exports),
     tags = common.tag_map(c.TagList),
   }
 end

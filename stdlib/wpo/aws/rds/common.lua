@@ -130,12 +130,12 @@ end
 function M.ids(list, field)
   local out = {}
   for _, v in ipairs(list or {}) do out[#out + 1] = v[field] end
-  table.sort(out)
   return out
 end
 
 -- A list attribute read back in the order the script gave it when it holds
--- the same members (AWS answers in its own order).
+-- the same members; otherwise in AWS's own order (which keeps the order it
+-- was given, so an import of what a script made reads in the script's order).
 function M.same_order(observed, prior)
   if type(prior) ~= "table" or #prior ~= #observed then return observed end
   local a, b = common.sorted(observed), common.sorted(prior)

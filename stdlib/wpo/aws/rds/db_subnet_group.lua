@@ -71,6 +71,11 @@ return resource.define "aws.rds.db_subnet_group" {
   update = function(ctx, id, old, new, changed)
     local set = {}
     for _, name in ipairs(changed) do set[name] = true end
+    -- the same subnets in another order is no change to RDS
+    if set.subnet_ids and not set.description
+        and table.concat(common.sorted(old.subnet_ids), ",") == table.concat(common.sorted(new.subnet_ids), ",") then
+      set.subnet_ids = nil
+    end
     if set.subnet_ids or set.description then
       rds.client(ctx):call("ModifyDBSubnetGroup", { DBSubnetGroupName = id,
         DBSubnetGroupDescription = new.description, SubnetIds = new.subnet_ids })

@@ -54,7 +54,7 @@ local function observed(inst, prior)
     db_name = inst.DBName,
     master_username = inst.MasterUsername,
     db_subnet_group_name = inst.DBSubnetGroup and inst.DBSubnetGroup.DBSubnetGroupName,
-    vpc_security_group_ids = rds.same_order(common.sorted(sgs), prior_inputs.vpc_security_group_ids),
+    vpc_security_group_ids = rds.same_order(sgs, prior_inputs.vpc_security_group_ids),
     parameter_group_name = groups[1] and groups[1].DBParameterGroupName,
     multi_az = inst.MultiAZ,
     backup_retention_period = inst.BackupRetentionPeriod,
