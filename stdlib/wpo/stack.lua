@@ -48,10 +48,16 @@ local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
 -- ---- where the user is ----
 
 -- The file:line of the innermost frame in one of the user's files (the stack
--- script, its modules); outside a load, the first frame outside the stdlib.
+-- script, its modules). Failing that — a resource declared by a library
+-- module such as wpo.wordpress, called through a tail call that left no user
+-- frame — the innermost line of that library module ("wpo/wordpress/files.lua:57").
+-- Outside a load, the first frame outside the stdlib.
+local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/value.lua"] = true,
+                       ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true }
+
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
-  local fallback
+  local fallback, library
   for level = 3, 60 do
     local info = debug.getinfo(level, "Sl")
     if not info then break end
@@ -59,13 +65,17 @@ local function user_where()
       if loading and loading.user_sources[info.source] then
         return info.source:sub(2) .. ":" .. info.currentline
       end
-      if not fallback and info.source:sub(1, 1) == "@"
-          and not (stdlib and info.source:sub(1, #stdlib) == stdlib) then
+      local in_stdlib = stdlib and info.source:sub(1, #stdlib) == stdlib
+      if in_stdlib and loading and not library then
+        local rel = info.source:sub(#stdlib + 1)
+        if not ENGINE_FILES[rel] then library = rel .. ":" .. info.currentline end
+      end
+      if not fallback and info.source:sub(1, 1) == "@" and not in_stdlib then
         fallback = info.source:sub(2) .. ":" .. info.currentline
       end
     end
   end
-  return fallback
+  return library or fallback
 end
 M.user_where = user_where
 
