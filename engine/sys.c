@@ -1,7 +1,9 @@
 /*
  * sys.c — wpo.core.sys: facts about the process and the libraries it runs
- * with (versions, pid, host, user, terminals). Nothing here blocks.
+ * with (versions, pid, host, user, terminals). Nothing here blocks, except
+ * readable() for at most the time it is given.
  */
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,12 +72,30 @@ static int l_sys_isatty(lua_State *L)
     return 1;
 }
 
+/* sys.readable(fd, timeout_ms?) -> boolean: whether fd has input (or end of
+ * file) within timeout_ms (default 0); false on timeout and when a signal
+ * interrupted the wait (poll is never restarted), so a caller waiting on a
+ * terminal can drive the event loop and notice SIGINT between waits. */
+static int l_sys_readable(lua_State *L)
+{
+    struct pollfd p;
+    p.fd = (int)luaL_checkinteger(L, 1);
+    p.events = POLLIN;
+    p.revents = 0;
+    lua_Integer timeout = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, timeout >= 0 && timeout <= 3600000, 2, "timeout_ms between 0 and 3600000");
+    int n = poll(&p, 1, (int)timeout);
+    lua_pushboolean(L, n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0);
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
     {"versions", l_sys_versions},
     {"pid", l_sys_pid},
     {"hostname", l_sys_hostname},
     {"user", l_sys_user},
     {"isatty", l_sys_isatty},
+    {"readable", l_sys_readable},
     {NULL, NULL}
 };
 

@@ -21,7 +21,7 @@ describe("wpo.resource", function()
 
   it("refuses malformed definitions, naming the key", function()
     assert.has_error(function() resource.define "test.bad" { create = noop, read = noop, delete = noop, updat = noop } end,
-      "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, create, delete, description, import, outputs, read, update)")
+      "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, check, create, delete, description, import, outputs, read, update)")
     assert.has_error(function() resource.define "test.bad" { attributes = { x = { type = "strnig" } },
       create = noop, read = noop, delete = noop } end)
     assert.has_error(function() resource.define "test.bad" { read = noop, delete = noop } end,
@@ -114,6 +114,16 @@ describe("wpo.resource", function()
     assert.are_not.equal(token(1), token(2))
     assert.matches("^%x+$", token(1))
     assert.is_true(#token(1) <= 64)
+  end)
+
+  it("gives two new stacks declaring the same address different client tokens", function()
+    -- A state gets its lineage at its first save: before it, only the stack tells them apart.
+    local function token(stack_name)
+      return resource.context { address = "aws.efs.file_system.content", stack = stack_name, region = "eu-west-1",
+        generation = 1 }:client_token()
+    end
+    assert.are.equal(token("prod"), token("prod"))
+    assert.are_not.equal(token("prod"), token("staging"))
   end)
 end)
 

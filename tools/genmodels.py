@@ -66,6 +66,19 @@ TRAITS = [
 
 BOTOCORE_DATA = None
 
+# Members of AWS's current models that Debian's botocore predates, added when
+# absent (a newer botocore that has them wins): S3's conditional writes
+# (If-Match / If-None-Match on PutObject, 2024), which the S3 state backend
+# relies on so two writers never silently overwrite each other.
+NEWER_MEMBERS = {
+    "s3": {
+        "PutObjectRequest": {
+            "IfMatch": {"shape": "IfMatch", "location": "header", "locationName": "If-Match"},
+            "IfNoneMatch": {"shape": "IfNoneMatch", "location": "header", "locationName": "If-None-Match"},
+        },
+    },
+}
+
 
 def data_dir():
     import botocore
@@ -136,6 +149,10 @@ class Model:
         self.name = name
         self.raw = raw
         self.shapes = raw["shapes"]
+        for sname, members in NEWER_MEMBERS.get(name, {}).items():
+            have = self.shapes[sname].setdefault("members", {})
+            for mname, ref in members.items():
+                have.setdefault(mname, ref)
         for sname, shape in self.shapes.items():
             if shape["type"] not in SCALARS and sname in SCALARS:
                 raise SystemExit(f"{name}: shape {sname} collides with a scalar type name")

@@ -201,6 +201,9 @@ local function resolve_at_apply(st, a)
     local v = value.resolve(a.decl.attrs[name], lookup)
     if v ~= nil then
       local err = resource.check(t.attributes[name], v)
+      if err and (t.attributes[name].sensitive or (a.sensitive and a.sensitive[name])) then
+        err = "its value (sensitive, not shown) is not a valid " .. tostring(t.attributes[name].type)
+      end
       if err then
         errors.raise { code = "ApplyError", address = a.address, where = a.where,
           message = string.format("attribute %s: %s", name, err) }
@@ -209,6 +212,18 @@ local function resolve_at_apply(st, a)
     want[name] = v
   end
   return want
+end
+
+-- The attributes whose values are sensitive because of where they came from
+-- (the type does not say so): recorded in the state, so that every later
+-- display — plans, wpo state show, outputs made from them — hides them too.
+local function sensitive_names(a)
+  local t, names = a.type_def, {}
+  for name in pairs(a.sensitive or {}) do
+    if not (t.attributes[name] and t.attributes[name].sensitive) then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names[1] and names or nil
 end
 
 local function record_for(a, want, observed, prior)
@@ -237,6 +252,7 @@ local function record_for(a, want, observed, prior)
   local d = a.decl
   return {
     type = t.name, id = id, inputs = inputs, outputs = outputs, deps = d.deps, where = d.where,
+    sensitive = sensitive_names(a),
     prevent_destroy = d.lifecycle.prevent_destroy or nil,
     create_before_destroy = d.lifecycle.create_before_destroy or nil,
     deposed = prior and prior.deposed or nil,
@@ -249,18 +265,21 @@ local function same_list(a, b)
   return true
 end
 
--- A no-op still records where the resource is declared, its dependencies and
--- its lifecycle (prevent_destroy must be in the state). true when it changed.
+-- A no-op still records where the resource is declared, its dependencies,
+-- its lifecycle (prevent_destroy must be in the state) and which attributes
+-- are sensitive. true when it changed.
 local function refresh_metadata(st, a)
   local r = st:get(a.address)
   if not r or not a.decl then return false end
   local d = a.decl
   local pd, cbd = d.lifecycle.prevent_destroy or nil, d.lifecycle.create_before_destroy or nil
+  local sens = sensitive_names(a)
   if r.where == d.where and r.prevent_destroy == pd and r.create_before_destroy == cbd
-      and same_list(r.deps or {}, d.deps) then
+      and same_list(r.deps or {}, d.deps) and same_list(r.sensitive or {}, sens or {}) then
     return false
   end
   r.where, r.prevent_destroy, r.create_before_destroy, r.deps = d.where, pd, cbd, d.deps
+  r.sensitive = sens
   return true
 end
 
@@ -349,8 +368,9 @@ local function update_outputs(stack, st, destroying)
         local t = resource.get(r.type)
         local x = (t and t.attributes[name]) and r.inputs[name] or r.outputs[name]
         if x == nil then error("missing", 0) end
-        return x, t and ((t.outputs[name] and t.outputs[name].sensitive)
-          or (t.attributes[name] and t.attributes[name].sensitive))
+        return x, (t and ((t.outputs[name] and t.outputs[name].sensitive)
+          or (t.attributes[name] and t.attributes[name].sensitive)))
+          or require("wpo.plan").was_sensitive({ prior = r }, name)
       end)
       if ok then
         outputs[o.name] = { value = v, sensitive = (o.sensitive or sens) or nil }

@@ -18,6 +18,11 @@
 -- forces (the attributes that force a replace), sensitive (attribute names
 -- whose values are secret), waits_for (ids), deposed (for deleting an old
 -- object left by create_before_destroy), reason }.
+--
+-- A type with a check function (see wpo.resource) has it called for each of
+-- its create, update and replace actions once the plan is made (concurrently,
+-- as tasks); an error it raises refuses the plan, carrying the resource's
+-- address and file:line.
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
@@ -111,6 +116,16 @@ local function sensitive_attr(t, name)
   return a and a.sensitive or false
 end
 
+-- Whether the state recorded this attribute of the resource as sensitive
+-- (its value came from a sensitive one: a password, a sensitive variable).
+local function was_sensitive(a, name)
+  for _, n in ipairs(a and a.prior and a.prior.sensitive or {}) do
+    if n == name then return true end
+  end
+  return false
+end
+M.was_sensitive = was_sensitive
+
 local function plan_error(where, address, fmt, ...)
   errors.raise { code = "PlanError", where = where, address = address, message = string.format(fmt, ...) }
 end
@@ -169,7 +184,7 @@ function M.make(stack, st, opts)
           local a = p.by_id[ref_decl.address]
           local rt = a.type_def
           local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
-            or a.sensitive[name] or false
+            or a.sensitive[name] or was_sensitive(a, name)
           if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
           if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
           local v = a.prior.outputs[name]
@@ -184,7 +199,12 @@ function M.make(stack, st, opts)
           if s or sensitive_attr(t, name) then sensitive[name] = true end
           if v ~= nil and not value.has_unknown(v) then
             local err = resource.check(t.attributes[name], v)
-            if err then plan_error(d.where, d.address, "attribute %s: %s", name, err) end
+            if err then
+              if sensitive[name] then
+                err = "its value (sensitive, not shown) is not a valid " .. tostring(t.attributes[name].type)
+              end
+              plan_error(d.where, d.address, "attribute %s: %s", name, err)
+            end
           end
         end
         local a = { address = d.address, type = d.type_name, type_def = t, where = d.where, decl = d,
@@ -291,6 +311,8 @@ function M.make(stack, st, opts)
     end
   end
 
+  M.run_checks(stack, st, p)
+
   local add_n, change_n, destroy_n = 0, 0, 0
   for _, a in ipairs(p.actions) do
     if a.action == "create" then add_n = add_n + 1
@@ -302,6 +324,42 @@ function M.make(stack, st, opts)
   end
   p.summary = { add = add_n, change = change_n, destroy = destroy_n }
   return p
+end
+
+-- The types' plan-time checks (reads only: planning runs under the AWS
+-- read-only guard). The first failure, in plan order, is raised.
+function M.run_checks(stack, st, p)
+  local todo = {}
+  for _, a in ipairs(p.actions) do
+    if a.type_def.check and (a.action == "create" or a.action == "update" or a.action == "replace") then
+      todo[#todo + 1] = a
+    end
+  end
+  if #todo == 0 then return end
+  local task = require "wpo.task"
+  local failures, tasks = {}, {}
+  for i, a in ipairs(todo) do
+    tasks[i] = task.spawn(function()
+      local ctx = resource.context { address = a.address, type = a.type_def, stack = stack.name,
+        region = stack.region, where = a.where, prior = a.prior, lineage = st.lineage }
+      local ok, err = pcall(a.type_def.check, ctx, a.after, a.action)
+      if not ok then failures[i] = err end
+    end)
+  end
+  for i, t in ipairs(tasks) do
+    local ok, err = task.join(t)
+    if not ok and not failures[i] then failures[i] = err end
+  end
+  for i, a in ipairs(todo) do
+    local e = failures[i]
+    if e ~= nil then
+      if errors.is(e) then
+        errors.raise { code = e.code ~= "error" and e.code or "PlanError", where = e.where or a.where,
+          address = e.address or a.address, message = e.message }
+      end
+      plan_error(a.where, a.address, "%s", tostring(e))
+    end
+  end
 end
 
 function M.has_changes(p)
@@ -387,7 +445,8 @@ local function render_action(lines, a, color)
     local forces = ordered_set(a.forces)
     local w = width(a.changed)
     for _, n in ipairs(a.changed) do
-      attr_change(lines, n, a.prior.inputs[n], a.after[n], a.sensitive[n] or sensitive_attr(t, n), forces[n], w)
+      attr_change(lines, n, a.prior.inputs[n], a.after[n],
+        a.sensitive[n] or sensitive_attr(t, n) or was_sensitive(a, n), forces[n], w)
     end
   elseif a.action == "delete" then
     lines[#lines + 1] = string.format("      id = %s", value.show(a.prior.id))
@@ -430,7 +489,7 @@ end
 local function masked_attrs(a, attrs)
   local out = {}
   for k, v in pairs(attrs or {}) do
-    out[k] = value.mask(v, a.sensitive[k] or sensitive_attr(a.type_def, k))
+    out[k] = value.mask(v, a.sensitive[k] or sensitive_attr(a.type_def, k) or was_sensitive(a, k))
   end
   return out
 end

@@ -16,6 +16,12 @@
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
+--   check(ctx, after, action)         (optional) called while planning each
+--                                     create, update and replace, under the AWS
+--                                     read-only guard, with the attributes
+--                                     resolved as far as known (value.UNKNOWN
+--                                     where not yet); it raises to refuse the
+--                                     plan (e.g. an image tag that does not exist)
 --
 -- "observed" is one flat table of what the type knows: outputs (id is
 -- required after create) and any attribute values it can read back (those are
@@ -39,7 +45,8 @@ local registry = {}
 local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "number", "object", "string", "tags" }
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
-local TYPE_KEYS = { "attributes", "create", "delete", "description", "import", "outputs", "read", "update" }
+local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "import", "outputs", "read",
+                    "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
 local function set_of(list)
@@ -91,7 +98,7 @@ function M.define(name)
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
     end
-    for _, fn in ipairs({ "update", "import" }) do
+    for _, fn in ipairs({ "update", "import", "check" }) do
       if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
@@ -100,7 +107,7 @@ function M.define(name)
       name = name, description = spec.description,
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
-      import = spec.import,
+      import = spec.import, check = spec.check,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -352,9 +359,13 @@ end
 
 -- ctx:client_token() -> a deterministic idempotency token for this resource's
 -- next create: the same across a crash and a re-run, new after each create.
+-- A new state has no lineage until its first save, so the stack and region
+-- are in the seed too: two stacks declaring the same address never share a
+-- token (AWS would hand one stack the other's object).
 function Context:client_token()
   local crypto = require "wpo.core.crypto"
-  local seed = table.concat({ self.lineage or "", self.address, tostring(self.generation or 1) }, "\0")
+  local seed = table.concat({ self.lineage or "", self.stack or "", self.region or "", self.address,
+    tostring(self.generation or 1) }, "\0")
   return crypto.hex(crypto.sha256(seed)):sub(1, 64)
 end
 

@@ -262,6 +262,8 @@ local function resolve_vars(decls, where)
     if vals[name] == nil then
       raise(specs[name].where or where, nil, "variable '%s' has no default: pass --var %s=VALUE", name, name)
     end
+    -- a sensitive variable's value stays hidden wherever it flows
+    if specs[name].sensitive then vals[name] = value.secret(vals[name], name) end
   end
   return setmetatable(vals, { __index = function(_, k)
     local near = text.closest(tostring(k), names)
@@ -541,7 +543,13 @@ local function make_env(ctx)
     if cached ~= nil then return cached end
     local rel = name:gsub("%.", "/")
     local tried = {}
-    for _, candidate in ipairs({ ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }) do
+    -- The wpo namespace is the library's: a file in the user's repository never
+    -- shadows it (and in a checkout, <root>/wpo is the binary, not a directory).
+    local candidates = {}
+    if name ~= "wpo" and name:sub(1, 4) ~= "wpo." then
+      candidates = { ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }
+    end
+    for _, candidate in ipairs(candidates) do
       local src, rerr, code = ctx.reader(candidate)
       if src then
         ctx.sources[candidate] = src
@@ -555,14 +563,16 @@ local function make_env(ctx)
         ctx.loaded[name] = result
         return result
       end
-      if code ~= "ENOENT" then raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr)) end
+      if code ~= "ENOENT" and code ~= "ENOTDIR" then
+        raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr))
+      end
       tried[#tried + 1] = display(candidate)
     end
     -- wpo's library (and Lua libraries at absolute paths); never a path relative to
     -- the current directory, which would read files the source (a git ref) lacks.
     if package.preload[name] or package.searchpath(name, library_path()) then return require(name) end
-    raise(errors.where(2), nil, "module '%s' not found (looked for %s and in the wpo library)", name,
-      table.concat(tried, ", "))
+    raise(errors.where(2), nil, "module '%s' not found (looked %sin the wpo library)", name,
+      #tried > 0 and ("for " .. table.concat(tried, ", ") .. " and ") or "")
   end
   env._G = env
   return setmetatable(env, {

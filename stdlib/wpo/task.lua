@@ -170,11 +170,18 @@ local function dispatch(completions)
   end
 end
 
--- One scheduling step: run what is ready, wait for completions (blocking only
--- when nothing is ready), hand them out, run what became ready.
+-- One scheduling step: run what is ready and poll for completions; only when
+-- nothing was ready, block until a completion arrives. Either way hand the
+-- completions out and run what became ready. (A step that ran something
+-- never blocks: the caller's condition may hold now, and a long-lived task
+-- such as a lock's heartbeat must not hold it up until its timer fires.)
 local function step()
-  run_ready()
-  dispatch(loop.wait(q_first <= q_last and 0 or -1))
+  if q_first <= q_last then
+    run_ready()
+    dispatch(loop.wait(0))
+  else
+    dispatch(loop.wait(-1))
+  end
   run_ready()
 end
 

@@ -9,6 +9,7 @@
 --
 --   value.ref(decl, name) -> lazy        (stack.lua makes these; decl is a declaration)
 --   value.compute(fn, ...) -> lazy       fn(resolved args...) at resolution time
+--   value.secret(v, name) -> lazy        a sensitive variable: resolves to v, sensitive
 --   value.format(fmt, ...) -> string | lazy
 --   value.is_lazy(v), value.refs(v, fn)  fn(decl, name) for every reference in v
 --   value.resolve(v, lookup) -> resolved, sensitive
@@ -31,10 +32,17 @@ local Lazy = {}
 
 local function describe_lazy(v)
   if v.kind == "ref" then return v.decl.address .. "." .. v.name end
+  if rawget(v, "secret") then return "the sensitive variable '" .. v.secret .. "'" end
   return "a computed value"
 end
 
 local function misuse(v, what)
+  if rawget(v, "secret") then
+    errors.raise { kind = "StackError", where = errors.where(3),
+      message = string.format("%s cannot be %s here: a sensitive value is kept out of sight, so it can be "
+        .. "given to attributes and outputs, joined with strings using .., or used in wpo.compute(fn, value)",
+        describe_lazy(v), what) }
+  end
   errors.raise { kind = "StackError", where = errors.where(3),
     message = string.format("%s is known only after apply: it cannot be %s here; "
       .. "join it with strings using .., or use wpo.compute(fn, value)", describe_lazy(v), what) }
@@ -64,6 +72,13 @@ M.is_lazy = is_lazy
 
 function M.ref(decl, name)
   return new({ kind = "ref", decl = decl, name = name })
+end
+
+-- value.secret(v, name) -> lazy: a sensitive variable's value; whatever is
+-- resolved from it is sensitive (hidden in plans, outputs, state show).
+local function identity(x) return x end
+function M.secret(v, name)
+  return new({ kind = "fn", fn = identity, args = table.pack(v), secret = name or "?" })
 end
 
 function M.compute(fn, ...)
@@ -152,6 +167,7 @@ function M.resolve(v, lookup)
         if s then sensitive = true end
         return r
       end
+      if rawget(x, "secret") then sensitive = true end
       local args, unknown = {}, false
       for i = 1, x.args.n do
         args[i] = walk(x.args[i])

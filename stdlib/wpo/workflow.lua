@@ -1,7 +1,14 @@
 -- wpo.workflow: what the engine's commands (plan, run, apply, destroy,
 -- refresh, import, state, output, graph) share: their common options, loading
--- the stack with its variables, opening its state, the AWS read-only guard,
--- confirmation, colour, and saved plan files.
+-- the stack with its variables, opening its state and the lifecycle of its
+-- lock, the AWS read-only guard, confirmation, colour, and saved plan files.
+--
+-- The lock's lifecycle: open_state takes it (waiting up to --lock-timeout);
+-- a remote lock's lease is renewed by a heartbeat task while wpo works (the
+-- backend starts it); it is checked again right before applying (it may have
+-- been lost while a prompt waited); `<close>` releases it, after errors too;
+-- and a SIGINT outside apply (which handles its own) lets a write in
+-- progress finish, releases the lock and exits 130.
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
 local value = require "wpo.value"
@@ -12,6 +19,8 @@ M.STACK_OPTIONS = {
   var = { type = "string", repeatable = true, metavar = "NAME=VALUE", help = "set a stack variable" },
   var_file = { type = "string", repeatable = true, metavar = "FILE", help = "a Lua file returning { name = value }" },
   state = { type = "string", metavar = "PATH", help = "the state file (default: .wpo/<stack>.state.json beside the stack)" },
+  lock_timeout = { type = "string", metavar = "DURATION",
+                   help = "wait up to this long (30s, 5m, 1h) for a state lock another process holds" },
   ref = { type = "string", metavar = "REF",
           help = "the stack as committed at REF (tag, branch or commit), never the working tree" },
   offline = { type = "boolean", help = "a git+ stack URL: use the cached clone as it is, fetch nothing" },
@@ -21,6 +30,23 @@ M.STACK_OPTIONS = {
 M.ROLLBACK_OPTIONS = {
   allow_rollback = { type = "boolean", help = "allow rolling to a commit older than the deployed one" },
 }
+
+-- workflow.duration("5m") -> seconds (raises a usage error): 90, 90s, 5m, 1h, 1h30m
+function M.duration(s, option)
+  if type(s) ~= "string" then return nil end
+  if s:match("^%d+$") then return tonumber(s) end
+  local total, rest = 0, s
+  local units = { s = 1, m = 60, h = 3600 }
+  while rest ~= "" do
+    local n, u, more = rest:match("^(%d+)([smh])(.*)$")
+    if not n then
+      M.usage("--%s takes a duration like 30s, 5m or 1h, not '%s'", option or "lock-timeout", s)
+    end
+    total = total + tonumber(n) * units[u]
+    rest = more
+  end
+  return total
+end
 
 M.PLAN_OPTIONS = {
   refresh = { type = "boolean", default = true, help = "read every resource first (--refresh=false skips it)" },
@@ -73,13 +99,57 @@ function M.load(opts, path)
   return stack
 end
 
+-- While a remote lock is held outside apply: SIGINT lets a write in progress
+-- finish, releases the lock (and any other held with it) and exits 130.
+local guarded = {}          -- states whose lock the handler releases
+local previous_handler
+
+local function on_interrupt(count)
+  local task = require "wpo.task"
+  if count >= 2 then
+    io.stderr:write("wpo: interrupted again: exiting; a state lock may remain until its lease expires\n")
+    os.exit(130)
+  end
+  io.stderr:write("wpo: interrupted: releasing the state lock\n")
+  task.spawn(function()
+    for st in pairs(guarded) do
+      if st.save_lock then st.save_lock:acquire() end
+      st.backend:unlock()
+    end
+    io.stderr:write("wpo: interrupted; the state lock was released\n")
+    os.exit(130)
+  end)
+end
+
+local function guard(st)
+  local task = require "wpo.task"
+  if not next(guarded) then previous_handler = task.on_interrupt(on_interrupt) end
+  guarded[st] = true
+  st.on_close = st.on_close or {}
+  table.insert(st.on_close, function()
+    if guarded[st] then
+      guarded[st] = nil
+      if not next(guarded) then
+        -- put the previous handler back, unless another (apply's, rollout's)
+        -- was set over ours meanwhile: that one stays
+        local current = task.on_interrupt(previous_handler)
+        if current ~= on_interrupt then task.on_interrupt(current) end
+      end
+    end
+  end)
+end
+
 -- workflow.open_state(stack, opts, operation, how) -> st
+-- how: lock (false: read without locking), path, lineage, migrating, restoring
 function M.open_state(stack, opts, operation, how)
   how = how or {}
   local state = require "wpo.state"
   local path = opts.state and require("wpo.stack").absolute(opts.state) or how.path
-  return state.open(stack, { path = path, operation = operation, lock = how.lock,
-    command = "wpo " .. operation .. " " .. require("wpo.stack").display(stack.path), lineage = how.lineage })
+  local st = state.open(stack, { path = path, operation = operation, lock = how.lock,
+    command = "wpo " .. operation .. " " .. require("wpo.stack").display(stack.path), lineage = how.lineage,
+    lock_timeout = M.duration(opts.lock_timeout), migrating = how.migrating, restoring = how.restoring,
+    before_lock = function(st) if st.backend.remote_lock then guard(st) end end })
+  return st
 end
 
 -- Whether the stack or its state involves AWS resource types.
@@ -99,7 +169,9 @@ function M.read_only(stack, st, fn, ...)
   if not M.uses_aws(stack, st) then return fn(...) end
   local aws = require "wpo.aws"
   read_only_depth = read_only_depth + 1
-  aws.set_read_only(true)
+  -- the state lock's own writes (its heartbeat) stay allowed
+  local backend = st and st.backend
+  aws.set_read_only(true, backend and backend.lock_operations and { allow = backend.lock_operations } or nil)
   local r = table.pack(pcall(fn, ...))
   read_only_depth = read_only_depth - 1
   if read_only_depth == 0 then aws.set_read_only(false) end
@@ -122,6 +194,12 @@ function M.confirm(opts, question)
   end
   io.stdout:write(question, " Only 'yes' is accepted: ")
   io.stdout:flush()
+  -- Wait on the event loop, so a state lock's heartbeat goes on and SIGINT
+  -- is noticed while the question is open.
+  if sys.readable then
+    local task = require "wpo.task"
+    while not sys.readable(0, 200) do task.sleep(0) end
+  end
   local answer = io.stdin:read("l")
   return answer == "yes"
 end
@@ -209,6 +287,10 @@ end
 -- Run a confirmed plan and report; the exit status.
 function M.apply(p, stack, st, opts)
   local apply = require "wpo.apply"
+  -- the lock may have been lost while the plan was read; a KMS data key is
+  -- fetched before anything changes
+  if st.check_lock then st:check_lock() end
+  if st.keyring then st.keyring:prepare() end
   local result = apply.run(p, stack, st, { parallelism = opts.parallelism, interrupt = true,
     reporter = apply.reporter(opts.json and "json" or "human") })
   M.record_rollout(p, stack, st, result)
@@ -232,6 +314,8 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   }
   local text, err = cjson.encode(doc)
   if not text then errors.raise { code = "PlanError", message = "cannot encode the plan: " .. tostring(err) } end
+  -- a plan holds the refreshed state: encrypted as the state is
+  if st.keyring and st.keyring:write_scheme() then text = st.keyring:seal(text) end
   local ok, werr = require("wpo.core.fs").write_atomic(path, text, "0600")
   if not ok then errors.raise { code = "PlanError", message = "cannot save the plan: " .. werr } end
 end
@@ -239,6 +323,12 @@ end
 function M.load_plan(path)
   local text, err = require("wpo.core.fs").read(path)
   if not text then errors.raise { code = "PlanError", message = "cannot read the plan: " .. err } end
+  local crypt = require "wpo.state.crypt"
+  if crypt.is_encrypted(text) then
+    local header = cjson.decode(text)
+    local stack_name = type(header) == "table" and type(header.stack) == "string" and header.stack or "?"
+    text = crypt.keyring({}, { name = stack_name }):open(text, "the plan " .. path)
+  end
   local doc = cjson.decode(text)
   if type(doc) ~= "table" or doc.wpo_plan ~= M.PLAN_FILE_VERSION or type(doc.sources) ~= "table"
       or type(doc.stack_path) ~= "string" then

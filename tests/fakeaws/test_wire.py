@@ -2,6 +2,7 @@
 performs it and parses the answer. Each service's test ends by checking that
 every handler of that service was called successfully, and one test checks
 that every service has such a test — so a new handler without a wire test fails."""
+import base64
 import datetime
 import unittest
 
@@ -12,8 +13,16 @@ import test_ec2_network
 TESTED = set()
 
 
-def served(name):
-    return set(services.load()[name].handlers)
+def module_of(fn):
+    """The services/ module that defines a handler ("ec2", "ec2_launch_templates")."""
+    return fn.__module__.rsplit(".", 1)[-1]
+
+
+def served(name, module=None):
+    """The operations of a service; with module, only those whose handlers that
+    module defines (an area module, services/<service>_<area>.py)."""
+    handlers = services.load()[name].handlers
+    return {op for op, fn in handlers.items() if module is None or module_of(fn) == module}
 
 
 class WireTest(unittest.TestCase):
@@ -25,11 +34,16 @@ class WireTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.fake.stop()
 
-    def assert_all_served_ops_succeeded(self, service):
-        TESTED.add(service)
+    def assert_all_served_ops_succeeded(self, service, module=None):
+        """Every operation of the service (or of one of its modules) was performed."""
+        if module is None:
+            TESTED.update((service, module_of(fn)) for fn in services.load()[service].handlers.values())
+        else:
+            TESTED.add((service, module))
         ok = {name.split(".", 1)[1] for name, d in self.fake.calls(detail=True).items()
               if name.startswith(service + ".") and d["ok"] > 0}
-        self.assertEqual(set(), served(service) - ok, f"{service} operations never performed successfully")
+        self.assertEqual(set(), served(service, module) - ok,
+                         f"{service} operations ({module}.py) never performed successfully")
 
     def test_ec2(self):
         ec2 = self.fake.client("ec2", region="eu-west-1")
@@ -393,9 +407,153 @@ class WireTest(unittest.TestCase):
         self.assertEqual(key["Arn"], back["KeyId"])
         self.assert_all_served_ops_succeeded("kms")
 
+    def test_compute_service_and_load_balancer(self):
+        """EC2 launch templates, Auto Scaling, ECS clusters/capacity providers/services, ELBv2 and
+        Application Auto Scaling: the chain a WordPress service on ECS needs, then its teardown."""
+        region = "eu-central-1"
+        ec2, asg = self.fake.client("ec2", region=region), self.fake.client("autoscaling", region=region)
+        ecs, elb = self.fake.client("ecs", region=region), self.fake.client("elbv2", region=region)
+        aas = self.fake.client("application-autoscaling", region=region)
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{region}{az}")
+                   ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        sg = ec2.create_security_group(VpcId=vpc, GroupName="alb", Description="alb")["GroupId"]
+        # launch templates
+        user_data = base64.b64encode(b"#!/bin/bash\nECS_CLUSTER=wp\n").decode()
+        lt = ec2.create_launch_template(LaunchTemplateName="wp-ecs", LaunchTemplateData={
+            "ImageId": "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+            "InstanceType": "t3.small", "UserData": user_data, "MetadataOptions": {"HttpTokens": "required"}},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "wpo:stack", "Value": "w"}]}],
+        )["LaunchTemplate"]
+        self.assertRegex(lt["LaunchTemplateId"], r"^lt-[0-9a-f]{17}$")
+        v2 = ec2.create_launch_template_version(LaunchTemplateId=lt["LaunchTemplateId"], LaunchTemplateData={
+            "ImageId": "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+            "InstanceType": "t3.medium", "UserData": user_data})["LaunchTemplateVersion"]
+        self.assertEqual(2, v2["VersionNumber"])
+        ec2.modify_launch_template(LaunchTemplateId=lt["LaunchTemplateId"], DefaultVersion="2")
+        got = ec2.describe_launch_templates(LaunchTemplateIds=[lt["LaunchTemplateId"]])["LaunchTemplates"][0]
+        self.assertEqual((2, 2), (got["DefaultVersionNumber"], got["LatestVersionNumber"]))
+        default = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"],
+                                                        Versions=["$Default"])["LaunchTemplateVersions"][0]
+        self.assertEqual("t3.medium", default["LaunchTemplateData"]["InstanceType"])
+        # Auto Scaling
+        asg.create_auto_scaling_group(AutoScalingGroupName="wp-ecs", MinSize=1, MaxSize=3, DesiredCapacity=2,
+                                      LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]},
+                                      VPCZoneIdentifier=",".join(subnets), NewInstancesProtectedFromScaleIn=True,
+                                      Tags=[{"Key": "env", "Value": "test", "PropagateAtLaunch": True}])
+        asg.update_auto_scaling_group(AutoScalingGroupName="wp-ecs", HealthCheckGracePeriod=120)
+        asg.create_or_update_tags(Tags=[{"ResourceId": "wp-ecs", "ResourceType": "auto-scaling-group",
+                                         "Key": "team", "Value": "web", "PropagateAtLaunch": False}])
+        asg.delete_tags(Tags=[{"ResourceId": "wp-ecs", "ResourceType": "auto-scaling-group", "Key": "team"}])
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["wp-ecs"])["AutoScalingGroups"][0]
+        self.assertEqual(120, group["HealthCheckGracePeriod"])
+        self.assertEqual([True, True], [i["ProtectedFromScaleIn"] for i in group["Instances"]])
+        self.assertEqual(["env"], [t["Key"] for t in group["Tags"]])
+        # ECS clusters and capacity providers
+        ecs.create_cluster(clusterName="wp", settings=[{"name": "containerInsights", "value": "enabled"}])
+        ecs.update_cluster_settings(cluster="wp", settings=[{"name": "containerInsights", "value": "disabled"}])
+        cp = ecs.create_capacity_provider(name="wp-ecs", autoScalingGroupProvider={
+            "autoScalingGroupArn": group["AutoScalingGroupARN"], "managedTerminationProtection": "ENABLED",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 100}})["capacityProvider"]
+        self.assertEqual("ACTIVE", cp["status"])
+        ecs.update_capacity_provider(name="wp-ecs", autoScalingGroupProvider={
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 90}})
+        listed = ecs.describe_capacity_providers(capacityProviders=["wp-ecs"])["capacityProviders"][0]
+        self.assertEqual(90, listed["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"])
+        put = ecs.put_cluster_capacity_providers(cluster="wp", capacityProviders=["wp-ecs"],
+                                                 defaultCapacityProviderStrategy=[{"capacityProvider": "wp-ecs",
+                                                                                   "weight": 1}])["cluster"]
+        self.assertEqual(["wp-ecs"], put["capacityProviders"])
+        cluster = ecs.describe_clusters(clusters=["wp"], include=["SETTINGS"])["clusters"][0]
+        self.assertEqual([{"name": "containerInsights", "value": "disabled"}], cluster["settings"])
+        ecs.tag_resource(resourceArn=cluster["clusterArn"], tags=[{"key": "env", "value": "test"}])
+        ecs.untag_resource(resourceArn=cluster["clusterArn"], tagKeys=["env"])
+        self.assertEqual([], ecs.list_tags_for_resource(resourceArn=cluster["clusterArn"])["tags"])
+        # ELBv2
+        lb = elb.create_load_balancer(Name="wp-alb", Subnets=subnets, SecurityGroups=[sg])["LoadBalancers"][0]
+        elb.set_subnets(LoadBalancerArn=lb["LoadBalancerArn"], Subnets=subnets)
+        elb.set_security_groups(LoadBalancerArn=lb["LoadBalancerArn"], SecurityGroups=[sg])
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[
+            {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}])
+        attrs = elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+        self.assertIn({"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}, attrs)
+        self.assertEqual("active", elb.describe_load_balancers(Names=["wp-alb"])["LoadBalancers"][0]["State"]["Code"])
+        tg = elb.create_target_group(Name="wp-tg", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]
+        elb.modify_target_group(TargetGroupArn=tg["TargetGroupArn"], Matcher={"HttpCode": "200-399"})
+        elb.modify_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"], Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "30"}])
+        tg_attrs = elb.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
+        self.assertIn({"Key": "deregistration_delay.timeout_seconds", "Value": "30"}, tg_attrs)
+        listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Port=80, Protocol="HTTP",
+                                       DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+        listener = listener["Listeners"][0]
+        elb.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+        self.assertEqual(80, elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]["Port"])
+        got_tg = elb.describe_target_groups(TargetGroupArns=[tg["TargetGroupArn"]])["TargetGroups"][0]
+        self.assertEqual([lb["LoadBalancerArn"]], got_tg["LoadBalancerArns"])
+        elb.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "env", "Value": "test"}])
+        elb.remove_tags(ResourceArns=[lb["LoadBalancerArn"]], TagKeys=["env"])
+        self.assertEqual([], elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"])
+        # ECS services
+        td = ecs.register_task_definition(family="wp-web", containerDefinitions=[
+            {"name": "wordpress", "image": "wordpress:6", "memory": 512, "portMappings": [{"containerPort": 80}]}])
+        td_arn = td["taskDefinition"]["taskDefinitionArn"]
+        svc = ecs.create_service(cluster="wp", serviceName="web", taskDefinition=td_arn, desiredCount=2,
+                                 loadBalancers=[{"targetGroupArn": tg["TargetGroupArn"],
+                                                 "containerName": "wordpress", "containerPort": 80}])["service"]
+        self.assertEqual([{"capacityProvider": "wp-ecs", "weight": 1, "base": 0}], svc["capacityProviderStrategy"])
+        running = ecs.describe_services(cluster="wp", services=["web"])["services"][0]
+        self.assertEqual((2, "COMPLETED"), (running["runningCount"], running["deployments"][0]["rolloutState"]))
+        ecs.update_service(cluster="wp", service="web", desiredCount=0)
+        # Application Auto Scaling
+        aas.register_scalable_target(ServiceNamespace="ecs", ResourceId="service/wp/web",
+                                     ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=4)
+        target = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
+        self.assertEqual((1, 4), (target["MinCapacity"], target["MaxCapacity"]))
+        label = lb["LoadBalancerArn"].split(":loadbalancer/")[1] + "/" + tg["TargetGroupArn"].split(":")[-1]
+        policy = aas.put_scaling_policy(
+            PolicyName="requests", ServiceNamespace="ecs", ResourceId="service/wp/web",
+            ScalableDimension="ecs:service:DesiredCount", PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={"TargetValue": 500.0, "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}})
+        self.assertEqual(2, len(policy["Alarms"]))
+        found = aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId="service/wp/web")
+        self.assertEqual([policy["PolicyARN"]], [p["PolicyARN"] for p in found["ScalingPolicies"]])
+        aas.delete_scaling_policy(PolicyName="requests", ServiceNamespace="ecs", ResourceId="service/wp/web",
+                                  ScalableDimension="ecs:service:DesiredCount")
+        aas.deregister_scalable_target(ServiceNamespace="ecs", ResourceId="service/wp/web",
+                                       ScalableDimension="ecs:service:DesiredCount")
+        # teardown, in the order wpo's destroy takes
+        self.assertEqual("DRAINING", ecs.delete_service(cluster="wp", service="web")["service"]["status"])
+        self.assertEqual("INACTIVE", ecs.describe_services(cluster="wp", services=["web"])["services"][0]["status"])
+        ecs.put_cluster_capacity_providers(cluster="wp", capacityProviders=[], defaultCapacityProviderStrategy=[])
+        self.assertEqual("INACTIVE", ecs.delete_capacity_provider(capacityProvider="wp-ecs")
+                         ["capacityProvider"]["status"])
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["wp-ecs"])["AutoScalingGroups"][0]
+        asg.set_instance_protection(AutoScalingGroupName="wp-ecs", ProtectedFromScaleIn=False,
+                                    InstanceIds=[i["InstanceId"] for i in group["Instances"]])
+        asg.delete_auto_scaling_group(AutoScalingGroupName="wp-ecs", ForceDelete=True)
+        for _ in range(2):
+            asg.describe_auto_scaling_groups(AutoScalingGroupNames=["wp-ecs"])
+        self.assertEqual([], asg.describe_auto_scaling_groups(AutoScalingGroupNames=["wp-ecs"])["AutoScalingGroups"])
+        self.assertEqual("INACTIVE", ecs.delete_cluster(cluster="wp")["cluster"]["status"])
+        elb.delete_listener(ListenerArn=listener["ListenerArn"])
+        elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
+        ec2.delete_security_group(GroupId=sg)
+        for subnet in subnets:
+            ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=vpc)
+        for service, module in (("ec2", "ec2_launch_templates"), ("autoscaling", None), ("ecs", "ecs_clusters"),
+                                ("ecs", "ecs_services"), ("elbv2", None), ("application-autoscaling", None)):
+            self.assert_all_served_ops_succeeded(service, module)
+
     def test_zz_every_service_has_a_wire_test(self):
         # runs last in this class (unittest sorts by name)
-        self.assertEqual(set(services.load()), TESTED)
+        every = {(name, module_of(fn)) for name, svc in services.load().items() for fn in svc.handlers.values()}
+        self.assertEqual(every, TESTED)
 
 
 if __name__ == "__main__":

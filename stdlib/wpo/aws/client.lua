@@ -166,11 +166,12 @@ end
 -------------------------------------------------------------------- redaction
 
 local REDACTED = log.REDACTED
--- Members that hold secrets even where the models do not mark them sensitive.
+-- Members that hold secrets even where the models do not mark them sensitive
+-- (Body: an S3 object may be a state file, which holds secrets).
 M.SECRET_MEMBERS = {
   SecretAccessKey = true, SessionToken = true, Password = true, MasterUserPassword = true,
   AuthToken = true, SecretString = true, SecretBinary = true, Plaintext = true,
-  NewPassword = true, OldPassword = true, PrivateKey = true, Token = true,
+  NewPassword = true, OldPassword = true, PrivateKey = true, Token = true, Body = true,
 }
 
 local function redact(model, ref, v, name)
@@ -592,7 +593,8 @@ function Client:invoke(op_name, params)
     end
     local started = self.now()
     local resp, terr, tcode = self.transport {
-      method = req.method, url = req.url, headers = headers, body = req.body,
+      method = req.method, url = req.url, headers = headers,
+      body = req.method ~= "HEAD" and req.body or nil,        -- a HEAD carries none (http.start refuses one)
       timeout_ms = self.timeout_ms, connect_timeout_ms = self.connect_timeout_ms,
     }
     local elapsed = self.now() - started

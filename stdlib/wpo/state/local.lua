@@ -12,9 +12,17 @@
 --   b:load() -> text | nil              nil when there is no state yet; raises
 --                                       wpo.errors on a read failure
 --   b:load_backup() -> text | nil       the previous version, when kept
---   b:save(text)                        durable and atomic; the previous version
---                                       becomes the backup; raises on failure or
---                                       when the stored state changed behind it
+--   b:save(text, meta)                  durable and atomic; the previous version
+--                                       (or meta.backup when given: an encrypted
+--                                       copy of it) becomes the backup; raises on
+--                                       failure or when the stored state changed
+--                                       behind it. meta: serial, lineage, stack.
+-- Optional (wpo.state.s3 has them): b.async (saves yield), b.remote_lock
+-- (the lock outlives the process unless released), b.lock_operations,
+-- b:check_lock(), b:lock_lost(), b:force_unlock(id), b:versions(),
+-- b:load_version(id).
+-- The backend table's encrypt and kms_key_id keys are wpo.state's own
+-- (wpo.state.crypt); a backend never sees them.
 local errors = require "wpo.errors"
 local fs = require "wpo.core.fs"
 
@@ -24,14 +32,19 @@ Backend.__index = Backend
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
+-- Where a stack's state lives by default: .wpo/<stack>.state.json beside it.
+function M.default_path(stack)
+  return dirname(stack.path) .. "/.wpo/" .. stack.name .. ".state.json"
+end
+
 function M.new(config, stack)
   for k in pairs(config) do
     if k ~= "type" and k ~= "path" then
-      errors.raise { code = "StateError", where = stack.where,
-        message = "the local state backend takes { type = \"local\", path = ... }, not '" .. tostring(k) .. "'" }
+      errors.raise { code = "StateError", where = stack.where, message = "the local state backend: unknown key '"
+        .. tostring(k) .. "' (valid: encrypt, kms_key_id, path, type)" }
     end
   end
-  local path = config.path or (dirname(stack.path) .. "/.wpo/" .. stack.name .. ".state.json")
+  local path = config.path or M.default_path(stack)
   local lock_path = path:gsub("%.state%.json$", "") .. ".lock"
   return setmetatable({ path = path, backup = path .. ".backup", lock_path = lock_path }, Backend)
 end
@@ -76,7 +89,7 @@ local function same_file(a, b)
   return a and b and a.ino == b.ino and a.size == b.size and a.mtime == b.mtime
 end
 
-function Backend:save(text)
+function Backend:save(text, meta)
   local now = fs.stat(self.path)
   if (now or self.on_disk) and not same_file(now, self.on_disk) then
     errors.raise { code = "StateError", message = string.format(
@@ -84,8 +97,9 @@ function Backend:save(text)
   end
   local ok, err = fs.mkdir_p(dirname(self.path), "0700")
   if not ok then errors.raise { code = "StateError", message = "cannot save the state: " .. err } end
-  if self.last_text then
-    ok, err = fs.write_atomic(self.backup, self.last_text, "0600")
+  local backup = meta and meta.backup or self.last_text
+  if backup then
+    ok, err = fs.write_atomic(self.backup, backup, "0600")
     if not ok then errors.raise { code = "StateError", message = "cannot save the state backup: " .. err } end
   end
   ok, err = fs.write_atomic(self.path, text, "0600")

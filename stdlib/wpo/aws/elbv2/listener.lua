@@ -1,0 +1,181 @@
+-- aws.elbv2.listener: a listener of an application load balancer.
+--
+--   default_action = { type = "forward", target_group_arn = tg.arn }
+--                  | { type = "redirect", redirect = { protocol = "HTTPS", port = "443",
+--                                                      status_code = "HTTP_301" } }
+--                  | { type = "fixed-response", fixed_response = { status_code = "404",
+--                                                                 content_type, message_body } }
+--
+-- HTTPS needs certificate_arn (an ACM certificate); its TLS policy defaults to
+-- ELBSecurityPolicy-TLS13-1-2-2021-06. Port, protocol, certificate, policy and
+-- action change in place. id = the ARN.
+local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
+
+local DEFAULT_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+local function client(ctx) return ctx:aws("elbv2") end
+
+local function describe(ctx, arn)
+  local out, err = kit.try(client(ctx), "DescribeListeners", { ListenerArns = { arn } })
+  if err then
+    if kit.is_code(err, "ListenerNotFound", "LoadBalancerNotFound") then return nil end
+    error(err, 0)
+  end
+  return (out.Listeners or {})[1]
+end
+
+local function tags_of(ctx, arn)
+  local out = client(ctx):call("DescribeTags", { ResourceArns = { arn } })
+  local d = (out.TagDescriptions or {})[1]
+  return kit.from_ec2_tags(d and d.Tags)
+end
+
+local function action_in(a)
+  local out = { Type = a.type }
+  if a.type == "forward" then
+    out.TargetGroupArn = a.target_group_arn
+  elseif a.type == "redirect" then
+    local r = a.redirect or {}
+    out.RedirectConfig = { Protocol = r.protocol, Port = r.port, Host = r.host, Path = r.path, Query = r.query,
+      StatusCode = r.status_code or "HTTP_301" }
+  elseif a.type == "fixed-response" then
+    local f = a.fixed_response or {}
+    out.FixedResponseConfig = { StatusCode = f.status_code, ContentType = f.content_type, MessageBody = f.message_body }
+  end
+  return out
+end
+
+local function action_out(a)
+  local out = { type = a.Type }
+  if a.Type == "forward" then
+    out.target_group_arn = a.TargetGroupArn
+    if not out.target_group_arn and a.ForwardConfig then
+      out.target_group_arn = ((a.ForwardConfig.TargetGroups or {})[1] or {}).TargetGroupArn
+    end
+  elseif a.Type == "redirect" then
+    local r = a.RedirectConfig or {}
+    out.redirect = { protocol = r.Protocol, port = r.Port, host = r.Host, path = r.Path, query = r.Query,
+      status_code = r.StatusCode }
+  elseif a.Type == "fixed-response" then
+    local f = a.FixedResponseConfig or {}
+    out.fixed_response = { status_code = f.StatusCode, content_type = f.ContentType, message_body = f.MessageBody }
+  end
+  return out
+end
+
+local function observed(ctx, li, prior_inputs)
+  prior_inputs = prior_inputs or {}
+  local action = action_out((li.DefaultActions or {})[1] or {})
+  if prior_inputs.default_action and kit.contains(prior_inputs.default_action, action) then
+    action = prior_inputs.default_action
+  end
+  local policy = li.SslPolicy
+  if policy == DEFAULT_TLS_POLICY and prior_inputs.ssl_policy == nil then policy = nil end
+  return { id = li.ListenerArn, arn = li.ListenerArn, load_balancer_arn = li.LoadBalancerArn, port = li.Port,
+    protocol = li.Protocol, certificate_arn = ((li.Certificates or {})[1] or {}).CertificateArn,
+    ssl_policy = policy, default_action = action, tags = kit.user_tags(tags_of(ctx, li.ListenerArn)) }
+end
+
+local function check(ctx, want)
+  local a = want.default_action
+  if want.protocol == "HTTPS" and not want.certificate_arn then
+    kit.fail(ctx, "InvalidParameterValue", "an HTTPS listener needs certificate_arn")
+  end
+  if want.protocol == "HTTP" and (want.certificate_arn or want.ssl_policy) then
+    kit.fail(ctx, "InvalidParameterValue", "certificate_arn and ssl_policy are for HTTPS listeners")
+  end
+  if a.type == "forward" and not a.target_group_arn then
+    kit.fail(ctx, "InvalidParameterValue", "a forward action needs target_group_arn")
+  elseif a.type == "redirect" and not a.redirect then
+    kit.fail(ctx, "InvalidParameterValue", "a redirect action needs redirect = { protocol, port, status_code }")
+  elseif a.type == "fixed-response" and not (a.fixed_response and a.fixed_response.status_code) then
+    kit.fail(ctx, "InvalidParameterValue", "a fixed-response action needs fixed_response = { status_code }")
+  end
+end
+
+local function params(want)
+  local p = { Port = want.port, Protocol = want.protocol, DefaultActions = { action_in(want.default_action) } }
+  if want.protocol == "HTTPS" then
+    p.Certificates = { { CertificateArn = want.certificate_arn } }
+    p.SslPolicy = want.ssl_policy or DEFAULT_TLS_POLICY
+  end
+  return p
+end
+
+return resource.define "aws.elbv2.listener" {
+  description = "an ALB listener (forward, redirect to HTTPS, fixed response)",
+  attributes = {
+    load_balancer_arn = { type = "string", required = true, force_new = true },
+    port = { type = "integer", required = true },
+    protocol = { type = "string", default = "HTTP", choices = { "HTTP", "HTTPS" } },
+    certificate_arn = { type = "string" },
+    ssl_policy = { type = "string" },
+    default_action = { type = "object", required = true, fields = {
+      type = { type = "string", required = true, choices = { "forward", "redirect", "fixed-response" } },
+      target_group_arn = { type = "string" },
+      redirect = { type = "object", fields = {
+        protocol = { type = "string" }, port = { type = "string" }, host = { type = "string" },
+        path = { type = "string" }, query = { type = "string" },
+        status_code = { type = "string", choices = { "HTTP_301", "HTTP_302" } },
+      } },
+      fixed_response = { type = "object", fields = {
+        status_code = { type = "string" }, content_type = { type = "string" }, message_body = { type = "string" },
+      } },
+    } },
+    tags = { type = "tags" },
+  },
+  outputs = { "id", "arn" },
+
+  create = function(ctx, want)
+    check(ctx, want)
+    local elb = client(ctx)
+    local existing = elb:collect("DescribeListeners", { LoadBalancerArn = want.load_balancer_arn }).Listeners
+    for _, li in ipairs(existing or {}) do
+      if li.Port == want.port then
+        local tags = tags_of(ctx, li.ListenerArn)
+        if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
+          kit.fail(ctx, "AlreadyExists", "the load balancer already has a listener on port %d not made by this "
+            .. "resource (import it with 'wpo import')", want.port)
+        end
+        ctx:log("adopting %s, already tagged %s=%s", li.ListenerArn, resource.TAG_ADDRESS, ctx.address)
+        local p = params(want)
+        p.ListenerArn = li.ListenerArn
+        return observed(ctx, elb:call("ModifyListener", p).Listeners[1], want)
+      end
+    end
+    local p = params(want)
+    p.LoadBalancerArn = want.load_balancer_arn
+    p.Tags = kit.ec2_tags(want.tags)
+    local li = elb:call("CreateListener", p).Listeners[1]
+    return observed(ctx, li, want)
+  end,
+
+  read = function(ctx, id, prior)
+    local li = describe(ctx, id)
+    return li and observed(ctx, li, prior and prior.inputs) or nil
+  end,
+
+  update = function(ctx, id, old, new, changed)
+    check(ctx, new)
+    local elb = client(ctx)
+    local modify = false
+    for _, n in ipairs(changed) do if n ~= "tags" then modify = true end end
+    if modify then
+      local p = params(new)
+      p.ListenerArn = id
+      elb:call("ModifyListener", p)
+    end
+    local tset, removed = kit.tag_changes(old.tags, new.tags)
+    if #removed > 0 then elb:call("RemoveTags", { ResourceArns = { id }, TagKeys = removed }) end
+    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.ec2_tags(tset) }) end
+    local li = describe(ctx, id)
+    if not li then kit.fail(ctx, "NotFound", "the listener %s is gone", id) end
+    return observed(ctx, li, new)
+  end,
+
+  delete = function(ctx, id)
+    local _, err = kit.try(client(ctx), "DeleteListener", { ListenerArn = id })
+    if err and not kit.is_code(err, "ListenerNotFound") then error(err, 0) end
+  end,
+}
