@@ -177,12 +177,12 @@ describe("wpo.wordpress data tiers", function()
         cache = env:secret("acme/redis", "redis-token-000001") }
     end)
 
-    local function script(protect)
+    local function script(protect, max_readers)
       return string.format([[
 local wordpress = require "wpo.wordpress"
 local p = wordpress.params { name = "acme", region = "eu-west-1", cidr = "10.20.0.0/16",
   site = { domain = "www.example.com" }, protect = %s,
-  database = { readers = { min = 1, max = 1 } }, cache = { node_type = "cache.t4g.small", nodes = 2 } }
+  database = { readers = { min = 1, max = %d } }, cache = { node_type = "cache.t4g.small", nodes = 2 } }
 local s = wpo.stack { name = "acme", region = "eu-west-1" }
 local deps = { net = { subnet_ids = { database = %s, private = %s } },
   sg = { ids = { db = %q, cache = %q, efs = %q } }, secrets = { db_password_arn = %q, redis_auth_arn = %q } }
@@ -196,15 +196,24 @@ s:output("redis_endpoint", cache.primary_endpoint)
 s:output("efs_id", files.file_system_id)
 s:output("efs_access_point", files.access_point_id)
 return s
-]], tostring(protect), dt.lua_list(net.subnets), dt.lua_list(net.subnets), net.sg, net.sg2, net.sg, secrets.db,
-        secrets.cache)
+]], tostring(protect), max_readers or 1, dt.lua_list(net.subnets), dt.lua_list(net.subnets), net.sg, net.sg2,
+        net.sg, secrets.db, secrets.cache)
     end
 
     it("applies, finds no changes, and destroys leaving only the final snapshot", function()
-      env:write("s.lua", script(false))
+      env:write("s.lua", script(false, 3))
       local r = env:wpo { "run", "s.lua", "--yes" }
       assert.are.equal(0, r.status, r.stdout .. r.stderr)
-      assert.matches("Apply complete: 13 added", r.stdout)
+      assert.matches("Apply complete: 15 added", r.stdout)
+      local target = env:client("application-autoscaling"):call("DescribeScalableTargets",
+        { ServiceNamespace = "rds" }).ScalableTargets[1]
+      assert.are.same({ "cluster:acme-db", "rds:cluster:ReadReplicaCount", 1, 3 },
+        { target.ResourceId, target.ScalableDimension, target.MinCapacity, target.MaxCapacity })
+      local policy = env:client("application-autoscaling"):call("DescribeScalingPolicies",
+        { ServiceNamespace = "rds" }).ScalingPolicies[1]
+      local tt = policy.TargetTrackingScalingPolicyConfiguration
+      assert.are.same({ 70, "RDSReaderAverageCPUUtilization" },
+        { tt.TargetValue, tt.PredefinedMetricSpecification.PredefinedMetricType })
       local st = env:state("acme")
       assert.matches("^acme%-db%.cluster%-", st.outputs.db_endpoint.value)
       assert.matches("^acme%-db%.cluster%-ro%-", st.outputs.db_reader_endpoint.value)
@@ -225,12 +234,13 @@ return s
       local final = env:resources("acme")["aws.rds.cluster.db"].outputs.final_snapshot_identifier
       r = env:wpo { "destroy", "s.lua", "--yes" }
       assert.are.equal(0, r.status, r.stdout .. r.stderr)
-      assert.matches("Apply complete: 0 added, 0 changed, 13 destroyed", r.stdout)
+      assert.matches("Apply complete: 0 added, 0 changed, 15 destroyed", r.stdout)
       local state = env.f:state()
       assert.are.same({ "db-cluster-snapshot" }, require("wpo.text").sorted_keys(state.rds))
       assert.is_table(state.rds["db-cluster-snapshot"][final])
       assert.is_nil(state.elasticache)
       assert.is_nil(state.efs)
+      assert.is_nil(state["application-autoscaling"])
     end)
 
     it("with the network and security tiers: applies, and destroys leaving only the final snapshot", function()
