@@ -49,7 +49,7 @@ SERVICES = [
     ("route53", "route53"), ("logs", "logs"), ("cloudwatch", "cloudwatch"),
     ("secretsmanager", "secretsmanager"), ("ssm", "ssm"), ("s3", "s3"),
     ("dynamodb", "dynamodb"), ("kms", "kms"), ("autoscaling", "autoscaling"),
-    ("application-autoscaling", "application_autoscaling"),
+    ("application-autoscaling", "application_autoscaling"), ("sns", "sns"),
 ]
 
 SCALARS = {"string", "integer", "long", "boolean", "timestamp", "blob", "float",

@@ -4,6 +4,8 @@ every handler of that service was called successfully, and one test checks
 that every service has such a test — so a new handler without a wire test fails."""
 import base64
 import datetime
+import importlib
+import pathlib
 import unittest
 
 from fakeaws import services
@@ -25,7 +27,18 @@ def served(name, module=None):
     return {op for op, fn in handlers.items() if module is None or module_of(fn) == module}
 
 
-class WireTest(unittest.TestCase):
+def _wire_mixins():
+    """Wire tests of more services may live in wire_*.py beside this file, as
+    mixin classes named *Wire (their test_* methods use self.fake and end with
+    self.assert_all_served_ops_succeeded(service)): WireTest runs them too."""
+    mixins = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("wire_*.py")):
+        module = importlib.import_module(path.stem)
+        mixins += [v for k, v in sorted(vars(module).items()) if k.endswith("Wire") and isinstance(v, type)]
+    return mixins
+
+
+class WireTest(*_wire_mixins(), unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.fake = Fake(settle=0)
@@ -240,20 +253,6 @@ class WireTest(unittest.TestCase):
         ec.delete_cache_subnet_group(CacheSubnetGroupName="wp-cache")
         self.assert_all_served_ops_succeeded("elasticache")
 
-    def test_secretsmanager(self):
-        sm = self.fake.client("secretsmanager")
-        made = sm.create_secret(Name="prod/db", SecretString="first-password",
-                                ClientRequestToken="00000000-0000-4000-8000-000000000001")
-        self.assertRegex(made["ARN"], r"^arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-[A-Za-z0-9]{6}$")
-        self.assertEqual("00000000-0000-4000-8000-000000000001", made["VersionId"])
-        put = sm.put_secret_value(SecretId=made["ARN"], SecretString="second-password")
-        got = sm.get_secret_value(SecretId="prod/db")
-        self.assertEqual(("second-password", put["VersionId"]), (got["SecretString"], got["VersionId"]))
-        stages = sm.describe_secret(SecretId=made["ARN"])["VersionIdsToStages"]
-        self.assertEqual({made["VersionId"]: ["AWSPREVIOUS"], put["VersionId"]: ["AWSCURRENT"]}, stages)
-        sm.delete_secret(SecretId="prod/db", ForceDeleteWithoutRecovery=True)
-        self.assert_all_served_ops_succeeded("secretsmanager")
-
     def test_ecs(self):
         ecs = self.fake.client("ecs", region="eu-west-1")
         td = ecs.register_task_definition(
@@ -344,7 +343,31 @@ class WireTest(unittest.TestCase):
         r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
             {"Action": "DELETE", "ResourceRecordSet": sets[2]}]})
         r53.delete_hosted_zone(Id=zone_id)
+        self._route53_zones(r53)
         self.assert_all_served_ops_succeeded("route53")
+
+    def _route53_zones(self, r53):
+        # route53_zones.py: tags, listing by name, VPCs of a private zone, comments
+        ec2 = self.fake.client("ec2")
+        vpcs = [ec2.create_vpc(CidrBlock=f"10.5{i}.0.0/16")["Vpc"]["VpcId"] for i in range(2)]
+        zone = r53.create_hosted_zone(Name="wp.internal", CallerReference="ref-zones",
+                                      VPC={"VPCRegion": "us-east-1", "VPCId": vpcs[0]})["HostedZone"]
+        zone_id = zone["Id"].rsplit("/", 1)[-1]
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id,
+                                     AddTags=[{"Key": "wpo:stack", "Value": "prod"}, {"Key": "x", "Value": "1"}])
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, RemoveTagKeys=["x"])
+        tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"]["Tags"]
+        self.assertEqual([{"Key": "wpo:stack", "Value": "prod"}], tags)
+        found = r53.list_hosted_zones_by_name(DNSName="wp.internal", MaxItems="1")["HostedZones"]
+        self.assertEqual([zone["Id"]], [z["Id"] for z in found])
+        r53.associate_vpc_with_hosted_zone(HostedZoneId=zone_id, VPC={"VPCRegion": "us-east-1", "VPCId": vpcs[1]})
+        self.assertEqual(set(vpcs), {v["VPCId"] for v in r53.get_hosted_zone(Id=zone_id)["VPCs"]})
+        r53.disassociate_vpc_from_hosted_zone(HostedZoneId=zone_id, VPC={"VPCRegion": "us-east-1",
+                                                                          "VPCId": vpcs[0]})
+        self.assertEqual([vpcs[1]], [v["VPCId"] for v in r53.get_hosted_zone(Id=zone_id)["VPCs"]])
+        got = r53.update_hosted_zone_comment(Id=zone_id, Comment="private names")["HostedZone"]
+        self.assertEqual("private names", got["Config"]["Comment"])
+        r53.delete_hosted_zone(Id=zone_id)
 
     def test_dynamodb(self):
         ddb = self.fake.client("dynamodb")

@@ -176,6 +176,7 @@ M.SECRET_MEMBERS = {
 
 local function redact(model, ref, v, name)
   if v == nil then return nil end
+  if ref == nil then return v end      -- an operation without an output shape (IAM DeleteRole...): {}
   local target, tr = common.ref(ref)
   if tr.s or (name and M.SECRET_MEMBERS[name]) then return REDACTED end
   local shape = model.shapes[target]

@@ -20,6 +20,7 @@ return {
   ["route53"] = {api_version="2013-04-01",endpoint_prefix="route53",global_endpoint="route53.amazonaws.com",model="route53",protocol="rest-xml",service_id="Route 53",signature_version="v4",signing_name="route53"},
   ["s3"] = {api_version="2006-03-01",endpoint_prefix="s3",global_endpoint="s3.amazonaws.com",model="s3",protocol="rest-xml",service_id="S3",signature_version="s3",signing_name="s3"},
   ["secretsmanager"] = {api_version="2017-10-17",endpoint_prefix="secretsmanager",json_version="1.1",model="secretsmanager",protocol="json",service_id="Secrets Manager",signature_version="v4",signing_name="secretsmanager",target_prefix="secretsmanager"},
+  ["sns"] = {api_version="2010-03-31",endpoint_prefix="sns",model="sns",protocol="query",service_id="SNS",signature_version="v4",signing_name="sns",xml_namespace="http://sns.amazonaws.com/doc/2010-03-31/"},
   ["ssm"] = {api_version="2014-11-06",endpoint_prefix="ssm",json_version="1.1",model="ssm",protocol="json",service_id="SSM",signature_version="v4",signing_name="ssm",target_prefix="AmazonSSM"},
   ["sts"] = {api_version="2011-06-15",endpoint_prefix="sts",global_endpoint="sts.amazonaws.com",model="sts",protocol="query",service_id="STS",signature_version="v4",signing_name="sts",xml_namespace="https://sts.amazonaws.com/doc/2011-06-15/"},
 }

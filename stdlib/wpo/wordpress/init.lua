@@ -237,10 +237,6 @@ function M.params(spec)
   return p
 end
 
--- The tiers in the order they are built; each one's deps name earlier parts.
-M.TIERS = { "network", "security", "registry", "secrets", "identity", "files", "database", "cache",
-            "loadbalancer", "compute", "observability", "service", "dns" }
-
 -- wordpress.stack(spec) -> stack
 function M.stack(spec)
   local p = M.params(spec)
@@ -259,8 +255,9 @@ function M.stack(spec)
   parts.sg = tier("security").build(stack, p, { net = parts.net })
   parts.registry = tier("registry").build(stack, p, {})
   parts.secrets = tier("secrets").build(stack, p, {})
-  parts.identity = tier("identity").build(stack, p, { registry = parts.registry, secrets = parts.secrets })
   parts.files = tier("files").build(stack, p, { net = parts.net, sg = parts.sg })
+  parts.identity = tier("identity").build(stack, p, { registry = parts.registry, secrets = parts.secrets,
+    files = parts.files })
   parts.db = tier("database").build(stack, p, { net = parts.net, sg = parts.sg, secrets = parts.secrets })
   parts.cache = tier("cache").build(stack, p, { net = parts.net, sg = parts.sg, secrets = parts.secrets })
   parts.lb = tier("loadbalancer").build(stack, p, { net = parts.net, sg = parts.sg })

@@ -1,0 +1,158 @@
+-- aws.iam.role: an IAM role (IAM is global: the client signs for us-east-1).
+--
+-- Attributes:
+--   name                  role name, force_new
+--   path                  default "/", force_new
+--   assume_role_policy    the trust policy: a table (see wpo.aws.iam.policy,
+--                         e.g. policy.assume_role("ecs-tasks.amazonaws.com")) or JSON text
+--   description
+--   max_session_duration  seconds, 3600 (default) .. 43200
+--   tags
+-- Outputs: id (= name), arn, unique_id (AROA...).
+--
+-- Create adopts a role of that name already tagged with this resource's
+-- address. Update: trust policy, description, session duration and tags in
+-- place. Delete: when IAM answers DeleteConflict (objects left by hand), it
+-- takes the role out of its instance profiles, detaches its managed policies
+-- and deletes its inline policies, each noted in the log, then deletes it.
+local policy = require "wpo.aws.iam.policy"
+local resource = require "wpo.resource"
+local tagset = require "wpo.aws.tagset"
+
+-- An optional setting AWS no longer holds but the script gave reads as ""
+-- (a nil in what read returns would mean "unchanged").
+local function cleared(v, given)
+  if v == nil and given ~= nil then return "" end
+  return v
+end
+
+local function get(ctx, name)
+  local out, err = ctx:aws("iam"):pcall("GetRole", { RoleName = name })
+  if out then return out.Role end
+  if err.code == "NoSuchEntity" then return nil end
+  error(err, 0)
+end
+
+local function observe(role, prior_inputs)
+  local trust = policy.decode(role.AssumeRolePolicyDocument)
+  local given = prior_inputs and prior_inputs.assume_role_policy
+  if given ~= nil and policy.same(given, trust) then trust = given end
+  return {
+    id = role.RoleName, name = role.RoleName, path = role.Path, arn = role.Arn, unique_id = role.RoleId,
+    assume_role_policy = trust, description = cleared(role.Description, (prior_inputs or {}).description),
+    max_session_duration = role.MaxSessionDuration or 3600,
+    tags = tagset.map(role.Tags),
+  }
+end
+
+local function check(ctx, want)
+  local problem = policy.check(want.assume_role_policy)
+  if problem then ctx:fail("InvalidPolicy", "assume_role_policy: %s", problem) end
+  local d = want.max_session_duration
+  if d < 3600 or d > 43200 then
+    ctx:fail("InvalidAttribute", "max_session_duration must be 3600..43200 seconds (it is %d)", d)
+  end
+end
+
+local function converge(ctx, current, want)
+  local iam = ctx:aws("iam")
+  if not policy.same(current.assume_role_policy, want.assume_role_policy) then
+    iam:call("UpdateAssumeRolePolicy", { RoleName = current.name, PolicyDocument = policy.encode(want.assume_role_policy) })
+  end
+  if (current.description or "") ~= (want.description or "")
+      or current.max_session_duration ~= want.max_session_duration then
+    iam:call("UpdateRole", { RoleName = current.name, Description = want.description or "",
+      MaxSessionDuration = want.max_session_duration })
+  end
+  local set, remove = tagset.changes(current.tags, want.tags)
+  if remove then iam:call("UntagRole", { RoleName = current.name, TagKeys = remove }) end
+  if set then iam:call("TagRole", { RoleName = current.name, Tags = tagset.list(set) }) end
+end
+
+local function read(ctx, id, prior)
+  local role = get(ctx, id)
+  return role and observe(role, prior and prior.inputs)
+end
+
+-- Everything that keeps IAM from deleting a role, removed.
+local function detach_all(ctx, name)
+  local iam = ctx:aws("iam")
+  local ok, err = pcall(function()
+    for page in iam:paginate("ListInstanceProfilesForRole", { RoleName = name }) do
+      for _, ip in ipairs(page.InstanceProfiles or {}) do
+        ctx:log("removing role %s from instance profile %s", name, ip.InstanceProfileName)
+        iam:call("RemoveRoleFromInstanceProfile", { InstanceProfileName = ip.InstanceProfileName, RoleName = name })
+      end
+    end
+    for page in iam:paginate("ListAttachedRolePolicies", { RoleName = name }) do
+      for _, p in ipairs(page.AttachedPolicies or {}) do
+        ctx:log("detaching %s from role %s", p.PolicyArn, name)
+        iam:call("DetachRolePolicy", { RoleName = name, PolicyArn = p.PolicyArn })
+      end
+    end
+    for page in iam:paginate("ListRolePolicies", { RoleName = name }) do
+      for _, p in ipairs(page.PolicyNames or {}) do
+        ctx:log("deleting inline policy %s of role %s", p, name)
+        iam:call("DeleteRolePolicy", { RoleName = name, PolicyName = p })
+      end
+    end
+  end)
+  if not ok and not (type(err) == "table" and err.code == "NoSuchEntity") then error(err, 0) end
+end
+
+return resource.define "aws.iam.role" {
+  description = "an IAM role with its trust (assume-role) policy",
+  attributes = {
+    name = { type = "string", required = true, force_new = true },
+    path = { type = "string", default = "/", force_new = true },
+    assume_role_policy = { type = "any", required = true },
+    description = { type = "string" },
+    max_session_duration = { type = "integer", default = 3600 },
+    tags = { type = "tags" },
+  },
+  outputs = { "arn", "unique_id" },
+
+  create = function(ctx, want)
+    check(ctx, want)
+    local existing = get(ctx, want.name)
+    if existing then
+      local current = observe(existing, want)
+      local adopted = ctx:adopt(function(key, v) return current.tags[key] == v and { current } or {} end)
+      if not adopted then
+        ctx:fail("AlreadyExists", "an IAM role named %s already exists and is not this resource's (no tag %s=%s): "
+          .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
+      end
+      converge(ctx, adopted, want)
+      return read(ctx, want.name, { inputs = want })
+    end
+    local role = ctx:aws("iam"):call("CreateRole", {
+      RoleName = want.name, Path = want.path, AssumeRolePolicyDocument = policy.encode(want.assume_role_policy),
+      Description = want.description, MaxSessionDuration = want.max_session_duration,
+      Tags = tagset.list(want.tags),
+    }).Role
+    local observed = observe(role, want)
+    observed.tags = want.tags
+    return observed
+  end,
+
+  read = read,
+
+  update = function(ctx, id, old, new)
+    check(ctx, new)
+    local current = read(ctx, id, { inputs = old })
+    if not current then ctx:fail("NotFound", "the IAM role %s no longer exists", id) end
+    converge(ctx, current, new)
+    return read(ctx, id, { inputs = new })
+  end,
+
+  delete = function(ctx, id)
+    local iam = ctx:aws("iam")
+    local out, err = iam:pcall("DeleteRole", { RoleName = id })
+    if out or err.code == "NoSuchEntity" then return end
+    if err.code ~= "DeleteConflict" then error(err, 0) end
+    detach_all(ctx, id)
+    out, err = iam:pcall("DeleteRole", { RoleName = id })
+    if out or err.code == "NoSuchEntity" then return end
+    error(err, 0)
+  end,
+}

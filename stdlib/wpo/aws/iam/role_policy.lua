@@ -1,0 +1,67 @@
+-- aws.iam.role_policy: an inline policy of an IAM role.
+--
+-- Attributes:
+--   role    the role's name, force_new
+--   name    the policy's name, force_new
+--   policy  the document: a table (see wpo.aws.iam.policy) or JSON text
+-- Outputs: id ("<role>:<name>").
+--
+-- Create and update are PutRolePolicy (which replaces the document whole);
+-- the document is checked before it is sent. Read compares documents by
+-- content (IAM answers them URL-encoded, with its own spacing). Delete: a
+-- policy or role already gone is fine.
+local policy = require "wpo.aws.iam.policy"
+local resource = require "wpo.resource"
+
+local MAX_BYTES = 10240   -- IAM's limit on a role's inline policies (whitespace excluded)
+
+local function split(id)
+  local role, name = tostring(id):match("^([^:]+):(.+)$")
+  return role, name
+end
+
+local function put(ctx, want)
+  local problem = policy.check(want.policy)
+  if problem then ctx:fail("InvalidPolicy", "policy: %s", problem) end
+  local text = policy.encode(want.policy)
+  if #text:gsub("%s", "") > MAX_BYTES then
+    ctx:fail("InvalidPolicy", "the policy is %d bytes: IAM allows %d for a role's inline policies", #text, MAX_BYTES)
+  end
+  ctx:aws("iam"):call("PutRolePolicy", { RoleName = want.role, PolicyName = want.name, PolicyDocument = text })
+  return { id = want.role .. ":" .. want.name, role = want.role, name = want.name, policy = want.policy }
+end
+
+return resource.define "aws.iam.role_policy" {
+  description = "an inline policy of an IAM role",
+  attributes = {
+    role = { type = "string", required = true, force_new = true },
+    name = { type = "string", required = true, force_new = true },
+    policy = { type = "any", required = true },
+  },
+  outputs = { "id" },
+
+  create = function(ctx, want) return put(ctx, want) end,
+
+  read = function(ctx, id, prior)
+    local role, name = split(id)
+    if not role then ctx:fail("InvalidId", "%s is not <role>:<policy name>", tostring(id)) end
+    local out, err = ctx:aws("iam"):pcall("GetRolePolicy", { RoleName = role, PolicyName = name })
+    if not out then
+      if err.code == "NoSuchEntity" then return nil end
+      error(err, 0)
+    end
+    local doc = policy.decode(out.PolicyDocument)
+    local given = prior and prior.inputs and prior.inputs.policy
+    if given ~= nil and policy.same(given, doc) then doc = given end
+    return { id = id, role = out.RoleName, name = out.PolicyName, policy = doc }
+  end,
+
+  update = function(ctx, _, _, new) return put(ctx, new) end,
+
+  delete = function(ctx, id)
+    local role, name = split(id)
+    local out, err = ctx:aws("iam"):pcall("DeleteRolePolicy", { RoleName = role, PolicyName = name })
+    if out or err.code == "NoSuchEntity" then return end
+    error(err, 0)
+  end,
+}

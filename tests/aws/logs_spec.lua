@@ -1,0 +1,88 @@
+-- aws.logs.log_group against fakeaws: create, read, update (retention, KMS key,
+-- tags), import, drift, adoption, delete.
+local awstest = require "awstest"
+
+describe("aws.logs.log_group against fakeaws", function()
+  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.http", "wpo.core.loop", "wpo.task" }
+  if #missing > 0 then
+    pending(table.concat(missing, ", ") .. " not built")
+    return
+  end
+  local aws = require "wpo.aws"
+  local fakeaws = require "fakeaws"
+  local resource = require "wpo.resource"
+  local typeflow = require "typeflow"
+
+  local f, flow
+  local function client(service)
+    return aws.client(service, { region = "eu-west-1", endpoint = f.url,
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
+  end
+  setup(function() f = fakeaws.start { region = "eu-west-1" } end)
+  teardown(function() if f then f:stop() end end)
+  before_each(function()
+    f:reset()
+    aws.set_read_only(false)
+    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
+  end)
+
+  local function raised(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok, "expected an error")
+    return err
+  end
+
+  local function calls(op) return f:calls()[op] or 0 end
+
+  describe("aws.logs.log_group", function()
+    local logs
+    before_each(function() logs = client("logs") end)
+    local function group(name)
+      return logs:call("DescribeLogGroups", { logGroupNamePrefix = name }).logGroups[1]
+    end
+
+    it("creates a group with its retention and tags; arn without ':*'", function()
+      local rec = flow:create("aws.logs.log_group", "wp", { name = "/wpo/prod/wordpress", retention_days = 90 })
+      assert.are.equal(90, group("/wpo/prod/wordpress").retentionInDays)
+      assert.are.equal("arn:aws:logs:eu-west-1:123456789012:log-group:/wpo/prod/wordpress", rec.outputs.arn)
+      local tags = logs:call("ListTagsForResource", { resourceArn = rec.outputs.arn }).tags
+      assert.are.equal("aws.logs.log_group.wp", tags["wpo:address"])
+      assert.are.same({}, flow:drift(rec))
+    end)
+
+    it("updates retention and the KMS key in place; sees them changed outside wpo", function()
+      local key = client("kms"):call("CreateKey", {}).KeyMetadata.Arn
+      local rec = flow:create("aws.logs.log_group", "wp", { name = "/wpo/a" })
+      assert.are.equal(30, group("/wpo/a").retentionInDays)
+      rec = flow:update(rec, { name = "/wpo/a", retention_days = 0, kms_key_id = key })
+      assert.is_nil(group("/wpo/a").retentionInDays)
+      assert.are.equal(key, group("/wpo/a").kmsKeyId)
+      assert.are.same({}, flow:drift(rec))
+      logs:call("DisassociateKmsKey", { logGroupName = "/wpo/a" })
+      logs:call("PutRetentionPolicy", { logGroupName = "/wpo/a", retentionInDays = 7 })
+      assert.are.same({ "kms_key_id", "retention_days" }, flow:drift(rec))
+      logs:call("DeleteLogGroup", { logGroupName = "/wpo/a" })
+      assert.is_nil(flow:read(rec))
+    end)
+
+    it("refuses a retention CloudWatch Logs does not offer, at plan time", function()
+      local t = resource.get("aws.logs.log_group")
+      local _, attr, err = resource.desired(t, { name = "/x", retention_days = 42 })
+      assert.are.equal("retention_days", attr)
+      assert.matches("expected one of", err)
+    end)
+
+    it("imports, adopts after a lost state, and deletes twice", function()
+      local rec = flow:create("aws.logs.log_group", "wp", { name = "/wpo/a" })
+      flow:create("aws.logs.log_group", "wp", { name = "/wpo/a", retention_days = 7 })
+      assert.are.equal(1, calls("logs.CreateLogGroup"))
+      assert.are.equal(7, group("/wpo/a").retentionInDays)
+      assert.are.equal(7, flow:import("aws.logs.log_group", "wp", "/wpo/a").inputs.retention_days)
+      assert.are.equal("AlreadyExists", raised(function()
+        flow:create("aws.logs.log_group", "other", { name = "/wpo/a" }) end).code)
+      flow:delete(rec)
+      assert.is_nil(flow:read(rec))
+      flow:delete(rec)
+    end)
+  end)
+end)

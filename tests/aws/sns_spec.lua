@@ -1,0 +1,86 @@
+-- aws.sns.topic and aws.sns.subscription against fakeaws: create, read, update,
+-- import, drift, delete; e-mail subscriptions pending confirmation.
+local awstest = require "awstest"
+
+describe("aws.sns.topic and aws.sns.subscription against fakeaws", function()
+  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.http", "wpo.core.loop", "wpo.task" }
+  if #missing > 0 then
+    pending(table.concat(missing, ", ") .. " not built")
+    return
+  end
+  local aws = require "wpo.aws"
+  local fakeaws = require "fakeaws"
+  local typeflow = require "typeflow"
+
+  local f, flow
+  local function client(service)
+    return aws.client(service, { region = "eu-west-1", endpoint = f.url,
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
+  end
+  setup(function() f = fakeaws.start { region = "eu-west-1" } end)
+  teardown(function() if f then f:stop() end end)
+  before_each(function()
+    f:reset()
+    aws.set_read_only(false)
+    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
+  end)
+
+  local function raised(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok, "expected an error")
+    return err
+  end
+
+
+  describe("aws.sns.topic and aws.sns.subscription", function()
+    local sns
+    before_each(function() sns = client("sns") end)
+
+    it("creates a topic, updates it in place, sees drift, imports, deletes", function()
+      local rec = flow:create("aws.sns.topic", "alarms", { name = "prod-alarms", display_name = "prod" })
+      assert.are.equal("arn:aws:sns:eu-west-1:123456789012:prod-alarms", rec.id)
+      local attrs = sns:call("GetTopicAttributes", { TopicArn = rec.id }).Attributes
+      assert.are.equal("prod", attrs.DisplayName)
+      assert.is_nil(attrs.KmsMasterKeyId)
+      assert.are.same({}, flow:drift(rec))
+      rec = flow:update(rec, { name = "prod-alarms", display_name = "prod alarms", tags = { team = "web" } })
+      assert.are.equal("prod alarms", sns:call("GetTopicAttributes", { TopicArn = rec.id }).Attributes.DisplayName)
+      assert.are.equal(3, #sns:call("ListTagsForResource", { ResourceArn = rec.id }).Tags)
+      sns:call("SetTopicAttributes", { TopicArn = rec.id, AttributeName = "DisplayName", AttributeValue = "" })
+      assert.are.same({ "display_name" }, flow:drift(rec))
+      assert.are.equal("prod-alarms", flow:import("aws.sns.topic", "alarms", rec.id).inputs.name)
+      local again = flow:create("aws.sns.topic", "alarms", { name = "prod-alarms", display_name = "prod alarms",
+        tags = { team = "web" } })
+      assert.are.equal(rec.id, again.id)
+      assert.are.equal(0, #sns:collect("ListSubscriptionsByTopic", { TopicArn = rec.id }).Subscriptions)
+      flow:delete(rec)
+      assert.is_nil(flow:read(rec))
+      flow:delete(rec)
+    end)
+
+    it("refuses a topic of that name that is not this resource's", function()
+      flow:create("aws.sns.topic", "alarms", { name = "shared" })
+      local err = raised(function() flow:create("aws.sns.topic", "other", { name = "shared" }) end)
+      assert.are.equal("InvalidParameter", err.code)
+    end)
+
+    it("subscribes an e-mail address, pending until confirmed; deleting it leaves it to lapse", function()
+      local topic = flow:create("aws.sns.topic", "alarms", { name = "prod-alarms" })
+      local rec = flow:create("aws.sns.subscription", "ops", { topic_arn = topic.id, protocol = "email",
+        endpoint = "ops@example.com" })
+      assert.matches("^arn:aws:sns:eu%-west%-1:123456789012:prod%-alarms:", rec.id)
+      assert.is_true(rec.outputs.pending_confirmation)
+      assert.matches("email ops@example.com must confirm the subscription", table.concat(flow.logs, "\n"), 1, true)
+      assert.are.same({}, flow:drift(rec))
+      flow:delete(rec)
+      assert.matches("still pending confirmation", table.concat(flow.logs, "\n"), 1, true)
+      local queue = flow:create("aws.sns.subscription", "q", { topic_arn = topic.id, protocol = "sqs",
+        endpoint = "arn:aws:sqs:eu-west-1:123456789012:q" })
+      assert.is_false(queue.outputs.pending_confirmation)
+      flow:delete(queue)
+      assert.is_nil(flow:read(queue))
+      flow:delete(topic)
+      assert.is_nil(flow:read(rec))           -- the topic took the pending one with it
+    end)
+  end)
+end)

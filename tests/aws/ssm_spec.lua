@@ -1,0 +1,82 @@
+-- aws.ssm.parameter against fakeaws: SecureString and String values, overwrite
+-- in place, drift, adoption, import, delete.
+local awstest = require "awstest"
+
+describe("aws.ssm.parameter against fakeaws", function()
+  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.http", "wpo.core.loop", "wpo.task" }
+  if #missing > 0 then
+    pending(table.concat(missing, ", ") .. " not built")
+    return
+  end
+  local aws = require "wpo.aws"
+  local fakeaws = require "fakeaws"
+  local resource = require "wpo.resource"
+  local typeflow = require "typeflow"
+
+  local f, flow
+  local function client(service)
+    return aws.client(service, { region = "eu-west-1", endpoint = f.url,
+      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
+  end
+  setup(function() f = fakeaws.start { region = "eu-west-1" } end)
+  teardown(function() if f then f:stop() end end)
+  before_each(function()
+    f:reset()
+    aws.set_read_only(false)
+    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
+  end)
+
+  local function raised(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok, "expected an error")
+    return err
+  end
+
+  local function calls(op) return f:calls()[op] or 0 end
+
+  describe("aws.ssm.parameter", function()
+    local ssm
+    before_each(function() ssm = client("ssm") end)
+    local function get(name)
+      return ssm:call("GetParameter", { Name = name, WithDecryption = true }).Parameter
+    end
+
+    it("creates a SecureString, overwrites it in place, and reads without fetching until changed", function()
+      local rec = flow:create("aws.ssm.parameter", "url", { name = "/prod/db/password", type = "SecureString",
+        value = "s3cret-1" })
+      assert.are.equal("s3cret-1", get("/prod/db/password").Value)
+      assert.are.equal(1, rec.outputs.version)
+      assert.are.equal("arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db/password", rec.outputs.arn)
+      local fetched = calls("ssm.GetParameter")
+      assert.are.same({}, flow:drift(rec))
+      assert.are.equal(fetched, calls("ssm.GetParameter"))
+      rec = flow:update(rec, { name = "/prod/db/password", type = "SecureString", value = "s3cret-2",
+        description = "db" })
+      assert.are.equal("s3cret-2", get("/prod/db/password").Value)
+      assert.are.equal(2, rec.outputs.version)
+      ssm:call("PutParameter", { Name = "/prod/db/password", Value = "other", Overwrite = true })
+      assert.are.same({ "value" }, flow:drift(rec))
+    end)
+
+    it("shows insecure_value, refuses both or neither, adopts, imports and deletes", function()
+      local t = resource.get("aws.ssm.parameter")
+      assert.is_true(t.attributes.value.sensitive)
+      assert.is_nil(t.attributes.insecure_value.sensitive)
+      assert.are.equal("InvalidAttribute", raised(function()
+        flow:create("aws.ssm.parameter", "x", { name = "/x" }) end).code)
+      local rec = flow:create("aws.ssm.parameter", "site", { name = "/prod/site", insecure_value = "https://a" })
+      flow:create("aws.ssm.parameter", "site", { name = "/prod/site", insecure_value = "https://b" })
+      assert.are.equal("https://b", get("/prod/site").Value)
+      local tags = ssm:call("ListTagsForResource", { ResourceType = "Parameter", ResourceId = "/prod/site" }).TagList
+      assert.are.equal(2, #tags)
+      local imported = flow:import("aws.ssm.parameter", "site", "/prod/site")
+      assert.are.equal("https://b", imported.inputs.value)
+      ssm:call("DeleteParameter", { Name = "/prod/site" })
+      assert.is_nil(flow:read(rec))
+      rec = flow:create("aws.ssm.parameter", "site", { name = "/prod/site", insecure_value = "https://a" })
+      flow:delete(rec)
+      assert.is_nil(flow:read(rec))
+      flow:delete(rec)
+    end)
+  end)
+end)
