@@ -55,7 +55,7 @@ end
 -- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
 local function arn_of(v)
   if is_handle(v) then return v.arn end
-  if type(v) == "table" and v.arn ~= nil and getmetatable(v) == nil then return v.arn end
+  if type(v) == "table" and getmetatable(v) == nil and v.arn ~= nil then return v.arn end
   return v
 end
 
