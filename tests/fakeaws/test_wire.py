@@ -147,9 +147,111 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
                          {s["SubnetAvailabilityZone"]["Name"] for s in group["Subnets"]})
         listed = rds.describe_db_subnet_groups(DBSubnetGroupName="wp-db")["DBSubnetGroups"]
         self.assertEqual(group["DBSubnetGroupArn"], listed[0]["DBSubnetGroupArn"])
+        self.rds_clusters_and_instances(rds, vpc)
         rds.delete_db_subnet_group(DBSubnetGroupName="wp-db")
         self.assertEqual([], rds.describe_db_subnet_groups()["DBSubnetGroups"])
         self.assert_all_served_ops_succeeded("rds")
+
+    def rds_clusters_and_instances(self, rds, vpc):
+        # the rds_clusters, rds_instances and rds_tags modules
+        group = rds.describe_db_subnet_groups(DBSubnetGroupName="wp-db")["DBSubnetGroups"][0]
+        changed = rds.modify_db_subnet_group(DBSubnetGroupName="wp-db", DBSubnetGroupDescription="wordpress db",
+                                             SubnetIds=[s["SubnetIdentifier"] for s in group["Subnets"]])
+        self.assertEqual("wordpress db", changed["DBSubnetGroup"]["DBSubnetGroupDescription"])
+        sg = self.fake.client("ec2").create_security_group(VpcId=vpc, GroupName="db", Description="db")["GroupId"]
+        rds.create_db_cluster_parameter_group(DBClusterParameterGroupName="wp", Description="wordpress",
+                                              DBParameterGroupFamily="aurora-mysql8.0")
+        self.assertEqual(1, len(rds.describe_db_cluster_parameter_groups(DBClusterParameterGroupName="wp")
+                                ["DBClusterParameterGroups"]))
+        rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName="wp", Parameters=[
+            {"ParameterName": "character_set_server", "ParameterValue": "utf8mb4", "ApplyMethod": "immediate"},
+            {"ParameterName": "time_zone", "ParameterValue": "Europe/Paris", "ApplyMethod": "immediate"}])
+        rds.reset_db_cluster_parameter_group(DBClusterParameterGroupName="wp", Parameters=[
+            {"ParameterName": "time_zone", "ApplyMethod": "immediate"}])
+        user = rds.describe_db_cluster_parameters(DBClusterParameterGroupName="wp", Source="user")["Parameters"]
+        self.assertEqual([("character_set_server", "utf8mb4")], [(x["ParameterName"], x["ParameterValue"]) for x in user])
+        cluster = rds.create_db_cluster(DBClusterIdentifier="wp", Engine="aurora-mysql", MasterUsername="wordpress",
+                                        MasterUserPassword="correct-horse-9", DBSubnetGroupName="wp-db",
+                                        VpcSecurityGroupIds=[sg], DBClusterParameterGroupName="wp",
+                                        StorageEncrypted=True, BackupRetentionPeriod=7, DatabaseName="wordpress",
+                                        Tags=[{"Key": "wpo:stack", "Value": "prod"}])["DBCluster"]
+        self.assertNotIn("MasterUserPassword", cluster)
+        self.assertEqual("available", rds.describe_db_clusters(DBClusterIdentifier="wp")["DBClusters"][0]["Status"])
+        rds.modify_db_cluster(DBClusterIdentifier="wp", BackupRetentionPeriod=14, ApplyImmediately=True)
+        writer = rds.create_db_instance(DBInstanceIdentifier="wp-1", DBClusterIdentifier="wp", Engine="aurora-mysql",
+                                        DBInstanceClass="db.r6g.large")["DBInstance"]
+        self.assertEqual(cluster["Port"], writer["Endpoint"]["Port"])
+        rds.describe_db_instances(DBInstanceIdentifier="wp-1")
+        rds.modify_db_instance(DBInstanceIdentifier="wp-1", PromotionTier=0, ApplyImmediately=True)
+        members = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["wp"]}])["DBInstances"]
+        self.assertEqual(["wp-1"], [i["DBInstanceIdentifier"] for i in members])
+        rds.add_tags_to_resource(ResourceName=cluster["DBClusterArn"], Tags=[{"Key": "tier", "Value": "db"}])
+        rds.remove_tags_from_resource(ResourceName=cluster["DBClusterArn"], TagKeys=["wpo:stack"])
+        self.assertEqual([{"Key": "tier", "Value": "db"}],
+                         rds.list_tags_for_resource(ResourceName=cluster["DBClusterArn"])["TagList"])
+        rds.describe_db_instances(DBInstanceIdentifier="wp-1")
+        rds.describe_db_clusters(DBClusterIdentifier="wp")
+        rds.delete_db_instance(DBInstanceIdentifier="wp-1")
+        self.assertEqual([], rds.describe_db_instances()["DBInstances"])
+        rds.delete_db_cluster(DBClusterIdentifier="wp", FinalDBSnapshotIdentifier="wp-final")
+        self.assertEqual([], rds.describe_db_clusters()["DBClusters"])
+        snap = rds.describe_db_cluster_snapshots(DBClusterIdentifier="wp")["DBClusterSnapshots"][0]
+        self.assertEqual(("wp-final", "available"), (snap["DBClusterSnapshotIdentifier"], snap["Status"]))
+        rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="wp-final")
+        rds.delete_db_cluster_parameter_group(DBClusterParameterGroupName="wp")
+        plain = rds.create_db_instance(DBInstanceIdentifier="small", Engine="mariadb", DBInstanceClass="db.t4g.micro",
+                                       MasterUsername="wordpress", MasterUserPassword="correct-horse-9",
+                                       AllocatedStorage=20, DBSubnetGroupName="wp-db", StorageEncrypted=True,
+                                       VpcSecurityGroupIds=[sg])["DBInstance"]
+        self.assertEqual("mariadb", plain["Engine"])
+        rds.describe_db_instances(DBInstanceIdentifier="small")
+        rds.delete_db_instance(DBInstanceIdentifier="small", FinalDBSnapshotIdentifier="small-final")
+        self.assertEqual([], rds.describe_db_instances()["DBInstances"])
+        snap = rds.describe_db_snapshots(DBInstanceIdentifier="small")["DBSnapshots"][0]
+        self.assertEqual("small-final", snap["DBSnapshotIdentifier"])
+        rds.delete_db_snapshot(DBSnapshotIdentifier="small-final")
+
+    def test_elasticache(self):
+        ec2 = self.fake.client("ec2", region="eu-west-1")
+        vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+        a = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.1.0/24", AvailabilityZone="eu-west-1a")["Subnet"]["SubnetId"]
+        b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.2.0/24", AvailabilityZone="eu-west-1b")["Subnet"]["SubnetId"]
+        sg = ec2.create_security_group(VpcId=vpc, GroupName="cache", Description="cache")["GroupId"]
+        ec = self.fake.client("elasticache", region="eu-west-1")
+        group = ec.create_cache_subnet_group(CacheSubnetGroupName="wp-cache", CacheSubnetGroupDescription="cache",
+                                             SubnetIds=[a])["CacheSubnetGroup"]
+        self.assertEqual(vpc, group["VpcId"])
+        ec.modify_cache_subnet_group(CacheSubnetGroupName="wp-cache", SubnetIds=[a, b])
+        got = ec.describe_cache_subnet_groups(CacheSubnetGroupName="wp-cache")["CacheSubnetGroups"][0]
+        self.assertEqual({a, b}, {s["SubnetIdentifier"] for s in got["Subnets"]})
+        rg = ec.create_replication_group(ReplicationGroupId="wp", ReplicationGroupDescription="sessions",
+                                         CacheNodeType="cache.t4g.small", NumCacheClusters=2,
+                                         AutomaticFailoverEnabled=True, MultiAZEnabled=True,
+                                         CacheSubnetGroupName="wp-cache", SecurityGroupIds=[sg],
+                                         TransitEncryptionEnabled=True, AtRestEncryptionEnabled=True,
+                                         AuthToken="a-long-enough-token-1", Tags=[{"Key": "wpo:stack", "Value": "p"}])
+        rg = rg["ReplicationGroup"]
+        self.assertEqual(["wp-001", "wp-002"], rg["MemberClusters"])
+        self.assertTrue(rg["AuthTokenEnabled"])
+        got = ec.describe_replication_groups(ReplicationGroupId="wp")["ReplicationGroups"][0]
+        self.assertEqual("available", got["Status"])
+        self.assertEqual(6379, got["NodeGroups"][0]["PrimaryEndpoint"]["Port"])
+        ec.modify_replication_group(ReplicationGroupId="wp", SnapshotRetentionLimit=3, ApplyImmediately=True,
+                                    AuthToken="another-long-token-2", AuthTokenUpdateStrategy="ROTATE")
+        ec.describe_replication_groups(ReplicationGroupId="wp")
+        ec.increase_replica_count(ReplicationGroupId="wp", NewReplicaCount=2, ApplyImmediately=True)
+        ec.describe_replication_groups(ReplicationGroupId="wp")
+        ec.decrease_replica_count(ReplicationGroupId="wp", NewReplicaCount=1, ApplyImmediately=True)
+        clusters = ec.describe_cache_clusters(ShowCacheNodeInfo=True)["CacheClusters"]
+        self.assertEqual({"eu-west-1a", "eu-west-1b"}, {c["PreferredAvailabilityZone"] for c in clusters})
+        ec.add_tags_to_resource(ResourceName=rg["ARN"], Tags=[{"Key": "tier", "Value": "cache"}])
+        ec.remove_tags_from_resource(ResourceName=rg["ARN"], TagKeys=["wpo:stack"])
+        self.assertEqual([{"Key": "tier", "Value": "cache"}], ec.list_tags_for_resource(ResourceName=rg["ARN"])["TagList"])
+        ec.describe_replication_groups(ReplicationGroupId="wp")
+        ec.delete_replication_group(ReplicationGroupId="wp")
+        self.assertEqual([], ec.describe_replication_groups()["ReplicationGroups"])
+        ec.delete_cache_subnet_group(CacheSubnetGroupName="wp-cache")
+        self.assert_all_served_ops_succeeded("elasticache")
 
     def test_ecs(self):
         ecs = self.fake.client("ecs", region="eu-west-1")
@@ -194,9 +296,48 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         self.assertEqual("wp-content", fs["Name"])
         got = efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]
         self.assertEqual("available", got["LifeCycleState"])
+        self.efs_mounts_and_access_points(efs, fs["FileSystemId"])
         efs.delete_file_system(FileSystemId=fs["FileSystemId"])
         self.assertEqual([], efs.describe_file_systems()["FileSystems"])
         self.assert_all_served_ops_succeeded("efs")
+
+    def efs_mounts_and_access_points(self, efs, fs_id):
+        # the efs_mounts and efs_access modules
+        ec2 = self.fake.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.4.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.4.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+        sg = ec2.create_security_group(VpcId=vpc, GroupName="efs", Description="efs")["GroupId"]
+        other = ec2.create_security_group(VpcId=vpc, GroupName="efs2", Description="efs2")["GroupId"]
+        target = efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet["SubnetId"], SecurityGroups=[sg])
+        self.assertEqual("10.4.1.4", target["IpAddress"])
+        got = efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+        self.assertEqual([("available", "us-east-1a")], [(t["LifeCycleState"], t["AvailabilityZoneName"]) for t in got])
+        efs.modify_mount_target_security_groups(MountTargetId=target["MountTargetId"], SecurityGroups=[sg, other])
+        self.assertEqual([sg, other], efs.describe_mount_target_security_groups(
+            MountTargetId=target["MountTargetId"])["SecurityGroups"])
+        ap = efs.create_access_point(ClientToken="wp-content", FileSystemId=fs_id, PosixUser={"Uid": 33, "Gid": 33},
+                                     RootDirectory={"Path": "/wordpress", "CreationInfo": {
+                                         "OwnerUid": 33, "OwnerGid": 33, "Permissions": "0755"}})
+        got = efs.describe_access_points(AccessPointId=ap["AccessPointId"])["AccessPoints"][0]
+        self.assertEqual(("available", "/wordpress"), (got["LifeCycleState"], got["RootDirectory"]["Path"]))
+        self.assertEqual("ENABLING", efs.put_backup_policy(FileSystemId=fs_id, BackupPolicy={"Status": "ENABLED"})
+                         ["BackupPolicy"]["Status"])
+        self.assertEqual("ENABLED", efs.describe_backup_policy(FileSystemId=fs_id)["BackupPolicy"]["Status"])
+        efs.put_lifecycle_configuration(FileSystemId=fs_id, LifecyclePolicies=[{"TransitionToIA": "AFTER_30_DAYS"}])
+        self.assertEqual([{"TransitionToIA": "AFTER_30_DAYS"}],
+                         efs.describe_lifecycle_configuration(FileSystemId=fs_id)["LifecyclePolicies"])
+        efs.tag_resource(ResourceId=ap["AccessPointId"], Tags=[{"Key": "Name", "Value": "wp"}])
+        efs.untag_resource(ResourceId=fs_id, TagKeys=["Name"])
+        self.assertEqual([], efs.list_tags_for_resource(ResourceId=fs_id)["Tags"])
+        self.assertEqual("elastic", efs.update_file_system(FileSystemId=fs_id, ThroughputMode="elastic")
+                         ["ThroughputMode"])
+        efs.delete_access_point(AccessPointId=ap["AccessPointId"])
+        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+        self.assertEqual([], efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"])
+        ec2.delete_security_group(GroupId=sg)
+        ec2.delete_security_group(GroupId=other)
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        ec2.delete_vpc(VpcId=vpc)
 
     def test_route53(self):
         r53 = self.fake.client("route53")

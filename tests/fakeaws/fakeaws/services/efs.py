@@ -70,6 +70,14 @@ def create_file_system(ctx, p):
     return public(fs)
 
 
+def _forget(ctx, fs_id):
+    """The file system is gone, and its access points with it (efs_access.py)."""
+    del _table(ctx)[fs_id]
+    points = ctx.store.table("efs", "access-point")
+    for ap_id in [a for a, ap in points.items() if ap["FileSystemId"] == fs_id]:
+        del points[ap_id]
+
+
 def _lookup(ctx, ref):
     if not _ID.match(ref):
         raise _fault("BadRequest", f"Invalid file system id: {ref}")
@@ -88,13 +96,13 @@ def describe_file_systems(ctx, p):
     if p.get("FileSystemId"):
         fs = _lookup(ctx, p["FileSystemId"])
         if advance(fs):
-            del table[fs["FileSystemId"]]
+            _forget(ctx, fs["FileSystemId"])
             raise _fault("FileSystemNotFound", f"File system '{fs['FileSystemId']}' does not exist.")
         return {"FileSystems": [public(fs)]}
     live = []
     for fs_id in list(table):
         if advance(table[fs_id]):
-            del table[fs_id]
+            _forget(ctx, fs_id)
         else:
             live.append(table[fs_id])
     if p.get("CreationToken"):

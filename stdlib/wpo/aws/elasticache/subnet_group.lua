@@ -1,0 +1,101 @@
+-- aws.elasticache.subnet_group: the subnets ElastiCache nodes may live in.
+--
+--   name         required, replaces (lower-case letters, digits and hyphens)
+--   subnet_ids   required, in place (ModifyCacheSubnetGroup)
+--   description  in place (default "Managed by wpo")
+--   tags         in place
+-- Outputs: id (the name), arn, vpc_id.
+local common = require "wpo.aws.data_common"
+local ec = require "wpo.aws.elasticache.common"
+local resource = require "wpo.resource"
+
+local function describe(ctx, name)
+  local out, err = ec.client(ctx):pcall("DescribeCacheSubnetGroups", { CacheSubnetGroupName = name })
+  if not out then
+    if common.missing(err, "CacheSubnetGroupNotFoundFault") then return nil end
+    error(err, 0)
+  end
+  return out.CacheSubnetGroups and out.CacheSubnetGroups[1]
+end
+
+local function observed(ctx, group, prior_inputs)
+  local ids = {}
+  for _, s in ipairs(group.Subnets or {}) do ids[#ids + 1] = s.SubnetIdentifier end
+  return {
+    id = group.CacheSubnetGroupName,
+    arn = group.ARN,
+    vpc_id = group.VpcId,
+    name = group.CacheSubnetGroupName,
+    description = group.CacheSubnetGroupDescription,
+    subnet_ids = ec.same_order(ids, prior_inputs and prior_inputs.subnet_ids),
+    tags = ec.tags(ctx, group.ARN),
+  }
+end
+
+return resource.define "aws.elasticache.subnet_group" {
+  description = "ElastiCache cache subnet group",
+  attributes = {
+    name = { type = "string", required = true, force_new = true },
+    description = { type = "string", default = "Managed by wpo" },
+    subnet_ids = { type = "list", of = "string", required = true },
+    tags = { type = "tags" },
+  },
+  outputs = { "id", "arn", "vpc_id" },
+
+  create = function(ctx, want)
+    if want.name ~= want.name:lower() or not want.name:match("^[a-z0-9][a-z0-9-]*$") or #want.name > 255 then
+      ctx:fail("InvalidName", "cache subnet group name '%s': use lower-case letters, digits and hyphens, starting "
+        .. "with a letter or digit", want.name)
+    end
+    local existing = describe(ctx, want.name)
+    if existing then
+      local tags = ec.tags(ctx, existing.ARN) or {}
+      if tags[resource.TAG_ADDRESS] == ctx.address and ctx:adopt(function()
+          return { { id = want.name, tags = tags } } end) then
+        return observed(ctx, existing, want)
+      end
+      ctx:fail("AlreadyExists", "a cache subnet group named %s already exists and is not this resource's: import it "
+        .. "with 'wpo import STACK %s %s', or choose another name", want.name, ctx.address, want.name)
+    end
+    local group = ec.client(ctx):call("CreateCacheSubnetGroup", {
+      CacheSubnetGroupName = want.name, CacheSubnetGroupDescription = want.description,
+      SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),
+    }).CacheSubnetGroup
+    return observed(ctx, group, want)
+  end,
+
+  read = function(ctx, id, prior)
+    local group = describe(ctx, id)
+    return group and observed(ctx, group, prior and prior.inputs)
+  end,
+
+  update = function(ctx, id, old, new, changed)
+    local set = {}
+    for _, name in ipairs(changed) do set[name] = true end
+    -- the same subnets in another order is no change to ElastiCache
+    if set.subnet_ids and not set.description
+        and table.concat(common.sorted(old.subnet_ids), ",") == table.concat(common.sorted(new.subnet_ids), ",") then
+      set.subnet_ids = nil
+    end
+    local group
+    if set.subnet_ids or set.description then
+      group = ec.client(ctx):call("ModifyCacheSubnetGroup", { CacheSubnetGroupName = id,
+        CacheSubnetGroupDescription = new.description, SubnetIds = new.subnet_ids }).CacheSubnetGroup
+    else
+      group = describe(ctx, id)
+      if not group then ctx:fail("NotFound", "cache subnet group %s disappeared", id) end
+    end
+    if set.tags then ec.update_tags(ctx, group.ARN, old.tags, new.tags) end
+    return observed(ctx, group, new)
+  end,
+
+  delete = function(ctx, id)
+    local done, err = ec.client(ctx):pcall("DeleteCacheSubnetGroup", { CacheSubnetGroupName = id })
+    if not done and not common.missing(err, "CacheSubnetGroupNotFoundFault") then error(err, 0) end
+  end,
+
+  import = function(ctx, id)
+    local group = describe(ctx, id)
+    return group and observed(ctx, group, nil)
+  end,
+}
