@@ -78,7 +78,7 @@ end
 local function arn_of(v)
   if type(v) == "string" or require("wpo.value").is_lazy(v) then return v end
   if is_handle(v) then return v.arn end
-  if type(v) == "table" and v.arn ~= nil and getmetatable(v) == nil then return v.arn end
+  if type(v) == "table" and getmetatable(v) == nil and v.arn ~= nil then return v.arn end
   return v
 end
 
