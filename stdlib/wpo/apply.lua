@@ -390,6 +390,10 @@ function M.run(p, stack, st, opts)
   end
   local ok, err = g:walk()
   if not ok then errors.raise { code = "CycleError", message = err } end
+  -- A new state is saved, empty, before anything is created: its lineage seeds
+  -- every client token, so a run that dies mid-create and is run again sends
+  -- the same tokens and finds what the first run made.
+  if not st.lineage and #p.actions > 0 then st:save() end
 
   local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
     counts = { added = 0, changed = 0, destroyed = 0 } }
