@@ -26,44 +26,20 @@
 --
 -- Returns cache = { replication_group, subnet_group, primary_endpoint,
 -- reader_endpoint, port, auth_secret_arn, id }.
+local parts = require "wpo.wordpress.deps"
+
 local M = {}
 
 M.PORT = 6379
 M.ENGINE_VERSION = "7.1"
 
-local function is_handle(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and mt.__name == "wpo.resource"
-end
 
-local function subnet_ids(net)
-  if net and net.subnet_ids and net.subnet_ids.database then return net.subnet_ids.database end
-  local out = {}
-  for i, s in ipairs(net and net.subnets and net.subnets.database or {}) do
-    out[i] = is_handle(s) and s.id or s
-  end
-  if #out == 0 then error("wordpress.cache: deps.net.subnet_ids.database (the database subnets) is missing", 3) end
-  return out
-end
 
-local function group_id(sg)
-  if sg and sg.cache ~= nil then return is_handle(sg.cache) and sg.cache.id or sg.cache end
-  if sg and sg.ids and sg.ids.cache then return sg.ids.cache end
-  error("wordpress.cache: deps.sg.cache (the cache's security group) is missing", 3)
-end
 
--- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
-local function arn_of(v)
-  if type(v) == "string" or require("wpo.value").is_lazy(v) then return v end
-  if is_handle(v) then return v.arn end
-  if type(v) == "table" and getmetatable(v) == nil and v.arn ~= nil then return v.arn end
-  return v
-end
 
 local function secret_arn(secrets)
-  local s = secrets and (secrets.redis_auth_arn or secrets.redis_auth or secrets.cache)
-  if s == nil then error("wordpress.cache: deps.secrets.redis_auth_arn (the AUTH token's secret) is missing", 3) end
-  return arn_of(s)
+  secrets = secrets or {}
+  return parts.arn("cache", secrets.redis_auth_arn or secrets.redis_auth or secrets.cache, "secrets.redis_auth_arn")
 end
 
 function M.build(stack, p, deps)
@@ -72,12 +48,12 @@ function M.build(stack, p, deps)
   local base = p.name .. "-cache"
   local auth = secret_arn(deps.secrets)
   local subnets = stack:add("aws.elasticache.subnet_group", "cache", {
-    name = base, description = "WordPress " .. p.name .. ": cache subnets", subnet_ids = subnet_ids(deps.net) })
+    name = base, description = "WordPress " .. p.name .. ": cache subnets", subnet_ids = parts.subnets("cache", deps.net, "database") })
   local failover = c.nodes >= 2
   local group = stack:add("aws.elasticache.replication_group", "cache", {
     replication_group_id = base, description = "WordPress " .. p.name .. ": sessions and object cache",
     node_type = c.node_type, num_cache_clusters = c.nodes, engine = "redis", engine_version = M.ENGINE_VERSION,
-    port = M.PORT, subnet_group_name = subnets.id, security_group_ids = { group_id(deps.sg) },
+    port = M.PORT, subnet_group_name = subnets.id, security_group_ids = { parts.group("cache", deps.sg, "cache") },
     automatic_failover_enabled = failover, multi_az_enabled = failover, at_rest_encryption_enabled = true,
     transit_encryption_enabled = true, auth_token_secret_arn = auth, auth_token_update_strategy = "ROTATE",
     snapshot_retention_limit = 1 })

@@ -37,7 +37,7 @@
 --   cluster_capacity_providers (resources), cluster_name, cluster_arn,
 --   capacity_provider_name, auto_scaling_group_name, auto_scaling_group_arn,
 --   capacity_provider_strategy = { { capacity_provider, weight, base } } (for services) }.
-local value = require "wpo.value"
+local parts = require "wpo.wordpress.deps"
 
 local M = {}
 
@@ -46,18 +46,7 @@ M.ECS_CONFIG = {
   ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM = "ec2_instance",
 }
 
-local function id_of(x, what)
-  if type(x) == "string" or value.is_lazy(x) then return x end
-  if type(x) == "table" then return x.id end
-  error("wordpress.compute: deps." .. what .. " is missing", 3)
-end
 
-local function ids_of(list, what)
-  if type(list) ~= "table" or #list == 0 then error("wordpress.compute: deps." .. what .. " is missing", 3) end
-  local out = {}
-  for i, x in ipairs(list) do out[i] = id_of(x, what) end
-  return out
-end
 
 -- a capacity provider's name may not begin with aws, ecs or fargate
 function M.capacity_provider_name(name)
@@ -68,9 +57,8 @@ end
 
 function M.build(stack, p, deps)
   local net, sg, identity = deps.net or {}, deps.sg or {}, deps.identity or {}
-  local private = ids_of(net.subnet_ids and net.subnet_ids.private or (net.subnets and net.subnets.private),
-    "net.subnet_ids.private")
-  local ecs_sg = id_of(sg.ids and sg.ids.ecs or sg.ecs, "sg.ids.ecs")
+  local private = parts.subnets("compute", net, "private")
+  local ecs_sg = parts.group("compute", sg, "ecs")
   local profile = identity.instance_profile_arn or identity.instance_profile_name
     or (identity.instance_profile and identity.instance_profile.arn)
   if profile == nil then error("wordpress.compute: deps.identity.instance_profile_arn is missing", 2) end

@@ -43,6 +43,8 @@
 -- DBClusterIdentifier of CloudWatch metrics), instance_id (plain: the
 -- DBInstanceIdentifier), writer_identifier,
 -- autoscaling = { target, policy } | nil, resource (the cluster or instance) }.
+local parts = require "wpo.wordpress.deps"
+
 local M = {}
 
 M.PORT = 3306
@@ -52,42 +54,13 @@ M.BACKUP_WINDOW = "02:00-03:00"
 M.MAINTENANCE_WINDOW = "sun:04:00-sun:05:00"
 M.READER_CPU_TARGET = 70
 
-local function is_handle(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and mt.__name == "wpo.resource"
-end
 
--- the ids of the database subnets, in zone order
-local function subnet_ids(net)
-  if net and net.subnet_ids and net.subnet_ids.database then return net.subnet_ids.database end
-  local out = {}
-  for i, s in ipairs(net and net.subnets and net.subnets.database or {}) do
-    out[i] = is_handle(s) and s.id or s
-  end
-  if #out == 0 then error("wordpress.database: deps.net.subnet_ids.database (the database subnets) is missing", 3) end
-  return out
-end
 
-local function group_id(sg)
-  if sg and sg.db ~= nil then return is_handle(sg.db) and sg.db.id or sg.db end
-  if sg and sg.ids and sg.ids.db then return sg.ids.db end
-  error("wordpress.database: deps.sg.db (the database's security group) is missing", 3)
-end
 
--- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
-local function arn_of(v)
-  if type(v) == "string" or require("wpo.value").is_lazy(v) then return v end
-  if is_handle(v) then return v.arn end
-  if type(v) == "table" and getmetatable(v) == nil and v.arn ~= nil then return v.arn end
-  return v
-end
 
 local function secret_arn(secrets)
-  local s = secrets and (secrets.db_password_arn or secrets.db_password or secrets.db)
-  if s == nil then
-    error("wordpress.database: deps.secrets.db_password_arn (the master password's secret) is missing", 3)
-  end
-  return arn_of(s)
+  secrets = secrets or {}
+  return parts.arn("database", secrets.db_password_arn or secrets.db_password or secrets.db, "secrets.db_password_arn")
 end
 
 local function aurora(stack, p, d, common)
@@ -167,10 +140,10 @@ function M.build(stack, p, deps)
   for k, v in pairs(d) do settings[k] = v end
   settings.deletion_protection = deletion_protection
   settings.readers = d.readers or { min = 0, max = 0 }
-  local common = { secret_arn = secret_arn(deps.secrets), group_id = group_id(deps.sg) }
+  local common = { secret_arn = secret_arn(deps.secrets), group_id = parts.group("database", deps.sg, "db") }
   common.subnet_group = stack:add("aws.rds.db_subnet_group", "db", {
     name = p.name .. "-db", description = "WordPress " .. p.name .. ": database subnets",
-    subnet_ids = subnet_ids(deps.net) })
+    subnet_ids = parts.subnets("database", deps.net, "database") })
   local db
   if d.engine == "aurora-mysql" then
     db = aurora(stack, p, settings, common)

@@ -23,32 +23,16 @@
 -- Returns files = { file_system, mount_targets (in zone order), access_point,
 -- backup_policy, file_system_id, file_system_arn, access_point_id,
 -- access_point_arn, dns_name, root = "/wordpress", uid = 33, gid = 33 }.
+local parts = require "wpo.wordpress.deps"
+
 local M = {}
 
 M.UID, M.GID = 33, 33
 M.ROOT = "/wordpress"
 M.PERMISSIONS = "0755"
 
-local function is_handle(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and mt.__name == "wpo.resource"
-end
 
-local function subnet_ids(net)
-  if net and net.subnet_ids and net.subnet_ids.private then return net.subnet_ids.private end
-  local out = {}
-  for i, s in ipairs(net and net.subnets and net.subnets.private or {}) do
-    out[i] = is_handle(s) and s.id or s
-  end
-  if #out == 0 then error("wordpress.files: deps.net.subnet_ids.private (the private subnets) is missing", 3) end
-  return out
-end
 
-local function group_id(sg)
-  if sg and sg.efs ~= nil then return is_handle(sg.efs) and sg.efs.id or sg.efs end
-  if sg and sg.ids and sg.ids.efs then return sg.ids.efs end
-  error("wordpress.files: deps.sg.efs (the file system's security group) is missing", 3)
-end
 
 -- "eu-west-1b" -> "b"
 local function letter(az, i)
@@ -64,9 +48,9 @@ function M.build(stack, p, deps)
     transition_to_primary_storage_class = "AFTER_1_ACCESS",
     tags = { Name = p.name .. "-content" },
     lifecycle = { prevent_destroy = p.protect == true } })
-  local sg = group_id(deps.sg)
+  local sg = parts.group("files", deps.sg, "efs")
   local mount_targets = {}
-  for i, subnet in ipairs(subnet_ids(deps.net)) do
+  for i, subnet in ipairs(parts.subnets("files", deps.net, "private")) do
     mount_targets[i] = stack:add("aws.efs.mount_target", "content-" .. letter(p.azs and p.azs[i], i), {
       file_system_id = fs.id, subnet_id = subnet, security_groups = { sg } })
   end

@@ -30,7 +30,7 @@
 --   target_group_arn_suffix ("targetgroup/<name>/<id>"), resource_label (for
 --   ALBRequestCountPerTarget scaling), https (boolean), url ("https://..." or
 --   "http://<alb dns name>") }.
-local value = require "wpo.value"
+local parts = require "wpo.wordpress.deps"
 
 local M = {}
 
@@ -38,26 +38,13 @@ M.HEALTH_CHECK_PATH = "/"
 M.HEALTH_CHECK_MATCHER = "200-399"
 M.DEREGISTRATION_DELAY = 30
 
--- a resource's id, or an id already
-local function id_of(x, what)
-  if type(x) == "string" or value.is_lazy(x) then return x end
-  if type(x) == "table" then return x.id end
-  error("wordpress.loadbalancer: deps." .. what .. " is missing", 3)
-end
 
-local function ids_of(list, what)
-  if type(list) ~= "table" or #list == 0 then error("wordpress.loadbalancer: deps." .. what .. " is missing", 3) end
-  local out = {}
-  for i, x in ipairs(list) do out[i] = id_of(x, what) end
-  return out
-end
 
 function M.build(stack, p, deps)
   local net, sg = deps.net or {}, deps.sg or {}
-  local public = ids_of(net.subnet_ids and net.subnet_ids.public or (net.subnets and net.subnets.public),
-    "net.subnet_ids.public")
-  local vpc_id = net.vpc_id or id_of(net.vpc, "net.vpc_id")
-  local alb_sg = id_of(sg.ids and sg.ids.alb or sg.alb, "sg.ids.alb")
+  local public = parts.subnets("loadbalancer", net, "public")
+  local vpc_id = net.vpc_id or parts.id("loadbalancer", net.vpc, "net.vpc_id")
+  local alb_sg = parts.group("loadbalancer", sg, "alb")
   local port = p.service and p.service.port or 80
   local cert = p.site and p.site.certificate_arn
 
