@@ -38,9 +38,10 @@ function M.new(opts)
     ctx.clients = ctx.clients or {}
     local key = service .. (copts and copts.region or "")
     if not ctx.clients[key] then
-      local c = aws.client(service, { region = copts and copts.region or ctx.region or opts.region,
-        endpoint = opts.url, rate_limit = opts.rate_limit == false and false or nil,
-        credentials = { access_key = "test", secret_key = "test" } })
+      local o = { region = copts and copts.region or ctx.region or opts.region, endpoint = opts.url,
+        credentials = { access_key = "test", secret_key = "test" } }
+      if opts.rate_limit == false then o.rate_limit = false end
+      local c = aws.client(service, o)
       local address = ctx.address
       ctx.clients[key] = setmetatable({}, { __index = function(_, k)
         local fn = c[k]
@@ -111,7 +112,13 @@ function Bench:run(stack, st, destroy)
   local p = plan.make(stack, st, { destroy = destroy })
   for k in pairs(self.calls) do self.calls[k] = nil end
   local t0 = loop.now()
-  local r = apply.run(p, stack, st, { parallelism = self.opts.parallelism or 16, reporter = M.silent })
+  -- when each action started and finished (ms since t0), for critical.slack
+  local times = {}
+  local reporter = setmetatable({
+    start = function(_, a) times[a.id] = { start = loop.now() - t0 } end,
+    finish = function(_, a) times[a.id].finish = loop.now() - t0 end,
+  }, { __index = M.silent })
+  local r = apply.run(p, stack, st, { parallelism = self.opts.parallelism or 16, reporter = reporter })
   local wall = (loop.now() - t0) / 1000
   if not r.ok then
     local f = r.failures and r.failures[1]
@@ -122,7 +129,37 @@ function Bench:run(stack, st, destroy)
   local chain, path = M.path(p, self.calls)
   local bound = chain * self.opts.latency / 1000
   return { wall = wall, bound = bound, chain = chain, calls = total, resources = #p.actions,
-    ratio = wall / bound, path = path, plan = p }
+    ratio = wall / bound, path = path, plan = p, times = times, latency = self.opts.latency,
+    counts = (function() local c = {} for k, v in pairs(self.calls) do c[k] = v end return c end)() }
+end
+
+-- critical.slack(r, n) -> lines: the n actions that lost the most time,
+-- either waiting to start after their last dependency finished (queued:
+-- the parallelism limit) or running longer than their calls x the latency
+-- (overhead: client, scheduler, waits)
+function M.slack(r, n)
+  local rows = {}
+  for _, a in ipairs(r.plan.actions) do
+    local t = r.times[a.id]
+    if t and t.finish then
+      local ready = 0
+      for _, w in ipairs(a.waits_for) do
+        local d = r.times[w]
+        if d and d.finish and d.finish > ready then ready = d.finish end
+      end
+      local own = (r.counts[a.address] or 0) * r.latency
+      rows[#rows + 1] = { address = a.address, queued = t.start - ready, over = (t.finish - t.start) - own,
+        calls = r.counts[a.address] or 0, took = t.finish - t.start }
+    end
+  end
+  table.sort(rows, function(x, y) return x.queued + x.over > y.queued + y.over end)
+  local out = {}
+  for i = 1, math.min(n, #rows) do
+    local x = rows[i]
+    out[i] = string.format("    %-50s %2d calls in %5.0f ms: %5.0f ms over, %5.0f ms queued", x.address, x.calls,
+      x.took, x.over, x.queued)
+  end
+  return out
 end
 
 -- critical.line(label, r, goal) -> one line of figures
