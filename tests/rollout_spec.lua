@@ -104,6 +104,7 @@ describe("wpo.rollout", function()
     local report2, exit2 = rollout.run { resume = again, executor = ex2, log = quiet }
     assert.are.equal(0, exit2)
     assert.are.same({ stacks[3], stacks[4], stacks[5], stacks[6] }, ex2.applied)
+    assert.are.equal(1, ex2.peak)   -- the recorded max_parallel
     for _, row in ipairs(report2.rows) do assert.are.equal("done", row.result) end
   end)
 
@@ -147,6 +148,62 @@ describe("wpo.rollout", function()
       "stacks/customers/c2.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 -0",
       "stacks/customers/c3.lua: v1.0.0 (aaaaaaa) → v2 (bbbbbbb): +1 ~2 -0",
     }, lines)
+  end)
+
+  it("keeps each stack's executor notes in the record and shows a failure's details", function()
+    local stacks = fleet(2)
+    local records, lines = {}, {}
+    local cjson = require "cjson"
+    local ex = {
+      plan = function() return { ok = true, counts = { add = 1 } } end,
+      apply = function(target)
+        target.memo.task = "task-" .. target.path:match("c(%d)")
+        target.save()
+        records[#records + 1] = cjson.encode(records.last)
+        if target.path == stacks[2] then
+          return { ok = false, err = "exited with code 1", details = { "| line one", "| line two" } }
+        end
+        return { ok = true }
+      end,
+    }
+    local report, exit = rollout.run { ref = "v2", stacks = stacks, executor = ex, max_parallel = 1,
+      log = function(l) lines[#lines + 1] = l end, record = function(r) records.last = r end }
+    assert.are.equal(1, exit)
+    assert.are.equal("task-1", report.record.stacks[1].memo.task)
+    assert.matches('"task":"task%-2"', records[2])   -- saved while the stack was being applied
+    local text = table.concat(lines, "\n")
+    assert.matches("c2%.lua: FAILED: exited with code 1\n    | line one\n    | line two", text)
+    -- resuming gives the executor its notes back
+    local seen
+    ex.apply = function(target) seen = target.memo.task return { ok = true } end
+    local again = cjson.decode(cjson.encode(records.last))
+    assert.are.equal(0, select(2, rollout.run { resume = again, executor = ex, log = quiet }))
+    assert.are.equal("task-2", seen)
+  end)
+
+  it("on SIGINT starts no new stack, lets the running one finish, and lets the executor answer", function()
+    local sys = require "wpo.core.sys"
+    local stacks = fleet(4)
+    local counts, lines = {}, {}
+    local ex = executor({}, 1)
+    local apply = ex.apply
+    ex.apply = function(stack, planned)
+      if stack.path == stacks[1] then
+        io.popen("kill -INT " .. sys.pid()):close()
+        task.sleep(20)   -- the signal is handled while this stack still runs
+      end
+      return apply(stack, planned)
+    end
+    ex.interrupt = function(n) counts[#counts + 1] = n return "executor: interrupt " .. n end
+    local report, exit = rollout.run { ref = "v2", stacks = stacks, executor = ex, max_parallel = 1, interrupt = true,
+      log = function(l) lines[#lines + 1] = l end }
+    assert.are.equal(1, exit)
+    assert.are.same({ 1 }, counts)
+    assert.are.same({ stacks[1] }, ex.applied)
+    assert.matches("\nexecutor: interrupt 1\n", "\n" .. table.concat(lines, "\n") .. "\n")
+    assert.are.equal("interrupted; later stacks not started (--resume continues)", report.stopped)
+    assert.are.equal("not started", report.rows[2].result)
+    assert.is_nil(task.on_interrupt(nil))   -- the rollout put the previous handler (none) back
   end)
 
   it("renders the final table", function()

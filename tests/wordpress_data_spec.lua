@@ -157,6 +157,22 @@ describe("wpo.wordpress data tiers", function()
         { ref(parts.files.file_system_id), ref(parts.files.access_point_id), ref(parts.files.dns_name) })
     end)
 
+    it("takes the secrets tier's ARNs (references known after apply)", function()
+      local p = params()
+      local s = stackmod.new { name = p.name, region = p.region }
+      local secrets = require("wpo.wordpress.secrets").build(s, p, {})
+      local deps = { net = DEPS.net, sg = DEPS.sg, secrets = secrets }
+      local db = database.build(s, p, deps)
+      local c = cache.build(s, p, deps)
+      stackmod.finish(s)
+      assert.are.equal("aws.secretsmanager.secret.db-master-password.arn",
+        ref(decl(s, "aws.rds.cluster.db").attrs.master_password_secret_arn))
+      assert.are.equal("aws.secretsmanager.secret.redis-auth-token.arn",
+        ref(decl(s, "aws.elasticache.replication_group.cache").attrs.auth_token_secret_arn))
+      assert.are.equal("aws.secretsmanager.secret.db-master-password.arn", ref(db.secret_arn))
+      assert.are.equal("aws.secretsmanager.secret.redis-auth-token.arn", ref(c.auth_secret_arn))
+    end)
+
     it("names a missing dependency", function()
       local s = stackmod.new { name = "acme", region = "eu-west-1" }
       local okb, err = pcall(database.build, s, params(), { net = DEPS.net, sg = DEPS.sg })

@@ -20,6 +20,7 @@
 local cjson = require "cjson"
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
+local check_options = require("wpo.options").check
 local loop = require "wpo.core.loop"
 local resource = require "wpo.resource"
 local task = require "wpo.task"
@@ -27,20 +28,6 @@ local text = require "wpo.text"
 local value = require "wpo.value"
 
 local M = {}
-
-local function check_options(fname, opts, valid)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
-  for k in pairs(opts) do
-    if not valid[k] then
-      local names = {}
-      for n in pairs(valid) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
 
 M.PROGRESS_MS = 10000
 

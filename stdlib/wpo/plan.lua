@@ -24,24 +24,11 @@
 -- as tasks); an error it raises refuses the plan, carrying the resource's
 -- address and file:line.
 local errors = require "wpo.errors"
+local check_options = require("wpo.options").check
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 
 local M = {}
-
-local function check_options(fname, opts, valid)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
-  for k in pairs(opts) do
-    if not valid[k] then
-      local names = {}
-      for n in pairs(valid) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
 
 local function ordered_set(list)
   local s = {}

@@ -238,6 +238,21 @@ function M.header(p)
   return table.concat(lines, "\n") .. "\n\n"
 end
 
+-- workflow.show_plan(p, opts, event): the plan on stdout, as the header and
+-- the rendered plan, or with --json as one JSON document (`event` names it in
+-- an event stream: "plan" for run and destroy).
+function M.show_plan(p, opts, event)
+  local plan = require "wpo.plan"
+  if opts.json then
+    local doc = plan.json(p)
+    doc.event = event
+    doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
+    io.stdout:write(require("cjson").encode(doc), "\n")
+  else
+    io.stdout:write(M.header(p), plan.render(p, { color = M.color() }))
+  end
+end
+
 -- Refuse a rollback (the target commit is an ancestor of the deployed one)
 -- unless --allow-rollback.
 function M.check_rollback(stack, st, opts)

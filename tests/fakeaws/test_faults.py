@@ -83,6 +83,21 @@ class FaultsTest(unittest.TestCase):
         self.assertEqual("RequestLimitExceeded", outcome(ec2.delete_vpc, VpcId="vpc-12345678"))
         self.assertEqual("ok", outcome(self.fake.client("sts").get_caller_identity))
 
+    def test_body_contains_limits_faults_to_the_requests_carrying_a_substring(self):
+        ec2 = self.fake.client("ec2")
+        ddb = self.fake.client("dynamodb")
+        self.faults(error_rate=1.0, operations=["ec2.CreateVpc", "dynamodb.DescribeTable"], body_contains="10.3.0.0/16")
+        # form-encoded (the / is %2F on the wire) and JSON bodies alike
+        self.assertEqual("ok", outcome(ec2.create_vpc, CidrBlock="10.2.0.0/16"))
+        self.assertIn(outcome(ec2.create_vpc, CidrBlock="10.3.0.0/16"), ("InternalError", "Unavailable"))
+        self.assertEqual("ok", outcome(ec2.create_vpc, CidrBlock="10.4.0.0/16"))
+        self.faults(error_rate=1.0, body_contains="tbl-delta")
+        self.assertEqual("ResourceNotFoundException", outcome(ddb.describe_table, TableName="tbl-echo"))
+        self.assertIn(outcome(ddb.describe_table, TableName="tbl-delta"), ("InternalFailure", "ServiceUnavailableException"))
+        self.assertEqual(2, len(self.fake.state()["ec2"]["vpc"]))
+        with self.assertRaisesRegex(AssertionError, "body_contains must be a non-empty string"):
+            self.faults(body_contains="")
+
     def test_a_seed_makes_the_sequence_reproducible(self):
         ec2 = self.fake.client("ec2")
 

@@ -272,7 +272,21 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         gone = ecs.deregister_task_definition(taskDefinition="wordpress:2")["taskDefinition"]
         self.assertEqual("INACTIVE", gone["status"])
         self.assertEqual(1, ecs.describe_task_definition(taskDefinition="wordpress")["taskDefinition"]["revision"])
+        self._ecs_tasks(ecs)
         self.assert_all_served_ops_succeeded("ecs")
+
+    def _ecs_tasks(self, ecs):
+        # ecs_tasks.py: RunTask, DescribeTasks, ListTasks, StopTask
+        ecs.register_task_definition(family="wpo", containerDefinitions=[
+            {"name": "wpo", "image": "wpo:latest", "memory": 256}])
+        ecs.create_cluster(clusterName="fleet")
+        task = ecs.run_task(cluster="fleet", taskDefinition="wpo", startedBy="wire", overrides={
+            "containerOverrides": [{"name": "wpo", "command": ["wpo", "version"]}]})["tasks"][0]
+        self.assertEqual(["wpo", "version"], task["overrides"]["containerOverrides"][0]["command"])
+        self.assertEqual([task["taskArn"]], ecs.list_tasks(cluster="fleet", startedBy="wire")["taskArns"])
+        ecs.stop_task(cluster="fleet", task=task["taskArn"], reason="wire test")
+        got = ecs.describe_tasks(cluster="fleet", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]
+        self.assertEqual(("STOPPED", "wire test"), (got["lastStatus"], got["stoppedReason"]))
 
     def test_efs(self):
         efs = self.fake.client("efs")
@@ -429,6 +443,26 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         self.assertEqual(dk["Plaintext"], back["Plaintext"])
         self.assertEqual(key["Arn"], back["KeyId"])
         self.assert_all_served_ops_succeeded("kms")
+
+    def test_logs_streams(self):
+        # logs_streams.py: CreateLogStream, PutLogEvents, GetLogEvents (the group made by an ECS task's awslogs)
+        ecs = self.fake.client("ecs", region="eu-west-1")
+        ecs.register_task_definition(family="logged", containerDefinitions=[
+            {"name": "app", "image": "app", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/wire/app", "awslogs-create-group": "true", "awslogs-stream-prefix": "app"}}}])
+        ecs.create_cluster(clusterName="wire")
+        arn = ecs.run_task(cluster="wire", taskDefinition="logged")["tasks"][0]["taskArn"]
+        statuses = [ecs.describe_tasks(cluster="wire", tasks=[arn])["tasks"][0]["lastStatus"] for _ in range(2)]
+        self.assertEqual(["PENDING", "RUNNING"], statuses)
+        logs = self.fake.client("logs", region="eu-west-1")
+        logs.create_log_stream(logGroupName="/wire/app", logStreamName="manual")
+        logs.put_log_events(logGroupName="/wire/app", logStreamName="manual",
+                            logEvents=[{"timestamp": 1, "message": "hello"}])
+        got = logs.get_log_events(logGroupName="/wire/app", logStreamName="manual", startFromHead=True)
+        self.assertEqual(["hello"], [e["message"] for e in got["events"]])
+        task_stream = "app/app/" + arn.rsplit("/", 1)[1]
+        self.assertEqual(1, len(logs.get_log_events(logGroupName="/wire/app", logStreamName=task_stream)["events"]))
+        self.assert_all_served_ops_succeeded("logs", "logs_streams")
 
     def test_compute_service_and_load_balancer(self):
         """EC2 launch templates, Auto Scaling, ECS clusters/capacity providers/services, ELBv2 and

@@ -106,7 +106,7 @@ class RegistryWire:
         self.assertNotIn("retentionInDays", group)
         self.assertNotIn("kmsKeyId", group)
         logs.delete_log_group(logGroupName="/wpo/prod/wordpress")
-        self.assert_all_served_ops_succeeded("logs")
+        self.assert_all_served_ops_succeeded("logs", "logs")   # streams: logs_streams.py, test_logs_streams
 
     def test_cloudwatch(self):
         cw = self.fake.client("cloudwatch", region="eu-west-1")

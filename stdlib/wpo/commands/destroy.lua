@@ -1,5 +1,4 @@
 -- wpo destroy STACK: destroy everything the stack's state holds, dependents first.
-local cjson = require "cjson"
 local workflow = require "wpo.workflow"
 
 local M = {
@@ -17,13 +16,7 @@ function M.run(opts, args)
   local stack = workflow.load(opts, args[1])
   local st <close> = workflow.open_state(stack, opts, "destroy")
   local p = workflow.make_plan(stack, st, opts, true)
-  if opts.json then
-    local doc = plan.json(p)
-    doc.event = "plan"
-    io.stdout:write(cjson.encode(doc), "\n")
-  else
-    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
-  end
+  workflow.show_plan(p, opts, "plan")
   if plan.has_changes(p)
       and not workflow.confirm(opts, "\nDestroy every resource above in stack " .. stack.name .. "?") then
     io.stdout:write("Destroy cancelled.\n")

@@ -1,5 +1,4 @@
 -- wpo plan STACK: what would change, without changing anything.
-local cjson = require "cjson"
 local workflow = require "wpo.workflow"
 
 local M = {
@@ -21,13 +20,7 @@ function M.run(opts, args)
   local stack = workflow.load(opts, args[1])
   local st <close> = workflow.open_state(stack, opts, "plan")
   local p = workflow.make_plan(stack, st, opts, opts.destroy)
-  if opts.json then
-    local doc = plan.json(p)
-    doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
-    io.stdout:write(cjson.encode(doc), "\n")
-  else
-    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
-  end
+  workflow.show_plan(p, opts)
   if opts.out then
     if not opts.destroy then workflow.check_rollback(stack, st, opts) end
     workflow.save_plan(opts.out, p, stack, st, opts, opts.destroy)

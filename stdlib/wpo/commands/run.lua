@@ -1,5 +1,4 @@
 -- wpo run STACK: plan, show, confirm, apply.
-local cjson = require "cjson"
 local workflow = require "wpo.workflow"
 
 local M = {
@@ -20,14 +19,7 @@ function M.run(opts, args)
   local st <close> = workflow.open_state(stack, opts, "run")
   workflow.check_rollback(stack, st, opts)
   local p = workflow.make_plan(stack, st, opts, false)
-  if opts.json then
-    local doc = plan.json(p)
-    doc.event = "plan"
-    doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
-    io.stdout:write(cjson.encode(doc), "\n")
-  else
-    io.stdout:write(workflow.header(p), plan.render(p, { color = workflow.color() }))
-  end
+  workflow.show_plan(p, opts, "plan")
   if plan.has_changes(p) then
     if not workflow.confirm(opts, "\nApply these changes to stack " .. stack.name .. "?") then
       io.stdout:write("Apply cancelled.\n")

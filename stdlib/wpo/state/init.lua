@@ -56,6 +56,7 @@
 local cjson = require "cjson.safe"
 local crypt = require "wpo.state.crypt"
 local errors = require "wpo.errors"
+local check_options = require("wpo.options").check
 local value = require "wpo.value"
 
 local M = {}
@@ -64,20 +65,6 @@ local M = {}
 M.BACKENDS = { ["local"] = "wpo.state.local", s3 = "wpo.state.s3" }
 -- Backend keys wpo.state handles itself (encryption), for every backend.
 local COMMON_KEYS = { encrypt = true, kms_key_id = true }
-
-local function check_options(fname, opts, valid)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(fname .. ": options must be a table", 3) end
-  for k in pairs(opts) do
-    if not valid[k] then
-      local names = {}
-      for n in pairs(valid) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (valid: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
 M.FORMAT_VERSION = 1
 
 local State = {}

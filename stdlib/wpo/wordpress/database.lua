@@ -76,6 +76,7 @@ end
 
 -- an ARN given as such, as a resource (its arn output) or as a part { arn = ... }
 local function arn_of(v)
+  if type(v) == "string" or require("wpo.value").is_lazy(v) then return v end
   if is_handle(v) then return v.arn end
   if type(v) == "table" and getmetatable(v) == nil and v.arn ~= nil then return v.arn end
   return v

@@ -6,10 +6,24 @@
   GET  /_fake/calls?detail=1   {"ec2.CreateVpc": {"count": 2, "ok": 1, "errors": {"Code": 1}}}
   POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials
   GET  /_fake/faults           the fault settings in force
-  POST /_fake/faults           replace them (see faults.py); answers the new settings"""
+  POST /_fake/faults           replace them (see faults.py); answers the new settings
+
+A service module may add endpoints of its own under /_fake/<service>/ with
+register() (e.g. ecs_tasks.py: /_fake/ecs/task-results); they are served the
+same way and listed in the 404 answer."""
 import json
 
 from .protocols import Response
+
+# (method, path) -> fn(server, req) -> (status, JSON document)
+EXTRA = {}
+
+
+def register(method, path, fn):
+    """Serve `method path` with fn(server, req) -> (status, doc)."""
+    if not path.startswith("/_fake/") or (method, path) in EXTRA:
+        raise ValueError(f"cannot register {method} {path}")
+    EXTRA[(method, path)] = fn
 
 
 def handle(server, req):
@@ -34,7 +48,11 @@ def handle(server, req):
             except ValueError as e:  # FaultConfigError is a ValueError, as is bad JSON
                 return 400, {"error": str(e)}
             return 200, server.faults.get()
-    known = "GET /_fake/state, GET /_fake/calls, POST /_fake/reset, GET|POST /_fake/faults"
+    extra = EXTRA.get((method, path))
+    if extra is not None:
+        return extra(server, req)
+    known = ", ".join(["GET /_fake/state", "GET /_fake/calls", "POST /_fake/reset", "GET|POST /_fake/faults"]
+                      + [f"{m} {p}" for m, p in sorted(EXTRA)])
     return 404, {"error": f"no control endpoint {method} {path} (known: {known})"}
 
 

@@ -1,10 +1,13 @@
 """Fault injection, set with POST /_fake/faults:
 
   {"latency_ms": 200, "jitter_ms": 50, "throttle_rate": 0.1, "error_rate": 0.05,
-   "drop_rate": 0.01, "seed": 42, "operations": ["ec2.CreateVpc", "DescribeVpcs"]}
+   "drop_rate": 0.01, "seed": 42, "operations": ["ec2.CreateVpc", "DescribeVpcs"],
+   "body_contains": "10.3.0.0"}
 
 Every call that matches `operations` (all calls when absent; "Service.Op" or a
-bare "Op") waits latency_ms + uniform(0, jitter_ms) — concurrently, outside any
+bare "Op") and `body_contains` (a substring of the request's body or query
+string, raw or percent-decoded: a CIDR, a name, a tag value; any request when
+absent) waits latency_ms + uniform(0, jitter_ms) — concurrently, outside any
 lock — then is dropped (the operation takes effect, the connection is closed
 mid-answer), throttled (the service's own throttling error), or fails with 500
 InternalError / 503 ServiceUnavailable, each with its rate, in that order.
@@ -12,8 +15,10 @@ Each matching call draws the same five numbers from one random.Random(seed),
 so with a seed the sequence of outcomes is reproducible call by call."""
 import random
 import threading
+import urllib.parse
 
-KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "seed", "operations")
+KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "seed", "operations",
+        "body_contains")
 
 
 class FaultConfigError(ValueError):
@@ -57,6 +62,10 @@ class Faults:
         if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
             raise FaultConfigError("operations must be a list of names (\"ec2.CreateVpc\" or \"CreateVpc\")")
         clean["operations"] = ops
+        needle = cfg.get("body_contains")
+        if needle is not None and (not isinstance(needle, str) or not needle):
+            raise FaultConfigError("body_contains must be a non-empty string")
+        clean["body_contains"] = needle
         with self.lock:
             self.cfg = clean
             self.rng = random.Random(seed)
@@ -65,14 +74,20 @@ class Faults:
         with self.lock:
             return dict(self.cfg)
 
-    def _applies(self, service, operation):
+    def _applies(self, service, operation, body, query):
         ops = self.cfg["operations"]
-        return ops is None or operation in ops or f"{service}.{operation}" in ops
+        if ops is not None and operation not in ops and f"{service}.{operation}" not in ops:
+            return False
+        needle = self.cfg["body_contains"]
+        if needle is None:
+            return True
+        text = body.decode("utf-8", "replace") + "\n" + (query or "")
+        return needle in text or needle in urllib.parse.unquote_plus(text)
 
-    def decide(self, service, operation):
+    def decide(self, service, operation, body=b"", query=""):
         with self.lock:
             c = self.cfg
-            if not self._applies(service, operation):
+            if not self._applies(service, operation, body, query):
                 return Decision()
             jitter, drop, throttle, error, which = (self.rng.random() for _ in range(5))
         delay = (c["latency_ms"] + jitter * c["jitter_ms"]) / 1000.0

@@ -280,7 +280,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             name = f"{svc.name}.{op.name}"
             params = proto.parse(svc, op, req)
             validate.validate(op.input_shape, params)
-            decision = server.faults.decide(svc.name, op.name)
+            decision = server.faults.decide(svc.name, op.name, req.body, req.raw_query)
             if decision.delay:
                 time.sleep(decision.delay)
             if decision.action == "throttle":

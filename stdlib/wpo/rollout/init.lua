@@ -15,8 +15,10 @@
 --
 -- opts = {
 --   ref = "v1.4.0", stacks = { "stacks/customers/acme.lua", ... },
---   executor = { plan = fn(stack) -> result, apply = fn(stack, planned) -> result,
---                release = fn(planned)? (called once per planned stack at the end) },
+--   executor = { plan = fn(target) -> result, apply = fn(target, planned) -> result,
+--                release = fn(planned)? (called once per planned stack at the end),
+--                interrupt = fn(count) -> message | nil (on each SIGINT while
+--                applying; the message replaces the default one) },
 --   canary = 1, waves = "10%,50%,100%" (or parsed), max_parallel = 4,
 --   keep_going = false, dry_run = false,
 --   record = fn(record) (persist the record; called after every change),
@@ -25,10 +27,15 @@
 --   confirm = fn(record) -> boolean (asked after planning, before applying),
 --   interrupt = true: SIGINT stops starting stacks (running ones finish),
 -- }
--- An executor result is { ok = boolean, err = message (not ok),
+-- A target is { path, ref, memo, save }: memo is a table kept in the
+-- rollout record with the stack (the executor's own notes, e.g. the task it
+-- started, there again when the rollout is resumed), save() writes the
+-- record now. An executor result is { ok = boolean, err = message (not ok),
 --   counts = { add = n, change = n, destroy = n } (a plan's summary),
 --   from = provenance | nil, to = provenance, planned = what apply and
---   release are given }.
+--   release are given, details = { lines } (shown under a failure, e.g. the
+--   end of a log) }.
+-- The local executor is wpo.rollout.local, the ECS one wpo.rollout.ecs.
 -- Stacks run as wpo.task tasks; the executor may yield (await) inside.
 local errors = require "wpo.errors"
 local gitmod = require "wpo.git"
@@ -165,6 +172,7 @@ function M.run(opts)
     end
     record.resumed = (record.resumed or 0) + 1
     max_parallel = opts.max_parallel or math.tointeger(record.max_parallel) or max_parallel
+    record.max_parallel = max_parallel
   else
     local stacks = opts.stacks or {}
     if #stacks == 0 then return fail("no stacks to roll out") end
@@ -189,9 +197,14 @@ function M.run(opts)
 
   -- 1. plan
   local planned = {}
+  local function target(s)
+    s.memo = s.memo or {}
+    return { path = s.path, ref = record.ref, memo = s.memo, save = function() persist(record) end }
+  end
+
   run_parallel(todo, max_parallel, function(s)
     local t0 = now()
-    local ok, result = pcall(opts.executor.plan, { path = s.path, ref = record.ref })
+    local ok, result = pcall(opts.executor.plan, target(s))
     if not ok then result = { ok = false, err = result } end
     planned[s] = result
     s.plan_seconds = now() - t0
@@ -250,8 +263,9 @@ function M.run(opts)
     prev_handler = task.on_interrupt(function(n)
       interrupted = true
       if not stop then stop = "interrupted" end
-      log(n == 1 and "Interrupt: starting no new stack; waiting for the running ones to finish"
-        or "Interrupt: still waiting for the running stacks to finish")
+      local message = opts.executor.interrupt and opts.executor.interrupt(n)
+      log(message or (n == 1 and "Interrupt: starting no new stack; waiting for the running ones to finish"
+        or "Interrupt: still waiting for the running stacks to finish"))
     end)
   end
 
@@ -274,7 +288,7 @@ function M.run(opts)
       s.status = "running"
       log(string.format("  %s: applying %s → %s", s.path, s.from, s.to))
       local t0 = now()
-      local ok, result = pcall(opts.executor.apply, { path = s.path, ref = record.ref }, planned[s].planned)
+      local ok, result = pcall(opts.executor.apply, target(s), planned[s].planned)
       if not ok then result = { ok = false, err = result } end
       s.seconds = now() - t0
       if result.ok then
@@ -287,6 +301,7 @@ function M.run(opts)
         failures = failures + 1
         if not keep_going and not stop then stop = s.path .. " failed" end
         log(string.format("  %s: FAILED: %s", s.path, s.error))
+        for _, line in ipairs(result.details or {}) do log("    " .. line) end
       end
       record.updated = os.time()
       persist(record)
