@@ -12,26 +12,30 @@ local fs = require "wpo.core.fs"
 local h = require "helpers"
 
 -- What each stack must build, and the edits the spec makes to its copy.
--- change: { from, to } in the stack file; updates: the addresses it updates.
+-- change: { from, to } in the stack file; updates: the addresses it updates;
+-- changed: { service, kind, member, value } one object of /_fake/state has after it.
 -- unprotect: the edit turning protect off (nil: the stack is unprotected).
 local STACKS = {
   { file = "stacks/prod.lua", name = "prod", cidr = "10.10.0.0/16", azs = 3, nats = 3, aurora = true,
     db_instances = 2, redis = 2, instances = 2,
     change = { "retention_days = 90", "retention_days = 30" }, updates = { "aws.logs.log_group.wordpress" },
+    changed = { "logs", "log-group", "retentionInDays", 30 },
     unprotect = { "protect  = true", "protect  = false" } },
   { file = "stacks/staging.lua", name = "staging", cidr = "10.11.0.0/16", azs = 2, nats = 1, aurora = true,
     db_instances = 1, redis = 2, instances = 1,
     change = { "min = 1, max = 4 }", "min = 1, max = 5 }" },
-    updates = { "aws.applicationautoscaling.target.wordpress" } },
+    updates = { "aws.applicationautoscaling.target.wordpress" },
+    changed = { "application-autoscaling", "scalable-target", "MaxCapacity", 5 } },
   { file = "stacks/customers/acme.lua", name = "acme", cidr = "10.21.0.0/16", azs = 2, nats = 1, aurora = false,
     db_instances = 1, redis = 2, instances = 1,
     change = { 'cidr = "10.21.0.0/16" }', 'cidr = "10.21.0.0/16", logs = { retention_days = 7 } }' },
-    updates = { "aws.logs.log_group.wordpress" },
+    updates = { "aws.logs.log_group.wordpress" }, changed = { "logs", "log-group", "retentionInDays", 7 },
     unprotect = { 'name = "acme",', 'name = "acme", protect = false,' } },
   { file = "stacks/customers/globex.lua", name = "globex", cidr = "10.22.0.0/16", azs = 2, nats = 1, aurora = true,
     db_instances = 2, redis = 2, instances = 1,
     change = { "min = 2, max = 10 }", "min = 2, max = 12 }" },
     updates = { "aws.applicationautoscaling.target.wordpress" },
+    changed = { "application-autoscaling", "scalable-target", "MaxCapacity", 12 },
     unprotect = { 'name     = "globex",', 'name     = "globex", protect = false,' } },
 }
 
@@ -327,6 +331,8 @@ describe("the WordPress stacks", function()
         assert.are.same({ update = st.updates }, actions(doc))
         r = ok(wpo { "run", st.file, "--yes" })
         assert.matches("0 added, " .. #st.updates .. " changed, 0 destroyed", r.stdout, 1, true)
+        local service, kind, member, want = table.unpack(st.changed)
+        assert.are.equal(1, count(f:state(), service, kind, function(o) return o[member] == want end))
         r = wpo { "plan", st.file, "--detailed-exitcode" }
         assert.are.equal(0, r.status, r.stdout .. r.stderr)
 
