@@ -6,11 +6,10 @@
 -- its dependents') times the latency. Goal: <= 1.15.
 --   wpo lua bench/compute_bench.lua [--latency MS]
 local REPO = os.getenv("WPO_REPO") or "."
-package.path = REPO .. "/tests/lua/?.lua;" .. package.path
+package.path = REPO .. "/tests/lua/?.lua;" .. REPO .. "/bench/?.lua;" .. package.path
 
 local aws = require "wpo.aws"
-local loop = require "wpo.core.loop"
-local resource = require "wpo.resource"
+local critical = require "critical"
 local fakeaws = require "fakeaws"
 
 local LATENCY = 100
@@ -26,25 +25,7 @@ local function client(service)
 end
 
 -- every call a resource makes, counted per address (contexts get counting clients)
-local calls = {}
-local Context = getmetatable(resource.context { address = "x", stack = "s" })
-Context.aws = function(self, service)
-  self.clients = self.clients or {}
-  if not self.clients[service] then
-    local c = client(service)
-    local address = self.address
-    self.clients[service] = setmetatable({}, { __index = function(_, k)
-      local fn = c[k]
-      if type(fn) ~= "function" then return fn end
-      return function(_, ...)
-        if k == "call" or k == "pcall" or k == "invoke" then calls[address] = (calls[address] or 0) + 1 end
-        if k == "collect" or k == "paginate" then calls[address] = (calls[address] or 0) + 1 end
-        return fn(c, ...)
-      end
-    end })
-  end
-  return self.clients[service]
-end
+local bench = critical.new { url = f.url, region = "us-east-1", latency = LATENCY, rate_limit = false }
 
 local function fixtures()
   local ec2 = client("ec2")
@@ -85,63 +66,15 @@ local function build(fx)
   return stackmod.finish(s)
 end
 
-local function memstate()
-  local st = { resources = {}, outputs = {}, generations = {}, serial = 0, lineage = "bench", exists = true }
-  function st:get(a) return self.resources[a] end
-  function st:set(a, r) self.resources[a] = r end
-  function st:remove(a) self.resources[a] = nil end
-  function st:addresses()
-    local l = {}
-    for a in pairs(self.resources) do l[#l + 1] = a end
-    table.sort(l)
-    return l
-  end
-  function st:save() self.serial = self.serial + 1 end
-  return st
-end
-
-local silent = setmetatable({}, { __index = function() return function() end end })
-
--- the longest chain of calls through the plan's graph
-local function critical_path(p)
-  local memo = {}
-  local function longest(id)
-    if memo[id] then return memo[id] end
-    local a = p.by_id[id]
-    local best = 0
-    for _, w in ipairs(a.waits_for) do
-      if p.by_id[w] then best = math.max(best, longest(w)) end
-    end
-    memo[id] = best + (calls[a.address] or 0)
-    return memo[id]
-  end
-  local n = 0
-  for _, a in ipairs(p.actions) do n = math.max(n, longest(a.id)) end
-  return n
-end
-
 local function run(stack, st, destroy)
-  local plan, apply = require "wpo.plan", require "wpo.apply"
-  local p = plan.make(stack, st, { destroy = destroy })
-  for k in pairs(calls) do calls[k] = nil end
-  local t0 = loop.now()
-  local r = apply.run(p, stack, st, { parallelism = 16, reporter = silent })
-  local wall = (loop.now() - t0) / 1000
-  assert(r.ok, "apply failed: " .. tostring(r.failures[1] and r.failures[1].err))
-  local total = 0
-  for _, n in pairs(calls) do total = total + n end
-  local chain = critical_path(p)
-  local bound = chain * LATENCY / 1000
-  print(string.format("  %-8s %2d resources, %3d calls, longest chain %2d calls: wall %.2fs, bound %.2fs, "
-    .. "ratio %.3f (goal <= %.2f)", destroy and "destroy" or "apply", #p.actions, total, chain, wall, bound,
-    wall / bound, GOAL))
+  print(critical.line(destroy and "destroy" or "apply", bench:run(stack, st, destroy), GOAL))
 end
 
 local ok, err = pcall(function()
   local stack = build(fixtures())
   f:faults { latency_ms = LATENCY }
   print(string.format("compute, load balancer and service tiers against fakeaws, %d ms per call:", LATENCY))
-  local st = memstate()
+  local st = critical.memstate()
   run(stack, st, false)
   run(stack, st, true)
 end)

@@ -1,0 +1,171 @@
+-- bench/critical.lua — what the apply benchmarks share (compute_bench.lua,
+-- wordpress_bench.lua): apply a stack in this process against tests/fakeaws,
+-- count the calls each resource makes, and compare the wall time with the
+-- critical-path bound: the longest chain through the plan's dependency graph
+-- of (calls a resource makes, in sequence) x the latency fakeaws adds to each.
+-- Not a benchmark itself (bench/run runs *_bench.lua only).
+--
+--   local critical = require "critical"
+--   local b = critical.new { url = f.url, region = "eu-west-1", latency = 100, rate_limit = false }
+--   local st = critical.memstate()
+--   local r = b:run(stack, st, false)   -- { wall, bound, chain, calls, resources, ratio, path }
+--   print(critical.line("apply", r, 1.15))
+local aws = require "wpo.aws"
+local loop = require "wpo.core.loop"
+local resource = require "wpo.resource"
+
+local M = {}
+
+local OPTIONS = { url = true, region = true, latency = true, rate_limit = true, parallelism = true }
+
+local Bench = {}
+Bench.__index = Bench
+
+local COUNTED = { call = true, pcall = true, invoke = true, collect = true, paginate = true }
+
+-- critical.new(opts) -> bench; installs counting clients on every resource
+-- context (one per process: the last bench made counts).
+-- opts: url (fakeaws), region, latency (ms per call), rate_limit (false turns
+-- the client-side token buckets off; default: on, as wpo runs), parallelism (16).
+function M.new(opts)
+  for k in pairs(opts) do
+    if not OPTIONS[k] then error("critical.new: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  local self = setmetatable({ opts = opts, calls = {} }, Bench)
+  local calls = self.calls
+  local Context = getmetatable(resource.context { address = "x", stack = "s" })
+  Context.aws = function(ctx, service, copts)
+    ctx.clients = ctx.clients or {}
+    local key = service .. (copts and copts.region or "")
+    if not ctx.clients[key] then
+      local o = { region = copts and copts.region or ctx.region or opts.region, endpoint = opts.url,
+        credentials = { access_key = "test", secret_key = "test" } }
+      if opts.rate_limit == false then o.rate_limit = false end
+      local c = aws.client(service, o)
+      local address = ctx.address
+      ctx.clients[key] = setmetatable({}, { __index = function(_, k)
+        local fn = c[k]
+        if type(fn) ~= "function" then return fn end
+        return function(_, ...)
+          if COUNTED[k] then calls[address] = (calls[address] or 0) + 1 end
+          return fn(c, ...)
+        end
+      end })
+    end
+    return ctx.clients[key]
+  end
+  return self
+end
+
+-- critical.memstate() -> a state held in memory (nothing written anywhere)
+function M.memstate()
+  local st = { resources = {}, outputs = {}, generations = {}, serial = 0, lineage = "bench", exists = true }
+  function st:get(a) return self.resources[a] end
+  function st:set(a, r) self.resources[a] = r end
+  function st:remove(a) self.resources[a] = nil end
+  function st:addresses()
+    local l = {}
+    for a in pairs(self.resources) do l[#l + 1] = a end
+    table.sort(l)
+    return l
+  end
+  function st:save() self.serial = self.serial + 1 end
+  return st
+end
+
+M.silent = setmetatable({}, { __index = function() return function() end end })
+
+-- critical.path(p, calls) -> length (calls), the addresses along it
+-- The longest chain of calls through the plan's graph: each action's own
+-- calls after the longest chain among the actions it waits for.
+function M.path(p, calls)
+  local memo, via = {}, {}
+  local function longest(id)
+    if memo[id] then return memo[id] end
+    local a = p.by_id[id]
+    local best = 0
+    for _, w in ipairs(a.waits_for) do
+      if p.by_id[w] then
+        local n = longest(w)
+        if n > best then best, via[id] = n, w end
+      end
+    end
+    memo[id] = best + (calls[a.address] or 0)
+    return memo[id]
+  end
+  local n, last = 0, nil
+  for _, a in ipairs(p.actions) do
+    local l = longest(a.id)
+    if l > n then n, last = l, a.id end
+  end
+  local chain = {}
+  while last do
+    table.insert(chain, 1, p.by_id[last].address .. " (" .. (calls[p.by_id[last].address] or 0) .. ")")
+    last = via[last]
+  end
+  return n, chain
+end
+
+-- bench:run(stack, st, destroy) -> { wall, bound, chain, calls, resources, ratio, path, plan }
+function Bench:run(stack, st, destroy)
+  local plan, apply = require "wpo.plan", require "wpo.apply"
+  local p = plan.make(stack, st, { destroy = destroy })
+  for k in pairs(self.calls) do self.calls[k] = nil end
+  local t0 = loop.now()
+  -- when each action started and finished (ms since t0), for critical.slack
+  local times = {}
+  local reporter = setmetatable({
+    start = function(_, a) times[a.id] = { start = loop.now() - t0 } end,
+    finish = function(_, a) times[a.id].finish = loop.now() - t0 end,
+  }, { __index = M.silent })
+  local r = apply.run(p, stack, st, { parallelism = self.opts.parallelism or 16, reporter = reporter })
+  local wall = (loop.now() - t0) / 1000
+  if not r.ok then
+    local f = r.failures and r.failures[1]
+    error("apply failed: " .. tostring(f and (f.address or "") .. ": " .. tostring(f.err)), 0)
+  end
+  local total = 0
+  for _, n in pairs(self.calls) do total = total + n end
+  local chain, path = M.path(p, self.calls)
+  local bound = chain * self.opts.latency / 1000
+  return { wall = wall, bound = bound, chain = chain, calls = total, resources = #p.actions,
+    ratio = wall / bound, path = path, plan = p, times = times, latency = self.opts.latency,
+    counts = (function() local c = {} for k, v in pairs(self.calls) do c[k] = v end return c end)() }
+end
+
+-- critical.slack(r, n) -> lines: the n actions that lost the most time,
+-- either waiting to start after their last dependency finished (queued:
+-- the parallelism limit) or running longer than their calls x the latency
+-- (overhead: client, scheduler, waits)
+function M.slack(r, n)
+  local rows = {}
+  for _, a in ipairs(r.plan.actions) do
+    local t = r.times[a.id]
+    if t and t.finish then
+      local ready = 0
+      for _, w in ipairs(a.waits_for) do
+        local d = r.times[w]
+        if d and d.finish and d.finish > ready then ready = d.finish end
+      end
+      local own = (r.counts[a.address] or 0) * r.latency
+      rows[#rows + 1] = { address = a.address, queued = t.start - ready, over = (t.finish - t.start) - own,
+        calls = r.counts[a.address] or 0, took = t.finish - t.start }
+    end
+  end
+  table.sort(rows, function(x, y) return x.queued + x.over > y.queued + y.over end)
+  local out = {}
+  for i = 1, math.min(n, #rows) do
+    local x = rows[i]
+    out[i] = string.format("    %-50s %2d calls in %5.0f ms: %5.0f ms over, %5.0f ms queued", x.address, x.calls,
+      x.took, x.over, x.queued)
+  end
+  return out
+end
+
+-- critical.line(label, r, goal) -> one line of figures
+function M.line(label, r, goal)
+  return string.format("  %-8s %3d resources, %4d calls, longest chain %3d calls: wall %.2fs, bound %.2fs, "
+    .. "ratio %.3f (goal <= %.2f)", label, r.resources, r.calls, r.chain, r.wall, r.bound, r.ratio, goal)
+end
+
+return M
