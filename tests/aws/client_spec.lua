@@ -183,6 +183,26 @@ describe("wpo.aws.client", function()
       local ec2 = retry.bucket("ec2", "us-east-1")
       assert.are.same({ 100, 20 }, { ec2.capacity, ec2.rate })
     end)
+
+    it("gives each EC2 action its own bucket, as EC2 throttles them: reads 100/20, writes 50/5", function()
+      local subnets = retry.bucket("ec2", "eu-west-1", nil, "CreateSubnet")
+      assert.are.equal(subnets, retry.bucket("ec2", "eu-west-1", nil, "CreateSubnet"))
+      assert.are_not.equal(subnets, retry.bucket("ec2", "eu-west-1", nil, "CreateRoute"))
+      assert.are.same({ 50, 5 }, { subnets.capacity, subnets.rate })
+      local describe = retry.bucket("ec2", "eu-west-1", nil, "DescribeSubnets")
+      assert.are.same({ 100, 20 }, { describe.capacity, describe.rate })
+      -- services throttled as a whole keep one bucket whatever the operation
+      assert.are.equal(retry.bucket("route53", "us-east-1", nil, "GetChange"),
+        retry.bucket("route53", "us-east-1", nil, "ChangeResourceRecordSets"))
+    end)
+
+    it("does not hold back one EC2 action for another's burst", function()
+      local c, calls, clock = make("ec2", function() return awstest.response(200, OK_VPCS) end, { rate_limit = true })
+      for _ = 1, 100 do c:call("DescribeVpcs", {}) end
+      for _ = 1, 20 do c:call("DescribeSubnets", {}) end
+      assert.are.equal(120, #calls)
+      assert.are.equal(0, #clock.sleeps)
+    end)
   end)
 
   describe("read-only mode", function()

@@ -411,9 +411,8 @@ function M.new(service, opts)
     error("aws.client: max_attempts must be a whole number >= 1", 2)
   end
   if opts.rate_limit ~= false then
-    local spec = opts.rate_limit
-    if spec == true then spec = nil end
-    self.bucket = retry.bucket(name, region, spec)
+    self.rate_limited = true
+    self.rate_spec = opts.rate_limit ~= true and opts.rate_limit or nil
   end
   if opts.credentials then
     self.credentials = credentials.static(opts.credentials)
@@ -564,10 +563,11 @@ function Client:invoke(op_name, params)
   local retry_cost          -- quota taken by the last retry of this call
   while true do
     attempt = attempt + 1
-    if self.bucket then
-      local waited = self.bucket:take(self.now, self.sleep)
+    if self.rate_limited then
+      local bucket = retry.bucket(self.service, self.region, self.rate_spec, op_name)
+      local waited = bucket:take(self.now, self.sleep)
       if waited > 0 and debug then
-        log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, self.bucket.key)
+        log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
       end
     end
     local cok, creds = pcall(self.credentials.get, self.credentials)

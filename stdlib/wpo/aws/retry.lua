@@ -11,9 +11,11 @@
 --     gives back what its last retry took, or 1 when it needed none.
 --   retry.shared_quota(key) -> the quota of every client of a service,
 --     region and endpoint
---   retry.bucket(service, region, spec) -> b: b:take(now_ms, sleep) -> waited seconds
+--   retry.bucket(service, region, spec, operation) -> b: b:take(now_ms, sleep) -> waited seconds
 --     a token bucket shared by every client of a service and region:
---     capacity tokens, refill per second (EC2 100/20, Route 53 50/10).
+--     capacity tokens, refill per second (Route 53 50/10). EC2 throttles each
+--     API action on its own, so there each operation has its own bucket:
+--     non-mutating (Describe*, Get*, List*) 100/20, mutating 50/5.
 local M = {}
 
 M.DEFAULT_MAX_ATTEMPTS = 3
@@ -81,15 +83,32 @@ M.RATE_LIMITS = {
 }
 M.DEFAULT_RATE_LIMIT = { 50, 20 }
 
+-- Services that throttle each API action on its own bucket, by kind of action
+-- (EC2: "Request throttling for the Amazon EC2 API").
+M.PER_OPERATION_LIMITS = {
+  ec2 = { read = { 100, 20 }, write = { 50, 5 } },
+}
+
+local function is_read(operation)
+  return (operation:match("^Describe") or operation:match("^Get") or operation:match("^List")) ~= nil
+end
+
 local Bucket = {}
 Bucket.__index = Bucket
 
 local buckets = {}
 
--- retry.bucket(service, region, spec) -> the shared bucket for service+region
--- spec: { capacity, refill } overriding the default (first caller wins).
-function M.bucket(service, region, spec)
+-- retry.bucket(service, region, spec, operation) -> the shared bucket for
+-- service+region, or for service+region+operation where the service throttles
+-- per action (and no spec overrides it). spec: { capacity, refill }
+-- overriding the default (first caller wins).
+function M.bucket(service, region, spec, operation)
   local key = service .. "/" .. region
+  local per_op = not spec and operation and M.PER_OPERATION_LIMITS[service]
+  if per_op then
+    key = key .. "/" .. operation
+    spec = is_read(operation) and per_op.read or per_op.write
+  end
   local b = buckets[key]
   if not b then
     spec = spec or M.RATE_LIMITS[service] or M.DEFAULT_RATE_LIMIT
