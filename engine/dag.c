@@ -23,6 +23,7 @@ struct wpo_dag_node {
     char *id, *label;
     struct wpo_dag_list deps, rdeps;   /* what it waits for / what waits for it */
     uint32_t waiting;                  /* walk: prerequisites not yet done */
+    uint32_t height;                   /* walk: nodes on the longest chain from it to the end */
     uint8_t status;
     int32_t cause;                     /* skipped: the failed node, else -1 */
 };
@@ -34,8 +35,8 @@ struct wpo_dag {
     size_t nslots;
     uint64_t *edges;                   /* (from + 1) << 32 | (to + 1), 0 = empty */
     size_t nedges, edge_slots;
-    uint32_t *queue;                   /* ready FIFO (lazy removal of skipped) */
-    size_t qhead, qtail;
+    uint32_t *queue;                   /* the ready set: a heap, tallest first (lazy removal of skipped) */
+    size_t qlen;
     int reverse;
 };
 
@@ -303,6 +304,51 @@ int wpo_dag_order(const struct wpo_dag *g, int reverse, uint32_t *order)
     return tail == g->n ? 0 : -1;
 }
 
+/* The ready set is a binary heap: the node with the longest chain still
+ * waiting behind it comes first (it bounds the walk's end), ties in index
+ * order. Every node enters it at most once per walk. */
+static int taller(const struct wpo_dag *g, uint32_t a, uint32_t b)
+{
+    uint32_t ha = g->nodes[a].height, hb = g->nodes[b].height;
+    return ha != hb ? ha > hb : a < b;
+}
+
+static void ready_push(struct wpo_dag *g, uint32_t node)
+{
+    size_t i = g->qlen++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!taller(g, node, g->queue[parent]))
+            break;
+        g->queue[i] = g->queue[parent];
+        i = parent;
+    }
+    g->queue[i] = node;
+}
+
+static uint32_t ready_pop(struct wpo_dag *g)
+{
+    uint32_t top = g->queue[0], last = g->queue[--g->qlen];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= g->qlen)
+            break;
+        if (c + 1 < g->qlen && taller(g, g->queue[c + 1], g->queue[c]))
+            c++;
+        if (!taller(g, g->queue[c], last))
+            break;
+        g->queue[i] = g->queue[c];
+        i = c;
+    }
+    if (g->qlen)
+        g->queue[i] = last;
+    return top;
+}
+
+/* The nodes that wait for `node` in the current walk's direction. */
+static const struct wpo_dag_list *waiters(const struct wpo_dag *g, size_t node);
+
 int wpo_dag_walk(struct wpo_dag *g, int reverse)
 {
     uint32_t *cycle;
@@ -315,23 +361,35 @@ int wpo_dag_walk(struct wpo_dag *g, int reverse)
     g->queue = malloc((g->n ? g->n : 1) * sizeof *g->queue);
     if (!g->queue)
         return -1;
-    g->qhead = g->qtail = 0;
+    g->qlen = 0;
     g->reverse = reverse;
+    /* heights, from the end of the walk backwards (the queue lends its space
+     * for the order) */
+    if (wpo_dag_order(g, reverse, g->queue) != 0)
+        return -1;
+    for (size_t k = g->n; k-- > 0;) {
+        uint32_t i = g->queue[k], tallest = 0;
+        const struct wpo_dag_list *l = waiters(g, i);
+        for (uint32_t j = 0; j < l->n; j++)
+            if (g->nodes[l->v[j]].height > tallest)
+                tallest = g->nodes[l->v[j]].height;
+        g->nodes[i].height = tallest + 1;
+    }
     for (size_t i = 0; i < g->n; i++) {
         struct wpo_dag_node *nd = &g->nodes[i];
         nd->waiting = reverse ? nd->rdeps.n : nd->deps.n;
         nd->cause = -1;
         nd->status = nd->waiting ? WPO_DAG_PENDING : WPO_DAG_READY;
         if (!nd->waiting)
-            g->queue[g->qtail++] = (uint32_t)i;
+            ready_push(g, (uint32_t)i);
     }
     return 0;
 }
 
 long wpo_dag_next(struct wpo_dag *g)
 {
-    while (g->queue && g->qhead < g->qtail) {
-        uint32_t i = g->queue[g->qhead++];
+    while (g->queue && g->qlen > 0) {
+        uint32_t i = ready_pop(g);
         if (g->nodes[i].status == WPO_DAG_READY) {
             g->nodes[i].status = WPO_DAG_RUNNING;
             return (long)i;
@@ -357,7 +415,7 @@ int wpo_dag_done(struct wpo_dag *g, size_t node)
         struct wpo_dag_node *w = &g->nodes[l->v[k]];
         if (--w->waiting == 0 && w->status == WPO_DAG_PENDING) {
             w->status = WPO_DAG_READY;
-            g->queue[g->qtail++] = l->v[k];
+            ready_push(g, l->v[k]);
         }
     }
     return 0;

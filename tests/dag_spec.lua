@@ -98,3 +98,33 @@ describe("wpo.core.dag", function()
     assert.are.equal(10000, n)
   end)
 end)
+
+describe("wpo.core.dag ready order", function()
+  local dag = require "wpo.core.dag"
+
+  local function drain(g)
+    local out = {}
+    for id in function() return g:next() end do out[#out + 1] = id end
+    return out
+  end
+
+  it("starts first the ready node with the longest chain behind it, then in declaration order", function()
+    local g <close> = dag.new()
+    for _, id in ipairs({ "s1", "s2", "c1", "c2", "c3", "s3" }) do g:add(id, id) end
+    g:depend("c2", "c1")
+    g:depend("c3", "c2")
+    assert.is_true(g:walk())
+    assert.are.same({ "c1", "s1", "s2", "s3" }, drain(g))
+    g:done("c1")
+    assert.are.same({ "c2" }, drain(g))
+  end)
+
+  it("measures the chains in the walk's direction when destroying", function()
+    local g <close> = dag.new()
+    for _, id in ipairs({ "vpc", "subnet", "nat", "lone" }) do g:add(id, id) end
+    g:depend("subnet", "vpc")
+    g:depend("nat", "subnet")
+    assert.is_true(g:walk(true))
+    assert.are.same({ "nat", "lone" }, drain(g))
+  end)
+end)
