@@ -4,11 +4,7 @@
 local et = require "enginetest"
 local fakecore = require "fakecore"
 
-local describe_engine = et.have_task() and describe or function(name) describe(name, function()
-  pending("needs wpo.task (the loop helper's) on main")
-end) end
-
-describe_engine("wpo.apply and computed attributes", function()
+describe("wpo.apply and computed attributes", function()
   local plan, apply, resource
   before_each(function()
     fakecore.install({ seed = 5 })

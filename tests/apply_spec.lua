@@ -3,13 +3,9 @@
 local et = require "enginetest"
 local fakecore = require "fakecore"
 
-local describe_engine = et.have_task() and describe or function(name) describe(name, function()
-  pending("needs wpo.task (the loop helper's) on main")
-end) end
-
 local HEAD = 'local s = wpo.stack { name = "t" }\n'
 
-describe_engine("wpo.apply", function()
+describe("wpo.apply", function()
   local fake, plan, apply
   before_each(function()
     fake = fakecore.install({ seed = 5 })

@@ -6,25 +6,6 @@ local cjson = require "cjson"
 local fs = require "wpo.core.fs"
 local h = require "helpers"
 
--- The engine needs wpo.task and wpo.core.crypto (other parts of wpo).
-local ready
-local function engine_ready()
-  if ready == nil then
-    local dir = h.tmpdir()
-    h.write(dir .. "/probe.lua", 'require "wpo.task"; require "wpo.core.crypto"; return 0\n')
-    ready = h.wpo({ "lua", dir .. "/probe.lua" }).status == 0
-    h.rmrf(dir)
-  end
-  return ready
-end
-
-local function needs_engine()
-  if not engine_ready() then
-    pending("needs wpo.task and wpo.core.crypto on main")
-    return true
-  end
-end
-
 -- Run wpo in dir (so paths in messages are relative, as a user sees them).
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
 local function wpo(dir, args, opts)
@@ -70,7 +51,6 @@ describe("wpo engine (end to end)", function()
   after_each(function() h.rmrf(dir) end)
 
   it("plans, runs, finds no changes, updates in place, replaces, and destroys", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "plan", "s.lua" })
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("Plan: 3 to add, 0 to change, 0 to destroy%.", r.stdout)
@@ -117,7 +97,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("keeps state, backup and lock files 0600 in a 0700 directory", function()
-    if needs_engine() then return end
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes", "--var", "greeting=x" }).status)
     for _, f in ipairs({ "t.state.json", "t.state.json.backup", "t.lock" }) do
@@ -158,7 +137,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("fails a resource, skips its dependents, creates the rest, and completes on the next run", function()
-    if needs_engine() then return end
     local src = 'local s = wpo.stack { name = "t" }\nlocal a = s:add("wpo.null", "a", { %s })\n'
       .. 'local b = s:add("wpo.null", "b", { value = a.id })\ns:add("wpo.null", "c", { depends_on = { b } })\n'
       .. 'local x = s:add("wpo.null", "x")\ns:add("wpo.null", "y", { value = x.id })\nreturn s\n'
@@ -179,7 +157,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("fails at once when another process holds the stack's lock, naming it", function()
-    if needs_engine() then return end
     local ready, release = dir .. "/ready", dir .. "/release"
     os.execute("mkfifo " .. h.quote(ready) .. " " .. h.quote(release))
     h.write(dir .. "/holder.lua", [[
@@ -207,7 +184,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("refuses a corrupt, truncated, unknown-version or swapped state, touching nothing", function()
-    if needs_engine() then return end
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes", "--var", "greeting=x" }).status)
     local path = dir .. "/.wpo/t.state.json"
@@ -236,7 +212,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("refuses to start afresh when the state is gone but its backup is not", function()
-    if needs_engine() then return end
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes", "--var", "greeting=x" }).status)
     os.remove(dir .. "/.wpo/t.state.json")
@@ -247,7 +222,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("honours prevent_destroy from the script, and from the state once the declaration is gone", function()
-    if needs_engine() then return end
     local protected = 'local s = wpo.stack { name = "t" }\ns:add("wpo.null", "keep", { lifecycle = { prevent_destroy = true } })\n'
       .. 's:add("wpo.null", "other")\nreturn s\n'
     h.write(dir .. "/s.lua", protected)
@@ -269,7 +243,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("prints the plan as JSON in the documented shape", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "plan", "s.lua", "--json" })
     assert.are.equal(0, r.status, r.stderr)
     local doc = cjson.decode(r.stdout)
@@ -287,7 +260,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("applies a saved plan exactly, and refuses it once the state has moved", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "plan", "s.lua", "--out", "p.plan", "--var", "greeting=saved" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.equal(tonumber("600", 8), fs.stat(dir .. "/p.plan").mode)
@@ -310,7 +282,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("refuses to run without a terminal unless --yes", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "run", "s.lua" })
     assert.are.equal(1, r.status)
     assert.matches("refusing to apply without confirmation: there is no terminal to ask on %(pass %-%-yes%)", r.stderr)
@@ -318,7 +289,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("shows outputs, hiding secrets unless asked for by name", function()
-    if needs_engine() then return end
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
     local secret = state_of(dir).outputs.password.value
     local r = wpo(dir, { "output", "s.lua" })
@@ -335,7 +305,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("lists, shows, moves and removes state entries, and imports", function()
-    if needs_engine() then return end
     assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes" }).status)
     local r = wpo(dir, { "state", "list", "s.lua" })
     assert.are.equal("random.password.db\nwpo.null.app\nwpo.null.worker\n", r.stdout)
@@ -359,7 +328,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("limits plan and apply to --target and its dependencies", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "run", "s.lua", "--yes", "--target", "wpo.null.app" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.same({ "wpo.null.app" }, addresses(state_of(dir)))
@@ -398,7 +366,6 @@ describe("wpo engine (end to end)", function()
   end
 
   it("on SIGINT starts nothing new, lets running creates finish and saves; a second SIGINT cancels them", function()
-    if needs_engine() then return end
     h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
       .. 'local a = s:add("wpo.null", "a", { create_delay_ms = 1500 })\ns:add("wpo.null", "b", { value = a.id })\nreturn s\n')
     local until_line, pid, finish = background_run({ "run", "s.lua", "--yes" })
@@ -428,7 +395,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("streams apply events as JSON lines with --json", function()
-    if needs_engine() then return end
     local r = wpo(dir, { "run", "s.lua", "--yes", "--json" })
     assert.are.equal(0, r.status, r.stderr)
     local events = {}
@@ -454,7 +420,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("asks on a terminal and applies only on 'yes'", function()
-    if needs_engine() then return end
     local fsh = require("wpo.core.fs")
     local script_bin
     for d in (os.getenv("PATH") or ""):gmatch("[^:]+") do
@@ -486,7 +451,6 @@ describe("wpo engine (end to end)", function()
   end)
 
   it("reads variables from --var-file and rejects unknown ones", function()
-    if needs_engine() then return end
     h.write(dir .. "/prod.lua", 'return { greeting = "from file" }\n')
     local r = wpo(dir, { "plan", "s.lua", "--var-file", "prod.lua", "--json" })
     assert.are.equal(0, r.status, r.stderr)

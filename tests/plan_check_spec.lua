@@ -8,10 +8,6 @@ local et = require "enginetest"
 local awstest = require "awstest"
 
 describe("plan-time checks", function()
-  if not et.have_task() then
-    pending("needs wpo.task")
-    return
-  end
   local plan = require "wpo.plan"
   local resource = require "wpo.resource"
   local value = require "wpo.value"

@@ -4,10 +4,6 @@ local et = require "enginetest"
 local fakecore = require "fakecore"
 local value = require "wpo.value"
 
-local describe_engine = et.have_task() and describe or function(name) describe(name, function()
-  pending("needs wpo.task (the loop helper's) on main")
-end) end
-
 local HEAD = 'local s = wpo.stack { name = "t" }\n'
 
 local function record(type, id, inputs, outputs, extra)
@@ -16,7 +12,7 @@ local function record(type, id, inputs, outputs, extra)
   return r
 end
 
-describe_engine("wpo.plan", function()
+describe("wpo.plan", function()
   local plan, resource
   setup(function()
     fakecore.install({ seed = 3 })

@@ -11,10 +11,6 @@ local enginetest = require "enginetest"
 local h = require "helpers"
 
 describe("wpo.wordpress compute, loadbalancer and service tiers", function()
-  if not enginetest.have_task() then
-    pending("needs wpo.task")
-    return
-  end
   local stackmod = require "wpo.stack"
   local value = require "wpo.value"
   local compute = require "wpo.wordpress.compute"

@@ -8,10 +8,6 @@
 local enginetest = require "enginetest"
 
 describe("wpo.wordpress network and security tiers", function()
-  if not enginetest.have_task() then
-    pending("needs wpo.task")
-    return
-  end
   local cidr = require "wpo.cidr"
   local network = require "wpo.wordpress.network"
   local security = require "wpo.wordpress.security"

@@ -5,11 +5,7 @@ local et = require "enginetest"
 local fakecore = require "fakecore"
 local resource = require "wpo.resource"
 
-local describe_engine = et.have_task() and describe or function(name) describe(name, function()
-  pending("needs wpo.task (the loop helper's) on main")
-end) end
-
-describe_engine("wpo.workflow", function()
+describe("wpo.workflow", function()
   local calls, saved_preload, saved_loaded
   setup(function()
     fakecore.install({ seed = 9 })

@@ -1,13 +1,7 @@
 -- aws.cloudwatch.metric_alarm against fakeaws: create, read, update (the alarm
 -- put again, tags separately), import, drift, delete.
-local awstest = require "awstest"
 
 describe("aws.cloudwatch.metric_alarm against fakeaws", function()
-  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.http", "wpo.core.loop", "wpo.task" }
-  if #missing > 0 then
-    pending(table.concat(missing, ", ") .. " not built")
-    return
-  end
   local aws = require "wpo.aws"
   local fakeaws = require "fakeaws"
   local typeflow = require "typeflow"

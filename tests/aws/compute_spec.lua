@@ -7,15 +7,8 @@
 -- aws.elbv2.load_balancer/.target_group/.listener. For each: create, read (no
 -- drift), update, import (read with an empty prior), delete (twice), and read
 -- after an out-of-band deletion (nil: the plan re-creates it).
-local awstest = require "awstest"
 
 describe("compute, service and load-balancer types against fakeaws", function()
-  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.xml", "wpo.core.http",
-    "wpo.core.loop", "wpo.task" }
-  if #missing > 0 then
-    pending(table.concat(missing, ", ") .. " not built yet")
-    return
-  end
   local fakeaws = require "fakeaws"
   local aws = require "wpo.aws"
   local resource = require "wpo.resource"

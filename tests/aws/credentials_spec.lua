@@ -4,7 +4,6 @@
 local h = require "helpers"
 local awstest = require "awstest"
 
-awstest.stub_loop()
 local credentials = require "wpo.aws.credentials"
 local errors = require "wpo.errors"
 
@@ -168,11 +167,6 @@ describe("wpo.aws.credentials chain", function()
 end)
 
 describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function()
-  local missing = awstest.missing { "wpo.core.http", "wpo.core.loop", "wpo.task" }
-  if #missing > 0 then
-    pending("wpo.core.http / wpo.task not built yet")
-    return
-  end
 
   local stub
   setup(function()

@@ -5,15 +5,8 @@
 -- out-of-band deletion (nil: the plan re-creates it), and destroy's waits:
 -- subnets and groups wait for network interfaces to go, addresses for their
 -- NAT gateway, internet gateways detach first.
-local awstest = require "awstest"
 
 describe("aws.ec2 resource types", function()
-  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.xml", "wpo.core.http",
-    "wpo.core.loop", "wpo.task" }
-  if #missing > 0 then
-    pending(table.concat(missing, ", ") .. " not built yet")
-    return
-  end
   local fakeaws = require "fakeaws"
   local aws = require "wpo.aws"
   local errors = require "wpo.errors"

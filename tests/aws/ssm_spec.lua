@@ -1,13 +1,7 @@
 -- aws.ssm.parameter against fakeaws: SecureString and String values, overwrite
 -- in place, drift, adoption, import, delete.
-local awstest = require "awstest"
 
 describe("aws.ssm.parameter against fakeaws", function()
-  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.http", "wpo.core.loop", "wpo.task" }
-  if #missing > 0 then
-    pending(table.concat(missing, ", ") .. " not built")
-    return
-  end
   local aws = require "wpo.aws"
   local fakeaws = require "fakeaws"
   local resource = require "wpo.resource"

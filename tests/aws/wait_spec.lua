@@ -1,14 +1,7 @@
 -- aws.wait: polling with interval, backoff, progress, and a timeout error
 -- naming what it waited for. A fake clock: no real sleeps.
-local awstest = require "awstest"
 
 describe("wpo.aws wait", function()
-  local missing = awstest.missing { "wpo.core.sigv4", "wpo.core.crypto", "wpo.core.xml" }
-  if #missing > 0 then
-    pending(table.concat(missing, ", ") .. " not built yet")
-    return
-  end
-  awstest.stub_loop()
   local aws = require "wpo.aws"
   local errors = require "wpo.errors"
 

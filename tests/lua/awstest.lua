@@ -1,48 +1,6 @@
--- Helpers for the wpo.aws specs: which C modules are built, a scripted
+-- Helpers for the wpo.aws specs: a scripted
 -- transport that records requests, a fake clock, fake environments.
 local M = {}
-
--- awstest.missing{ "wpo.core.sigv4", ... } -> names of modules not available
--- Modules replaced by test doubles. Kept on the package table: busted
--- reloads this module for each spec file, but package.preload stays.
-package.awstest_stubbed = package.awstest_stubbed or {}
-M.stubbed = package.awstest_stubbed
-
-function M.missing(names)
-  local out = {}
-  for _, name in ipairs(names) do
-    if M.stubbed[name] or (not package.preload[name] and not package.searchpath(name, package.path)) then
-      out[#out + 1] = name
-    end
-  end
-  return out
-end
-
--- awstest.preload_if_absent(name, fn): a test double for a module this spec
--- does not exercise (the real one is used as soon as it is built).
-function M.preload_if_absent(name, fn)
-  if not package.preload[name] and not package.searchpath(name, package.path) then
-    package.preload[name] = fn
-    M.stubbed[name] = true
-  end
-end
-
--- The loop and task modules, only where a spec injects its own clock,
--- sleep and transport and so never calls them.
-function M.stub_loop()
-  M.preload_if_absent("wpo.core.loop", function()
-    return { now = function() error("test double: wpo.core.loop not built") end }
-  end)
-  M.preload_if_absent("wpo.core.http", function()
-    return { start = function() error("test double: wpo.core.http not built") end }
-  end)
-  M.preload_if_absent("wpo.task", function()
-    return {
-      await = function() error("test double: wpo.task not built") end,
-      sleep = function() error("test double: wpo.task not built") end,
-    }
-  end)
-end
 
 -- awstest.env(tbl) -> getenv function over tbl (nothing from the real environment)
 function M.env(tbl)

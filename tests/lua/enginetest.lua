@@ -1,10 +1,6 @@
 -- Shared by the engine specs: stacks from memory, an in-memory state, a
--- recording reporter, and whether wpo.task (the loop helper's) is available.
+-- recording reporter.
 local M = {}
-
-function M.have_task()
-  return package.searchpath("wpo.task", package.path) ~= nil
-end
 
 -- Load a stack script given as text (its file is /repo/s.lua).
 function M.stack(src, opts)
