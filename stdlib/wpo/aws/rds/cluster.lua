@@ -234,10 +234,7 @@ return resource.define "aws.rds.cluster" {
     if not c then return end
     local client = rds.client(ctx)
     if c.Status ~= "deleting" then
-      if c.DeletionProtection then
-        ctx:fail("DeletionProtection", "DB cluster %s has deletion protection on: set deletion_protection = false "
-          .. "and run (an in-place change), then destroy", id)
-      end
+      if c.DeletionProtection then rds.refuse_protected(ctx, "DB cluster", id) end
       local others = {}
       for _, m in ipairs(c.DBClusterMembers or {}) do
         local mid = m.DBInstanceIdentifier
@@ -265,26 +262,10 @@ return resource.define "aws.rds.cluster" {
           rds.wait_gone(ctx, "DB instance", m.DBInstanceIdentifier, rds.instance, "DBInstanceStatus")
         end
       end
-      local skip = prior and prior.inputs and prior.inputs.skip_final_snapshot
-      local params = { DBClusterIdentifier = id }
-      if skip then
-        params.SkipFinalSnapshot = true
-      else
-        params.FinalDBSnapshotIdentifier = (prior and prior.outputs and prior.outputs.final_snapshot_identifier)
-          or rds.final_snapshot_name(ctx, id)
-        ctx:log("taking the final snapshot %s", params.FinalDBSnapshotIdentifier)
-      end
       -- a cluster just modified (deletion protection turned off) may still be settling
       if c.Status ~= "available" then available(ctx, id) end
-      local done, err = client:pcall("DeleteDBCluster", params)
-      if not done then
-        if common.missing(err, "DBClusterNotFoundFault") then return end
-        if common.missing(err, "DBClusterSnapshotAlreadyExistsFault") then
-          ctx:fail("FinalSnapshotExists", "the final snapshot %s already exists: delete or rename it, or set "
-            .. "skip_final_snapshot = true", params.FinalDBSnapshotIdentifier)
-        end
-        error(err, 0)
-      end
+      rds.delete(ctx, "DeleteDBCluster", { DBClusterIdentifier = id }, prior,
+        { not_found = "DBClusterNotFoundFault", snapshot_exists = "DBClusterSnapshotAlreadyExistsFault" })
     end
     rds.wait_gone(ctx, "DB cluster", id, rds.cluster, "Status")
   end,

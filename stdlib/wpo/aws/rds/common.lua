@@ -143,4 +143,32 @@ function M.same_order(observed, prior)
   return prior
 end
 
+-- rds.refuse_protected(ctx, noun, id): a delete of an object with deletion
+-- protection on fails, saying how to turn it off.
+function M.refuse_protected(ctx, noun, id)
+  ctx:fail("DeletionProtection", "%s %s has deletion protection on: set deletion_protection = false "
+    .. "and run (an in-place change), then destroy", noun, id)
+end
+
+-- rds.delete(ctx, op, params, prior, codes): the delete call of a cluster or an
+-- instance, taking its final snapshot (named at create, in prior.outputs)
+-- unless skip_final_snapshot. codes = { not_found, snapshot_exists }: an
+-- object already gone is fine; a snapshot name already taken is one clear line.
+function M.delete(ctx, op, params, prior, codes)
+  if prior and prior.inputs and prior.inputs.skip_final_snapshot then
+    params.SkipFinalSnapshot = true
+  else
+    params.FinalDBSnapshotIdentifier = (prior and prior.outputs and prior.outputs.final_snapshot_identifier)
+      or M.final_snapshot_name(ctx, params.DBClusterIdentifier or params.DBInstanceIdentifier)
+    ctx:log("taking the final snapshot %s", params.FinalDBSnapshotIdentifier)
+  end
+  local done, err = M.client(ctx):pcall(op, params)
+  if done or common.missing(err, codes.not_found) then return end
+  if common.missing(err, codes.snapshot_exists) then
+    ctx:fail("FinalSnapshotExists", "the final snapshot %s already exists: delete or rename it, or set "
+      .. "skip_final_snapshot = true", params.FinalDBSnapshotIdentifier)
+  end
+  error(err, 0)
+end
+
 return M

@@ -216,28 +216,10 @@ return resource.define "aws.rds.instance" {
     local inst = rds.instance(ctx, id)
     if not inst then return end
     if inst.DBInstanceStatus ~= "deleting" then
-      if inst.DeletionProtection then
-        ctx:fail("DeletionProtection", "DB instance %s has deletion protection on: set deletion_protection = false "
-          .. "and run (an in-place change), then destroy", id)
-      end
-      local params = { DBInstanceIdentifier = id }
-      if prior and prior.inputs and prior.inputs.skip_final_snapshot then
-        params.SkipFinalSnapshot = true
-      else
-        params.FinalDBSnapshotIdentifier = (prior and prior.outputs and prior.outputs.final_snapshot_identifier)
-          or rds.final_snapshot_name(ctx, id)
-        ctx:log("taking the final snapshot %s", params.FinalDBSnapshotIdentifier)
-      end
+      if inst.DeletionProtection then rds.refuse_protected(ctx, "DB instance", id) end
       if inst.DBInstanceStatus ~= "available" and not rds.FAILED[inst.DBInstanceStatus] then available(ctx, id) end
-      local done, err = rds.client(ctx):pcall("DeleteDBInstance", params)
-      if not done then
-        if common.missing(err, "DBInstanceNotFound") then return end
-        if common.missing(err, "DBSnapshotAlreadyExists") then
-          ctx:fail("FinalSnapshotExists", "the final snapshot %s already exists: delete or rename it, or set "
-            .. "skip_final_snapshot = true", params.FinalDBSnapshotIdentifier)
-        end
-        error(err, 0)
-      end
+      rds.delete(ctx, "DeleteDBInstance", { DBInstanceIdentifier = id }, prior,
+        { not_found = "DBInstanceNotFound", snapshot_exists = "DBSnapshotAlreadyExists" })
     end
     rds.wait_gone(ctx, "DB instance", id, rds.instance, "DBInstanceStatus")
   end,
