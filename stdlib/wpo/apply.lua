@@ -34,13 +34,7 @@ M.PROGRESS_MS = 10000
 local ING = { create = "creating", update = "updating", replace = "replacing", delete = "destroying" }
 local ED = { create = "created", update = "updated", replace = "replaced", delete = "destroyed" }
 
-local function message_of(err)
-  if errors.is(err) then
-    local code = err.code and err.code ~= "error" and (err.code .. ": ") or ""
-    return code .. tostring(err.message)
-  end
-  return tostring(err)
-end
+local message_of = errors.describe
 
 -- ---- reporters ----
 

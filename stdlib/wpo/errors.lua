@@ -10,22 +10,29 @@ local M = {}
 local Error = {}
 Error.__index = Error
 
+-- What the error says after its place: "ec2 CreateVpc: Code: message (HTTP 400, request id)".
+local function describe(e)
+  local parts = {}
+  if e.service and e.operation then parts[#parts + 1] = e.service .. " " .. e.operation end
+  if e.code and e.code ~= "error" then parts[#parts + 1] = e.code end
+  parts[#parts + 1] = e.message or "unknown error"
+  local line = table.concat(parts, ": ")
+  -- an AWS error (wpo.aws) also names its HTTP status and request id
+  if e.status or e.request_id then
+    local extra = {}
+    if e.status then extra[#extra + 1] = "HTTP " .. tostring(e.status) end
+    if e.request_id then extra[#extra + 1] = "request " .. tostring(e.request_id) end
+    line = line .. " (" .. table.concat(extra, ", ") .. ")"
+  end
+  return (line:gsub("[\r\n]+", " "))
+end
+
 function Error:__tostring()
   local parts = {}
   if self.where then parts[#parts + 1] = self.where end
   if self.address then parts[#parts + 1] = self.address end
-  if self.service and self.operation then parts[#parts + 1] = self.service .. " " .. self.operation end
-  if self.code and self.code ~= "error" then parts[#parts + 1] = self.code end
-  parts[#parts + 1] = self.message or "unknown error"
-  local line = table.concat(parts, ": ")
-  -- an AWS error (wpo.aws) also names its HTTP status and request id
-  if self.status or self.request_id then
-    local extra = {}
-    if self.status then extra[#extra + 1] = "HTTP " .. tostring(self.status) end
-    if self.request_id then extra[#extra + 1] = "request " .. tostring(self.request_id) end
-    line = line .. " (" .. table.concat(extra, ", ") .. ")"
-  end
-  return (line:gsub("[\r\n]+", " "))
+  parts[#parts + 1] = describe(self)
+  return (table.concat(parts, ": "):gsub("[\r\n]+", " "))
 end
 
 local FIELDS = { code = true, message = true, where = true, address = true, cause = true, exit = true }
@@ -41,6 +48,13 @@ end
 -- errors.raise(fields, level): raise a new error (never adds Lua's position prefix).
 function M.raise(fields)
   error(M.new(fields), 0)
+end
+
+-- errors.describe(value) -> the one-line form of an error without its where and
+-- address (for output that names those itself); any other value as a string.
+function M.describe(value)
+  if getmetatable(value) == Error then return describe(value) end
+  return tostring(value)
 end
 
 function M.is(value)
