@@ -1,0 +1,27 @@
+/*
+ * sandbox.h — the budgets under which untrusted stack code runs (sandbox.c):
+ * the Lua state's allocator, which counts every byte and refuses past the
+ * running sandbox's memory cap, and the instruction budget, charged by a count
+ * hook and by C code that does unbounded work for one call (pattern matching).
+ */
+#ifndef WPO_SANDBOX_H
+#define WPO_SANDBOX_H
+
+#include <stddef.h>
+#include <lua.h>
+
+/* The allocator every wpo Lua state is created with; ud is a struct
+ * wpo_sandbox from wpo_sandbox_new. */
+void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* A fresh accounting block for one Lua state (NULL when out of memory);
+ * freed with wpo_sandbox_free after lua_close. */
+void *wpo_sandbox_new(void);
+void wpo_sandbox_free(void *ud);
+
+/* Charge n units of work to the running sandbox's instruction budget. Outside
+ * a sandbox it does nothing; when the budget is spent it raises the budget
+ * error (it may longjmp: hold no C resource across it). */
+void wpo_sandbox_charge(lua_State *L, size_t n);
+
+#endif
