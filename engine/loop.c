@@ -1,7 +1,7 @@
 /*
  * loop.c — wpo.core.loop: the event loop. A curl multi handle, a heap of
- * timers, a queue of results posted by worker threads, and the SIGINT flag,
- * all turned into completions by loop.wait. It owns the operations' ids and
+ * timers, a queue of results posted by worker threads, and the interrupt
+ * signals (SIGINT, SIGTERM), all turned into completions by loop.wait. It owns the operations' ids and
  * their lifetimes; it never resumes a coroutine (stdlib/wpo/task.lua does)
  * and never calls Lua from a curl callback or a worker thread. The C side for
  * other modules is engine/loop.h; HTTP requests themselves are http.c's.
@@ -10,27 +10,29 @@
  *   loop.wait(timeout_ms?) -> completions
  *       An array of { id = integer, ok = true, value = any } or
  *       { id = integer, ok = false, err = string, code = string }, in this
- *       order: SIGINT records, cancellations, timers (by due time), transfers,
- *       worker results. timeout_ms 0 polls; nil or negative blocks until at
- *       least one completion; positive blocks at most that long. With nothing
- *       pending (and no SIGINT to report) it returns {} at once.
+ *       order: interrupt records, cancellations, timers (by due time),
+ *       transfers, worker results. timeout_ms 0 polls; nil or negative blocks
+ *       until at least one completion; positive blocks at most that long. With
+ *       nothing pending (and no signal to report) it returns {} at once.
  *   loop.timer(ms) -> id            completes ok (value true) after ms
  *   loop.cancel(id) -> boolean      true if id was pending and not already
  *       cancelled; it then completes with ok = false, code = "cancelled".
  *   loop.pending() -> integer       operations started and not yet delivered
  *   loop.pending(id) -> boolean     whether id is one of them
  *   loop.now() -> ms                monotonic clock, float milliseconds
- *   loop.catch_sigint(on) -> was    install (true) or remove (false) wpo's
- *       SIGINT handler; returns whether it was installed for this loop.
- *   loop.interrupts() -> integer    SIGINTs received since catching began
+ *   loop.catch_interrupts(on) -> was    install (true) or remove (false)
+ *       wpo's handler of SIGINT and SIGTERM; returns whether it was installed
+ *       for this loop. Removing it restores the previous dispositions.
+ *   loop.interrupts() -> integer    signals received since catching began
  *
- * SIGINT: while caught, each SIGINT wakes a blocked wait() and is reported
- * once, as a record in wait()'s result:
- *     { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGINT)",
- *       signal = "SIGINT", count = n }
- * where n counts the SIGINTs since catching began (1 for the first, 2 for the
- * second...). Id 0 is never an operation's id. The handler is process-wide;
- * the last loop that asked for it receives the signals.
+ * Interrupts: while caught, each SIGINT or SIGTERM wakes a blocked wait() and
+ * is reported once, in the order they arrived, as a record in wait()'s result:
+ *     { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGTERM)",
+ *       signal = "SIGTERM", count = n }
+ * where n counts both signals together since catching began (1 for the
+ * first, 2 for the second, whichever they were). Id 0 is never an
+ * operation's id. The handler is process-wide; the last loop that asked for
+ * it receives the signals.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,18 +96,22 @@ struct wpo_loop {
 
 static char loop_key;
 
-/* ---- SIGINT (process-wide) ---- */
+/* ---- SIGINT and SIGTERM (process-wide) ---- */
 
-static volatile sig_atomic_t sigint_count;
+/* The handler appends each signal to a ring the loop reads from: the count
+ * only grows, and the handler masks both signals, so it never races itself. */
+#define SIG_RING 64
+static volatile sig_atomic_t sig_count;
+static volatile sig_atomic_t sig_ring[SIG_RING];
 static int sig_pipe[2] = {-1, -1};
-static struct sigaction sig_prev;
+static struct sigaction sig_prev_int, sig_prev_term;
 static struct wpo_loop *sig_owner;
 
-static void on_sigint(int signo)
+static void on_interrupt(int signo)
 {
-    (void)signo;
     int saved = errno;
-    sigint_count++;
+    sig_ring[sig_count % SIG_RING] = signo;
+    sig_count++;
     if (sig_pipe[1] >= 0) {
         ssize_t r = write(sig_pipe[1], "i", 1);
         (void)r;
@@ -120,7 +126,7 @@ static void drain_sig_pipe(void)
         ;
 }
 
-static int sigint_catch(struct wpo_loop *loop, char *err, size_t errlen)
+static int interrupts_catch(struct wpo_loop *loop, char *err, size_t errlen)
 {
     if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(err, errlen, "cannot create the signal pipe: %s", strerror(errno));
@@ -129,11 +135,18 @@ static int sigint_catch(struct wpo_loop *loop, char *err, size_t errlen)
     if (!sig_owner) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigint;
+        sa.sa_handler = on_interrupt;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGINT, &sa, &sig_prev) != 0) {
+        sigaddset(&sa.sa_mask, SIGINT);
+        sigaddset(&sa.sa_mask, SIGTERM);
+        if (sigaction(SIGINT, &sa, &sig_prev_int) != 0) {
             snprintf(err, errlen, "cannot install the SIGINT handler: %s", strerror(errno));
+            return -1;
+        }
+        if (sigaction(SIGTERM, &sa, &sig_prev_term) != 0) {
+            snprintf(err, errlen, "cannot install the SIGTERM handler: %s", strerror(errno));
+            sigaction(SIGINT, &sig_prev_int, NULL);
             return -1;
         }
     } else {
@@ -141,16 +154,17 @@ static int sigint_catch(struct wpo_loop *loop, char *err, size_t errlen)
     }
     sig_owner = loop;
     loop->sig_catching = 1;
-    loop->sig_base = loop->sig_seen = sigint_count;
+    loop->sig_base = loop->sig_seen = sig_count;
     return 0;
 }
 
-static void sigint_release(struct wpo_loop *loop)
+static void interrupts_release(struct wpo_loop *loop)
 {
     loop->sig_catching = 0;
     if (sig_owner != loop)
         return;
-    sigaction(SIGINT, &sig_prev, NULL);
+    sigaction(SIGINT, &sig_prev_int, NULL);
+    sigaction(SIGTERM, &sig_prev_term, NULL);
     sig_owner = NULL;
 }
 
@@ -387,7 +401,7 @@ static void loop_close(struct wpo_loop *loop)
     if (loop->closed)
         return;
     loop->closed = 1;
-    sigint_release(loop);
+    interrupts_release(loop);
     for (size_t i = 0; i < loop->nbuckets; i++) {
         struct op *op = loop->buckets[i], *next;
         for (; op; op = next) {
@@ -614,12 +628,18 @@ static int push_converted(lua_State *L, int list, int n, struct conversion *c)
 static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
 {
     if (loop->sig_catching) {
-        int seen_now = sigint_count;
+        int seen_now = sig_count;
+        if (seen_now - loop->sig_seen > SIG_RING)      /* more than the ring holds: the oldest are lost */
+            loop->sig_seen = seen_now - SIG_RING;
         while (loop->sig_seen != seen_now) {
+            int signo = sig_ring[loop->sig_seen % SIG_RING];
+            const char *name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+            char msg[32];
+            snprintf(msg, sizeof msg, "interrupted (%s)", name);
             loop->sig_seen++;
-            n = push_failure(L, list, n, 0, "interrupted (SIGINT)", "interrupt");
+            n = push_failure(L, list, n, 0, msg, "interrupt");
             lua_rawgeti(L, list, n);
-            lua_pushliteral(L, "SIGINT");
+            lua_pushstring(L, name);
             lua_setfield(L, -2, "signal");
             lua_pushinteger(L, loop->sig_seen - loop->sig_base);
             lua_setfield(L, -2, "count");
@@ -808,8 +828,8 @@ static int l_loop_now(lua_State *L)
     return 1;
 }
 
-/* loop.catch_sigint(on) -> was_on */
-static int l_loop_catch_sigint(lua_State *L)
+/* loop.catch_interrupts(on) -> was_on */
+static int l_loop_catch_interrupts(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TBOOLEAN);
     int on = lua_toboolean(L, 1);
@@ -817,10 +837,10 @@ static int l_loop_catch_sigint(lua_State *L)
     int was = loop->sig_catching;
     if (on && !was && !loop->closed) {
         char err[160];
-        if (sigint_catch(loop, err, sizeof err) != 0)
-            return luaL_error(L, "loop.catch_sigint: %s", err);
+        if (interrupts_catch(loop, err, sizeof err) != 0)
+            return luaL_error(L, "loop.catch_interrupts: %s", err);
     } else if (!on && was) {
-        sigint_release(loop);
+        interrupts_release(loop);
     }
     lua_pushboolean(L, was);
     return 1;
@@ -830,7 +850,7 @@ static int l_loop_catch_sigint(lua_State *L)
 static int l_loop_interrupts(lua_State *L)
 {
     struct wpo_loop *loop = loop_get(L);
-    lua_pushinteger(L, loop->sig_catching ? sigint_count - loop->sig_base : 0);
+    lua_pushinteger(L, loop->sig_catching ? sig_count - loop->sig_base : 0);
     return 1;
 }
 
@@ -840,7 +860,7 @@ static const luaL_Reg loop_functions[] = {
     {"cancel", l_loop_cancel},
     {"pending", l_loop_pending},
     {"now", l_loop_now},
-    {"catch_sigint", l_loop_catch_sigint},
+    {"catch_interrupts", l_loop_catch_interrupts},
     {"interrupts", l_loop_interrupts},
     {NULL, NULL}
 };

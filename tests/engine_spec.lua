@@ -143,10 +143,23 @@ describe("wpo engine (end to end)", function()
     h.write(dir .. "/s.lua", src:format('fail_on_create = "InsufficientCapacity in eu-west-1a"'))
     local r = wpo(dir, { "run", "s.lua", "--yes" })
     assert.are.equal(1, r.status)
-    assert.matches("\n  s%.lua:2: wpo%.null%.a: NullFailure: InsufficientCapacity in eu%-west%-1a\n", r.stdout)
-    assert.matches("wpo%.null%.b: skipped: upstream wpo%.null%.a failed", r.stdout)
-    assert.matches("wpo%.null%.c: skipped: upstream wpo%.null%.a failed", r.stdout)
-    assert.matches("1 failed, 2 skipped", r.stdout)
+    -- progress on stdout; the failure, its skipped dependents and the summary on
+    -- stderr, one line each with the file:line and address
+    assert.matches("wpo%.null%.x: created in", r.stdout)
+    assert.is_nil(r.stdout:find("failed", 1, true))
+    assert.is_nil(r.stdout:find("skipped", 1, true))
+    local lines = {}
+    for line in r.stderr:gmatch("[^\n]+") do lines[#lines + 1] = (line:gsub("failed after %w+:", "failed after T:")) end
+    assert.are.same({
+      "s.lua:2: wpo.null.a: create failed after T: NullFailure: InsufficientCapacity in eu-west-1a",
+      "s.lua:3: wpo.null.b: skipped: upstream wpo.null.a failed",
+      "s.lua:4: wpo.null.c: skipped: upstream wpo.null.a failed",
+      "Apply failed: 2 added, 0 changed, 0 destroyed; 1 failed, 2 skipped.",
+      "  s.lua:2: wpo.null.a: NullFailure: InsufficientCapacity in eu-west-1a",
+      "  s.lua:3: wpo.null.b: skipped: upstream wpo.null.a failed",
+      "  s.lua:4: wpo.null.c: skipped: upstream wpo.null.a failed",
+    }, lines)
+    assert.is_nil(r.stderr:find("traceback", 1, true))
     assert.are.same({ "wpo.null.x", "wpo.null.y" }, addresses(state_of(dir)))
 
     h.write(dir .. "/s.lua", src:format(""))
@@ -360,22 +373,25 @@ describe("wpo engine (end to end)", function()
       local rc = io.open(dir .. "/rc", "r")
       local status = tonumber(rc:read("a"))
       rc:close()
-      return status, table.concat(seen, "\n") .. "\n"
+      return status, table.concat(seen, "\n") .. "\n", h.slurp(dir .. "/err")
     end
     return until_line, pid, finish
   end
 
-  it("on SIGINT starts nothing new, lets running creates finish and saves; a second SIGINT cancels them", function()
+  it("on SIGINT starts nothing new, lets running creates finish, saves and exits 130; a second signal cancels them",
+    function()
     h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
       .. 'local a = s:add("wpo.null", "a", { create_delay_ms = 1500 })\ns:add("wpo.null", "b", { value = a.id })\nreturn s\n')
     local until_line, pid, finish = background_run({ "run", "s.lua", "--yes" })
     until_line("^wpo%.null%.a: creating")
     os.execute("kill -INT " .. pid())
-    local status, out = finish()
-    assert.are.equal(1, status)
-    assert.matches("Interrupt: starting nothing new", out)
+    local status, out, err = finish()
+    assert.are.equal(130, status, out .. err)
+    assert.matches("Interrupt %(SIGINT%): starting nothing new", out)
     assert.matches("wpo%.null%.a: created in", out)
-    assert.matches("wpo%.null%.b: not started %(interrupted%)", out)
+    assert.matches("\nApply interrupted %(SIGINT%): 1 added, 0 changed, 0 destroyed; 0 failed, 0 skipped, 1 not started%.\n"
+      .. "  s%.lua:3: wpo%.null%.b: not started %(interrupted%)\n$", err)
+    assert.is_nil(out:find("not started", 1, true))
     assert.are.same({ "wpo.null.a" }, addresses(state_of(dir)))
 
     os.remove(dir .. "/out"); os.remove(dir .. "/rc")
@@ -384,13 +400,14 @@ describe("wpo engine (end to end)", function()
     until_line, pid, finish = background_run({ "run", "s.lua", "--yes" })
     until_line("^wpo%.null%.quick: created")
     local holder = pid()
+    os.execute("kill -TERM " .. holder)
+    until_line("^Interrupt %(SIGTERM%): starting nothing new")
     os.execute("kill -INT " .. holder)
-    until_line("^Interrupt: starting nothing new")
-    os.execute("kill -INT " .. holder)
-    status, out = finish()
-    assert.are.equal(1, status)
-    assert.matches("Interrupt: cancelling running operations", out)
-    assert.matches("wpo%.null%.slow: create failed after .*: NullFailure: create interrupted", out)
+    status, out, err = finish()
+    assert.are.equal(143, status, out .. err)        -- the first signal's status
+    assert.matches("Interrupt %(SIGINT%): cancelling running operations", out)
+    assert.matches("s%.lua:2: wpo%.null%.slow: create failed after .*: NullFailure: create interrupted", err)
+    assert.matches("Apply interrupted %(SIGTERM%)", err)
     assert.are.same({ "wpo.null.quick" }, addresses(state_of(dir)))
   end)
 
@@ -417,6 +434,23 @@ describe("wpo engine (end to end)", function()
     assert.are.equal("summary", last.event)
     assert.is_true(last.ok)
     assert.are.equal(3, last.added)
+  end)
+
+  it("with --json keeps a failed apply's events on stdout and writes its summary to stderr", function()
+    h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
+      .. 'local a = s:add("wpo.null", "a", { fail_on_create = "no capacity" })\n'
+      .. 's:add("wpo.null", "b", { value = a.id })\nreturn s\n')
+    local r = wpo(dir, { "run", "s.lua", "--yes", "--json" })
+    assert.are.equal(1, r.status)
+    local events = {}
+    for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = cjson.decode(line) end
+    local last = events[#events]
+    assert.are.equal("summary", last.event)
+    assert.is_false(last.ok)
+    assert.are.equal("s.lua:2", last.failures[1].where)
+    assert.are.equal("Apply failed: 0 added, 0 changed, 0 destroyed; 1 failed, 1 skipped.\n"
+      .. "  s.lua:2: wpo.null.a: NullFailure: no capacity\n"
+      .. "  s.lua:3: wpo.null.b: skipped: upstream wpo.null.a failed\n", r.stderr)
   end)
 
   it("asks on a terminal and applies only on 'yes'", function()

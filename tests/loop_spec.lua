@@ -149,29 +149,43 @@ describe("wpo.core.loop", function()
     assert.has_error(function() loop.timer("soon") end)
     assert.has_error(function() loop.wait("x") end)
     assert.has_error(function() loop.cancel("x") end)
-    assert.has_error(function() loop.catch_sigint("yes") end)
+    assert.has_error(function() loop.catch_interrupts("yes") end)
   end)
 
-  it("wakes a blocked wait on SIGINT and reports it as a record", function()
+  it("wakes a blocked wait on SIGINT or SIGTERM and reports each as a record, counted together", function()
     local r = run_child([[
       local loop = require "wpo.core.loop"
       local sys = require "wpo.core.sys"
-      assert(loop.catch_sigint(true) == false)
+      io.stdout:setvbuf("no")
+      assert(loop.catch_interrupts(true) == false)
       local long = loop.timer(60000)
       local p = io.popen("kill -INT " .. sys.pid())
       p:close()
       local start = loop.now()
       local got = loop.wait()
       local c = got[1]
-      print(#got, c.id, c.ok, c.code, c.signal, c.count, loop.interrupts(), loop.now() - start < 30000)
-      io.popen("kill -INT " .. sys.pid()):close()
+      print(#got, c.id, c.ok, c.code, c.signal, c.err, c.count, loop.interrupts(), loop.now() - start < 30000)
+      io.popen("kill -TERM " .. sys.pid()):close()
       c = loop.wait()[1]
-      print(c.code, c.count, loop.interrupts())
-      assert(loop.catch_sigint(false) == true)
+      print(c.code, c.signal, c.err, c.count, loop.interrupts())
+      io.popen("kill -INT " .. sys.pid() .. "; kill -TERM " .. sys.pid()):close()
+      got = loop.wait(0)
+      while #got < 2 do
+        for _, x in ipairs(loop.wait()) do got[#got + 1] = x end
+      end
+      print(got[1].signal, got[1].count, got[2].signal, got[2].count)
+      assert(loop.catch_interrupts(false) == true)
       loop.cancel(long)
+      loop.wait()
+      -- released: SIGTERM has its default action again
+      io.popen("kill -TERM " .. sys.pid()):close()
+      loop.wait(60000)
+      print("not reached")
     ]])
-    assert.are.equal(0, r.status, r.stderr)
-    assert.are.equal("1\t0\tfalse\tinterrupt\tSIGINT\t1\t1\ttrue\ninterrupt\t2\t2\n", r.stdout)
+    assert.are.equal(143, r.status, r.stderr)
+    assert.are.equal("1\t0\tfalse\tinterrupt\tSIGINT\tinterrupted (SIGINT)\t1\t1\ttrue\n"
+      .. "interrupt\tSIGTERM\tinterrupted (SIGTERM)\t2\t2\n"
+      .. "SIGINT\t3\tSIGTERM\t4\n", r.stdout)
   end)
 
   it("frees pending timers and requests when the state closes", function()

@@ -2,10 +2,10 @@ local h = require "helpers"
 local loop = require "wpo.core.loop"
 local task = require "wpo.task"
 
-local function run_child(source)
+local function run_child(source, opts)
   local dir = h.tmpdir()
   h.write(dir .. "/child.lua", source)
-  local r = h.wpo({ "lua", dir .. "/child.lua" })
+  local r = h.wpo({ "lua", dir .. "/child.lua" }, opts)
   h.rmrf(dir)
   return r
 end
@@ -111,17 +111,21 @@ describe("wpo.task", function()
     assert.matches("boom in a task", err)
   end)
 
-  it("writes a failed task's traceback to stderr by default", function()
-    local r = run_child([[
+  it("writes a failed task's error to stderr by default: one line, the traceback only with WPO_LOG=debug", function()
+    local child = [[
       local task = require "wpo.task"
       local function inner_failure() error({ code = "X" }) end
       task.spawn(function() task.sleep(1) inner_failure() end)
       task.spawn(function() task.sleep(5) print("the other task finished") end)
       task.run()
-    ]])
+    ]]
+    local r = run_child(child, { env = { WPO_LOG = "" } })
     assert.are.equal(0, r.status)
     assert.are.equal("the other task finished\n", r.stdout)
-    assert.matches("task 1 failed: %(error object is a table value%)", r.stderr)
+    assert.are.equal("wpo: task 1 failed: (error object is a table value)\n", r.stderr)
+    r = run_child(child, { env = { WPO_LOG = "debug" } })
+    assert.are.equal(0, r.status)
+    assert.matches("task 1 failed: %(error object is a table value%)\nstack traceback", r.stderr)
     assert.matches("inner_failure", r.stderr)
   end)
 
@@ -315,7 +319,7 @@ describe("wpo.task over a fake loop", function()
       for _ in pairs(L.timers) do n = n + 1 end
       return n
     end
-    function L.catch_sigint(on) local was = L.catching L.catching = on return was end
+    function L.catch_interrupts(on) local was = L.catching L.catching = on return was end
     function L.signal()
       L.signals = L.signals + 1
       complete { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGINT)", signal = "SIGINT", count = L.signals }

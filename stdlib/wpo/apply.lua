@@ -3,17 +3,28 @@
 -- level by level), at most `parallelism` at a time. After each resource
 -- completes, the state is saved. A failure skips its transitive dependents
 -- ("skipped: upstream X failed") while independent branches run to the end.
--- SIGINT: the first stops starting nodes and lets running ones finish; the
--- second cancels the running ones. Either way the state is saved.
+-- SIGINT or SIGTERM: the first stops starting nodes and lets running ones
+-- finish; the second (of either) cancels the running ones. Either way the
+-- state is saved.
 --
 --   apply.run(plan, stack, st, { parallelism = 16, reporter = r,
 --                                interrupt = true }) -> result
---   result = { ok, interrupted, failures = { { address, where, action, err } },
---              skipped = { { address, reason } }, not_started = { address },
---              counts = { added, changed, destroyed } }
---   apply.reporter(kind, out) -> r     kind "human" | "json"; r receives
+--   result = { ok, interrupted, signal ("SIGINT" | "SIGTERM": the first one),
+--              failures = { { address, where, action, err } },
+--              skipped = { { address, where, reason } },
+--              not_started = { address }, counts = { added, changed, destroyed },
+--              where_of = { [node id] = "file:line" } }
+--   apply.reporter(kind, out, err) -> r     kind "human" | "json"; r receives
 --        start(a), still(a, elapsed_ms), finish(a, ms, record), fail(a, ms, err),
---        skip(address, reason), note(a, msg), interrupt(count), summary(result)
+--        skip(address, reason, where), note(a, msg), interrupt(count, signal),
+--        summary(result)
+--
+-- Streams: progress (starts, completions, notes, what an interrupt does, and
+-- "Apply complete") goes to `out` (stdout); every failure, skip and the
+-- summary of a run that did not complete go to `err` (stderr), one line each
+-- naming the file:line and address. With --json the events stay on stdout
+-- and the failure summary is written to stderr as well. An error that is not
+-- a wpo error (a bug) is one line; its traceback only with WPO_LOG=debug.
 --
 -- Progress ("still creating... (10s elapsed)") runs on the loop's timers
 -- (wpo.core.loop through wpo.task), so a fake loop drives it in tests.
@@ -21,6 +32,7 @@ local cjson = require "cjson"
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local check_options = require("wpo.options").check
+local log = require "wpo.log"
 local loop = require "wpo.core.loop"
 local resource = require "wpo.resource"
 local task = require "wpo.task"
@@ -46,6 +58,17 @@ function Human:line(s)
   self.out:flush()
 end
 
+function Human:error_line(s)
+  self.err:write(s, "\n")
+  self.err:flush()
+end
+
+-- "s.lua:3: wpo.null.a" — where a resource is declared, then its address
+local function place(where, address)
+  if where then return tostring(where) .. ": " .. address end
+  return address
+end
+
 function Human:start(a)
   self:line(string.format("%s: %s...", a.id, ING[a.action]))
 end
@@ -60,23 +83,50 @@ function Human:finish(a, ms, record)
 end
 
 function Human:fail(a, ms, err)
-  self:line(string.format("%s: %s failed after %s: %s", a.id, a.action, text.duration(ms / 1000), message_of(err)))
+  self:error_line(string.format("%s: %s failed after %s: %s", place(a.where, a.id), a.action,
+    text.duration(ms / 1000), message_of(err)))
 end
 
-function Human:skip(address, reason)
-  self:line(string.format("%s: %s", address, reason))
+function Human:skip(address, reason, where)
+  self:error_line(string.format("%s: %s", place(where, address), reason))
 end
 
 function Human:note(a, msg)
   self:line(string.format("%s: %s", a.id, msg))
 end
 
-function Human:interrupt(count)
+function Human:interrupt(count, signal)
   if count == 1 then
-    self:line("Interrupt: starting nothing new; waiting for running operations to finish (interrupt again to cancel them)")
+    self:line(string.format("Interrupt (%s): starting nothing new; waiting for running operations to finish "
+      .. "(interrupt again to cancel them)", signal or "SIGINT"))
   else
-    self:line("Interrupt: cancelling running operations")
+    self:line(string.format("Interrupt (%s): cancelling running operations", signal or "SIGINT"))
   end
+end
+
+-- The summary of a run that did not complete: a header, then one line per
+-- failure, skip and node not started.
+local function failure_summary(r)
+  local c = r.counts
+  local lines = { string.format("Apply %s: %d added, %d changed, %d destroyed; %d failed, %d skipped%s.",
+    r.interrupted and ("interrupted (" .. (r.signal or "SIGINT") .. ")") or "failed", c.added, c.changed,
+    c.destroyed, #r.failures, #r.skipped,
+    #r.not_started > 0 and string.format(", %d not started", #r.not_started) or "") }
+  for _, f in ipairs(r.failures) do
+    local e = f.err
+    if errors.is(e) then
+      e = errors.new { code = e.code, message = e.message, where = e.where or f.where, address = e.address or f.address }
+      lines[#lines + 1] = "  " .. tostring(e)
+    else
+      lines[#lines + 1] = string.format("  %s: %s", place(f.where, f.address), tostring(e))
+    end
+  end
+  for _, s in ipairs(r.skipped) do lines[#lines + 1] = string.format("  %s: %s", place(s.where, s.address), s.reason) end
+  for _, a in ipairs(r.not_started) do
+    local where = r.where_of and r.where_of[a]
+    lines[#lines + 1] = string.format("  %s: not started (interrupted)", place(where, a))
+  end
+  return lines
 end
 
 function Human:summary(r)
@@ -85,20 +135,8 @@ function Human:summary(r)
     self:line(string.format("\nApply complete: %d added, %d changed, %d destroyed.", c.added, c.changed, c.destroyed))
     return
   end
-  self:line(string.format("\nApply %s: %d added, %d changed, %d destroyed; %d failed, %d skipped%s.",
-    r.interrupted and "interrupted" or "failed", c.added, c.changed, c.destroyed, #r.failures, #r.skipped,
-    #r.not_started > 0 and string.format(", %d not started", #r.not_started) or ""))
-  for _, f in ipairs(r.failures) do
-    local e = f.err
-    if errors.is(e) then
-      e = errors.new { code = e.code, message = e.message, where = e.where or f.where, address = e.address or f.address }
-      self:line("  " .. tostring(e))
-    else
-      self:line(string.format("  %s: %s: %s", f.where or "?", f.address, tostring(e)))
-    end
-  end
-  for _, s in ipairs(r.skipped) do self:line(string.format("  %s: %s", s.address, s.reason)) end
-  for _, a in ipairs(r.not_started) do self:line(string.format("  %s: not started (interrupted)", a)) end
+  self.err:write("\n")
+  for _, line in ipairs(failure_summary(r)) do self:error_line(line) end
 end
 
 local Json = {}
@@ -127,16 +165,16 @@ function Json:fail(a, ms, err)
     duration_ms = math.floor(ms), error = message_of(err), code = errors.is(err) and err.code or nil })
 end
 
-function Json:skip(address, reason)
-  self:event({ event = "skipped", address = address, reason = reason })
+function Json:skip(address, reason, where)
+  self:event({ event = "skipped", address = address, reason = reason, where = where })
 end
 
 function Json:note(a, msg)
   self:event({ event = "note", address = a.address, message = msg })
 end
 
-function Json:interrupt(count)
-  self:event({ event = "interrupt", count = count })
+function Json:interrupt(count, signal)
+  self:event({ event = "interrupt", count = count, signal = signal })
 end
 
 function Json:summary(r)
@@ -144,15 +182,19 @@ function Json:summary(r)
   for _, f in ipairs(r.failures) do
     failures[#failures + 1] = { address = f.address, where = f.where, action = f.action, error = message_of(f.err) }
   end
-  self:event({ event = "summary", ok = r.ok, interrupted = r.interrupted, added = r.counts.added,
+  self:event({ event = "summary", ok = r.ok, interrupted = r.interrupted, signal = r.signal, added = r.counts.added,
     changed = r.counts.changed, destroyed = r.counts.destroyed, failed = #failures,
     skipped = #r.skipped, not_started = #r.not_started, failures = failures[1] and failures or nil })
+  if not r.ok then
+    for _, line in ipairs(failure_summary(r)) do self.err:write(line, "\n") end
+    self.err:flush()
+  end
 end
 
-function M.reporter(kind, out)
-  out = out or io.stdout
-  if kind == "json" then return setmetatable({ out = out }, Json) end
-  if kind == "human" then return setmetatable({ out = out }, Human) end
+function M.reporter(kind, out, err)
+  out, err = out or io.stdout, err or io.stderr
+  if kind == "json" then return setmetatable({ out = out, err = err }, Json) end
+  if kind == "human" then return setmetatable({ out = out, err = err }, Human) end
   error("apply.reporter: kind is \"human\" or \"json\", not " .. tostring(kind), 2)
 end
 
@@ -390,7 +432,8 @@ function M.run(p, stack, st, opts)
   if not st.lineage and #p.actions > 0 then st:save() end
 
   local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
-    counts = { added = 0, changed = 0, destroyed = 0 } }
+    counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {} }
+  for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
   local running, stopping, finished = {}, false, false
   local running_n = 0
   local all_done = task.semaphore(1)
@@ -429,7 +472,9 @@ function M.run(p, stack, st, opts)
     watcher.name = "progress of " .. a.id
     local okn, record = xpcall(execute, function(e)
       if errors.is(e) then return e end
-      return errors.new { code = "InternalError", message = debug.traceback(tostring(e), 2):gsub("\n", " | ") }
+      local msg = type(e) == "string" and e or errors.describe(e)
+      if log.enabled("debug") then log.debug("%s: %s", a.id, debug.traceback(msg, 2)) end
+      return errors.new { code = "InternalError", message = msg }
     end, a, ctx_for, st)
     over = true
     task.cancel(watcher)
@@ -446,8 +491,9 @@ function M.run(p, stack, st, opts)
       reporter:fail(a, ms, record)
       for _, id in ipairs(g:fail(a.id)) do
         local _, why = g:status(id)
-        result.skipped[#result.skipped + 1] = { address = id, reason = why }
-        reporter:skip(id, why)
+        local where = result.where_of[id]
+        result.skipped[#result.skipped + 1] = { address = id, where = where, reason = why }
+        reporter:skip(id, why, where)
       end
       if errors.is(record) and record.code == "StateError" then stopping = true end
     end
@@ -477,9 +523,10 @@ function M.run(p, stack, st, opts)
 
   local prev_handler
   if opts.interrupt then
-    prev_handler = task.on_interrupt(function(n)
+    prev_handler = task.on_interrupt(function(n, signal)
       result.interrupted = true
-      reporter:interrupt(n)
+      result.signal = result.signal or signal or "SIGINT"
+      reporter:interrupt(n, signal)
       stopping = true
       if n >= 2 then
         for _, t in pairs(running) do task.cancel(t) end

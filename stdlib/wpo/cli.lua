@@ -8,7 +8,8 @@
 --              metavar, help } }  (`--detailed-exitcode` is opts.detailed_exitcode)
 --   passthrough  true: everything after the first positional is the command's own
 --   help     longer text for `wpo help NAME` (optional)
---   run(opts, args) -> exit status (0 success, 1 failure, 2 usage, or as documented)
+--   run(opts, args) -> exit status (0 success, 1 failure, 2 usage, 130/143 interrupted
+--            by SIGINT/SIGTERM, or as documented)
 -- Commands raise wpo.errors for user-facing failures; cli prints them as one line.
 local errors = require "wpo.errors"
 local text = require "wpo.text"
@@ -16,6 +17,13 @@ local text = require "wpo.text"
 local M = {}
 
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE = 0, 1, 2
+-- Interrupted by a signal, as shells report one: 128 + its number.
+M.EXIT_SIGNAL = { SIGINT = 130, SIGTERM = 143 }
+
+-- cli.signal_status(signal) -> the exit status of a run that signal interrupted
+function M.signal_status(signal)
+  return M.EXIT_SIGNAL[signal] or M.EXIT_SIGNAL.SIGINT
+end
 
 -- The order `wpo help` lists them in. A name whose module is absent is not offered.
 M.COMMANDS = {

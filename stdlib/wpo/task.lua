@@ -29,16 +29,19 @@
 --   task.on_error(fn) -> previous  fn(t, err, traceback) receives the error of
 --                                  a failed task (default: stderr); nil = default
 --   task.on_interrupt(fn) -> previous
---                                  fn(count) is called on each SIGINT (count =
---                                  1, 2, ... since the handler was set), from
---                                  the scheduler, not inside a task; setting a
---                                  handler catches SIGINT (loop.catch_sigint),
---                                  nil restores the default action
+--                                  fn(count, signal) is called on each SIGINT
+--                                  or SIGTERM (count = 1, 2, ... since the
+--                                  handler was set, both signals together;
+--                                  signal = "SIGINT" | "SIGTERM"), from the
+--                                  scheduler, not inside a task; setting a
+--                                  handler catches both (loop.catch_interrupts),
+--                                  nil restores their default actions
 --
 -- A task t has fields id, name (settable; used in error reports), status
 -- ("ready", "running", "blocked", "done", "failed"), error and traceback (when
 -- failed), and methods t:join(), t:cancel(). An error inside a task is
--- reported with its traceback and does not stop other tasks.
+-- reported (by default one line on stderr; its traceback with WPO_LOG=debug)
+-- and does not stop other tasks.
 --
 -- Everything waits through this module: a direct loop.wait elsewhere would
 -- take completions away from the tasks awaiting them. A completion that
@@ -49,6 +52,7 @@
 -- task) it drives the loop until the operation completes, like outside a task.
 local loop = require "wpo.core.loop"
 local errors = require "wpo.errors"
+local log = require "wpo.log"
 
 local M = {}
 
@@ -80,9 +84,14 @@ local function describe(err)
   return string.format("(error object is a %s value)", type(err))
 end
 
-local function default_error_handler(t, _, traceback)
-  io.stderr:write(string.format("wpo: %s failed: %s\n", t and tostring(t.name or ("task " .. t.id)) or "interrupt handler",
-    traceback))
+-- One line naming the task and its error; the traceback only with WPO_LOG=debug.
+local function default_error_handler(t, err, traceback)
+  local what = t and tostring(t.name or ("task " .. t.id)) or "interrupt handler"
+  if log.enabled("debug") then
+    io.stderr:write(string.format("wpo: %s failed: %s\n", what, traceback))
+  else
+    io.stderr:write(string.format("wpo: %s failed: %s\n", what, (describe(err):gsub("[\r\n]+", " "))))
+  end
   io.stderr:flush()
 end
 
@@ -155,7 +164,7 @@ local function dispatch(completions)
     if c.id == 0 then
       if interrupt_handler then
         local ok, err = xpcall(interrupt_handler, function(e) return { err = e, traceback = debug.traceback(describe(e), 2) } end,
-          c.count)
+          c.count, c.signal)
         if not ok then report(nil, err.err, err.traceback) end
       end
     else
@@ -421,7 +430,7 @@ function M.on_interrupt(fn)
   end
   local prev = interrupt_handler
   interrupt_handler = fn
-  loop.catch_sigint(fn ~= nil)
+  loop.catch_interrupts(fn ~= nil)
   return prev
 end
 

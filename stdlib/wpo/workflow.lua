@@ -7,8 +7,8 @@
 -- a remote lock's lease is renewed by a heartbeat task while wpo works (the
 -- backend starts it); it is checked again right before applying (it may have
 -- been lost while a prompt waited); `<close>` releases it, after errors too;
--- and a SIGINT outside apply (which handles its own) lets a write in
--- progress finish, releases the lock and exits 130.
+-- and a SIGINT or SIGTERM outside apply (which handles its own) lets a write
+-- in progress finish, releases the lock and exits 130 (SIGINT) or 143 (SIGTERM).
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
 local value = require "wpo.value"
@@ -99,16 +99,20 @@ function M.load(opts, path)
   return stack
 end
 
--- While a remote lock is held outside apply: SIGINT lets a write in progress
--- finish, releases the lock (and any other held with it) and exits 130.
+-- While a remote lock is held outside apply: SIGINT or SIGTERM lets a write
+-- in progress finish, releases the lock (and any other held with it) and
+-- exits 130 or 143 (the first signal's status).
 local guarded = {}          -- states whose lock the handler releases
 local previous_handler
+local first_signal
 
-local function on_interrupt(count)
+local function on_interrupt(count, signal)
   local task = require "wpo.task"
+  local cli = require "wpo.cli"
+  first_signal = first_signal or signal
   if count >= 2 then
     io.stderr:write("wpo: interrupted again: exiting; a state lock may remain until its lease expires\n")
-    os.exit(130)
+    os.exit(cli.signal_status(first_signal))
   end
   io.stderr:write("wpo: interrupted: releasing the state lock\n")
   task.spawn(function()
@@ -117,7 +121,7 @@ local function on_interrupt(count)
       st.backend:unlock()
     end
     io.stderr:write("wpo: interrupted; the state lock was released\n")
-    os.exit(130)
+    os.exit(cli.signal_status(first_signal))
   end)
 end
 
@@ -299,7 +303,8 @@ function M.record_rollout(p, stack, st, result)
   return entry
 end
 
--- Run a confirmed plan and report; the exit status.
+-- Run a confirmed plan and report; the exit status: 0, 1 (something
+-- failed), 130 or 143 (interrupted by SIGINT or SIGTERM; the state saved).
 function M.apply(p, stack, st, opts)
   local apply = require "wpo.apply"
   -- the lock may have been lost while the plan was read; a KMS data key is
@@ -309,7 +314,9 @@ function M.apply(p, stack, st, opts)
   local result = apply.run(p, stack, st, { parallelism = opts.parallelism, interrupt = true,
     reporter = apply.reporter(opts.json and "json" or "human") })
   M.record_rollout(p, stack, st, result)
-  return result.ok and 0 or 1
+  if result.ok then return 0 end
+  if result.interrupted then return require("wpo.cli").signal_status(result.signal) end
+  return 1
 end
 
 -- ---- saved plans ----

@@ -212,6 +212,6 @@ return s
     local r = env:wpo { "run", "s.lua", "--yes" }
     assert.are.equal(1, r.status)
     assert.matches("s%.lua:4: aws%.efs%.mount_target%.a2: MountTargetConflict: mount target already exists in this "
-      .. "AZ %(us%-east%-1a%)", r.stdout)
+      .. "AZ %(us%-east%-1a%)", r.stderr)
   end)
 end)

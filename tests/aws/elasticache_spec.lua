@@ -94,7 +94,7 @@ return s
     env:write("s.lua", stack():gsub(secret:gsub("%p", "%%%0"), bad))
     local r = env:wpo { "run", "s.lua", "--yes" }
     assert.are.equal(1, r.status)
-    assert.matches("InvalidSecret: the Redis AUTH token from .* may hold printable ASCII characters only", r.stdout)
+    assert.matches("InvalidSecret: the Redis AUTH token from .* may hold printable ASCII characters only", r.stderr)
     assert.is_false(has(r.stdout .. r.stderr, "has a space"))
     assert.are.same({}, env:objects("elasticache", "replication-group"))
   end)
@@ -168,6 +168,6 @@ return s
     r = env:wpo { "run", "o.lua", "--yes" }
     assert.are.equal(1, r.status)
     assert.matches("AlreadyExists: a cache subnet group named other already exists and is not this resource's",
-      r.stdout)
+      r.stderr)
   end)
 end)

@@ -155,7 +155,7 @@ return s
     local r = env:wpo { "destroy", "s.lua", "--yes" }
     assert.are.equal(1, r.status)
     assert.matches("s%.lua:%d+: aws%.rds%.cluster%.db: DeletionProtection: DB cluster t%-db has deletion protection on",
-      r.stdout)
+      r.stderr)
     assert.is_table(env:objects("rds", "db-cluster")["t-db"])
     env:write("s.lua", aurora { protected = false })
     r = env:wpo { "run", "s.lua", "--yes" }
@@ -264,7 +264,7 @@ return s
     assert.are.equal(1, r.status)
     assert.matches("s%.lua:2: aws%.rds%.db_subnet_group%.db: AlreadyExists: a DB subnet group named t%-other already "
       .. "exists and is not this resource's %(its wpo:address tag is absent%): import it with 'wpo import STACK "
-      .. "aws%.rds%.db_subnet_group%.db t%-other'", r.stdout)
+      .. "aws%.rds%.db_subnet_group%.db t%-other'", r.stderr)
     assert.are.equal(0, env:ok_calls("rds.CreateDBSubnetGroup") - 1)
   end)
 
@@ -302,7 +302,7 @@ return s
       env:write("s.lua", plain { storage = 30 })
       r = env:wpo { "run", "s.lua", "--yes" }
       assert.are.equal(1, r.status)
-      assert.matches("StorageShrink: allocated_storage cannot go down %(50 %-> 30 GiB%)", r.stdout)
+      assert.matches("StorageShrink: allocated_storage cannot go down %(50 %-> 30 GiB%)", r.stderr)
       env:write("s.lua", plain { storage = 50 })
       local final = env:resources()["aws.rds.instance.db"].outputs.final_snapshot_identifier
       r = env:wpo { "destroy", "s.lua", "--yes" }
@@ -316,7 +316,7 @@ return s
       assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
       local r = env:wpo { "destroy", "s.lua", "--yes" }
       assert.are.equal(1, r.status)
-      assert.matches("DeletionProtection: DB instance t%-db has deletion protection on", r.stdout)
+      assert.matches("DeletionProtection: DB instance t%-db has deletion protection on", r.stderr)
       env:write("s.lua", plain { protected = false, skip = true })
       assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
       local rds = env:client("rds")

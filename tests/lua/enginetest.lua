@@ -49,7 +49,7 @@ function M.recorder(fake)
   function r:fail(a, ms, err) rec("fail", a, { ms = ms, err = err }) end
   function r:skip(address, reason) rec("skip", address, { reason = reason }) end
   function r:note(a, msg) rec("note", a, { msg = msg }) end
-  function r:interrupt(n) rec("interrupt", nil, { count = n }) end
+  function r:interrupt(n, signal) rec("interrupt", nil, { count = n, signal = signal }) end
   function r:summary(res) rec("summary", nil, { result = res }) end
   function r:find(what, id)
     for _, e in ipairs(self.events) do if e.what == what and (id == nil or e.id == id) then return e end end

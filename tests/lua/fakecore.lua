@@ -7,7 +7,7 @@
 --   local fake = fakecore.install{ seed = 1 }
 --   fake.now                  virtual milliseconds
 --   fake.at(ms, fn)           call fn when the virtual clock reaches ms
---   fake.interrupt()          deliver a SIGINT record at the next wait
+--   fake.interrupt(signal?)   deliver a SIGINT (or the signal named) record at the next wait
 --   fakecore.restore()
 local M = {}
 
@@ -66,8 +66,9 @@ function M.install(opts)
   local function collect()
     run_hooks()
     local out = {}
-    for _, n in ipairs(interrupts) do
-      out[#out + 1] = { id = 0, ok = false, code = "interrupt", err = "interrupted (SIGINT)", signal = "SIGINT", count = n }
+    for _, i in ipairs(interrupts) do
+      out[#out + 1] = { id = 0, ok = false, code = "interrupt", err = "interrupted (" .. i.signal .. ")",
+        signal = i.signal, count = i.count }
     end
     interrupts = {}
     for _, id in ipairs(cancelled) do
@@ -118,7 +119,7 @@ function M.install(opts)
     fake.now = math.max(fake.now, e)
     return collect()
   end
-  function loop.catch_sigint(on)
+  function loop.catch_interrupts(on)
     local was = fake.catching
     fake.catching = on
     if on and not was then fake.sigints = 0 end
@@ -127,9 +128,9 @@ function M.install(opts)
   function loop.interrupts() return fake.catching and fake.sigints or 0 end
 
   function fake.at(ms, fn) hooks[#hooks + 1] = { at = ms, fn = fn } end
-  function fake.interrupt()
+  function fake.interrupt(signal)
     fake.sigints = fake.sigints + 1
-    if fake.catching then interrupts[#interrupts + 1] = fake.sigints end
+    if fake.catching then interrupts[#interrupts + 1] = { count = fake.sigints, signal = signal or "SIGINT" } end
   end
 
   local rng = opts.seed or 1
