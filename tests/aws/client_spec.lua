@@ -298,6 +298,46 @@ describe("wpo.aws.client", function()
     end)
   end)
 
+  describe("required members", function()
+    local CREATED = '<CreateVpcResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>rid-cv</requestId>'
+      .. '%s</CreateVpcResponse>'
+
+    it("takes a member, following names and list positions", function()
+      local c = make("ec2", function() return awstest.response(200, OK_VPCS) end)
+      local out = c:call("DescribeVpcs", {})
+      assert.are.equal("vpc-1", aws.required(out, "Vpcs", 1, "VpcId"))
+      assert.are.equal("main", aws.required(out, "Vpcs", 1, "Tags", 1, "Value"))
+      assert.are.equal(false, aws.required(out, "Vpcs", 1, "IsDefault"))   -- false is a value, not an absence
+    end)
+
+    it("raises InvalidResponse naming the service, operation, member and request when a 200 lacks it", function()
+      local c = make("ec2", function() return awstest.response(200, CREATED:format("")) end)
+      local out = c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" })
+      local err = raised(function() return aws.required(out, "Vpc", "VpcId") end)
+      assert.are.equal("InvalidResponse", err.code)
+      assert.is_false(err.retryable)
+      assert.are.equal("InvalidResponse: ec2 CreateVpc answered without Vpc (request rid-cv)", tostring(err))
+      assert.are.same({ service = "ec2", operation = "CreateVpc", request_id = "rid-cv" }, err.response)
+
+      c = make("ec2", function() return awstest.response(200, CREATED:format("<vpc><cidrBlock>10.0.0.0/16</cidrBlock></vpc>")) end)
+      out = c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" })
+      err = raised(function() return aws.required(out, "Vpc", "VpcId") end)
+      assert.are.equal("InvalidResponse: ec2 CreateVpc answered without Vpc.VpcId (request rid-cv)", tostring(err))
+      c = make("ec2", function() return awstest.response(200, OK_VPCS) end)
+      err = raised(function() return aws.required(c:call("DescribeVpcs", {}), "Vpcs", 2, "VpcId") end)
+      assert.are.equal("InvalidResponse: ec2 DescribeVpcs answered without Vpcs[2] (request rid-ok)", tostring(err))
+    end)
+
+    it("knows the answers of collect (and of each page), and says less of a table it did not make", function()
+      local c = make("ec2", function() return awstest.response(200, OK_VPCS) end)
+      local err = raised(function() return aws.required(c:collect("DescribeVpcs", {}), "NextToken") end)
+      assert.are.equal("InvalidResponse: ec2 DescribeVpcs answered without NextToken (request rid-ok)", tostring(err))
+      err = raised(function() return aws.required({}, "Vpc") end)
+      assert.are.equal("InvalidResponse: an AWS answer without Vpc", tostring(err))
+      assert.has_error(function() aws.required({}) end, "aws.required: name the member to take")
+    end)
+  end)
+
   describe("pagination", function()
     it("follows NextToken and collects every page", function()
       local tokens = {}

@@ -152,6 +152,27 @@ class FaultsTest(unittest.TestCase):
             self.faults(throttle_rate=2)
         self.assertEqual(0, self.fake.control("GET", "/_fake/faults")["throttle_rate"])
 
+    def test_strip_members_answers_200_without_them_after_the_operation_took_effect(self):
+        ec2 = self.fake.client("ec2")
+        ecs = self.fake.client("ecs")
+        self.faults(strip_members=["Vpc"], operations=["ec2.CreateVpc"])
+        out = ec2.create_vpc(CidrBlock="10.0.0.0/16")
+        self.assertEqual(200, out["ResponseMetadata"]["HTTPStatusCode"])
+        self.assertNotIn("Vpc", out)
+        self.assertEqual(1, len(ec2.describe_vpcs()["Vpcs"]))       # other operations answer in full
+        # a dotted path reaches into a structure; JSON protocols alike
+        self.faults(strip_members=["Vpc.VpcId", "cluster.clusterArn"])
+        out = ec2.create_vpc(CidrBlock="10.1.0.0/16")
+        self.assertNotIn("VpcId", out["Vpc"])
+        self.assertEqual("10.1.0.0/16", out["Vpc"]["CidrBlock"])
+        cluster = ecs.create_cluster(clusterName="c1")["cluster"]
+        self.assertNotIn("clusterArn", cluster)
+        self.assertEqual("c1", cluster["clusterName"])
+        self.assertEqual(2, len(ec2.describe_vpcs()["Vpcs"]))
+        self.assertEqual(2, self.fake.calls()["ec2.CreateVpc"])
+        with self.assertRaisesRegex(AssertionError, "strip_members must be a list of member names"):
+            self.faults(strip_members="Vpc")
+
     def test_reset_clears_faults(self):
         self.faults(throttle_rate=1.0)
         self.fake.control("POST", "/_fake/reset")

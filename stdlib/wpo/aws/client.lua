@@ -26,6 +26,13 @@
 -- While read-only mode is on (client.set_read_only(true), which `wpo plan`
 -- turns on), any operation that is not a read raises ReadOnlyViolation
 -- before anything is sent.
+--
+-- A 200 answer may lack a member the caller needs (AWS's models mark almost
+-- no output member required). client.required(result, key, ...) takes a
+-- member, following keys into nested structures and lists, and raises
+-- InvalidResponse naming the operation, the member and the request when it
+-- is absent: "ec2 CreateVpc answered without Vpc.VpcId (request 5f1c...)".
+-- Every result of call, pcall, paginate and collect knows where it came from.
 local crypto = require "wpo.core.crypto"
 local loop = require "wpo.core.loop"
 local sigv4 = require "wpo.core.sigv4"
@@ -89,6 +96,41 @@ local function check_options(opts)
         type(want) == "table" and table.concat(want, " or ") or want, type(v)), 3)
     end
   end
+end
+
+--------------------------------------------------------------- required members
+
+-- result table -> { service, operation, request_id }: what answered it
+local answered = setmetatable({}, { __mode = "k" })
+
+local function path_name(keys, n)
+  local out = {}
+  for i = 1, n do
+    local k = keys[i]
+    if math.type(k) == "integer" and #out > 0 then out[#out] = out[#out] .. "[" .. k .. "]"
+    elseif math.type(k) == "integer" then out[1] = "[" .. k .. "]"
+    else out[#out + 1] = tostring(k) end
+  end
+  return table.concat(out, ".")
+end
+
+-- client.required(result, key, ...) -> the member at that path (raises InvalidResponse)
+function M.required(result, ...)
+  local keys = table.pack(...)
+  if keys.n == 0 then error("aws.required: name the member to take", 2) end
+  local v = result
+  for i = 1, keys.n do
+    if type(v) == "table" then v = v[keys[i]] else v = nil end
+    if v == nil then
+      local from = type(result) == "table" and answered[result]
+      local missing = path_name(keys, i)
+      errors.raise { code = "InvalidResponse", retryable = false, response = from or nil,
+        message = from and string.format("%s %s answered without %s%s", from.service, from.operation, missing,
+          from.request_id and (" (request " .. tostring(from.request_id) .. ")") or "")
+          or ("an AWS answer without " .. missing) }
+    end
+  end
+  return v
 end
 
 --------------------------------------------------------------- read-only mode
@@ -609,6 +651,9 @@ function Client:invoke(op_name, params)
           log.debug("aws %s %s -> %d in %.0fms (request %s, attempt %d, %d retries)", self.service, op_name,
             resp.status, elapsed, tostring(request_id or "-"), attempt, attempt - 1)
           log.debug("aws %s %s result %s", self.service, op_name, op.o and log_json(redact(model, op.o, result)) or "{}")
+        end
+        if type(result) == "table" then
+          answered[result] = { service = self.service, operation = op_name, request_id = request_id }
         end
         return result, { request_id = request_id, status = resp.status, attempts = attempt, headers = resp.headers }
       end

@@ -12,6 +12,7 @@
 --     for _, v in ipairs(page.Vpcs) do ... end
 --   end
 --   local out, err = ec2:pcall("DeleteVpc", { VpcId = vpc.VpcId })   -- err.code "DependencyViolation"...
+--   local id = aws.required(ec2:call("CreateVpc", {...}), "Vpc", "VpcId")   -- InvalidResponse when AWS left it out
 --   aws.set_read_only(true)     -- wpo plan: any write raises ReadOnlyViolation
 --
 -- aws.client(service, opts) -> client (wpo.aws.client.new). Results are Lua
@@ -43,6 +44,7 @@ local common = require "wpo.aws.protocol.common"
 local M = {}
 
 M.client = client.new
+M.required = client.required
 M.set_read_only = client.set_read_only
 M.read_only = client.read_only
 M.is_read = client.is_read

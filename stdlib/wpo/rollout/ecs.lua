@@ -50,6 +50,7 @@
 --                    task gets --allow-rollback and --parallelism N)
 --   log              fn(line): progress (tasks started, adopted, stopped)
 --   client           extra wpo.aws.client options (tests: endpoint, credentials)
+local aws = require "wpo.aws"
 local core_git = require "wpo.core.git"
 local errors = require "wpo.errors"
 local task = require "wpo.task"
@@ -265,7 +266,7 @@ function Executor:prepare()
       cluster and cluster.status or (f and f.reason) or "not found")
   end
   local out = self:ecs():call("DescribeTaskDefinition", { taskDefinition = o.task_definition })
-  local td = out.taskDefinition
+  local td = aws.required(out, "taskDefinition")
   local names, essential = {}, {}
   for _, c in ipairs(td.containerDefinitions or {}) do
     names[#names + 1] = c.name
@@ -480,7 +481,6 @@ end
 -- Wait for a task to stop -> its description | nil, err. A task just
 -- started is first described a poll interval later (RunTask said what it is).
 function Executor:wait(target, arn, just_started)
-  local aws = require "wpo.aws"
   local poller = self.poller
   poller:watch(arn)
   local me = task.current()

@@ -12,13 +12,20 @@ lock — then is dropped (the operation takes effect, the connection is closed
 mid-answer), throttled (the service's own throttling error), or fails with 500
 InternalError / 503 ServiceUnavailable, each with its rate, in that order.
 Each matching call draws the same five numbers from one random.Random(seed),
-so with a seed the sequence of outcomes is reproducible call by call."""
+so with a seed the sequence of outcomes is reproducible call by call.
+
+  {"strip_members": ["Vpc"], "operations": ["ec2.CreateVpc"]}
+
+strip_members: a matching call that succeeds (the operation takes effect) is
+answered 200 without those members of its result — a name, or a dotted path
+into nested structures ("Vpc.VpcId") — as an answer AWS cut short would be.
+It draws no random numbers, so it leaves a seeded sequence as it was."""
 import random
 import threading
 import urllib.parse
 
 KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "seed", "operations",
-        "body_contains")
+        "body_contains", "strip_members")
 
 
 class FaultConfigError(ValueError):
@@ -26,9 +33,27 @@ class FaultConfigError(ValueError):
 
 
 class Decision:
-    def __init__(self, delay=0.0, action=None):
+    def __init__(self, delay=0.0, action=None, strip=None):
         self.delay = delay          # seconds to wait first
         self.action = action        # None, "drop", "throttle", "internal", "unavailable"
+        self.strip = strip or []    # member paths to leave out of a successful answer
+
+    def stripped(self, result):
+        """result without the members named by strip (a copy where anything is removed)."""
+        for path in self.strip:
+            result = _without(result, path.split("."))
+        return result
+
+
+def _without(value, keys):
+    if not isinstance(value, dict) or keys[0] not in value:
+        return value
+    out = dict(value)
+    if len(keys) == 1:
+        del out[keys[0]]
+    else:
+        out[keys[0]] = _without(out[keys[0]], keys[1:])
+    return out
 
 
 class Faults:
@@ -66,6 +91,10 @@ class Faults:
         if needle is not None and (not isinstance(needle, str) or not needle):
             raise FaultConfigError("body_contains must be a non-empty string")
         clean["body_contains"] = needle
+        strip = cfg.get("strip_members")
+        if strip is not None and (not isinstance(strip, list) or not all(isinstance(m, str) and m for m in strip)):
+            raise FaultConfigError("strip_members must be a list of member names (\"Vpc\" or \"Vpc.VpcId\")")
+        clean["strip_members"] = strip
         with self.lock:
             self.cfg = clean
             self.rng = random.Random(seed)
@@ -91,10 +120,11 @@ class Faults:
                 return Decision()
             jitter, drop, throttle, error, which = (self.rng.random() for _ in range(5))
         delay = (c["latency_ms"] + jitter * c["jitter_ms"]) / 1000.0
+        strip = c["strip_members"]
         if drop < c["drop_rate"]:
-            return Decision(delay, "drop")
+            return Decision(delay, "drop", strip)
         if throttle < c["throttle_rate"]:
             return Decision(delay, "throttle")
         if error < c["error_rate"]:
             return Decision(delay, "internal" if which < 0.5 else "unavailable")
-        return Decision(delay)
+        return Decision(delay, None, strip)

@@ -3,7 +3,7 @@ keep-alive, and the pipeline every AWS request goes through:
 
   route to a service (SigV4 credential scope, X-Amz-Target) -> verify the
   signature (sigv4check) -> find the operation (protocol) -> count the call ->
-  parse + validate the input -> faults (latency, drop, throttle, 5xx) ->
+  parse + validate the input -> faults (latency, drop, throttle, 5xx, stripped members) ->
   the handler, under the store lock -> serialise the answer (protocol).
 
 Paths under /_fake/ are the control API (control.py), never signed."""
@@ -305,7 +305,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     result = server.store.idempotent(key, params, lambda: handler(ctx, params), mismatch)
                 else:
                     result = handler(ctx, params)
-            resp = proto.serialize(svc, op, result, req)
+            resp = proto.serialize(svc, op, decision.stripped(result), req)
             if ctx.status is not None:
                 resp.status = ctx.status
             server.calls.record(name)

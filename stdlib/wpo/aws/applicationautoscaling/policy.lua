@@ -13,6 +13,7 @@
 -- PutScalingPolicy is an upsert: create adopts, changes update in place. The
 -- cooldowns default to 300 s (in) and 60 s (out). id = the policy's ARN;
 -- output alarm_arns (the CloudWatch alarms Application Auto Scaling manages).
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 local kit = require "wpo.aws.typekit"
@@ -86,7 +87,8 @@ local function put(ctx, want)
       DisableScaleIn = t.disable_scale_in } })
   local alarms = {}
   for i, a in ipairs(out.Alarms or {}) do alarms[i] = a.AlarmARN end
-  return { id = out.PolicyARN, arn = out.PolicyARN, alarm_arns = alarms }
+  local arn = aws.required(out, "PolicyARN")
+  return { id = arn, arn = arn, alarm_arns = alarms }
 end
 
 return resource.define "aws.applicationautoscaling.policy" {

@@ -5,6 +5,7 @@
 -- Release retries while AWS answers that the address is in use: a NAT gateway
 -- holding it is still being deleted (wpo deletes the NAT gateway first, but AWS
 -- frees its address a little after).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -39,7 +40,7 @@ return resource.define "aws.ec2.eip" {
     end
     local a = common.client(ctx):call("AllocateAddress", { Domain = "vpc",
       TagSpecifications = common.tag_specs("elastic-ip", want.tags) })
-    return read(ctx, a.AllocationId)
+    return read(ctx, aws.required(a, "AllocationId"))
   end,
 
   read = function(ctx, id) return read(ctx, id) end,

@@ -6,6 +6,7 @@
 -- Outputs: id, arn, owner_id.
 -- Delete detaches it first — retrying while AWS refuses because NAT gateways
 -- with public addresses are still in the VPC — then deletes it.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -56,8 +57,8 @@ return resource.define "aws.ec2.internet_gateway" {
       id, attached = found.id, found.vpc_id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = common.client(ctx):call("CreateInternetGateway", {
-        TagSpecifications = common.tag_specs("internet-gateway", want.tags) }).InternetGateway.InternetGatewayId
+      id = aws.required(common.client(ctx):call("CreateInternetGateway", {
+        TagSpecifications = common.tag_specs("internet-gateway", want.tags) }), "InternetGateway", "InternetGatewayId")
     end
     if want.vpc_id and want.vpc_id ~= "" and attached ~= want.vpc_id then
       if attached ~= "" then detach(ctx, id, attached) end

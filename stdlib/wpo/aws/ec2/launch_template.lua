@@ -13,6 +13,7 @@
 -- (an Auto Scaling group using "$Default" launches new instances from it);
 -- the name cannot change (a new template). id = lt-...; outputs
 -- latest_version and default_version.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -192,12 +193,13 @@ return resource.define "aws.ec2.launch_template" {
       return out
     end)
     if found then return read(ctx, found.id, { inputs = want }) end
-    local lt = ec2:call("CreateLaunchTemplate", {
+    local out = ec2:call("CreateLaunchTemplate", {
       ClientToken = ctx:client_token(), LaunchTemplateName = want.name, VersionDescription = "wpo " .. ctx.address,
       LaunchTemplateData = launch_data(want),
       TagSpecifications = { { ResourceType = "launch-template", Tags = kit.ec2_tags(want.tags) } },
-    }).LaunchTemplate
-    return { id = lt.LaunchTemplateId, latest_version = lt.LatestVersionNumber,
+    })
+    local lt = aws.required(out, "LaunchTemplate")
+    return { id = aws.required(out, "LaunchTemplate", "LaunchTemplateId"), latest_version = lt.LatestVersionNumber,
       default_version = lt.DefaultVersionNumber }
   end,
 
@@ -212,11 +214,12 @@ return resource.define "aws.ec2.launch_template" {
     end
     local o = {}
     if data_changed then
-      local v = ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id,
-        VersionDescription = "wpo " .. ctx.address, LaunchTemplateData = launch_data(new) }).LaunchTemplateVersion
-      local lt = ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
-        DefaultVersion = tostring(math.tointeger(v.VersionNumber)) }).LaunchTemplate
-      ctx:log("version %d is now the default", math.tointeger(v.VersionNumber))
+      local number = math.tointeger(aws.required(ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id,
+        VersionDescription = "wpo " .. ctx.address, LaunchTemplateData = launch_data(new) }),
+        "LaunchTemplateVersion", "VersionNumber"))
+      local lt = aws.required(ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
+        DefaultVersion = tostring(number) }), "LaunchTemplate")
+      ctx:log("version %d is now the default", number)
       o.latest_version = lt.LatestVersionNumber
       o.default_version = lt.DefaultVersionNumber
     end

@@ -15,6 +15,7 @@
 -- failure message). Delete waits until it is deleted — only then does AWS
 -- free its Elastic IP. A gateway that is failed, deleting or deleted reads as
 -- gone.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -71,10 +72,10 @@ return resource.define "aws.ec2.nat_gateway" {
       id = found.id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = common.client(ctx):call("CreateNatGateway", { SubnetId = want.subnet_id, AllocationId = want.allocation_id,
-        ConnectivityType = want.connectivity_type, PrivateIpAddress = want.private_ip,
+      id = aws.required(common.client(ctx):call("CreateNatGateway", { SubnetId = want.subnet_id,
+        AllocationId = want.allocation_id, ConnectivityType = want.connectivity_type, PrivateIpAddress = want.private_ip,
         ClientToken = ctx:client_token(), TagSpecifications = common.tag_specs("natgateway", want.tags),
-      }).NatGateway.NatGatewayId
+      }), "NatGateway", "NatGatewayId")
     end
     common.wait(ctx, "to become available", function()
       local nat = describe(ctx, id)

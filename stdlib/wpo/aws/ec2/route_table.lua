@@ -7,6 +7,7 @@
 -- Outputs: id, arn, owner_id.
 -- Delete retries while AWS answers DependencyViolation (an association made
 -- outside the stack, or one still going).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -40,9 +41,9 @@ return resource.define "aws.ec2.route_table" {
       common.sync_tags(ctx, found.id, found.tags, want.tags)
       return read(ctx, found.id)
     end
-    local t = common.client(ctx):call("CreateRouteTable", { VpcId = want.vpc_id,
-      TagSpecifications = common.tag_specs("route-table", want.tags) }).RouteTable
-    return read(ctx, t.RouteTableId)
+    local out = common.client(ctx):call("CreateRouteTable", { VpcId = want.vpc_id,
+      TagSpecifications = common.tag_specs("route-table", want.tags) })
+    return read(ctx, aws.required(out, "RouteTable", "RouteTableId"))
   end,
 
   read = function(ctx, id) return read(ctx, id) end,

@@ -7,6 +7,7 @@
 -- Associations carry no tags: a create that finds the subnet already
 -- associated with the same table (a run that died before saving state) adopts
 -- that association; one with another table is an error naming it.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -56,7 +57,7 @@ return resource.define "aws.ec2.route_table_association" {
     end
     local out = common.client(ctx):call("AssociateRouteTable", { RouteTableId = want.route_table_id,
       SubnetId = want.subnet_id })
-    return { id = out.AssociationId, route_table_id = want.route_table_id, subnet_id = want.subnet_id }
+    return { id = aws.required(out, "AssociationId"), route_table_id = want.route_table_id, subnet_id = want.subnet_id }
   end,
 
   read = function(ctx, id) return read(ctx, id) end,
@@ -64,7 +65,7 @@ return resource.define "aws.ec2.route_table_association" {
   update = function(ctx, id, _, new)
     local out = common.client(ctx):call("ReplaceRouteTableAssociation", { AssociationId = id,
       RouteTableId = new.route_table_id })
-    return read(ctx, out.NewAssociationId)
+    return read(ctx, aws.required(out, "NewAssociationId"))
   end,
 
   delete = function(ctx, id)

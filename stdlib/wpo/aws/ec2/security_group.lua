@@ -15,6 +15,7 @@
 -- services remove on their own after their object is gone) or another group's
 -- rule still names it, retrying until it goes, or failing after 20 minutes
 -- naming the interfaces that stayed.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -78,8 +79,9 @@ return resource.define "aws.ec2.security_group" {
       id = found.id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = common.client(ctx):call("CreateSecurityGroup", { GroupName = want.name, Description = want.description,
-        VpcId = want.vpc_id, TagSpecifications = common.tag_specs("security-group", want.tags) }).GroupId
+      id = aws.required(common.client(ctx):call("CreateSecurityGroup", { GroupName = want.name,
+        Description = want.description, VpcId = want.vpc_id,
+        TagSpecifications = common.tag_specs("security-group", want.tags) }), "GroupId")
     end
     local now = read(ctx, id)
     set_egress(ctx, id, want.allow_all_egress, now and now.allow_all_egress)

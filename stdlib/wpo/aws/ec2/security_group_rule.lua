@@ -13,6 +13,7 @@
 -- Outputs: id (the rule id, sgr-...).
 -- A create that finds the same rule already there without this resource's
 -- address tag fails naming it (import it, or remove it).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -135,7 +136,7 @@ return resource.define "aws.ec2.security_group_rule" {
       end
       error(err, 0)
     end
-    return read(ctx, out.SecurityGroupRules[1].SecurityGroupRuleId)
+    return read(ctx, aws.required(out, "SecurityGroupRules", 1, "SecurityGroupRuleId"))
   end,
 
   read = function(ctx, id) return read(ctx, id) end,

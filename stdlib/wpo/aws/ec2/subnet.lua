@@ -11,6 +11,7 @@
 -- own after their object is gone (EFS mount targets, database and cache nodes,
 -- load balancers, instances) — retrying DeleteSubnet until it goes, or fails
 -- after 20 minutes naming the interfaces that stayed.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -53,8 +54,9 @@ return resource.define "aws.ec2.subnet" {
       id = found.id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = ec2:call("CreateSubnet", { VpcId = want.vpc_id, CidrBlock = want.cidr_block,
-        AvailabilityZone = want.availability_zone, TagSpecifications = common.tag_specs("subnet", want.tags) }).Subnet.SubnetId
+      id = aws.required(ec2:call("CreateSubnet", { VpcId = want.vpc_id, CidrBlock = want.cidr_block,
+        AvailabilityZone = want.availability_zone, TagSpecifications = common.tag_specs("subnet", want.tags) }),
+        "Subnet", "SubnetId")
     end
     local s = common.wait(ctx, "to become available", function()
       local s = common.describe_one(ctx, "DescribeSubnets", "SubnetIds", id, "Subnets", {})

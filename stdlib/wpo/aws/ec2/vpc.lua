@@ -9,6 +9,7 @@
 -- Create waits until the VPC is available (botocore's VpcAvailable). Delete
 -- retries while AWS answers DependencyViolation (something still in the VPC
 -- that the stack does not order before it, e.g. interfaces left by a service).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
 
@@ -90,8 +91,8 @@ return resource.define "aws.ec2.vpc" {
       id = found.id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = common.client(ctx):call("CreateVpc", { CidrBlock = want.cidr_block, InstanceTenancy = want.instance_tenancy,
-        TagSpecifications = common.tag_specs("vpc", want.tags) }).Vpc.VpcId
+      id = aws.required(common.client(ctx):call("CreateVpc", { CidrBlock = want.cidr_block,
+        InstanceTenancy = want.instance_tenancy, TagSpecifications = common.tag_specs("vpc", want.tags) }), "Vpc", "VpcId")
     end
     wait_available(ctx, id)
     set_dns(ctx, id, want, dns_now(ctx, id))

@@ -14,6 +14,7 @@
 -- Outputs: id, arn, prefix_list_id (Gateway), network_interface_ids, dns_names.
 -- Create uses a deterministic ClientToken and waits until it is available;
 -- delete waits until it is gone (its routes and interfaces go with it).
+local aws = require "wpo.aws"
 local cjson = require "cjson.safe"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
@@ -115,13 +116,13 @@ return resource.define "aws.ec2.vpc_endpoint" {
       id = found.id
       common.sync_tags(ctx, id, found.tags, want.tags)
     else
-      id = common.client(ctx):call("CreateVpcEndpoint", {
+      id = aws.required(common.client(ctx):call("CreateVpcEndpoint", {
         VpcId = want.vpc_id, ServiceName = want.service_name, VpcEndpointType = want.vpc_endpoint_type,
         RouteTableIds = nonempty(want.route_table_ids), SubnetIds = nonempty(want.subnet_ids),
         SecurityGroupIds = nonempty(want.security_group_ids), PrivateDnsEnabled = want.private_dns_enabled,
         PolicyDocument = want.policy, ClientToken = ctx:client_token(),
         TagSpecifications = common.tag_specs("vpc-endpoint", want.tags),
-      }).VpcEndpoint.VpcEndpointId
+      }), "VpcEndpoint", "VpcEndpointId")
     end
     common.wait(ctx, "to become available", function()
       local e = describe(ctx, id)

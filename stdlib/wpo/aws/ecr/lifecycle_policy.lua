@@ -17,6 +17,7 @@
 -- policy wpo did not write gives keep_last = 0 and untagged_expire_days = 0,
 -- so the next plan writes wpo's again. Delete removes the policy (a
 -- repository already gone is fine).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.protocol.common"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
@@ -100,9 +101,10 @@ local t = resource.define "aws.ecr.lifecycle_policy" {
       if GONE[err.code] then return nil end
       error(err, 0)
     end
-    local keep, days = M.parse(out.lifecyclePolicyText)
+    local text = aws.required(out, "lifecyclePolicyText")
+    local keep, days = M.parse(text)
     return { id = id, repository = id, keep_last = keep, untagged_expire_days = days,
-      policy = out.lifecyclePolicyText, registry_id = out.registryId }
+      policy = text, registry_id = out.registryId }
   end,
 
   update = function(ctx, _, _, new) return put(ctx, new) end,

@@ -19,6 +19,7 @@
 -- Create adopts a repository of that name already tagged with this
 -- resource's address; one of that name not managed by this stack is an error
 -- saying so. Update: scan on push, tag mutability and tags in place.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
 
@@ -136,7 +137,7 @@ return resource.define "aws.ecr.repository" {
       encryptionConfiguration = { encryptionType = want.encryption_type, kmsKey = want.kms_key },
       tags = tagset.list(want.tags),
     }
-    local repo = ctx:aws("ecr"):call("CreateRepository", params).repository
+    local repo = aws.required(ctx:aws("ecr"):call("CreateRepository", params), "repository")
     return observe(ctx, repo, want.tags, { inputs = want })
   end,
 

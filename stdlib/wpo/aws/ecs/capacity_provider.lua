@@ -5,6 +5,7 @@
 -- Its association with a cluster is aws.ecs.cluster_capacity_providers.
 -- Delete waits for DELETE_COMPLETE. The Auto Scaling group it names cannot
 -- change (a new provider). id = the provider's name; output arn.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -90,8 +91,8 @@ return resource.define "aws.ecs.capacity_provider" {
       ctx:log("adopting the capacity provider %s, already tagged %s=%s", want.name, resource.TAG_ADDRESS, ctx.address)
       return observed(existing)
     end
-    local cp = ctx:aws("ecs"):call("CreateCapacityProvider", { name = want.name,
-      autoScalingGroupProvider = provider(want, true), tags = kit.ecs_tags(want.tags) }).capacityProvider
+    local cp = aws.required(ctx:aws("ecs"):call("CreateCapacityProvider", { name = want.name,
+      autoScalingGroupProvider = provider(want, true), tags = kit.ecs_tags(want.tags) }), "capacityProvider")
     return observed(cp)
   end,
 

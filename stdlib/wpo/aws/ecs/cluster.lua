@@ -61,7 +61,7 @@ return resource.define "aws.ecs.cluster" {
     local c = ctx:aws("ecs"):call("CreateCluster", {
       clusterName = want.name, tags = kit.ecs_tags(want.tags),
       settings = { { name = "containerInsights", value = want.container_insights and "enabled" or "disabled" } },
-    }).cluster
+    }).cluster or {}        -- only a fallback for the ARN: the describe below is what counts
     local ready = kit.wait(ctx, function()
       local now = describe(ctx, want.name)
       return now and now.status == "ACTIVE" and now, now and now.status or "not yet described"

@@ -13,6 +13,7 @@
 --
 -- Delete: desired count to 0, DeleteService, wait until INACTIVE (so the
 -- cluster and the capacity behind it can go next). id = the service's ARN.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -215,7 +216,7 @@ return resource.define "aws.ecs.service" {
       p.launchType = want.launch_type
       p.schedulingStrategy = "REPLICA"
       if next(want.tags or {}) then p.tags = kit.ecs_tags(want.tags) end
-      arn = ecs:call("CreateService", p).service.serviceArn
+      arn = aws.required(ecs:call("CreateService", p), "service", "serviceArn")
     end
     wait_steady(ctx, want.cluster, want.name, want)
     local svc = describe(ctx, want.cluster, want.name)

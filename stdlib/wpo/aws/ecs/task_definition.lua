@@ -25,6 +25,7 @@
 -- comes from another resource), the repository's name and the tag are. Both
 -- are checked again at apply, before the revision is registered. id = the
 -- revision's ARN; outputs arn, revision.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -230,7 +231,7 @@ return resource.define "aws.ecs.task_definition" {
       end
     end
     local out = register(ctx, want)
-    return observed(out.taskDefinition, out.tags or kit.ecs_tags(want.tags), want)
+    return observed(aws.required(out, "taskDefinition"), out.tags or kit.ecs_tags(want.tags), want)
   end,
 
   read = function(ctx, id, prior)

@@ -11,6 +11,7 @@
 -- generation; a create first adopts an access point of the file system that
 -- carries this resource's wpo:address tag.
 -- Outputs: id (fsap-...), arn.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
@@ -131,7 +132,7 @@ return resource.define "aws.efs.access_point" {
             Permissions = ci.permissions }
         end
       end
-      id = client:call("CreateAccessPoint", params).AccessPointId
+      id = aws.required(client:call("CreateAccessPoint", params), "AccessPointId")
     end
     return observed(efs.available(ctx, "access point", id, live), want)
   end,

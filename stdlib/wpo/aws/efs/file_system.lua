@@ -12,6 +12,7 @@
 -- lineage, the address and the generation: a create retried after a crash
 -- finds the file system it made instead of making a second one.
 -- Outputs: id (fs-...), arn, dns_name.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
@@ -113,6 +114,8 @@ return resource.define "aws.efs.file_system" {
       if not out then
         if not common.missing(err, "FileSystemAlreadyExists") then error(err, 0) end
         out = describe_token(ctx, token)   -- a retry whose first try went through
+      else
+        aws.required(out, "FileSystemId")
       end
       fs = out
     end

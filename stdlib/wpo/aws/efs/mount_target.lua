@@ -10,6 +10,7 @@
 -- security groups after it can go.
 -- Outputs: id (fsmt-...), ip_address, network_interface_id, availability_zone_name,
 -- dns_name (the zone's own name of the file system).
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
@@ -68,8 +69,9 @@ return resource.define "aws.efs.mount_target" {
     if found then
       ctx:log("adopting %s, the mount target of %s in %s", found.MountTargetId, want.file_system_id, want.subnet_id)
     else
-      found = client:call("CreateMountTarget", { FileSystemId = want.file_system_id, SubnetId = want.subnet_id,
+      local out = client:call("CreateMountTarget", { FileSystemId = want.file_system_id, SubnetId = want.subnet_id,
         SecurityGroups = want.security_groups, IpAddress = want.ip_address })
+      found = { MountTargetId = aws.required(out, "MountTargetId") }
     end
     local mt = efs.available(ctx, "mount target", found.MountTargetId, live)
     local o = observed(ctx, mt, want)

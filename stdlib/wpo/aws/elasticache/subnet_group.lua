@@ -5,6 +5,7 @@
 --   description  in place (default "Managed by wpo")
 --   tags         in place
 -- Outputs: id (the name), arn, vpc_id.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
@@ -57,10 +58,10 @@ return resource.define "aws.elasticache.subnet_group" {
       ctx:fail("AlreadyExists", "a cache subnet group named %s already exists and is not this resource's: import it "
         .. "with 'wpo import STACK %s %s', or choose another name", want.name, ctx.address, want.name)
     end
-    local group = ec.client(ctx):call("CreateCacheSubnetGroup", {
+    local group = aws.required(ec.client(ctx):call("CreateCacheSubnetGroup", {
       CacheSubnetGroupName = want.name, CacheSubnetGroupDescription = want.description,
       SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),
-    }).CacheSubnetGroup
+    }), "CacheSubnetGroup")
     return observed(ctx, group, want)
   end,
 
@@ -79,8 +80,8 @@ return resource.define "aws.elasticache.subnet_group" {
     end
     local group
     if set.subnet_ids or set.description then
-      group = ec.client(ctx):call("ModifyCacheSubnetGroup", { CacheSubnetGroupName = id,
-        CacheSubnetGroupDescription = new.description, SubnetIds = new.subnet_ids }).CacheSubnetGroup
+      group = aws.required(ec.client(ctx):call("ModifyCacheSubnetGroup", { CacheSubnetGroupName = id,
+        CacheSubnetGroupDescription = new.description, SubnetIds = new.subnet_ids }), "CacheSubnetGroup")
     else
       group = describe(ctx, id)
       if not group then ctx:fail("NotFound", "cache subnet group %s disappeared", id) end

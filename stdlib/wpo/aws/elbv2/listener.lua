@@ -9,6 +9,7 @@
 -- HTTPS needs certificate_arn (an ACM certificate); its TLS policy defaults to
 -- ELBSecurityPolicy-TLS13-1-2-2021-06. Port, protocol, certificate, policy and
 -- action change in place. id = the ARN.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -141,13 +142,13 @@ return resource.define "aws.elbv2.listener" {
         ctx:log("adopting %s, already tagged %s=%s", li.ListenerArn, resource.TAG_ADDRESS, ctx.address)
         local p = params(want)
         p.ListenerArn = li.ListenerArn
-        return observed(ctx, elb:call("ModifyListener", p).Listeners[1], want)
+        return observed(ctx, aws.required(elb:call("ModifyListener", p), "Listeners", 1), want)
       end
     end
     local p = params(want)
     p.LoadBalancerArn = want.load_balancer_arn
     p.Tags = kit.ec2_tags(want.tags)
-    local li = elb:call("CreateListener", p).Listeners[1]
+    local li = aws.required(elb:call("CreateListener", p), "Listeners", 1)
     return observed(ctx, li, want)
   end,
 

@@ -7,6 +7,7 @@
 -- groups change in place. Create waits until the ALB is active; delete until
 -- it is gone. id = the ARN; outputs arn, arn_suffix ("app/<name>/<id>", the
 -- CloudWatch dimension), dns_name, zone_id (for alias records), vpc_id.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -119,9 +120,10 @@ return resource.define "aws.elbv2.load_balancer" {
       ctx:log("adopting %s, already tagged %s=%s", existing.LoadBalancerArn, resource.TAG_ADDRESS, ctx.address)
       arn = existing.LoadBalancerArn
     else
-      arn = elb:call("CreateLoadBalancer", { Name = want.name, Type = want.type, Subnets = want.subnet_ids,
-        SecurityGroups = want.security_group_ids, Scheme = want.internal and "internal" or "internet-facing",
-        IpAddressType = want.ip_address_type, Tags = kit.ec2_tags(want.tags) }).LoadBalancers[1].LoadBalancerArn
+      arn = aws.required(elb:call("CreateLoadBalancer", { Name = want.name, Type = want.type,
+        Subnets = want.subnet_ids, SecurityGroups = want.security_group_ids,
+        Scheme = want.internal and "internal" or "internet-facing", IpAddressType = want.ip_address_type,
+        Tags = kit.ec2_tags(want.tags) }), "LoadBalancers", 1, "LoadBalancerArn")
     end
     set_attributes(ctx, arn, want)
     return observed(ctx, wait_active(ctx, arn), want)

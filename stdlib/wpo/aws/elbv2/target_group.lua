@@ -6,6 +6,7 @@
 -- deregistration delay change in place; name, port, protocol, VPC and target
 -- type make a new group. id = the ARN; outputs arn, arn_suffix
 -- ("targetgroup/<name>/<id>", the CloudWatch dimension).
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 
@@ -119,7 +120,7 @@ return resource.define "aws.elbv2.target_group" {
       p.Name, p.Port, p.Protocol, p.ProtocolVersion, p.VpcId, p.TargetType = want.name, want.port, want.protocol,
         want.protocol_version, want.vpc_id, want.target_type
       p.Tags = kit.ec2_tags(want.tags)
-      arn = elb:call("CreateTargetGroup", p).TargetGroups[1].TargetGroupArn
+      arn = aws.required(elb:call("CreateTargetGroup", p), "TargetGroups", 1, "TargetGroupArn")
     end
     set_delay(ctx, arn, want)
     local tg = describe(ctx, arn)

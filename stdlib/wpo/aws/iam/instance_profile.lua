@@ -25,7 +25,7 @@ end
 
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetInstanceProfile", { InstanceProfileName = name })
-  if out then return out.InstanceProfile end
+  if out then return aws.required(out, "InstanceProfile") end
   if err.code == "NoSuchEntity" then return nil end
   error(err, 0)
 end

@@ -15,6 +15,7 @@
 -- place. Delete: when IAM answers DeleteConflict (objects left by hand), it
 -- takes the role out of its instance profiles, detaches its managed policies
 -- and deletes its inline policies, each noted in the log, then deletes it.
+local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
@@ -28,7 +29,7 @@ end
 
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetRole", { RoleName = name })
-  if out then return out.Role end
+  if out then return aws.required(out, "Role") end
   if err.code == "NoSuchEntity" then return nil end
   error(err, 0)
 end
@@ -125,11 +126,11 @@ return resource.define "aws.iam.role" {
       converge(ctx, adopted, want)
       return read(ctx, want.name, { inputs = want })
     end
-    local role = ctx:aws("iam"):call("CreateRole", {
+    local role = aws.required(ctx:aws("iam"):call("CreateRole", {
       RoleName = want.name, Path = want.path, AssumeRolePolicyDocument = policy.encode(want.assume_role_policy),
       Description = want.description, MaxSessionDuration = want.max_session_duration,
       Tags = tagset.list(want.tags),
-    }).Role
+    }), "Role")
     local observed = observe(role, want)
     observed.tags = want.tags
     return observed

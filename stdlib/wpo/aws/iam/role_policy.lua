@@ -10,6 +10,7 @@
 -- the document is checked before it is sent. Read compares documents by
 -- content (IAM answers them URL-encoded, with its own spacing). Delete: a
 -- policy or role already gone is fine.
+local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 
@@ -50,7 +51,7 @@ return resource.define "aws.iam.role_policy" {
       if err.code == "NoSuchEntity" then return nil end
       error(err, 0)
     end
-    local doc = policy.decode(out.PolicyDocument)
+    local doc = policy.decode(aws.required(out, "PolicyDocument"))
     local given = prior and prior.inputs and prior.inputs.policy
     if given ~= nil and policy.same(given, doc) then doc = given end
     return { id = id, role = out.RoleName, name = out.PolicyName, policy = doc }

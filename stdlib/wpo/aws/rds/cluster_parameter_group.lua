@@ -10,6 +10,7 @@
 --   tags         in place
 -- Outputs: id (the name), arn. read reports the parameters whose source is
 -- "user" (what was set), so a change made in the console shows as drift.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
@@ -114,10 +115,10 @@ return resource.define "aws.rds.cluster_parameter_group" {
     local group = existing and rds.adopt(ctx, "DB cluster parameter group", name, existing,
       rds.tags(ctx, existing.DBClusterParameterGroupArn) or {})
     if not group then
-      group = rds.client(ctx):call("CreateDBClusterParameterGroup", {
+      group = aws.required(rds.client(ctx):call("CreateDBClusterParameterGroup", {
         DBClusterParameterGroupName = name, DBParameterGroupFamily = want.family, Description = want.description,
         Tags = common.tag_list(want.tags),
-      }).DBClusterParameterGroup
+      }), "DBClusterParameterGroup")
     end
     local have = user_parameters(ctx, name)
     local set, reset = {}, {}

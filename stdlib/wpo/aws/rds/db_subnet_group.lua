@@ -6,6 +6,7 @@
 --   description  in place (default "Managed by wpo")
 --   tags         in place
 -- Outputs: id (the name), arn, vpc_id.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
@@ -55,10 +56,10 @@ return resource.define "aws.rds.db_subnet_group" {
         rds.tags(ctx, existing.DBSubnetGroupArn) or {}) then
       return observed(ctx, existing, want)
     end
-    local group = rds.client(ctx):call("CreateDBSubnetGroup", {
+    local group = aws.required(rds.client(ctx):call("CreateDBSubnetGroup", {
       DBSubnetGroupName = want.name, DBSubnetGroupDescription = want.description,
       SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),
-    }).DBSubnetGroup
+    }), "DBSubnetGroup")
     return observed(ctx, group, want)
   end,
 

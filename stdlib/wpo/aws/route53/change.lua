@@ -19,7 +19,7 @@ function M.wait(ctx, change_info, what)
   if not change_info or change_info.Status == "INSYNC" then return end
   local r53 = ctx:aws("route53")
   aws.wait(function()
-    local info = r53:call("GetChange", { Id = change_info.Id }).ChangeInfo
+    local info = aws.required(r53:call("GetChange", { Id = change_info.Id }), "ChangeInfo")
     return info.Status == "INSYNC", info.Status
   end, { what = string.format("%s (%s) to reach every Route 53 server (change %s)", what, ctx.address,
       tostring(change_info.Id)),

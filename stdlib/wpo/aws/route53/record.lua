@@ -17,6 +17,7 @@
 -- run that died before saving its state) is adopted, one with other values is
 -- an error; update uses UPSERT; delete sends DELETE with the values Route 53
 -- holds (a record or zone already gone is fine).
+local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
@@ -104,7 +105,7 @@ end
 local function submit(ctx, want, action)
   local out = ctx:aws("route53"):call("ChangeResourceRecordSets", { HostedZoneId = bare(want.zone_id),
     ChangeBatch = { Comment = "wpo " .. ctx.address, Changes = { { Action = action, ResourceRecordSet = record_set(want) } } } })
-  change.wait(ctx, out.ChangeInfo, string.format("the %s record %s", want.type, fqdn(want.name)))
+  change.wait(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)))
 end
 
 local function same_values(want, rrs)

@@ -17,6 +17,7 @@
 -- crash and a re-run): a zone created by a run that died before saving its
 -- state is found by it (HostedZoneAlreadyExists) or by its wpo:address tag and
 -- adopted. Create waits for the zone's change to be INSYNC (wpo.aws.route53.change).
+local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
@@ -48,7 +49,7 @@ end
 
 local function tags_of(ctx, id)
   local out, err = ctx:aws("route53"):pcall("ListTagsForResource", { ResourceType = "hostedzone", ResourceId = bare(id) })
-  if out then return tagset.map(out.ResourceTagSet.Tags) end
+  if out then return tagset.map(aws.required(out, "ResourceTagSet").Tags) end
   if GONE[err.code] then return {} end
   error(err, 0)
 end
@@ -85,8 +86,8 @@ local function zones_named(ctx, name)
 end
 
 local function observe(ctx, got, prior_inputs)
-  local z = got.HostedZone
-  local id = bare(z.Id)
+  local z = aws.required(got, "HostedZone")
+  local id = bare(aws.required(got, "HostedZone", "Id"))
   local inputs = prior_inputs or {}
   local name = fqdn(z.Name) == fqdn(inputs.name or "") and inputs.name or z.Name
   local vpc = (got.VPCs or {})[1]
@@ -127,8 +128,8 @@ local function purge_records(ctx, id, apex)
   end
   for i = 1, #doomed, 100 do
     ctx:log("deleting %d record(s) of zone %s (force_destroy)", math.min(100, #doomed - i + 1), apex)
-    local info = r53:call("ChangeResourceRecordSets", { HostedZoneId = id,
-      ChangeBatch = { Changes = table.move(doomed, i, math.min(i + 99, #doomed), 1, {}) } }).ChangeInfo
+    local info = aws.required(r53:call("ChangeResourceRecordSets", { HostedZoneId = id,
+      ChangeBatch = { Changes = table.move(doomed, i, math.min(i + 99, #doomed), 1, {}) } }), "ChangeInfo")
     change.wait(ctx, info, "the deletion of the records of zone " .. apex)
   end
 end
@@ -166,9 +167,9 @@ return resource.define "aws.route53.zone" {
       HostedZoneConfig = { Comment = want.comment, PrivateZone = want.vpc_id ~= nil } }
     if want.vpc_id then params.VPC = { VPCId = want.vpc_id, VPCRegion = want.vpc_region or ctx.region } end
     local out = r53:call("CreateHostedZone", params)
-    local id = bare(out.HostedZone.Id)
+    local id = bare(aws.required(out, "HostedZone", "Id"))
     set_tags(ctx, id, {}, want.tags)
-    change.wait(ctx, out.ChangeInfo, "the new zone " .. fqdn(want.name))
+    change.wait(ctx, aws.required(out, "ChangeInfo"), "the new zone " .. fqdn(want.name))
     return read(ctx, id, { inputs = want })
   end,
 

@@ -30,6 +30,7 @@
 -- restoring it when it is scheduled for deletion (a destroyed stack run
 -- again). Delete schedules deletion with the recovery window; a secret
 -- already gone or already scheduled is fine.
+local aws = require "wpo.aws"
 local crypto = require "wpo.core.crypto"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
@@ -133,7 +134,8 @@ local function check(ctx, want)
 end
 
 local function put_value(ctx, arn, value)
-  return ctx:aws("secretsmanager"):call("PutSecretValue", { SecretId = arn, SecretString = value }).VersionId
+  return aws.required(ctx:aws("secretsmanager"):call("PutSecretValue", { SecretId = arn, SecretString = value }),
+    "VersionId")
 end
 
 -- The settings of a generated value, to know when they change.
@@ -197,7 +199,8 @@ local t = resource.define "aws.secretsmanager.secret" {
     end
     local out = sm:call("CreateSecret", { Name = want.name, Description = want.description,
       KmsKeyId = want.kms_key_id, SecretString = value, Tags = tagset.list(want.tags) })
-    return { id = out.ARN, arn = out.ARN, name = out.Name, version_id = out.VersionId, value = value }
+    local arn = aws.required(out, "ARN")
+    return { id = arn, arn = arn, name = out.Name, version_id = out.VersionId, value = value }
   end,
 
   read = function(ctx, id, prior)

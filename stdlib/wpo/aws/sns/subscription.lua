@@ -12,6 +12,7 @@
 -- a subscription still pending confirmation cannot be unsubscribed (SNS drops
 -- it after three days, and with its topic): the log says so and the resource
 -- is removed from the state; one already gone is fine.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 
 local PROTOCOLS = { "email", "email-json", "http", "https", "sqs", "lambda", "sms", "application", "firehose" }
@@ -37,8 +38,8 @@ return resource.define "aws.sns.subscription" {
   outputs = { "arn", "pending_confirmation" },
 
   create = function(ctx, want)
-    local arn = ctx:aws("sns"):call("Subscribe", { TopicArn = want.topic_arn, Protocol = want.protocol,
-      Endpoint = want.endpoint, ReturnSubscriptionArn = true }).SubscriptionArn
+    local arn = aws.required(ctx:aws("sns"):call("Subscribe", { TopicArn = want.topic_arn, Protocol = want.protocol,
+      Endpoint = want.endpoint, ReturnSubscriptionArn = true }), "SubscriptionArn")
     local observed = read(ctx, arn)
     if not observed then ctx:fail("NotFound", "the subscription %s was made but cannot be read back", arn) end
     if observed.pending_confirmation then

@@ -16,6 +16,7 @@
 -- tags) is refused by SNS itself. Update: display name, key and tags in
 -- place. Delete takes the topic's subscriptions with it; a topic already gone
 -- is fine.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
 
@@ -78,8 +79,8 @@ return resource.define "aws.sns.topic" {
 
   create = function(ctx, want)
     local attrs = { DisplayName = want.display_name, KmsMasterKeyId = want.kms_master_key_id }
-    local arn = ctx:aws("sns"):call("CreateTopic", { Name = want.name, Attributes = next(attrs) and attrs or nil,
-      Tags = tagset.list(want.tags) }).TopicArn
+    local arn = aws.required(ctx:aws("sns"):call("CreateTopic", { Name = want.name,
+      Attributes = next(attrs) and attrs or nil, Tags = tagset.list(want.tags) }), "TopicArn")
     local current = read(ctx, arn, { inputs = want })
     if not current then ctx:fail("NotFound", "the topic %s was created but cannot be read back", want.name) end
     converge(ctx, current, want)       -- a topic that already existed (a re-run) gets this resource's settings

@@ -19,6 +19,7 @@
 -- RemoveTagsFromResource. Read fetches the value (decrypted) only when the
 -- parameter's version is not the one wpo wrote. Create adopts a parameter of
 -- that name tagged with this resource's address. Delete: already gone is fine.
+local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local tagset = require "wpo.aws.tagset"
 
@@ -51,7 +52,7 @@ end
 
 local function fetch(ctx, name)
   local out, err = ctx:aws("ssm"):pcall("GetParameter", { Name = name, WithDecryption = true })
-  if out then return out.Parameter end
+  if out then return aws.required(out, "Parameter") end
   if GONE[err.code] then return nil end
   error(err, 0)
 end
@@ -109,7 +110,8 @@ local function put(ctx, want, overwrite)
     KeyId = want.key_id, Tier = want.tier, DataType = want.data_type, AllowedPattern = want.allowed_pattern,
     Overwrite = overwrite or nil, Tags = (not overwrite) and tagset.list(want.tags) or nil,
   })
-  return math.tointeger(out.Version) or out.Version
+  local version = aws.required(out, "Version")
+  return math.tointeger(version) or version
 end
 
 local function set_tags(ctx, name, old, new)
