@@ -2,8 +2,9 @@
  * fs.c — wpo.core.fs: the file operations state depends on. Atomic replace
  * (temp in the same directory, fsync, rename, fsync the directory), files
  * created 0600 unless told otherwise, advisory locks (flock) that name their
- * holder, and the small directory helpers around them. Disk failures are
- * returned as nil, message, code (the errno name: "ENOENT", "EACCES"...).
+ * holder, the removal of temp files a killed writer left, and the small
+ * directory helpers around them. Disk failures are returned as nil, message,
+ * code (the errno name: "ENOENT", "EACCES"...).
  * It owns no format: what goes in the files is the callers' business.
  */
 #include <dirent.h>
@@ -16,6 +17,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <limits.h>
+#include <signal.h>
 
 #include <lauxlib.h>
 
@@ -62,7 +66,7 @@ int wpo_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
     }
     dir_of(path, dir, sizeof dir);
     for (int attempt = 0; fd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld-%u", dir, base, (long)getpid(), counter++);
+        snprintf(tmp, sizeof tmp, "%s/" WPO_FS_TEMP_FORMAT, dir, base, (long)getpid(), counter++);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
         if (fd < 0 && (errno != EEXIST || attempt > 100))
             return fail(err, errlen, "cannot create a temporary file beside", path);
@@ -471,6 +475,24 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Push a sorted copy of the array of n strings at the top of the stack. */
+static void push_sorted(lua_State *L, int n)
+{
+    /* sort through a C array of the Lua-owned strings (the table keeps them alive) */
+    const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, i + 1);
+        names[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
 /* fs.list(dir) -> { name... } sorted, without . and .. | nil, err, code */
 static int l_fs_list(lua_State *L)
 {
@@ -488,19 +510,7 @@ static int l_fs_list(lua_State *L)
         lua_rawseti(L, -2, ++n);
     }
     closedir(d);
-    /* sort through a C array of the Lua-owned strings (the table keeps them alive) */
-    const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, -2, i + 1);
-        names[i] = lua_tostring(L, -1);
-        lua_pop(L, 1);
-    }
-    qsort(names, (size_t)n, sizeof *names, cmp_names);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_pushstring(L, names[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
+    push_sorted(L, n);
     return 1;
 }
 
@@ -527,6 +537,79 @@ static int l_fs_stat(lua_State *L)
     return 1;
 }
 
+/* The pid in name when it is ".<base>.tmp-<pid>-<n>" (write_atomic's temp
+ * file for base), else 0. */
+static long temp_pid(const char *name, const char *base)
+{
+    size_t blen = strlen(base);
+    if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 || strncmp(name + 1 + blen, ".tmp-", 5) != 0)
+        return 0;
+    const char *p = name + 1 + blen + 5;
+    char *end;
+    errno = 0;
+    long pid = strtol(p, &end, 10);
+    if (end == p || *end != '-' || errno != 0 || pid <= 0 || pid > INT_MAX)
+        return 0;
+    const char *n = end + 1;
+    if (!*n)
+        return 0;
+    for (; *n; n++)
+        if (*n < '0' || *n > '9')
+            return 0;
+    return pid;
+}
+
+/* fs.remove_stale_temps(path) -> { name... } | nil, err, code
+ * Removes the temporary copies of path that write_atomic leaves when its
+ * process dies mid-write (".<base>.tmp-<pid>-<n>" beside path), only those
+ * whose process is gone; returns the names removed (sorted). Any other file,
+ * and a temp file of a live process (this one too), is left alone. */
+static int l_fs_remove_stale_temps(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096];
+    luaL_argcheck(L, *base && strlen(path) < sizeof dir, 1, "expected a file's path");
+    dir_of(path, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return push_errno(L, "cannot list", dir);
+    lua_newtable(L);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = temp_pid(e->d_name, base);
+        if (pid == 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;                   /* alive (or not ours to signal: alive too) */
+        char full[8300];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        if (unlink(full) != 0 && errno != ENOENT) {
+            int saved = errno;
+            closedir(d);
+            errno = saved;
+            return push_errno(L, "cannot remove", full);
+        }
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    push_sorted(L, n);
+    return 1;
+}
+
+/* fs.writable(dir) -> true | nil, err, code   (whether this process may create files in dir) */
+static int l_fs_writable(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (access(path, W_OK | X_OK) != 0)
+        return push_errno(L, "cannot write in", path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg lock_methods[] = {
     {"close", l_lock_close},
     {NULL, NULL}
@@ -550,6 +633,8 @@ static const luaL_Reg fs_functions[] = {
     {"rename", l_fs_rename},
     {"list", l_fs_list},
     {"stat", l_fs_stat},
+    {"remove_stale_temps", l_fs_remove_stale_temps},
+    {"writable", l_fs_writable},
     {NULL, NULL}
 };
 

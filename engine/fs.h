@@ -14,6 +14,8 @@
  * the process _exit(WPO_FS_FAULT_EXIT) at that step (for crash tests).
  * 0, or -1 with err filled and errno set. */
 #define WPO_FS_FAULT_EXIT 86
+/* The temp file's name beside path: "." base ".tmp-" pid "-" counter. */
+#define WPO_FS_TEMP_FORMAT ".%s.tmp-%ld-%u"
 int wpo_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                         char *err, size_t errlen);
 

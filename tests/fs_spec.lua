@@ -36,6 +36,41 @@ describe("wpo.core.fs", function()
     end
   end)
 
+  it("removes the temp copies a killed writer left, only when its process is gone and only of that file", function()
+    local p = dir .. "/s.json"
+    local script = dir .. "/writer.lua"
+    h.write(script, "assert(require('wpo.core.fs').write_atomic(...))\n")
+    assert(fs.write_atomic(p, "old"))
+    local r = h.wpo({ "lua", script, p, "secret" }, { env = { WPO_FS_FAULT = "after-temp-write" } })
+    assert.are.equal(86, r.status)
+    local left = {}
+    for _, name in ipairs(fs.list(dir)) do if name:match("^%.s%.json%.tmp%-") then left[#left + 1] = name end end
+    assert.are.equal(1, #left)
+    assert.are.equal("secret", fs.read(dir .. "/" .. left[1]))
+    -- a live writer's (pid 1 is always alive), another file's, look-alikes
+    local live = ".s.json.tmp-1-0"
+    local keep = { live, ".other.json.tmp-999999999-1", ".s.json.tmp-x-1", ".s.json.tmp-12-", "s.json.tmp-5-5",
+      ".s.json.tmp-5-5.bak" }
+    for _, name in ipairs(keep) do h.write(dir .. "/" .. name, "x") end
+    assert.are.same(left, fs.remove_stale_temps(p))
+    assert.is_false(fs.exists(dir .. "/" .. left[1]))
+    for _, name in ipairs(keep) do assert.is_true(fs.exists(dir .. "/" .. name), name) end
+    assert.are.equal("old", fs.read(p))
+    assert.are.same({}, fs.remove_stale_temps(p))
+    local none, err, code = fs.remove_stale_temps(dir .. "/missing/s.json")
+    assert.is_nil(none)
+    assert.matches("cannot list", err)
+    assert.are.equal("ENOENT", code)
+  end)
+
+  it("says whether a directory can be written in", function()
+    assert.is_true(fs.writable(dir))
+    local ok, err, code = fs.writable(dir .. "/missing")
+    assert.is_nil(ok)
+    assert.matches("cannot write in .*missing", err)
+    assert.are.equal("ENOENT", code)
+  end)
+
   it("creates directories with mkdir_p, lists, renames and removes", function()
     assert.is_true(fs.mkdir_p(dir .. "/a/b/c", "0700"))
     assert.are.equal(tonumber("700", 8), fs.stat(dir .. "/a/b/c").mode)

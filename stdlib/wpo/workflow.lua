@@ -338,7 +338,9 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   if not text then errors.raise { code = "PlanError", message = "cannot encode the plan: " .. tostring(err) } end
   -- a plan holds the refreshed state: encrypted as the state is
   if st.keyring and st.keyring:write_scheme() then text = st.keyring:seal(text) end
-  local ok, werr = require("wpo.core.fs").write_atomic(path, text, "0600")
+  local fs = require "wpo.core.fs"
+  fs.remove_stale_temps(path)        -- what a plan killed while saving here left (it holds the state)
+  local ok, werr = fs.write_atomic(path, text, "0600")
   if not ok then errors.raise { code = "PlanError", message = "cannot save the plan: " .. werr } end
 end
 

@@ -7,7 +7,9 @@
 --                                       `path` (--state); stack: name, path
 --   b:describe() -> string              where the state lives, for messages
 --   b:lock(info) -> true | nil, err, holder   info: pid, host, user, command,
---                                       operation, since; fails at once if held
+--                                       operation, since; fails at once if held;
+--                                       raises wpo.errors when the state's place
+--                                       cannot be written (nothing holds it)
 --   b:unlock()                          idempotent
 --   b:load() -> text | nil              nil when there is no state yet; raises
 --                                       wpo.errors on a read failure
@@ -23,6 +25,13 @@
 -- b:load_version(id).
 -- The backend table's encrypt and kms_key_id keys are wpo.state's own
 -- (wpo.state.crypt); a backend never sees them.
+--
+-- This backend, once it holds the lock, removes the temporary copies of the
+-- state and its backup (".<name>.tmp-<pid>-<n>", which may hold secrets) that
+-- a writer killed mid-write left, when that writer's process is gone. A
+-- directory it cannot write in (read-only file system, no permission) is
+-- refused before anything else: "cannot write the state in DIR: read-only
+-- file system".
 local errors = require "wpo.errors"
 local fs = require "wpo.core.fs"
 
@@ -53,13 +62,42 @@ function Backend:describe()
   return self.path
 end
 
+local REASONS = { EROFS = "read-only file system", EACCES = "permission denied", EPERM = "operation not permitted" }
+
+-- Raise: the directory of the state cannot be written (why: fs's message and code).
+local function unwritable(dir, err, code)
+  errors.raise { code = "StateError", message = string.format("cannot write the state in %s: %s", dir,
+    REASONS[code] or tostring(err)) }
+end
+
 function Backend:lock(info)
-  local ok, err = fs.mkdir_p(dirname(self.path), "0700")
-  if not ok then return nil, err end
+  local dir = dirname(self.path)
+  local ok, err, code = fs.mkdir_p(dir, "0700")
+  if not ok then unwritable(dir, err, code) end
+  ok, err, code = fs.writable(dir)
+  if not ok then unwritable(dir, err, code) end
   local lock, lerr, holder = fs.lock(self.lock_path, info)
-  if not lock then return nil, lerr, holder end
+  if not lock then
+    if type(holder) ~= "table" then unwritable(dir, lerr, holder) end   -- an error (its code), not a holder
+    return nil, lerr, holder
+  end
   self.held = lock
+  self:remove_stale_temps()
   return true
+end
+
+-- The temp copies a killed writer left of the state and its backup, now
+-- that no other wpo can be writing them (their process gone, the lock ours).
+function Backend:remove_stale_temps()
+  for _, path in ipairs({ self.path, self.backup }) do
+    local removed, err = fs.remove_stale_temps(path)
+    if not removed then
+      io.stderr:write("wpo: ", tostring(err), "\n")
+    elseif #removed > 0 then
+      io.stderr:write(string.format("wpo: removed %d temporary cop%s of %s left by a writer that was killed: %s\n",
+        #removed, #removed == 1 and "y" or "ies", path, table.concat(removed, ", ")))
+    end
+  end
 end
 
 function Backend:unlock()
