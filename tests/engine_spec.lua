@@ -294,6 +294,49 @@ describe("wpo engine (end to end)", function()
     assert.are.equal("third", by["wpo.null.app"].inputs.value)
   end)
 
+  it("applies a saved plan from any directory: its paths are absolute, its staleness judged on content", function()
+    -- planned in dir with relative paths everywhere: the script, a module it
+    -- requires, a variables file, the state
+    h.write(dir .. "/lib.lua", 'return { greeting = function(v) return "hi " .. v end }\n')
+    h.write(dir .. "/vars.lua", 'return { greeting = "from a file" }\n')
+    h.write(dir .. "/s.lua", STACK:gsub('value = s%.vars%.greeting', 'value = require("lib").greeting(s.vars.greeting)'))
+    local r = wpo(dir, { "plan", "s.lua", "--out", "n.plan", "--var-file", "vars.lua", "--state", "st/t.json" })
+    assert.are.equal(0, r.status, r.stderr)
+    -- ... and applied from elsewhere, the stack's files edited meanwhile (the plan carries its own)
+    h.write(dir .. "/lib.lua", 'return { greeting = function() return "edited" end }\n')
+    local elsewhere = h.tmpdir()
+    r = wpo(elsewhere, { "apply", dir .. "/n.plan" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("Apply complete: 3 added", r.stdout)
+    assert.are.same({}, fs.list(elsewhere))
+    assert.is_false(fs.exists(dir .. "/.wpo/t.state.json"))
+    local doc = cjson.decode(fs.read(dir .. "/st/t.json"))
+    local by = {}
+    for _, res in ipairs(doc.resources) do by[res.address] = res end
+    assert.are.equal("hi from a file", by["wpo.null.app"].inputs.value)
+
+    -- stale: the state moved since the plan was made, whichever directory applies it
+    assert.are.equal(0, wpo(dir, { "plan", "s.lua", "--out", "n2.plan", "--state", "st/t.json",
+      "--var", "greeting=two" }).status)
+    assert.are.equal(0, wpo(dir, { "run", "s.lua", "--yes", "--state", "st/t.json", "--var", "greeting=three" }).status)
+    r = wpo(elsewhere, { "apply", dir .. "/n2.plan" })
+    assert.are.equal(1, r.status)
+    assert.matches("^wpo: StalePlan: the state changed since this plan was made", r.stderr)
+
+    -- a plan file whose content no longer matches its digest is refused
+    assert.are.equal(0, wpo(dir, { "plan", "s.lua", "--out", "n3.plan", "--state", "st/t.json" }).status)
+    local text = fs.read(dir .. "/n3.plan")
+    local at = text:find('trigger = \\"1\\"', 1, true)
+    assert.is_number(at)
+    local edited = text:sub(1, at - 1) .. 'trigger = \\"2\\"' .. text:sub(at + #'trigger = \\"1\\"')
+    h.write(dir .. "/n3.plan", edited)
+    r = wpo(elsewhere, { "apply", dir .. "/n3.plan" })
+    assert.are.equal(1, r.status)
+    assert.are.equal("wpo: PlanError: " .. dir .. "/n3.plan does not hold what it was saved with (its digest differs): "
+      .. "it was modified or damaged; make a new plan\n", r.stderr)
+    h.rmrf(elsewhere)
+  end)
+
   it("refuses to run without a terminal unless --yes", function()
     local r = wpo(dir, { "run", "s.lua" })
     assert.are.equal(1, r.status)

@@ -320,9 +320,65 @@ function M.apply(p, stack, st, opts)
 end
 
 -- ---- saved plans ----
+--
+-- A plan file holds what the plan was made from — every source file read
+-- (keyed by absolute path), the variables, the stack's root, the state's
+-- location (absolute) — and the state as refreshed, with its lineage and
+-- serial. Every path in it is absolute, so it applies from any directory.
+-- Whether it still holds is judged on content, never on paths: its digest
+-- (of the sources by their path under the root, the variables, targets,
+-- mode, and the state's lineage and serial) must match what it holds; the
+-- state must still be at that lineage and serial; and its stack, evaluated
+-- again from the saved sources, must give the same changes (file:line
+-- aside: those are shown relative to the directory wpo runs in).
 
-M.PLAN_FILE_VERSION = 1
+M.PLAN_FILE_VERSION = 2
 
+-- The digest of what a plan document was made from (hex sha256).
+function M.plan_digest(doc)
+  local crypto = require "wpo.core.crypto"
+  local root = type(doc.root) == "string" and doc.root or nil
+  local function rel(path)
+    path = tostring(path)
+    if root and path:sub(1, #root + 1) == root .. "/" then return path:sub(#root + 2) end
+    return path
+  end
+  local function sorted(t)
+    local keys = {}
+    for k in pairs(t or {}) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    return keys
+  end
+  local parts = { "wpo plan " .. tostring(M.PLAN_FILE_VERSION), "stack " .. tostring(doc.stack),
+    "script " .. rel(doc.stack_path), "destroy " .. tostring(doc.destroy == true),
+    "state " .. tostring(doc.lineage) .. " " .. tostring(doc.serial) }
+  for _, path in ipairs(sorted(doc.sources)) do
+    local src = tostring(doc.sources[path])
+    parts[#parts + 1] = string.format("source %s %d %s", rel(path), #src, src)
+  end
+  for _, k in ipairs(sorted(doc.cli_vars)) do
+    local v = tostring(doc.cli_vars[k])
+    parts[#parts + 1] = string.format("var %s %d %s", tostring(k), #v, v)
+  end
+  for _, f in ipairs(doc.var_files or {}) do parts[#parts + 1] = "var_file " .. rel(f) end
+  for _, t in ipairs(doc.targets or {}) do parts[#parts + 1] = "target " .. tostring(t) end
+  return crypto.hex(crypto.sha256(table.concat(parts, "\0")))
+end
+
+-- The changes of a plan as compared for staleness: without file:line, which
+-- depends on the directory wpo runs in.
+function M.plan_changes(changes)
+  local out = {}
+  for i, c in ipairs(changes or {}) do
+    local copy = {}
+    for k, v in pairs(c) do if k ~= "where" then copy[k] = v end end
+    out[i] = copy
+  end
+  return out
+end
+
+-- (stack.load makes the script's path, its root, its sources' and variables
+-- files' paths absolute; --state is made absolute here.)
 function M.save_plan(path, p, stack, st, opts, destroy)
   local plan = require "wpo.plan"
   local records = {}
@@ -334,6 +390,7 @@ function M.save_plan(path, p, stack, st, opts, destroy)
     state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
     lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).changes,
   }
+  doc.digest = M.plan_digest(doc)
   local text, err = cjson.encode(doc)
   if not text then errors.raise { code = "PlanError", message = "cannot encode the plan: " .. tostring(err) } end
   -- a plan holds the refreshed state: encrypted as the state is
@@ -358,7 +415,12 @@ function M.load_plan(path)
       or type(doc.stack_path) ~= "string" then
     errors.raise { code = "PlanError", message = path .. " is not a wpo plan file (or is from another wpo version)" }
   end
-  return value.normalize_numbers(doc)
+  doc = value.normalize_numbers(doc)
+  if doc.digest ~= M.plan_digest(doc) then
+    errors.raise { code = "PlanError", message = path .. " does not hold what it was saved with (its digest "
+      .. "differs): it was modified or damaged; make a new plan" }
+  end
+  return doc
 end
 
 return M

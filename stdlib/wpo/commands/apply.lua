@@ -11,7 +11,9 @@ local M = {
     json = workflow.PLAN_OPTIONS.json,
   },
   help = "The stack is evaluated from the sources saved in the plan, against the state as refreshed\n"
-    .. "when planning. Refuses if the state changed since (its lineage or serial moved).",
+    .. "when planning, from any directory (the plan records absolute paths). Refuses a plan file whose\n"
+    .. "content does not match its digest, and a plan whose state changed since (its lineage or serial\n"
+    .. "moved) or whose changes the saved stack no longer gives.",
 }
 
 function M.run(opts, args)
@@ -39,7 +41,7 @@ function M.run(opts, args)
   end
   local p = plan.make(stack, st, { targets = doc.targets, destroy = doc.destroy })
   local now = value.normalize_numbers(cjson.decode(cjson.encode(plan.json(p).changes)))
-  if not value.equal(now, doc.changes) then
+  if not value.equal(workflow.plan_changes(now), workflow.plan_changes(doc.changes)) then
     errors.raise { code = "StalePlan",
       message = "the saved plan no longer matches what its stack and state give: make a new plan" }
   end
