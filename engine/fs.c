@@ -244,10 +244,13 @@ static int l_fs_write_atomic(lua_State *L)
     return 1;
 }
 
-/* fs.read(path) -> data | nil, err, code ("ENOENT" when absent) */
+/* fs.read(path, max?) -> data | nil, err, code ("ENOENT" when absent;
+ * "EFBIG" when the file holds more than max bytes) */
 static int l_fs_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, -1);
+    size_t total = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return push_errno(L, "cannot read", path);
@@ -266,6 +269,16 @@ static int l_fs_read(lua_State *L)
         }
         if (n == 0)
             break;
+        total += (size_t)n;
+        if (max >= 0 && total > (size_t)max) {
+            close(fd);
+            luaL_pushresult(&b);
+            lua_pop(L, 1);
+            luaL_pushfail(L);
+            lua_pushfstring(L, "%s: larger than %I bytes", path, max);
+            lua_pushliteral(L, "EFBIG");
+            return 3;
+        }
         luaL_addsize(&b, (size_t)n);
     }
     close(fd);

@@ -76,6 +76,6 @@ int main(int argc, char **argv)
         status = lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
     }
     fflush(stdout);
-    lua_close(L);
+    wpo_state_close(L);
     return status;
 }

@@ -15,6 +15,7 @@
 #include <lua-cjson.h>
 
 #include "modules.h"
+#include "sandbox.h"
 #include "wpo.h"
 
 #define WPO_DECLARE(name) int luaopen_wpo_core_##name(lua_State *L);
@@ -69,6 +70,13 @@ static int find_stdlib(const char *argv0, char *out, size_t outlen)
     return is_stdlib(out) ? 0 : -1;
 }
 
+static int panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "wpo: unprotected Lua error: %s\n", msg ? msg : "(not a string)");
+    return 0;
+}
+
 lua_State *wpo_state_new(const char *argv0, char *err, size_t errlen)
 {
     char stdlib[PATH_MAX];
@@ -77,11 +85,15 @@ lua_State *wpo_state_new(const char *argv0, char *err, size_t errlen)
                  "set WPO_STDLIB to the directory that holds it");
         return NULL;
     }
-    lua_State *L = luaL_newstate();
+    /* the sandbox's allocator counts every byte, so stack code can be capped */
+    void *accounting = wpo_sandbox_new();
+    lua_State *L = accounting ? lua_newstate(wpo_sandbox_alloc, accounting) : NULL;
     if (!L) {
+        wpo_sandbox_free(accounting);
         snprintf(err, errlen, "cannot create a Lua state: out of memory");
         return NULL;
     }
+    lua_atpanic(L, panic);
     luaL_openlibs(L);
 
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -100,4 +112,12 @@ lua_State *wpo_state_new(const char *argv0, char *err, size_t errlen)
     lua_setfield(L, -2, "wpo_stdlib");
     lua_pop(L, 1);
     return L;
+}
+
+void wpo_state_close(lua_State *L)
+{
+    void *accounting = NULL;
+    lua_getallocf(L, &accounting);
+    lua_close(L);
+    wpo_sandbox_free(accounting);
 }

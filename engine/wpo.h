@@ -12,4 +12,7 @@
  * find the stdlib next to the binary. NULL (with a message in err) on failure. */
 lua_State *wpo_state_new(const char *argv0, char *err, size_t errlen);
 
+/* Close a state made by wpo_state_new and free what it was made with. */
+void wpo_state_close(lua_State *L);
+
 #endif

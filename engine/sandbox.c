@@ -1,0 +1,366 @@
+/*
+ * sandbox.c — wpo.core.sandbox: the budgets under which untrusted stack code
+ * runs. It owns the Lua state's allocator (every byte counted, and refused
+ * past the running sandbox's memory cap) and an instruction budget charged by
+ * a count hook (and by C code that does unbounded work in one call, through
+ * wpo_sandbox_charge). It also gives stack code the pcall, xpcall and
+ * coroutine.resume that cannot catch a spent budget. Building the stack's
+ * environment (what it may see) is stdlib/wpo/sandbox.lua's.
+ *
+ * Lua API (wpo.core.sandbox):
+ *   run(opts, fn, ...) -> true, results... | false, err, where
+ *     opts = { instructions = N, memory = BYTES, skip = "@/prefix/" }.
+ *     Runs fn with at most N instructions (counted in steps of HOOK_STEP)
+ *     and with the state growing by at most BYTES. A spent budget is
+ *     err = { budget = "instructions" | "memory", limit = N }; any other
+ *     error is the value raised. where is the file:line of the innermost Lua
+ *     frame whose source does not start with skip (the user's code), or nil.
+ *   pcall(fn, ...), xpcall(fn, msgh, ...)  as the base library's, except
+ *     that an error from a spent budget is raised again instead of caught.
+ *   resume(co, ...)  as coroutine.resume, with the same exception.
+ *   usage() -> bytes in use, current limit (0: none)
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "sandbox.h"
+
+#define HOOK_STEP 1000
+#define WHERE_MAX 512
+
+enum { TRIP_NONE, TRIP_STEPS, TRIP_MEMORY };
+
+struct wpo_sandbox {
+    size_t used;            /* bytes the Lua state holds */
+    size_t limit;           /* refuse growth past this while running (0: none) */
+    int depth;              /* nested run() calls */
+    long long steps;        /* instruction units left in the running sandbox */
+    int tripped;            /* TRIP_*: the budget that ran out */
+    lua_State *runner;      /* the thread that called run(), for locating an allocation */
+    char skip[WHERE_MAX];   /* sources starting with this are not the user's */
+    char where[WHERE_MAX];  /* where the budget ran out */
+};
+
+static const char TRIP_KEY = 0;   /* light userdata: the error value of a spent budget */
+
+void *wpo_sandbox_new(void)
+{
+    return calloc(1, sizeof(struct wpo_sandbox));
+}
+
+void wpo_sandbox_free(void *ud)
+{
+    free(ud);
+}
+
+static struct wpo_sandbox *sandbox_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    return f == wpo_sandbox_alloc ? ud : NULL;
+}
+
+/* The innermost Lua frame of L in the user's code ("file:line"), else the
+ * innermost Lua frame with a file source. Reads the stack only (no
+ * allocation), so the allocator may call it. */
+static void locate(lua_State *L, const struct wpo_sandbox *sb, char *out, size_t outlen)
+{
+    lua_Debug ar;
+    char fallback[WHERE_MAX] = "";
+    size_t skiplen = strlen(sb->skip);
+    out[0] = '\0';
+    for (int level = 0; level < 200 && lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0 || ar.source[0] != '@')
+            continue;
+        if (skiplen == 0 || strncmp(ar.source, sb->skip, skiplen) != 0) {
+            snprintf(out, outlen, "%s:%d", ar.source + 1, ar.currentline);
+            return;
+        }
+        if (!fallback[0])
+            snprintf(fallback, sizeof fallback, "%s:%d", ar.source + 1, ar.currentline);
+    }
+    snprintf(out, outlen, "%s", fallback);
+}
+
+void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct wpo_sandbox *sb = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->used -= old;
+        return NULL;
+    }
+    if (sb->limit && nsize > old && sb->used - old + nsize > sb->limit) {
+        if (!sb->tripped) {
+            sb->tripped = TRIP_MEMORY;
+            if (sb->runner)
+                locate(sb->runner, sb, sb->where, sizeof sb->where);
+        }
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        sb->used = sb->used - old + nsize;
+    return p;
+}
+
+/* Raise the spent budget's error in L (once spent, every later tick raises
+ * it again, so code that catches it cannot go on for long). */
+static int raise_trip(lua_State *L, struct wpo_sandbox *sb, int kind)
+{
+    if (!sb->tripped) {
+        sb->tripped = kind;
+        locate(L, sb, sb->where, sizeof sb->where);
+    }
+    lua_pushlightuserdata(L, (void *)&TRIP_KEY);
+    return lua_error(L);
+}
+
+void wpo_sandbox_charge(lua_State *L, size_t n)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    if (!sb || sb->depth == 0)
+        return;
+    sb->steps -= (long long)n;
+    if (sb->steps < 0 || sb->tripped)
+        raise_trip(L, sb, TRIP_STEPS);
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    wpo_sandbox_charge(L, HOOK_STEP);
+}
+
+static int spent(lua_State *L, int status)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    return sb && sb->depth > 0 && status != LUA_OK && status != LUA_YIELD
+        && (sb->tripped || status == LUA_ERRMEM);
+}
+
+/* pcall's and xpcall's ending: results, or false + the error, unless the
+ * error is a spent budget, which goes on up. */
+static int finish_pcall(lua_State *L, int status, lua_KContext extra)
+{
+    if (status != LUA_OK && status != LUA_YIELD) {
+        if (spent(L, status))
+            return lua_error(L);
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - (int)extra;
+}
+
+/* sandbox.pcall(fn, ...) -> true, results... | false, err */
+static int l_sandbox_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+    return finish_pcall(L, status, 0);
+}
+
+/* The message handler xpcall installs: the caller's, unless the budget is
+ * spent. A hook's error runs the handler with hooks off (Lua turns them on
+ * again only when the error reaches a pcall), so the caller's handler must
+ * not run then: it could loop forever unseen. */
+static int guarded_handler(lua_State *L)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    if (sb && sb->depth > 0 && sb->tripped)
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* sandbox.xpcall(fn, msgh, ...) -> true, results... | false, msgh(err) */
+static int l_sandbox_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);   /* fn, msgh, true, fn, args... */
+    int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+    return finish_pcall(L, status, 2);
+}
+
+/* sandbox.resume(co, ...) -> true, values... | false, err */
+static int l_sandbox_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int narg = lua_gettop(L) - 1;
+    int status = lua_status(co);
+    if (status == LUA_OK && lua_gettop(co) == 0) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cannot resume dead coroutine");
+        return 2;
+    }
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cannot resume dead coroutine");
+        return 2;
+    }
+    if (!lua_checkstack(co, narg))
+        return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, narg);
+    int nres = 0;
+    status = lua_resume(co, L, narg, &nres);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1))
+            return luaL_error(L, "too many results to resume");
+        lua_pushboolean(L, 1);
+        lua_xmove(co, L, nres);
+        lua_insert(L, -(nres + 1));
+        return nres + 1;
+    }
+    lua_xmove(co, L, 1);
+    if (spent(L, status))
+        return lua_error(L);
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* The message handler of run(): the error as raised, and where it was. */
+static int run_handler(lua_State *L)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    char where[WHERE_MAX];
+    locate(L, sb, where, sizeof where);
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    if (where[0]) {
+        lua_pushstring(L, where);
+        lua_rawseti(L, -2, 2);
+    }
+    return 1;
+}
+
+static lua_Integer opt_field(lua_State *L, int idx, const char *name, lua_Integer def)
+{
+    lua_getfield(L, idx, name);
+    lua_Integer v = lua_isnil(L, -1) ? def : luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    if (v < 0)
+        luaL_error(L, "sandbox.run: %s must be >= 0", name);
+    return v;
+}
+
+/* sandbox.run(opts, fn, ...) -> true, results... | false, err, where */
+static int l_sandbox_run(lua_State *L)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    if (!sb)
+        return luaL_error(L, "sandbox.run: this Lua state was not made by wpo");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_Integer steps = opt_field(L, 1, "instructions", 0);
+    lua_Integer memory = opt_field(L, 1, "memory", 0);
+    lua_getfield(L, 1, "skip");
+    const char *skip = lua_isnil(L, -1) ? "" : luaL_checkstring(L, -1);
+    if (strlen(skip) >= WHERE_MAX)
+        return luaL_error(L, "sandbox.run: skip is too long");
+
+    /* what this run replaces, put back at the end */
+    struct wpo_sandbox saved = *sb;
+    lua_Hook old_hook = lua_gethook(L);
+    int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
+
+    snprintf(sb->skip, sizeof sb->skip, "%s", skip);
+    lua_pop(L, 1);
+    sb->steps = steps > 0 ? steps : LLONG_MAX;
+    if (sb->depth > 0 && saved.steps < sb->steps)
+        sb->steps = saved.steps;
+    if (memory > 0) {
+        size_t cap = sb->used + (size_t)memory;
+        sb->limit = (saved.limit && saved.limit < cap) ? saved.limit : cap;
+    }
+    long long start = sb->steps;
+    sb->tripped = TRIP_NONE;
+    sb->where[0] = '\0';
+    sb->runner = L;
+    sb->depth++;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+
+    lua_pushcfunction(L, run_handler);
+    lua_replace(L, 1);                       /* handler, fn, args... */
+    int status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);
+    int tripped = sb->tripped ? sb->tripped : (status == LUA_ERRMEM && memory > 0 ? TRIP_MEMORY : 0);
+    char where[WHERE_MAX];
+    snprintf(where, sizeof where, "%s", sb->where);
+
+    lua_sethook(L, old_hook, old_mask, old_count);
+    sb->depth = saved.depth;
+    sb->limit = saved.limit;
+    sb->steps = saved.depth > 0 ? saved.steps - (start - sb->steps) : saved.steps;
+    sb->tripped = saved.tripped;
+    sb->runner = saved.runner;
+    memcpy(sb->skip, saved.skip, sizeof sb->skip);
+    memcpy(sb->where, saved.where, sizeof sb->where);
+
+    if (status == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1);
+        return lua_gettop(L);
+    }
+    lua_pushboolean(L, 0);
+    if (tripped) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, tripped == TRIP_MEMORY ? "memory" : "instructions");
+        lua_setfield(L, -2, "budget");
+        lua_pushinteger(L, tripped == TRIP_MEMORY ? memory : steps);
+        lua_setfield(L, -2, "limit");
+    } else if (lua_istable(L, -2)) {
+        lua_rawgeti(L, -2, 1);               /* the value raised */
+    } else {
+        lua_pushvalue(L, -2);                /* an error in the handler itself */
+    }
+    if (tripped && where[0]) {
+        lua_pushstring(L, where);
+    } else if (lua_istable(L, -3)) {
+        lua_rawgeti(L, -3, 2);
+    } else {
+        lua_pushnil(L);
+    }
+    return 3;
+}
+
+/* sandbox.usage() -> bytes in use, limit (0: none) */
+static int l_sandbox_usage(lua_State *L)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    lua_pushinteger(L, sb ? (lua_Integer)sb->used : 0);
+    lua_pushinteger(L, sb ? (lua_Integer)sb->limit : 0);
+    return 2;
+}
+
+static const luaL_Reg sandbox_functions[] = {
+    {"run", l_sandbox_run},
+    {"pcall", l_sandbox_pcall},
+    {"xpcall", l_sandbox_xpcall},
+    {"resume", l_sandbox_resume},
+    {"usage", l_sandbox_usage},
+    {NULL, NULL}
+};
+
+int luaopen_wpo_core_sandbox(lua_State *L)
+{
+    luaL_newlib(L, sandbox_functions);
+    return 1;
+}
