@@ -9,16 +9,16 @@ local WPO = h.WPO:sub(1, 1) == "/" and h.WPO or (h.sh("pwd").stdout:gsub("%s+$",
 describe("wpo run on a new stack", function()
   it("has saved the state's lineage before its first create, and keeps it on the next run", function()
     local dir = h.tmpdir()
-    h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n'
-      .. 'local delay = tonumber(os.getenv("DELAY"))\n'
+    h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t", vars = { delay = 0 } }\n'
+      .. 'local delay = s.vars.delay\n'
       .. 's:add("wpo.null", "only", { create_delay_ms = delay })\nreturn s\n')
     -- Start a run whose create takes a minute; kill -9 it once the create has begun.
     local killed = h.sh(string.format(
-      "cd %s && { DELAY=60000 %s run s.lua --yes > out 2>&1 & echo $! > pid; } && "
+      "cd %s && { WPO_VAR_delay=60000 %s run s.lua --yes > out 2>&1 & echo $! > pid; } && "
       .. "for i in $(seq 1 400); do grep -q 'creating' out && break; sleep 0.05; done && "
       .. "grep -q 'creating' out && kill -9 $(cat pid)", h.quote(dir), h.quote(WPO)))
     local after_kill = h.slurp(dir .. "/.wpo/t.state.json")
-    local second = h.wpo({ "run", dir .. "/s.lua", "--yes" }, { env = { DELAY = "0" } })
+    local second = h.wpo({ "run", dir .. "/s.lua", "--yes" }, { env = { WPO_VAR_delay = "0" } })
     local after_rerun = h.slurp(dir .. "/.wpo/t.state.json")
     h.rmrf(dir)
     assert.are.equal(0, killed.status, "the run was killed while creating")

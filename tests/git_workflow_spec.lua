@@ -238,11 +238,12 @@ describe("wpo rollout (local executor) through the binary", function()
   setup(function()
     dir = h.tmpdir()
     gr.git(dir, "init -q -b main .")
-    -- a stack fails to create when FAIL_<NAME> is set: the fault, removable for --resume
+    -- a stack fails to create when WPO_VAR_fail_<name> is set: the fault, removable for --resume
     gr.write(dir, "lib/customer.lua", [[
 return function(p)
-  local s = wpo.stack { name = p.name }
-  s:add("wpo.null", "site", { value = "site " .. p.name, fail_on_create = os.getenv("FAIL_" .. p.name:upper()) })
+  local s = wpo.stack { name = p.name, vars = { ["fail_" .. p.name] = "" } }
+  local fail = s.vars["fail_" .. p.name]
+  s:add("wpo.null", "site", { value = "site " .. p.name, fail_on_create = fail ~= "" and fail or nil })
   return s
 end
 ]])
@@ -274,7 +275,7 @@ end
 
   it("stops at the failing stack (later waves never start), then --resume finishes the rest", function()
     local r = wpo(dir, { "rollout", "v1.0.0", "stacks/customers", "--yes", "--max-parallel", "1" },
-      { FAIL_DELTA = "injected fault" })
+      { WPO_VAR_fail_delta = "injected fault" })
     assert.are.equal(1, r.status, r.stderr)
     -- waves: canary acme; 50% beta, delta; 100% echo, foxtrot, gamma
     assert.matches("wave 1/3 %(canary%)", r.stderr)

@@ -12,8 +12,10 @@ describe("wpo.stack declaration sites", function()
     local lib = assert(load(src, "@" .. package.wpo_stdlib .. "/wpo/testlib/layout.lua", "t",
       setmetatable({ wpo = require "wpo" }, { __index = _G })))()
     package.preload["wpo.testlib.layout"] = function() return lib end
+    require("wpo.sandbox").API_SET["wpo.testlib.layout"] = true   -- offered to stack code as the API is
   end)
   after_each(function()
+    require("wpo.sandbox").API_SET["wpo.testlib.layout"] = nil
     package.preload["wpo.testlib.layout"] = nil
     package.loaded["wpo.testlib.layout"] = nil
     h.rmrf(dir)

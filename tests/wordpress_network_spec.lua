@@ -249,9 +249,7 @@ describe("wpo.wordpress network and security tiers", function()
     end
 
     local function replan(s, st)
-      aws.set_read_only(true)
       local ok, drift = pcall(plan.refresh, s, st)
-      aws.set_read_only(false)
       assert(ok, tostring(drift))
       return plan.make(s, st, { drift = drift }), drift
     end

@@ -54,7 +54,7 @@ function M.refresh(stack, st, opts)
     tasks[#tasks + 1] = task.spawn(function()
       sem:with(function()
         local ctx = resource.context { address = address, type = t, stack = stack.name, region = stack.region,
-          where = record.where, prior = record, logger = opts.log, lineage = st.lineage }
+          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true }
         local ok, observed = pcall(t.read, ctx, record.id, record)
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
@@ -328,7 +328,7 @@ function M.run_checks(stack, st, p)
   for i, a in ipairs(todo) do
     tasks[i] = task.spawn(function()
       local ctx = resource.context { address = a.address, type = a.type_def, stack = stack.name,
-        region = stack.region, where = a.where, prior = a.prior, lineage = st.lineage }
+        region = stack.region, where = a.where, prior = a.prior, lineage = st.lineage, read_only = true }
       local ok, err = pcall(a.type_def.check, ctx, a.after, a.action)
       if not ok then failures[i] = err end
     end)

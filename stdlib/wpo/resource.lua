@@ -325,7 +325,9 @@ end
 local Context = {}
 Context.__index = Context
 
--- resource.context{ address, type, stack, region, where, lineage, generation, log, prior }
+-- resource.context{ address, type, stack, region, where, lineage, generation, log, prior, read_only }
+-- read_only: the context of a plan (refresh, check, import): every client it
+-- gives refuses any write before it is sent.
 function M.context(fields)
   local ctx = setmetatable({}, Context)
   for k, v in pairs(fields) do ctx[k] = v end
@@ -352,6 +354,7 @@ function Context:aws(service, opts)
   if not self.clients[key] then
     local o = { region = self.region }
     for k, v in pairs(opts or {}) do o[k] = v end
+    if self.read_only then o.read_only = true end
     self.clients[key] = require("wpo.aws").client(service, o)
   end
   return self.clients[key]

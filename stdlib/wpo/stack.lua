@@ -1,14 +1,21 @@
 -- wpo.stack: loads a stack script and holds what it declares.
 --
--- A script runs in a sandbox: the safe standard library, `wpo`, `cidr`, and a
--- `require` that finds the user's own modules under the repository root
--- (`require "stacks.customer"` -> <root>/stacks/customer.lua, root = the
--- nearest directory above the script holding .git, else the script's own);
--- reading or writing any other global raises, naming it with file:line.
+-- A script runs in a sandbox (wpo.sandbox): the safe standard library, `wpo`,
+-- `cidr`, and a `require` that finds the stack API and the user's own modules
+-- under the repository root (`require "stacks.customer"` ->
+-- <root>/stacks/customer.lua, root = the nearest directory above the script
+-- holding .git, else the script's own); reading or writing any other global
+-- raises, naming it with file:line.
 --
 --   stack.load(path, { vars = { name = "string" }, var_files = { path },
---                      reader = fn(abs_path) -> text | nil, err, code,
---                      root = dir }) -> stack       (raises wpo.errors)
+--                      reader = fn(abs_path, max_bytes) -> text | nil, err, code,
+--                      root = dir, limits = { sandbox limits },
+--                      environ = fn(name) -> value (WPO_VAR_*; os.getenv),
+--                      bare = true: no sandbox budgets or views (bench only) })
+--     -> stack       (raises wpo.errors)
+-- Stack code runs in a wpo.sandbox: what it sees and the budgets it runs
+-- under are that module's; it is handed a view of the stack (settings,
+-- vars, add/output/ref), and what it hands over is copied as plain data.
 --   stack.new(spec) -> stack          (what wpo.stack{...} calls)
 --
 -- A stack: name, region, tags, backend, vars, description, azs, path;
@@ -26,6 +33,7 @@
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
+local sandbox = require "wpo.sandbox"
 local text = require "wpo.text"
 local value = require "wpo.value"
 
@@ -153,6 +161,28 @@ local function find_root(dir)
   end
 end
 
+-- A source as Lua reads a file: a UTF-8 byte order mark and a first line
+-- starting with # (#!/usr/bin/env wpo) are skipped; line numbers stay.
+local function strip_preamble(src)
+  if src:sub(1, 3) == "\239\187\191" then src = src:sub(4) end
+  if src:sub(1, 1) == "#" then src = src:gsub("^[^\n]*", "", 1) end
+  return src
+end
+
+-- ctx.reader with the source size limit: text | raises
+local function read_source(ctx, abs, what, where)
+  local src, err, code = ctx.reader(abs, ctx.limits.source_bytes)
+  if src and #src > ctx.limits.source_bytes then
+    src, err, code = nil, display(abs) .. ": larger than " .. ctx.limits.source_bytes .. " bytes", "EFBIG"
+  end
+  if src then return strip_preamble(src) end
+  if code == "EFBIG" then
+    raise(where, nil, "cannot read %s: %s (stack sources are at most %d bytes)", what, tostring(err),
+      ctx.limits.source_bytes)
+  end
+  return nil, err, code
+end
+
 -- ---- variables ----
 
 -- wpo.var{ type, default, description, sensitive } -> a variable declaration
@@ -170,7 +200,7 @@ function M.var(spec)
   end
   t = t or "string"
   if not set_of(VAR_TYPES)[t] then unknown_key(where, "wpo.var type", t, VAR_TYPES) end
-  return setmetatable({ type = t, default = spec.default, description = spec.description,
+  return setmetatable({ type = t, default = value.plain(spec.default, "wpo.var: default", where), description = spec.description,
     sensitive = spec.sensitive, where = where }, VarSpec)
 end
 
@@ -178,12 +208,13 @@ local function coerce(name, spec, raw, from)
   if spec.type == "string" or spec.type == "any" then return raw end
   if spec.type == "number" then
     local n = tonumber(raw)
-    if n then return math.tointeger(n) or n end
+    if n and n == n and n ~= math.huge and n ~= -math.huge then return math.tointeger(n) or n end
   elseif spec.type == "boolean" then
     if raw == "true" then return true end
     if raw == "false" then return false end
   else
-    raise(from, nil, "variable '%s' is a %s: set it in a --var-file, not with --var", name, spec.type)
+    raise(from, nil, "variable '%s' is a %s: set it in a --var-file, not with %s", name, spec.type,
+      from:match("^WPO_VAR_") and "an environment variable" or "--var")
   end
   raise(from, nil, "variable '%s' is a %s, not '%s'", name, spec.type, raw)
 end
@@ -200,23 +231,19 @@ end
 
 local function load_var_file(ctx, path)
   local abs = absolute(path)
-  local src, err = ctx.reader(abs)
+  local src, err = read_source(ctx, abs, "the variables file", display(abs))
   if not src then raise(nil, nil, "cannot read the variables file: %s", err) end
   ctx.sources[abs] = src
   local env = setmetatable({}, { __index = function(_, k)
     raise(errors.where(2), nil, "unknown global '%s' (a variables file returns a table of values)", tostring(k))
   end })
   local chunk, lerr = load(src, "@" .. display(abs), "t", env)
-  if not chunk then raise(nil, nil, "%s", lerr) end
-  local ok, result = pcall(chunk)
-  if not ok then
-    if errors.is(result) then error(result, 0) end
-    raise(nil, nil, "%s", tostring(result))
-  end
-  if type(result) ~= "table" then
+  if not chunk then error(lua_error("SyntaxError", lerr), 0) end
+  local result = chunk()
+  if type(result) ~= "table" or getmetatable(result) ~= nil then
     raise(display(abs), nil, "a variables file must return a table of name = value, not a %s", type(result))
   end
-  return result, display(abs)
+  return value.plain(result, "variables", display(abs)), display(abs)
 end
 
 local function resolve_vars(decls, where)
@@ -246,6 +273,17 @@ local function resolve_vars(decls, where)
   end
   local vals = {}
   for name, spec in pairs(specs) do vals[name] = value.copy(spec.default) end
+  -- as Terraform's TF_VAR_: read by wpo for the declared names only (stack
+  -- code itself reads no environment)
+  local environ = ctx.environ or os.getenv
+  ctx.env_vars = {}
+  for _, name in ipairs(names) do
+    local raw = environ("WPO_VAR_" .. name)
+    if raw ~= nil then
+      ctx.env_vars[name] = raw
+      vals[name] = coerce(name, specs[name], raw, "WPO_VAR_" .. name)
+    end
+  end
   for _, path in ipairs(ctx.var_files or {}) do
     local tbl, from = load_var_file(ctx, path)
     for name, v in pairs(tbl) do
@@ -276,7 +314,24 @@ end
 
 function M.new(spec)
   local where = user_where()
-  if type(spec) ~= "table" then raise(where, nil, "wpo.stack: expected a table like { name = \"prod\" }") end
+  if type(spec) ~= "table" or getmetatable(spec) ~= nil then
+    raise(where, nil, "wpo.stack: expected a table like { name = \"prod\" }")
+  end
+  do -- plain data, but for the variable declarations (wpo.var)
+    local copy = {}
+    for k, v in next, spec do
+      if k == "vars" and type(v) == "table" and getmetatable(v) == nil then
+        local vars = {}
+        for vk, vv in next, v do
+          vars[vk] = getmetatable(vv) == VarSpec and vv or value.plain(vv, "wpo.stack: vars." .. tostring(vk), where)
+        end
+        copy[k] = vars
+      else
+        copy[k] = value.plain(v, "wpo.stack: " .. tostring(k), where)
+      end
+    end
+    spec = copy
+  end
   local valid = set_of(STACK_KEYS)
   for k in pairs(spec) do
     if not valid[k] then unknown_key(where, "wpo.stack", k, STACK_KEYS) end
@@ -335,12 +390,19 @@ function Stack:add(type_name, name, attrs)
   local address = type_name .. "." .. name
   local first = self.by_address[address]
   if first then raise(where, address, "duplicate address (first declared at %s)", first.where) end
-  if attrs ~= nil and (type(attrs) ~= "table" or value.is_lazy(attrs)) then
-    raise(where, address, "attributes must be a table, got %s", type(attrs))
+  if attrs ~= nil and (type(attrs) ~= "table" or getmetatable(attrs) ~= nil) then
+    raise(where, address, "attributes must be a plain table, got %s", value.is_lazy(attrs) and "a reference" or type(attrs))
   end
   local plain, meta = {}, {}
-  for k, v in pairs(attrs or {}) do
-    if k == "depends_on" or k == "lifecycle" then meta[k] = v else plain[k] = v end
+  for k, v in next, attrs or {} do
+    if k == "depends_on" then
+      meta[k] = v
+    elseif k == "lifecycle" then
+      meta[k] = value.plain(v, "lifecycle", where, address)
+    else
+      if type(k) ~= "string" then raise(where, address, "attribute names are strings, got a %s", type(k)) end
+      plain[k] = value.plain(v, "attribute " .. k, where, address)
+    end
   end
   local desired, _, err = resource.desired(t, plain)
   if not desired then raise(where, address, "%s", err) end
@@ -412,6 +474,7 @@ function Stack:output(name, v, opts)
     if k ~= "sensitive" and k ~= "description" then unknown_key(where, "stack:output", k, { "description", "sensitive" }) end
   end
   if decl_of[v] then raise(where, nil, "output '%s': give an attribute of the resource (like vpc.id), not the resource", name) end
+  v = value.plain(v, "output " .. name, where)
   local o = { name = name, value = v, sensitive = opts.sensitive == true, where = where }
   self.outputs[#self.outputs + 1] = o
   self.output_by_name[name] = o
@@ -506,56 +569,86 @@ end
 
 -- ---- loading a script ----
 
--- package.path without its relative templates ("./?.lua").
-local function library_path()
-  local parts = {}
-  for template in package.path:gmatch("[^;]+") do
-    if template:sub(1, 1) == "/" then parts[#parts + 1] = template end
-  end
-  return table.concat(parts, ";")
-end
+-- ---- loading a script ----
 
-local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "rawlen",
-                       "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type", "xpcall",
-                       "_VERSION" }
-local SAFE_LIBS = { "string", "table", "math", "utf8", "coroutine" }
+-- The stack's view: what stack code may read of a stack (its settings and
+-- variables) and do with it (add, output, ref); the engine's fields stay out
+-- of reach.
+local VIEW_FIELDS = { name = true, region = true, azs = true, tags = true, description = true,
+                      backend = true, vars = true, path = false }
+local VIEW_METHODS = { add = true, output = true, ref = true }
 
-local function make_env(ctx)
-  local env = {}
-  for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
-  for _, lib in ipairs(SAFE_LIBS) do
-    local copy = {}
-    for k, v in pairs(_G[lib]) do copy[k] = v end
-    env[lib] = copy
+sandbox.register_view(Stack, function(s, sb)
+  local methods = {}
+  for name in pairs(VIEW_METHODS) do
+    methods[name] = function(view, ...)
+      return sb:results(Stack[name](sb:unexpose(view), sb:unexpose_all(...)))
+    end
   end
-  env.os = { time = os.time, date = os.date, clock = os.clock, getenv = os.getenv }
-  env.print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(table.concat(parts, "\t", 1, parts.n), "\n")
-  end
-  env.wpo = require "wpo"
-  env.cidr = require "wpo.cidr"
-  env.require = function(name)
-    if type(name) ~= "string" then raise(errors.where(2), nil, "require: expected a module name") end
+  local vars = setmetatable({}, {
+    __index = function(_, k) return s.vars[k] end,   -- an unknown variable raises
+    __newindex = function(_, k)
+      raise(user_where(), nil, "cannot set variable '%s': variables come from --var, --var-file and WPO_VAR_%s",
+        tostring(k), tostring(k))
+    end,
+    __pairs = function()
+      local k
+      return function()
+        local v
+        k, v = next(s.vars, k)
+        return k, v
+      end
+    end,
+    __metatable = false,
+  })
+  return setmetatable({}, {
+    __index = function(_, k)
+      if methods[k] then return methods[k] end
+      if k == "vars" then return vars end
+      if VIEW_FIELDS[k] then return sb:expose(s[k]) end
+      raise(user_where(), nil, "a stack has no field '%s' (fields: azs, backend, description, name, region, "
+        .. "tags, vars; methods: add, output, ref)", tostring(k))
+    end,
+    __newindex = function(_, k)
+      raise(user_where(), nil, "cannot set '%s' on a stack: give settings to wpo.stack{...}", tostring(k))
+    end,
+    __tostring = function() return tostring(s) end,
+    __metatable = false,
+  })
+end)
+
+-- The sandbox for one load, with the stack's own require: modules from the
+-- stack's repository (or the commit, with --ref), and the stack API.
+local function make_sandbox(ctx)
+  local sb
+  local function require_fn(name)
+    if type(name) ~= "string" then raise(user_where(), nil, "require: expected a module name") end
     local cached = ctx.loaded[name]
-    if cached == ctx.LOADING then raise(errors.where(2), nil, "module '%s' requires itself (a require loop)", name) end
+    if cached == ctx.LOADING then raise(user_where(), nil, "module '%s' requires itself (a require loop)", name) end
     if cached ~= nil then return cached end
+    if name == "wpo" or name:sub(1, 4) == "wpo." then
+      -- the wpo namespace is the library's: a file in the user's repository
+      -- never shadows it, and only the stack API is offered
+      if not sandbox.is_api(name) then
+        raise(user_where(), nil, "module '%s' is not available to stack code (the stack API: %s)", name,
+          sandbox.API_TEXT)
+      end
+      local m = sb:expose(require(name))
+      ctx.loaded[name] = m
+      return m
+    end
+    if not name:match("^[%w_%-]+[%w_%.%-]*$") or name:find("..", 1, true) then
+      raise(user_where(), nil, "require: bad module name '%s'", name)
+    end
     local rel = name:gsub("%.", "/")
     local tried = {}
-    -- The wpo namespace is the library's: a file in the user's repository never
-    -- shadows it (and in a checkout, <root>/wpo is the binary, not a directory).
-    local candidates = {}
-    if name ~= "wpo" and name:sub(1, 4) ~= "wpo." then
-      candidates = { ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }
-    end
-    for _, candidate in ipairs(candidates) do
-      local src, rerr, code = ctx.reader(candidate)
+    for _, candidate in ipairs({ ctx.root .. "/" .. rel .. ".lua", ctx.root .. "/" .. rel .. "/init.lua" }) do
+      local src, rerr, code = read_source(ctx, candidate, "module " .. name, user_where())
       if src then
         ctx.sources[candidate] = src
         local chunkname = "@" .. display(candidate)
         ctx.user_sources[chunkname] = true
-        local chunk, err = load(src, chunkname, "t", env)
+        local chunk, err = load(src, chunkname, "t", sb.env)
         if not chunk then error(lua_error("SyntaxError", err), 0) end
         ctx.loaded[name] = ctx.LOADING
         local result = chunk(name, candidate)
@@ -563,65 +656,66 @@ local function make_env(ctx)
         ctx.loaded[name] = result
         return result
       end
-      if code ~= "ENOENT" and code ~= "ENOTDIR" then
-        raise(errors.where(2), nil, "cannot read module %s: %s", name, tostring(rerr))
+      if code ~= "ENOENT" and code ~= "ENOTDIR" and code ~= "EISDIR" then
+        raise(user_where(), nil, "cannot read module %s: %s", name, tostring(rerr))
       end
       tried[#tried + 1] = display(candidate)
     end
-    -- wpo's library (and Lua libraries at absolute paths); never a path relative to
-    -- the current directory, which would read files the source (a git ref) lacks.
-    if package.preload[name] or package.searchpath(name, library_path()) then return require(name) end
-    raise(errors.where(2), nil, "module '%s' not found (looked %sin the wpo library)", name,
-      #tried > 0 and ("for " .. table.concat(tried, ", ") .. " and ") or "")
+    raise(user_where(), nil, "module '%s' not found (looked for %s; stack code requires the stack API "
+      .. "(%s) and the stack repository's own modules, never host Lua modules)", name, table.concat(tried, ", "),
+      sandbox.API_TEXT)
   end
-  env._G = env
-  return setmetatable(env, {
-    __index = function(_, k)
-      raise(errors.where(2), nil, "unknown global '%s'", tostring(k))
-    end,
-    __newindex = function(_, k)
-      raise(errors.where(2), nil, "assignment to undeclared global '%s' (declare it local)", tostring(k))
-    end,
-  })
+  sb = sandbox.new(ctx.limits, require_fn, { wpo = require "wpo", cidr = require "wpo.cidr" }, ctx.bare)
+  return sb
 end
 
-local function default_reader(path)
-  return require("wpo.core.fs").read(path)
+local function default_reader(path, max)
+  return require("wpo.core.fs").read(path, max)
 end
 
--- Turn whatever a script raised into a one-line wpo error.
-local function as_error(e)
-  if errors.is(e) then return e end
-  if type(e) == "string" then return lua_error("StackError", e) end
-  return errors.new { kind = "StackError", message = "the script raised a " .. type(e) .. " value" }
-end
+local LOAD_OPTIONS = { "bare", "environ", "limits", "reader", "root", "var_files", "vars" }
 
 function M.load(path, opts)
   opts = opts or {}
+  local valid = set_of(LOAD_OPTIONS)
   for k in pairs(opts) do
-    if k ~= "vars" and k ~= "var_files" and k ~= "reader" and k ~= "root" then
-      error("stack.load: unknown option '" .. tostring(k) .. "' (valid: reader, root, var_files, vars)", 2)
+    if not valid[k] then
+      error("stack.load: unknown option '" .. tostring(k) .. "' (valid: " .. table.concat(LOAD_OPTIONS, ", ") .. ")", 2)
     end
   end
   if type(path) ~= "string" then error("stack.load: expected a path", 2) end
   if loading then error("stack.load: a load is already in progress", 2) end
   local abs = absolute(path)
+  local limits = {}
+  for k, v in pairs(sandbox.DEFAULTS) do limits[k] = v end
+  for k, v in pairs(opts.limits or {}) do limits[k] = v end
   local ctx = {
     abs = abs, reader = opts.reader or default_reader, cli_vars = opts.vars or {}, var_files = opts.var_files or {},
     root = opts.root and absolute(opts.root) or find_root(dirname(abs)), loaded = {}, LOADING = {},
-    user_sources = {}, sources = {},
+    user_sources = {}, sources = {}, limits = limits, environ = opts.environ, bare = opts.bare,
   }
-  local src, err = ctx.reader(abs)
+  local src, err = read_source(ctx, abs, "the stack script", display(abs))
   if not src then errors.raise { kind = "StackError", message = "cannot read the stack script: " .. tostring(err) } end
   ctx.sources[abs] = src
   local chunkname = "@" .. display(abs)
   ctx.user_sources[chunkname] = true
-  local chunk, lerr = load(src, chunkname, "t", make_env(ctx))
+  local sb = make_sandbox(ctx)
+  sb.script = display(abs)
+  local chunk, lerr = load(src, chunkname, "t", sb.env)
   if not chunk then error(lua_error("SyntaxError", lerr), 0) end
+  ctx.sandbox = sb
   loading = ctx
-  local ok, result = xpcall(chunk, as_error)
+  local previous_runner = value.set_runner(function(fn, ...) return sb:run(fn, ...) end)
+  local previous_max = value.max_string
+  value.max_string = limits.value_bytes
+  local ok, result = pcall(sb.run, sb, chunk)
+  value.set_runner(previous_runner)
   loading = nil
-  if not ok then error(result, 0) end
+  if not ok then
+    value.max_string = previous_max
+    error(result, 0)
+  end
+  result = sb:unexpose(result)
   local s = ctx.stack
   if result ~= nil and getmetatable(result) ~= Stack then
     errors.raise { kind = "StackError", where = display(abs),
@@ -635,6 +729,8 @@ function M.load(path, opts)
   s.root = ctx.root
   s.sources = ctx.sources
   s.cli_vars = ctx.cli_vars
+  s.env_vars = ctx.env_vars or {}
+  s.limits = limits
   s.var_files = {}
   for i, f in ipairs(ctx.var_files) do s.var_files[i] = absolute(f) end
   return M.finish(s)

@@ -28,16 +28,24 @@ local UNKNOWN = setmetatable({}, {
 })
 M.UNKNOWN = UNKNOWN
 
+-- A lazy value is an empty table with the Lazy metatable; what it holds is
+-- kept here, out of reach of stack code (which may hold lazies): kind "ref"
+-- (decl, name) or "fn" (fn, args, secret, concat, run).
 local Lazy = {}
+local data = setmetatable({}, { __mode = "k" })
+
+local function is_lazy(v) return getmetatable(v) == Lazy end
+M.is_lazy = is_lazy
 
 local function describe_lazy(v)
-  if v.kind == "ref" then return v.decl.address .. "." .. v.name end
-  if rawget(v, "secret") then return "the sensitive variable '" .. v.secret .. "'" end
+  local d = data[v]
+  if d.kind == "ref" then return d.decl.address .. "." .. d.name end
+  if d.secret then return "the sensitive variable '" .. d.secret .. "'" end
   return "a computed value"
 end
 
 local function misuse(v, what)
-  if rawget(v, "secret") then
+  if data[v].secret then
     errors.raise { kind = "StackError", where = errors.where(3),
       message = string.format("%s cannot be %s here: a sensitive value is kept out of sight, so it can be "
         .. "given to attributes and outputs, joined with strings using .., or used in wpo.compute(fn, value)",
@@ -59,16 +67,25 @@ Lazy.__len = function(v) misuse(v, "measured with #") end
 for _, op in ipairs({ "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__unm", "__idiv",
                       "__lt", "__le" }) do
   Lazy[op] = function(a, b)
-    misuse(getmetatable(a) == Lazy and a or b, "used in arithmetic or comparisons")
+    misuse(is_lazy(a) and a or b, "used in arithmetic or comparisons")
   end
 end
 
-local function new(fields)
-  return setmetatable(fields, Lazy)
+-- How functions given by stack code run when a lazy value is resolved: set
+-- by wpo.stack while a script loads (its sandbox), captured by each lazy.
+local runner = nil
+function M.set_runner(run)
+  local previous = runner
+  runner = run
+  return previous
 end
 
-local function is_lazy(v) return getmetatable(v) == Lazy end
-M.is_lazy = is_lazy
+local function new(fields)
+  local v = setmetatable({}, Lazy)
+  if fields.kind == "fn" then fields.run = runner end
+  data[v] = fields
+  return v
+end
 
 function M.ref(decl, name)
   return new({ kind = "ref", decl = decl, name = name })
@@ -86,7 +103,9 @@ function M.compute(fn, ...)
     errors.raise { kind = "StackError", where = errors.where(3),
       message = "wpo.compute: expected a function, got " .. type(fn) }
   end
-  return new({ kind = "fn", fn = fn, args = table.pack(...) })
+  local args = table.pack(...)
+  for i = 1, args.n do args[i] = M.plain(args[i], "wpo.compute: argument " .. i, errors.where(3)) end
+  return new({ kind = "fn", fn = fn, args = args })
 end
 
 local function concat_parts(...)
@@ -112,6 +131,71 @@ Lazy.__concat = function(a, b)
   return new({ kind = "fn", fn = concat_parts, args = table.pack(a, b), concat = true })
 end
 
+-- value.plain(v, what, where, address?) -> a deep copy of v that is plain data (raises
+-- a ValueError at where naming the path inside v): strings up to
+-- value.max_string bytes, finite numbers, booleans, tables of them (string or
+-- number keys, no metatable, no cycle, at most MAX_DEPTH levels), and lazies.
+-- What stack code hands the engine goes through it, so the engine never holds
+-- a function, a coroutine, or a table whose metamethods run stack code.
+local MAX_DEPTH = 64
+M.MAX_DEPTH = MAX_DEPTH
+M.max_string = 1024 * 1024
+
+local function key_path(k)
+  if type(k) == "string" and k:match("^[%a_][%w_]*$") then return "." .. k end
+  if math.type(k) == "integer" then return "[" .. k .. "]" end
+  return "[" .. (type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or tostring(k)) .. "]"
+end
+
+function M.plain(v, what, where, address)
+  local function fail(path, msg)
+    local subject = (what or "value") .. path
+    errors.raise { kind = "ValueError", where = where, address = address, message = subject .. ": " .. msg }
+  end
+  local open = {}
+  local function walk(x, path, depth)
+    local t = type(x)
+    if t == "string" then
+      if #x > M.max_string then
+        fail(path, string.format("a string of %d bytes is over the limit of %d for one value (--max-value-size)",
+          #x, M.max_string))
+      end
+      return x
+    elseif t == "number" then
+      if x ~= x then fail(path, "NaN is not a value") end
+      if x == math.huge or x == -math.huge then fail(path, "infinity is not a value") end
+      return x
+    elseif t == "boolean" or t == "nil" then
+      return x
+    elseif t == "table" then
+      if is_lazy(x) or x == UNKNOWN then return x end
+      local mt = getmetatable(x)
+      if mt ~= nil then
+        if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
+          fail(path, "a resource is not a value: give one of its outputs (like vpc.id)")
+        end
+        fail(path, "a table with a metatable is not a value (give plain tables)")
+      end
+      if open[x] then fail(path, "a cyclic value (a table that contains itself)") end
+      if depth >= MAX_DEPTH then fail(path, "nested deeper than " .. MAX_DEPTH .. " levels") end
+      open[x] = true
+      local out = {}
+      for k, e in next, x do
+        local kt = type(k)
+        if kt ~= "string" and (kt ~= "number" or k ~= k or k == math.huge or k == -math.huge) then
+          fail(path, "a key that is a " .. (kt == "number" and "NaN or infinity" or kt) .. " (keys are strings or numbers)")
+        end
+        out[k] = walk(e, path .. key_path(k), depth + 1)
+      end
+      open[x] = nil
+      return out
+    end
+    fail(path, "a " .. (t == "thread" and "coroutine" or t)
+      .. " is not a value (values are strings, numbers, booleans and tables of them)")
+  end
+  return walk(v, "", 0)
+end
+
 local function contains_lazy(v, seen)
   if is_lazy(v) then return true end
   if type(v) ~= "table" then return false end
@@ -127,6 +211,7 @@ M.contains_lazy = contains_lazy
 
 function M.format(fmt, ...)
   local args = table.pack(...)
+  for i = 1, args.n do args[i] = M.plain(args[i], "wpo.format: argument " .. i, errors.where(3)) end
   for i = 1, args.n do
     if contains_lazy(args[i]) then
       return new({ kind = "fn", fn = function(...) return string.format(fmt, ...) end, args = args })
@@ -138,8 +223,9 @@ end
 -- value.refs(v, fn): fn(decl, name) for every reference inside v
 local function refs(v, fn)
   if is_lazy(v) then
-    if v.kind == "ref" then fn(v.decl, v.name) return end
-    for i = 1, v.args.n do refs(v.args[i], fn) end
+    local d = data[v]
+    if d.kind == "ref" then fn(d.decl, d.name) return end
+    for i = 1, d.args.n do refs(d.args[i], fn) end
     return
   end
   if type(v) == "table" then
@@ -162,19 +248,26 @@ function M.resolve(v, lookup)
   local sensitive = false
   local function walk(x)
     if is_lazy(x) then
-      if x.kind == "ref" then
-        local r, s = lookup(x.decl, x.name)
+      local d = data[x]
+      if d.kind == "ref" then
+        local r, s = lookup(d.decl, d.name)
         if s then sensitive = true end
         return r
       end
-      if rawget(x, "secret") then sensitive = true end
+      if d.secret then sensitive = true end
       local args, unknown = {}, false
-      for i = 1, x.args.n do
-        args[i] = walk(x.args[i])
+      for i = 1, d.args.n do
+        args[i] = walk(d.args[i])
         if has_unknown(args[i]) then unknown = true end
       end
       if unknown then return UNKNOWN end
-      local ok, r = pcall(x.fn, table.unpack(args, 1, x.args.n))
+      local ok, r
+      if d.run then
+        ok, r = pcall(d.run, d.fn, table.unpack(args, 1, d.args.n))
+        if ok then ok, r = pcall(M.plain, r, "the value wpo.compute computed") end
+      else
+        ok, r = pcall(d.fn, table.unpack(args, 1, d.args.n))
+      end
       if not ok then
         if errors.is(r) then error(r, 0) end
         errors.raise { code = "ValueError", message = "computing a value failed: " .. tostring(r) }

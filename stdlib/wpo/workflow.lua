@@ -1,7 +1,7 @@
 -- wpo.workflow: what the engine's commands (plan, run, apply, destroy,
 -- refresh, import, state, output, graph) share: their common options, loading
 -- the stack with its variables, opening its state and the lifecycle of its
--- lock, the AWS read-only guard, confirmation, colour, and saved plan files.
+-- lock, confirmation, colour, and saved plan files.
 --
 -- The lock's lifecycle: open_state takes it (waiting up to --lock-timeout);
 -- a remote lock's lease is renewed by a heartbeat task while wpo works (the
@@ -24,7 +24,40 @@ M.STACK_OPTIONS = {
   ref = { type = "string", metavar = "REF",
           help = "the stack as committed at REF (tag, branch or commit), never the working tree" },
   offline = { type = "boolean", help = "a git+ stack URL: use the cached clone as it is, fetch nothing" },
+  script_budget = { type = "string", metavar = "N",
+                    help = "instructions stack code may run (default 2G: 500M, 4G, 10000000)" },
+  script_memory = { type = "string", metavar = "SIZE", help = "memory stack code may take (default 512M)" },
+  max_value_size = { type = "string", metavar = "SIZE",
+                     help = "the longest string stack code may hand wpo in one value (default 1M)" },
 }
+
+-- workflow.amount("512M", option, unit) -> a whole number (raises a usage
+-- error): digits with an optional suffix K, M or G (multiples of unit, 1000
+-- for counts, 1024 for sizes), or a number like 2e9.
+function M.amount(s, option, unit)
+  local n, suffix = tostring(s):match("^(%d+)([KkMmGg]?)$")
+  local v
+  if n then
+    local scale = ({ [""] = 0, k = 1, m = 2, g = 3 })[suffix:lower()]
+    v = tonumber(n) * unit ^ scale
+  else
+    v = tonumber(s)
+  end
+  v = v and v == v and v < 2 ^ 62 and math.tointeger(math.floor(v)) or nil
+  if not v or v <= 0 then
+    M.usage("--%s takes a whole number with an optional K, M or G (like 512M), not '%s'", option, tostring(s))
+  end
+  return v
+end
+
+-- The sandbox limits the options set (nil: the defaults).
+function M.limits(opts)
+  local limits = {}
+  if opts.script_budget then limits.instructions = M.amount(opts.script_budget, "script-budget", 1000) end
+  if opts.script_memory then limits.memory = M.amount(opts.script_memory, "script-memory", 1024) end
+  if opts.max_value_size then limits.value_bytes = M.amount(opts.max_value_size, "max-value-size", 1024) end
+  return limits
+end
 
 -- For the commands that deploy (run; plan --out).
 M.ROLLBACK_OPTIONS = {
@@ -86,7 +119,7 @@ function M.load(opts, path)
   local stackmod = require "wpo.stack"
   local src, err = require("wpo.source").open(path, { ref = opts.ref, offline = opts.offline })
   if not src then error(err, 0) end
-  local load_opts = { vars = parse_vars(opts.var), var_files = opts.var_file }
+  local load_opts = { vars = parse_vars(opts.var), var_files = opts.var_file, limits = M.limits(opts) }
   local stack_path = path
   if src.repo then
     local reader
@@ -163,24 +196,6 @@ function M.uses_aws(stack, st)
     for _, a in ipairs(st:addresses()) do if st:get(a).type:match("^aws%.") then return true end end
   end
   return false
-end
-
--- Run fn with the AWS transport refusing every write (when AWS is involved).
--- Nests: stacks planned concurrently (a rollout) keep the guard on until the
--- last of them is done.
-local read_only_depth = 0
-function M.read_only(stack, st, fn, ...)
-  if not M.uses_aws(stack, st) then return fn(...) end
-  local aws = require "wpo.aws"
-  read_only_depth = read_only_depth + 1
-  -- the state lock's own writes (its heartbeat) stay allowed
-  local backend = st and st.backend
-  aws.set_read_only(true, backend and backend.lock_operations and { allow = backend.lock_operations } or nil)
-  local r = table.pack(pcall(fn, ...))
-  read_only_depth = read_only_depth - 1
-  if read_only_depth == 0 then aws.set_read_only(false) end
-  if not r[1] then error(r[2], 0) end
-  return table.unpack(r, 2, r.n)
 end
 
 function M.color()
@@ -272,9 +287,9 @@ function M.make_plan(stack, st, opts, destroy)
   local plan = require "wpo.plan"
   local drift = {}
   if opts.refresh ~= false and st.exists then
-    drift = M.read_only(stack, st, plan.refresh, stack, st, { parallelism = opts.parallelism })
+    drift = plan.refresh(stack, st, { parallelism = opts.parallelism })
   end
-  local p = M.read_only(stack, st, plan.make, stack, st, { targets = opts.target, destroy = destroy, drift = drift })
+  local p = plan.make(stack, st, { targets = opts.target, destroy = destroy, drift = drift })
   p.source = M.source_change(stack, st)
   return p
 end
@@ -360,6 +375,11 @@ function M.plan_digest(doc)
     local v = tostring(doc.cli_vars[k])
     parts[#parts + 1] = string.format("var %s %d %s", tostring(k), #v, v)
   end
+  for _, k in ipairs(sorted(doc.env_vars)) do
+    local v = tostring(doc.env_vars[k])
+    parts[#parts + 1] = string.format("env_var %s %d %s", tostring(k), #v, v)
+  end
+  for _, k in ipairs(sorted(doc.limits)) do parts[#parts + 1] = "limit " .. tostring(k) .. " " .. tostring(doc.limits[k]) end
   for _, f in ipairs(doc.var_files or {}) do parts[#parts + 1] = "var_file " .. rel(f) end
   for _, t in ipairs(doc.targets or {}) do parts[#parts + 1] = "target " .. tostring(t) end
   return crypto.hex(crypto.sha256(table.concat(parts, "\0")))
@@ -386,7 +406,7 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   local doc = {
     wpo_plan = M.PLAN_FILE_VERSION, stack = stack.name, stack_path = stack.path, cli_vars = stack.cli_vars,
     var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
-    root = stack.root, provenance = stack.provenance,
+    root = stack.root, provenance = stack.provenance, env_vars = stack.env_vars, limits = stack.limits,
     state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
     lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).changes,
   }

@@ -17,7 +17,6 @@ describe("aws.ecr types against fakeaws", function()
   teardown(function() if f then f:stop() end end)
   before_each(function()
     f:reset()
-    aws.set_read_only(false)
     flow = typeflow.new(f, { stack = "prod" })
   end)
 

@@ -22,7 +22,6 @@ describe("aws.route53 types against fakeaws", function()
   end)
   before_each(function()
     f:reset()
-    aws.set_read_only(false)
     flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
     local creds = { access_key = "test", secret_key = "test" }
     r53 = aws.client("route53", { region = "eu-west-1", endpoint = f.url, credentials = creds, rate_limit = false })

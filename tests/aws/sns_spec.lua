@@ -15,7 +15,6 @@ describe("aws.sns.topic and aws.sns.subscription against fakeaws", function()
   teardown(function() if f then f:stop() end end)
   before_each(function()
     f:reset()
-    aws.set_read_only(false)
     flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
   end)
 

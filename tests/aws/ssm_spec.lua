@@ -16,7 +16,6 @@ describe("aws.ssm.parameter against fakeaws", function()
   teardown(function() if f then f:stop() end end)
   before_each(function()
     f:reset()
-    aws.set_read_only(false)
     flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
   end)
 

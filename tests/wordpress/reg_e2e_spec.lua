@@ -44,7 +44,6 @@ describe("wordpress registry/identity/operations/names tiers against fakeaws", f
       return aws.client(service, { region = "us-east-1", endpoint = f.url,
         credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
     end
-    aws.set_read_only(false)
     local vpc = client("ec2"):call("CreateVpc", { CidrBlock = "10.20.0.0/16" }).Vpc.VpcId
     local public = client("route53"):call("CreateHostedZone", { Name = "acme.test", CallerReference = "public" })
       .HostedZone.Id:gsub("^/hostedzone/", "")

@@ -23,9 +23,11 @@
 -- transport(req) -> resp | nil, err, code; random() -> [0,1); sleep(seconds);
 -- now() -> ms (monotonic); clock() -> epoch seconds (signing time); getenv.
 --
--- While read-only mode is on (client.set_read_only(true), which `wpo plan`
--- turns on), any operation that is not a read raises ReadOnlyViolation
--- before anything is sent.
+-- read_only = true makes a read-only client: any operation that is not a
+-- read raises ReadOnlyViolation before anything is sent. The capability
+-- belongs to the client (the contexts a plan gives resource types make
+-- only such clients), never to the process: a plan and an apply running
+-- side by side (a rollout) do not share it.
 --
 -- A 200 answer may lack a member the caller needs (AWS's models mark almost
 -- no output member required). client.required(result, key, ...) takes a
@@ -71,6 +73,7 @@ local OPTIONS = {
   max_attempts = "number", timeout_ms = "number", connect_timeout_ms = "number",
   rate_limit = { "table", "boolean" }, transport = "function", random = "function",
   sleep = "function", now = "function", clock = "function", getenv = "function",
+  read_only = "boolean",
 }
 
 local function option_names()
@@ -133,10 +136,7 @@ function M.required(result, ...)
   return v
 end
 
---------------------------------------------------------------- read-only mode
-
-local read_only = false
-local read_only_allow = {}
+--------------------------------------------------------------- read-only clients
 
 -- Operations that read although their names do not say so.
 M.READ_ALLOWLIST = {
@@ -153,7 +153,6 @@ M.READ_PREFIXES = { "Describe", "List", "Get", "Head" }
 -- client.is_read(service, op) -> boolean
 function M.is_read(service, op)
   local key = service .. ":" .. op
-  if read_only_allow[key] then return true end
   local listed = M.READ_ALLOWLIST[key]
   if listed ~= nil then return listed end
   for _, prefix in ipairs(M.READ_PREFIXES) do
@@ -162,20 +161,6 @@ function M.is_read(service, op)
   return false
 end
 
--- client.set_read_only(on, { allow = { "dynamodb:PutItem", ... } })
--- allow: further "service:Operation" names permitted while on (e.g. the
--- state lock a plan takes).
-function M.set_read_only(on, opts)
-  if type(on) ~= "boolean" then error("aws.set_read_only: true or false expected", 2) end
-  read_only = on
-  read_only_allow = {}
-  for k in pairs(opts or {}) do
-    if k ~= "allow" then error("aws.set_read_only: unknown option '" .. tostring(k) .. "' (valid: allow)", 2) end
-  end
-  for _, name in ipairs(opts and opts.allow or {}) do read_only_allow[name] = true end
-end
-
-function M.read_only() return read_only end
 
 ---------------------------------------------------------------------- models
 
@@ -443,6 +428,7 @@ function M.new(service, opts)
     clock = opts.clock or os.time,
     timeout_ms = opts.timeout_ms or 60000,
     connect_timeout_ms = opts.connect_timeout_ms or 10000,
+    read_only = opts.read_only == true,
   }, Client)
   self.url_scheme, self.url_host, self.url_path = self.endpoint.url:match("^(https?://)([^/]+)(.*)$")
   self.quota = retry.shared_quota(name .. " " .. region .. " " .. self.endpoint.url)
@@ -589,7 +575,7 @@ end
 
 function Client:invoke(op_name, params)
   self:operation(op_name)
-  if read_only and not M.is_read(self.service, tostring(op_name)) then
+  if self.read_only and not M.is_read(self.service, tostring(op_name)) then
     errors.raise { code = "ReadOnlyViolation", service = self.service, operation = tostring(op_name),
       message = string.format("%s %s would change something, and wpo is read-only (planning)",
         self.service, tostring(op_name)), retryable = false }

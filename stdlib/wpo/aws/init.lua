@@ -13,7 +13,7 @@
 --   end
 --   local out, err = ec2:pcall("DeleteVpc", { VpcId = vpc.VpcId })   -- err.code "DependencyViolation"...
 --   local id = aws.required(ec2:call("CreateVpc", {...}), "Vpc", "VpcId")   -- InvalidResponse when AWS left it out
---   aws.set_read_only(true)     -- wpo plan: any write raises ReadOnlyViolation
+--   aws.client("ec2", { read_only = true })   -- a plan's: any write raises ReadOnlyViolation
 --
 -- aws.client(service, opts) -> client (wpo.aws.client.new). Results are Lua
 -- tables named as in AWS's API: integers, booleans, timestamps as ISO 8601
@@ -45,8 +45,6 @@ local M = {}
 
 M.client = client.new
 M.required = client.required
-M.set_read_only = client.set_read_only
-M.read_only = client.read_only
 M.is_read = client.is_read
 M.services = client.services
 M.is_list = common.is_list

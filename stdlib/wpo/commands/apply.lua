@@ -21,7 +21,9 @@ function M.run(opts, args)
   local plan = require "wpo.plan"
   local doc = workflow.load_plan(args[1])
   local stack = require("wpo.stack").load(doc.stack_path, {
-    vars = doc.cli_vars, var_files = doc.var_files, root = doc.root,
+    vars = doc.cli_vars, var_files = doc.var_files, root = doc.root, limits = doc.limits,
+    -- the WPO_VAR_ values the plan was made with, not today's environment
+    environ = function(name) return (doc.env_vars or {})[name:match("^WPO_VAR_(.*)$")] end,
     reader = function(path)
       local src = doc.sources[path]
       if src then return src end

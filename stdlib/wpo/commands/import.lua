@@ -29,11 +29,9 @@ function M.run(opts, args)
   local t = decl.type
   local prior = { type = t.name, id = id, inputs = {}, outputs = {}, deps = {} }
   local ctx = resource.context { address = address, type = t, stack = stack.name, region = stack.region,
-    where = decl.where, prior = prior, lineage = st.lineage }
-  local observed = workflow.read_only(stack, st, function()
-    if t.import then return t.import(ctx, id) end
-    return t.read(ctx, id, prior)
-  end)
+    where = decl.where, prior = prior, lineage = st.lineage, read_only = true }
+  local observed
+  if t.import then observed = t.import(ctx, id) else observed = t.read(ctx, id, prior) end
   if observed == nil then
     errors.raise { code = "ImportError", address = address, where = decl.where,
       message = "no " .. t.name .. " with id " .. id .. " exists" }

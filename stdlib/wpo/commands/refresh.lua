@@ -27,7 +27,7 @@ function M.run(opts, args)
     end
   end
   local n = addresses and #addresses or #st:addresses()
-  local drift = workflow.read_only(stack, st, plan.refresh, stack, st,
+  local drift = plan.refresh(stack, st,
     { parallelism = opts.parallelism, addresses = addresses })
   st:save()
   for _, d in ipairs(drift) do

@@ -20,7 +20,7 @@
 --                                       failure or when the stored state changed
 --                                       behind it. meta: serial, lineage, stack.
 -- Optional (wpo.state.s3 has them): b.async (saves yield), b.remote_lock
--- (the lock outlives the process unless released), b.lock_operations,
+-- (the lock outlives the process unless released),
 -- b:check_lock(), b:lock_lost(), b:force_unlock(id), b:versions(),
 -- b:load_version(id).
 -- The backend table's encrypt and kms_key_id keys are wpo.state's own

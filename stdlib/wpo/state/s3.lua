@@ -19,7 +19,6 @@
 --   b:versions(limit) -> { { version_id, last_modified, size, latest,
 --        delete_marker, serial, lineage } }   (needs bucket versioning)
 --   b:load_version(version_id) -> text
---   b.lock_operations   the AWS writes the lock makes (allowed while planning)
 --   b.async = true      saves yield (wpo.state serialises them)
 --   b.stored_serial     the serial in the loaded object's metadata (restore
 --                       over a state that cannot be decrypted any more)
@@ -96,7 +95,7 @@ end
 -- ---- the lock stores ----
 
 local function dynamodb_store(b, table_name, lock_id)
-  local store = { operations = { "dynamodb:PutItem", "dynamodb:DeleteItem" } }
+  local store = {}
   local function client() return b:client("dynamodb") end
   local function item(rec)
     return {
@@ -147,7 +146,7 @@ local function dynamodb_store(b, table_name, lock_id)
 end
 
 local function s3_object_store(b, key)
-  local store = { operations = { "s3:PutObject", "s3:DeleteObject" } }
+  local store = {}
   local function call(op, params, conflict_codes)
     params.Bucket, params.Key = b.bucket, key
     local ok, out = pcall(b:client("s3").call, b:client("s3"), op, params)
@@ -209,7 +208,6 @@ function M.new(config, stack, opts)
     store = s3_object_store(b, b.key .. ".lock")
     b.lock_where = "s3://" .. b.bucket .. "/" .. b.key .. ".lock"
   end
-  b.lock_operations = store.operations
   b.lease = lease.new(store, { lease = config.lock_lease or lease.DEFAULT_LEASE, clock = opts.clock, what = b.url })
   return b
 end
