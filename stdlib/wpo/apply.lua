@@ -35,6 +35,7 @@ local check_options = require("wpo.options").check
 local log = require "wpo.log"
 local loop = require "wpo.core.loop"
 local resource = require "wpo.resource"
+local stackmod = require "wpo.stack"
 local task = require "wpo.task"
 local text = require "wpo.text"
 local value = require "wpo.value"
@@ -279,6 +280,7 @@ local function record_for(a, want, observed, prior)
     prevent_destroy = d.lifecycle.prevent_destroy or nil,
     create_before_destroy = d.lifecycle.create_before_destroy or nil,
     deposed = prior and prior.deposed or nil,
+    provider = d.provider,
   }
 end
 
@@ -440,8 +442,14 @@ function M.run(p, stack, st, opts)
   all_done:acquire()
   local dirty = false
 
+  -- a create reaches AWS as its declaration says; anything done to an
+  -- existing object, where that object lives (its record's provider)
   local function ctx_for(a, prior, generation)
-    return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = stack.region,
+    local decl_provider = a.decl and a.decl.provider
+    local provider = decl_provider
+    if not generation and prior and prior.type then provider = prior.provider end
+    local region, aws = stackmod.aws_for(stack, provider)
+    return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
       where = a.where, prior = prior, lineage = st.lineage, generation = generation,
       logger = function(_, msg) reporter:note(a, msg) end }
   end

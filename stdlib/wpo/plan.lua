@@ -26,6 +26,7 @@
 local errors = require "wpo.errors"
 local check_options = require("wpo.options").check
 local resource = require "wpo.resource"
+local stackmod = require "wpo.stack"
 local value = require "wpo.value"
 
 local M = {}
@@ -53,7 +54,8 @@ function M.refresh(stack, st, opts)
     end
     tasks[#tasks + 1] = task.spawn(function()
       sem:with(function()
-        local ctx = resource.context { address = address, type = t, stack = stack.name, region = stack.region,
+        local region, aws = stackmod.aws_for(stack, record.provider)
+        local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
           where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true }
         local ok, observed = pcall(t.read, ctx, record.id, record)
         if not ok then
@@ -201,6 +203,9 @@ function M.make(stack, st, opts)
           a.action = "create"
         elseif prior.type ~= d.type_name then
           a.action, a.forces, a.reason = "replace", {}, "its type changed from " .. prior.type
+        elseif prior.provider ~= d.provider then
+          a.action, a.forces, a.reason = "replace", {}, string.format("its provider changed from %s to %s",
+            prior.provider or "the stack's", d.provider or "the stack's")
         else
           local ic = d.lifecycle.ignore_changes
           local ignored = ic == "all" and setmetatable({}, { __index = function() return true end })
@@ -327,8 +332,9 @@ function M.run_checks(stack, st, p)
   local failures, tasks = {}, {}
   for i, a in ipairs(todo) do
     tasks[i] = task.spawn(function()
+      local region, aws = stackmod.aws_for(stack, a.decl and a.decl.provider)
       local ctx = resource.context { address = a.address, type = a.type_def, stack = stack.name,
-        region = stack.region, where = a.where, prior = a.prior, lineage = st.lineage, read_only = true }
+        region = region, aws_settings = aws, where = a.where, prior = a.prior, lineage = st.lineage, read_only = true }
       local ok, err = pcall(a.type_def.check, ctx, a.after, a.action)
       if not ok then failures[i] = err end
     end)

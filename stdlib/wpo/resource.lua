@@ -325,7 +325,9 @@ end
 local Context = {}
 Context.__index = Context
 
--- resource.context{ address, type, stack, region, where, lineage, generation, log, prior, read_only }
+-- resource.context{ address, type, stack, region, aws_settings, where, lineage, generation, log, prior,
+--                   read_only }
+-- aws_settings: { profile, assume_role } of the resource's provider (wpo.stack's aws_for).
 -- read_only: the context of a plan (refresh, check, import): every client it
 -- gives refuses any write before it is sent.
 function M.context(fields)
@@ -353,6 +355,8 @@ function Context:aws(service, opts)
   local key = service .. (opts and opts.region or "")
   if not self.clients[key] then
     local o = { region = self.region }
+    local settings = self.aws_settings
+    if settings then o.profile, o.assume_role = settings.profile, settings.assume_role end
     for k, v in pairs(opts or {}) do o[k] = v end
     if self.read_only then o.read_only = true end
     self.clients[key] = require("wpo.aws").client(service, o)

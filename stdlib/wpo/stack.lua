@@ -27,9 +27,14 @@
 -- where ("file:line"), index.
 --
 -- stack:add(type, name, attrs) -> handle; handle.<output or attribute> is a
--- reference (an edge). attrs may hold depends_on = { handle | address } and
--- lifecycle = { ... }. stack:output(name, value, { sensitive }) declares an
--- output; stack:ref(address, name) refers to a resource by its address.
+-- reference (an edge). attrs may hold depends_on = { handle | address },
+-- lifecycle = { ... } and provider = name (see stack:provider).
+-- wpo.stack{ aws = { profile, region, assume_role = { role_arn, external_id,
+-- session_name, duration } } } says how the stack reaches AWS (an account per
+-- customer); stack:provider(name, same keys) adds other settings for some
+-- resources (a second region); stack.aws_for(s, provider) reads them.
+-- stack:output(name, value, { sensitive }) declares an output;
+-- stack:ref(address, name) refers to a resource by its address.
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
@@ -48,7 +53,9 @@ VarSpec.__index = VarSpec
 local decl_of = setmetatable({}, { __mode = "k" })   -- handle -> declaration
 local loading = nil                                   -- the load in progress
 
-local STACK_KEYS = { "azs", "backend", "description", "name", "region", "tags", "vars" }
+local STACK_KEYS = { "aws", "azs", "backend", "description", "name", "region", "tags", "vars" }
+local AWS_KEYS = { "assume_role", "profile", "region" }
+local REGION_PATTERN = "^[a-z][a-z]%-[a-z%-]+%-%d+$"
 local LIFECYCLE_KEYS = { "create_before_destroy", "ignore_changes", "prevent_destroy" }
 local VAR_KEYS = { "default", "description", "sensitive", "type" }
 local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
@@ -59,16 +66,21 @@ local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
 -- script, its modules). Failing that — a resource declared by a library
 -- module such as wpo.wordpress, called through a tail call that left no user
 -- frame — the innermost line of that library module ("wpo/wordpress/files.lua:57").
--- Outside a load, the first frame outside the stdlib.
+-- Outside a load, the first frame outside the stdlib. Frames above the
+-- sandbox that runs the load are never looked at.
 local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/value.lua"] = true,
-                       ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true }
+                       ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true, ["wpo/sandbox.lua"] = true }
+
+local sandbox_run = require("wpo.core.sandbox").run
 
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
   local fallback, library
   for level = 3, 60 do
-    local info = debug.getinfo(level, "Sl")
+    local info = debug.getinfo(level, "Slf")
     if not info then break end
+    -- what called the sandbox is the engine's, never the stack's
+    if loading and info.func == sandbox_run then break end
     if info.currentline and info.currentline > 0 then
       if loading and loading.user_sources[info.source] then
         return info.source:sub(2) .. ":" .. info.currentline
@@ -312,8 +324,43 @@ end
 
 -- ---- the stack object ----
 
+-- AWS settings (wpo.stack's aws, a provider's): { profile, region,
+-- assume_role } checked; unknown keys are errors.
+local function check_aws(where, what, t)
+  if t == nil then return {} end
+  if type(t) ~= "table" then raise(where, nil, "%s must be a table like { profile = \"acme\" }", what) end
+  local valid = set_of(AWS_KEYS)
+  for k in pairs(t) do
+    if not valid[k] then unknown_key(where, what, k, AWS_KEYS) end
+  end
+  if t.profile ~= nil and (type(t.profile) ~= "string" or not t.profile:match("^[%w_.@+-]+$")) then
+    raise(where, nil, "%s.profile must be a profile name from ~/.aws/config, got %s", what, value.show(t.profile))
+  end
+  if t.region ~= nil and (type(t.region) ~= "string" or not t.region:match(REGION_PATTERN)) then
+    raise(where, nil, "%s.region must be an AWS region such as eu-west-1, got %s", what, value.show(t.region))
+  end
+  if t.assume_role ~= nil then
+    local err = require("wpo.aws.role").check(t.assume_role)
+    if err then raise(where, nil, "%s.%s", what, err) end
+  end
+  return { profile = t.profile, region = t.region, assume_role = t.assume_role }
+end
+
+-- Where wpo.stack{...} was called when no frame of the script is left (the
+-- usual `return wpo.stack { ... }` is a tail call): its line in the script.
+local function stack_call_line()
+  if not loading then return nil end
+  local src = loading.sources[loading.abs] or ""
+  local n = 0
+  for line in (src .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:match("wpo%.stack%s*[{(]") and not line:match("^%s*%-%-") then return display(loading.abs) .. ":" .. n end
+  end
+  return display(loading.abs)
+end
+
 function M.new(spec)
-  local where = user_where()
+  local where = user_where() or stack_call_line()
   if type(spec) ~= "table" or getmetatable(spec) ~= nil then
     raise(where, nil, "wpo.stack: expected a table like { name = \"prod\" }")
   end
@@ -341,6 +388,14 @@ function M.new(spec)
       value.show(spec.name))
   end
   if spec.region ~= nil and type(spec.region) ~= "string" then raise(where, nil, "wpo.stack: region must be a string") end
+  local aws = check_aws(where, "wpo.stack: aws", spec.aws)
+  local region = spec.region
+  if aws.region then
+    if region and region ~= aws.region then
+      raise(where, nil, "wpo.stack: region (%s) and aws.region (%s) differ: give one", region, aws.region)
+    end
+    region = aws.region
+  end
   local tag_err = spec.tags ~= nil and resource.check({ type = "tags" }, spec.tags)
   if tag_err then raise(where, nil, "wpo.stack: tags: %s", tag_err) end
   if spec.backend ~= nil and (type(spec.backend) ~= "table" or type(spec.backend.type) ~= "string") then
@@ -353,7 +408,8 @@ function M.new(spec)
       loading.stack.where)
   end
   local s = setmetatable({
-    name = spec.name, region = spec.region, tags = spec.tags or {}, backend = spec.backend or { type = "local" },
+    name = spec.name, region = region, aws = { profile = aws.profile, assume_role = aws.assume_role }, providers = {},
+    tags = spec.tags or {}, backend = spec.backend or { type = "local" },
     description = spec.description, azs = spec.azs, where = where,
     vars = resolve_vars(spec.vars, where),
     resources = {}, by_address = {}, outputs = {}, output_by_name = {}, pending_refs = {},
@@ -396,6 +452,9 @@ function Stack:add(type_name, name, attrs)
   local plain, meta = {}, {}
   for k, v in next, attrs or {} do
     if k == "depends_on" then
+      meta[k] = v
+    elseif k == "provider" then
+      if type(v) ~= "string" then raise(where, address, "provider is the name stack:provider gave, got %s", type(v)) end
       meta[k] = v
     elseif k == "lifecycle" then
       meta[k] = value.plain(v, "lifecycle", where, address)
@@ -443,12 +502,44 @@ function Stack:add(type_name, name, attrs)
   local decl = {
     address = address, type = t, type_name = type_name, name = name, attrs = desired,
     lifecycle = lifecycle, depends_on = depends_on, where = where, index = #self.resources + 1,
+    provider = meta.provider,
   }
   self.resources[#self.resources + 1] = decl
   self.by_address[address] = decl
   local h = handle_for(decl)
   decl.handle = h
   return h
+end
+
+-- stack:provider(name, { region, profile, assume_role }) -> name: other AWS
+-- settings for the resources that say provider = name (a second region, or
+-- another account); what it leaves out is the stack's.
+function Stack:provider(name, settings)
+  local where = user_where()
+  if getmetatable(self) ~= Stack then raise(where, nil, "call provider with a colon: stack:provider(name, settings)") end
+  if type(name) ~= "string" or not name:match("^[%a][%w_-]*$") then
+    raise(where, nil, "stack:provider: a name is letters, digits, - and _, got %s", value.show(name))
+  end
+  if self.providers[name] then
+    raise(where, nil, "duplicate provider '%s' (first declared at %s)", name, self.providers[name].where)
+  end
+  local aws = check_aws(where, "provider " .. name, settings or {})
+  self.providers[name] = { region = aws.region or self.region, profile = aws.profile or self.aws.profile,
+    assume_role = aws.assume_role or self.aws.assume_role, where = where }
+  return name
+end
+
+-- stack.aws_for(s, provider) -> region, { profile, assume_role }: where a
+-- resource of that provider (nil: the stack's own settings) lives
+function M.aws_for(s, provider)
+  if provider == nil then return s.region, s.aws end
+  local p = s.providers and s.providers[provider]
+  if not p then
+    errors.raise { kind = "StackError", where = s.where,
+      message = "the stack declares no provider '" .. tostring(provider) .. "' (a resource in the state uses it: "
+        .. "keep the provider until that resource is destroyed)" }
+  end
+  return p.region, { profile = p.profile, assume_role = p.assume_role }
 end
 
 function Stack:ref(address, name)
@@ -532,6 +623,16 @@ end
 function M.finish(s)
   for _, r in ipairs(s.pending_refs) do check_ref(s, r.where, nil, r.address, r.name) end
   for _, d in ipairs(s.resources) do
+    if d.provider and not (s.providers and s.providers[d.provider]) then
+      local names = {}
+      for n in pairs(s.providers or {}) do names[#names + 1] = n end
+      table.sort(names)
+      local near = text.closest(d.provider, names)
+      raise(d.where, d.address, "no provider '%s' is declared%s (providers: %s)", d.provider,
+        near and (" (did you mean '" .. near .. "'?)") or "", #names > 0 and table.concat(names, ", ") or "none")
+    end
+  end
+  for _, d in ipairs(s.resources) do
     local seen, deps = {}, {}
     local function add(target)
       if not seen[target] then
@@ -575,8 +676,8 @@ end
 -- variables) and do with it (add, output, ref); the engine's fields stay out
 -- of reach.
 local VIEW_FIELDS = { name = true, region = true, azs = true, tags = true, description = true,
-                      backend = true, vars = true, path = false }
-local VIEW_METHODS = { add = true, output = true, ref = true }
+                      backend = true, vars = true, aws = true }
+local VIEW_METHODS = { add = true, output = true, provider = true, ref = true }
 
 sandbox.register_view(Stack, function(s, sb)
   local methods = {}
@@ -607,7 +708,7 @@ sandbox.register_view(Stack, function(s, sb)
       if k == "vars" then return vars end
       if VIEW_FIELDS[k] then return sb:expose(s[k]) end
       raise(user_where(), nil, "a stack has no field '%s' (fields: azs, backend, description, name, region, "
-        .. "tags, vars; methods: add, output, ref)", tostring(k))
+        .. "tags, vars, aws; methods: add, output, provider, ref)", tostring(k))
     end,
     __newindex = function(_, k)
       raise(user_where(), nil, "cannot set '%s' on a stack: give settings to wpo.stack{...}", tostring(k))

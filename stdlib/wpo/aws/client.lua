@@ -18,7 +18,9 @@
 --
 -- Options (unknown keys are errors): region, endpoint (URL, or service ->
 -- URL), credentials ({ access_key, secret_key, session_token }), profile,
--- max_attempts (default 3, or AWS_MAX_ATTEMPTS), timeout_ms, connect_timeout_ms,
+-- assume_role ({ role_arn, external_id, session_name, duration }: the role's
+-- credentials, assumed with those the client would use otherwise; wpo.aws.role),
+-- read_only (see below), max_attempts (default 3, or AWS_MAX_ATTEMPTS), timeout_ms, connect_timeout_ms,
 -- rate_limit (false, or { capacity, refill per second }), and for tests:
 -- transport(req) -> resp | nil, err, code; random() -> [0,1); sleep(seconds);
 -- now() -> ms (monotonic); clock() -> epoch seconds (signing time); getenv.
@@ -44,6 +46,7 @@ local task = require "wpo.task"
 local text = require "wpo.text"
 local common = require "wpo.aws.protocol.common"
 local credentials = require "wpo.aws.credentials"
+local role = require "wpo.aws.role"
 local endpoints = require "wpo.aws.endpoints"
 local retry = require "wpo.aws.retry"
 local services = require "wpo.aws.services"
@@ -73,7 +76,7 @@ local OPTIONS = {
   max_attempts = "number", timeout_ms = "number", connect_timeout_ms = "number",
   rate_limit = { "table", "boolean" }, transport = "function", random = "function",
   sleep = "function", now = "function", clock = "function", getenv = "function",
-  read_only = "boolean",
+  read_only = "boolean", assume_role = "table",
 }
 
 local function option_names()
@@ -453,6 +456,17 @@ function M.new(service, opts)
         return sts:call("AssumeRole", params)
       end }
     self.credentials = (opts.getenv or opts.transport) and credentials.provider(copts) or credentials.shared(copts)
+  end
+  if opts.assume_role then
+    local err = role.check(opts.assume_role)
+    if err then error("aws.client: " .. err, 2) end
+    -- the role's credentials, from those the client would have used (STS in the client's region)
+    self.credentials = role.provider(self.credentials, opts.assume_role, function(source, params)
+      local sts = M.new("sts", { region = region, credentials = source, endpoint = opts.endpoint,
+        transport = opts.transport, getenv = opts.getenv, random = opts.random, sleep = opts.sleep,
+        now = opts.now, clock = opts.clock })
+      return sts:call("AssumeRole", params)
+    end)
   end
   return self
 end

@@ -1,6 +1,7 @@
 -- wpo import STACK ADDRESS ID: take an existing object under wpo's management.
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
+local stackmod = require "wpo.stack"
 local value = require "wpo.value"
 local workflow = require "wpo.workflow"
 
@@ -28,7 +29,8 @@ function M.run(opts, args)
   end
   local t = decl.type
   local prior = { type = t.name, id = id, inputs = {}, outputs = {}, deps = {} }
-  local ctx = resource.context { address = address, type = t, stack = stack.name, region = stack.region,
+  local region, aws = stackmod.aws_for(stack, decl.provider)
+  local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
     where = decl.where, prior = prior, lineage = st.lineage, read_only = true }
   local observed
   if t.import then observed = t.import(ctx, id) else observed = t.read(ctx, id, prior) end
@@ -45,7 +47,7 @@ function M.run(opts, args)
   outputs.id = observed.id or id
   st:set(address, { type = t.name, id = outputs.id, inputs = inputs, outputs = outputs, deps = decl.deps,
     where = decl.where, prevent_destroy = decl.lifecycle.prevent_destroy or nil,
-    create_before_destroy = decl.lifecycle.create_before_destroy or nil })
+    create_before_destroy = decl.lifecycle.create_before_destroy or nil, provider = decl.provider })
   st.generations[address] = (st.generations[address] or 0) + 1
   st:save()
   io.stdout:write(string.format("Imported %s (id %s) into the state of stack %s.\n", address, tostring(outputs.id),

@@ -96,6 +96,7 @@ local SCHEMA = {
   protect = { type = "boolean", default = true },
   tags = { type = "table", default = function() return {} end },
   backend = { type = "table" },
+  aws = { type = "table" },   -- wpo.stack's: profile, region, assume_role (an account per customer)
   site = { type = "table", required = true, fields = {
     domain = { type = "string", required = true,
       check = pattern("^[%w][%w%.%-]*%.[%a][%w%-]*$", "a domain name such as www.example.com") },
@@ -241,7 +242,7 @@ end
 function M.stack(spec)
   local p = M.params(spec)
   local stack = require("wpo.stack").new {
-    name = p.name, region = p.region, azs = p.azs, backend = p.backend,
+    name = p.name, region = p.region, azs = p.azs, backend = p.backend, aws = p.aws,
     tags = (function()
       local t = { ["wpo:app"] = "wordpress" }
       for k, v in pairs(p.tags) do t[k] = v end
