@@ -221,6 +221,11 @@ describe("wpo.aws.client", function()
         assert.are.equal(case[3], retry.resendable(case[1], case[2], false), case[1] .. " " .. case[2])
       end
       assert.is_true(retry.resendable("ec2", "CreateNatGateway", true))
+      assert.is_true(retry.resendable("sns", "CreateTopic", false))      -- idempotent by name
+      -- a token the model marks, or a member named like one (ECS CreateService's clientToken)
+      assert.is_true(retry.has_token({ "ClientToken" }, { ClientToken = "t" }))
+      assert.is_true(retry.has_token(false, { clientToken = "t" }))
+      assert.is_false(retry.has_token({ "ClientToken" }, {}))
     end)
 
     it("signs each attempt afresh", function()

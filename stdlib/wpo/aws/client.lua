@@ -567,7 +567,7 @@ function Client:invoke(op_name, params)
   -- a write whose answer is lost is sent again only when that cannot make
   -- two of something (wpo.resource then looks for what the first made)
   local write = not M.is_read(self.service, op_name)
-  local resendable = not write or retry.resendable(self.service, op_name, op._it and true or false)
+  local resendable = not write or retry.resendable(self.service, op_name, retry.has_token(op._it, sent_params))
   local attempt = 0
   local retry_cost          -- quota taken by the last retry of this call
   while true do

@@ -8,6 +8,7 @@
 --     request asked? A connection that never opened, a throttling answer and
 --     any other 4xx say no; a dropped connection, a timeout, a 5xx and an
 --     answer that cannot be decoded leave it unknown.
+--   retry.has_token(marked, params) -> boolean: the request carries an idempotency token
 --   retry.resendable(service, operation, has_token) -> boolean: is a write
 --     safe to send again when its outcome is unknown? Not when carrying it
 --     out twice makes two of something (Create*, Allocate*, Register*,
@@ -78,8 +79,26 @@ M.RESENDABLE = {
   ["autoscaling:CreateOrUpdateTags"] = true,
   ["iam:AttachRolePolicy"] = true, ["iam:AttachUserPolicy"] = true, ["iam:AttachGroupPolicy"] = true,
   ["route53:ChangeTagsForResource"] = true,
+  ["sns:CreateTopic"] = true, ["sns:Subscribe"] = true,      -- idempotent by name, by topic and endpoint
   ["ssm:PutParameter"] = false,
 }
+
+-- Members that carry an idempotency token where the models do not mark one
+-- (ECS CreateService's clientToken, ...).
+M.TOKEN_MEMBERS = { "ClientToken", "clientToken", "ClientRequestToken", "clientRequestToken", "CreationToken",
+  "IdempotencyToken", "idempotencyToken" }
+
+-- retry.has_token(marked, params) -> boolean: does the request carry an
+-- idempotency token (a member the model marks, or one named like one)?
+function M.has_token(marked, params)
+  for _, name in ipairs(marked or {}) do
+    if params[name] ~= nil then return true end
+  end
+  for _, name in ipairs(M.TOKEN_MEMBERS) do
+    if params[name] ~= nil then return true end
+  end
+  return false
+end
 
 function M.resendable(service, operation, has_token)
   if has_token then return true end
