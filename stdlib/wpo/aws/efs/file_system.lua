@@ -97,13 +97,18 @@ return resource.define "aws.efs.file_system" {
   },
   outputs = { "id", "arn", "dns_name" },
 
-  create = function(ctx, want)
+  found_by = "its creation token",
+  find = function(ctx)
+    local fs = describe_token(ctx, ctx:client_token())
+    if not fs then return {} end
+    return { { id = fs.FileSystemId, tags = common.tag_map(fs.Tags), fs = fs } }
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local token = ctx:client_token()
-    local fs = describe_token(ctx, token)
-    if fs then
-      ctx:log("adopting %s, made earlier with this resource's creation token", fs.FileSystemId)
-    else
+    local fs = found and found.fs
+    if not fs then
       local out, err = efs.client(ctx):pcall("CreateFileSystem", {
         CreationToken = token, Encrypted = want.encrypted, KmsKeyId = want.kms_key_id,
         PerformanceMode = want.performance_mode, ThroughputMode = want.throughput_mode,
