@@ -106,6 +106,20 @@ describe("wpo.resource", function()
     end)
   end)
 
+  it("has every AWS type declare how its object is found again", function()
+    local checked = 0
+    for _, name in ipairs(resource.known_types()) do
+      -- the stdlib's own types (specs register test types too)
+      if name:match("^aws%.") and package.searchpath(resource.module_name(name), package.path) then
+        local t = assert(resource.get(name))
+        assert.are.equal("function", type(t.find), name)
+        assert.are.equal("string", type(t.found_by), name)
+        checked = checked + 1
+      end
+    end
+    assert.is_true(checked >= 48, "AWS types checked: " .. checked)
+  end)
+
   it("refuses find without found_by, and the reverse", function()
     assert.has_error(function() resource.define "test.half" { create = noop, read = noop, delete = noop,
       find = noop } end)
