@@ -122,8 +122,11 @@ return resource.define "aws.efs.file_system" {
       fs = out
     end
     fs = efs.available(ctx, "file system", fs.FileSystemId, live)
-    efs.client(ctx):call("PutLifecycleConfiguration", { FileSystemId = fs.FileSystemId,
-      LifecyclePolicies = policies(want) })
+    local ia, back = lifecycle(ctx, fs.FileSystemId)
+    if ia ~= want.transition_to_ia or back ~= want.transition_to_primary_storage_class then
+      efs.client(ctx):call("PutLifecycleConfiguration", { FileSystemId = fs.FileSystemId,
+        LifecyclePolicies = policies(want) })
+    end
     return observed(ctx, fs, want)
   end,
 
