@@ -191,6 +191,23 @@ describe("compute, service and load-balancer types against fakeaws", function()
       destroy(r, t)
     end)
 
+    it("makes exactly one version when every answer to CreateLaunchTemplateVersion is lost", function()
+      local r, t = create("aws.ec2.launch_template", "aws.ec2.launch_template.ecs", { name = "wp-ecs",
+        instance_type = "t3.small", ecs_cluster = "wp" })
+      f:faults { drop_rate = 1, operations = { "ec2.CreateLaunchTemplateVersion" } }
+      local new = value.copy(r.inputs)
+      new.instance_type = "t3.large"
+      local ctx = ctx_for(t, "aws.ec2.launch_template.ecs", r)
+      local o = resource.update(t, ctx, r.id, r.inputs, new, { "instance_type" })
+      f:faults {}
+      assert.are.equal(2, o.latest_version)
+      assert.are.equal(2, o.default_version)
+      assert.are.equal(2, state("ec2", "launch-template")[r.id].LatestVersionNumber)
+      assert.matches("running the update again", table.concat(ctx.notes, "\n"), 1, true)
+      assert.are.equal("t3.large", t.read(ctx, r.id, r).instance_type)
+      destroy(r, t)
+    end)
+
     it("refuses a cluster name that is not one, and reads nil after an out-of-band deletion", function()
       local t, want = desired("aws.ec2.launch_template", "aws.ec2.launch_template.bad", { name = "bad",
         instance_type = "t3.small", ecs_cluster = "wp\nECS_X=1" })

@@ -234,15 +234,25 @@ return resource.define "aws.ec2.launch_template" {
     end
     local o = {}
     if data_changed then
-      -- one token per version made from a given one: an update whose answer
-      -- was lost, run again, gets the version the first made
+      -- A version is found again by its client token, which its description
+      -- carries: an update whose answer was lost, run again, takes the version
+      -- the first made (and AWS answers a token sent again with that version).
       local data = launch_data(new)
-      local v = ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id,
-        ClientToken = version_token(ctx, id, data), VersionDescription = "wpo " .. ctx.address,
-        LaunchTemplateData = data }).LaunchTemplateVersion
-      local lt = ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
-        DefaultVersion = tostring(math.tointeger(v.VersionNumber)) }).LaunchTemplate
-      ctx:log("version %d is now the default", math.tointeger(v.VersionNumber))
+      local token = version_token(ctx, id, data)
+      local description = "wpo " .. ctx.address .. " " .. token:sub(1, 16)
+      local latest = ec2:call("DescribeLaunchTemplateVersions", { LaunchTemplateId = id,
+        Versions = { "$Latest" } }).LaunchTemplateVersions or {}
+      local v = latest[1]
+      if not v or v.VersionDescription ~= description then
+        v = ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id, ClientToken = token,
+          VersionDescription = description, LaunchTemplateData = data }).LaunchTemplateVersion
+      end
+      local number = math.tointeger(v.VersionNumber)
+      local lt = (ec2:call("DescribeLaunchTemplates", { LaunchTemplateIds = { id } }).LaunchTemplates or {})[1]
+      if not lt or math.tointeger(lt.DefaultVersionNumber) ~= number then
+        lt = ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id, DefaultVersion = tostring(number) }).LaunchTemplate
+        ctx:log("version %d is now the default", number)
+      end
       o.latest_version = lt.LatestVersionNumber
       o.default_version = lt.DefaultVersionNumber
     end
