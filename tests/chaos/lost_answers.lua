@@ -6,9 +6,12 @@
 -- nothing. Prints a line per case, then the figures; exits 1 if any case failed.
 --
 --   WPO_STDLIB=$PWD/stdlib ./wpo lua tests/chaos/lost_answers.lua [--modes close,error,garbled] [--ops OP,...]
+--       [--stack stacks/customers/acme.lua [--unprotect]]
 --
 -- --modes: how answers are lost (fakeaws drop_as; default close);
--- --ops: only these operations ("ec2.CreateVpc,...", default every write).
+-- --ops: only these operations ("ec2.CreateVpc,...", default every write);
+-- --stack: another stack of stacks/ (default the staging one); --unprotect
+-- turns its protect off (in the copy the matrix runs), so destroy may run.
 package.path = "tests/lua/?.lua;" .. package.path
 local fakeaws = require "fakeaws"
 local lostanswers = require "lostanswers"
@@ -19,14 +22,17 @@ local function list(s)
   return out
 end
 
-local modes, only = { "close" }, nil
+local modes, only, stack, unprotect = { "close" }, nil, nil, false
 local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--modes" then modes = list(arg[i + 1]); i = i + 2
   elseif a == "--ops" then only = list(arg[i + 1]); i = i + 2
+  elseif a == "--stack" then stack = arg[i + 1]; i = i + 2
+  elseif a == "--unprotect" then unprotect = true; i = i + 1
   else
-    io.stderr:write("usage: wpo lua tests/chaos/lost_answers.lua [--modes close,error,garbled] [--ops OP,...]\n")
+    io.stderr:write("usage: wpo lua tests/chaos/lost_answers.lua [--modes close,error,garbled] [--ops OP,...] "
+      .. "[--stack FILE [--unprotect]]\n")
     os.exit(2)
   end
 end
@@ -40,11 +46,11 @@ for _, mode in ipairs(modes) do
 end
 
 local f = fakeaws.start { region = "eu-west-1" }
-local m = lostanswers.new(f)
+local m = lostanswers.new(f, stack, unprotect)
 local ok, err = pcall(function()
   local base = m:baseline()
   local ops = only or base.ops
-  print(string.format("lost-answer matrix: %s, %d write operations x %s", lostanswers.STACK, #ops,
+  print(string.format("lost-answer matrix: %s, %d write operations x %s", m.stack, #ops,
     table.concat(modes, ", ")))
   local results = {}
   for _, mode in ipairs(modes) do

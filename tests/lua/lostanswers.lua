@@ -6,7 +6,10 @@
 -- the objects a clean run makes (no duplicate, none missing), a re-plan must
 -- show no changes, and destroy must leave nothing.
 --
---   local m = lostanswers.new(f)        -- f: fakeaws.start { region = "eu-west-1" }
+--   local m = lostanswers.new(f, stack?, unprotect?)  -- f: fakeaws.start { region = "eu-west-1" };
+--        stack: a path under stacks/ (default M.STACK); unprotect: turn its
+--        `protect  = true` (and stacks/customer.lua's) off in the copy, so that
+--        destroy may run
 --   local base = m:baseline()           -- a clean run: base.ops (the write operations
 --                                       -- it sent, sorted), base.counts ("service kind" -> n)
 --   local r = m:case("ec2.CreateVpc", "close")
@@ -63,13 +66,18 @@ M.counts = counts
 local Matrix = {}
 Matrix.__index = Matrix
 
-function M.new(f)
+function M.new(f, stack, unprotect)
   local root = h.tmpdir()
   local repo = require("wpo.stack").absolute(h.REPO)
   assert(os.execute("cp -r " .. h.quote(repo .. "/stacks") .. " " .. h.quote(root .. "/stacks")))
+  if unprotect then
+    for _, file in ipairs({ stack or M.STACK, "stacks/customer.lua" }) do
+      assert(os.execute("sed -i 's/protect  = true/protect  = false/' " .. h.quote(root .. "/" .. file)))
+    end
+  end
   assert(os.execute("mkdir -p " .. h.quote(root .. "/.git")))
   local wpo = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
-  return setmetatable({ f = f, root = root, binary = wpo }, Matrix)
+  return setmetatable({ f = f, root = root, binary = wpo, stack = stack or M.STACK }, Matrix)
 end
 
 function Matrix:wpo(args)
@@ -84,12 +92,12 @@ end
 
 function Matrix:fresh()
   self.f:reset()
-  assert(os.execute("rm -rf " .. h.quote(self.root .. "/stacks/.wpo")))
+  assert(os.execute("rm -rf " .. h.quote(self.root .. "/" .. self.stack:gsub("[^/]*$", "") .. ".wpo")))
 end
 
 function Matrix:baseline()
   self:fresh()
-  local r = self:wpo { "run", M.STACK, "--yes" }
+  local r = self:wpo { "run", self.stack, "--yes" }
   assert(r.status == 0, "the clean run failed: " .. r.stdout .. r.stderr)
   local is_read = require("wpo.aws.client").is_read
   local ops = {}
@@ -99,7 +107,7 @@ function Matrix:baseline()
   end
   table.sort(ops)
   local base = { ops = ops, counts = counts(self.f:state()) }
-  r = self:wpo { "destroy", M.STACK, "--yes" }
+  r = self:wpo { "destroy", self.stack, "--yes" }
   assert(r.status == 0, "the clean destroy failed: " .. r.stdout .. r.stderr)
   self.base = base
   return base
@@ -117,12 +125,12 @@ function Matrix:case(op, mode)
   assert(self.base, "lostanswers: run m:baseline() first")
   self:fresh()
   self.f:faults { drop_rate = 1, drop_as = mode, operations = { op } }
-  local run = self:wpo { "run", M.STACK, "--yes" }
+  local run = self:wpo { "run", self.stack, "--yes" }
   local dropped = (self.f:calls(true)[op] or {}).count or 0
   local made = counts(self.f:state())
   self.f:faults {}
-  local plan = self:wpo { "plan", M.STACK, "--detailed-exitcode" }
-  local destroy = self:wpo { "destroy", M.STACK, "--yes" }
+  local plan = self:wpo { "plan", self.stack, "--detailed-exitcode" }
+  local destroy = self:wpo { "destroy", self.stack, "--yes" }
   local left = counts(self.f:state())
   local r = { op = op, mode = mode, apply = run.status, replan = plan.status, destroy = destroy.status,
     duplicates = 0, missing = 0, orphans = 0, dropped = dropped }
