@@ -221,6 +221,27 @@ describe("wpo.resource", function()
       assert.are.equal(0, #objects)
     end)
 
+    it("does not go on after a lost answer in a task being cancelled", function()
+      local task = require "wpo.task"
+      local calls = 0
+      local t = resource.define "test.cancelled" {
+        attributes = {}, found_by = "its wpo:address tag", find = function() return {} end,
+        create = function()
+          calls = calls + 1
+          task.cancel(task.current())          -- a second interrupt while the request was out
+          error(lost, 0)
+        end,
+        read = noop, delete = noop,
+      }
+      local running = task.spawn(function() return pcall(resource.create, t, ctx(t, {}), {}) end)
+      local joined, ok, err = task.join(running)
+      assert.is_true(joined)
+      assert.is_false(ok)
+      assert.are.equal(lost, err)
+      assert.are.equal(1, calls)
+      assert.are.same({}, pauses)
+    end)
+
     it("names the object a failed create left behind (err.left), for the state to taint", function()
       local objects, finds = {}, {}
       local t = widget(objects, { "refused-after" }, finds)

@@ -446,6 +446,12 @@ function M.outcome_unknown(err)
   return type(err) == "table" and err.outcome == "unknown"
 end
 
+-- Go on after an unknown outcome? Not once the attempts are spent, nor in a
+-- task being cancelled (a second interrupt: its requests are cut short).
+local function again(err, attempt)
+  return M.outcome_unknown(err) and attempt < M.ATTEMPTS and not require("wpo.task").cancelled()
+end
+
 -- resource.pause(seconds): the wait between looks (tests replace it)
 function M.pause(seconds)
   local scale = tonumber(os.getenv("WPO_WAIT_SCALE") or "")
@@ -483,7 +489,7 @@ function M.create(t, ctx, want)
     local ok, observed = pcall(t.create, ctx, want, found)
     if ok then return observed end
     local err = observed
-    if not M.outcome_unknown(err) or attempt >= M.ATTEMPTS then
+    if not again(err, attempt) then
       left_behind(t, ctx, want, err)
       error(err, 0)
     end
@@ -507,7 +513,7 @@ function M.update(t, ctx, id, old, new, changed)
   while true do
     local ok, observed = pcall(t.update, ctx, id, old, new, changed)
     if ok then return observed end
-    if not M.outcome_unknown(observed) or attempt >= M.ATTEMPTS then error(observed, 0) end
+    if not again(observed, attempt) then error(observed, 0) end
     attempt = attempt + 1
     ctx:log("the answer to %s was lost (AWS may have done it): running the update again (attempt %d of %d)",
       what_failed(observed), attempt, M.ATTEMPTS)
