@@ -62,6 +62,32 @@ for k, v in pairs(string) do
 end
 for _, k in ipairs({ "find", "match", "gmatch", "gsub" }) do SAFE_STRING[k] = pattern[k] end
 
+-- What Lua has and stack code does not, and why: a refusal names it.
+local REFUSED = {
+  io = "files are not stack inputs", debug = "it reaches the engine", load = "code is loaded only by require",
+  loadfile = "code is loaded only by require", dofile = "code is loaded only by require",
+  package = "modules are loaded only by require", collectgarbage = "memory is the engine's",
+  ["os.getenv"] = "inputs come from --var, --var-file and WPO_VAR_<name>", ["os.execute"] = "it runs programs",
+  ["os.exit"] = "the engine exits", ["os.remove"] = "it changes files", ["os.rename"] = "it changes files",
+  ["os.tmpname"] = "it makes files", ["os.setlocale"] = "it changes the engine", ["string.dump"] = "bytecode is not loaded",
+  ["math.randomseed"] = "the engine's random numbers are not stack code's",
+}
+M.REFUSED = REFUSED
+
+local function refused(name)
+  errors.raise { kind = "StackError", where = errors.where(3),
+    message = string.format("%s is not available to stack code (%s)", name, REFUSED[name]) }
+end
+
+-- A library table whose missing names raise: the refused ones say why.
+local function guarded(lib, t)
+  return setmetatable(t, { __index = function(_, k)
+    local name = lib .. "." .. tostring(k)
+    if REFUSED[name] then refused(name) end
+    errors.raise { kind = "StackError", where = errors.where(2), message = "unknown field " .. name }
+  end })
+end
+
 local function copy_of(t, except)
   local out = {}
   for k, v in pairs(t) do
@@ -267,13 +293,13 @@ local function build_env(self, require_fn, globals)
     if mt == nil or own_mts[mt] then return mt end
     return nil
   end
-  env.string = copy_of(SAFE_STRING)
-  env.table = copy_of(table)
-  env.math = copy_of(math, { randomseed = true })
-  env.utf8 = copy_of(utf8)
-  env.coroutine = copy_of(coroutine)
+  env.string = guarded("string", copy_of(SAFE_STRING))
+  env.table = guarded("table", copy_of(table))
+  env.math = guarded("math", copy_of(math, { randomseed = true }))
+  env.utf8 = guarded("utf8", copy_of(utf8))
+  env.coroutine = guarded("coroutine", copy_of(coroutine))
   env.coroutine.resume = core.resume
-  env.os = { time = os.time, date = os.date, clock = os.clock }
+  env.os = guarded("os", { time = os.time, date = os.date, clock = os.clock })
   env.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
@@ -283,6 +309,7 @@ local function build_env(self, require_fn, globals)
   env._G = env
   return setmetatable(env, {
     __index = function(_, k)
+      if REFUSED[k] then refused(k) end
       errors.raise { kind = "StackError", where = errors.where(2), message = "unknown global '" .. tostring(k) .. "'" }
     end,
     __newindex = function(_, k)
