@@ -44,6 +44,9 @@ class SigninTest(unittest.TestCase):
         by_key = self.fake.control("GET", "/_fake/calls?by=key")
         self.assertEqual({"unsigned": {"sts.AssumeRoleWithWebIdentity": 1},
                           c["AccessKeyId"]: {"sts.GetCallerIdentity": 1}}, by_key)
+        by_arn = self.fake.control("GET", "/_fake/calls?by=arn")
+        self.assertEqual({"unsigned": {"sts.AssumeRoleWithWebIdentity": 1},
+                          "arn:aws:sts::123456789012:assumed-role/ci/ci": {"sts.GetCallerIdentity": 1}}, by_arn)
 
     def test_web_identity_refuses_unknown_and_expired_tokens(self):
         self.assertEqual(("InvalidIdentityToken", 400), error_of(self.web, "eyJhbGciOi.not.issued"))
@@ -76,6 +79,16 @@ class SigninTest(unittest.TestCase):
         self.assertEqual(("ExpiredToken", 403), error_of(sts.get_caller_identity))
         self.fake.control("POST", "/_fake/reset")
         self.assertEqual(0, self.fake.control("GET", "/_fake/clock")["offset"])
+
+    def test_every_secret_handed_out_is_listed(self):
+        token = self.token()
+        c = self.web(token)["Credentials"]
+        login = self.fake.control("POST", "/_fake/sso/login", {})
+        secrets = set(self.fake.control("GET", "/_fake/secrets")["secrets"])
+        for s in (token, c["SecretAccessKey"], c["SessionToken"], login["accessToken"], login["refreshToken"],
+                  login["clientSecret"]):
+            self.assertIn(s, secrets)
+        self.assertNotIn("test", secrets)
 
     def test_the_clock_only_moves_forward(self):
         for doc in ({"advance": -1}, {"advance": "1"}, {}, {"advance": 1, "x": 2}):

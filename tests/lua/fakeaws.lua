@@ -5,8 +5,10 @@
 --   h.wpo({ "plan", "stack.lua" }, { env = f.env })    -- run wpo against it
 --   f:state()    -> every object held, by service and kind ({ ec2 = { vpc = { ["vpc-0a.."] = {...} } } })
 --   f:calls()    -> { ["ec2.CreateVpc"] = 1, ... };  f:calls(true) -> { [op] = { count, ok, errors } }
---   f:signers()  -> { [access key | "unsigned"] = { ["sts.GetCallerIdentity"] = 1, ... } }: who signed what
+--   f:signers(by?) -> { [access key | "unsigned"] = { ["sts.GetCallerIdentity"] = 1, ... } }: who signed what
+--                   (by = "arn": keyed by the ARN of the signer's identity)
 --   f:advance(s) -> move the server's clock s seconds forward (tokens and temporary credentials expire by it)
+--   f:secrets()  -> every secret the server handed out (to assert none was printed)
 --   f:post(path, tbl) -> a control call with a JSON body: f:post("/_fake/sso/login", { user = "alice" })
 --   f:faults { throttle_rate = 1, operations = { "ec2.CreateVpc" } }  -> the settings now in force
 --   f:reset()    -- forget objects, calls, faults and temporary credentials
@@ -162,9 +164,14 @@ function Fake:calls(detail)
   return self:_control("GET", "/_fake/calls" .. (detail and "?detail=1" or ""))
 end
 
--- f:signers() -> { [access key | "unsigned"] = { ["service.Operation"] = count } }
-function Fake:signers()
-  return self:_control("GET", "/_fake/calls?by=key")
+-- f:signers(by?) -> { [access key (or by = "arn": the signer's ARN) | "unsigned"] = { ["service.Operation"] = count } }
+function Fake:signers(by)
+  return self:_control("GET", "/_fake/calls?by=" .. (by or "key"))
+end
+
+-- f:secrets() -> { secret... }: every secret the server handed out
+function Fake:secrets()
+  return self:_control("GET", "/_fake/secrets").secrets
 end
 
 -- f:advance(seconds) -> { now, offset }: the server's clock moved forward

@@ -6,6 +6,8 @@
   GET  /_fake/calls?detail=1   {"ec2.CreateVpc": {"count": 2, "ok": 1, "errors": {"Code": 1}}}
   GET  /_fake/calls?by=key     {"ASIA...": {"ec2.CreateVpc": 2}, "unsigned": {"sts.AssumeRoleWithWebIdentity": 1}}:
                                the same calls by the access key that signed them
+  GET  /_fake/calls?by=arn     the same by the ARN of the signer's identity
+                               ("arn:aws:sts::123456789012:assumed-role/deploy/wpo": {...})
   POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials,
                                the clock's advance
   GET  /_fake/clock            {"now": ISO 8601, "offset": seconds ahead of real time}
@@ -41,8 +43,8 @@ def handle(server, req):
         return 200, server.store.dump()
     if path == "/_fake/calls" and method == "GET":
         query = dict(req.query)
-        if query.get("by") == "key":
-            return 200, server.calls.by_key()
+        if query.get("by") in ("key", "arn"):
+            return 200, server.calls.by_signer(query["by"])
         detail = query.get("detail") in ("1", "true")
         return 200, server.calls.detail() if detail else server.calls.counts()
     if path == "/_fake/clock":

@@ -86,19 +86,22 @@ class Context:
 
 class Calls:
     """Per "service.Operation": how many calls, how many succeeded, errors by
-    code; and per access key that signed them ("unsigned" for none)."""
+    code; and per signer — the access key, or the ARN of its identity — that
+    signed them ("unsigned" for none)."""
 
     UNSIGNED = "unsigned"
 
     def __init__(self):
         self.lock = threading.Lock()
         self.data = {}
-        self.keys = {}
+        self.signers = {"key": {}, "arn": {}}
 
-    def record(self, name, code=None, access_key=None):
+    def record(self, name, code=None, identity=None):
         with self.lock:
-            by_key = self.keys.setdefault(access_key or self.UNSIGNED, {})
-            by_key[name] = by_key.get(name, 0) + 1
+            signed = identity is not None and identity.access_key is not None
+            for by, who in (("key", signed and identity.access_key), ("arn", signed and identity.arn)):
+                calls = self.signers[by].setdefault(who or self.UNSIGNED, {})
+                calls[name] = calls.get(name, 0) + 1
             d = self.data.setdefault(name, {"count": 0, "ok": 0, "errors": {}})
             d["count"] += 1
             if code is None:
@@ -115,14 +118,16 @@ class Calls:
             return {k: {"count": v["count"], "ok": v["ok"], "errors": dict(v["errors"])}
                     for k, v in sorted(self.data.items())}
 
-    def by_key(self):
+    def by_signer(self, by):
+        """by "key" or "arn" -> {signer: {"service.Operation": count}}"""
         with self.lock:
-            return {k: dict(sorted(v.items())) for k, v in sorted(self.keys.items())}
+            return {k: dict(sorted(v.items())) for k, v in sorted(self.signers[by].items())}
 
     def reset(self):
         with self.lock:
             self.data.clear()
-            self.keys.clear()
+            for d in self.signers.values():
+                d.clear()
 
 
 class FakeAWS(http.server.ThreadingHTTPServer):
@@ -355,7 +360,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = proto.serialize(svc, op, decision.stripped(result), req)
             if ctx.status is not None:
                 resp.status = ctx.status
-            server.calls.record(name, access_key=identity.access_key)
+            server.calls.record(name, identity=identity)
             return resp, drop
         except InputError as e:
             err = svc.error(e.kind, e.message)
@@ -368,7 +373,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             err = AWSError("InternalError", f"fakeaws bug: {type(e).__name__}: {e}", 500)
         if name is not None:
-            server.calls.record(name, err.code, identity.access_key if identity else None)
+            server.calls.record(name, err.code, identity)
         return proto.error(svc, err, req, op), drop
 
     def write(self, resp, req):

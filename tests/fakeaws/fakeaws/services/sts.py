@@ -14,7 +14,11 @@ Control endpoints (tests stand in for an identity provider and a vault):
       -> {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Arn"}:
          credentials the server accepts, in credential_process's shape
          (permanent: an AKIA key without session token or expiry; a negative
-         lifetime: already expired)"""
+         lifetime: already expired)
+  GET /_fake/secrets
+      -> {"secrets": [...]}: every secret handed out (secret keys, session and
+         web identity tokens, SSO access and refresh tokens, client secrets),
+         for tests asserting that none was printed"""
 import base64
 import datetime
 import json
@@ -161,5 +165,22 @@ def _control_credentials(server, req):
     return 200, out
 
 
+def _control_secrets(server, req):
+    """Every secret the server handed out: temporary credentials' secret keys and
+    session tokens, web identity tokens, SSO access and refresh tokens, client
+    secrets — so a test can assert none of them was printed."""
+    from .sso import clients, refresh_tokens, tokens
+    out = []
+    with server.keyring.lock:
+        for identity in server.keyring.temporary.values():
+            out += [identity.secret_key] + ([identity.token] if identity.token else [])
+    with server.store.lock:
+        out += list(server.store.scratch("sts", "web-identity-tokens"))
+        out += list(tokens(server.store)) + list(refresh_tokens(server.store))
+        out += [c["secret"] for c in clients(server.store).values()]
+    return 200, {"secrets": sorted(out)}
+
+
 control.register("POST", "/_fake/sts/web-identity-token", _control_token)
+control.register("GET", "/_fake/secrets", _control_secrets)
 control.register("POST", "/_fake/credentials", _control_credentials)
