@@ -90,7 +90,7 @@ describe("wpo.aws.credentials chain", function()
     assert.matches("profile prod not found", err.message)
   end)
 
-  it("assumes role_arn with the source_profile's credentials, cached until near expiry", function()
+  it("assumes role_arn with the source_profile's credentials, kept by a provider until near expiry", function()
     local getenv = env_with({
       config = "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/deploy\nsource_profile = base\n"
         .. "role_session_name = wpo-ci\nexternal_id = ext-1\nregion = eu-west-1\n",
@@ -102,9 +102,10 @@ describe("wpo.aws.credentials chain", function()
       assume_role = function(source, params, region)
         calls[#calls + 1] = { source = source, params = params, region = region }
         return { Credentials = { AccessKeyId = "ASIAROLE" .. #calls, SecretAccessKey = "rolesecret",
-          SessionToken = "roletoken", Expiration = "2023-11-14T23:13:20Z" } }   -- now + 1 h
+          SessionToken = "roletoken", Expiration = "2023-11-14T23:13:20Z" } }   -- 1700003600: now + 1 h
       end }
-    local c = credentials.resolve(opts)
+    local p = credentials.provider(opts)
+    local c = p:get()
     assert.are.equal("ASIAROLE1", c.access_key)
     assert.are.equal("roletoken", c.session_token)
     assert.are.equal(1700003600, c.expiration)
@@ -112,11 +113,12 @@ describe("wpo.aws.credentials chain", function()
     assert.are.same({ RoleArn = "arn:aws:iam::123456789012:role/deploy", RoleSessionName = "wpo-ci",
       ExternalId = "ext-1" }, calls[1].params)
     assert.are.equal("eu-west-1", calls[1].region)
-    assert.are.equal("ASIAROLE1", credentials.resolve(opts).access_key)
+    assert.are.equal("ASIAROLE1", p:get().access_key)
     assert.are.equal(1, #calls)
-    now = now + 3600 - 200          -- within the refresh margin
-    assert.are.equal("ASIAROLE2", credentials.resolve(opts).access_key)
+    now = now + 3600 - 200          -- within the mandatory window
+    assert.are.equal("ASIAROLE2", p:get().access_key)
     assert.are.equal(2, #calls)
+    assert.are.equal("ASIAROLE3", credentials.resolve(opts).access_key)   -- resolve keeps nothing
   end)
 
   it("detects a source_profile loop", function()
@@ -126,11 +128,20 @@ describe("wpo.aws.credentials chain", function()
     assert.matches("loops: a %-> b %-> a", err.message)
   end)
 
-  it("says so when a profile uses what wpo does not support", function()
+  it("says so when a profile uses what wpo does not support yet", function()
     local getenv = env_with({ config = "[profile p]\ncredential_process = /bin/creds\n" }, { AWS_PROFILE = "p" })
     local err = raised(function() credentials.resolve { getenv = getenv } end)
     assert.are.equal("NotImplemented", err.code)
     assert.matches("credential_process", err.message)
+  end)
+
+  it("says so when a role needs an MFA code", function()
+    local getenv = env_with({ config = "[profile p]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+      .. "mfa_serial = arn:aws:iam::1:mfa/me\n[profile b]\naws_access_key_id = K\naws_secret_access_key = S\n" },
+      { AWS_PROFILE = "p" })
+    local err = raised(function() credentials.resolve { getenv = getenv, assume_role = function() end } end)
+    assert.are.equal("NotImplemented", err.code)
+    assert.matches("profile p: roles that need an MFA code", err.message, 1, true)
   end)
 
   it("lists everything it tried when nothing is found", function()
@@ -258,5 +269,173 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
       AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.url .. "/ecs/credentials",
       AWS_ACCESS_KEY_ID = "ENVKEY", AWS_SECRET_ACCESS_KEY = "S" }
     assert.are.equal("ENVKEY", credentials.resolve({ getenv = getenv }).access_key)
+  end)
+end)
+
+describe("wpo.aws.credentials profiles: chains", function()
+  local dirs = {}
+  after_each(function()
+    for _, d in ipairs(dirs) do h.rmrf(d) end
+    dirs = {}
+  end)
+  local function env_with(files, env)
+    local dir, getenv = make_env(files, env)
+    dirs[#dirs + 1] = dir
+    return getenv, dir
+  end
+  -- an assume_role that hands out ASIA<role> keys and records who signed for what
+  local function sts_recorder()
+    local calls = {}
+    return calls, function(source, params)
+      local role = params.RoleArn:match("role/(.*)$")
+      calls[#calls + 1] = { signer = source.access_key, role = role }
+      return { Credentials = { AccessKeyId = "ASIA" .. role:upper(), SecretAccessKey = role .. "-secret",
+        SessionToken = role .. "-token", Expiration = "2999-01-01T00:00:00Z" } }
+    end
+  end
+
+  it("an explicitly chosen profile wins over the environment's keys; AWS_PROFILE does not", function()
+    local getenv = env_with({ credentials = "[prod]\naws_access_key_id = PRODKEY\naws_secret_access_key = s\n" },
+      { AWS_ACCESS_KEY_ID = "ENVKEY", AWS_SECRET_ACCESS_KEY = "e", AWS_PROFILE = "prod" })
+    assert.are.equal("ENVKEY", credentials.resolve({ getenv = getenv }).access_key)
+    assert.are.equal("PRODKEY", credentials.resolve({ getenv = getenv, profile = "prod" }).access_key)
+  end)
+
+  it("follows source_profile through roles of any depth, each link signed by the one before", function()
+    local calls, assume_role = sts_recorder()
+    local getenv = env_with({
+      config = "[profile customer]\nrole_arn = arn:aws:iam::222233334444:role/customer\nsource_profile = deploy\n"
+        .. "[profile deploy]\nrole_arn = arn:aws:iam::111122223333:role/deploy\nsource_profile = ops\n"
+        .. "[profile ops]\nrole_arn = arn:aws:iam::111122223333:role/ops\nsource_profile = base\n",
+      credentials = "[base]\naws_access_key_id = BASEKEY\naws_secret_access_key = b\n",
+    }, { AWS_PROFILE = "customer" })
+    local c = credentials.resolve { getenv = getenv, assume_role = assume_role }
+    assert.are.equal("ASIACUSTOMER", c.access_key)
+    assert.are.same({ { signer = "BASEKEY", role = "ops" }, { signer = "ASIAOPS", role = "deploy" },
+      { signer = "ASIADEPLOY", role = "customer" } }, calls)
+    assert.matches("profile customer (role arn:aws:iam::222233334444:role/customer)", c.source, 1, true)
+  end)
+
+  it("a source profile's own keys win over its role_arn (the SDKs' rule), unlike the chosen profile's", function()
+    local calls, assume_role = sts_recorder()
+    local getenv = env_with({ config = "[profile top]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = mid\n"
+      .. "[profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = top\n"
+      .. "aws_access_key_id = MIDKEY\naws_secret_access_key = m\n" }, { AWS_PROFILE = "top" })
+    assert.are.equal("ASIATOP", credentials.resolve({ getenv = getenv, assume_role = assume_role }).access_key)
+    assert.are.same({ { signer = "MIDKEY", role = "top" } }, calls)
+  end)
+
+  it("refuses a source_profile loop of three, naming every profile in it", function()
+    local getenv = env_with({ config = "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+      .. "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = c\n"
+      .. "[profile c]\nrole_arn = arn:aws:iam::1:role/c\nsource_profile = a\n" }, { AWS_PROFILE = "b" })
+    local err = raised(function() credentials.resolve { getenv = getenv, assume_role = function() end } end)
+    assert.are.equal("InvalidConfiguration", err.code)
+    assert.matches("source_profile chain loops: b -> c -> a -> b", err.message, 1, true)
+  end)
+
+  it("refuses a role with both source_profile and credential_source, or neither", function()
+    local getenv = env_with({ config = "[profile r]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = r\n"
+      .. "credential_source = Environment\naws_access_key_id = K\naws_secret_access_key = S\n"
+      .. "[profile n]\nrole_arn = arn:aws:iam::1:role/n\n" })
+    local err = raised(function() credentials.resolve { getenv = getenv, profile = "r" } end)
+    assert.matches("profile r has both source_profile and credential_source", err.message, 1, true)
+    err = raised(function() credentials.resolve { getenv = getenv, profile = "n" } end)
+    assert.matches("profile n has role_arn but neither source_profile nor credential_source", err.message, 1, true)
+  end)
+
+end)
+
+describe("wpo.aws.credentials providers: renewal before expiry", function()
+  local task = require "wpo.task"
+  local now
+  -- a source counting its loads; each gives credentials lasting `life` seconds
+  local function counting(life, fail_on)
+    local src = { loads = 0 }
+    src.name = "test source"
+    src.load = function()
+      src.loads = src.loads + 1
+      task.sleep(5)                 -- a round trip: other tasks run meanwhile
+      if fail_on and fail_on[src.loads] then error(errors.new { code = "CredentialsError", message = "down" }, 0) end
+      return { access_key = "KEY" .. src.loads, secret_key = "s", expiration = now + life, source = "test source" }
+    end
+    return src
+  end
+  before_each(function() now = 1700000000 end)
+  local function provider(src) return credentials.from_source(src, { now = function() return now end }) end
+
+  it("renews in the background once less than 15 minutes remain, signing with the current ones meanwhile", function()
+    local src = counting(3600)
+    local p = provider(src)
+    local got = {}
+    task.spawn(function() got[1] = p:get().access_key end)
+    task.run()
+    now = now + 3600 - 800                 -- 13 min 20 s left: advisory
+    task.spawn(function()
+      got[2] = p:get().access_key          -- not waiting for the renewal
+      got[3] = p:get().access_key
+    end)
+    task.run()
+    assert.are.same({ "KEY1", "KEY1", "KEY1" }, got)
+    assert.are.equal(2, src.loads)
+    assert.are.equal("KEY2", p:get().access_key)
+    assert.are.equal(2, src.loads)
+  end)
+
+  it("waits once less than 10 minutes remain, and concurrent callers share one renewal", function()
+    local src = counting(3600)
+    local p = provider(src)
+    p:get()
+    now = now + 3600 - 300
+    local got = {}
+    for i = 1, 8 do task.spawn(function() got[i] = p:get().access_key end) end
+    task.run()
+    for i = 1, 8 do assert.are.equal("KEY2", got[i]) end
+    assert.are.equal(2, src.loads)
+  end)
+
+  it("keeps the current credentials when a background renewal fails, and tries again a minute later", function()
+    local src = counting(3600, { [2] = true })
+    local p = provider(src)
+    p:get()
+    now = now + 3600 - 800
+    task.spawn(function() assert.are.equal("KEY1", p:get().access_key) end)
+    task.run()
+    assert.are.equal(2, src.loads)
+    now = now + 30
+    task.spawn(function() assert.are.equal("KEY1", p:get().access_key) end)
+    task.run()
+    assert.are.equal(2, src.loads)          -- not again within the minute
+    now = now + 31
+    task.spawn(function() p:get() end)
+    task.run()
+    assert.are.equal(3, src.loads)
+    assert.are.equal("KEY3", p:get().access_key)
+  end)
+
+  it("raises when a renewal the caller must wait for fails", function()
+    local src = counting(3600, { [2] = true })
+    local p = provider(src)
+    p:get()
+    now = now + 3600 - 100
+    local err = raised(function() p:get() end)
+    assert.are.equal("down", err.message)
+  end)
+
+  it("refuses credentials that have already expired, naming the source", function()
+    local p = provider(counting(-60))
+    local err = raised(function() p:get() end)
+    assert.matches("^test source: the credentials it gave expired at %d%d%d%d%-", err.message)
+  end)
+
+  it("uses short-lived credentials for a minute instead of fetching on every call", function()
+    local src = counting(300)                -- 5 minutes: inside the mandatory window from the start
+    local p = provider(src)
+    assert.are.equal("KEY1", p:get().access_key)
+    now = now + 59
+    assert.are.equal("KEY1", p:get().access_key)
+    now = now + 2
+    assert.are.equal("KEY2", p:get().access_key)
+    assert.are.equal(2, src.loads)
   end)
 end)

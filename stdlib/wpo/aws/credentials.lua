@@ -1,41 +1,64 @@
 -- wpo.aws.credentials: where AWS credentials and the region come from — the
--- standard chain of the AWS SDKs:
+-- standard chain of the AWS SDKs (botocore's order):
 --
 --   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+--      (skipped when a profile is chosen explicitly: opts.profile, --profile)
 --   2. the profile (opts.profile, AWS_PROFILE, AWS_DEFAULT_PROFILE, "default")
 --      in the shared files AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials,
 --      [name]) and AWS_CONFIG_FILE (~/.aws/config, [profile name] or
---      [default]); a profile with role_arn assumes the role through STS with
---      the credentials of its source_profile (or credential_source =
---      Environment | Ec2InstanceMetadata | EcsContainer), cached until expiry
+--      [default], [sso-session name]), tried in this order:
+--      a. role_arn (without web_identity_token_file): STS AssumeRole with the
+--         credentials of source_profile — itself any kind of profile, so
+--         chains of roles of any depth; a loop is refused naming the profiles —
+--         or of credential_source = Environment | Ec2InstanceMetadata |
+--         EcsContainer
+--      b. web identity (web_identity_token_file): not supported yet (a clear error)
+--      c. IAM Identity Center (sso_*): not supported yet (a clear error)
+--      d. aws_access_key_id + aws_secret_access_key (+ aws_session_token)
+--      e. credential_process: not supported yet (a clear error)
 --   3. ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
 --      _FULL_URI (+ AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE])
 --   4. EC2 instance metadata, IMDSv2 only (token, then credentials), with
 --      short timeouts (AWS_METADATA_SERVICE_TIMEOUT, default 1 s;
 --      AWS_EC2_METADATA_SERVICE_ENDPOINT; AWS_EC2_METADATA_DISABLED=true)
 --
--- When nothing is found: one NoCredentials error listing what was tried.
--- Not supported (a clear error when configured): credential_process, SSO,
--- web identity, MFA-protected roles.
+-- When nothing is found: one NoCredentials error listing what was tried. A
+-- source that is configured but fails is one error naming the profile (or
+-- environment) and what went wrong, never a secret. Not supported (a clear
+-- error): roles that need an MFA code (mfa_serial).
 --
--- credentials.provider(opts) -> p; p:get() -> creds (cached; refreshed when
---   less than 5 minutes remain). creds = { access_key, secret_key,
---   session_token?, expiration? (epoch seconds), source }
+-- Expiry, as the SDKs: credentials with less than ADVISORY_REFRESH (15 min)
+-- left are renewed in the background (a task of their own; the calls go on
+-- signing with the current ones, and a failure is only logged); with less than
+-- MANDATORY_REFRESH (10 min) left, callers wait for the renewal. Either way
+-- one renewal at a time per provider: concurrent calls share it. Each link of
+-- a chain (the source profile's credentials) is renewed on its own schedule.
+--
+-- credentials.provider(opts) -> p; p:get() -> creds. creds = { access_key,
+--   secret_key, session_token?, expiration? (epoch seconds), source }
 -- credentials.shared(opts) -> the provider shared by every client using the
 --   same profile (the normal case)
+-- credentials.static(creds) -> a provider of fixed credentials
+-- credentials.anonymous() -> a provider for requests sent unsigned
+-- credentials.resolve(opts) -> creds: the chain walked once, nothing kept
 -- credentials.region(opts) -> region | nil, source
--- opts: profile, region, getenv (tests), send (transport.send), now (epoch
---   seconds), assume_role(source_creds, params, region) -> AssumeRole result
---   (wpo.aws.client provides it).
+-- opts: profile, region, endpoint (the client's override, also used for
+--   STS/SSO), getenv (tests), send (transport.send), now() -> epoch seconds,
+--   call(service, op, params, region, creds | nil) -> result (an AWS call,
+--   unsigned when creds is nil; wpo.aws.client provides it),
+--   assume_role(source_creds, params, region) -> AssumeRole result (tests).
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
+local log = require "wpo.log"
 local task = require "wpo.task"
 local common = require "wpo.aws.protocol.common"
 local transport = require "wpo.aws.transport"
 
 local M = {}
 
-M.REFRESH_MARGIN = 300          -- seconds before expiry when credentials are renewed
+M.ADVISORY_REFRESH = 15 * 60    -- seconds before expiry when a background renewal starts
+M.MANDATORY_REFRESH = 10 * 60   -- seconds before expiry when callers wait for one
+M.RETRY_INTERVAL = 60           -- seconds between background renewal attempts
 M.IMDS_ENDPOINT = "http://169.254.169.254"
 M.IMDS_ENDPOINT_V6 = "http://[fd00:ec2::254]"
 M.ECS_HOST = "http://169.254.170.2"
@@ -105,11 +128,13 @@ function M.files(opts)
   return config, creds
 end
 
--- credentials.profiles(opts) -> { [name] = settings } merged from both files
--- (the credentials file wins a key both set), config path, credentials path
-function M.profiles(opts)
+-- credentials.config(opts) -> { profiles = { [name] = settings } merged from
+-- both files (the credentials file wins a key both set), sso_sessions =
+-- { [name] = settings } ([sso-session NAME] of the config file), config_path,
+-- credentials_path }
+function M.config(opts)
   local config_path, creds_path = M.files(opts)
-  local profiles = {}
+  local profiles, sso_sessions = {}, {}
   local text = read(config_path)
   if text then
     for section, kv in pairs(M.parse_ini(text)) do
@@ -118,6 +143,8 @@ function M.profiles(opts)
         profiles[name] = profiles[name] or {}
         for k, v in pairs(kv) do profiles[name][k] = v end
       end
+      local session = section:match("^sso%-session%s+(%S+)$")
+      if session then sso_sessions[session] = kv end
     end
   end
   text = read(creds_path)
@@ -130,15 +157,25 @@ function M.profiles(opts)
       end
     end
   end
-  return profiles, config_path, creds_path
+  return { profiles = profiles, sso_sessions = sso_sessions, config_path = config_path,
+    credentials_path = creds_path }
 end
 
--- credentials.profile_name(opts) -> name, explicit (true when chosen, not defaulted)
+-- credentials.profiles(opts) -> { [name] = settings }, config path, credentials path
+function M.profiles(opts)
+  local cfg = M.config(opts)
+  return cfg.profiles, cfg.config_path, cfg.credentials_path
+end
+
+-- credentials.profile_name(opts) -> name, explicit (true when chosen, not
+-- defaulted), by_option (true when opts.profile chose it: the environment's
+-- credentials then give way to the profile, as `aws --profile` does)
 function M.profile_name(opts)
   local env = env_of(opts or {})
-  local name = opts and opts.profile or env("AWS_PROFILE") or env("AWS_DEFAULT_PROFILE")
-  if name then return name, true end
-  return "default", false
+  if opts and opts.profile then return opts.profile, true, true end
+  local name = env("AWS_PROFILE") or env("AWS_DEFAULT_PROFILE")
+  if name then return name, true, false end
+  return "default", false, false
 end
 
 -- credentials.region(opts) -> region, source | nil
@@ -162,10 +199,16 @@ local function now_of(opts)
   return opts.now or os.time
 end
 
+-- An ISO 8601 time (AWS's, or the AWS CLI's "2024-01-02T03:04:05UTC") -> epoch seconds | nil
 local function expiration(v)
   if v == nil then return nil end
+  if type(v) == "string" then v = v:gsub("%s*UTC$", "Z") end
   local sec = common.parse_time(v)
   return sec
+end
+
+local function iso(epoch)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(epoch))
 end
 
 local function from_env(env)
@@ -273,39 +316,89 @@ local function from_ecs(opts, env)
   return creds_from_json(body, "ECS container credentials", "container credentials " .. url)
 end
 
------------------------------------------------------------------- assume role
+------------------------------------------------------------------ AWS calls
 
-local role_cache = {}
+-- An AWS call for a credential source: opts.call (the client's), or a client
+-- made here. wpo.aws.client requires this module, so it is required late.
+local function aws_call(opts, service, op, params, region, creds)
+  if opts.call then return opts.call(service, op, params, region, creds) end
+  local client = require "wpo.aws.client"
+  local c = client.new(service, { region = region, credentials = creds or M.anonymous(), endpoint = opts.endpoint,
+    getenv = opts.getenv, transport = opts.send })
+  return c:call(op, params)
+end
 
--- credentials.clear_cache(): forget assumed-role credentials (tests)
-function M.clear_cache() role_cache = {} end
-
-local function assume(name, prof, source, opts)
-  if not opts.assume_role then
-    fail("InvalidConfiguration", "profile %s assumes a role, but no STS client is available", name)
+-- Raise err as a CredentialsError "<what>: <err in one line>" (an AWS error
+-- names its service, operation, code, status and request).
+local function rethrow(what, err)
+  if errors.is(err) then
+    errors.raise { code = "CredentialsError", message = what .. ": " .. errors.describe(err), cause = err }
   end
+  error(err, 0)
+end
+
+-- fn(...) -> its result, or its error through rethrow
+local function guarded(what, fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then return res end
+  rethrow(what, res)
+end
+
+local function role_creds(c, source)
+  if type(c) ~= "table" or type(c.AccessKeyId) ~= "string" or type(c.SecretAccessKey) ~= "string" then
+    fail("CredentialsError", "%s: STS answered without credentials", source)
+  end
+  return { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey, session_token = c.SessionToken,
+    expiration = expiration(c.Expiration), source = source }
+end
+
+local function session_name(prof_value, opts)
+  return prof_value or ("wpo-" .. math.floor(now_of(opts)()))
+end
+
+local function duration(name, prof)
+  if not prof.duration_seconds then return nil end
+  local d = math.tointeger(tonumber(prof.duration_seconds))
+  if not d or d < 900 then
+    fail("InvalidConfiguration", "profile %s: duration_seconds must be a whole number of seconds >= 900", name)
+  end
+  return d
+end
+
+-------------------------------------------------------------------- sources
+--
+-- A source: { name = what it is, for messages and logs, load = function() ->
+-- creds }. load fetches afresh (a provider decides when).
+
+local function static_source(creds)
+  return { name = creds.source, load = function()
+    local copy = {}
+    for k, v in pairs(creds) do copy[k] = v end
+    return copy
+  end }
+end
+
+local function assume_source(name, prof, base, opts)
   if prof.mfa_serial then
     fail("NotImplemented", "profile %s: roles that need an MFA code (mfa_serial) are not supported", name)
   end
-  local session = prof.role_session_name or ("wpo-" .. now_of(opts)())
-  local key = table.concat({ prof.role_arn, prof.role_session_name or "", prof.external_id or "",
-    source.access_key }, "|")
-  local cached = role_cache[key]
-  if cached and (not cached.expiration or cached.expiration - now_of(opts)() > M.REFRESH_MARGIN) then
-    return cached
-  end
-  local params = { RoleArn = prof.role_arn, RoleSessionName = session }
-  if prof.external_id then params.ExternalId = prof.external_id end
-  if prof.duration_seconds then params.DurationSeconds = math.tointeger(tonumber(prof.duration_seconds)) end
+  local what = "profile " .. name .. " (role " .. prof.role_arn .. ")"
+  local params = { RoleArn = prof.role_arn, ExternalId = prof.external_id, DurationSeconds = duration(name, prof) }
   local region = prof.region or opts.region or "us-east-1"
-  local result = opts.assume_role(source, params, region)
-  local c = result and result.Credentials
-  if not c then fail("CredentialsError", "AssumeRole %s returned no credentials", prof.role_arn) end
-  local creds = { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey, session_token = c.SessionToken,
-    expiration = expiration(c.Expiration), source = "profile " .. name .. " (role " .. prof.role_arn .. ")" }
-  role_cache[key] = creds
-  return creds
+  return { name = what, load = function()
+    local source = base:get()
+    params.RoleSessionName = session_name(prof.role_session_name, opts)
+    local result
+    if opts.assume_role then
+      result = guarded(what, opts.assume_role, source, params, region)
+    else
+      result = guarded(what, aws_call, opts, "sts", "AssumeRole", params, region, source)
+    end
+    return role_creds(result and result.Credentials, what)
+  end }
 end
+
+------------------------------------------------------------------- profiles
 
 local function static(prof, name)
   if prof.aws_access_key_id and prof.aws_secret_access_key then
@@ -318,103 +411,163 @@ local function static(prof, name)
   return nil
 end
 
-local from_profile
+local profile_source
 
-from_profile = function(name, profiles, opts, env, visited)
-  local prof = profiles[name]
-  visited[#visited + 1] = name
-  for i = 1, #visited - 1 do
-    if visited[i] == name then
-      fail("InvalidConfiguration", "the profiles' source_profile chain loops: %s", table.concat(visited, " -> "))
-    end
+-- The provider of a role's source credentials: source_profile or credential_source.
+local function role_base(name, prof, ctx, visited)
+  local opts, env = ctx.opts, ctx.env
+  if prof.source_profile and prof.credential_source then
+    fail("InvalidConfiguration", "profile %s has both source_profile and credential_source", name)
   end
-  if prof.role_arn then
-    local source
-    if prof.source_profile then
-      local sp = profiles[prof.source_profile]
-      if not sp then
-        fail("InvalidConfiguration", "profile %s: source_profile %s does not exist", name, prof.source_profile)
+  if prof.source_profile then
+    local sp = prof.source_profile
+    if not ctx.cfg.profiles[sp] then
+      fail("InvalidConfiguration", "profile %s: source_profile %s does not exist", name, sp)
+    end
+    if sp == name then
+      -- a profile may name itself to take its own keys as the role's source
+      local c = static(prof, name)
+      if not c then
+        fail("InvalidConfiguration", "profile %s is its own source_profile but has no aws_access_key_id", name)
       end
-      if prof.source_profile == name then
-        source = static(prof, name)
-      else
-        source = from_profile(prof.source_profile, profiles, opts, env, visited)
+      return M.fixed(c)
+    end
+    for _, v in ipairs(visited) do
+      if v == sp then
+        local chain = {}
+        for i, p in ipairs(visited) do chain[i] = p end
+        chain[#chain + 1] = sp
+        fail("InvalidConfiguration", "the profiles' source_profile chain loops: %s", table.concat(chain, " -> "))
       end
-      if not source then
-        fail("InvalidConfiguration", "profile %s: source_profile %s has no credentials", name, prof.source_profile)
-      end
-    elseif prof.credential_source then
-      local cs, err = prof.credential_source, nil
-      if cs == "Environment" then source = from_env(env)
-      elseif cs == "Ec2InstanceMetadata" then source, err = from_imds(opts, env)
-      elseif cs == "EcsContainer" then
+    end
+    local src = profile_source(sp, ctx, visited, false)
+    if not src then
+      fail("InvalidConfiguration", "profile %s: source_profile %s has no credentials", name, sp)
+    end
+    return M.from_source(src, opts)
+  end
+  if prof.credential_source then
+    local cs = prof.credential_source
+    local getter
+    if cs == "Environment" then
+      getter = function() return from_env(env) end
+    elseif cs == "Ec2InstanceMetadata" then
+      getter = function() return from_imds(opts, env) end
+    elseif cs == "EcsContainer" then
+      getter = function()
         if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env("AWS_CONTAINER_CREDENTIALS_FULL_URI") then
-          source, err = from_ecs(opts, env)
+          return from_ecs(opts, env)
         end
-      else
-        fail("InvalidConfiguration", "profile %s: credential_source %s is not one of Environment, "
-          .. "Ec2InstanceMetadata, EcsContainer", name, cs)
+        return nil, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/_FULL_URI not set"
       end
-      if not source then
+    else
+      fail("InvalidConfiguration", "profile %s: credential_source %s is not one of Environment, "
+        .. "Ec2InstanceMetadata, EcsContainer", name, cs)
+    end
+    return M.from_source({ name = "credential_source " .. cs, load = function()
+      local c, err = getter()
+      if not c then
         fail("CredentialsError", "profile %s: no credentials from credential_source %s%s", name, cs,
           err and (": " .. err) or "")
       end
-    else
-      fail("InvalidConfiguration", "profile %s has role_arn but neither source_profile nor credential_source", name)
-    end
-    return assume(name, prof, source, opts)
+      return c
+    end }, opts)
   end
-  if prof.web_identity_token_file then
-    fail("NotImplemented", "profile %s: web identity credentials (web_identity_token_file) are not supported", name)
-  end
-  if prof.credential_process then
-    fail("NotImplemented", "profile %s: credential_process is not supported", name)
-  end
-  if prof.sso_start_url or prof.sso_session then
-    fail("NotImplemented", "profile %s: AWS SSO profiles are not supported; export credentials "
-      .. "(aws configure export-credentials) instead", name)
-  end
-  return static(prof, name)
+  fail("InvalidConfiguration", "profile %s has role_arn but neither source_profile nor credential_source", name)
 end
 
--- credentials.resolve(opts) -> creds: walk the chain once (no caching).
-function M.resolve(opts)
+-- profile_source(name, ctx, visited, top) -> source | nil (the profile holds
+-- no credentials). ctx = { opts, env, cfg }; top: the
+-- profile the user chose (a source profile with keys of its own uses them
+-- rather than its role, as botocore does).
+profile_source = function(name, ctx, visited, top)
+  local prof = ctx.cfg.profiles[name] or {}
+  local chain = {}
+  for i, v in ipairs(visited) do chain[i] = v end
+  chain[#chain + 1] = name
+  local keys = static(prof, name)
+  if prof.role_arn and not prof.web_identity_token_file and (top or not keys) then
+    return assume_source(name, prof, role_base(name, prof, ctx, chain), ctx.opts)
+  end
+  if prof.web_identity_token_file then
+    fail("NotImplemented", "profile %s: web identity credentials (web_identity_token_file) are not supported yet",
+      name)
+  end
+  if prof.sso_account_id or prof.sso_role_name or prof.sso_session or prof.sso_start_url then
+    fail("NotImplemented", "profile %s: IAM Identity Center (SSO) profiles are not supported yet; export "
+      .. "credentials (aws configure export-credentials) instead", name)
+  end
+  if keys then return static_source(keys) end
+  if prof.credential_process then
+    fail("NotImplemented", "profile %s: credential_process is not supported yet", name)
+  end
+  return nil
+end
+
+-- credentials.source(opts) -> source: where the credentials come from (the
+-- chain walked; only the instance metadata service is asked anything).
+function M.source(opts)
   opts = opts or {}
   local env = env_of(opts)
   local tried = {}
-  local c = from_env(env)
-  if c then return c end
-  tried[#tried + 1] = "environment (AWS_ACCESS_KEY_ID not set)"
+  local name, explicit, by_option = M.profile_name(opts)
+  if not by_option then
+    local c = from_env(env)
+    if c then return static_source(c) end
+    tried[#tried + 1] = "environment (AWS_ACCESS_KEY_ID not set)"
+  end
 
-  local name, explicit = M.profile_name(opts)
-  local profiles, config_path, creds_path = M.profiles(opts)
-  if profiles[name] then
-    c = from_profile(name, profiles, opts, env, {})
-    if c then return c end
+  local cfg = M.config(opts)
+  local ctx = { opts = opts, env = env, cfg = cfg }
+  if cfg.profiles[name] then
+    local src = profile_source(name, ctx, {}, true)
+    if src then return src end
     tried[#tried + 1] = string.format("profile %s (no credentials in it)", name)
   elseif explicit then
-    fail("ProfileNotFound", "profile %s not found in %s or %s", name, config_path, creds_path)
+    fail("ProfileNotFound", "profile %s not found in %s or %s", name, cfg.config_path, cfg.credentials_path)
   else
-    tried[#tried + 1] = string.format("profile %s (not in %s or %s)", name, config_path, creds_path)
+    tried[#tried + 1] = string.format("profile %s (not in %s or %s)", name, cfg.config_path, cfg.credentials_path)
   end
 
   if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env("AWS_CONTAINER_CREDENTIALS_FULL_URI") then
-    local err
-    c, err = from_ecs(opts, env)
-    if c then return c end
-    fail("CredentialsError", "ECS container credentials: %s", err)
+    return { name = "ECS container credentials", load = function()
+      local c, err = from_ecs(opts, env)
+      if not c then fail("CredentialsError", "ECS container credentials: %s", err) end
+      return c
+    end }
   end
   tried[#tried + 1] = "ECS container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/_FULL_URI not set)"
 
   if (env("AWS_EC2_METADATA_DISABLED") or ""):lower() == "true" then
     tried[#tried + 1] = "EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
   else
-    local err
-    c, err = from_imds(opts, env)
-    if c then return c end
+    local c, err = from_imds(opts, env)
+    if c then
+      local first = c
+      return { name = c.source, load = function()
+        if first then
+          local got = first
+          first = nil
+          return got
+        end
+        local again, ierr = from_imds(opts, env)
+        if not again then fail("CredentialsError", "EC2 instance metadata: %s", ierr) end
+        return again
+      end }
+    end
     tried[#tried + 1] = "EC2 instance metadata (" .. tostring(err) .. ")"
   end
   fail("NoCredentials", "no AWS credentials found; tried: %s", table.concat(tried, "; "))
+end
+
+-- credentials.resolve(opts) -> creds: walk the chain once and fetch (nothing kept).
+function M.resolve(opts)
+  return M.source(opts).load()
+end
+
+-- credentials.clear_cache(): forget the shared providers (tests)
+function M.clear_cache()
+  M.reset_shared()
 end
 
 ------------------------------------------------------------------- providers
@@ -422,9 +575,19 @@ end
 local Provider = {}
 Provider.__index = Provider
 
--- credentials.provider(opts) -> p, resolving on first p:get()
+-- credentials.provider(opts) -> p, resolving the chain on first p:get()
 function M.provider(opts)
   return setmetatable({ opts = opts or {} }, Provider)
+end
+
+-- credentials.from_source(source, opts) -> p over one source
+function M.from_source(source, opts)
+  return setmetatable({ opts = opts or {}, source = source }, Provider)
+end
+
+-- A provider of credentials that never change.
+function M.fixed(c)
+  return setmetatable({ opts = {}, creds = c, fixed = true }, Provider)
 end
 
 -- credentials.static(creds) -> p always returning creds
@@ -441,34 +604,101 @@ function M.static(creds)
   if type(c.access_key) ~= "string" or type(c.secret_key) ~= "string" then
     error("credentials: access_key and secret_key (strings) are required", 3)
   end
-  return setmetatable({ opts = {}, creds = c, fixed = true }, Provider)
+  return M.fixed(c)
 end
 
-function Provider:fresh()
+local Anonymous = {
+  anonymous = true,
+  get = function() return nil end,
+  invalidate = function() end,
+}
+
+-- credentials.anonymous() -> the provider of clients whose requests go unsigned
+function M.anonymous()
+  return Anonymous
+end
+
+-- "mandatory" | "advisory" | nil: what the credentials in hand call for now.
+function Provider:needs(now)
   local c = self.creds
-  return c and (self.fixed or not c.expiration or c.expiration - now_of(self.opts)() > M.REFRESH_MARGIN)
+  if not c then return "mandatory" end
+  if self.fixed or not c.expiration then return nil end
+  local left = c.expiration - now
+  if left > M.ADVISORY_REFRESH then return nil end
+  if left > M.MANDATORY_REFRESH then
+    if self.last_attempt and now - self.last_attempt < M.RETRY_INTERVAL then return nil end
+    return "advisory"
+  end
+  -- short-lived credentials just fetched (a source that gives no longer ones)
+  -- serve until the next attempt is due, while they have a minute left
+  if left > M.RETRY_INTERVAL and self.loaded_at and now - self.loaded_at < M.RETRY_INTERVAL then return nil end
+  return "mandatory"
 end
 
--- p:get() -> creds. Tasks asking while another resolves wait for its answer
--- (one metadata or STS round trip for all of them).
-function Provider:get()
-  if self:fresh() then return self.creds end
+-- Fetch under the lock (one renewal at a time; whoever waited on it takes
+-- its result).
+function Provider:refresh(kind)
   self.lock = self.lock or task.semaphore(1)
   local acquired, err = self.lock:acquire()
   if not acquired then
     errors.raise { code = "Cancelled", message = "cancelled while waiting for credentials: " .. tostring(err) }
   end
   local ok, res = pcall(function()
-    if self:fresh() then return self.creds end
-    self.creds = M.resolve(self.opts)
-    return self.creds
+    local now = now_of(self.opts)()
+    local need = self:needs(now)
+    if not need or (kind == "mandatory" and need == "advisory") then return self.creds end
+    self.source = self.source or M.source(self.opts)
+    self.last_attempt = now
+    local c = self.source.load()
+    now = now_of(self.opts)()
+    if c.expiration and c.expiration <= now then
+      fail("CredentialsError", "%s: the credentials it gave expired at %s", self.source.name, iso(c.expiration))
+    end
+    self.creds, self.loaded_at = c, now
+    if c.expiration then
+      log.debug("credentials from %s, expiring %s", self.source.name, iso(c.expiration))
+    end
+    return c
   end)
   self.lock:release()
   if not ok then error(res, 0) end
   return res
 end
 
--- p:invalidate(): resolve again on next get (e.g. after ExpiredToken)
+-- Start a renewal without waiting for it: in a task of its own when called
+-- from a task, else here and now; a failure is logged, the current
+-- credentials stay in use.
+function Provider:refresh_in_background()
+  if self.renewing then return end
+  self.renewing = true
+  local function renew()
+    local ok, err = pcall(self.refresh, self, "advisory")
+    self.renewing = false
+    if not ok then
+      log.debug("credentials from %s: renewal failed, will retry: %s", self.source and self.source.name or "?",
+        errors.describe(err))
+    end
+  end
+  if task.current() then
+    local t = task.spawn(renew)
+    t.name = "credentials renewal"
+  else
+    renew()
+  end
+end
+
+-- p:get() -> creds
+function Provider:get()
+  local need = self:needs(now_of(self.opts)())
+  if not need then return self.creds end
+  if need == "advisory" then
+    self:refresh_in_background()
+    return self.creds
+  end
+  return self:refresh("mandatory")
+end
+
+-- p:invalidate(): fetch again on next get (e.g. after ExpiredToken)
 function Provider:invalidate()
   if not self.fixed then self.creds = nil end
 end
@@ -478,11 +708,12 @@ local shared = {}
 -- credentials.shared(opts) -> the process-wide provider for opts.profile
 function M.shared(opts)
   opts = opts or {}
-  local name = M.profile_name(opts)
-  local p = shared[name]
+  local name, _, by_option = M.profile_name(opts)
+  local key = (by_option and "option:" or "env:") .. name
+  local p = shared[key]
   if not p then
     p = M.provider(opts)
-    shared[name] = p
+    shared[key] = p
   end
   return p
 end
