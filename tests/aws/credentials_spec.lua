@@ -128,13 +128,6 @@ describe("wpo.aws.credentials chain", function()
     assert.matches("loops: a %-> b %-> a", err.message)
   end)
 
-  it("says so when a profile uses what wpo does not support yet", function()
-    local getenv = env_with({ config = "[profile p]\ncredential_process = /bin/creds\n" }, { AWS_PROFILE = "p" })
-    local err = raised(function() credentials.resolve { getenv = getenv } end)
-    assert.are.equal("NotImplemented", err.code)
-    assert.matches("credential_process", err.message)
-  end)
-
   it("says so when a role needs an MFA code", function()
     local getenv = env_with({ config = "[profile p]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
       .. "mfa_serial = arn:aws:iam::1:mfa/me\n[profile b]\naws_access_key_id = K\naws_secret_access_key = S\n" },
@@ -344,6 +337,37 @@ describe("wpo.aws.credentials profiles: chains", function()
     assert.matches("profile n has role_arn but neither source_profile nor credential_source", err.message, 1, true)
   end)
 
+end)
+
+describe("wpo.aws.credentials.split_command, as botocore splits credential_process", function()
+  it("splits as Python's shlex.split does (which botocore uses), case for case", function()
+    local cases = {
+      "/opt/bin/vault-creds --role deploy",
+      "  spaced   out\targs  ",
+      [['single quoted' "double quoted" mixed'q'"d"end]],
+      [[esc\ aped back\\slash \"quote]],
+      [["in \"double\" \\ and \$ \n" 'in \single']],
+      [[a#b c|d e;f $HOME ~/x *]],
+      [['' "" x]],
+      [[aws-vault exec "my profile" --json]],
+    }
+    local dir = h.tmpdir()
+    h.write(dir .. "/in", table.concat(cases, "\0"))
+    local py = io.popen("/usr/bin/python3 -c 'import json, shlex, sys\nfor c in sys.stdin.read().split(\"\\0\"):"
+      .. " print(json.dumps(shlex.split(c)))' < " .. h.quote(dir .. "/in"))
+    for _, c in ipairs(cases) do
+      local want = require("cjson").decode(py:read("l"))
+      assert.are.same(want, (credentials.split_command(c)), c)
+    end
+    py:close()
+    h.rmrf(dir)
+  end)
+
+  it("refuses an unclosed quote and a trailing backslash", function()
+    assert.are.same({ nil, "no closing quotation" }, { credentials.split_command([[a 'b]]) })
+    assert.are.same({ nil, "no closing quotation" }, { credentials.split_command([[a "b]]) })
+    assert.are.same({ nil, "no escaped character" }, { credentials.split_command([[a b\]]) })
+  end)
 end)
 
 describe("wpo.aws.credentials providers: renewal before expiry", function()

@@ -1,11 +1,15 @@
--- How people and CI sign in, end to end against tests/fakeaws: chains of
--- roles, and the ways they go wrong — one line naming the profile, exit 1,
--- and no secret in stdout or stderr, with WPO_LOG=debug too.
--- `/_fake/calls?by=key|arn` proves whose credentials signed.
+-- How people and CI sign in, end to end against tests/fakeaws: credential_process,
+-- chains of roles, credentials renewed while calls run; and every way each goes
+-- wrong — one line naming the profile or source, exit 1, and no secret in
+-- stdout or stderr, with WPO_LOG=debug too. `/_fake/calls?by=key|arn` proves
+-- whose credentials signed.
 local h = require "helpers"
 local cjson = require "cjson"
 local fakeaws = require "fakeaws"
+local awstest = require "awstest"
 
+local aws = require "wpo.aws"
+local credentials = require "wpo.aws.credentials"
 local fs = require "wpo.core.fs"
 
 local ACCOUNT = "123456789012"
@@ -84,6 +88,80 @@ describe("signing in (against fakeaws)", function()
     assert.are.equal(1, d.status)
     return lines[1]
   end
+
+  ------------------------------------------------------------ credential_process
+
+  describe("credential_process", function()
+    -- a helper at a path with a space (run without a shell: the words are botocore's)
+    local function helper(body)
+      h.write(dir .. "/my vault", "#!/bin/sh\n" .. body)
+      os.execute("chmod 700 " .. h.quote(dir .. "/my vault"))
+      config("[profile vault]\ncredential_process = \"" .. dir .. "/my vault\" --file " .. dir .. "/creds.json\n")
+    end
+    local PRINT = '[ "$1" = --file ] || exit 9\necho run >> "$(dirname "$2")/runs"\ncat "$2"\n'
+
+    it("signs with what the helper prints (temporary or permanent keys)", function()
+      helper(PRINT)
+      local issued = f:post("/_fake/credentials", { name = "vault-user", lifetime = 3600 })
+      h.write(dir .. "/creds.json", cjson.encode(issued))
+      assert.are.equal("arn:aws:iam::" .. ACCOUNT .. ":user/vault-user", arn_of(whoami { "--profile", "vault" }))
+      assert.are.same({ ["sts.GetCallerIdentity"] = 1 }, f:signers()[issued.AccessKeyId])
+      quiet_in_debug({ "--profile", "vault" })
+      local permanent = f:post("/_fake/credentials", { name = "long-lived", permanent = true })
+      h.write(dir .. "/creds.json", cjson.encode(permanent))
+      assert.are.equal("arn:aws:iam::" .. ACCOUNT .. ":user/long-lived",
+        arn_of(whoami({}, { AWS_PROFILE = "vault" })))
+      no_secrets(quiet_in_debug({}, { AWS_PROFILE = "vault" }), { permanent.SecretAccessKey })
+    end)
+
+    it("fails on a helper that exits non-zero, without printing what it wrote", function()
+      local issued = f:post("/_fake/credentials", { name = "vault-user" })
+      h.write(dir .. "/creds.json", cjson.encode(issued))
+      helper('cat "$2"\nexit 3\n')
+      local line = fails({ "--profile", "vault" }, nil, "profile vault (credential_process): ")
+      assert.matches("my vault exited with status 3", line, 1, true)
+    end)
+
+    it("fails on a helper that prints something other than JSON", function()
+      helper('echo "AKIAEXAMPLESECRET is not json"\n')
+      fails({ "--profile", "vault" }, nil, "profile vault (credential_process): ", { "AKIAEXAMPLESECRET" })
+      helper('echo \'{"Version": 2, "AccessKeyId": "AKIAV2SECRET", "SecretAccessKey": "V2SECRETKEY"}\'\n')
+      fails({ "--profile", "vault" }, nil, "printed Version 2; the credential_process format is Version 1",
+        { "AKIAV2SECRET", "V2SECRETKEY" })
+    end)
+
+    it("fails on a helper that prints expired credentials", function()
+      helper(PRINT)
+      h.write(dir .. "/creds.json", cjson.encode(f:post("/_fake/credentials", { name = "stale", lifetime = -60 })))
+      fails({ "--profile", "vault" }, nil, "profile vault (credential_process): the credentials it gave expired at ")
+    end)
+
+    it("runs the helper again when its credentials near expiry, not before", function()
+      helper(PRINT)
+      local offset = 0
+      local first = f:post("/_fake/credentials", { name = "first", lifetime = 1800 })
+      h.write(dir .. "/creds.json", cjson.encode(first))
+      local p = credentials.provider { profile = "vault", getenv = awstest.env(env()),
+        now = function() return os.time() + offset end }
+      local sts = aws.client("sts", { region = "us-east-1", credentials = p, getenv = awstest.env(env()) })
+      local function runs() return select(2, h.slurp(dir .. "/runs"):gsub("run", "")) end
+      sts:call("GetCallerIdentity", {})
+      f:advance(600)
+      offset = offset + 600                           -- 20 min left: kept
+      sts:call("GetCallerIdentity", {})
+      assert.are.equal(1, runs())
+      f:advance(400)
+      offset = offset + 400                           -- 13 min 20 s left: renewed
+      local second = f:post("/_fake/credentials", { name = "second", lifetime = 3600 })
+      h.write(dir .. "/creds.json", cjson.encode(second))
+      sts:call("GetCallerIdentity", {})
+      assert.are.equal("arn:aws:iam::" .. ACCOUNT .. ":user/second", sts:call("GetCallerIdentity", {}).Arn)
+      assert.are.equal(2, runs())
+      local by_arn = f:signers("arn")
+      assert.are.equal(2, by_arn["arn:aws:iam::" .. ACCOUNT .. ":user/first"]["sts.GetCallerIdentity"])
+      assert.are.equal(2, by_arn["arn:aws:iam::" .. ACCOUNT .. ":user/second"]["sts.GetCallerIdentity"])
+    end)
+  end)
 
   ---------------------------------------------------------------------- chains
 

@@ -15,7 +15,10 @@
 --      b. web identity (web_identity_token_file): not supported yet (a clear error)
 --      c. IAM Identity Center (sso_*): not supported yet (a clear error)
 --      d. aws_access_key_id + aws_secret_access_key (+ aws_session_token)
---      e. credential_process: not supported yet (a clear error)
+--      e. credential_process: the command split as botocore splits it (POSIX
+--         shell words, no shell run on them), its standard output the SDKs'
+--         JSON (Version 1, AccessKeyId, SecretAccessKey, SessionToken?,
+--         Expiration?), never logged; its standard error is the user's
 --   3. ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
 --      _FULL_URI (+ AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE])
 --   4. EC2 instance metadata, IMDSv2 only (token, then credentials), with
@@ -48,6 +51,7 @@
 --   unsigned when creds is nil; wpo.aws.client provides it),
 --   assume_role(source_creds, params, region) -> AssumeRole result (tests).
 local cjson = require "cjson.safe"
+local fs = require "wpo.core.fs"
 local errors = require "wpo.errors"
 local log = require "wpo.log"
 local task = require "wpo.task"
@@ -398,6 +402,134 @@ local function assume_source(name, prof, base, opts)
   end }
 end
 
+----------------------------------------------------------- credential_process
+
+-- credentials.split_command(s) -> { word... }: POSIX shell words, as
+-- botocore splits credential_process (Python's shlex.split): blanks separate
+-- words; '...' is literal; in "..." a backslash escapes only " and \;
+-- elsewhere a backslash takes the next character literally. Nothing is
+-- expanded ($VAR, ~, globs) and nothing else is special (| ; & # are plain).
+function M.split_command(s)
+  local words, cur, i, n = {}, nil, 1, #s
+  while i <= n do
+    local c = s:sub(i, i)
+    if c:match("%s") then
+      if cur then words[#words + 1] = cur; cur = nil end
+      i = i + 1
+    elseif c == "'" then
+      local j = s:find("'", i + 1, true)
+      if not j then return nil, "no closing quotation" end
+      cur = (cur or "") .. s:sub(i + 1, j - 1)
+      i = j + 1
+    elseif c == '"' then
+      local buf, j = {}, i + 1
+      while true do
+        local d = s:sub(j, j)
+        if d == "" then return nil, "no closing quotation" end
+        if d == '"' then break end
+        if d == "\\" and (s:sub(j + 1, j + 1) == '"' or s:sub(j + 1, j + 1) == "\\") then
+          buf[#buf + 1] = s:sub(j + 1, j + 1)
+          j = j + 2
+        else
+          buf[#buf + 1] = d
+          j = j + 1
+        end
+      end
+      cur = (cur or "") .. table.concat(buf)
+      i = j + 1
+    elseif c == "\\" then
+      if i == n then return nil, "no escaped character" end
+      cur = (cur or "") .. s:sub(i + 1, i + 1)
+      i = i + 2
+    else
+      cur = (cur or "") .. c
+      i = i + 1
+    end
+  end
+  if cur then words[#words + 1] = cur end
+  return words
+end
+
+local function sh_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function executable(path)
+  local st = fs.stat(path)
+  return st and st.type == "file" and (st.mode & tonumber("111", 8)) ~= 0
+end
+
+-- The program a command word names: a path, or found on PATH (the one the
+-- child runs with: this process's own environment).
+local function find_program(word)
+  if word:find("/", 1, true) then return executable(word) and word or nil end
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    local p = dir .. "/" .. word
+    if executable(p) then return p end
+  end
+  return nil
+end
+
+-- Run argv (no shell interprets the words: each is quoted and exec'd) and
+-- capture its standard output; standard input and error stay the user's
+-- (helpers prompt there). -> output, exit status | nil, err
+local function run_process(argv)
+  local quoted = {}
+  for i, w in ipairs(argv) do quoted[i] = sh_quote(w) end
+  io.stdout:flush()
+  local p, err = io.popen("exec " .. table.concat(quoted, " "), "r")
+  if not p then return nil, tostring(err) end
+  local out = p:read("a") or ""
+  local _, how, code = p:close()
+  if how == "signal" then return out, "killed by signal " .. tostring(code) end
+  return out, code or 0
+end
+
+local function process_source(name, command, opts)
+  local what = "profile " .. name .. " (credential_process)"
+  return { name = what, load = function()
+    local argv, serr = M.split_command(command)
+    if not argv or #argv == 0 then
+      fail("InvalidConfiguration", "%s: cannot split the command: %s", what, serr or "it is empty")
+    end
+    local program = find_program(argv[1])
+    if not program then fail("CredentialsError", "%s: %s: no such executable", what, argv[1]) end
+    argv[1] = program
+    local out, status = run_process(argv)
+    if not out then fail("CredentialsError", "%s: cannot run %s: %s", what, program, status) end
+    if status ~= 0 then
+      fail("CredentialsError", "%s: %s %s", what, program,
+        math.type(status) and ("exited with status " .. status) or status)
+    end
+    local doc, jerr = cjson.decode(out)
+    if type(doc) ~= "table" then
+      fail("CredentialsError", "%s: %s printed %d bytes that are not a JSON object%s", what, program, #out,
+        jerr and (" (" .. jerr .. ")") or "")
+    end
+    if doc.Version ~= 1 then
+      fail("CredentialsError", "%s: %s printed Version %s; the credential_process format is Version 1", what, program,
+        doc.Version == nil and "(none)" or tostring(math.tointeger(doc.Version) or doc.Version):sub(1, 20))
+    end
+    for _, k in ipairs({ "AccessKeyId", "SecretAccessKey" }) do
+      if type(doc[k]) ~= "string" or doc[k] == "" then
+        fail("CredentialsError", "%s: %s printed no %s", what, program, k)
+      end
+    end
+    if doc.SessionToken ~= nil and type(doc.SessionToken) ~= "string" then
+      fail("CredentialsError", "%s: %s printed a SessionToken that is not a string", what, program)
+    end
+    local expires
+    if doc.Expiration ~= nil then
+      expires = type(doc.Expiration) == "string" and expiration(doc.Expiration)
+      if not expires then
+        fail("CredentialsError", "%s: %s printed an Expiration that is not an ISO 8601 time", what, program)
+      end
+    end
+    return { access_key = doc.AccessKeyId, secret_key = doc.SecretAccessKey, session_token = doc.SessionToken,
+      expiration = expires or nil, source = what }
+  end }
+end
+
 ------------------------------------------------------------------- profiles
 
 local function static(prof, name)
@@ -498,9 +630,7 @@ profile_source = function(name, ctx, visited, top)
       .. "credentials (aws configure export-credentials) instead", name)
   end
   if keys then return static_source(keys) end
-  if prof.credential_process then
-    fail("NotImplemented", "profile %s: credential_process is not supported yet", name)
-  end
+  if prof.credential_process then return process_source(name, prof.credential_process, ctx.opts) end
   return nil
 end
 
