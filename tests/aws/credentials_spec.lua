@@ -265,7 +265,7 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
   end)
 end)
 
-describe("wpo.aws.credentials profiles: chains", function()
+describe("wpo.aws.credentials profiles: chains, web identity", function()
   local dirs = {}
   after_each(function()
     for _, d in ipairs(dirs) do h.rmrf(d) end
@@ -335,6 +335,48 @@ describe("wpo.aws.credentials profiles: chains", function()
     assert.matches("profile r has both source_profile and credential_source", err.message, 1, true)
     err = raised(function() credentials.resolve { getenv = getenv, profile = "n" } end)
     assert.matches("profile n has role_arn but neither source_profile nor credential_source", err.message, 1, true)
+  end)
+
+  it("takes web identity from the environment over the profile's settings, unless the profile was chosen", function()
+    local getenv, dir = env_with({ config = "[profile ci]\nweb_identity_token_file = /nonexistent/profile-token\n"
+      .. "role_arn = arn:aws:iam::1:role/from-profile\n" },
+      { AWS_PROFILE = "ci", AWS_WEB_IDENTITY_TOKEN_FILE = "/nonexistent/env-token",
+        AWS_ROLE_ARN = "arn:aws:iam::1:role/from-env" })
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("CredentialsError", err.code)
+    assert.matches("^web identity %(AWS_WEB_IDENTITY_TOKEN_FILE%): cannot read /nonexistent/env%-token", err.message)
+    assert.matches("/nonexistent/env-token", err.message, 1, true)
+    err = raised(function() credentials.resolve { getenv = getenv, profile = "ci" } end)
+    assert.matches("^profile ci %(web identity%): cannot read /nonexistent/profile%-token", err.message)
+    assert.matches("/nonexistent/profile-token", err.message, 1, true)
+    assert.truthy(dir)
+  end)
+
+  it("sends AssumeRoleWithWebIdentity unsigned with the token file's content, read again each time", function()
+    local getenv, dir = env_with({}, { AWS_WEB_IDENTITY_TOKEN_FILE = "~/token", AWS_ROLE_ARN = "arn:aws:iam::1:role/ci",
+      AWS_ROLE_SESSION_NAME = "gha-42" })
+    local seen = {}
+    local call = function(service, op, params, region, creds)
+      seen[#seen + 1] = { service = service, op = op, token = params.WebIdentityToken, session = params.RoleSessionName,
+        region = region, signed = creds ~= nil }
+      return { Credentials = { AccessKeyId = "ASIAWEB" .. #seen, SecretAccessKey = "x", SessionToken = "y",
+        Expiration = "2999-01-01T00:00:00Z" } }
+    end
+    h.write(dir .. "/token", "first-token\n")
+    assert.are.equal("ASIAWEB1", credentials.resolve({ getenv = getenv, call = call, region = "eu-west-1" }).access_key)
+    h.write(dir .. "/token", "second-token")
+    assert.are.equal("ASIAWEB2", credentials.resolve({ getenv = getenv, call = call, region = "eu-west-1" }).access_key)
+    assert.are.same({ service = "sts", op = "AssumeRoleWithWebIdentity", token = "first-token", session = "gha-42",
+      region = "eu-west-1", signed = false }, seen[1])
+    assert.are.equal("second-token", seen[2].token)
+  end)
+
+  it("requires a role with a web identity token file", function()
+    local getenv = env_with({}, { AWS_WEB_IDENTITY_TOKEN_FILE = "/tmp/t" })
+    local err = raised(function() credentials.resolve { getenv = getenv } end)
+    assert.are.equal("InvalidConfiguration", err.code)
+    assert.matches("web identity (AWS_WEB_IDENTITY_TOKEN_FILE): no role to assume: set AWS_ROLE_ARN", err.message,
+      1, true)
   end)
 
 end)

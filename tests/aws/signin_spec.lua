@@ -1,8 +1,8 @@
 -- How people and CI sign in, end to end against tests/fakeaws: credential_process,
--- chains of roles, credentials renewed while calls run; and every way each goes
--- wrong — one line naming the profile or source, exit 1, and no secret in
--- stdout or stderr, with WPO_LOG=debug too. `/_fake/calls?by=key|arn` proves
--- whose credentials signed.
+-- web identity (environment and profile), chains of roles, credentials renewed
+-- while calls run; and every way each goes wrong — one line naming the profile
+-- or source, exit 1, and no secret in stdout or stderr, with WPO_LOG=debug too.
+-- `/_fake/calls?by=key|arn` proves whose credentials signed.
 local h = require "helpers"
 local cjson = require "cjson"
 local fakeaws = require "fakeaws"
@@ -11,6 +11,7 @@ local awstest = require "awstest"
 local aws = require "wpo.aws"
 local credentials = require "wpo.aws.credentials"
 local fs = require "wpo.core.fs"
+local task = require "wpo.task"
 
 local ACCOUNT = "123456789012"
 
@@ -160,6 +161,97 @@ describe("signing in (against fakeaws)", function()
       local by_arn = f:signers("arn")
       assert.are.equal(2, by_arn["arn:aws:iam::" .. ACCOUNT .. ":user/first"]["sts.GetCallerIdentity"])
       assert.are.equal(2, by_arn["arn:aws:iam::" .. ACCOUNT .. ":user/second"]["sts.GetCallerIdentity"])
+    end)
+  end)
+
+  ---------------------------------------------------------------- web identity
+
+  describe("web identity", function()
+    local ROLE = "arn:aws:iam::" .. ACCOUNT .. ":role/ci"
+    local function token(doc)
+      local t = f:post("/_fake/sts/web-identity-token", doc or { subject = "repo:acme/infra:ref:refs/heads/main" })
+      return t.token
+    end
+
+    it("from the environment (GitHub Actions, EKS): AssumeRoleWithWebIdentity unsigned, then the role signs", function()
+      h.write(dir .. "/token", token())
+      local e = { AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/token", AWS_ROLE_ARN = ROLE, AWS_ROLE_SESSION_NAME = "gha-7" }
+      assert.are.equal("arn:aws:sts::" .. ACCOUNT .. ":assumed-role/ci/gha-7", arn_of(whoami({}, e)))
+      local by_arn = f:signers("arn")
+      assert.are.same({ ["sts.AssumeRoleWithWebIdentity"] = 1 }, by_arn.unsigned)
+      assert.are.same({ ["sts.GetCallerIdentity"] = 1 }, by_arn["arn:aws:sts::" .. ACCOUNT .. ":assumed-role/ci/gha-7"])
+      quiet_in_debug({}, e)
+    end)
+
+    it("from a profile's web_identity_token_file and role_arn", function()
+      h.write(dir .. "/token", token())
+      config("[profile ci]\nweb_identity_token_file = " .. dir .. "/token\nrole_arn = " .. ROLE
+        .. "\nrole_session_name = from-profile\n")
+      assert.are.equal("arn:aws:sts::" .. ACCOUNT .. ":assumed-role/ci/from-profile",
+        arn_of(whoami { "--profile", "ci" }))
+    end)
+
+    it("renews during a run, reading the token file again, never failing a call; callers share renewals", function()
+      h.write(dir .. "/token", token { subject = "ci", lifetime = 1800 })
+      local offset = 0
+      local e = env { AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/token", AWS_ROLE_ARN = ROLE,
+        AWS_ROLE_SESSION_NAME = "run" }
+      local p = credentials.provider { getenv = awstest.env(e), now = function() return os.time() + offset end }
+      local ec2 = aws.client("ec2", { region = "us-east-1", credentials = p, getenv = awstest.env(e) })
+      local failures = {}
+      local function calls(n)
+        for _ = 1, n do
+          task.spawn(function()
+            local ok, err = ec2:pcall("DescribeVpcs", {})
+            if not ok then failures[#failures + 1] = tostring(err) end
+          end)
+        end
+        task.run()
+      end
+      calls(6)
+      local first
+      for k in pairs(f:signers("key")) do if k ~= "unsigned" then first = k end end
+      -- 50 minutes on: the role's credentials have 10 min 40 s left, the first token has expired
+      f:advance(2960)
+      offset = offset + 2960
+      h.write(dir .. "/token", token { subject = "ci", lifetime = 3600 })
+      calls(6)                                   -- renewed in the background while these sign
+      calls(6)
+      -- 20 more minutes: the first credentials have expired; the renewed ones serve
+      f:advance(1200)
+      offset = offset + 1200
+      calls(6)
+      assert.are.same({}, failures)
+      local detail = f:calls(true)
+      assert.are.same({ count = 2, ok = 2, errors = {} }, detail["sts.AssumeRoleWithWebIdentity"])
+      assert.are.same({ count = 24, ok = 24, errors = {} }, detail["ec2.DescribeVpcs"])
+      local keys = f:signers("key")
+      local second
+      for k in pairs(keys) do if k ~= "unsigned" and k ~= first then second = k end end
+      assert.is_string(second)
+      assert.is_true(keys[first]["ec2.DescribeVpcs"] >= 6)
+      assert.is_true(keys[second]["ec2.DescribeVpcs"] >= 12)
+      -- 10 minutes before the renewed ones expire, callers wait, sharing one renewal
+      f:advance(1900)
+      offset = offset + 1900
+      h.write(dir .. "/token", token { subject = "ci", lifetime = 3600 })
+      calls(8)
+      assert.are.same({}, failures)
+      assert.are.equal(3, f:calls(true)["sts.AssumeRoleWithWebIdentity"].ok)
+    end)
+
+    it("fails on a missing token file, naming the variable and the path", function()
+      local line = fails({}, { AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/absent", AWS_ROLE_ARN = ROLE },
+        "web identity (AWS_WEB_IDENTITY_TOKEN_FILE): cannot read ")
+      assert.matches(dir .. "/absent", line, 1, true)
+    end)
+
+    it("fails on a token the identity provider no longer vouches for", function()
+      local t = token { subject = "ci", lifetime = 60 }
+      h.write(dir .. "/token", t)
+      f:advance(61)
+      fails({}, { AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/token", AWS_ROLE_ARN = ROLE },
+        "web identity (AWS_WEB_IDENTITY_TOKEN_FILE): sts AssumeRoleWithWebIdentity: ExpiredTokenException", { t })
     end)
   end)
 

@@ -12,16 +12,21 @@
 --         chains of roles of any depth; a loop is refused naming the profiles —
 --         or of credential_source = Environment | Ec2InstanceMetadata |
 --         EcsContainer
---      b. web identity (web_identity_token_file): not supported yet (a clear error)
+--      b. web identity: web_identity_token_file + role_arn (+
+--         role_session_name), or AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+
+--         AWS_ROLE_SESSION_NAME), which win over the profile's unless the
+--         profile was chosen explicitly: STS AssumeRoleWithWebIdentity, sent
+--         unsigned, the token file read again at every refresh
 --      c. IAM Identity Center (sso_*): not supported yet (a clear error)
 --      d. aws_access_key_id + aws_secret_access_key (+ aws_session_token)
 --      e. credential_process: the command split as botocore splits it (POSIX
 --         shell words, no shell run on them), its standard output the SDKs'
 --         JSON (Version 1, AccessKeyId, SecretAccessKey, SessionToken?,
 --         Expiration?), never logged; its standard error is the user's
---   3. ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
+--   3. web identity from the environment (2b) when no profile exists
+--   4. ECS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
 --      _FULL_URI (+ AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE])
---   4. EC2 instance metadata, IMDSv2 only (token, then credentials), with
+--   5. EC2 instance metadata, IMDSv2 only (token, then credentials), with
 --      short timeouts (AWS_METADATA_SERVICE_TIMEOUT, default 1 s;
 --      AWS_EC2_METADATA_SERVICE_ENDPOINT; AWS_EC2_METADATA_DISABLED=true)
 --
@@ -402,6 +407,21 @@ local function assume_source(name, prof, base, opts)
   end }
 end
 
+-- Web identity: { token_file, role_arn, session_name, region, duration }
+local function web_identity_source(what, wi, env, opts)
+  return { name = what, load = function()
+    local path = expand(wi.token_file, env)
+    local text, err = fs.read(path, 1024 * 1024)
+    if not text then fail("CredentialsError", "%s: %s", what, tostring(err)) end      -- "cannot read PATH: why"
+    local token = text:match("^%s*(.-)%s*$")
+    if token == "" then fail("CredentialsError", "%s: the web identity token file %s is empty", what, path) end
+    local result = guarded(what, aws_call, opts, "sts", "AssumeRoleWithWebIdentity", {
+      RoleArn = wi.role_arn, RoleSessionName = session_name(wi.session_name, opts), WebIdentityToken = token,
+      DurationSeconds = wi.duration }, wi.region, nil)
+    return role_creds(result and result.Credentials, what)
+  end }
+end
+
 ----------------------------------------------------------- credential_process
 
 -- credentials.split_command(s) -> { word... }: POSIX shell words, as
@@ -608,8 +628,30 @@ local function role_base(name, prof, ctx, visited)
   fail("InvalidConfiguration", "profile %s has role_arn but neither source_profile nor credential_source", name)
 end
 
+-- The web identity settings of a profile (and, when env_ok, the environment,
+-- whose values win): { token_file, role_arn, session_name, region, duration } | nil
+local function web_identity(name, prof, ctx, env_ok)
+  local env = ctx.env
+  local function setting(key, var)
+    if env_ok and env(var) then return env(var), var end
+    return prof[key], key
+  end
+  local token_file, from = setting("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE")
+  if not token_file then return nil end
+  local role_arn = setting("role_arn", "AWS_ROLE_ARN")
+  local what = from == "AWS_WEB_IDENTITY_TOKEN_FILE" and "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+    or ("profile " .. name .. " (web identity)")
+  if not role_arn then
+    fail("InvalidConfiguration", "%s: no role to assume: set %s", what,
+      from == "AWS_WEB_IDENTITY_TOKEN_FILE" and "AWS_ROLE_ARN" or "role_arn in the profile")
+  end
+  return { token_file = token_file, role_arn = role_arn,
+    session_name = setting("role_session_name", "AWS_ROLE_SESSION_NAME"),
+    region = prof.region or ctx.opts.region or "us-east-1", duration = duration(name, prof) }, what
+end
+
 -- profile_source(name, ctx, visited, top) -> source | nil (the profile holds
--- no credentials). ctx = { opts, env, cfg }; top: the
+-- no credentials). ctx = { opts, env, cfg, env_web_identity }; top: the
 -- profile the user chose (a source profile with keys of its own uses them
 -- rather than its role, as botocore does).
 profile_source = function(name, ctx, visited, top)
@@ -621,10 +663,8 @@ profile_source = function(name, ctx, visited, top)
   if prof.role_arn and not prof.web_identity_token_file and (top or not keys) then
     return assume_source(name, prof, role_base(name, prof, ctx, chain), ctx.opts)
   end
-  if prof.web_identity_token_file then
-    fail("NotImplemented", "profile %s: web identity credentials (web_identity_token_file) are not supported yet",
-      name)
-  end
+  local wi, what = web_identity(name, prof, ctx, top and ctx.env_web_identity)
+  if wi then return web_identity_source(what, wi, ctx.env, ctx.opts) end
   if prof.sso_account_id or prof.sso_role_name or prof.sso_session or prof.sso_start_url then
     fail("NotImplemented", "profile %s: IAM Identity Center (SSO) profiles are not supported yet; export "
       .. "credentials (aws configure export-credentials) instead", name)
@@ -648,7 +688,7 @@ function M.source(opts)
   end
 
   local cfg = M.config(opts)
-  local ctx = { opts = opts, env = env, cfg = cfg }
+  local ctx = { opts = opts, env = env, cfg = cfg, env_web_identity = not by_option }
   if cfg.profiles[name] then
     local src = profile_source(name, ctx, {}, true)
     if src then return src end
@@ -657,6 +697,8 @@ function M.source(opts)
     fail("ProfileNotFound", "profile %s not found in %s or %s", name, cfg.config_path, cfg.credentials_path)
   else
     tried[#tried + 1] = string.format("profile %s (not in %s or %s)", name, cfg.config_path, cfg.credentials_path)
+    local wi, what = web_identity(name, {}, ctx, true)
+    if wi then return web_identity_source(what, wi, env, opts) end
   end
 
   if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env("AWS_CONTAINER_CREDENTIALS_FULL_URI") then
