@@ -265,7 +265,7 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
   end)
 end)
 
-describe("wpo.aws.credentials profiles: chains, web identity", function()
+describe("wpo.aws.credentials profiles: chains, web identity, IAM Identity Center settings", function()
   local dirs = {}
   after_each(function()
     for _, d in ipairs(dirs) do h.rmrf(d) end
@@ -379,6 +379,36 @@ describe("wpo.aws.credentials profiles: chains, web identity", function()
       1, true)
   end)
 
+  it("checks IAM Identity Center settings: missing keys, a missing sso-session, values that disagree", function()
+    local getenv = env_with({ config = "[profile a]\nsso_session = corp\nsso_account_id = 111122223333\n"
+      .. "[profile b]\nsso_session = nowhere\nsso_account_id = 1\nsso_role_name = R\n"
+      .. "[profile c]\nsso_session = corp\nsso_account_id = 1\nsso_role_name = R\nsso_region = us-east-1\n"
+      .. "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n" })
+    local err = raised(function() credentials.resolve { getenv = getenv, profile = "a" } end)
+    assert.matches("profile a uses IAM Identity Center but lacks sso_role_name (in the profile or sso-session corp)",
+      err.message, 1, true)
+    err = raised(function() credentials.resolve { getenv = getenv, profile = "b" } end)
+    assert.matches("profile b: sso_session nowhere has no [sso-session nowhere] section", err.message, 1, true)
+    err = raised(function() credentials.resolve { getenv = getenv, profile = "c" } end)
+    assert.matches("profile c: sso_region differs between the profile (us-east-1) and sso-session corp (eu-west-1)",
+      err.message, 1, true)
+  end)
+
+  it("names the SSO cache file by the sha1 of the session name, or of the start URL", function()
+    assert.are.equal("a9993e364706816aba3e25717850c26c9cd0d89d", credentials.sha1("abc"))
+    assert.are.equal("da39a3ee5e6b4b0d3255bfef95601890afd80709", credentials.sha1(""))
+    local inputs = { "my-sso", "https://acme.awsapps.com/start", string.rep("x", 55), string.rep("y", 56),
+      string.rep("z", 64), string.rep("\xff", 200) }
+    local py = io.popen("/usr/bin/python3 -c 'import hashlib, sys\nfor line in sys.stdin.buffer.read().split(b\"\\0\"):"
+      .. " print(hashlib.sha1(line).hexdigest())' < " .. h.quote((function()
+        local dir = h.tmpdir()
+        dirs[#dirs + 1] = dir
+        h.write(dir .. "/in", table.concat(inputs, "\0"))
+        return dir .. "/in"
+      end)()))
+    for _, s in ipairs(inputs) do assert.are.equal(py:read("l"), credentials.sha1(s)) end
+    py:close()
+  end)
 end)
 
 describe("wpo.aws.credentials.split_command, as botocore splits credential_process", function()

@@ -1,8 +1,9 @@
 -- How people and CI sign in, end to end against tests/fakeaws: credential_process,
--- web identity (environment and profile), chains of roles, credentials renewed
--- while calls run; and every way each goes wrong — one line naming the profile
--- or source, exit 1, and no secret in stdout or stderr, with WPO_LOG=debug too.
--- `/_fake/calls?by=key|arn` proves whose credentials signed.
+-- web identity (environment and profile), IAM Identity Center (sso-session and
+-- the legacy form, an expired token renewed through SSO OIDC), chains of roles,
+-- credentials renewed while calls run; and every way each goes wrong — one line
+-- naming the profile or source, exit 1, and no secret in stdout or stderr, with
+-- WPO_LOG=debug too. `/_fake/calls?by=key|arn` proves whose credentials signed.
 local h = require "helpers"
 local cjson = require "cjson"
 local fakeaws = require "fakeaws"
@@ -89,6 +90,18 @@ describe("signing in (against fakeaws)", function()
     assert.are.equal(1, d.status)
     return lines[1]
   end
+
+  -- an SSO login as `aws sso login` leaves it: the cache file named by the
+  -- sha1 of the session name (or of the start URL) -> the cached document
+  local function sso_login(cache_name, doc)
+    local login = f:post("/_fake/sso/login", doc)
+    local path = dir .. "/.aws/sso/cache/" .. credentials.sha1(cache_name) .. ".json"
+    assert(fs.write_atomic(path, cjson.encode(login)))
+    return login, path
+  end
+  local SSO_CONFIG = "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\n"
+    .. "region = eu-west-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+    .. "sso_region = eu-west-1\n"
 
   ------------------------------------------------------------ credential_process
 
@@ -255,6 +268,82 @@ describe("signing in (against fakeaws)", function()
     end)
   end)
 
+  --------------------------------------------------------- IAM Identity Center
+
+  describe("IAM Identity Center", function()
+    it("trades the cached token of an sso-session for the role's credentials", function()
+      local login = sso_login("corp", { user = "alice", region = "eu-west-1",
+        start_url = "https://corp.awsapps.com/start" })
+      config(SSO_CONFIG)
+      local arn = arn_of(whoami { "--profile", "dev" })
+      assert.matches("^arn:aws:sts::111122223333:assumed%-role/AWSReservedSSO_Admin_%x+/alice$", arn)
+      assert.are.same({ ["sso.GetRoleCredentials"] = 1 }, f:signers("arn").unsigned)
+      assert.are.same({ ["sts.GetCallerIdentity"] = 1 }, f:signers("arn")[arn])
+      quiet_in_debug({ "--profile", "dev" }, nil, { login.accessToken })
+    end)
+
+    it("reads the legacy form's token from the cache named by the start URL (its UTC-suffixed time too)", function()
+      local login, path = sso_login("https://legacy.awsapps.com/start", { user = "bob", refresh = false })
+      login.expiresAt = os.date("!%Y-%m-%dT%H:%M:%SUTC", os.time() + 3600)      -- as older AWS CLIs wrote it
+      h.write(path, cjson.encode(login))
+      config("[profile old]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = us-east-1\n"
+        .. "sso_account_id = 444455556666\nsso_role_name = ReadOnly\n")
+      assert.matches("^arn:aws:sts::444455556666:assumed%-role/AWSReservedSSO_ReadOnly_%x+/bob$",
+        arn_of(whoami({}, { AWS_PROFILE = "old" })))
+    end)
+
+    it("renews an expired access token with the cached refresh token and writes it back (mode 0600)", function()
+      local login, path = sso_login("corp", { user = "alice", lifetime = -60,
+        start_url = "https://corp.awsapps.com/start" })
+      config(SSO_CONFIG)
+      -- with the debug log on: neither the old nor the new tokens, nor the client secret, show
+      local d = quiet_in_debug({ "--profile", "dev" }, nil, { login.accessToken, login.refreshToken,
+        login.clientSecret })
+      assert.matches("AWSReservedSSO_Admin", arn_of(d))
+      assert.matches("aws sso%-oidc CreateToken params", d.stderr)
+      assert.are.same({ ["sso-oidc.CreateToken"] = 1, ["sso.GetRoleCredentials"] = 1 }, f:signers().unsigned)
+      local cached = cjson.decode(h.slurp(path))
+      assert.are_not.equal(login.accessToken, cached.accessToken)
+      assert.are_not.equal(login.refreshToken, cached.refreshToken)
+      assert.are.equal(login.clientId, cached.clientId)
+      assert.are.equal("https://corp.awsapps.com/start", cached.startUrl)
+      assert.is_true(aws.time(cached.expiresAt) > os.time() + 3000)
+      assert.are.equal(tonumber("600", 8), fs.stat(path).mode)
+      -- the renewed token serves the next run as it is
+      assert.matches("AWSReservedSSO_Admin", arn_of(whoami { "--profile", "dev" }))
+      assert.are.equal(1, f:signers().unsigned["sso-oidc.CreateToken"])
+    end)
+
+    it("sends the portal and OIDC calls where AWS_ENDPOINT_URL_SSO and _SSO_OIDC say", function()
+      sso_login("corp", { user = "alice", lifetime = -60 })
+      config(SSO_CONFIG)
+      local nowhere = "http://127.0.0.1:9"          -- discard: nothing listens
+      local r = whoami({ "--profile", "dev" }, { AWS_ENDPOINT_URL = nowhere, AWS_ENDPOINT_URL_SSO = f.url,
+        AWS_ENDPOINT_URL_SSO_OIDC = f.url, AWS_ENDPOINT_URL_STS = f.url, AWS_MAX_ATTEMPTS = "1" })
+      assert.matches("AWSReservedSSO_Admin", arn_of(r))
+    end)
+
+    it("says to run aws sso login when the token has expired and there is no refresh token", function()
+      local login = sso_login("corp", { user = "alice", lifetime = -60, refresh = false })
+      config(SSO_CONFIG)
+      local line = fails({ "--profile", "dev" }, nil,
+        "profile dev: the IAM Identity Center session (sso-session corp) expired at ", { login.accessToken })
+      assert.matches("(it holds no refresh token); run aws sso login --profile dev", line, 1, true)
+      assert.is_nil(f:calls()["sso.GetRoleCredentials"])
+    end)
+
+    it("says to run aws sso login when there is no cached session, or the portal refuses it", function()
+      config(SSO_CONFIG)
+      fails({ "--profile", "dev" }, nil, "profile dev: no IAM Identity Center session for sso-session corp")
+      local login = sso_login("corp", { user = "alice" })
+      local doc = cjson.decode(h.slurp(dir .. "/.aws/sso/cache/" .. credentials.sha1("corp") .. ".json"))
+      doc.accessToken = "aoa-revoked-token"
+      h.write(dir .. "/.aws/sso/cache/" .. credentials.sha1("corp") .. ".json", cjson.encode(doc))
+      fails({ "--profile", "dev" }, nil, "profile dev: IAM Identity Center no longer accepts the session "
+        .. "(sso-session corp); run aws sso login --profile dev", { "aoa-revoked-token", login.accessToken })
+    end)
+  end)
+
   ---------------------------------------------------------------------- chains
 
   describe("chains of roles", function()
@@ -270,6 +359,25 @@ describe("signing in (against fakeaws)", function()
       assert.are.same({ ["sts.AssumeRole"] = 1 }, by_arn["arn:aws:sts::111122223333:assumed-role/deploy/dd"])
       assert.are.same({ ["sts.GetCallerIdentity"] = 1 }, by_arn["arn:aws:sts::222233334444:assumed-role/customer/cc"])
       quiet_in_debug({}, { AWS_PROFILE = "customer" })
+    end)
+
+    it("SSO -> role -> role: each link signs for the next", function()
+      sso_login("corp", { user = "alice" })
+      config(SSO_CONFIG .. "[profile deploy]\nrole_arn = arn:aws:iam::111122223333:role/deploy\nsource_profile = dev\n"
+        .. "role_session_name = deploy-session\n"
+        .. "[profile customer]\nrole_arn = arn:aws:iam::222233334444:role/customer\nsource_profile = deploy\n"
+        .. "role_session_name = customer-session\n")
+      assert.are.equal("arn:aws:sts::222233334444:assumed-role/customer/customer-session",
+        arn_of(whoami { "--profile", "customer" }))
+      local by_arn = f:signers("arn")
+      local sso_arn
+      for arn in pairs(by_arn) do if arn:match("AWSReservedSSO_Admin") then sso_arn = arn end end
+      assert.are.same({ ["sts.AssumeRole"] = 1 }, by_arn[sso_arn])
+      assert.are.same({ ["sts.AssumeRole"] = 1 },
+        by_arn["arn:aws:sts::111122223333:assumed-role/deploy/deploy-session"])
+      assert.are.same({ ["sts.GetCallerIdentity"] = 1 },
+        by_arn["arn:aws:sts::222233334444:assumed-role/customer/customer-session"])
+      quiet_in_debug({ "--profile", "customer" })
     end)
 
     it("fails on a role that cannot be assumed, naming the profile and the role", function()

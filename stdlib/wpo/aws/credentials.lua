@@ -17,7 +17,16 @@
 --         AWS_ROLE_SESSION_NAME), which win over the profile's unless the
 --         profile was chosen explicitly: STS AssumeRoleWithWebIdentity, sent
 --         unsigned, the token file read again at every refresh
---      c. IAM Identity Center (sso_*): not supported yet (a clear error)
+--      c. IAM Identity Center: sso_account_id + sso_role_name with sso_session
+--         (-> [sso-session NAME]: sso_start_url, sso_region) or the legacy
+--         sso_start_url + sso_region; the access token `aws sso login` cached
+--         in ~/.aws/sso/cache/<sha1 of the session name, or of the start
+--         URL>.json, renewed through SSO OIDC CreateToken with its refresh
+--         token when it is expired or about to be (written back atomically,
+--         mode 0600), traded for the role's credentials by the portal's
+--         GetRoleCredentials (both unsigned; AWS_ENDPOINT_URL_SSO and
+--         AWS_ENDPOINT_URL_SSO_OIDC honoured). Nothing usable: SSOLoginRequired,
+--         "run aws sso login --profile NAME"
 --      d. aws_access_key_id + aws_secret_access_key (+ aws_session_token)
 --      e. credential_process: the command split as botocore splits it (POSIX
 --         shell words, no shell run on them), its standard output the SDKs'
@@ -40,7 +49,8 @@
 -- signing with the current ones, and a failure is only logged); with less than
 -- MANDATORY_REFRESH (10 min) left, callers wait for the renewal. Either way
 -- one renewal at a time per provider: concurrent calls share it. Each link of
--- a chain (the source profile's credentials) is renewed on its own schedule.
+-- a chain (the source profile's credentials, the SSO access token) is renewed
+-- on its own schedule.
 --
 -- credentials.provider(opts) -> p; p:get() -> creds. creds = { access_key,
 --   secret_key, session_token?, expiration? (epoch seconds), source }
@@ -68,6 +78,7 @@ local M = {}
 M.ADVISORY_REFRESH = 15 * 60    -- seconds before expiry when a background renewal starts
 M.MANDATORY_REFRESH = 10 * 60   -- seconds before expiry when callers wait for one
 M.RETRY_INTERVAL = 60           -- seconds between background renewal attempts
+M.SSO_REFRESH_WINDOW = 15 * 60  -- an SSO access token this close to expiry is renewed
 M.IMDS_ENDPOINT = "http://169.254.169.254"
 M.IMDS_ENDPOINT_V6 = "http://[fd00:ec2::254]"
 M.ECS_HOST = "http://169.254.170.2"
@@ -422,6 +433,149 @@ local function web_identity_source(what, wi, env, opts)
   end }
 end
 
+------------------------------------------------------------ IAM Identity Center
+
+-- credentials.sha1(s) -> hex digest (the AWS CLI names its SSO cache files by it)
+function M.sha1(msg)
+  local h0, h1, h2, h3, h4 = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0
+  local bits = #msg * 8
+  msg = msg .. "\128" .. string.rep("\0", (55 - #msg) % 64) .. string.pack(">I8", bits)
+  local function rol(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end
+  local w = {}
+  for chunk = 1, #msg, 64 do
+    for i = 0, 15 do w[i] = string.unpack(">I4", msg, chunk + i * 4) end
+    for i = 16, 79 do w[i] = rol(w[i - 3] ~ w[i - 8] ~ w[i - 14] ~ w[i - 16], 1) end
+    local a, b, c, d, e = h0, h1, h2, h3, h4
+    for i = 0, 79 do
+      local f, k
+      if i < 20 then f, k = (b & c) | (~b & d), 0x5A827999
+      elseif i < 40 then f, k = b ~ c ~ d, 0x6ED9EBA1
+      elseif i < 60 then f, k = (b & c) | (b & d) | (c & d), 0x8F1BBCDC
+      else f, k = b ~ c ~ d, 0xCA62C1D6 end
+      local t = (rol(a, 5) + (f & 0xffffffff) + e + k + w[i]) & 0xffffffff
+      a, b, c, d, e = t, a, rol(b, 30), c, d
+    end
+    h0, h1 = (h0 + a) & 0xffffffff, (h1 + b) & 0xffffffff
+    h2, h3, h4 = (h2 + c) & 0xffffffff, (h3 + d) & 0xffffffff, (h4 + e) & 0xffffffff
+  end
+  return string.format("%08x%08x%08x%08x%08x", h0, h1, h2, h3, h4)
+end
+
+-- One renewal of a cached token at a time per cache file, across providers.
+local sso_locks = {}
+
+-- The profile's SSO settings: { start_url, region, account_id, role_name,
+-- session (sso-session name | nil), cache_path, label }
+local function sso_settings(name, prof, cfg, env)
+  local settings = {}
+  for k, v in pairs(prof) do settings[k] = v end
+  local session = prof.sso_session
+  if session then
+    local s = cfg.sso_sessions[session]
+    if not s then
+      fail("InvalidConfiguration", "profile %s: sso_session %s has no [sso-session %s] section in %s", name, session,
+        session, cfg.config_path)
+    end
+    for k, v in pairs(s) do
+      if settings[k] ~= nil and settings[k] ~= v then
+        fail("InvalidConfiguration", "profile %s: %s differs between the profile (%s) and sso-session %s (%s)", name, k,
+          settings[k], session, v)
+      end
+      settings[k] = v
+    end
+  end
+  local missing = {}
+  for _, k in ipairs({ "sso_start_url", "sso_region", "sso_account_id", "sso_role_name" }) do
+    if not settings[k] then missing[#missing + 1] = k end
+  end
+  if #missing > 0 then
+    fail("InvalidConfiguration", "profile %s uses IAM Identity Center but lacks %s%s", name,
+      table.concat(missing, ", "), session and (" (in the profile or sso-session " .. session .. ")") or "")
+  end
+  local home = env("HOME") or "~"
+  return {
+    start_url = settings.sso_start_url, region = settings.sso_region, account_id = settings.sso_account_id,
+    role_name = settings.sso_role_name, session = session,
+    cache_path = home .. "/.aws/sso/cache/" .. M.sha1(session or settings.sso_start_url) .. ".json",
+    label = session and ("sso-session " .. session) or settings.sso_start_url,
+  }
+end
+
+-- The cached access token, renewed through SSO OIDC CreateToken when it is
+-- expired or close to it and the cache holds a refresh token and a live
+-- client registration -> access token, expiration
+local function sso_token(name, sso, opts)
+  local login = "run aws sso login --profile " .. name
+  local text = read(sso.cache_path)
+  if not text then
+    fail("SSOLoginRequired", "profile %s: no IAM Identity Center session for %s in %s; %s", name, sso.label,
+      sso.cache_path, login)
+  end
+  local doc = cjson.decode(text)
+  if type(doc) ~= "table" or type(doc.accessToken) ~= "string" or not expiration(doc.expiresAt) then
+    fail("SSOLoginRequired", "profile %s: the IAM Identity Center cache %s holds no usable token; %s", name,
+      sso.cache_path, login)
+  end
+  local now = now_of(opts)()
+  local expires = expiration(doc.expiresAt)
+  if expires - now > M.SSO_REFRESH_WINDOW then return doc.accessToken, expires end
+  local why
+  local registration = expiration(doc.registrationExpiresAt)
+  if type(doc.refreshToken) ~= "string" or type(doc.clientId) ~= "string" or type(doc.clientSecret) ~= "string" then
+    why = "it holds no refresh token"
+  elseif not registration or registration <= now then
+    why = "its client registration expired"
+  else
+    local ok, res = pcall(aws_call, opts, "sso-oidc", "CreateToken", { grantType = "refresh_token",
+      clientId = doc.clientId, clientSecret = doc.clientSecret, refreshToken = doc.refreshToken }, sso.region, nil)
+    if ok and type(res) == "table" and type(res.accessToken) == "string" and math.type(res.expiresIn) then
+      doc.accessToken = res.accessToken
+      doc.expiresAt = iso(now + res.expiresIn)
+      if type(res.refreshToken) == "string" then doc.refreshToken = res.refreshToken end
+      local wok, werr = fs.write_atomic(sso.cache_path, cjson.encode(doc), tonumber("600", 8))
+      if not wok then
+        log.warn("profile %s: the renewed IAM Identity Center token could not be saved: %s", name, tostring(werr))
+      end
+      log.debug("profile %s: IAM Identity Center token for %s renewed, expires %s", name, sso.label, doc.expiresAt)
+      return doc.accessToken, now + res.expiresIn
+    end
+    if not ok and not errors.is(res) then error(res, 0) end
+    why = "SSO OIDC CreateToken failed: " .. (ok and "no access token in its answer" or errors.describe(res))
+  end
+  if expires > now then
+    log.debug("profile %s: IAM Identity Center token not renewed (%s); using it until %s", name, why, iso(expires))
+    return doc.accessToken, expires
+  end
+  fail("SSOLoginRequired", "profile %s: the IAM Identity Center session (%s) expired at %s and cannot be renewed "
+    .. "(%s); %s", name, sso.label, iso(expires), why, login)
+end
+
+local function sso_source(name, sso, opts)
+  local what = "profile " .. name .. " (IAM Identity Center, role " .. sso.role_name .. " in account "
+    .. sso.account_id .. ")"
+  return { name = what, load = function()
+    local lock = sso_locks[sso.cache_path] or task.semaphore(1)
+    sso_locks[sso.cache_path] = lock
+    local token = lock:with(sso_token, name, sso, opts)
+    if not token then fail("Cancelled", "%s: cancelled while waiting for the SSO token", what) end
+    local ok, res = pcall(aws_call, opts, "sso", "GetRoleCredentials", { roleName = sso.role_name,
+      accountId = sso.account_id, accessToken = token }, sso.region, nil)
+    if not ok then
+      if errors.is(res) and res.code == "UnauthorizedException" then
+        fail("SSOLoginRequired", "profile %s: IAM Identity Center no longer accepts the session (%s); "
+          .. "run aws sso login --profile %s", name, sso.label, name)
+      end
+      rethrow(what, res)
+    end
+    local c = type(res) == "table" and res.roleCredentials
+    if type(c) ~= "table" or type(c.accessKeyId) ~= "string" or type(c.secretAccessKey) ~= "string" then
+      fail("CredentialsError", "%s: GetRoleCredentials answered without credentials", what)
+    end
+    return { access_key = c.accessKeyId, secret_key = c.secretAccessKey, session_token = c.sessionToken,
+      expiration = math.type(c.expiration) and c.expiration // 1000 or nil, source = what }
+  end }
+end
+
 ----------------------------------------------------------- credential_process
 
 -- credentials.split_command(s) -> { word... }: POSIX shell words, as
@@ -666,8 +820,7 @@ profile_source = function(name, ctx, visited, top)
   local wi, what = web_identity(name, prof, ctx, top and ctx.env_web_identity)
   if wi then return web_identity_source(what, wi, ctx.env, ctx.opts) end
   if prof.sso_account_id or prof.sso_role_name or prof.sso_session or prof.sso_start_url then
-    fail("NotImplemented", "profile %s: IAM Identity Center (SSO) profiles are not supported yet; export "
-      .. "credentials (aws configure export-credentials) instead", name)
+    return sso_source(name, sso_settings(name, prof, ctx.cfg, ctx.env), ctx.opts)
   end
   if keys then return static_source(keys) end
   if prof.credential_process then return process_source(name, prof.credential_process, ctx.opts) end
