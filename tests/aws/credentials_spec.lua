@@ -394,6 +394,43 @@ describe("wpo.aws.credentials profiles: chains, web identity, IAM Identity Cente
       err.message, 1, true)
   end)
 
+  it("asks the portal at portal.sso.<sso_region> unsigned, the token in x-amz-sso_bearer_token", function()
+    local getenv, dir = env_with({ config = "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\n"
+      .. "sso_role_name = Admin\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+      .. "sso_region = ap-southeast-2\n" }, { AWS_PROFILE = "dev" })
+    os.execute("mkdir -p " .. h.quote(dir .. "/.aws/sso/cache"))
+    h.write(dir .. "/.aws/sso/cache/" .. credentials.sha1("corp") .. ".json", require("cjson").encode {
+      accessToken = "cached-access-token", expiresAt = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 3600) })
+    local send, reqs = awstest.transport(function()
+      return awstest.response(200, '{"roleCredentials":{"accessKeyId":"ASIASSO","secretAccessKey":"s",'
+        .. '"sessionToken":"t","expiration":' .. (os.time() + 3600) * 1000 .. '}}')
+    end)
+    local c = credentials.resolve { getenv = getenv, send = send }
+    assert.are.equal("ASIASSO", c.access_key)
+    assert.are.equal(1, #reqs)
+    assert.are.equal("https://portal.sso.ap-southeast-2.amazonaws.com/federation/credentials?"
+      .. "account_id=111122223333&role_name=Admin", reqs[1].url)
+    assert.are.equal("cached-access-token", reqs[1].headers["x-amz-sso_bearer_token"])
+    assert.is_nil(reqs[1].headers.Authorization)
+    -- expired, with a refresh token: SSO OIDC at oidc.<sso_region> first
+    h.write(dir .. "/.aws/sso/cache/" .. credentials.sha1("corp") .. ".json", require("cjson").encode {
+      accessToken = "old", expiresAt = "2020-01-01T00:00:00Z", refreshToken = "rt", clientId = "cid",
+      clientSecret = "cs", registrationExpiresAt = "2999-01-01T00:00:00Z" })
+    local send2, reqs2 = awstest.transport(function(req)
+      if req.url:match("/token$") then
+        return awstest.response(200, '{"accessToken":"new","expiresIn":3600,"tokenType":"Bearer"}')
+      end
+      return awstest.response(200, '{"roleCredentials":{"accessKeyId":"ASIASSO2","secretAccessKey":"s",'
+        .. '"sessionToken":"t","expiration":' .. (os.time() + 3600) * 1000 .. '}}')
+    end)
+    assert.are.equal("ASIASSO2", credentials.resolve({ getenv = getenv, send = send2 }).access_key)
+    assert.are.equal("https://oidc.ap-southeast-2.amazonaws.com/token", reqs2[1].url)
+    assert.are.same({ clientId = "cid", clientSecret = "cs", grantType = "refresh_token", refreshToken = "rt" },
+      require("cjson").decode(reqs2[1].body))
+    assert.is_nil(reqs2[1].headers.Authorization)
+    assert.are.equal("new", reqs2[2].headers["x-amz-sso_bearer_token"])
+  end)
+
   it("names the SSO cache file by the sha1 of the session name, or of the start URL", function()
     assert.are.equal("a9993e364706816aba3e25717850c26c9cd0d89d", credentials.sha1("abc"))
     assert.are.equal("da39a3ee5e6b4b0d3255bfef95601890afd80709", credentials.sha1(""))
