@@ -50,6 +50,7 @@ SERVICES = [
     ("secretsmanager", "secretsmanager"), ("ssm", "ssm"), ("s3", "s3"),
     ("dynamodb", "dynamodb"), ("kms", "kms"), ("autoscaling", "autoscaling"),
     ("application-autoscaling", "application_autoscaling"), ("sns", "sns"),
+    ("sso", "sso"), ("sso-oidc", "sso_oidc"),      # IAM Identity Center sign-in (credentials.lua)
 ]
 
 SCALARS = {"string", "integer", "long", "boolean", "timestamp", "blob", "float",

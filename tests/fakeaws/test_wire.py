@@ -8,6 +8,8 @@ import importlib
 import pathlib
 import unittest
 
+import botocore
+
 from fakeaws import services
 from fakeaws.testing import Fake
 import test_ec2_network
@@ -130,6 +132,12 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
                                 DurationSeconds=900)["Credentials"]
         self.assertTrue(creds["AccessKeyId"].startswith("ASIA"))
         self.assertGreater(creds["Expiration"], datetime.datetime.now(datetime.timezone.utc))
+        token = self.fake.control("POST", "/_fake/sts/web-identity-token", {"subject": "ci"})["token"]
+        anonymous = self.fake.client("sts", signature_version=botocore.UNSIGNED)
+        web = anonymous.assume_role_with_web_identity(RoleArn="arn:aws:iam::123456789012:role/ci",
+                                                      RoleSessionName="ci", WebIdentityToken=token)
+        self.assertEqual(("ci", "arn:aws:sts::123456789012:assumed-role/ci/ci"),
+                         (web["SubjectFromWebIdentityToken"], web["AssumedRoleUser"]["Arn"]))
         self.assert_all_served_ops_succeeded("sts")
 
     def test_rds(self):

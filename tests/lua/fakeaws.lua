@@ -5,6 +5,11 @@
 --   h.wpo({ "plan", "stack.lua" }, { env = f.env })    -- run wpo against it
 --   f:state()    -> every object held, by service and kind ({ ec2 = { vpc = { ["vpc-0a.."] = {...} } } })
 --   f:calls()    -> { ["ec2.CreateVpc"] = 1, ... };  f:calls(true) -> { [op] = { count, ok, errors } }
+--   f:signers(by?) -> { [access key | "unsigned"] = { ["sts.GetCallerIdentity"] = 1, ... } }: who signed what
+--                   (by = "arn": keyed by the ARN of the signer's identity)
+--   f:advance(s) -> move the server's clock s seconds forward (tokens and temporary credentials expire by it)
+--   f:secrets()  -> every secret the server handed out (to assert none was printed)
+--   f:post(path, tbl) -> a control call with a JSON body: f:post("/_fake/sso/login", { user = "alice" })
 --   f:faults { throttle_rate = 1, operations = { "ec2.CreateVpc" } }  -> the settings now in force
 --   f:reset()    -- forget objects, calls, faults and temporary credentials
 --   f:stop()     -- kill the server (by its pid) and wait for it; idempotent, also run by __gc/__close
@@ -157,6 +162,26 @@ end
 -- f:calls(detail?) -> { ["service.Operation"] = count } (detail: { count, ok, errors })
 function Fake:calls(detail)
   return self:_control("GET", "/_fake/calls" .. (detail and "?detail=1" or ""))
+end
+
+-- f:signers(by?) -> { [access key (or by = "arn": the signer's ARN) | "unsigned"] = { ["service.Operation"] = count } }
+function Fake:signers(by)
+  return self:_control("GET", "/_fake/calls?by=" .. (by or "key"))
+end
+
+-- f:secrets() -> { secret... }: every secret the server handed out
+function Fake:secrets()
+  return self:_control("GET", "/_fake/secrets").secrets
+end
+
+-- f:advance(seconds) -> { now, offset }: the server's clock moved forward
+function Fake:advance(seconds)
+  return self:_control("POST", "/_fake/clock", cjson.encode { advance = seconds })
+end
+
+-- f:post(path, tbl) -> the decoded answer of POST path with tbl as JSON
+function Fake:post(path, tbl)
+  return self:_control("POST", path, (tbl == nil or next(tbl) == nil) and "{}" or cjson.encode(tbl))
 end
 
 -- f:reset()

@@ -22,7 +22,9 @@
 -- the same service and region, so clients are cheap to make per resource.
 --
 -- Options (unknown keys are errors): region, endpoint (URL, or service ->
--- URL), credentials ({ access_key, secret_key, session_token }), profile,
+-- URL), credentials ({ access_key, secret_key, session_token }, or a
+-- provider from wpo.aws.credentials: credentials.anonymous() sends every
+-- request unsigned), profile,
 -- assume_role ({ role_arn, external_id, session_name, duration }: the role's
 -- credentials, assumed with those the client would use otherwise; wpo.aws.role),
 -- read_only (see below), max_attempts (default 3, or AWS_MAX_ATTEMPTS), timeout_ms, connect_timeout_ms,
@@ -207,6 +209,9 @@ M.SECRET_MEMBERS = {
   SecretAccessKey = true, SessionToken = true, Password = true, MasterUserPassword = true,
   AuthToken = true, SecretString = true, SecretBinary = true, Plaintext = true,
   NewPassword = true, OldPassword = true, PrivateKey = true, Token = true, Body = true,
+  -- signing in (STS web identity, SSO, SSO OIDC), which older models do not mark
+  WebIdentityToken = true, SAMLAssertion = true, accessToken = true, refreshToken = true, idToken = true,
+  clientSecret = true, secretAccessKey = true, sessionToken = true,
 }
 
 local function redact(model, ref, v, name)
@@ -450,15 +455,19 @@ function M.new(service, opts)
     self.rate_limited = true
     self.rate_spec = opts.rate_limit ~= true and opts.rate_limit or nil
   end
-  if opts.credentials then
+  if opts.credentials and type(opts.credentials.get) == "function" then
+    self.credentials = opts.credentials
+  elseif opts.credentials then
     self.credentials = credentials.static(opts.credentials)
   else
+    -- the calls credential sources make (STS, SSO), unsigned when given no credentials
     local copts = { profile = opts.profile, region = region, getenv = opts.getenv, send = opts.transport,
-      assume_role = function(source, params, sts_region)
-        local sts = M.new("sts", { region = sts_region, credentials = source, endpoint = opts.endpoint,
-          transport = opts.transport, getenv = opts.getenv, random = opts.random, sleep = opts.sleep,
-          now = opts.now, clock = opts.clock })
-        return sts:call("AssumeRole", params)
+      endpoint = opts.endpoint,
+      call = function(service, op, params, call_region, creds)
+        local c = M.new(service, { region = call_region, credentials = creds or credentials.anonymous(),
+          endpoint = opts.endpoint, transport = opts.transport, getenv = opts.getenv, random = opts.random,
+          sleep = opts.sleep, now = opts.now, clock = opts.clock })
+        return c:call(op, params)
       end }
     self.credentials = (opts.getenv or opts.transport) and credentials.provider(copts) or credentials.shared(copts)
   end
@@ -621,16 +630,16 @@ function Client:invoke(op_name, params)
         log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
       end
     end
-    local cok, creds = pcall(self.credentials.get, self.credentials)
-    if not cok then
-      if errors.is(creds) and not creds.service then
-        creds.service, creds.operation, creds.retryable = self.service, op_name, false
-      end
-      error(creds, 0)
-    end
     local headers = {}
     for k, v in pairs(req.headers) do headers[k] = v end
-    if op.auth ~= "none" then
+    if op.auth ~= "none" and not self.credentials.anonymous then
+      local cok, creds = pcall(self.credentials.get, self.credentials)
+      if not cok then
+        if errors.is(creds) and not creds.service then
+          creds.service, creds.operation, creds.retryable = self.service, op_name, false
+        end
+        error(creds, 0)
+      end
       local signed = sigv4.sign {
         method = req.method, url = req.url, headers = headers, body = req.body or "",
         access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,

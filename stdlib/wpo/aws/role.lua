@@ -10,10 +10,9 @@
 --   role.check(spec) -> nil | message      what wpo.stack validates
 --
 -- One provider per source and role: every client of a stack shares one
--- AssumeRole, renewed REFRESH_MARGIN seconds before it expires; tasks asking
--- while it is renewed wait for that one answer.
+-- AssumeRole, renewed before it expires as wpo.aws.credentials renews any
+-- source; tasks asking while it is renewed wait for that one answer.
 local errors = require "wpo.errors"
-local task = require "wpo.task"
 local common = require "wpo.aws.protocol.common"
 local credentials = require "wpo.aws.credentials"
 
@@ -46,57 +45,24 @@ function M.check(spec)
   return nil
 end
 
-local Provider = {}
-Provider.__index = Provider
-
-local function now() return os.time() end
-
-function Provider:fresh()
-  local c = self.creds
-  return c and (not c.expiration or c.expiration - now() > credentials.REFRESH_MARGIN)
-end
-
-function Provider:resolve()
-  local source = self.source:get()
-  local spec = self.spec
-  local params = { RoleArn = spec.role_arn, RoleSessionName = spec.session_name or ("wpo-" .. now()) }
+-- The role's credentials from the source's (one AssumeRole).
+local function assume_with(source, spec, assume)
+  local creds = source:get()
+  local params = { RoleArn = spec.role_arn, RoleSessionName = spec.session_name or ("wpo-" .. os.time()) }
   if spec.external_id then params.ExternalId = spec.external_id end
   if spec.duration then params.DurationSeconds = spec.duration end
-  local ok, result = pcall(self.assume, source, params)
+  local ok, result = pcall(assume, creds, params)
   if not ok then
     local why = errors.is(result) and errors.describe(result) or tostring(result)
     errors.raise { code = "AssumeRoleFailed", message = string.format("cannot assume the role %s with the "
-      .. "credentials of %s: %s", spec.role_arn, tostring(source.source or "the default chain"), why) }
+      .. "credentials of %s: %s", spec.role_arn, tostring(creds and creds.source or "the default chain"), why) }
   end
   local c = result and result.Credentials
   if type(c) ~= "table" or not c.AccessKeyId or not c.SecretAccessKey then
     errors.raise { code = "InvalidResponse", message = "sts AssumeRole answered without Credentials for " .. spec.role_arn }
   end
-  local expires = c.Expiration and common.parse_time(c.Expiration) or nil
   return { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey, session_token = c.SessionToken,
-    expiration = expires, source = "role " .. spec.role_arn }
-end
-
-function Provider:get()
-  if self:fresh() then return self.creds end
-  self.lock = self.lock or task.semaphore(1)
-  local acquired, err = self.lock:acquire()
-  if not acquired then
-    errors.raise { code = "Cancelled", message = "cancelled while waiting for credentials: " .. tostring(err) }
-  end
-  local ok, res = pcall(function()
-    if self:fresh() then return self.creds end
-    self.creds = self:resolve()
-    return self.creds
-  end)
-  self.lock:release()
-  if not ok then error(res, 0) end
-  return res
-end
-
-function Provider:invalidate()
-  self.creds = nil
-  if self.source.invalidate then self.source:invalidate() end
+    expiration = c.Expiration and common.parse_time(c.Expiration) or nil, source = "role " .. spec.role_arn }
 end
 
 local providers = setmetatable({}, { __mode = "k" })   -- source -> { key -> provider }
@@ -107,7 +73,10 @@ function M.provider(source, spec, assume)
   providers[source] = providers[source] or {}
   local p = providers[source][key]
   if not p then
-    p = setmetatable({ source = source, spec = spec, assume = assume }, Provider)
+    -- renewed as every other source is (wpo.aws.credentials: in the background
+    -- before it expires, callers waiting only when it must be)
+    p = credentials.from_source({ name = "role " .. spec.role_arn,
+      load = function() return assume_with(source, spec, assume) end })
     providers[source][key] = p
   end
   return p

@@ -22,5 +22,7 @@ return {
   ["secretsmanager"] = {api_version="2017-10-17",endpoint_prefix="secretsmanager",json_version="1.1",model="secretsmanager",protocol="json",service_id="Secrets Manager",signature_version="v4",signing_name="secretsmanager",target_prefix="secretsmanager"},
   ["sns"] = {api_version="2010-03-31",endpoint_prefix="sns",model="sns",protocol="query",service_id="SNS",signature_version="v4",signing_name="sns",xml_namespace="http://sns.amazonaws.com/doc/2010-03-31/"},
   ["ssm"] = {api_version="2014-11-06",endpoint_prefix="ssm",json_version="1.1",model="ssm",protocol="json",service_id="SSM",signature_version="v4",signing_name="ssm",target_prefix="AmazonSSM"},
+  ["sso"] = {api_version="2019-06-10",endpoint_prefix="portal.sso",json_version="1.1",model="sso",protocol="rest-json",service_id="SSO",signature_version="v4",signing_name="awsssoportal"},
+  ["sso-oidc"] = {api_version="2019-06-10",endpoint_prefix="oidc",json_version="1.1",model="sso_oidc",protocol="rest-json",service_id="SSO OIDC",signature_version="v4",signing_name="awsssooidc"},
   ["sts"] = {api_version="2011-06-15",endpoint_prefix="sts",global_endpoint="sts.amazonaws.com",model="sts",protocol="query",service_id="STS",signature_version="v4",signing_name="sts",xml_namespace="https://sts.amazonaws.com/doc/2011-06-15/"},
 }

@@ -4,7 +4,16 @@
   GET  /_fake/calls            {"ec2.CreateVpc": 2, ...} (every call that passed the signature
                                check and named an operation, whatever came of it)
   GET  /_fake/calls?detail=1   {"ec2.CreateVpc": {"count": 2, "ok": 1, "errors": {"Code": 1}}}
-  POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials
+  GET  /_fake/calls?by=key     {"ASIA...": {"ec2.CreateVpc": 2}, "unsigned": {"sts.AssumeRoleWithWebIdentity": 1}}:
+                               the same calls by the access key that signed them
+  GET  /_fake/calls?by=arn     the same by the ARN of the signer's identity
+                               ("arn:aws:sts::123456789012:assumed-role/deploy/wpo": {...})
+  POST /_fake/reset            forget everything: objects, calls, faults, temporary credentials,
+                               the clock's advance
+  GET  /_fake/clock            {"now": ISO 8601, "offset": seconds ahead of real time}
+  POST /_fake/clock            {"advance": seconds}: move the server's clock forward; temporary
+                               credentials and tokens expire by it (signing times are still
+                               checked against real time)
   GET  /_fake/faults           the fault settings in force
   POST /_fake/faults           replace them (see faults.py); answers the new settings
 
@@ -33,8 +42,25 @@ def handle(server, req):
     if path == "/_fake/state" and method == "GET":
         return 200, server.store.dump()
     if path == "/_fake/calls" and method == "GET":
-        detail = dict(req.query).get("detail") in ("1", "true")
+        query = dict(req.query)
+        if query.get("by") in ("key", "arn"):
+            return 200, server.calls.by_signer(query["by"])
+        detail = query.get("detail") in ("1", "true")
         return 200, server.calls.detail() if detail else server.calls.counts()
+    if path == "/_fake/clock":
+        if method == "POST":
+            try:
+                doc = json.loads(req.body or b"{}")
+                advance = doc.get("advance") if isinstance(doc, dict) else None
+                if not isinstance(doc, dict) or set(doc) != {"advance"} or isinstance(advance, bool) \
+                        or not isinstance(advance, (int, float)) or advance < 0:
+                    raise ValueError("expected {\"advance\": seconds >= 0}")
+            except ValueError as e:
+                return 400, {"error": str(e)}
+            server.clock_offset += advance
+        elif method != "GET":
+            return 405, {"error": "GET or POST /_fake/clock"}
+        return 200, {"now": server.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "offset": server.clock_offset}
     if path == "/_fake/reset" and method == "POST":
         server.reset()
         return 200, {"reset": True}
@@ -51,7 +77,8 @@ def handle(server, req):
     extra = EXTRA.get((method, path))
     if extra is not None:
         return extra(server, req)
-    known = ", ".join(["GET /_fake/state", "GET /_fake/calls", "POST /_fake/reset", "GET|POST /_fake/faults"]
+    known = ", ".join(["GET /_fake/state", "GET /_fake/calls", "POST /_fake/reset", "GET|POST /_fake/faults",
+                       "GET|POST /_fake/clock"]
                       + [f"{m} {p}" for m, p in sorted(EXTRA)])
     return 404, {"error": f"no control endpoint {method} {path} (known: {known})"}
 

@@ -1,8 +1,10 @@
 """The HTTP side: a ThreadingHTTPServer on 127.0.0.1 speaking HTTP/1.1 with
 keep-alive, and the pipeline every AWS request goes through:
 
-  route to a service (SigV4 credential scope, X-Amz-Target) -> verify the
-  signature (sigv4check) -> find the operation (protocol) -> count the call ->
+  route to a service (SigV4 credential scope, X-Amz-Target; a request without
+  a signature only to the operations served unsigned) -> verify the
+  signature (sigv4check) -> find the operation (protocol) -> count the call
+  (and which access key signed it) ->
   parse + validate the input -> faults (latency, drop, throttle, 5xx, stripped members) ->
   the handler, under the store lock -> serialise the answer (protocol).
 
@@ -49,9 +51,11 @@ class Request:
 
 class Context:
     """What a handler sees besides its input: ctx.store (under its lock),
-    ctx.region, ctx.account, ctx.identity (the caller), ctx.headers (raw request
-    headers, for the few things the model does not carry), ctx.settle (describes
-    a transitional state lasts), ctx.page(...) and ctx.arn(...)."""
+    ctx.region, ctx.account, ctx.identity (the caller; its access_key is None
+    for an unsigned request), ctx.headers (raw request headers, for the few
+    things the model does not carry), ctx.settle (describes a transitional
+    state lasts), ctx.now() (the server's clock, which /_fake/clock moves),
+    ctx.page(...) and ctx.arn(...)."""
 
     def __init__(self, server, svc, op, req, identity, region):
         self.server = server
@@ -73,7 +77,7 @@ class Context:
         return f"arn:aws:{service}:{region}:{account}:{resource}"
 
     def now(self):
-        return datetime.datetime.now(datetime.timezone.utc)
+        return self.server.now()
 
     def page(self, items, key, token=None, limit=None, token_error=("InvalidNextToken", 400)):
         """-> (page, next_token): sorted by key, at most the server's page size."""
@@ -81,14 +85,23 @@ class Context:
 
 
 class Calls:
-    """Per "service.Operation": how many calls, how many succeeded, errors by code."""
+    """Per "service.Operation": how many calls, how many succeeded, errors by
+    code; and per signer — the access key, or the ARN of its identity — that
+    signed them ("unsigned" for none)."""
+
+    UNSIGNED = "unsigned"
 
     def __init__(self):
         self.lock = threading.Lock()
         self.data = {}
+        self.signers = {"key": {}, "arn": {}}
 
-    def record(self, name, code=None):
+    def record(self, name, code=None, identity=None):
         with self.lock:
+            signed = identity is not None and identity.access_key is not None
+            for by, who in (("key", signed and identity.access_key), ("arn", signed and identity.arn)):
+                calls = self.signers[by].setdefault(who or self.UNSIGNED, {})
+                calls[name] = calls.get(name, 0) + 1
             d = self.data.setdefault(name, {"count": 0, "ok": 0, "errors": {}})
             d["count"] += 1
             if code is None:
@@ -105,9 +118,16 @@ class Calls:
             return {k: {"count": v["count"], "ok": v["ok"], "errors": dict(v["errors"])}
                     for k, v in sorted(self.data.items())}
 
+    def by_signer(self, by):
+        """by "key" or "arn" -> {signer: {"service.Operation": count}}"""
+        with self.lock:
+            return {k: dict(sorted(v.items())) for k, v in sorted(self.signers[by].items())}
+
     def reset(self):
         with self.lock:
             self.data.clear()
+            for d in self.signers.values():
+                d.clear()
 
 
 class FakeAWS(http.server.ThreadingHTTPServer):
@@ -128,8 +148,10 @@ class FakeAWS(http.server.ThreadingHTTPServer):
             access_key, secret_key, arn=f"arn:aws:iam::{account}:user/fakeaws",
             user_id="AIDA" + "".join(c for c in access_key.upper() if c.isalnum()).ljust(17, "X")[:17],
             account=account))
+        self.clock_offset = 0.0     # seconds the server's clock is ahead of real time (/_fake/clock)
         self.services = services.load()
         self.by_signing = services.by_signing_name()
+        self.unsigned_services = [svc for _, svc in sorted(self.services.items()) if svc.unsigned_ops]
         self.conns = set()
         self.conns_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), Handler)
@@ -149,6 +171,13 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.calls.reset()
         self.faults.set({})
         self.keyring.reset()
+        self.clock_offset = 0.0
+
+    def now(self):
+        """The server's clock: real time plus what /_fake/clock advanced it by.
+        Expiry of temporary credentials and tokens is judged by it; the
+        15-minute window of a request's signing time by real time."""
+        return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.clock_offset)
 
     def start(self):
         """Serve in a background thread (for in-process tests); -> self."""
@@ -179,6 +208,19 @@ class FakeAWS(http.server.ThreadingHTTPServer):
             prefix = target.rpartition(".")[0]
             candidates = [s for s in candidates if s.model.metadata.get("targetPrefix") == prefix] or candidates
         return candidates[0] if candidates else None
+
+    def unsigned_route(self, req):
+        """(Service, OperationModel) of a request without a signature, when it
+        names an operation served unsigned; else (None, None)."""
+        for svc in self.unsigned_services:
+            try:
+                op = svc.protocol.operation(svc, req)
+            except (AWSError, InputError, ValueError):
+                op = None
+            if op is not None and op.name in svc.unsigned_ops:
+                return svc, op
+            req.form, req.route = None, None
+        return None, None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -255,6 +297,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mid-answer; a drop as "error" or "garbled" is already in the Response."""
         server = self.server
         svc = server.service_for(req)
+        unsigned_op = None
+        if svc is None and not req.headers.get("Authorization"):
+            svc, unsigned_op = server.unsigned_route(req)
         if svc is None:
             scope = sigv4check.scope_of(req.headers)
             if not req.headers.get("Authorization"):
@@ -269,15 +314,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = None
         name = None
         drop = False
+        identity = None
         try:
-            try:
-                identity, region, _ = sigv4check.verify(req, server.keyring, s3=svc.s3_style)
-            except sigv4check.AuthError as e:
-                kind = "auth_" + e.kind
-                if not svc.has_code(kind):
-                    kind = "auth_signature"
-                raise svc.error(kind, e.message) from None
-            op = proto.operation(svc, req)
+            if unsigned_op is not None:
+                identity = sigv4check.Identity(None, None, account=server.account)
+                region = "us-east-1"
+                op = unsigned_op
+            else:
+                try:
+                    identity, region, _ = sigv4check.verify(req, server.keyring, s3=svc.s3_style,
+                                                            clock=server.now())
+                except sigv4check.AuthError as e:
+                    kind = "auth_" + e.kind
+                    if not svc.has_code(kind):
+                        kind = "auth_signature"
+                    raise svc.error(kind, e.message) from None
+                op = proto.operation(svc, req)
             name = f"{svc.name}.{op.name}"
             params = proto.parse(svc, op, req)
             validate.validate(op.input_shape, params)
@@ -309,7 +361,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = proto.serialize(svc, op, decision.stripped(result), req)
             if ctx.status is not None:
                 resp.status = ctx.status
-            server.calls.record(name)
+            server.calls.record(name, identity=identity)
             return _lost(svc, op, req, resp, drop)
         except InputError as e:
             err = svc.error(e.kind, e.message)
@@ -322,7 +374,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             err = AWSError("InternalError", f"fakeaws bug: {type(e).__name__}: {e}", 500)
         if name is not None:
-            server.calls.record(name, err.code)
+            server.calls.record(name, err.code, identity)
         return _lost(svc, op, req, proto.error(svc, err, req, op), drop)
 
     def write(self, resp, req):

@@ -40,6 +40,8 @@ class Identity:
 
     def __init__(self, access_key, secret_key, token=None, arn=None, user_id=None, account=None,
                  expires=None):
+        # access_key None: an unsigned request (an operation AWS serves without
+        # a signature, such as STS AssumeRoleWithWebIdentity)
         self.access_key = access_key
         self.secret_key = secret_key
         self.token = token
@@ -126,8 +128,11 @@ def _request_time(headers):
                                  "or a 'Date' header.")
 
 
-def verify(req, keyring, s3=False, now=None):
-    """Check req's SigV4 signature; -> (Identity, region, service) or raise AuthError."""
+def verify(req, keyring, s3=False, now=None, clock=None):
+    """Check req's SigV4 signature; -> (Identity, region, service) or raise AuthError.
+    now: the real time (the request time must be within 15 minutes of it);
+    clock: the time temporary credentials expire against (the server's clock,
+    which tests may move forward: /_fake/clock), default now."""
     headers = req.headers
     auth = headers.get("Authorization")
     if not auth:
@@ -153,7 +158,7 @@ def verify(req, keyring, s3=False, now=None):
         raise AuthError("expired", f"Signature expired: {amz_date} is now earlier than "
                                    f"{(now - MAX_SKEW).strftime('%Y%m%dT%H%M%SZ')} "
                                    f"({now.strftime('%Y%m%dT%H%M%SZ')} - 15 min.)")
-    if identity.expires is not None and now >= identity.expires:
+    if identity.expires is not None and (clock or now) >= identity.expires:
         raise AuthError("expired_token", "The security token included in the request is expired")
     if day != amz_date[:8]:
         raise AuthError("signature", f"Credential date {day} does not match the request date {amz_date[:8]}")

@@ -45,10 +45,13 @@ class Service:
     operation (rest-xml); xml_namespace: the xmlns of rest-xml bodies;
     ignored_query: query parameters AWS tolerates and ignores; own_idempotency:
     operations whose token a handler treats itself (EFS's CreationToken) rather
-    than the generic ClientToken replay (see state.Store.idempotent)."""
+    than the generic ClientToken replay (see state.Store.idempotent);
+    unsigned: operations AWS also serves without a signature, beyond those the
+    model marks "authtype": "none" (STS AssumeRoleWithWebIdentity, which
+    botocore sends unsigned by configuration)."""
 
     def __init__(self, name, codes=None, json_error_prefix="", s3_style=False,
-                 xml_roots=None, xml_namespace=None, ignored_query=(), own_idempotency=()):
+                 xml_roots=None, xml_namespace=None, ignored_query=(), own_idempotency=(), unsigned=()):
         self.name = name
         self.handlers = {}
         self.module = name
@@ -59,6 +62,7 @@ class Service:
         self._xml_namespace = xml_namespace
         self.ignored_query = set(ignored_query)
         self.own_idempotency = set(own_idempotency)
+        self._unsigned = set(unsigned)
         self._tokens = {}
         self.routes = None
         self._model = None
@@ -83,6 +87,13 @@ class Service:
         md = self.model.metadata
         return self._xml_namespace or md.get("xmlNamespace") or \
             f"https://{md.get('endpointPrefix', self.name)}.amazonaws.com/doc/{md['apiVersion']}/"
+
+    @property
+    def unsigned_ops(self):
+        """Operations served to requests without a signature."""
+        model = self.model
+        return self._unsigned | {n for n in model.operation_names
+                                 if model.operation_model(n).auth_type == "none"}
 
     def op(self, name):
         """Decorator registering a handler for the operation `name` (AWS's own
