@@ -18,7 +18,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
-from . import control, services, sigv4check, validate
+from . import control, iamauth, services, sigv4check, validate
 from .errors import AWSError, NotImplementedByFake
 from .faults import Faults
 from .protocols import Response, xmlwire
@@ -116,8 +116,10 @@ class FakeAWS(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, port=0, access_key="test", secret_key="test", account=DEFAULT_ACCOUNT,
-                 settle=1, page_size=5, verbose=False):
+                 settle=1, page_size=5, verbose=False, enforce_iam=False):
         self.account = account
+        # hold what fakeaws IAM users' keys sign to their policies (iamauth.py)
+        self.enforce_iam_default = self.enforce_iam = enforce_iam
         self.settle = settle
         self.page_size = page_size
         self.verbose = verbose
@@ -149,6 +151,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.calls.reset()
         self.faults.set({})
         self.keyring.reset()
+        self.enforce_iam = self.enforce_iam_default
 
     def start(self):
         """Serve in a background thread (for in-process tests); -> self."""
@@ -281,6 +284,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             name = f"{svc.name}.{op.name}"
             params = proto.parse(svc, op, req)
             validate.validate(op.input_shape, params)
+            if server.enforce_iam and identity.user:
+                with server.store.lock:
+                    iamauth.authorize(Context(server, svc, op.name, req, identity, region), svc, op.name, params)
             decision = server.faults.decide(svc.name, op.name, req.body, req.raw_query)
             if decision.delay:
                 time.sleep(decision.delay)
