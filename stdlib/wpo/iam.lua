@@ -69,6 +69,15 @@ local function region_of(stack, decl)
   return known(r) and r or "*"
 end
 
+-- iam.path_arns(kind, path, name) -> the ARNs of an IAM role or instance
+-- profile: with its path, and without (before it exists, IAM knows no path
+-- for a request that names it only by name).
+function M.path_arns(kind, path, name)
+  local out = { "arn:aws:iam::*:" .. kind .. path .. name }
+  if path ~= "/" then out[2] = "arn:aws:iam::*:" .. kind .. "/" .. name end
+  return out
+end
+
 -- The ARN patterns of the stack's IAM roles; nil when a name is unknown.
 local function stack_roles(stack)
   local out = {}
@@ -76,7 +85,7 @@ local function stack_roles(stack)
     if d.type_name == "aws.iam.role" then
       local name, path = d.attrs.name, d.attrs.path or "/"
       if not known(name) or not known(path) then return nil end
-      out[#out + 1] = "arn:aws:iam::*:role" .. path .. name
+      for _, arn in ipairs(M.path_arns("role", path, name)) do out[#out + 1] = arn end
     end
   end
   return out
@@ -88,12 +97,19 @@ function M.backend(stack, phase)
   if b.type ~= "s3" then return {} end
   local region = known(b.region) and b.region or (known(stack.region) and stack.region or "*")
   local bucket, key = b.bucket, b.key
+  local object, lock = "arn:aws:s3:::" .. bucket .. "/" .. key, "arn:aws:s3:::" .. bucket .. "/" .. key .. ".lock"
   local out = {
     { actions = { "s3:GetBucketVersioning", "s3:ListBucket", "s3:ListBucketVersions" },
       resources = { "arn:aws:s3:::" .. bucket } },
-    { actions = { "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject" },
-      resources = { "arn:aws:s3:::" .. bucket .. "/" .. key, "arn:aws:s3:::" .. bucket .. "/" .. key .. ".lock" } },
+    { actions = { "s3:GetObject", "s3:GetObjectVersion" }, resources = { object, lock } },
   }
+  -- a plan writes no state, but takes the lock like every command
+  if phase ~= "plan" then
+    out[#out + 1] = { actions = { "s3:DeleteObject", "s3:PutObject" }, resources = { object } }
+  end
+  if not b.lock_table then
+    out[#out + 1] = { actions = { "s3:DeleteObject", "s3:PutObject" }, resources = { lock } }
+  end
   if b.lock_table then
     out[#out + 1] = { actions = { "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem" },
       resources = { string.format("arn:aws:dynamodb:%s:*:table/%s", region, b.lock_table) } }

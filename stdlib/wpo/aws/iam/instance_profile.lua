@@ -156,7 +156,7 @@ return resource.define "aws.iam.instance_profile" {
     resources = function(a)
       local iam = require "wpo.iam"
       local path = a.path or "/"
-      if iam.known(a.name) and iam.known(path) then return { "arn:aws:iam::*:instance-profile" .. path .. a.name } end
+      if iam.known(a.name) and iam.known(path) then return iam.path_arns("instance-profile", path, a.name) end
     end,
   },
 }

@@ -178,7 +178,7 @@ return resource.define "aws.iam.role" {
     resources = function(a)
       local iam = require "wpo.iam"
       local path = a.path or "/"
-      if iam.known(a.name) and iam.known(path) then return { "arn:aws:iam::*:role" .. path .. a.name } end
+      if iam.known(a.name) and iam.known(path) then return iam.path_arns("role", path, a.name) end
     end,
   },
 }
