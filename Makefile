@@ -41,7 +41,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan chaos test tests-c bench models install uninstall clean
+.PHONY: all deps deps-test run check check-asan chaos iam-check test tests-c bench models install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -86,6 +86,14 @@ chaos:
 	@$(MAKE) --no-print-directory all
 	@WPO=$(BUILDDIR)/wpo WPO_STDLIB=$(CURDIR)/stdlib WPO_REPO=$(CURDIR) NO_COLOR=1 \
 	    $(BUILDDIR)/wpo lua tests/chaos/lost_answers.lua --modes $(LOST_MODES)
+
+# The staging stack under fakeaws IAM enforcement with every action of the
+# printed apply and destroy policies removed in turn (make check samples a few).
+iam-check:
+	@$(MAKE) --no-print-directory deps-test
+	@$(MAKE) --no-print-directory all
+	@WPO=$(BUILDDIR)/wpo WPO_STDLIB=$(CURDIR)/stdlib WPO_REPO=$(CURDIR) WPO_IAM_ALL=1 \
+	    $(BUILDDIR)/wpo lua tests/busted.lua tests/iam_enforced_spec.lua
 
 test: check
 

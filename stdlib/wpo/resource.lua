@@ -27,6 +27,9 @@
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
+--   iam = { read, create, update, delete = { "ec2:CreateVpc", ... },
+--           scoped = { ... }, resources = fn }   the IAM actions each phase
+--                                     calls (wpo.iam; `wpo iam-policy`)
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -66,8 +69,9 @@ local registry = {}
 local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "number", "object", "string", "tags" }
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
-local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "import",
-                    "outputs", "read", "update" }
+local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "iam",
+                    "import", "outputs", "read", "update" }
+local IAM_KEYS = { "create", "delete", "read", "resources", "scoped", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
 local function set_of(list)
@@ -77,6 +81,7 @@ local function set_of(list)
 end
 local VALUE_TYPE_SET, ATTR_KEY_SET = set_of(VALUE_TYPES), set_of(ATTR_KEYS)
 local TYPE_KEY_SET, OUTPUT_KEY_SET = set_of(TYPE_KEYS), set_of(OUTPUT_KEYS)
+local IAM_KEY_SET = set_of(IAM_KEYS)
 
 local function bad_key(what, key, valid)
   local near = text.closest(tostring(key), valid)
@@ -102,6 +107,29 @@ local function check_attr_spec(tname, path, spec)
     if t ~= "object" then error(what .. ": 'fields' is for object attributes", 4) end
     for name, f in pairs(spec.fields) do check_attr_spec(tname, path .. "." .. name, f) end
   end
+end
+
+-- The IAM actions a type calls (see wpo.iam): lists of "prefix:Action" by
+-- phase, scoped actions and a resources function.
+local function check_iam(name, iam)
+  if iam == nil then return nil end
+  local what = "resource.define " .. name .. ": iam"
+  if type(iam) ~= "table" then error(what .. " must be a table", 3) end
+  for k, v in pairs(iam) do
+    if not IAM_KEY_SET[k] then error(bad_key(what, k, IAM_KEYS), 3) end
+    if k == "resources" then
+      if type(v) ~= "function" then error(what .. ".resources must be a function", 3) end
+    else
+      if type(v) ~= "table" then error(what .. "." .. k .. " must be a list of actions", 3) end
+      for _, a in ipairs(v) do
+        if type(a) ~= "string" or not a:match("^[a-z0-9-]+:[A-Z][A-Za-z0-9]*$") then
+          error(string.format("%s.%s: '%s' is not an IAM action like \"ec2:CreateVpc\" (no wildcards)",
+            what, k, tostring(a)), 3)
+        end
+      end
+    end
+  end
+  return iam
 end
 
 -- resource.define(name)(spec) -> type
@@ -133,6 +161,7 @@ function M.define(name)
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
+      iam = check_iam(name, spec.iam),
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then

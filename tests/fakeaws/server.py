@@ -41,6 +41,8 @@ def main(argv=None):
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="exit when the parent process goes away")
     ap.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    ap.add_argument("--enforce-iam", action="store_true",
+                    help="hold requests signed by fakeaws IAM users' keys to their policies")
     args = ap.parse_args(argv)
     if args.settle < 0 or args.page_size < 1:
         ap.error("--settle must be >= 0 and --page-size >= 1")
@@ -49,7 +51,8 @@ def main(argv=None):
 
     from fakeaws.httpd import FakeAWS  # botocore loads here, after the options are checked
 
-    server = FakeAWS(port=args.port, access_key=args.access_key, secret_key=args.secret_key,
+    server = FakeAWS(enforce_iam=args.enforce_iam, port=args.port, access_key=args.access_key,
+                     secret_key=args.secret_key,
                      account=args.account, settle=args.settle, page_size=args.page_size,
                      verbose=args.verbose)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

@@ -84,6 +84,19 @@ class RegistryWire:
         iam.detach_role_policy(RoleName="ecs-instance", PolicyArn=managed)
         iam.delete_role_policy(RoleName="ecs-instance", PolicyName="logs")
         iam.delete_role(RoleName="ecs-instance")
+        # users (iam_users.py): their keys sign; enforcement is tested in test_iam_enforce.py
+        iam.create_user(UserName="deployer", Path="/ci/")
+        self.assertEqual("arn:aws:iam::123456789012:user/ci/deployer",
+                         iam.get_user(UserName="deployer")["User"]["Arn"])
+        key = iam.create_access_key(UserName="deployer")["AccessKey"]
+        self.assertEqual([key["AccessKeyId"]],
+                         [k["AccessKeyId"] for k in iam.list_access_keys(UserName="deployer")["AccessKeyMetadata"]])
+        iam.put_user_policy(UserName="deployer", PolicyName="logs", PolicyDocument=json.dumps(inline))
+        self.assertEqual(inline, iam.get_user_policy(UserName="deployer", PolicyName="logs")["PolicyDocument"])
+        self.assertEqual(["logs"], iam.list_user_policies(UserName="deployer")["PolicyNames"])
+        iam.delete_user_policy(UserName="deployer", PolicyName="logs")
+        iam.delete_access_key(UserName="deployer", AccessKeyId=key["AccessKeyId"])
+        iam.delete_user(UserName="deployer")
         self.assert_all_served_ops_succeeded("iam")
 
     def test_logs(self):

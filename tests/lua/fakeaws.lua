@@ -24,7 +24,8 @@
 --
 -- Start options: region (default "us-east-1"), settle (describes a transitional
 -- state lasts, default 1), page_size (most items per page, default 5),
--- access_key, secret_key, account, verbose (server log in f.log_path).
+-- access_key, secret_key, account, verbose (server log in f.log_path),
+-- enforce_iam (hold fakeaws IAM users' keys to their policies).
 --
 -- The control calls go through tests/fakeaws/ctl.py (wpo has no HTTP client
 -- usable from here yet). The server is started with --exit-with-parent, so a
@@ -34,7 +35,7 @@ local cjson = require "cjson"
 local M = {}
 
 local PYTHON = "/usr/bin/python3"
-local OPTIONS = { "region", "settle", "page_size", "access_key", "secret_key", "account", "verbose" }
+local OPTIONS = { "region", "settle", "page_size", "access_key", "secret_key", "account", "verbose", "enforce_iam" }
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -94,6 +95,7 @@ function M.start(opts)
   if opts.page_size then args[#args + 1] = "--page-size"; args[#args + 1] = tostring(opts.page_size) end
   if opts.account then args[#args + 1] = "--account"; args[#args + 1] = tostring(opts.account) end
   if opts.verbose then args[#args + 1] = "--verbose" end
+  if opts.enforce_iam then args[#args + 1] = "--enforce-iam" end
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = quote(a) end
   local pipe = assert(io.popen("exec " .. table.concat(quoted, " ") .. " 2>>" .. quote(log), "r"))

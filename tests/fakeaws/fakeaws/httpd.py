@@ -20,7 +20,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
-from . import control, services, sigv4check, validate
+from . import control, iamauth, services, sigv4check, validate
 from .errors import AWSError, NotImplementedByFake
 from .faults import Faults
 from .protocols import Response, xmlwire
@@ -136,8 +136,10 @@ class FakeAWS(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, port=0, access_key="test", secret_key="test", account=DEFAULT_ACCOUNT,
-                 settle=1, page_size=5, verbose=False):
+                 settle=1, page_size=5, verbose=False, enforce_iam=False):
         self.account = account
+        # hold what fakeaws IAM users' keys sign to their policies (iamauth.py)
+        self.enforce_iam_default = self.enforce_iam = enforce_iam
         self.settle = settle
         self.page_size = page_size
         self.verbose = verbose
@@ -172,6 +174,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.faults.set({})
         self.keyring.reset()
         self.clock_offset = 0.0
+        self.enforce_iam = self.enforce_iam_default
 
     def now(self):
         """The server's clock: real time plus what /_fake/clock advanced it by.
@@ -333,6 +336,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             name = f"{svc.name}.{op.name}"
             params = proto.parse(svc, op, req)
             validate.validate(op.input_shape, params)
+            if server.enforce_iam and identity.user:
+                with server.store.lock:
+                    iamauth.authorize(Context(server, svc, op.name, req, identity, region), svc, op.name, params)
             decision = server.faults.decide(svc.name, op.name, req.body, req.raw_query)
             if decision.delay:
                 time.sleep(decision.delay)

@@ -36,10 +36,12 @@ class AuthError(Exception):
 
 
 class Identity:
-    """Who signed: the access key's secret, session token and caller identity."""
+    """Who signed: the access key's secret, session token and caller identity;
+    user: the name of the fakeaws IAM user the key belongs to (None for the
+    command line's key and STS's temporary ones)."""
 
     def __init__(self, access_key, secret_key, token=None, arn=None, user_id=None, account=None,
-                 expires=None):
+                 expires=None, user=None):
         # access_key None: an unsigned request (an operation AWS serves without
         # a signature, such as STS AssumeRoleWithWebIdentity)
         self.access_key = access_key
@@ -49,11 +51,13 @@ class Identity:
         self.user_id = user_id
         self.account = account
         self.expires = expires
+        self.user = user
 
 
 class Keyring:
     """The credentials the server accepts: the permanent pair given on the
-    command line (never forgotten) and temporary ones handed out by STS."""
+    command line (never forgotten), temporary ones handed out by STS and the
+    access keys of IAM users (services/iam_users.py)."""
 
     def __init__(self, identity):
         self.lock = threading.Lock()
@@ -69,6 +73,10 @@ class Keyring:
             if access_key == self.permanent.access_key:
                 return self.permanent
             return self.temporary.get(access_key)
+
+    def remove(self, access_key):
+        with self.lock:
+            self.temporary.pop(access_key, None)
 
     def reset(self):
         with self.lock:

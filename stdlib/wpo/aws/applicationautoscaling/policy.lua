@@ -147,4 +147,11 @@ return resource.define "aws.applicationautoscaling.policy" {
       ResourceId = rid, ScalableDimension = dim })
     if err and not kit.is_code(err, "ObjectNotFoundException") then error(err, 0) end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "application-autoscaling:DescribeScalingPolicies" },
+    create = { "application-autoscaling:PutScalingPolicy" },
+    update = { "application-autoscaling:PutScalingPolicy" },
+    delete = { "application-autoscaling:DeleteScalingPolicy" },
+  },
 }

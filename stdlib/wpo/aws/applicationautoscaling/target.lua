@@ -94,6 +94,13 @@ M.type = resource.define "aws.applicationautoscaling.target" {
       ScalableDimension = dim })
     if err and not kit.is_code(err, "ObjectNotFoundException") then error(err, 0) end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "application-autoscaling:DescribeScalableTargets" },
+    create = { "application-autoscaling:RegisterScalableTarget" },
+    update = { "application-autoscaling:RegisterScalableTarget" },
+    delete = { "application-autoscaling:DeregisterScalableTarget" },
+  },
 }
 
 return M.type

@@ -192,4 +192,13 @@ return resource.define "aws.autoscaling.group" {
       return g == nil, g and string.format("%s, %d instances", g.Status or "active", #(g.Instances or {}))
     end, { what = "the Auto Scaling group and its instances to be gone", timeout = 1800, interval = 15 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "autoscaling:DescribeAutoScalingGroups" },
+    create = { "iam:PassRole", "autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags" },
+    update = { "iam:PassRole", "autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags",
+      "autoscaling:SetInstanceProtection", "autoscaling:UpdateAutoScalingGroup" },
+    delete = { "autoscaling:DeleteAutoScalingGroup", "autoscaling:DeleteTags",
+      "autoscaling:SetInstanceProtection", "autoscaling:UpdateAutoScalingGroup" },
+  },
 }

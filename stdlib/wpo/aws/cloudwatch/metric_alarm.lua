@@ -209,4 +209,11 @@ return resource.define "aws.cloudwatch.metric_alarm" {
     if out or err.code == "ResourceNotFound" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource" },
+    create = { "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource" },
+    update = { "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource" },
+    delete = { "cloudwatch:DeleteAlarms" },
+  },
 }

@@ -55,4 +55,11 @@ return resource.define "aws.ec2.eip" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeAddresses" },
+    create = { "ec2:AllocateAddress" },
+    update = { "ec2:AllocateAddress", "ec2:ReleaseAddress" },
+    delete = { "ec2:ReleaseAddress" },
+  },
 }

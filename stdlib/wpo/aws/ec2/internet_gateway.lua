@@ -86,4 +86,11 @@ return resource.define "aws.ec2.internet_gateway" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeInternetGateways" },
+    create = { "ec2:AttachInternetGateway", "ec2:CreateInternetGateway" },
+    update = { "ec2:AttachInternetGateway", "ec2:CreateInternetGateway", "ec2:DetachInternetGateway" },
+    delete = { "ec2:DeleteInternetGateway", "ec2:DetachInternetGateway" },
+  },
 }

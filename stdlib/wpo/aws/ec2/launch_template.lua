@@ -269,5 +269,13 @@ return resource.define "aws.ec2.launch_template" {
       error(err, 0)
     end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates" },
+    create = { "iam:PassRole", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:CreateTags",
+      "ec2:ModifyLaunchTemplate" },
+    update = { "iam:PassRole", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:CreateTags",
+      "ec2:ModifyLaunchTemplate" },
+    delete = { "ec2:DeleteLaunchTemplate", "ec2:DeleteTags" },
+  },
 }
-

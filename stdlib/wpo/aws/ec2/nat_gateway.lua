@@ -101,4 +101,11 @@ return resource.define "aws.ec2.nat_gateway" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeNatGateways" },
+    create = { "ec2:CreateNatGateway" },
+    update = { "ec2:CreateNatGateway" },
+    delete = { "ec2:DeleteNatGateway" },
+  },
 }

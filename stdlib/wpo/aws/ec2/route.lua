@@ -143,4 +143,11 @@ return resource.define "aws.ec2.route" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeRouteTables" },
+    create = { "ec2:CreateRoute", "ec2:ReplaceRoute" },
+    update = { "ec2:CreateRoute", "ec2:ReplaceRoute" },
+    delete = { "ec2:DeleteRoute" },
+  },
 }

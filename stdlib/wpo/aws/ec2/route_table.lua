@@ -58,4 +58,11 @@ return resource.define "aws.ec2.route_table" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeRouteTables" },
+    create = { "ec2:CreateRouteTable" },
+    update = { "ec2:CreateRouteTable" },
+    delete = { "ec2:DeleteRouteTable" },
+  },
 }

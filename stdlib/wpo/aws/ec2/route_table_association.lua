@@ -76,4 +76,11 @@ return resource.define "aws.ec2.route_table_association" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeRouteTables" },
+    create = { "ec2:AssociateRouteTable", "ec2:ReplaceRouteTableAssociation" },
+    update = { "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation" },
+    delete = { "ec2:DisassociateRouteTable" },
+  },
 }

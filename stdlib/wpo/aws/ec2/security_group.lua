@@ -101,4 +101,11 @@ return resource.define "aws.ec2.security_group" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups" },
+    create = { "ec2:AuthorizeSecurityGroupEgress", "ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress" },
+    update = { "ec2:AuthorizeSecurityGroupEgress", "ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress" },
+    delete = { "ec2:DeleteSecurityGroup" },
+  },
 }

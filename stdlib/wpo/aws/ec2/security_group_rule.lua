@@ -161,4 +161,13 @@ return resource.define "aws.ec2.security_group_rule" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeSecurityGroupRules" },
+    create = { "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:ModifySecurityGroupRules" },
+    update = { "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:ModifySecurityGroupRules", "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress" },
+    delete = { "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress" },
+  },
 }

@@ -84,4 +84,11 @@ return resource.define "aws.ec2.subnet" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets" },
+    create = { "ec2:CreateSubnet", "ec2:ModifySubnetAttribute" },
+    update = { "ec2:CreateSubnet", "ec2:ModifySubnetAttribute" },
+    delete = { "ec2:DeleteSubnet" },
+  },
 }

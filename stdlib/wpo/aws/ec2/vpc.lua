@@ -112,4 +112,12 @@ return resource.define "aws.ec2.vpc" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcAttribute",
+      "ec2:DescribeVpcs" },
+    create = { "ec2:CreateVpc", "ec2:ModifyVpcAttribute" },
+    update = { "ec2:CreateVpc", "ec2:ModifyVpcAttribute" },
+    delete = { "ec2:DeleteVpc" },
+  },
 }

@@ -183,4 +183,11 @@ return resource.define "aws.ec2.vpc_endpoint" {
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ec2:DescribePrefixLists", "ec2:DescribeVpcEndpoints" },
+    create = { "ec2:CreateVpcEndpoint", "ec2:ModifyVpcEndpoint" },
+    update = { "ec2:CreateVpcEndpoint", "ec2:ModifyVpcEndpoint" },
+    delete = { "ec2:DeleteVpcEndpoints" },
+  },
 }

@@ -133,6 +133,13 @@ local t = resource.define "aws.ecr.lifecycle_policy" {
     if out or GONE[err.code] then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecr:GetLifecyclePolicy" },
+    create = { "ecr:PutLifecyclePolicy" },
+    update = { "ecr:PutLifecyclePolicy" },
+    delete = { "ecr:DeleteLifecyclePolicy" },
+  },
 }
 
 t.build_policy, t.parse_policy = M.policy, M.parse

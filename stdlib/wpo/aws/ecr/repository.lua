@@ -170,4 +170,13 @@ return resource.define "aws.ecr.repository" {
     end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecr:DescribeRepositories", "ecr:ListTagsForResource" },
+    create = { "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
+      "ecr:TagResource", "ecr:UntagResource" },
+    update = { "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
+      "ecr:TagResource", "ecr:UntagResource" },
+    delete = { "ecr:DeleteRepository" },
+  },
 }

@@ -142,4 +142,13 @@ return resource.define "aws.ecs.capacity_provider" {
       return now.updateStatus == "DELETE_COMPLETE", now.updateStatus
     end, { what = "the capacity provider's deletion", timeout = 900, interval = 5 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecs:DescribeCapacityProviders" },
+    create = { "ecs:CreateCapacityProvider", "ecs:TagResource", "ecs:UntagResource",
+      "ecs:UpdateCapacityProvider" },
+    update = { "ecs:CreateCapacityProvider", "ecs:TagResource", "ecs:UntagResource",
+      "ecs:UpdateCapacityProvider" },
+    delete = { "ecs:DeleteCapacityProvider" },
+  },
 }

@@ -104,4 +104,11 @@ return resource.define "aws.ecs.cluster" {
       return (not c or c.status == "INACTIVE"), c and c.status
     end, { what = "the cluster to become INACTIVE", timeout = 600, interval = 5 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecs:DescribeClusters" },
+    create = { "ecs:CreateCluster", "ecs:TagResource", "ecs:UntagResource", "ecs:UpdateClusterSettings" },
+    update = { "ecs:CreateCluster", "ecs:TagResource", "ecs:UntagResource", "ecs:UpdateClusterSettings" },
+    delete = { "ecs:DeleteCluster" },
+  },
 }

@@ -148,4 +148,11 @@ return resource.define "aws.ecs.cluster_capacity_providers" {
     local ok, err = pcall(put, ctx, id, {}, {})
     if not ok and not kit.is_code(err, "ClusterNotFoundException", "NotFound") then error(err, 0) end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecs:DescribeClusters" },
+    create = { "ecs:PutClusterCapacityProviders" },
+    update = { "ecs:PutClusterCapacityProviders" },
+    delete = { "ecs:PutClusterCapacityProviders" },
+  },
 }

@@ -290,4 +290,11 @@ return resource.define "aws.ecs.service" {
       return (not now or now.status == "INACTIVE"), now and now.status
     end, { what = "the service to drain and become INACTIVE", timeout = 1200, interval = 15 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecs:DescribeServices" },
+    create = { "ecs:CreateService", "ecs:TagResource", "ecs:UntagResource" },
+    update = { "ecs:CreateService", "ecs:TagResource", "ecs:UntagResource", "ecs:UpdateService" },
+    delete = { "ecs:DeleteService", "ecs:UpdateService" },
+  },
 }

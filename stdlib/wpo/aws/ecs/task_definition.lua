@@ -258,4 +258,13 @@ return resource.define "aws.ecs.task_definition" {
     local _, err = kit.try(ctx:aws("ecs"), "DeregisterTaskDefinition", { taskDefinition = id })
     if err and not kit.is_code(err, "ClientException") then error(err, 0) end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ecr:DescribeImages", "ecs:DescribeTaskDefinition" },
+    create = { "iam:PassRole", "ecr:TagResource", "ecr:UntagResource", "ecs:RegisterTaskDefinition", "ecs:TagResource",
+      "ecs:UntagResource" },
+    update = { "iam:PassRole", "ecr:TagResource", "ecr:UntagResource", "ecs:RegisterTaskDefinition", "ecs:TagResource",
+      "ecs:UntagResource" },
+    delete = { "ecs:DeregisterTaskDefinition" },
+  },
 }

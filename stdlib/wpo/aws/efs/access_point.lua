@@ -168,4 +168,11 @@ return resource.define "aws.efs.access_point" {
     local ap = live(ctx, id)
     return ap and observed(ap, nil)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticfilesystem:DescribeAccessPoints" },
+    create = { "elasticfilesystem:CreateAccessPoint", "elasticfilesystem:TagResource" },
+    update = { "elasticfilesystem:CreateAccessPoint", "elasticfilesystem:TagResource" },
+    delete = { "elasticfilesystem:DeleteAccessPoint" },
+  },
 }

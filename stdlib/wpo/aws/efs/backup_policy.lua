@@ -81,4 +81,11 @@ return resource.define "aws.efs.backup_policy" {
     if not fs or fs.LifeCycleState ~= "available" then return end
     put(ctx, id, "DISABLED")
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticfilesystem:DescribeBackupPolicy", "elasticfilesystem:DescribeFileSystems" },
+    create = { "elasticfilesystem:PutBackupPolicy", "elasticfilesystem:TagResource" },
+    update = { "elasticfilesystem:PutBackupPolicy", "elasticfilesystem:TagResource" },
+    delete = { "elasticfilesystem:PutBackupPolicy" },
+  },
 }

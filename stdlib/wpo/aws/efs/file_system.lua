@@ -180,4 +180,13 @@ return resource.define "aws.efs.file_system" {
     local fs = live(ctx, id)
     return fs and observed(ctx, fs, nil)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeLifecycleConfiguration" },
+    create = { "elasticfilesystem:CreateFileSystem", "elasticfilesystem:PutLifecycleConfiguration",
+      "elasticfilesystem:TagResource", "elasticfilesystem:UpdateFileSystem" },
+    update = { "elasticfilesystem:CreateFileSystem", "elasticfilesystem:PutLifecycleConfiguration",
+      "elasticfilesystem:TagResource", "elasticfilesystem:UpdateFileSystem" },
+    delete = { "elasticfilesystem:DeleteFileSystem" },
+  },
 }

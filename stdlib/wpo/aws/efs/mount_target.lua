@@ -123,4 +123,13 @@ return resource.define "aws.efs.mount_target" {
     local mt = live(ctx, id)
     return mt and observed(ctx, mt, nil)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticfilesystem:DescribeMountTargetSecurityGroups", "elasticfilesystem:DescribeMountTargets" },
+    create = { "elasticfilesystem:CreateMountTarget", "elasticfilesystem:ModifyMountTargetSecurityGroups",
+      "elasticfilesystem:TagResource" },
+    update = { "elasticfilesystem:CreateMountTarget", "elasticfilesystem:ModifyMountTargetSecurityGroups",
+      "elasticfilesystem:TagResource" },
+    delete = { "elasticfilesystem:DeleteMountTarget" },
+  },
 }

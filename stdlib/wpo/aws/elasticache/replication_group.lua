@@ -305,4 +305,16 @@ return resource.define "aws.elasticache.replication_group" {
     o.apply_immediately, o.auth_token_update_strategy = true, "ROTATE"
     return o
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticache:DescribeCacheClusters", "elasticache:DescribeReplicationGroups",
+      "elasticache:ListTagsForResource", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue" },
+    create = { "elasticache:AddTagsToResource", "elasticache:CreateReplicationGroup",
+      "elasticache:DecreaseReplicaCount", "elasticache:IncreaseReplicaCount",
+      "elasticache:ModifyReplicationGroup" },
+    update = { "elasticache:AddTagsToResource", "elasticache:CreateReplicationGroup",
+      "elasticache:DecreaseReplicaCount", "elasticache:IncreaseReplicaCount",
+      "elasticache:ModifyReplicationGroup", "elasticache:RemoveTagsFromResource" },
+    delete = { "elasticache:DeleteReplicationGroup", "elasticache:RemoveTagsFromResource" },
+  },
 }

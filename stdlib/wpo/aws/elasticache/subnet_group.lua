@@ -108,4 +108,13 @@ return resource.define "aws.elasticache.subnet_group" {
     local group = describe(ctx, id)
     return group and observed(ctx, group, nil)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticache:DescribeCacheSubnetGroups", "elasticache:ListTagsForResource" },
+    create = { "elasticache:AddTagsToResource", "elasticache:CreateCacheSubnetGroup",
+      "elasticache:ModifyCacheSubnetGroup" },
+    update = { "elasticache:AddTagsToResource", "elasticache:CreateCacheSubnetGroup",
+      "elasticache:ModifyCacheSubnetGroup", "elasticache:RemoveTagsFromResource" },
+    delete = { "elasticache:DeleteCacheSubnetGroup", "elasticache:RemoveTagsFromResource" },
+  },
 }

@@ -186,4 +186,13 @@ return resource.define "aws.elbv2.listener" {
     local _, err = kit.try(client(ctx), "DeleteListener", { ListenerArn = id })
     if err and not kit.is_code(err, "ListenerNotFound") then error(err, 0) end
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTags" },
+    create = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:ModifyListener" },
+    update = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:ModifyListener", "elasticloadbalancing:RemoveTags" },
+    delete = { "elasticloadbalancing:DeleteListener", "elasticloadbalancing:RemoveTags" },
+  },
 }

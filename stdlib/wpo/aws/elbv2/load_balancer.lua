@@ -178,4 +178,16 @@ return resource.define "aws.elbv2.load_balancer" {
       return lb == nil, lb and lb.State and lb.State.Code
     end, { what = "the load balancer to be gone", timeout = 600, interval = 15 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticloadbalancing:DescribeLoadBalancerAttributes",
+      "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags" },
+    create = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateLoadBalancer",
+      "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetSecurityGroups",
+      "elasticloadbalancing:SetSubnets" },
+    update = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateLoadBalancer",
+      "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:RemoveTags",
+      "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets" },
+    delete = { "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:RemoveTags" },
+  },
 }

@@ -172,4 +172,15 @@ return resource.define "aws.elbv2.target_group" {
       error(err, 0)
     end, { what = "the target group to be free of listeners", timeout = 300, interval = 5 })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeTargetGroupAttributes",
+      "elasticloadbalancing:DescribeTargetGroups" },
+    create = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:ModifyTargetGroupAttributes" },
+    update = { "elasticloadbalancing:AddTags", "elasticloadbalancing:CreateTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:ModifyTargetGroupAttributes",
+      "elasticloadbalancing:RemoveTags" },
+    delete = { "elasticloadbalancing:DeleteTargetGroup", "elasticloadbalancing:RemoveTags" },
+  },
 }

@@ -142,4 +142,21 @@ return resource.define "aws.iam.instance_profile" {
     if out or err.code == "NoSuchEntity" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "iam:GetInstanceProfile" },
+    create = { "iam:PassRole", "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:TagInstanceProfile",
+      "iam:UntagInstanceProfile" },
+    update = { "iam:PassRole", "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile",
+      "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile" },
+    delete = { "iam:DeleteInstanceProfile", "iam:RemoveRoleFromInstanceProfile" },
+    scoped = { "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+      "iam:GetInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
+      "iam:UntagInstanceProfile" },
+    resources = function(a)
+      local iam = require "wpo.iam"
+      local path = a.path or "/"
+      if iam.known(a.name) and iam.known(path) then return iam.path_arns("instance-profile", path, a.name) end
+    end,
+  },
 }

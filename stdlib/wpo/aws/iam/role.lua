@@ -162,4 +162,23 @@ return resource.define "aws.iam.role" {
     if out or err.code == "NoSuchEntity" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies" },
+    create = { "iam:CreateRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole" },
+    update = { "iam:CreateRole", "iam:DetachRolePolicy", "iam:RemoveRoleFromInstanceProfile", "iam:TagRole",
+      "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole" },
+    delete = { "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+      "iam:RemoveRoleFromInstanceProfile" },
+    scoped = { "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:GetRole",
+      "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:TagRole",
+      "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole" },
+    resources = function(a)
+      local iam = require "wpo.iam"
+      local path = a.path or "/"
+      if iam.known(a.name) and iam.known(path) then return iam.path_arns("role", path, a.name) end
+    end,
+  },
 }

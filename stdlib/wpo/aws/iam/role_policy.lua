@@ -81,4 +81,13 @@ return resource.define "aws.iam.role_policy" {
     if out or err.code == "NoSuchEntity" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "iam:GetRolePolicy" },
+    create = { "iam:PutRolePolicy" },
+    update = { "iam:PutRolePolicy" },
+    delete = { "iam:DeleteRolePolicy" },
+    scoped = { "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PutRolePolicy" },
+    resources = function(_, env) return env.roles end,   -- the stack's own roles
+  },
 }

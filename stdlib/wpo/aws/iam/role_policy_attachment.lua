@@ -67,4 +67,13 @@ return resource.define "aws.iam.role_policy_attachment" {
     if out or err.code == "NoSuchEntity" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "iam:ListAttachedRolePolicies" },
+    create = { "iam:AttachRolePolicy" },
+    update = { "iam:AttachRolePolicy", "iam:DetachRolePolicy" },
+    delete = { "iam:DetachRolePolicy" },
+    scoped = { "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies" },
+    resources = function(_, env) return env.roles end,   -- the stack's own roles
+  },
 }

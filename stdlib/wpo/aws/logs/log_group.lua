@@ -135,4 +135,22 @@ return resource.define "aws.logs.log_group" {
     if out or GONE[err.code] then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "logs:DescribeLogGroups", "logs:ListTagsForResource" },
+    create = { "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource",
+      "logs:UntagResource" },
+    update = { "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DisassociateKmsKey",
+      "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource" },
+    delete = { "logs:DeleteLogGroup", "logs:DeleteRetentionPolicy", "logs:DisassociateKmsKey" },
+    scoped = { "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:DeleteRetentionPolicy",
+      "logs:DisassociateKmsKey", "logs:ListTagsForResource", "logs:PutRetentionPolicy", "logs:TagResource",
+      "logs:UntagResource" },
+    resources = function(a, env)
+      if require("wpo.iam").known(a.name) then
+        local arn = string.format("arn:aws:logs:%s:*:log-group:%s", env.region, a.name)
+        return { arn, arn .. ":*" }
+      end
+    end,
+  },
 }

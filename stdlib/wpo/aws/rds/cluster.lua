@@ -282,4 +282,13 @@ return resource.define "aws.rds.cluster" {
     return result(ctx, c, nil, { final_snapshot_identifier = rds.final_snapshot_name(ctx, id),
       skip_final_snapshot = false, apply_immediately = true, allow_major_version_upgrade = false })
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "rds:DescribeDBClusters", "rds:ListTagsForResource", "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue" },
+    create = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster" },
+    update = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster",
+      "rds:RemoveTagsFromResource" },
+    delete = { "rds:DeleteDBCluster", "rds:DeleteDBInstance", "rds:RemoveTagsFromResource" },
+  },
 }

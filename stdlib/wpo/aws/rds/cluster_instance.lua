@@ -151,4 +151,12 @@ return resource.define "aws.rds.cluster_instance" {
     o.apply_immediately = true
     return o
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:ListTagsForResource" },
+    create = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance" },
+    update = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance",
+      "rds:RemoveTagsFromResource" },
+    delete = { "rds:DeleteDBInstance", "rds:RemoveTagsFromResource" },
+  },
 }

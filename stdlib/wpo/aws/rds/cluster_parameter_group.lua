@@ -176,4 +176,14 @@ return resource.define "aws.rds.cluster_parameter_group" {
     local group = describe(ctx, id)
     return group and observed(ctx, group)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "rds:DescribeDBClusterParameterGroups", "rds:DescribeDBClusterParameters",
+      "rds:ListTagsForResource" },
+    create = { "rds:AddTagsToResource", "rds:CreateDBClusterParameterGroup",
+      "rds:ModifyDBClusterParameterGroup", "rds:ResetDBClusterParameterGroup" },
+    update = { "rds:AddTagsToResource", "rds:CreateDBClusterParameterGroup",
+      "rds:ModifyDBClusterParameterGroup", "rds:RemoveTagsFromResource", "rds:ResetDBClusterParameterGroup" },
+    delete = { "rds:DeleteDBClusterParameterGroup", "rds:RemoveTagsFromResource" },
+  },
 }

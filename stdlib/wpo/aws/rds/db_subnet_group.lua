@@ -100,4 +100,12 @@ return resource.define "aws.rds.db_subnet_group" {
     local group = describe(ctx, id)
     return group and observed(ctx, group, nil)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "rds:DescribeDBSubnetGroups", "rds:ListTagsForResource" },
+    create = { "rds:AddTagsToResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup" },
+    update = { "rds:AddTagsToResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup",
+      "rds:RemoveTagsFromResource" },
+    delete = { "rds:DeleteDBSubnetGroup", "rds:RemoveTagsFromResource" },
+  },
 }

@@ -242,4 +242,12 @@ return resource.define "aws.rds.instance" {
     o.skip_final_snapshot, o.apply_immediately, o.allow_major_version_upgrade = false, true, false
     return o
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "rds:ListTagsForResource" },
+    create = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance" },
+    update = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance",
+      "rds:RemoveTagsFromResource" },
+    delete = { "rds:DeleteDBInstance", "rds:RemoveTagsFromResource" },
+  },
 }

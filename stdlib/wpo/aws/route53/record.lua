@@ -171,6 +171,13 @@ M.type = resource.define "aws.route53.record" {
     end
     change.wait(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name))
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "route53:GetChange", "route53:ListResourceRecordSets" },
+    create = { "route53:ChangeResourceRecordSets" },
+    update = { "route53:ChangeResourceRecordSets" },
+    delete = { "route53:ChangeResourceRecordSets" },
+  },
 }
 
 return M.type

@@ -201,4 +201,14 @@ return resource.define "aws.route53.zone" {
     end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "route53:GetChange", "route53:GetHostedZone", "route53:ListHostedZonesByName",
+      "route53:ListResourceRecordSets", "route53:ListTagsForResource" },
+    create = { "route53:ChangeResourceRecordSets", "route53:ChangeTagsForResource", "route53:CreateHostedZone",
+      "route53:UpdateHostedZoneComment" },
+    update = { "route53:ChangeResourceRecordSets", "route53:ChangeTagsForResource", "route53:CreateHostedZone",
+      "route53:UpdateHostedZoneComment" },
+    delete = { "route53:DeleteHostedZone" },
+  },
 }

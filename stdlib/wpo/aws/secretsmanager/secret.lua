@@ -252,6 +252,24 @@ local t = resource.define "aws.secretsmanager.secret" {
     end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue" },
+    create = { "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:RestoreSecret",
+      "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:UpdateSecret" },
+    update = { "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:RestoreSecret",
+      "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:UpdateSecret" },
+    delete = { "secretsmanager:DeleteSecret" },
+    scoped = { "secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:RestoreSecret",
+      "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:UpdateSecret" },
+    -- a secret's ARN ends in its name, a dash and six random characters
+    resources = function(a, env)
+      if require("wpo.iam").known(a.name) then
+        return { string.format("arn:aws:secretsmanager:%s:*:secret:%s-??????", env.region, a.name) }
+      end
+    end,
+  },
 }
 
 t.generate = generate

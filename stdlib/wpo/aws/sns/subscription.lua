@@ -76,4 +76,11 @@ return resource.define "aws.sns.subscription" {
     if out or err.code == "NotFound" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic" },
+    create = { "sns:Subscribe" },
+    update = { "sns:Subscribe" },
+    delete = { "sns:Unsubscribe" },
+  },
 }

@@ -118,4 +118,11 @@ return resource.define "aws.sns.topic" {
     if out or err.code == "NotFound" then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "sns:GetTopicAttributes", "sns:ListTagsForResource", "sts:GetCallerIdentity" },
+    create = { "sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource" },
+    update = { "sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource" },
+    delete = { "sns:DeleteTopic" },
+  },
 }

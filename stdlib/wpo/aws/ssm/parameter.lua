@@ -188,4 +188,18 @@ return resource.define "aws.ssm.parameter" {
     if out or GONE[err.code] then return end
     error(err, 0)
   end,
+  -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
+  iam = {
+    read = { "ssm:DescribeParameters", "ssm:GetParameter", "ssm:ListTagsForResource" },
+    create = { "ssm:AddTagsToResource", "ssm:PutParameter" },
+    update = { "ssm:AddTagsToResource", "ssm:PutParameter", "ssm:RemoveTagsFromResource" },
+    delete = { "ssm:DeleteParameter", "ssm:RemoveTagsFromResource" },
+    scoped = { "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:ListTagsForResource",
+      "ssm:PutParameter", "ssm:RemoveTagsFromResource" },
+    resources = function(a, env)
+      if require("wpo.iam").known(a.name) then
+        return { string.format("arn:aws:ssm:%s:*:parameter/%s", env.region, (a.name:gsub("^/", ""))) }
+      end
+    end,
+  },
 }

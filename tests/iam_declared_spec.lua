@@ -1,0 +1,74 @@
+-- Keeps the IAM declarations honest per resource type and phase: the
+-- staging stack's run, plan and destroy against fakeaws, each in one wpo
+-- process that records (tests/lua/iam_recorder.lua) every AWS operation each
+-- type's find/create, read/check, update and delete calls; each must be
+-- declared in that phase of the type's iam (or in its reads, which every
+-- phase holds).
+local cjson = require "cjson"
+local fs = require "wpo.core.fs"
+local h = require "helpers"
+local resource = require "wpo.resource"
+
+local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
+local REPO = require("wpo.stack").absolute(h.REPO)
+
+describe("the IAM declarations of the resource types", function()
+  local fakeaws = require "fakeaws"
+  local f, root
+
+  setup(function()
+    f = fakeaws.start { region = "eu-west-1" }
+    root = h.tmpdir()
+    assert(os.execute("cp -r " .. h.quote(REPO .. "/stacks") .. " " .. h.quote(root .. "/stacks")))
+    assert(fs.mkdir_p(root .. "/.git"))
+  end)
+  teardown(function()
+    if f then f:stop() end
+    if root then h.rmrf(root) end
+  end)
+
+  local function recorded(name, args)
+    local e = { WPO_WAIT_SCALE = "0.01", NO_COLOR = "1" }
+    for k, v in pairs(f.env) do e[k] = v end
+    local parts = { "cd " .. h.quote(root) .. " && env" }
+    for k, v in pairs(e) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
+    parts[#parts + 1] = h.quote(WPO) .. " lua " .. h.quote(REPO .. "/tests/lua/iam_recorder.lua")
+      .. " " .. h.quote(root .. "/" .. name .. ".json")
+    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
+    local r = h.sh(table.concat(parts, " "))
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    return cjson.decode((assert(fs.read(root .. "/" .. name .. ".json"))))
+  end
+
+  it("declare every operation staging's run, plan and destroy call, in its phase", function()
+    local problems, checked = {}, 0
+    for _, step in ipairs({ { "run", "run", "stacks/staging.lua", "--yes" }, { "plan", "plan", "stacks/staging.lua" },
+        { "destroy", "destroy", "stacks/staging.lua", "--yes" } }) do
+      local seen = recorded(step[1], { table.unpack(step, 2) })
+      for tname, phases in pairs(seen) do
+        if tname ~= "(engine)" then
+          local t = assert(resource.get(tname))
+          for phase, actions in pairs(phases) do
+            local declared = {}
+            for _, a in ipairs(t.iam[phase] or {}) do declared[a] = true end
+            for _, a in ipairs(t.iam.read or {}) do declared[a] = true end
+            for _, a in ipairs(actions) do
+              checked = checked + 1
+              if not declared[a] then problems[#problems + 1] = tname .. " " .. phase .. ": " .. a end
+            end
+          end
+        end
+      end
+      if step[1] == "plan" then
+        for tname, phases in pairs(seen) do
+          if tname ~= "(engine)" then
+            for phase in pairs(phases) do assert.are.equal("read", phase, tname) end
+          end
+        end
+      end
+    end
+    table.sort(problems)
+    assert.are.same({}, problems)
+    assert.is_true(checked > 150, "operations checked: " .. checked)
+  end)
+end)
