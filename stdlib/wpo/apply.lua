@@ -361,11 +361,9 @@ local function execute(a, ctx_for, st)
       st:save()
       return record
     end
-    local old_type = resource.get(prior.type) or t
-    old_type.delete(ctx_for(a, prior), prior.id, prior)
-    local keep = prior.deposed
-    st:remove(address)
-    st:save()
+    -- destroy before create: the old object went in this replace's own
+    -- delete node ("ADDRESS (destroy)"), which this one waited for
+    local keep = prior and prior.deposed
     local record, generation = create(nil, keep)
     record.deposed = keep
     st:set(address, record)
@@ -472,6 +470,7 @@ function M.run(p, stack, st, opts)
 
   local function count(a)
     local c = result.counts
+    if a.replace_of then return end -- counted with its replace
     if a.action == "create" then c.added = c.added + 1
     elseif a.action == "update" then c.changed = c.changed + 1
     elseif a.action == "replace" then
