@@ -66,7 +66,7 @@ describe("tainted objects (end to end)", function()
     local r = wpo { "run", "s.lua", "--yes" }
     assert.are.equal(1, r.status, r.stdout .. r.stderr)
     local refusal = "Value: SOMETIMES is not in the allowed values of binlog_format"
-    assert.matches(refusal, r.stdout, 1, true)
+    assert.matches(refusal, r.stderr, 1, true)
     assert.are.same({ "t-db" }, groups())
     local rec = record(ADDRESS)
     assert.is_table(rec, "the group is in the state")
