@@ -111,4 +111,33 @@ describe("replacement, destroy before create (against fakeaws)", function()
     r = wpo { "plan", "s.lua" }
     assert.matches("No changes", r.stdout)
   end)
+
+  it("creates before destroying a group whose name must stay unique, with a suffix kept in the state", function()
+    local src = [[
+local s = wpo.stack { name = "rep", region = "eu-west-1" }
+local vpc = s:add("aws.ec2.vpc", "main", { cidr_block = "10.61.0.0/16" })
+local web = s:add("aws.ec2.security_group", "web", { name = "rep-web", vpc_id = vpc.id, description = "%s",
+  lifecycle = { create_before_destroy = true } })
+s:add("aws.ec2.security_group_rule", "https", { security_group_id = web.id, type = "ingress", from_port = 443,
+  to_port = 443, cidr_ipv4 = "0.0.0.0/0" })
+return s
+]]
+    h.write(dir .. "/s.lua", src:format("one"))
+    wpo { "run", "s.lua", "--yes" }
+    local old = record("aws.ec2.security_group.web").id
+    h.write(dir .. "/s.lua", src:format("two"))
+    local r = wpo { "run", "s.lua", "--yes" }
+    assert.matches("will be replaced %(description forces replacement%), creating the new one first", r.stdout)
+    local web = record("aws.ec2.security_group.web")
+    assert.are_not.equal(old, web.id)
+    assert.matches("^%x%x%x%x%x%x%x%x$", web.name_suffix)
+    assert.are.equal("rep-web", web.inputs.name)
+    local groups = f:state().ec2["security-group"]
+    assert.is_nil(groups[old])
+    assert.are.equal("rep-web-" .. web.name_suffix, groups[web.id].GroupName)
+    assert.are.equal("two", groups[web.id].Description)
+    assert.are.equal(web.id, f:state().ec2["security-group-rule"][record("aws.ec2.security_group_rule.https").id].GroupId)
+    r = wpo { "plan", "s.lua" }
+    assert.matches("No changes", r.stdout)
+  end)
 end)

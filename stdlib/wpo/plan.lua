@@ -81,6 +81,8 @@ function M.refresh(stack, st, opts)
         end
         local changed = {}
         for k, v in pairs(value.normalize_numbers(observed)) do
+          -- a name made unique by create_before_destroy reads as the script's
+          if k == t.unique_name and record.name_suffix then v = resource.base_name(v, record.name_suffix) end
           if t.attributes[k] then
             if not value.equal(record.inputs[k], v) then changed[#changed + 1] = k end
             record.inputs[k] = v

@@ -27,6 +27,13 @@
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
+--   unique_name = "name"              (optional) the string attribute AWS keeps
+--                                     unique (a group's name in its VPC, a
+--                                     role's name): a create_before_destroy
+--                                     replace makes the new object with a
+--                                     suffix ("<name>-<8 hex>"), recorded in the
+--                                     state as name_suffix, while the old one
+--                                     still holds the name
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -67,7 +74,7 @@ local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "numbe
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
 local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "import",
-                    "outputs", "read", "update" }
+                    "outputs", "read", "unique_name", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
 local function set_of(list)
@@ -133,6 +140,7 @@ function M.define(name)
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
+      unique_name = spec.unique_name,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -161,6 +169,10 @@ function M.define(name)
     for oname in pairs(t.outputs) do t.output_names[#t.output_names + 1] = oname end
     table.sort(t.output_names)
     t.taggable = t.attributes.tags ~= nil and t.attributes.tags.type == "tags"
+    if t.unique_name ~= nil and not (t.attributes[t.unique_name] and t.attributes[t.unique_name].type == "string") then
+      error(string.format("resource.define %s: unique_name names a string attribute, not %s", name,
+        tostring(t.unique_name)), 2)
+    end
     registry[name] = t
     return t
   end
@@ -399,6 +411,21 @@ function Context:client_token()
   local seed = table.concat({ self.lineage or "", self.stack or "", self.region or "", self.address,
     tostring(self.generation or 1) }, "\0")
   return crypto.hex(crypto.sha256(seed)):sub(1, 64)
+end
+
+-- resource.name_suffix(ctx) -> "1a2b3c4d": the suffix a create_before_destroy
+-- replace gives a unique name; the same across a crash and a re-run (it comes
+-- from the create's client token), so the object it made is found again.
+function M.name_suffix(ctx)
+  return ctx:client_token():sub(1, 8)
+end
+
+-- resource.base_name(value, suffix) -> the name without "-<suffix>"
+function M.base_name(v, suffix)
+  if type(v) ~= "string" or not suffix then return v end
+  local tail = "-" .. suffix
+  if v:sub(-#tail) == tail then return v:sub(1, -#tail - 1) end
+  return v
 end
 
 -- ctx:adopt(find) -> observed | nil

@@ -2,7 +2,9 @@
 -- aws.ec2.security_group_rule resources (a rule naming another group as its
 -- peer is how one tier admits another).
 --
---   name              required, unique in the VPC; replaces
+--   name              required, unique in the VPC; replaces (with
+--                     create_before_destroy the new group is named
+--                     "<name>-<8 hex>" while the old one holds the name)
 --   description       default "Managed by wpo"; replaces (AWS cannot change it)
 --   vpc_id            required; replaces
 --   allow_all_egress  default false: the allow-all egress rule AWS gives every
@@ -66,6 +68,7 @@ return resource.define "aws.ec2.security_group" {
   },
   outputs = { "id", "arn", "owner_id" },
 
+  unique_name = "name",
   found_by = "its wpo:address tag",
   find = common.tagged("DescribeSecurityGroups", "SecurityGroups", observe),
 

@@ -114,6 +114,7 @@ return resource.define "aws.iam.role" {
   },
   outputs = { "arn", "unique_id" },
 
+  unique_name = "name",
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = get(ctx, want.name)
