@@ -480,7 +480,7 @@ function M.run(p, stack, st, opts)
     if not generation and prior and prior.type then provider = prior.provider end
     local region, aws = stackmod.aws_for(stack, provider)
     return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
-      where = a.where, prior = prior, lineage = st.lineage, generation = generation,
+      where = a.where, prior = prior, lineage = st.lineage, generation = generation, state_view = resource.state_view(st),
       logger = function(_, msg) reporter:note(a, msg) end }
   end
 

@@ -68,7 +68,8 @@ function M.refresh(stack, st, opts)
       sem:with(function()
         local region, aws = stackmod.aws_for(stack, record.provider)
         local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
-          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true }
+          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
+          state_view = resource.state_view(st) }
         local ok, observed = pcall(t.read, ctx, record.id, record)
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
@@ -442,8 +443,12 @@ local function attr_change(lines, name, old, new, sensitive, forces, w)
     lines[#lines + 1] = string.format("      %s = (sensitive)%s", pad(name, w), note)
     return
   end
+  -- a map that comes or goes shows key by key too
+  if old == nil and type(new) == "table" and new ~= value.UNKNOWN and next(new) ~= nil
+      and not value.is_array(new) then old = {} end
+  if new == nil and type(old) == "table" and next(old) ~= nil and not value.is_array(old) then new = {} end
   if type(old) == "table" and type(new) == "table" and new ~= value.UNKNOWN
-      and not value.is_array(old) and not value.is_array(new) then
+      and not value.is_array(old) and (next(new) == nil or not value.is_array(new)) then
     local keys, seen = {}, {}
     for k in pairs(old) do keys[#keys + 1] = k; seen[k] = true end
     for k in pairs(new) do if not seen[k] then keys[#keys + 1] = k end end

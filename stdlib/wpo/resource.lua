@@ -375,6 +375,28 @@ function M.context(fields)
   return ctx
 end
 
+-- ctx:records(type_name) -> { { address, id } }: the records of that type in
+-- this stack's state (a read-only copy; empty where the context was given no
+-- state_view). A security group uses it to tell its rules from the ones no
+-- declared rule manages.
+function Context:records(type_name)
+  if not self.state_view then return {} end
+  return self.state_view(type_name)
+end
+
+-- resource.state_view(st) -> the state_view a context takes: a copy of the
+-- addresses and ids of a type's records, nothing that could change them
+function M.state_view(st)
+  return function(type_name)
+    local out = {}
+    for _, address in ipairs(st:addresses()) do
+      local r = st:get(address)
+      if r and r.type == type_name then out[#out + 1] = { address = address, id = r.id } end
+    end
+    return out
+  end
+end
+
 -- ctx:log(fmt, ...): a progress note about this resource
 function Context:log(fmt, ...)
   local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
