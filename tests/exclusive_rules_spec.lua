@@ -1,6 +1,8 @@
 -- Security groups own their rules, end to end against tests/fakeaws: a rule
 -- added outside wpo (tcp/22 from the world) is drift in the plan, revoked by
 -- the next run; the rules wpo manages stay; exclusive_rules = false leaves it.
+-- The same for a managed policy attached to a wpo IAM role by hand, and an
+-- inline policy put in it (exclusive_policies).
 local cjson = require "cjson"
 local fs = require "wpo.core.fs"
 local h = require "helpers"
@@ -91,5 +93,53 @@ describe("security groups own their rules (against fakeaws)", function()
     assert.matches("No changes", r.stdout)
     wpo { "run", "s.lua", "--yes" }
     assert.are.same({ "in 22 0.0.0.0/0", "in 443 0.0.0.0/0" }, rules_of(id))
+  end)
+
+  local ROLE = [[
+local s = wpo.stack { name = "own", region = "eu-west-1" }
+local role = s:add("aws.iam.role", "app", { name = "own-app", assume_role_policy = { Version = "2012-10-17",
+  Statement = { { Effect = "Allow", Principal = { Service = "ecs-tasks.amazonaws.com" }, Action = "sts:AssumeRole" } } }%s })
+s:add("aws.iam.role_policy_attachment", "logs", { role = role.name,
+  policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" })
+s:add("aws.iam.role_policy", "own", { role = role.name, name = "own", policy = { Version = "2012-10-17",
+  Statement = { { Effect = "Allow", Action = "s3:GetObject", Resource = "*" } } } })
+return s
+]]
+
+  local function policies()
+    local out = {}
+    local a = cjson.decode(wpo({ "aws", "iam", "ListAttachedRolePolicies", '{"RoleName":"own-app"}' }).stdout)
+    for _, p in ipairs(a.AttachedPolicies or {}) do out[#out + 1] = p.PolicyArn:match("[^/]+$") end
+    local i = cjson.decode(wpo({ "aws", "iam", "ListRolePolicies", '{"RoleName":"own-app"}' }).stdout)
+    for _, n in ipairs(i.PolicyNames or {}) do out[#out + 1] = "inline " .. n end
+    table.sort(out)
+    return out
+  end
+
+  local function tamper()
+    wpo { "aws", "iam", "AttachRolePolicy", '{"RoleName":"own-app","PolicyArn":"arn:aws:iam::aws:policy/ReadOnlyAccess"}' }
+    wpo { "aws", "iam", "PutRolePolicy", cjson.encode({ RoleName = "own-app", PolicyName = "extra",
+      PolicyDocument = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}' }) }
+  end
+
+  it("shows policies attached to a role outside wpo as drift and removes them", function()
+    h.write(dir .. "/s.lua", ROLE:format(""))
+    wpo { "run", "s.lua", "--yes" }
+    tamper()
+    assert.are.same({ "AmazonSSMManagedInstanceCore", "ReadOnlyAccess", "inline extra", "inline own" }, policies())
+    local r = wpo({ "plan", "s.lua", "--detailed-exitcode" }, 2)
+    assert.matches('"unmanaged managed policy arn:aws:iam::aws:policy/ReadOnlyAccess" -> null', r.stdout, 1, true)
+    assert.matches('"unmanaged inline policy extra" -> null', r.stdout, 1, true)
+    assert.matches("Plan: 0 to add, 1 to change, 0 to destroy.", r.stdout, 1, true)
+    wpo { "run", "s.lua", "--yes" }
+    assert.are.same({ "AmazonSSMManagedInstanceCore", "inline own" }, policies())
+    assert.matches("No changes", wpo({ "plan", "s.lua" }).stdout)
+  end)
+
+  it("leaves them with exclusive_policies = false", function()
+    h.write(dir .. "/s.lua", ROLE:format(", exclusive_policies = false"))
+    wpo { "run", "s.lua", "--yes" }
+    tamper()
+    assert.matches("No changes", wpo({ "plan", "s.lua" }).stdout)
   end)
 end)
