@@ -5,7 +5,10 @@
 --
 --   plan.refresh(stack, st, { addresses?, parallelism, log }) -> drift
 --        reads every resource in state in parallel (tasks); updates st's
---        records in memory; drift = { { address, gone = bool, changed = {names} } }
+--        records in memory; drift = { { address, gone = bool, deleting = bool,
+--        changed = {names} } }; an object a type reads as deleting (a delete
+--        in flight when a run was killed) stays, tainted, so that destroy
+--        waits for it and a plan replaces it
 --   plan.make(stack, st, { targets = {addresses}, destroy = bool, drift }) -> plan
 --   plan.render(p, { color = bool }) -> text
 --   plan.json(p) -> table for cjson: { format_version = 1, stack, changes, summary }
@@ -78,6 +81,14 @@ function M.refresh(stack, st, opts)
         if observed == nil then
           drift[#drift + 1] = { address = address, gone = true }
           st:remove(address)
+          return
+        end
+        if observed.deleting then
+          -- on its way out: a delete was in flight when wpo stopped. It stays
+          -- in the state, tainted: destroy waits for it to go, a plan
+          -- replaces it (destroy before create: the wait comes first)
+          record.tainted = record.tainted or "it is being deleted (a delete was in flight when wpo stopped)"
+          drift[#drift + 1] = { address = address, deleting = true }
           return
         end
         local changed = {}
@@ -521,6 +532,8 @@ function M.render(p, opts)
     for _, d in ipairs(p.drift) do
       if d.gone then
         lines[#lines + 1] = "  " .. d.address .. " no longer exists"
+      elseif d.deleting then
+        lines[#lines + 1] = "  " .. d.address .. " is being deleted"
       else
         lines[#lines + 1] = "  " .. d.address .. ": " .. table.concat(d.changed, ", ")
       end

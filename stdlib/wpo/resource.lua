@@ -23,7 +23,11 @@
 --                                     wpo:stack and wpo:address. found: what find
 --                                     returned (adopt it: bring it to want), or
 --                                     nil (make it)
---   read(ctx, id, prior) -> observed | nil when the object is gone
+--   read(ctx, id, prior) -> observed | nil when the object is gone |
+--                                     { id = id, deleting = true } while it is
+--                                     on its way out (AWS still deleting it):
+--                                     kept in the state, tainted, so destroy
+--                                     waits for it and a plan replaces it
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
