@@ -79,13 +79,19 @@ check-asan:
 	    WPO=build-asan/wpo BUILDDIR=build-asan tests/run
 
 # The lost-answer matrix: every write of the staging stack's apply, its answer
-# lost after the work (LOST_MODES: close, error, garbled).
+# lost after the work (LOST_MODES: close, error, garbled); then kill -9 at
+# KILL_APPLY points of its apply and KILL_DESTROY of its destroy, deletes in
+# flight, 20% throttling + 5% 5xx, a full disk (tests/chaos/kill.lua).
 LOST_MODES ?= close
+KILL_APPLY ?= 30
+KILL_DESTROY ?= 24
 chaos:
 	@$(MAKE) --no-print-directory deps-test
 	@$(MAKE) --no-print-directory all
 	@WPO=$(BUILDDIR)/wpo WPO_STDLIB=$(CURDIR)/stdlib WPO_REPO=$(CURDIR) NO_COLOR=1 \
 	    $(BUILDDIR)/wpo lua tests/chaos/lost_answers.lua --modes $(LOST_MODES)
+	@WPO=$(BUILDDIR)/wpo WPO_STDLIB=$(CURDIR)/stdlib WPO_REPO=$(CURDIR) NO_COLOR=1 \
+	    $(BUILDDIR)/wpo lua tests/chaos/kill.lua --apply $(KILL_APPLY) --destroy $(KILL_DESTROY)
 
 # The staging stack under fakeaws IAM enforcement with every action of the
 # printed apply and destroy policies removed in turn (make check samples a few).

@@ -32,6 +32,19 @@ static void fault_point(const char *step)
         _exit(WPO_FS_FAULT_EXIT);
 }
 
+/* WPO_FS_FAULT=enospc:N (tests only): from the Nth atomic write of this
+ * process on, writing the temporary file fails with ENOSPC, as on a full disk */
+static int disk_full(void)
+{
+    static unsigned writes;
+    const char *f = getenv("WPO_FS_FAULT");
+    writes++;
+    if (!f || strncmp(f, "enospc:", 7) != 0)
+        return 0;
+    long n = strtol(f + 7, NULL, 10);
+    return n > 0 && writes >= (unsigned long)n;
+}
+
 static int fail(char *err, size_t errlen, const char *what, const char *path)
 {
     int e = errno;
@@ -73,6 +86,11 @@ int wpo_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
     }
     if (fchmod(fd, mode & 07777) != 0) {
         fail(err, errlen, "cannot set the mode of", tmp);
+        goto cleanup;
+    }
+    if (disk_full()) {
+        errno = ENOSPC;
+        fail(err, errlen, "cannot write", tmp);
         goto cleanup;
     }
     for (size_t off = 0; off < len;) {

@@ -158,6 +158,35 @@ describe("wpo.apply", function()
     assert.is_nil(st:get("wpo.null.a").deposed)
   end)
 
+  it("replaces destroy before create: replaced dependents go first and come back after", function()
+    local src = HEAD .. 'local vpc = s:add("wpo.null", "vpc", {})\n'
+      .. 'local subnet = s:add("wpo.null", "subnet", { triggers = { cidr = "%s", vpc = vpc.id } })\n'
+      .. 's:add("wpo.null", "nat", { triggers = { subnet = subnet.id } })\n'
+      .. 's:add("wpo.null", "route", { value = subnet.id })\nreturn s\n'
+    local _, _, st = run(src:format("10.0.1.0/24"))
+    local old_subnet = st:get("wpo.null.subnet").id
+    local result, r = run(src:format("10.0.9.0/24"), st)
+    assert.is_true(result.ok)
+    local order = {}
+    for _, e in ipairs(r:all("finish")) do order[#order + 1] = e.id end
+    assert.are.same({ "wpo.null.nat (destroy)", "wpo.null.subnet (destroy)", "wpo.null.subnet",
+                      "wpo.null.nat", "wpo.null.route" }, order)
+    assert.are.same({ added = 2, changed = 1, destroyed = 2 }, result.counts)
+    local subnet = st:get("wpo.null.subnet").id
+    assert.are_not.equal(old_subnet, subnet)
+    assert.are.equal(subnet, st:get("wpo.null.nat").inputs.triggers.subnet)
+    assert.are.equal(subnet, st:get("wpo.null.route").inputs.value)
+  end)
+
+  it("leaves no record of a replaced object once its delete ran and the create failed", function()
+    local src = HEAD .. 's:add("wpo.null", "a", { triggers = { v = "%s" }%s })\nreturn s\n'
+    local _, _, st = run(src:format("1", ""))
+    local result = run(src:format("2", ', fail_on_create = "no"'), st)
+    assert.is_false(result.ok)
+    assert.is_nil(st:get("wpo.null.a"))
+    assert.are.same({ added = 0, changed = 0, destroyed = 0 }, result.counts)
+  end)
+
   it("records stack outputs, keeping secrets marked sensitive", function()
     local _, _, st = run(HEAD .. 'local pw = s:add("random.password", "pw", { length = 30 })\n'
       .. 's:output("password", pw.result)\ns:output("length", pw.length)\nreturn s\n')

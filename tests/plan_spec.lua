@@ -191,6 +191,31 @@ describe("wpo.plan", function()
       .. "  test%.slowread%.r2: size\n", plan.render(p))
   end)
 
+  it("plans a replace as its old object's delete, after its replaced dependents' deletes, then its create", function()
+    local s = et.stack(HEAD .. 'local subnet = s:add("wpo.null", "subnet", { triggers = { v = "2" } })\n'
+      .. 's:add("wpo.null", "nat", { triggers = { subnet = subnet.id } })\n'
+      .. 's:add("wpo.null", "route", { value = subnet.id })\nreturn s\n')
+    local st = et.memstate({ ["wpo.null.subnet"] = record("wpo.null", "S1", { triggers = { v = "1" } }),
+                             ["wpo.null.nat"] = record("wpo.null", "N", { triggers = { subnet = "S1" } }, nil,
+                               { deps = { "wpo.null.subnet" } }),
+                             ["wpo.null.route"] = record("wpo.null", "R", { value = "S1" }, nil,
+                               { deps = { "wpo.null.subnet" } }) })
+    local p = plan.make(s, st)
+    assert.are.equal("replace", action(p, "wpo.null.subnet"))
+    assert.are.equal("replace", action(p, "wpo.null.nat"))
+    assert.are.equal("update", action(p, "wpo.null.route"))
+    local old_subnet, old_nat = p.by_id["wpo.null.subnet (destroy)"], p.by_id["wpo.null.nat (destroy)"]
+    assert.are.equal("delete", old_subnet.action)
+    assert.are.same({ "wpo.null.nat (destroy)" }, old_subnet.waits_for)
+    assert.are.same({}, old_nat.waits_for)
+    assert.are.same({ "wpo.null.subnet (destroy)" }, p.by_id["wpo.null.subnet"].waits_for)
+    assert.are.same({ "wpo.null.subnet", "wpo.null.nat (destroy)" }, p.by_id["wpo.null.nat"].waits_for)
+    -- the replace stands for both in what is shown
+    assert.are.same({ add = 2, change = 1, destroy = 2 }, p.summary)
+    assert.is_nil(plan.render(p):find("(destroy)", 1, true))
+    assert.are.equal(3, #plan.json(p).changes)
+  end)
+
   it("plans create_before_destroy as a create, then the old object's delete after its dependents", function()
     local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", { triggers = { v = "2" }, '
       .. 'lifecycle = { create_before_destroy = true } })\ns:add("wpo.null", "b", { value = a.id })\nreturn s\n')

@@ -280,6 +280,7 @@ local function record_for(a, want, observed, prior)
     prevent_destroy = d.lifecycle.prevent_destroy or nil,
     create_before_destroy = d.lifecycle.create_before_destroy or nil,
     deposed = prior and prior.deposed or nil,
+    name_suffix = prior and prior.name_suffix or nil,
     provider = d.provider,
   }
 end
@@ -317,11 +318,27 @@ local function execute(a, ctx_for, st)
   local function create(prior_for_record, deposed)
     local want = resolve_at_apply(st, a)
     local generation = (st.generations[address] or 0) + 1
-    local ok, observed = pcall(resource.create, t, ctx_for(a, prior_for_record, generation), want)
+    local ctx = ctx_for(a, prior_for_record, generation)
+    -- create before destroy, while the old object holds a unique name: the
+    -- new one's name gets a suffix, recorded in the state
+    local un, suffix = t.unique_name, nil
+    if a.cbd and un and type(want[un]) == "string" then
+      suffix = resource.name_suffix(ctx)
+      want[un] = want[un] .. "-" .. suffix
+    end
+    local function recorded(observed)
+      local record = record_for(a, want, observed, nil)
+      if suffix then
+        record.inputs[un] = resource.base_name(record.inputs[un], suffix)
+        record.name_suffix = suffix
+      end
+      return record
+    end
+    local ok, observed = pcall(resource.create, t, ctx, want)
     if not ok then
       local err = observed
       if errors.is(err) and err.left then
-        local record = record_for(a, want, err.left, nil)
+        local record = recorded(err.left)
         record.tainted = message_of(err)
         record.deposed = deposed
         st:set(address, record)
@@ -331,8 +348,7 @@ local function execute(a, ctx_for, st)
       end
       error(err, 0)
     end
-    local record = record_for(a, want, observed, nil)
-    return record, generation
+    return recorded(observed), generation
   end
   if a.action == "create" then
     local record, generation = create(nil)
@@ -361,11 +377,9 @@ local function execute(a, ctx_for, st)
       st:save()
       return record
     end
-    local old_type = resource.get(prior.type) or t
-    old_type.delete(ctx_for(a, prior), prior.id, prior)
-    local keep = prior.deposed
-    st:remove(address)
-    st:save()
+    -- destroy before create: the old object went in this replace's own
+    -- delete node ("ADDRESS (destroy)"), which this one waited for
+    local keep = prior and prior.deposed
     local record, generation = create(nil, keep)
     record.deposed = keep
     st:set(address, record)
@@ -466,12 +480,13 @@ function M.run(p, stack, st, opts)
     if not generation and prior and prior.type then provider = prior.provider end
     local region, aws = stackmod.aws_for(stack, provider)
     return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
-      where = a.where, prior = prior, lineage = st.lineage, generation = generation,
+      where = a.where, prior = prior, lineage = st.lineage, generation = generation, state_view = resource.state_view(st),
       logger = function(_, msg) reporter:note(a, msg) end }
   end
 
   local function count(a)
     local c = result.counts
+    if a.replace_of then return end -- counted with its replace
     if a.action == "create" then c.added = c.added + 1
     elseif a.action == "update" then c.changed = c.changed + 1
     elseif a.action == "replace" then

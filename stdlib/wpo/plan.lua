@@ -5,7 +5,10 @@
 --
 --   plan.refresh(stack, st, { addresses?, parallelism, log }) -> drift
 --        reads every resource in state in parallel (tasks); updates st's
---        records in memory; drift = { { address, gone = bool, changed = {names} } }
+--        records in memory; drift = { { address, gone = bool, deleting = bool,
+--        changed = {names} } }; an object a type reads as deleting (a delete
+--        in flight when a run was killed) stays, tainted, so that destroy
+--        waits for it and a plan replaces it
 --   plan.make(stack, st, { targets = {addresses}, destroy = bool, drift }) -> plan
 --   plan.render(p, { color = bool }) -> text
 --   plan.json(p) -> table for cjson: { format_version = 1, stack, changes, summary }
@@ -18,7 +21,18 @@
 -- forces (the attributes that force a replace), sensitive (attribute names
 -- whose values are secret), waits_for (ids), deposed (for deleting an old
 -- object left by create_before_destroy), reason, tainted (the error of the
--- create that left the object behind: it is replaced) }.
+-- create that left the object behind: it is replaced), replace_of (on the
+-- delete node of a replace's old object, "ADDRESS (destroy)": the id of the
+-- replace, which stands for both in renderings and counts), destroy_node (on
+-- such a replace: that delete node's id), deposes (on a create_before_destroy
+-- replace: the id of its old object's delete) }.
+--
+-- Replacement is Terraform's: destroy before create. A replaced resource's
+-- old object is deleted after the deletes of its dependents that are
+-- replaced or no longer declared; its create waits for that delete and for
+-- its dependencies' creates; its dependents' creates wait for it. With
+-- lifecycle.create_before_destroy the new object comes first and the old
+-- one is deleted (deposed) once every dependent has moved to the new one.
 --
 -- A type with a check function (see wpo.resource) has it called for each of
 -- its create, update and replace actions once the plan is made (concurrently,
@@ -57,7 +71,8 @@ function M.refresh(stack, st, opts)
       sem:with(function()
         local region, aws = stackmod.aws_for(stack, record.provider)
         local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
-          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true }
+          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
+          state_view = resource.state_view(st) }
         local ok, observed = pcall(t.read, ctx, record.id, record)
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
@@ -68,8 +83,18 @@ function M.refresh(stack, st, opts)
           st:remove(address)
           return
         end
+        if observed.deleting then
+          -- on its way out: a delete was in flight when wpo stopped. It stays
+          -- in the state, tainted: destroy waits for it to go, a plan
+          -- replaces it (destroy before create: the wait comes first)
+          record.tainted = record.tainted or "it is being deleted (a delete was in flight when wpo stopped)"
+          drift[#drift + 1] = { address = address, deleting = true }
+          return
+        end
         local changed = {}
         for k, v in pairs(value.normalize_numbers(observed)) do
+          -- a name made unique by create_before_destroy reads as the script's
+          if k == t.unique_name and record.name_suffix then v = resource.base_name(v, record.name_suffix) end
           if t.attributes[k] then
             if not value.equal(record.inputs[k], v) then changed[#changed + 1] = k end
             record.inputs[k] = v
@@ -271,27 +296,32 @@ function M.make(stack, st, opts)
     end
   end
 
-  -- a delete waits for everything that used the object, by the state's record
-  local users = {}
+  -- destroy before create (as Terraform does): a replace that is not
+  -- create_before_destroy is two nodes of the apply graph, the old object's
+  -- delete ("ADDRESS (destroy)", not shown on its own: the replace stands for
+  -- both) and the create, which waits for it. The old object's deposed ones
+  -- go first.
+  local replaces = {}
   for _, a in ipairs(p.actions) do
-    if a.prior and not a.deposed then
-      for _, dep in ipairs(a.prior.deps or {}) do
-        users[dep] = users[dep] or {}
-        table.insert(users[dep], a.id)
-      end
-    end
+    if a.action == "replace" then replaces[#replaces + 1] = a end
   end
-  for _, del in ipairs(deletes) do
-    if not del.deposed then
-      for _, user in ipairs(users[del.address] or {}) do
-        if user ~= del.id then del.waits_for[#del.waits_for + 1] = user end
+  for _, a in ipairs(replaces) do
+    if not a.cbd then
+      local old_t = resource.get(a.prior.type) or a.type_def
+      local d = add({ id = a.address .. " (destroy)", address = a.address, type = a.prior.type, type_def = old_t,
+        action = "delete", where = a.where, prior = a.prior, after = {}, replace_of = a.id,
+        reason = "replaced" })
+      for _, x in ipairs(deletes) do
+        if x.deposed and x.address == a.address then d.waits_for[#d.waits_for + 1] = x.id end
       end
+      a.destroy_node = d.id
+      a.waits_for[#a.waits_for + 1] = d.id
     end
   end
   -- create_before_destroy: the old object goes once the new one exists and
   -- every dependent has moved to it
-  for _, a in ipairs(p.actions) do
-    if a.action == "replace" and a.cbd then
+  for _, a in ipairs(replaces) do
+    if a.cbd then
       local old = add({ id = a.address .. " (deposed)", address = a.address, type = a.type, type_def = a.type_def,
         action = "delete", where = a.where, deposed = 0, prior = a.prior, after = {}, waits_for = { a.id },
         reason = "replaced (create before destroy)" })
@@ -306,11 +336,46 @@ function M.make(stack, st, opts)
     end
   end
 
+  -- a delete waits for what used the object, by the state's record: a
+  -- resource no longer declared, for everything that used it (its deletes
+  -- and its updates); the old object of a replace, for the deletes of its
+  -- dependents (replaced or no longer declared) only — their creates and
+  -- updates come after the new object, which waits for this delete
+  local users = {}
+  for _, a in ipairs(p.actions) do
+    if a.prior and not a.deposed and not a.replace_of then
+      for _, dep in ipairs(a.prior.deps or {}) do
+        users[dep] = users[dep] or {}
+        table.insert(users[dep], a)
+      end
+    end
+  end
+  local function wait(del, id)
+    if id and id ~= del.id then del.waits_for[#del.waits_for + 1] = id end
+  end
+  for _, del in ipairs(p.actions) do
+    if del.action == "delete" and not del.deposed then
+      for _, user in ipairs(users[del.address] or {}) do
+        if user.address ~= del.address then
+          if del.replace_of then
+            if user.action == "delete" then wait(del, user.id) end
+            wait(del, user.destroy_node)
+          else
+            wait(del, user.id)
+            wait(del, user.destroy_node)
+            wait(del, user.deposes)
+          end
+        end
+      end
+    end
+  end
+
   M.run_checks(stack, st, p)
 
   local add_n, change_n, destroy_n = 0, 0, 0
   for _, a in ipairs(p.actions) do
-    if a.action == "create" then add_n = add_n + 1
+    if a.replace_of then -- counted with its replace
+    elseif a.action == "create" then add_n = add_n + 1
     elseif a.action == "update" then change_n = change_n + 1
     elseif a.action == "replace" then
       add_n = add_n + 1
@@ -389,8 +454,12 @@ local function attr_change(lines, name, old, new, sensitive, forces, w)
     lines[#lines + 1] = string.format("      %s = (sensitive)%s", pad(name, w), note)
     return
   end
+  -- a map that comes or goes shows key by key too
+  if old == nil and type(new) == "table" and new ~= value.UNKNOWN and next(new) ~= nil
+      and not value.is_array(new) then old = {} end
+  if new == nil and type(old) == "table" and next(old) ~= nil and not value.is_array(old) then new = {} end
   if type(old) == "table" and type(new) == "table" and new ~= value.UNKNOWN
-      and not value.is_array(old) and not value.is_array(new) then
+      and not value.is_array(old) and (next(new) == nil or not value.is_array(new)) then
     local keys, seen = {}, {}
     for k in pairs(old) do keys[#keys + 1] = k; seen[k] = true end
     for k in pairs(new) do if not seen[k] then keys[#keys + 1] = k end end
@@ -463,6 +532,8 @@ function M.render(p, opts)
     for _, d in ipairs(p.drift) do
       if d.gone then
         lines[#lines + 1] = "  " .. d.address .. " no longer exists"
+      elseif d.deleting then
+        lines[#lines + 1] = "  " .. d.address .. " is being deleted"
       else
         lines[#lines + 1] = "  " .. d.address .. ": " .. table.concat(d.changed, ", ")
       end
@@ -476,7 +547,7 @@ function M.render(p, opts)
     lines[#lines + 1] = string.format("Stack %s: wpo will%s:", p.stack, p.destroy and " destroy" or "")
     lines[#lines + 1] = ""
     for _, a in ipairs(p.actions) do
-      if a.action ~= "no-op" then render_action(lines, a, color) end
+      if a.action ~= "no-op" and not a.replace_of then render_action(lines, a, color) end
     end
   end
   lines[#lines + 1] = string.format("Plan: %d to add, %d to change, %d to destroy.", p.summary.add,
@@ -497,6 +568,7 @@ end
 function M.json(p)
   local changes = {}
   for _, a in ipairs(p.actions) do
+    if a.replace_of then goto continue end
     local c = { address = a.address, type = a.type, action = a.action, where = a.where }
     if a.action ~= "delete" then c.after = masked_attrs(a, a.after) end
     if a.prior then
@@ -519,6 +591,7 @@ function M.json(p)
     end
     if #unknown > 0 then c.known_after_apply = unknown end
     changes[#changes + 1] = c
+    ::continue::
   end
   local drift = {}
   for _, d in ipairs(p.drift) do drift[#drift + 1] = d end

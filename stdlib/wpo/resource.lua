@@ -23,13 +23,24 @@
 --                                     wpo:stack and wpo:address. found: what find
 --                                     returned (adopt it: bring it to want), or
 --                                     nil (make it)
---   read(ctx, id, prior) -> observed | nil when the object is gone
+--   read(ctx, id, prior) -> observed | nil when the object is gone |
+--                                     { id = id, deleting = true } while it is
+--                                     on its way out (AWS still deleting it):
+--                                     kept in the state, tainted, so destroy
+--                                     waits for it and a plan replaces it
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
 --   iam = { read, create, update, delete = { "ec2:CreateVpc", ... },
 --           scoped = { ... }, resources = fn }   the IAM actions each phase
 --                                     calls (wpo.iam; `wpo iam-policy`)
+--   unique_name = "name"              (optional) the string attribute AWS keeps
+--                                     unique (a group's name in its VPC, a
+--                                     role's name): a create_before_destroy
+--                                     replace makes the new object with a
+--                                     suffix ("<name>-<8 hex>"), recorded in the
+--                                     state as name_suffix, while the old one
+--                                     still holds the name
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -70,7 +81,7 @@ local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "numbe
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
 local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "iam",
-                    "import", "outputs", "read", "update" }
+                    "import", "outputs", "read", "unique_name", "update" }
 local IAM_KEYS = { "create", "delete", "read", "resources", "scoped", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
@@ -162,6 +173,7 @@ function M.define(name)
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
       iam = check_iam(name, spec.iam),
+      unique_name = spec.unique_name,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -190,6 +202,10 @@ function M.define(name)
     for oname in pairs(t.outputs) do t.output_names[#t.output_names + 1] = oname end
     table.sort(t.output_names)
     t.taggable = t.attributes.tags ~= nil and t.attributes.tags.type == "tags"
+    if t.unique_name ~= nil and not (t.attributes[t.unique_name] and t.attributes[t.unique_name].type == "string") then
+      error(string.format("resource.define %s: unique_name names a string attribute, not %s", name,
+        tostring(t.unique_name)), 2)
+    end
     registry[name] = t
     return t
   end
@@ -392,6 +408,28 @@ function M.context(fields)
   return ctx
 end
 
+-- ctx:records(type_name) -> { { address, id } }: the records of that type in
+-- this stack's state (a read-only copy; empty where the context was given no
+-- state_view). A security group uses it to tell its rules from the ones no
+-- declared rule manages.
+function Context:records(type_name)
+  if not self.state_view then return {} end
+  return self.state_view(type_name)
+end
+
+-- resource.state_view(st) -> the state_view a context takes: a copy of the
+-- addresses and ids of a type's records, nothing that could change them
+function M.state_view(st)
+  return function(type_name)
+    local out = {}
+    for _, address in ipairs(st:addresses()) do
+      local r = st:get(address)
+      if r and r.type == type_name then out[#out + 1] = { address = address, id = r.id } end
+    end
+    return out
+  end
+end
+
 -- ctx:log(fmt, ...): a progress note about this resource
 function Context:log(fmt, ...)
   local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
@@ -428,6 +466,21 @@ function Context:client_token()
   local seed = table.concat({ self.lineage or "", self.stack or "", self.region or "", self.address,
     tostring(self.generation or 1) }, "\0")
   return crypto.hex(crypto.sha256(seed)):sub(1, 64)
+end
+
+-- resource.name_suffix(ctx) -> "1a2b3c4d": the suffix a create_before_destroy
+-- replace gives a unique name; the same across a crash and a re-run (it comes
+-- from the create's client token), so the object it made is found again.
+function M.name_suffix(ctx)
+  return ctx:client_token():sub(1, 8)
+end
+
+-- resource.base_name(value, suffix) -> the name without "-<suffix>"
+function M.base_name(v, suffix)
+  if type(v) ~= "string" or not suffix then return v end
+  local tail = "-" .. suffix
+  if v:sub(-#tail) == tail then return v:sub(1, -#tail - 1) end
+  return v
 end
 
 -- ctx:adopt(find) -> observed | nil

@@ -31,7 +31,7 @@ function M.run(opts, args)
   local prior = { type = t.name, id = id, inputs = {}, outputs = {}, deps = {} }
   local region, aws = stackmod.aws_for(stack, decl.provider)
   local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
-    where = decl.where, prior = prior, lineage = st.lineage, read_only = true }
+    where = decl.where, prior = prior, lineage = st.lineage, read_only = true, state_view = resource.state_view(st) }
   local observed
   if t.import then observed = t.import(ctx, id) else observed = t.read(ctx, id, prior) end
   if observed == nil then

@@ -38,6 +38,7 @@ end
 
 local function read(ctx, id)
   local nat = describe(ctx, id)
+  if nat and nat.State == "deleting" then return { id = id, deleting = true } end
   if not nat or DEAD[nat.State] then return nil end
   local o = observe(nat)
   o.state, o.failure = nil, nil
@@ -92,7 +93,10 @@ return resource.define "aws.ec2.nat_gateway" {
   end,
 
   delete = function(ctx, id)
-    common.call_unless(ctx, "DeleteNatGateway", { NatGatewayId = id }, GONE)
+    local now = describe(ctx, id)
+    if now and now.State ~= "deleting" and now.State ~= "deleted" then
+      common.call_unless(ctx, "DeleteNatGateway", { NatGatewayId = id }, GONE)
+    end
     common.wait(ctx, "to be deleted", function()
       local nat = describe(ctx, id)
       local state = nat and nat.State or "deleted"

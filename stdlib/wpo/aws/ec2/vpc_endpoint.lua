@@ -65,6 +65,7 @@ end
 
 local function read(ctx, id, prior)
   local e = describe(ctx, id)
+  if e and state_of(e) == "deleting" then return { id = id, deleting = true } end
   if not e or DEAD[state_of(e)] then return nil end
   return observe(ctx, e, prior and prior.inputs)
 end
@@ -165,7 +166,11 @@ return resource.define "aws.ec2.vpc_endpoint" {
   end,
 
   delete = function(ctx, id)
-    local out = common.call_unless(ctx, "DeleteVpcEndpoints", { VpcEndpointIds = { id } }, GONE)
+    local now = describe(ctx, id)
+    local out
+    if now and state_of(now) ~= "deleting" and state_of(now) ~= "deleted" then
+      out = common.call_unless(ctx, "DeleteVpcEndpoints", { VpcEndpointIds = { id } }, GONE)
+    end
     if out then
       for _, u in ipairs(out.Unsuccessful or {}) do
         local code = u.Error and u.Error.Code

@@ -7,6 +7,16 @@
 --                         e.g. policy.assume_role("ecs-tasks.amazonaws.com")) or JSON text
 --   description
 --   max_session_duration  seconds, 3600 (default) .. 43200
+--   exclusive_policies    default true: the role owns its policies. A managed
+--                         policy attached to it, or an inline policy in it,
+--                         that no aws.iam.role_policy_attachment or
+--                         aws.iam.role_policy of this stack's state manages
+--                         is drift: read reports it in unmanaged_policies
+--                         ({ ["attached arn:..."] = "unmanaged managed policy
+--                         arn:...", ["inline NAME"] = "unmanaged inline policy
+--                         NAME" }), whose desired value is none, so the plan
+--                         shows it and apply's update detaches or deletes it.
+--                         false leaves them alone.
 --   tags
 -- Outputs: id (= name), arn, unique_id (AROA...).
 --
@@ -76,6 +86,50 @@ local function read(ctx, id, prior)
   return role and observe(role, prior and prior.inputs)
 end
 
+-- The policies of the role no record of this stack's state manages (nil: none).
+local function unmanaged(ctx, name)
+  local managed = {}
+  for _, rec in ipairs(ctx:records("aws.iam.role_policy_attachment")) do managed["attached " .. tostring(rec.id)] = true end
+  for _, rec in ipairs(ctx:records("aws.iam.role_policy")) do managed["inline " .. tostring(rec.id)] = true end
+  local iam = ctx:aws("iam")
+  local out, any = {}, false
+  for page in iam:paginate("ListAttachedRolePolicies", { RoleName = name }) do
+    for _, p in ipairs(page.AttachedPolicies or {}) do
+      if not managed["attached " .. name .. "/" .. p.PolicyArn] then
+        out["attached " .. p.PolicyArn], any = "unmanaged managed policy " .. p.PolicyArn, true
+      end
+    end
+  end
+  for page in iam:paginate("ListRolePolicies", { RoleName = name }) do
+    for _, p in ipairs(page.PolicyNames or {}) do
+      if not managed["inline " .. name .. ":" .. p] then
+        out["inline " .. p], any = "unmanaged inline policy " .. p, true
+      end
+    end
+  end
+  return any and out or nil
+end
+
+local function remove_unmanaged(ctx, name, old, new)
+  if new.exclusive_policies == false then return end
+  local iam = ctx:aws("iam")
+  local keys = {}
+  for k in pairs(old.unmanaged_policies or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local kind, what = k:match("^(%a+) (.+)$")
+    local out, err
+    if kind == "attached" then
+      ctx:log("detaching unmanaged policy %s", what)
+      out, err = iam:pcall("DetachRolePolicy", { RoleName = name, PolicyArn = what })
+    elseif kind == "inline" then
+      ctx:log("deleting unmanaged inline policy %s", what)
+      out, err = iam:pcall("DeleteRolePolicy", { RoleName = name, PolicyName = what })
+    end
+    if not out and err and err.code ~= "NoSuchEntity" then error(err, 0) end
+  end
+end
+
 -- Everything that keeps IAM from deleting a role, removed.
 local function detach_all(ctx, name)
   local iam = ctx:aws("iam")
@@ -110,10 +164,14 @@ return resource.define "aws.iam.role" {
     assume_role_policy = { type = "any", required = true },
     description = { type = "string" },
     max_session_duration = { type = "integer", default = 3600 },
+    exclusive_policies = { type = "boolean", description = "the role owns its policies (default true)" },
+    unmanaged_policies = { type = "map", of = "string",
+      description = "policies no declared attachment or inline policy manages, as read: removed on apply" },
     tags = { type = "tags" },
   },
   outputs = { "arn", "unique_id" },
 
+  unique_name = "name",
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = get(ctx, want.name)
@@ -142,13 +200,20 @@ return resource.define "aws.iam.role" {
     return observed
   end,
 
-  read = read,
+  read = function(ctx, id, prior)
+    local o = read(ctx, id, prior)
+    if o and not (prior and prior.inputs and prior.inputs.exclusive_policies == false) then
+      o.unmanaged_policies = unmanaged(ctx, id)
+    end
+    return o
+  end,
 
   update = function(ctx, id, old, new)
     check(ctx, new)
     local current = read(ctx, id, { inputs = old })
     if not current then ctx:fail("NotFound", "the IAM role %s no longer exists", id) end
     converge(ctx, current, new)
+    remove_unmanaged(ctx, id, old, new)
     return read(ctx, id, { inputs = new })
   end,
 
@@ -168,7 +233,7 @@ return resource.define "aws.iam.role" {
       "iam:ListRolePolicies" },
     create = { "iam:CreateRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
       "iam:UpdateRole" },
-    update = { "iam:CreateRole", "iam:DetachRolePolicy", "iam:RemoveRoleFromInstanceProfile", "iam:TagRole",
+    update = { "iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:RemoveRoleFromInstanceProfile", "iam:TagRole",
       "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole" },
     delete = { "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
       "iam:RemoveRoleFromInstanceProfile" },
