@@ -90,6 +90,8 @@ return resource.define "aws.efs.mount_target" {
   end,
 
   read = function(ctx, id, prior)
+    local now = efs.mount_target(ctx, id)
+    if now and now.LifeCycleState == "deleting" then return { id = id, deleting = true } end
     local mt = live(ctx, id)
     return mt and common.unset_computed(ATTRIBUTES, observed(ctx, mt, prior and prior.inputs), prior)
   end,
