@@ -24,10 +24,15 @@
 --                                     returned (adopt it: bring it to want), or
 --                                     nil (make it)
 --   read(ctx, id, prior) -> observed | nil when the object is gone |
---                                     { id = id, deleting = true } while it is
---                                     on its way out (AWS still deleting it):
---                                     kept in the state, tainted, so destroy
---                                     waits for it and a plan replaces it
+--                                     resource.deleting(id) ({ id = id,
+--                                     deleting = true }) while it is on its way
+--                                     out (AWS still deleting it: a delete was
+--                                     in flight when wpo stopped): kept in the
+--                                     state, tainted, so destroy waits for it
+--                                     and a plan replaces it. Never nil for an
+--                                     object still being deleted: destroy would
+--                                     drop it and leave it behind, and what it
+--                                     holds (subnets, addresses) would time out
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
@@ -74,6 +79,11 @@ local M = {}
 
 M.TAG_STACK = "wpo:stack"
 M.TAG_ADDRESS = "wpo:address"
+
+-- what read returns for an object AWS is still deleting (see read above)
+function M.deleting(id)
+  return { id = id, deleting = true }
+end
 
 local registry = {}
 

@@ -115,10 +115,14 @@ function Kill:baseline()
   return self.base
 end
 
+-- the last lines of a failed run's output (KILLPOINTS_TAIL lines, default 20;
+-- 0: all of it)
+local TAIL = tonumber(os.getenv("KILLPOINTS_TAIL") or "") or 20
+
 local function tail(r)
   local lines = {}
   for line in ((r.stdout or "") .. (r.stderr or "")):gmatch("[^\n]+") do lines[#lines + 1] = line end
-  return table.concat(lines, "\n", math.max(1, #lines - 6))
+  return table.concat(lines, "\n", TAIL > 0 and math.max(1, #lines - TAIL + 1) or 1)
 end
 
 -- compare what exists with a clean run's

@@ -137,7 +137,8 @@ return resource.define "aws.autoscaling.group" {
 
   read = function(ctx, id, prior)
     local group = describe(ctx, id)
-    if not group or group.Status == "Delete in progress" then return nil end
+    if not group then return nil end
+    if group.Status == "Delete in progress" then return resource.deleting(id) end
     return observed(group, prior and prior.inputs)
   end,
 

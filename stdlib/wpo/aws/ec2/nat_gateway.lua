@@ -38,7 +38,7 @@ end
 
 local function read(ctx, id)
   local nat = describe(ctx, id)
-  if nat and nat.State == "deleting" then return { id = id, deleting = true } end
+  if nat and nat.State == "deleting" then return resource.deleting(id) end
   if not nat or DEAD[nat.State] then return nil end
   local o = observe(nat)
   o.state, o.failure = nil, nil

@@ -65,7 +65,7 @@ end
 
 local function read(ctx, id, prior)
   local e = describe(ctx, id)
-  if e and state_of(e) == "deleting" then return { id = id, deleting = true } end
+  if e and state_of(e) == "deleting" then return resource.deleting(id) end
   if not e or DEAD[state_of(e)] then return nil end
   return observe(ctx, e, prior and prior.inputs)
 end

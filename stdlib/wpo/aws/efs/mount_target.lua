@@ -91,7 +91,7 @@ return resource.define "aws.efs.mount_target" {
 
   read = function(ctx, id, prior)
     local now = efs.mount_target(ctx, id)
-    if now and now.LifeCycleState == "deleting" then return { id = id, deleting = true } end
+    if now and now.LifeCycleState == "deleting" then return resource.deleting(id) end
     local mt = live(ctx, id)
     return mt and common.unset_computed(ATTRIBUTES, observed(ctx, mt, prior and prior.inputs), prior)
   end,
