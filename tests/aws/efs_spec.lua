@@ -126,7 +126,15 @@ return s
     efs:call("DeleteAccessPoint", { AccessPointId = ap_id })
     efs:call("PutBackupPolicy", { FileSystemId = select(2, only(env:objects("efs", "file-system"))),
       BackupPolicy = { Status = "DISABLED" } })
+    -- still deleting (a destroy killed here): kept, tainted, replaced
     local r = env:wpo { "plan", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("aws%.efs%.access_point%.wordpress is being deleted", r.stdout)
+    assert.matches("%-/%+ aws%.efs%.access_point%.wordpress .*will be replaced %(tainted: it is being deleted", r.stdout)
+    -- then gone
+    for _ = 1, 5 do if not env:objects("efs", "access-point")[ap_id] then break end
+      efs:call("DescribeAccessPoints", {}) end
+    r = env:wpo { "plan", "s.lua" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("aws%.efs%.access_point%.wordpress no longer exists", r.stdout)
     assert.matches("aws%.efs%.backup_policy%.content: status", r.stdout)
@@ -163,6 +171,7 @@ return s
     local efs = env:client("efs")
     local fs_id = ids["aws.efs.file_system.content"]
     efs:call("DeleteAccessPoint", { AccessPointId = ids["aws.efs.access_point.wordpress"] })
+    for _ = 1, 5 do if #efs:call("DescribeAccessPoints", { FileSystemId = fs_id }).AccessPoints == 0 then break end end
     for i = 1, 3 do efs:call("DeleteMountTarget", { MountTargetId = ids["aws.efs.mount_target.content-" .. i] }) end
     for _ = 1, 5 do if #efs:call("DescribeMountTargets", { FileSystemId = fs_id }).MountTargets == 0 then break end end
     efs:call("DeleteFileSystem", { FileSystemId = fs_id })

@@ -104,7 +104,21 @@ return s
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
     local ec = env:client("elasticache")
     ec:call("DeleteReplicationGroup", { ReplicationGroupId = "t-cache" })
+    -- still deleting (a destroy killed here): kept, tainted, and replaced
+    -- once its delete is over, without asking for it again
     local r = env:wpo { "plan", "s.lua" }
+    assert.matches("aws%.elasticache%.replication_group%.cache is being deleted", r.stdout)
+    assert.matches("%-/%+ aws%.elasticache%.replication_group%.cache .*will be replaced %(tainted: it is being deleted",
+      r.stdout)
+    local deletes = env:ok_calls("elasticache.DeleteReplicationGroup")
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    assert.are.equal(deletes, env:ok_calls("elasticache.DeleteReplicationGroup"))
+    assert.are.equal("available", env:objects("elasticache", "replication-group")["t-cache"].Status)
+    -- deleted out of band, and gone
+    ec:call("DeleteReplicationGroup", { ReplicationGroupId = "t-cache" })
+    for _ = 1, 5 do if not env:objects("elasticache", "replication-group")["t-cache"] then break end
+      ec:call("DescribeReplicationGroups", {}) end
+    r = env:wpo { "plan", "s.lua" }
     assert.matches("aws%.elasticache%.replication_group%.cache no longer exists", r.stdout)
     assert.matches("%+ aws%.elasticache%.replication_group%.cache", r.stdout)
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)

@@ -140,6 +140,8 @@ return s
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
     local rds = env:client("rds")
     rds:call("DeleteDBInstance", { DBInstanceIdentifier = "t-db-2" })
+    for _ = 1, 5 do if not env:objects("rds", "db-instance")["t-db-2"] then break end
+      rds:call("DescribeDBInstances", {}) end
     local r = env:wpo { "plan", "s.lua" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("aws%.rds%.cluster_instance%.db%-2 no longer exists", r.stdout)
@@ -147,6 +149,38 @@ return s
     r = env:wpo { "run", "s.lua", "--yes" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.are.equal("available", env:objects("rds", "db-instance")["t-db-2"].DBInstanceStatus)
+  end)
+
+  -- a destroy killed while RDS deletes them: they stay in the state, tainted,
+  -- and the next run waits for them to go instead of dropping them
+  it("reads a reader and a cluster still deleting as deleting: kept, tainted, waited for, not asked again", function()
+    env:write("s.lua", aurora())
+    assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    local rds = env:client("rds")
+    rds:call("DeleteDBInstance", { DBInstanceIdentifier = "t-db-2" })
+    local r = env:wpo { "plan", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("aws%.rds%.cluster_instance%.db%-2 is being deleted", r.stdout)
+    assert.matches("%-/%+ aws%.rds%.cluster_instance%.db%-2 .*will be replaced %(tainted: it is being deleted", r.stdout)
+    local deletes = env:ok_calls("rds.DeleteDBInstance")
+    r = env:wpo { "run", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.are.equal(deletes, env:ok_calls("rds.DeleteDBInstance"))
+    assert.are.equal("available", env:objects("rds", "db-instance")["t-db-2"].DBInstanceStatus)
+    assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
+    -- the whole cluster deleting (its readers first): destroy waits for all of it
+    for _, id in ipairs({ "t-db-1", "t-db-2" }) do
+      if env:objects("rds", "db-instance")[id] then rds:call("DeleteDBInstance", { DBInstanceIdentifier = id }) end
+    end
+    for _ = 1, 5 do if next(env:objects("rds", "db-instance")) == nil then break end
+      rds:call("DescribeDBInstances", {}) end
+    rds:call("DeleteDBCluster", { DBClusterIdentifier = "t-db", SkipFinalSnapshot = true })
+    r = env:wpo { "plan", "s.lua" }
+    assert.matches("aws%.rds%.cluster%.db is being deleted", r.stdout)
+    r = env:wpo { "destroy", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.are.same({}, env:objects("rds", "db-cluster"))
+    assert.are.same({}, env:objects("rds", "db-instance"))
   end)
 
   it("refuses to delete a cluster with deletion protection on, and destroys once it is turned off", function()

@@ -140,6 +140,8 @@ return resource.define "aws.efs.access_point" {
   end,
 
   read = function(ctx, id, prior)
+    local now = efs.access_point(ctx, id)
+    if now and now.LifeCycleState == "deleting" then return resource.deleting(id) end
     local ap = live(ctx, id)
     return ap and observed(ap, prior and prior.inputs)
   end,

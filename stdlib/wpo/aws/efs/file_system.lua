@@ -134,6 +134,8 @@ return resource.define "aws.efs.file_system" {
   end,
 
   read = function(ctx, id, prior)
+    local now = efs.file_system(ctx, id)
+    if now and now.LifeCycleState == "deleting" then return resource.deleting(id) end
     local fs = live(ctx, id)
     return fs and observed(ctx, fs, prior and prior.inputs)
   end,

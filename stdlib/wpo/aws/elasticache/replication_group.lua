@@ -233,7 +233,8 @@ return resource.define "aws.elasticache.replication_group" {
 
   read = function(ctx, id, prior)
     local g = describe(ctx, id)
-    if not g or g.Status == "deleting" then return nil end
+    if not g then return nil end
+    if g.Status == "deleting" then return resource.deleting(id) end
     local o = common.unset_computed(ATTRIBUTES, observed(ctx, g, prior), prior)
     o.auth_token_secret_arn = observed_token(ctx, g, prior)
     return o

@@ -191,7 +191,8 @@ return resource.define "aws.rds.cluster" {
 
   read = function(ctx, id, prior)
     local c = rds.cluster(ctx, id)
-    if not c or c.Status == "deleting" then return nil end
+    if not c then return nil end
+    if c.Status == "deleting" then return resource.deleting(id) end
     local o = common.unset_computed(ATTRIBUTES, observed(ctx, c, prior), prior)
     o.master_password_secret_arn = rds.observed_secret(ctx, prior)
     return o

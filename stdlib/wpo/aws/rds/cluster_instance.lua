@@ -102,7 +102,8 @@ return resource.define "aws.rds.cluster_instance" {
 
   read = function(ctx, id, prior)
     local inst = rds.instance(ctx, id)
-    if not inst or inst.DBInstanceStatus == "deleting" then return nil end
+    if not inst then return nil end
+    if inst.DBInstanceStatus == "deleting" then return resource.deleting(id) end
     return common.unset_computed(ATTRIBUTES, observed(ctx, inst), prior)
   end,
 

@@ -172,7 +172,8 @@ return resource.define "aws.rds.instance" {
 
   read = function(ctx, id, prior)
     local inst = rds.instance(ctx, id)
-    if not inst or inst.DBInstanceStatus == "deleting" then return nil end
+    if not inst then return nil end
+    if inst.DBInstanceStatus == "deleting" then return resource.deleting(id) end
     local o = common.unset_computed(ATTRIBUTES, observed(inst, prior), prior)
     o.master_password_secret_arn = rds.observed_secret(ctx, prior)
     return o
