@@ -571,9 +571,15 @@ describe("compute, service and load-balancer types against fakeaws", function()
         services = { "wordpress" } }).services[1].status)
     end)
 
-    it("reads nil after an out-of-band deletion", function()
+    -- a destroy killed while the service drains: it still holds the capacity
+    -- provider, so it must be waited for, not read as gone
+    it("reads a service deleted out of band as deleting while it drains, then as gone; its delete waits without asking again", function()
       local svc, st = service_stack(1)
       client("ecs"):call("DeleteService", { cluster = "wp", service = "wordpress", force = true })
+      assert.are.same({ id = svc.id, deleting = true }, st.read(ctx_for(st, "x"), svc.id, svc))
+      local before = f:calls()["ecs.DeleteService"]
+      st.delete(ctx_for(st, "d"), svc.id, svc)
+      assert.are.equal(before, f:calls()["ecs.DeleteService"])
       assert.is_nil(st.read(ctx_for(st, "x"), svc.id, svc))
     end)
   end)

@@ -241,6 +241,8 @@ return resource.define "aws.ecs.service" {
       return observed(svc, { cluster = c })
     end
     local svc = describe(ctx, cluster, id)
+    -- DRAINING: deleted, not yet gone; it still holds its capacity provider
+    if svc and svc.status == "DRAINING" then return resource.deleting(id) end
     if not svc or svc.status ~= "ACTIVE" then return nil end
     return observed(svc, prior and prior.inputs)
   end,
