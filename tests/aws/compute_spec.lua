@@ -346,7 +346,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
         { capacityProviders = { "wp-ec2" } }).capacityProviders[1].updateStatus)
     end)
 
-    it("needs scale-in protection for managed termination protection, and reads nil after out-of-band deletions", function()
+    it("needs scale-in protection for managed termination protection; reads deleting, then nil, after out-of-band deletions", function()
       local _, _, asg = capacity("wp", 1)
       client("autoscaling"):call("UpdateAutoScalingGroup", { AutoScalingGroupName = "wp",
         NewInstancesProtectedFromScaleIn = false })
@@ -363,6 +363,11 @@ describe("compute, service and load-balancer types against fakeaws", function()
         defaultCapacityProviderStrategy = {} })
       assert.is_nil(ccpt.read(ctx_for(ccpt, "x"), ccp.id, ccp))
       client("ecs"):call("DeleteCapacityProvider", { capacityProvider = "wp-ec2" })
+      -- DELETE_IN_PROGRESS: kept and waited for (a destroy killed here), not asked again
+      assert.are.same({ id = cp.id, deleting = true }, t.read(ctx_for(t, "x"), cp.id, cp))
+      local before = f:calls()["ecs.DeleteCapacityProvider"]
+      t.delete(ctx_for(t, "d"), cp.id, cp)
+      assert.are.equal(before, f:calls()["ecs.DeleteCapacityProvider"])
       assert.is_nil(t.read(ctx_for(t, "x"), cp.id, cp))
     end)
   end)

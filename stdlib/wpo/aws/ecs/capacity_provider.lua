@@ -96,6 +96,7 @@ return resource.define "aws.ecs.capacity_provider" {
 
   read = function(ctx, id)
     local cp = describe(ctx, id)
+    if cp and cp.updateStatus == "DELETE_IN_PROGRESS" then return resource.deleting(id) end
     if not cp or cp.status ~= "ACTIVE" then return nil end
     return observed(cp)
   end,
