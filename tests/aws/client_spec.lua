@@ -56,20 +56,33 @@ describe("wpo.aws.client", function()
       assert.are.equal(495, c.quota.available)    -- two retries took 10; the success gave back 5
     end)
 
-    it("fails after exactly max_attempts with the throttling error", function()
+    it("tries a throttled call up to THROTTLE_ATTEMPTS times (nothing was done), then fails with the throttling error", function()
       local c, calls = make("ec2", function()
         return awstest.response(400, ERR_EC2:format("RequestLimitExceeded", "Request limit exceeded."))
       end, { max_attempts = 4 })
       local err = raised(function() c:call("DescribeVpcs", {}) end)
-      assert.are.equal(4, #calls)
+      assert.are.equal(10, retry.THROTTLE_ATTEMPTS)
+      assert.are.equal(10, #calls)
       assert.are.equal("RequestLimitExceeded", err.code)
       assert.are.equal("Request limit exceeded.", err.message)
       assert.are.equal(400, err.status)
       assert.are.equal("rid-ec2", err.request_id)
       assert.is_true(err.retryable)
-      assert.are.equal(4, err.attempts)
+      assert.are.equal(10, err.attempts)
       assert.are.equal("ec2", err.service)
       assert.are.equal("DescribeVpcs", err.operation)
+    end)
+
+    it("does not count throttled attempts against max_attempts for other failures", function()
+      local n = 0
+      local c, calls = make("ec2", function()
+        n = n + 1
+        if n <= 4 then return awstest.response(400, ERR_EC2:format("RequestLimitExceeded", "slow down")) end
+        if n <= 6 then return awstest.response(503, "") end
+        return awstest.response(200, OK_VPCS)
+      end, { max_attempts = 3 })
+      c:call("DescribeVpcs", {})
+      assert.are.equal(7, #calls)   -- 4 throttled, 2 unavailable (within 3 attempts of their own), then the answer
     end)
 
     it("never retries a validation error", function()

@@ -8,17 +8,19 @@
 -- then the figures; exits 1 if any case failed.
 --
 --   WPO_STDLIB=$PWD/stdlib ./wpo lua tests/chaos/kill.lua [--apply N] [--destroy N] [--quick] [--destroy-only]
+--                                                      [--faults-only]
 --
 -- --apply/--destroy: how many kill points in each (default 30 and 24);
 -- --quick: a few of each kind (what make check runs); --destroy-only: the
 -- destroy half (its kill points and the deletes caught in flight), no apply
--- kill points, faults or full disk. KILLPOINTS_TAIL=N: the last N lines of a
+-- kill points, faults or full disk; --faults-only: the throttling and 5xx
+-- case alone. KILLPOINTS_TAIL=N: the last N lines of a
 -- failed run's output (default 20, 0: all).
 package.path = "tests/lua/?.lua;" .. package.path
 local fakeaws = require "fakeaws"
 local killpoints = require "killpoints"
 
-local n_apply, n_destroy, quick, destroy_only = 30, 24, false, false
+local n_apply, n_destroy, quick, destroy_only, faults_only = 30, 24, false, false, false
 local i = 1
 while i <= #arg do
   local a = arg[i]
@@ -26,13 +28,16 @@ while i <= #arg do
   elseif a == "--destroy" then n_destroy = tonumber(arg[i + 1]); i = i + 2
   elseif a == "--quick" then quick = true; i = i + 1
   elseif a == "--destroy-only" then destroy_only = true; i = i + 1
+  elseif a == "--faults-only" then faults_only = true; i = i + 1
   else
-    io.stderr:write("usage: wpo lua tests/chaos/kill.lua [--apply N] [--destroy N] [--quick] [--destroy-only]\n")
+    io.stderr:write("usage: wpo lua tests/chaos/kill.lua [--apply N] [--destroy N] [--quick] [--destroy-only] "
+      .. "[--faults-only]\n")
     os.exit(2)
   end
 end
 if quick then n_apply, n_destroy = 2, 1 end
 if destroy_only then n_apply = 0 end
+if faults_only then n_apply, n_destroy = 0, 0 end
 
 local f = fakeaws.start { region = "eu-west-1" }
 local k = killpoints.new(f)
@@ -54,8 +59,8 @@ local ok, err = pcall(function()
     case(k:kill_destroy(math.max(1, math.floor(j * base.destroy_calls / (n_destroy + 1)))))
   end
   -- deletes in flight when the kill comes
-  case(k:kill_destroy(1, "ec2.DeleteNatGateway"))
-  if not quick then
+  if not faults_only then case(k:kill_destroy(1, "ec2.DeleteNatGateway")) end
+  if not quick and not faults_only then
     case(k:kill_destroy(1, "ec2.DeleteVpcEndpoints"))
     case(k:kill_destroy(1, "efs.DeleteMountTarget"))
     case(k:kill_destroy(1, "ecs.DeleteService"))
@@ -64,7 +69,7 @@ local ok, err = pcall(function()
   if not quick and not destroy_only then
     case(k:faults { throttle_rate = 0.2, error_rate = 0.05, seed = 12 })
   end
-  if not destroy_only then case(k:full_disk(quick and 10 or 25)) end
+  if not destroy_only and not faults_only then case(k:full_disk(quick and 10 or 25)) end
   local t = killpoints.totals(results)
   print(string.format("kill -9 suite: %s in %ds", t.line, os.time() - started))
   return t

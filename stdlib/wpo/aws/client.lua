@@ -620,6 +620,7 @@ function Client:invoke(op_name, params)
   local write = not M.is_read(self.service, op_name)
   local resendable = not write or retry.resendable(self.service, op_name, retry.has_token(op._it, sent_params))
   local attempt = 0
+  local throttled = 0       -- attempts answered with throttling
   local retry_cost          -- quota taken by the last retry of this call
   while true do
     attempt = attempt + 1
@@ -699,7 +700,10 @@ function Client:invoke(op_name, params)
         tostring(failure.message))
     end
     local cost
-    if kind and attempt < self.max_attempts and not held_back then
+    if kind == "throttling" then throttled = throttled + 1 end
+    local may_retry = kind == "throttling" and attempt < math.max(self.max_attempts, retry.THROTTLE_ATTEMPTS)
+      or (kind ~= nil and attempt - throttled < self.max_attempts and attempt < retry.THROTTLE_ATTEMPTS)
+    if may_retry and not held_back then
       cost = self.quota:acquire(kind)
       if not cost and debug then
         log.debug("aws %s %s: retry quota exhausted (%d left), not retrying", self.service, op_name,

@@ -29,6 +29,11 @@
 local M = {}
 
 M.DEFAULT_MAX_ATTEMPTS = 3
+-- A throttling answer says AWS did nothing: such a call is tried up to this
+-- many times (or max_attempts, if more), and its throttled attempts do not
+-- count against the max_attempts of other failures. Under heavy throttling
+-- a wide apply then slows down instead of failing.
+M.THROTTLE_ATTEMPTS = 10
 M.MAX_BACKOFF = 20
 M.QUOTA_CAPACITY = 500
 M.RETRY_COST = 5
