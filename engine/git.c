@@ -27,7 +27,7 @@
  * No Lua function is ever called from a libgit2 callback.
  *
  * TLS certificates are verified (libgit2's default; the system CA bundle is
- * configured at init); SSH host keys must be in ~/.ssh/known_hosts
+ * configured before the first fetch); SSH host keys must be in ~/.ssh/known_hosts
  * (libgit2 1.5.1 checks them when no certificate callback is set, and none
  * is). libgit2 1.5 has no connect timeout: a fetch from a host that never
  * answers stays on its worker until the host gives up; cancelling its id
@@ -59,11 +59,25 @@ struct wpo_git_repo {
 
 /* ---------------------------------------------------------------- init */
 
+/* libgit2 is initialised when a repository is first opened (or a blob id
+ * computed, or a remote fetched), never when the module loads: its TLS
+ * backend reads the system's CA certificates as it initialises. The CA
+ * bundle wpo names (SSL_CERT_FILE) is handed to it only before a fetch. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static void init_libgit2(void)
 {
     git_libgit2_init();
+}
+
+void wpo_git_init(void)
+{
+    pthread_once(&init_once, init_libgit2);
+}
+
+static void init_tls(void)
+{
     /* TLS verification stays on; make sure libgit2 knows the system CAs. */
     const char *bundle = getenv("SSL_CERT_FILE");
     if (!bundle || access(bundle, R_OK) != 0)
@@ -72,9 +86,10 @@ static void init_libgit2(void)
         git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, bundle, NULL);
 }
 
-void wpo_git_init(void)
+void wpo_git_init_tls(void)
 {
-    pthread_once(&init_once, init_libgit2);
+    wpo_git_init();
+    pthread_once(&tls_once, init_tls);
 }
 
 /* ------------------------------------------------------------- errors */
@@ -229,6 +244,7 @@ static int l_git_open(lua_State *L)
     struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
     r->repo = NULL;
     luaL_setmetatable(L, WPO_GIT_REPO);
+    wpo_git_init();
 
     /* Start from the directory of a file. */
     struct stat st;
@@ -261,6 +277,7 @@ static int l_git_blob_id(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 1, &len);
     git_oid oid;
+    wpo_git_init();
     if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0)
         return push_git_error(L, -1, "hash");
     push_oid(L, &oid);
@@ -1165,7 +1182,7 @@ static int create_remote(git_repository *repo, const char *url, git_remote **out
 
 int wpo_git_fetch_run(struct wpo_git_fetch *f)
 {
-    wpo_git_init();
+    wpo_git_init_tls();
     char url[1024], lockpath[4096], tmp[4096];
     wpo_git_redact_url(f->url, url, sizeof url);
     f->err[0] = '\0';
@@ -1539,7 +1556,6 @@ static const luaL_Reg git_functions[] = {
 
 int luaopen_wpo_core_git(lua_State *L)
 {
-    wpo_git_init();
     if (luaL_newmetatable(L, WPO_GIT_REPO)) {
         luaL_setfuncs(L, repo_meta, 0);
         luaL_newlib(L, repo_methods);
