@@ -30,6 +30,7 @@
 -- reference (an edge). attrs may hold depends_on = { handle | address } and
 -- lifecycle = { ... }. stack:output(name, value, { sensitive }) declares an
 -- output; stack:ref(address, name) refers to a resource by its address.
+local csandbox = require "wpo.core.sandbox"
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
@@ -65,25 +66,9 @@ local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/
 
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
-  local fallback, library
-  for level = 3, 60 do
-    local info = debug.getinfo(level, "Sl")
-    if not info then break end
-    if info.currentline and info.currentline > 0 then
-      if loading and loading.user_sources[info.source] then
-        return info.source:sub(2) .. ":" .. info.currentline
-      end
-      local in_stdlib = stdlib and info.source:sub(1, #stdlib) == stdlib
-      if in_stdlib and loading and not library then
-        local rel = info.source:sub(#stdlib + 1)
-        if not ENGINE_FILES[rel] then library = rel .. ":" .. info.currentline end
-      end
-      if not fallback and info.source:sub(1, 1) == "@" and not in_stdlib then
-        fallback = info.source:sub(2) .. ":" .. info.currentline
-      end
-    end
-  end
-  return library or fallback
+  -- (wpo.core.sandbox walks the frames, as debug.getinfo(3 .. 60, "Sl") would)
+  local where = csandbox.where(3, stdlib, loading and loading.user_sources, ENGINE_FILES)
+  return where
 end
 M.user_where = user_where
 
