@@ -824,9 +824,28 @@ static struct appender_ud *check_appender(lua_State *L)
     return luaL_checkudata(L, 1, APPENDER_MT);
 }
 
+/* Where the data of a file grown ahead with zeros ends: after its last
+ * byte that is not zero. */
+static off_t data_end(int fd, off_t size)
+{
+    char buf[65536];
+    while (size > 0) {
+        size_t n = size < (off_t)sizeof buf ? (size_t)size : sizeof buf;
+        ssize_t got = pread(fd, buf, n, size - (off_t)n);
+        if (got != (ssize_t)n)
+            return size;            /* unreadable: append after all of it */
+        for (size_t i = n; i > 0; i--)
+            if (buf[i - 1] != 0)
+                return size - (off_t)n + (off_t)i;
+        size -= (off_t)n;
+    }
+    return 0;
+}
+
 /* fs.appender(path) -> appender | nil, err, code
- * Opens path, which must exist, for appending after what it holds. The file
- * may hold zero bytes past the data (see struct appender). */
+ * Opens path, which must exist, for appending after what it holds: after
+ * its last byte that is not zero (an appender grows the file ahead of its
+ * data with zeros; see struct appender). */
 static int l_fs_appender(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -838,7 +857,7 @@ static int l_fs_appender(lua_State *L)
     if (!a)
         return luaL_error(L, "out of memory");
     struct stat st;
-    a->fd = open(path, O_WRONLY | O_CLOEXEC);
+    a->fd = open(path, O_RDWR | O_CLOEXEC);
     if (a->fd < 0 || fstat(a->fd, &st) != 0) {
         int e = errno;
         if (a->fd >= 0)
@@ -847,7 +866,8 @@ static int l_fs_appender(lua_State *L)
         errno = e;
         return push_errno(L, "cannot open for appending", path);
     }
-    a->end = a->allocated = st.st_size;
+    a->allocated = st.st_size;
+    a->end = data_end(a->fd, st.st_size);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     a->refs = 1;
@@ -923,6 +943,33 @@ static int l_appender_append(lua_State *L)
     return 1;
 }
 
+/* appender:append_sync(data) -> bytes | nil, err, code
+ * As append, on the calling thread (for a caller with nothing else to do
+ * meanwhile: one thread handing over to another and back costs more than
+ * the flush). Raises while an append is pending, or after close. */
+static int l_appender_append_sync(lua_State *L)
+{
+    struct appender_ud *u = check_appender(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    struct appender *a = u->a;
+    if (!a)
+        return luaL_error(L, "attempt to use a closed appender");
+    pthread_mutex_lock(&a->mu);
+    int busy = a->busy;
+    pthread_mutex_unlock(&a->mu);
+    if (busy)
+        return luaL_error(L, "appender:append_sync: the previous append to %s has not completed", a->path);
+    /* no append is pending, so the worker (if any) is waiting: its fields are ours */
+    struct append_result r;
+    memset(&r, 0, sizeof r);
+    append_now(a, data, len, &r);
+    if (r.err)
+        return push_error(L, r.msg, r.err);
+    lua_pushinteger(L, (lua_Integer)r.len);
+    return 1;
+}
+
 /* appender:close(): no more appends; one still pending completes first
  * (idempotent) */
 static int l_appender_close(lua_State *L)
@@ -955,6 +1002,7 @@ static int l_appender_tostring(lua_State *L)
 
 static const luaL_Reg appender_methods[] = {
     {"append", l_appender_append},
+    {"append_sync", l_appender_append_sync},
     {"close", l_appender_close},
     {NULL, NULL}
 };

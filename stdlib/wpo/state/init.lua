@@ -66,7 +66,8 @@
 -- apply commits each resource as a record appended to it, never rewriting
 -- the snapshot. Commits that come while a write is on its way form the
 -- next group, written with one append and one fdatasync on the appender's
--- thread; a group is written only after the one before it is durable, and
+-- thread (or, when no other task is ready and no request in flight, right
+-- there: handing over to a thread and back costs more than the flush); a group is written only after the one before it is durable, and
 -- each committer returns (so its dependents may start) only once its group
 -- is. Reading merges the journal into the snapshot (serial = the snapshot's
 -- + the groups replayed). A full save — at the end of every apply (wpo.workflow
@@ -479,7 +480,15 @@ local function write_group(self, g)
   end
   local seq = self.jseq + 1
   local line = self.jw:line(seq, "[" .. table.concat(g.parts, ",") .. "]")
-  local n, err = require("wpo.task").await(self.jappender:append(line))
+  local task = require "wpo.task"
+  local n, err
+  if self.jappender.append_sync and task.idle() and require("wpo.core.loop").pending("transfer") == 0 then
+    -- nothing else could run meanwhile (no task ready, no request in flight):
+    -- flush here rather than hand over to the appender's thread and back
+    n, err = self.jappender:append_sync(line)
+  else
+    n, err = task.await(self.jappender:append(line))
+  end
   if not n then
     self.jbroken = true           -- its tail is unknown now: the next commit saves whole
     errors.raise { code = "StateError", message = "cannot commit to the state journal: " .. tostring(err) }
