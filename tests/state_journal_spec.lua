@@ -320,6 +320,17 @@ describe("a journaled state through the wpo binary", function()
     end
   end)
 
+  it("starts no dependent before the record of what it depends on is flushed (killed between write and flush)",
+    function()
+    h.write(dir .. "/s.lua", chain(6))
+    -- the third group is written, and the process dies before its fdatasync returns
+    local r = wpo(dir, { "run", "s.lua", "--yes" }, { WPO_FS_FAULT = "journal-before-sync:3" })
+    assert.are.equal(86, r.status, r.stdout .. r.stderr)
+    assert.matches("wpo%.null%.n3: creating%.%.%.", r.stdout)
+    assert.is_nil(r.stdout:find("wpo.null.n3: created", 1, true), r.stdout)
+    assert.is_nil(r.stdout:find("wpo.null.n4: creating", 1, true), r.stdout)
+  end)
+
   it("lists, shows and removes entries of a journaled state, which state rm compacts", function()
     h.write(dir .. "/s.lua", chain(5))
     local r = wpo(dir, { "run", "s.lua", "--yes" }, { WPO_FS_FAULT = "journal-after-sync:4" })
