@@ -20,7 +20,7 @@ DESTDIR  ?=
 BUILD_PKGS := gcc libc6-dev pkg-config liblua5.4-dev lua-cjson-dev \
               libcurl4-openssl-dev libssl-dev libexpat1-dev libgit2-dev
 RUN_PKGS   := ca-certificates git
-TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks
+TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace
 
 PKGS     = lua5.4 libcurl openssl expat libgit2
 CC      ?= cc
@@ -36,7 +36,11 @@ LDFLAGS ?=
 EXPORT   = -Wl,-E
 
 ENGINE_SRC  := $(wildcard engine/*.c)
-ENGINE_OBJ  := $(patsubst engine/%.c,$(BUILDDIR)/engine/%.o,$(ENGINE_SRC))
+# The stdlib compiled to bytecode and linked in (tools/embed.c): used unless
+# WPO_STDLIB names a directory to load the Lua files from.
+STDLIB_SRC  := $(shell cd stdlib && find wpo -name '*.lua' | LC_ALL=C sort)
+EMBED_OBJ   := $(BUILDDIR)/stdlib_embed.o
+ENGINE_OBJ  := $(patsubst engine/%.c,$(BUILDDIR)/engine/%.o,$(ENGINE_SRC)) $(EMBED_OBJ)
 LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
@@ -117,6 +121,17 @@ $(BUILDDIR)/wpo: $(ENGINE_OBJ)
 $(BUILDDIR)/engine/%.o: engine/%.c $(wildcard engine/*.h) $(BUILDDIR)/modules.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(DEFS) $(WARN) $(CFLAGS) -c -o $@ $<
+
+$(BUILDDIR)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs lua5.4)
+
+$(BUILDDIR)/stdlib_embed.c: $(BUILDDIR)/tools/embed $(addprefix stdlib/,$(STDLIB_SRC))
+	@echo "embed $(words $(STDLIB_SRC)) stdlib files -> $@"
+	@$(BUILDDIR)/tools/embed $(CURDIR)/stdlib $@ $(abspath $(BUILDDIR))/stdlib.bin $(STDLIB_SRC)
+
+$(EMBED_OBJ): $(BUILDDIR)/stdlib_embed.c engine/embedded.h
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
 
 $(BUILDDIR)/tests/%: tests/c/%.c tests/c/test.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -2,9 +2,12 @@
  * fs.c — wpo.core.fs: the file operations state depends on. Atomic replace
  * (temp in the same directory, fsync, rename, fsync the directory), files
  * created 0600 unless told otherwise, advisory locks (flock) that name their
- * holder, the removal of temp files a killed writer left, and the small
- * directory helpers around them. Disk failures are returned as nil, message,
- * code (the errno name: "ENOENT", "EACCES"...).
+ * holder, the removal of temp files a killed writer left, the small
+ * directory helpers around them, and appenders: a file appended to and
+ * fdatasync'ed by a worker thread of its own, each append completing on the
+ * event loop (wpo.core.loop) once it is durable (the state journal's group
+ * commits). Disk failures are returned as nil, message, code (the errno
+ * name: "ENOENT", "EACCES"...).
  * It owns no format: what goes in the files is the callers' business.
  */
 #include <dirent.h>
@@ -19,16 +22,26 @@
 #include <unistd.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include <lauxlib.h>
 
 #include "fs.h"
+#include "loop.h"
+
+/* WPO_FS_FAULT=STEP, or STEP:N for the Nth atomic write of this process:
+ * _exit at that step of wpo_fs_write_atomic (crash tests). */
+static unsigned atomic_writes_so_far;
 
 static void fault_point(const char *step)
 {
     const char *f = getenv("WPO_FS_FAULT");
-    if (f && strcmp(f, step) == 0)
+    size_t len = strlen(step);
+    if (!f || strncmp(f, step, len) != 0)
+        return;
+    if (f[len] == '\0' || (f[len] == ':' && strtoul(f + len + 1, NULL, 10) == atomic_writes_so_far))
         _exit(WPO_FS_FAULT_EXIT);
 }
 
@@ -78,6 +91,7 @@ int wpo_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
         return fail(err, errlen, "cannot write", path);
     }
     dir_of(path, dir, sizeof dir);
+    atomic_writes_so_far++;
     for (int attempt = 0; fd < 0; attempt++) {
         snprintf(tmp, sizeof tmp, "%s/" WPO_FS_TEMP_FORMAT, dir, base, (long)getpid(), counter++);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
@@ -641,6 +655,384 @@ static int l_fs_writable(lua_State *L)
     return 1;
 }
 
+/* ---- appenders ---- */
+
+#define APPENDER_MT "wpo.fs.appender"
+
+/* A file being appended to. Its worker thread (started by the first append)
+ * writes and fdatasyncs one append at a time; the userdata and the worker
+ * each hold a reference, and whichever lets go last frees it.
+ *
+ * The file is grown ahead of the data in steps of APPEND_STEP (fallocate,
+ * which extends it with zeros), so that an fdatasync has only the data to
+ * flush, not the file's size: a reader finds the data followed by zero
+ * bytes, which are not data. Where fallocate is not supported the file
+ * simply grows with each append. */
+#define APPEND_STEP (1 << 20)
+
+struct appender {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                   /* under mu */
+    int fd;                     /* the worker closes it when it runs */
+    off_t end;                  /* where the data ends (the worker's) */
+    off_t allocated;            /* the file's size, zeros past end */
+    int no_fallocate;
+    int closing;                /* the userdata let go: finish the queue, exit */
+    int busy;                   /* an append is queued or being written */
+    int worker;                 /* the worker was started */
+    char *data;                 /* the queued append; the worker's once taken */
+    size_t len;
+    int64_t id;
+    struct wpo_loop_queue *queue;
+    char path[1024];
+};
+
+struct append_result {
+    int err;                    /* errno; 0 when the data is durable */
+    size_t len;
+    char msg[1200];
+};
+
+struct appender_ud {
+    struct appender *a;
+};
+
+static atomic_uint appends_so_far;
+
+/* WPO_FS_FAULT=STEP or STEP:N (only at the Nth append of this process). */
+static int append_fault(const char *step, unsigned n)
+{
+    const char *f = getenv("WPO_FS_FAULT");
+    size_t len = strlen(step);
+    if (!f || strncmp(f, step, len) != 0)
+        return 0;
+    if (f[len] == '\0')
+        return 1;
+    return f[len] == ':' && strtoul(f + len + 1, NULL, 10) == n;
+}
+
+static void append_now(struct appender *a, const char *data, size_t len, struct append_result *r)
+{
+    int fd = a->fd;
+    const char *path = a->path;
+    unsigned n = atomic_fetch_add(&appends_so_far, 1) + 1;
+    if (!a->no_fallocate && a->end + (off_t)len > a->allocated) {
+        off_t want = a->end + (off_t)len + APPEND_STEP;
+        int rc = posix_fallocate(fd, a->allocated, want - a->allocated);
+        if (rc == 0)
+            a->allocated = want;
+        else if (rc == EOPNOTSUPP || rc == EINVAL)
+            a->no_fallocate = 1;
+        else {
+            r->err = rc;
+            snprintf(r->msg, sizeof r->msg, "cannot grow %s: %s", path, strerror(rc));
+            return;
+        }
+    }
+    if (append_fault("journal-torn", n)) {
+        if (pwrite(fd, data, len / 2, a->end) < 0) {
+            /* dying anyway */
+        }
+        _exit(WPO_FS_FAULT_EXIT);
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = pwrite(fd, data + off, len - off, a->end + (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            r->err = errno;
+            snprintf(r->msg, sizeof r->msg, "cannot append to %s: %s", path, strerror(errno));
+            return;
+        }
+        off += (size_t)w;
+    }
+    a->end += (off_t)len;
+    if (append_fault("journal-before-sync", n))
+        _exit(WPO_FS_FAULT_EXIT);
+    if (fdatasync(fd) != 0) {
+        r->err = errno;
+        snprintf(r->msg, sizeof r->msg, "cannot flush %s: %s", path, strerror(errno));
+        return;
+    }
+    if (append_fault("journal-after-sync", n))
+        _exit(WPO_FS_FAULT_EXIT);
+    r->len = len;
+}
+
+static void appender_unref_locked(struct appender *a)
+{
+    int last = --a->refs == 0;
+    pthread_mutex_unlock(&a->mu);
+    if (last) {
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->cv);
+        free(a);
+    }
+}
+
+/* Main thread, inside loop.wait. */
+static int append_convert(lua_State *L, void *result)
+{
+    struct append_result *r = result;
+    if (!r) {
+        lua_pushliteral(L, "cannot append: out of memory");
+        lua_pushliteral(L, "ENOMEM");
+        return WPO_LOOP_FAIL;
+    }
+    if (r->err) {
+        lua_pushstring(L, r->msg);
+        lua_pushstring(L, errno_code(r->err));
+        return WPO_LOOP_FAIL;
+    }
+    lua_pushinteger(L, (lua_Integer)r->len);
+    return WPO_LOOP_OK;
+}
+
+static void append_free_result(void *result)
+{
+    free(result);
+}
+
+static const struct wpo_loop_op_type append_op = {
+    .name = "append",
+    .convert = append_convert,
+    .free_result = append_free_result,
+    .release = NULL,
+};
+
+/* The worker: never touches a lua_State. */
+static void *appender_worker(void *arg)
+{
+    struct appender *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->data && !a->closing)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (!a->data)
+            break;
+        char *data = a->data;
+        size_t len = a->len;
+        int64_t id = a->id;
+        struct wpo_loop_queue *queue = a->queue;
+        a->data = NULL;
+        a->queue = NULL;
+        pthread_mutex_unlock(&a->mu);
+
+        struct append_result *r = calloc(1, sizeof *r);
+        if (r)
+            append_now(a, data, len, r);
+        free(data);
+        pthread_mutex_lock(&a->mu);
+        a->busy = 0;
+        pthread_mutex_unlock(&a->mu);
+        wpo_loop_post(queue, id, &append_op, r);     /* r is the loop's now */
+        wpo_loop_queue_unref(queue);
+        pthread_mutex_lock(&a->mu);
+    }
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    appender_unref_locked(a);
+    return NULL;
+}
+
+static struct appender_ud *check_appender(lua_State *L)
+{
+    return luaL_checkudata(L, 1, APPENDER_MT);
+}
+
+/* Where the data of a file grown ahead with zeros ends: after its last
+ * byte that is not zero. */
+static off_t data_end(int fd, off_t size)
+{
+    char buf[65536];
+    while (size > 0) {
+        size_t n = size < (off_t)sizeof buf ? (size_t)size : sizeof buf;
+        ssize_t got = pread(fd, buf, n, size - (off_t)n);
+        if (got != (ssize_t)n)
+            return size;            /* unreadable: append after all of it */
+        for (size_t i = n; i > 0; i--)
+            if (buf[i - 1] != 0)
+                return size - (off_t)n + (off_t)i;
+        size -= (off_t)n;
+    }
+    return 0;
+}
+
+/* fs.appender(path) -> appender | nil, err, code
+ * Opens path, which must exist, for appending after what it holds: after
+ * its last byte that is not zero (an appender grows the file ahead of its
+ * data with zeros; see struct appender). */
+static int l_fs_appender(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_argcheck(L, strlen(path) < sizeof(((struct appender *)0)->path), 1, "path too long");
+    struct appender_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->a = NULL;
+    luaL_setmetatable(L, APPENDER_MT);
+    struct appender *a = calloc(1, sizeof *a);
+    if (!a)
+        return luaL_error(L, "out of memory");
+    struct stat st;
+    a->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (a->fd < 0 || fstat(a->fd, &st) != 0) {
+        int e = errno;
+        if (a->fd >= 0)
+            close(a->fd);
+        free(a);
+        errno = e;
+        return push_errno(L, "cannot open for appending", path);
+    }
+    a->allocated = st.st_size;
+    a->end = data_end(a->fd, st.st_size);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->refs = 1;
+    snprintf(a->path, sizeof a->path, "%s", path);
+    u->a = a;
+    return 1;
+}
+
+/* appender:append(data) -> id
+ * The completion (wpo.task.await(id)) is the number of bytes once they are
+ * written and fdatasync'ed, or err, code. One append at a time: raises
+ * while one is pending, or after close. Cancelling the id does not stop the
+ * write. */
+static int l_appender_append(lua_State *L)
+{
+    struct appender_ud *u = check_appender(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    struct appender *a = u->a;
+    if (!a)
+        return luaL_error(L, "attempt to use a closed appender");
+    pthread_mutex_lock(&a->mu);
+    int busy = a->busy;
+    pthread_mutex_unlock(&a->mu);
+    if (busy)
+        return luaL_error(L, "appender:append: the previous append to %s has not completed", a->path);
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return luaL_error(L, "out of memory");
+    memcpy(copy, data, len);
+    struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
+    int64_t id = queue ? wpo_loop_op_start(L, &append_op, NULL) : -1;
+    if (id < 0) {
+        if (queue)
+            wpo_loop_queue_unref(queue);
+        free(copy);
+        return luaL_error(L, "appender:append: the event loop is closed");
+    }
+    pthread_mutex_lock(&a->mu);
+    if (!a->worker) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        int rc = pthread_attr_init(&attr);
+        if (rc == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&thread, &attr, appender_worker, a);
+            pthread_attr_destroy(&attr);
+        }
+        if (rc != 0) {
+            pthread_mutex_unlock(&a->mu);
+            struct append_result *r = calloc(1, sizeof *r);
+            if (r) {
+                r->err = rc;
+                snprintf(r->msg, sizeof r->msg, "cannot start a thread to append to %s: %s", a->path, strerror(rc));
+            }
+            free(copy);
+            wpo_loop_post(queue, id, &append_op, r);
+            wpo_loop_queue_unref(queue);
+            lua_pushinteger(L, (lua_Integer)id);
+            return 1;
+        }
+        a->worker = 1;
+        a->refs++;
+    }
+    a->busy = 1;
+    a->data = copy;
+    a->len = len;
+    a->id = id;
+    a->queue = queue;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+/* appender:append_sync(data) -> bytes | nil, err, code
+ * As append, on the calling thread (for a caller with nothing else to do
+ * meanwhile: one thread handing over to another and back costs more than
+ * the flush). Raises while an append is pending, or after close. */
+static int l_appender_append_sync(lua_State *L)
+{
+    struct appender_ud *u = check_appender(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    struct appender *a = u->a;
+    if (!a)
+        return luaL_error(L, "attempt to use a closed appender");
+    pthread_mutex_lock(&a->mu);
+    int busy = a->busy;
+    pthread_mutex_unlock(&a->mu);
+    if (busy)
+        return luaL_error(L, "appender:append_sync: the previous append to %s has not completed", a->path);
+    /* no append is pending, so the worker (if any) is waiting: its fields are ours */
+    struct append_result r;
+    memset(&r, 0, sizeof r);
+    append_now(a, data, len, &r);
+    if (r.err)
+        return push_error(L, r.msg, r.err);
+    lua_pushinteger(L, (lua_Integer)r.len);
+    return 1;
+}
+
+/* appender:close(): no more appends; one still pending completes first
+ * (idempotent) */
+static int l_appender_close(lua_State *L)
+{
+    struct appender_ud *u = check_appender(L);
+    struct appender *a = u->a;
+    u->a = NULL;
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    a->closing = 1;
+    if (!a->worker && a->fd >= 0) {
+        close(a->fd);
+        a->fd = -1;
+    }
+    pthread_cond_signal(&a->cv);
+    appender_unref_locked(a);
+    return 0;
+}
+
+static int l_appender_tostring(lua_State *L)
+{
+    struct appender_ud *u = check_appender(L);
+    if (u->a)
+        lua_pushfstring(L, "wpo.fs.appender (%s)", u->a->path);
+    else
+        lua_pushliteral(L, "wpo.fs.appender (closed)");
+    return 1;
+}
+
+static const luaL_Reg appender_methods[] = {
+    {"append", l_appender_append},
+    {"append_sync", l_appender_append_sync},
+    {"close", l_appender_close},
+    {NULL, NULL}
+};
+
+static const luaL_Reg appender_meta[] = {
+    {"__gc", l_appender_close},
+    {"__close", l_appender_close},
+    {"__tostring", l_appender_tostring},
+    {"__index", NULL},
+    {NULL, NULL}
+};
+
 static const luaL_Reg lock_methods[] = {
     {"close", l_lock_close},
     {NULL, NULL}
@@ -666,6 +1058,7 @@ static const luaL_Reg fs_functions[] = {
     {"stat", l_fs_stat},
     {"remove_stale_temps", l_fs_remove_stale_temps},
     {"writable", l_fs_writable},
+    {"appender", l_fs_appender},
     {NULL, NULL}
 };
 
@@ -675,6 +1068,12 @@ int luaopen_wpo_core_fs(lua_State *L)
     luaL_setfuncs(L, lock_meta, 0);
     luaL_newlibtable(L, lock_methods);
     luaL_setfuncs(L, lock_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, APPENDER_MT);
+    luaL_setfuncs(L, appender_meta, 0);
+    luaL_newlibtable(L, appender_methods);
+    luaL_setfuncs(L, appender_methods, 0);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     luaL_newlib(L, fs_functions);

@@ -11,7 +11,10 @@
  * the new, whatever happens: a temp file in the same directory, written,
  * fsync'd, chmod'ed to mode, renamed over path, then the directory fsync'd.
  * WPO_FS_FAULT=after-temp-write|after-fsync|before-rename|after-rename makes
- * the process _exit(WPO_FS_FAULT_EXIT) at that step (for crash tests).
+ * the process _exit(WPO_FS_FAULT_EXIT) at that step (for crash tests); with
+ * ":N" appended, only in the Nth atomic write of the process. (Appenders,
+ * in fs.c, have their own: journal-torn, journal-before-sync,
+ * journal-after-sync, each with an optional ":N".)
  * 0, or -1 with err filled and errno set. */
 #define WPO_FS_FAULT_EXIT 86
 /* The temp file's name beside path: "." base ".tmp-" pid "-" counter. */

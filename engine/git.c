@@ -10,6 +10,7 @@
  *
  * Lua API (each function's comment gives its exact contract):
  *   git.open(path [, {search}]) -> repo     git.realpath(path) -> abs
+ *   git.open_start(path [, {search, status}]) -> id   (the open on a worker thread)
  *   git.fetch(url, dir [, opts]) -> info    git.fetch_start(url, dir [, opts]) -> id
  *   git.blob_id(data) -> hex                git.redact(url) -> url
  *   repo:resolve(ref) -> id, kind, refname  repo:read(commit, path) -> data
@@ -27,7 +28,7 @@
  * No Lua function is ever called from a libgit2 callback.
  *
  * TLS certificates are verified (libgit2's default; the system CA bundle is
- * configured at init); SSH host keys must be in ~/.ssh/known_hosts
+ * configured before the first fetch); SSH host keys must be in ~/.ssh/known_hosts
  * (libgit2 1.5.1 checks them when no certificate callback is set, and none
  * is). libgit2 1.5 has no connect timeout: a fetch from a host that never
  * answers stays on its worker until the host gives up; cancelling its id
@@ -59,11 +60,25 @@ struct wpo_git_repo {
 
 /* ---------------------------------------------------------------- init */
 
+/* libgit2 is initialised when a repository is first opened (or a blob id
+ * computed, or a remote fetched), never when the module loads: its TLS
+ * backend reads the system's CA certificates as it initialises. The CA
+ * bundle wpo names (SSL_CERT_FILE) is handed to it only before a fetch. */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static void init_libgit2(void)
 {
     git_libgit2_init();
+}
+
+void wpo_git_init(void)
+{
+    pthread_once(&init_once, init_libgit2);
+}
+
+static void init_tls(void)
+{
     /* TLS verification stays on; make sure libgit2 knows the system CAs. */
     const char *bundle = getenv("SSL_CERT_FILE");
     if (!bundle || access(bundle, R_OK) != 0)
@@ -72,9 +87,10 @@ static void init_libgit2(void)
         git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, bundle, NULL);
 }
 
-void wpo_git_init(void)
+void wpo_git_init_tls(void)
 {
-    pthread_once(&init_once, init_libgit2);
+    wpo_git_init();
+    pthread_once(&tls_once, init_tls);
 }
 
 /* ------------------------------------------------------------- errors */
@@ -212,31 +228,24 @@ static int clean_tree_path(const char *path, char *out, size_t outlen)
 
 /* -------------------------------------------------------- module level */
 
-/* git.open(path [, {search = true}]) -> repo | nil, err, code
- * path may be a file or a directory inside the work tree (or a bare
- * repository); with search (the default) parent directories are tried. */
-static int l_git_open(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    int search = 1;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "search");
-        if (!lua_isnil(L, -1))
-            search = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
-    r->repo = NULL;
-    luaL_setmetatable(L, WPO_GIT_REPO);
+static int status_list_new(git_repository *repo, int untracked, git_status_list **out);
+static void push_status_list(lua_State *L, git_status_list *list);
 
+/* Open the repository containing path (a file or a directory), searching
+ * parent directories when search is set. 0 or a libgit2 error code. Runs on
+ * any thread; initialises libgit2 first. */
+static int open_repo(const char *path, int search, git_repository **out)
+{
+    wpo_git_init();
     /* Start from the directory of a file. */
     struct stat st;
     char *dir = NULL;
     if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
         dir = strdup(path);
-        if (!dir)
-            return luaL_error(L, "out of memory");
+        if (!dir) {
+            git_error_set_oom();
+            return -1;
+        }
         char *slash = strrchr(dir, '/');
         if (slash == dir)
             slash[1] = '\0';
@@ -245,13 +254,171 @@ static int l_git_open(lua_State *L)
         else
             strcpy(dir, ".");
     }
-    int rc = git_repository_open_ext(&r->repo, dir ? dir : path,
-                                     search ? 0 : GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    int rc = git_repository_open_ext(out, dir ? dir : path, search ? 0 : GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
     free(dir);
+    return rc;
+}
+
+static int opt_search(lua_State *L, int idx)
+{
+    int search = 1;
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        lua_getfield(L, idx, "search");
+        if (!lua_isnil(L, -1))
+            search = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    return search;
+}
+
+/* git.open(path [, {search = true}]) -> repo | nil, err, code
+ * path may be a file or a directory inside the work tree (or a bare
+ * repository); with search (the default) parent directories are tried. */
+static int l_git_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int search = opt_search(L, 2);
+    struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
+    r->repo = NULL;
+    luaL_setmetatable(L, WPO_GIT_REPO);
+    int rc = open_repo(path, search, &r->repo);
     if (rc == GIT_ENOTFOUND)
         return push_error(L, "notfound", "%s is not inside a git repository", path);
     if (rc != 0)
         return push_git_error(L, rc, path);
+    return 1;
+}
+
+/* An open (and the work tree's status) on a worker thread. The request is
+ * the result: the worker fills it and posts it; the loop owns it from then. */
+struct open_job {
+    char *path;
+    int search, status;
+    struct wpo_loop_queue *queue;
+    int64_t id;
+    /* results */
+    git_repository *repo;       /* moves into a repo userdata in convert */
+    git_status_list *list;      /* the status, when asked and not bare */
+    int rc;
+    const char *code;
+    char err[1024];
+};
+
+static void open_job_free(void *result)
+{
+    struct open_job *job = result;
+    if (!job)
+        return;
+    if (job->list)
+        git_status_list_free(job->list);
+    if (job->repo)
+        git_repository_free(job->repo);
+    free(job->path);
+    free(job);
+}
+
+/* Main thread, inside loop.wait: { repo = repo, status = {...}? } */
+static int open_convert(lua_State *L, void *result)
+{
+    struct open_job *job = result;
+    if (job->rc != 0) {
+        lua_pushstring(L, job->err);
+        lua_pushstring(L, job->code);
+        return WPO_LOOP_FAIL;
+    }
+    lua_createtable(L, 0, 2);
+    struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
+    r->repo = job->repo;
+    job->repo = NULL;
+    luaL_setmetatable(L, WPO_GIT_REPO);
+    lua_setfield(L, -2, "repo");
+    if (job->list) {
+        push_status_list(L, job->list);
+        lua_setfield(L, -2, "status");
+    }
+    return WPO_LOOP_OK;
+}
+
+static const struct wpo_loop_op_type open_op = {
+    .name = "git open",
+    .convert = open_convert,
+    .free_result = open_job_free,
+    .release = NULL,
+};
+
+/* The worker: never touches a lua_State. */
+static void *open_worker(void *arg)
+{
+    struct open_job *job = arg;
+    struct wpo_loop_queue *queue = job->queue;
+    job->rc = open_repo(job->path, job->search, &job->repo);
+    if (job->rc == GIT_ENOTFOUND) {
+        job->code = "notfound";
+        snprintf(job->err, sizeof job->err, "%s is not inside a git repository", job->path);
+    } else if (job->rc != 0) {
+        job->code = code_for(job->rc);
+        snprintf(job->err, sizeof job->err, "%s: %s", job->path, last_message());
+    } else if (job->status && !git_repository_is_bare(job->repo)) {
+        int rc = status_list_new(job->repo, 0, &job->list);
+        if (rc != 0) {
+            job->rc = rc;
+            job->code = code_for(rc);
+            snprintf(job->err, sizeof job->err, "status: %s", last_message());
+        }
+    }
+    wpo_loop_post(queue, job->id, &open_op, job);   /* job is the loop's now */
+    wpo_loop_queue_unref(queue);
+    return NULL;
+}
+
+/* git.open_start(path [, {search = true, status = false}]) -> id
+ * As git.open, on a worker thread (libgit2's initialisation included): the
+ * completion (wpo.task.await(id)) is { repo = repo, status = {...} } —
+ * status, as repo:status() gives it, when asked for and the repository has
+ * a work tree — or err, code. */
+static int l_git_open_start(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int search = opt_search(L, 2), status = 0;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "status");
+        status = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    struct open_job *job = calloc(1, sizeof *job);
+    if (!job || !(job->path = strdup(path))) {
+        free(job);
+        return luaL_error(L, "out of memory");
+    }
+    job->search = search;
+    job->status = status;
+    job->queue = wpo_loop_queue_ref(L);
+    int64_t id = job->queue ? wpo_loop_op_start(L, &open_op, NULL) : -1;
+    if (id < 0) {
+        if (job->queue)
+            wpo_loop_queue_unref(job->queue);
+        open_job_free(job);
+        return luaL_error(L, "git.open_start: the event loop is closed");
+    }
+    job->id = id;
+    pthread_t thread;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&thread, &attr, open_worker, job);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        job->rc = -1;
+        job->code = "io";
+        snprintf(job->err, sizeof job->err, "cannot start a thread to open %s: %s", path, strerror(rc));
+        struct wpo_loop_queue *queue = job->queue;
+        wpo_loop_post(queue, id, &open_op, job);
+        wpo_loop_queue_unref(queue);
+    }
+    lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
 
@@ -261,6 +428,7 @@ static int l_git_blob_id(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 1, &len);
     git_oid oid;
+    wpo_git_init();
     if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0)
         return push_git_error(L, -1, "hash");
     push_oid(L, &oid);
@@ -835,28 +1003,22 @@ static const char *status_word(unsigned int s)
  * left out unless untracked = true; ignored files and submodules always.
  * state: "modified", "new" (staged), "deleted", "renamed", "typechange",
  * "conflicted", "untracked". A bare repository: code "bare". */
-static int l_repo_status(lua_State *L)
+/* The status list of a work tree (as repo:status describes it); 0 or a
+ * libgit2 error code. Runs on any thread. */
+static int status_list_new(git_repository *repo, int untracked, git_status_list **out)
 {
-    struct wpo_git_repo *r = check_repo(L, 1);
-    int untracked = 0;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "untracked");
-        untracked = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    if (git_repository_is_bare(r->repo))
-        return push_error(L, "bare", "a bare repository has no working tree");
     git_status_options opts;
     git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
     opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
     opts.flags = GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
     if (untracked)
         opts.flags |= GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
-    git_status_list *list = NULL;
-    int rc = git_status_list_new(&list, r->repo, &opts);
-    if (rc != 0)
-        return push_git_error(L, rc, "status");
+    return git_status_list_new(out, repo, &opts);
+}
+
+/* Push { {path, state, staged}... } for a status list. */
+static void push_status_list(lua_State *L, git_status_list *list)
+{
     size_t count = git_status_list_entrycount(list);
     lua_createtable(L, (int)count, 0);
     lua_Integer n = 0;
@@ -877,6 +1039,25 @@ static int l_repo_status(lua_State *L)
         lua_setfield(L, -2, "staged");
         lua_rawseti(L, -2, ++n);
     }
+}
+
+static int l_repo_status(lua_State *L)
+{
+    struct wpo_git_repo *r = check_repo(L, 1);
+    int untracked = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "untracked");
+        untracked = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (git_repository_is_bare(r->repo))
+        return push_error(L, "bare", "a bare repository has no working tree");
+    git_status_list *list = NULL;
+    int rc = status_list_new(r->repo, untracked, &list);
+    if (rc != 0)
+        return push_git_error(L, rc, "status");
+    push_status_list(L, list);
     git_status_list_free(list);
     return 1;
 }
@@ -1165,7 +1346,7 @@ static int create_remote(git_repository *repo, const char *url, git_remote **out
 
 int wpo_git_fetch_run(struct wpo_git_fetch *f)
 {
-    wpo_git_init();
+    wpo_git_init_tls();
     char url[1024], lockpath[4096], tmp[4096];
     wpo_git_redact_url(f->url, url, sizeof url);
     f->err[0] = '\0';
@@ -1529,6 +1710,7 @@ static const luaL_Reg repo_meta[] = {
 
 static const luaL_Reg git_functions[] = {
     {"open", l_git_open},
+    {"open_start", l_git_open_start},
     {"fetch", l_git_fetch},
     {"fetch_start", l_git_fetch_start},
     {"blob_id", l_git_blob_id},
@@ -1539,7 +1721,6 @@ static const luaL_Reg git_functions[] = {
 
 int luaopen_wpo_core_git(lua_State *L)
 {
-    wpo_git_init();
     if (luaL_newmetatable(L, WPO_GIT_REPO)) {
         luaL_setfuncs(L, repo_meta, 0);
         luaL_newlib(L, repo_methods);

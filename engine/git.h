@@ -54,7 +54,9 @@ void wpo_git_fetch_free(struct wpo_git_fetch *f);
 /* url with any password in its user info replaced by "***". */
 void wpo_git_redact_url(const char *url, char *out, size_t outlen);
 
-/* git_libgit2_init once per process (and the CA bundle for HTTPS). */
+/* git_libgit2_init once per process (before the first libgit2 call). */
 void wpo_git_init(void);
+/* wpo_git_init and, once, the CA bundle for HTTPS (before a fetch). */
+void wpo_git_init_tls(void);
 
 #endif

@@ -19,6 +19,7 @@
  *       cancelled; it then completes with ok = false, code = "cancelled".
  *   loop.pending() -> integer       operations started and not yet delivered
  *   loop.pending(id) -> boolean     whether id is one of them
+ *   loop.pending(kind) -> integer   those of one kind: "timer", "transfer", "worker"
  *   loop.now() -> ms                monotonic clock, float milliseconds
  *   loop.catch_interrupts(on) -> was    install (true) or remove (false)
  *       wpo's handler of SIGINT and SIGTERM; returns whether it was installed
@@ -87,6 +88,7 @@ struct wpo_loop {
     int64_t next_id;
     struct op **buckets;
     size_t nbuckets, count;
+    size_t by_kind[3];          /* count by enum op_kind */
     struct op **heap;
     size_t heap_len, heap_cap;
     struct op *cancelled_head, *cancelled_tail;
@@ -221,6 +223,7 @@ static int table_add(struct wpo_loop *loop, struct op *op)
     op->hnext = loop->buckets[k];
     loop->buckets[k] = op;
     loop->count++;
+    loop->by_kind[op->kind]++;
     return 0;
 }
 
@@ -231,6 +234,7 @@ static void table_remove(struct wpo_loop *loop, struct op *op)
         if (*p == op) {
             *p = op->hnext;
             loop->count--;
+            loop->by_kind[op->kind]--;
             return;
         }
     }
@@ -413,6 +417,7 @@ static void loop_close(struct wpo_loop *loop)
     free(loop->buckets);
     loop->buckets = NULL;
     loop->nbuckets = loop->count = 0;
+    memset(loop->by_kind, 0, sizeof loop->by_kind);
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_len = loop->heap_cap = 0;
@@ -808,12 +813,18 @@ static int l_loop_cancel(lua_State *L)
     return 1;
 }
 
-/* loop.pending() -> integer | loop.pending(id) -> boolean */
+/* loop.pending() -> integer | loop.pending(id) -> boolean | loop.pending(kind) -> integer */
 static int l_loop_pending(lua_State *L)
 {
     struct wpo_loop *loop = loop_get(L);
     if (lua_isnoneornil(L, 1)) {
         lua_pushinteger(L, (lua_Integer)loop->count);
+        return 1;
+    }
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        static const char *const kinds[] = {"timer", "transfer", "worker", NULL};
+        int kind = luaL_checkoption(L, 1, NULL, kinds);
+        lua_pushinteger(L, loop->closed ? 0 : (lua_Integer)loop->by_kind[kind]);
         return 1;
     }
     lua_Integer id = luaL_checkinteger(L, 1);

@@ -23,6 +23,49 @@ describe("wpo.core.fs", function()
     assert.are.equal("ENOENT", code)
   end)
 
+  it("appends on a thread of its own, one append at a time, each completing once written and flushed", function()
+    local task = require "wpo.task"
+    local p = dir .. "/j"
+    assert(fs.write_atomic(p, "head\n"))
+    local a = assert(fs.appender(p))
+    assert.matches("^wpo.fs.appender %(.*/j%)$", tostring(a))
+    local id = a:append("one\n")
+    assert.has_error(function() a:append("two\n") end)          -- the first has not completed
+    assert.are.equal(4, task.await(id))
+    assert.are.equal(4, task.await(a:append("two\n")))
+    -- the file is grown ahead of the data, with zero bytes
+    local text = fs.read(p)
+    assert.are.equal("head\none\ntwo\n", (text:gsub("%z+$", "")))
+    assert.is_true(#text >= 13)
+    -- an append queued before close still lands; none after
+    id = a:append("three\n")
+    a:close()
+    a:close()
+    assert.are.equal(6, task.await(id))
+    assert.has_error(function() a:append("four\n") end, "attempt to use a closed appender")
+    assert.are.equal("head\none\ntwo\nthree\n", (fs.read(p):gsub("%z+$", "")))
+    -- on the calling thread, for a caller with nothing else to do
+    local b = assert(fs.appender(p))
+    assert.are.equal(5, b:append_sync("five\n"))
+    id = b:append("six\n")
+    assert.has_error(function() b:append_sync("seven\n") end)     -- not while one is on its way
+    assert.are.equal(4, task.await(id))
+    b:close()
+    assert.are.equal("head\none\ntwo\nthree\nfive\nsix\n", (fs.read(p):gsub("%z+$", "")))
+    local none, err, code = fs.appender(dir .. "/missing")
+    assert.is_nil(none)
+    assert.matches("cannot open for appending", err)
+    assert.are.equal("ENOENT", code)
+    -- a writer killed in the middle of an append leaves the start of it
+    local script = dir .. "/appender.lua"
+    h.write(script, "local a = require('wpo.core.fs').appender(...)\n"
+      .. "for i = 1, 3 do assert(require('wpo.task').await(a:append(('record %d\\n'):format(i)))) end\n")
+    assert(fs.write_atomic(p, "head\n"))
+    local r = h.wpo({ "lua", script, p }, { env = { WPO_FS_FAULT = "journal-torn:3" } })
+    assert.are.equal(86, r.status, r.stderr)
+    assert.are.equal("head\nrecord 1\nrecord 2\nreco", (fs.read(p):gsub("%z+$", "")))
+  end)
+
   it("keeps the old content or the new when the writer dies at any step", function()
     local p = dir .. "/state.json"
     local script = dir .. "/writer.lua"

@@ -432,6 +432,29 @@ describe("remote state (wpo binary against fakeaws)", function()
       assert.are.equal(pw, password())
     end)
 
+    it("seals a local state's journal with its KMS data key, read back after a run killed mid-apply", function()
+      local arn = client("kms"):call("CreateKey", { Description = "wpo state" }).KeyMetadata.Arn
+      h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t", backend = { type = "local", kms_key_id = "' .. arn
+        .. '" } }\n' .. PW_STACK .. 's:add("wpo.null", "last", { value = "x" })\nreturn s\n')
+      -- killed once the first group (the password and the null beside it) is durable
+      local r = wpo({ "run", "s.lua", "--yes" }, { WPO_FS_FAULT = "journal-after-sync:1" })
+      assert.are.equal(86, r.status, r.stdout .. r.stderr)
+      local journal = assert(fs.read(dir .. "/.wpo/t.state.json.journal"))
+      local header = cjson.decode(journal:match("^[^\n]*"))
+      assert.are.same({ "kms", arn }, { header.encryption.key_source, header.encryption.key_id })
+      assert.is_nil(journal:find("db.internal", 1, true))
+      assert.are.equal(1, f:calls()["kms.GenerateDataKey"])
+      r = wpo({ "state", "list", "s.lua" })                          -- the journal's records, decrypted
+      assert.are.equal(0, r.status, r.stderr)
+      assert.are.equal("random.password.db\nwpo.null.last\n", r.stdout)
+      r = wpo({ "run", "s.lua", "--yes" })
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      assert.matches("Apply complete: 1 added", r.stdout)
+      assert.is_nil(fs.read(dir .. "/.wpo/t.state.json.journal"))
+      assert.is_nil(journal:find(password(), 1, true))
+      assert.are.equal(1, f:calls()["kms.GenerateDataKey"])          -- the data key the state holds, reused
+    end)
+
     it("writes a local state encrypted once encryption is turned on, its backup too", function()
       h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t" }\n' .. PW_STACK .. 'return s\n')
       assert.are.equal(0, wpo({ "run", "s.lua", "--yes" }).status)

@@ -48,11 +48,13 @@ describe("the local state on a difficult disk", function()
   it("removes at the next run the temp copies of the state a killed writer left, and only those", function()
     assert.are.equal(0, h.sh(in_dir(dir, { "run", "s.lua", "--yes" })).status)
     local state = fs.read(dir .. "/.wpo/t.state.json")
-    -- the next run is killed halfway through its first state write
+    -- the next run is killed halfway through its second atomic write: the
+    -- first started the journal its changes went to; the second, at the end
+    -- of the run, is the backup's (the state as it was, secret included),
+    -- stopped before its rename
     h.write(dir .. "/s.lua", STACK:gsub("length = 24", "length = 25"))
-    local r = h.sh("env WPO_FS_FAULT=after-temp-write " .. in_dir(dir, { "run", "s.lua", "--yes" }))
+    local r = h.sh("env WPO_FS_FAULT=after-temp-write:2 " .. in_dir(dir, { "run", "s.lua", "--yes" }))
     assert.are.equal(86, r.status, r.stdout .. r.stderr)
-    -- its first write, the backup's (the state as it was, secret included), stopped before its rename
     local left = temps(dir .. "/.wpo")
     assert.are.equal(1, #left)
     local pid = left[1]:match("^%.t%.state%.json%.backup%.tmp%-(%d+)%-%d+$")

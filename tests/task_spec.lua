@@ -26,6 +26,18 @@ describe("wpo.task", function()
     assert.are.equal(pending_before, loop.pending(), "the test left operations pending")
   end)
 
+  it("says whether any other task is ready to run", function()
+    assert.is_true(task.idle())
+    local seen
+    local t = task.spawn(function() seen = task.idle() end)
+    assert.is_false(task.idle())
+    task.spawn(function() end)
+    task.join(t)
+    assert.is_false(seen)                 -- the second was ready while the first ran
+    task.run()
+    assert.is_true(task.idle())
+  end)
+
   it("awaits an operation outside any task by driving the loop", function()
     assert.is_nil(task.current())
     local t0 = loop.now()

@@ -1,11 +1,13 @@
 -- wpo.apply: carries out a plan. Every action is a node of a wpo.core.dag
 -- graph; a node starts as a task the moment its own dependencies finish (never
--- level by level), at most `parallelism` at a time. After each resource
--- completes, the state is saved. A failure skips its transitive dependents
+-- level by level), at most `parallelism` at a time. Each resource's change is
+-- committed to the state (st:commit: a journal record, durable) before its
+-- dependents may start. A failure skips its transitive dependents
 -- ("skipped: upstream X failed") while independent branches run to the end.
 -- SIGINT or SIGTERM: the first stops starting nodes and lets running ones
--- finish; the second (of either) cancels the running ones. Either way the
--- state is saved.
+-- finish; the second (of either) cancels the running ones. Either way what
+-- completed is committed (the caller, wpo.workflow, then saves the state
+-- whole).
 --
 --   apply.run(plan, stack, st, { parallelism = 16, reporter = r,
 --                                interrupt = true }) -> result
@@ -343,7 +345,7 @@ local function execute(a, ctx_for, st)
         record.deposed = deposed
         st:set(address, record)
         st.generations[address] = generation
-        st:save()
+        st:commit(address)
         err.left = nil
       end
       error(err, 0)
@@ -354,7 +356,7 @@ local function execute(a, ctx_for, st)
     local record, generation = create(nil)
     st:set(address, record)
     st.generations[address] = generation
-    st:save()
+    st:commit(address)
     return record
   elseif a.action == "update" then
     local want = resolve_at_apply(st, a)
@@ -362,7 +364,7 @@ local function execute(a, ctx_for, st)
     local observed = resource.update(t, ctx_for(a, prior), prior.id, prior.inputs, want, a.changed)
     local record = record_for(a, want, observed, prior)
     st:set(address, record)
-    st:save()
+    st:commit(address)
     return record
   elseif a.action == "replace" then
     local prior = st:get(address)
@@ -374,7 +376,7 @@ local function execute(a, ctx_for, st)
       record.deposed = deposed
       st:set(address, record)
       st.generations[address] = generation
-      st:save()
+      st:commit(address)
       return record
     end
     -- destroy before create: the old object went in this replace's own
@@ -384,7 +386,7 @@ local function execute(a, ctx_for, st)
     record.deposed = keep
     st:set(address, record)
     st.generations[address] = generation
-    st:save()
+    st:commit(address)
     return record
   elseif a.action == "delete" then
     if a.deposed then
@@ -398,14 +400,14 @@ local function execute(a, ctx_for, st)
           { type = t.name, id = old.id, inputs = old.inputs, outputs = old.outputs })
         table.remove(list, at)
         if #list == 0 then r.deposed = nil end
-        st:save()
+        st:commit(address)
       end
       return nil
     end
     local prior = st:get(address) or a.prior
     t.delete(ctx_for(a, prior), prior.id, prior)
     st:remove(address)
-    st:save()
+    st:commit(address)
     return nil
   end
   error("apply: unknown action " .. tostring(a.action))
@@ -470,7 +472,7 @@ function M.run(p, stack, st, opts)
   local running_n = 0
   local all_done = task.semaphore(1)
   all_done:acquire()
-  local dirty = false
+  local refreshed = {}      -- addresses of no-ops whose recorded metadata changed
 
   -- a create reaches AWS as its declaration says; anything done to an
   -- existing object, where that object lives (its record's provider)
@@ -545,7 +547,7 @@ function M.run(p, stack, st, opts)
       if not id then break end
       local a = p.by_id[id]
       if a.action == "no-op" then
-        if refresh_metadata(st, a) then dirty = true end
+        if refresh_metadata(st, a) then refreshed[#refreshed + 1] = a.address end
         g:done(id)
       else
         running_n = running_n + 1
@@ -584,8 +586,8 @@ function M.run(p, stack, st, opts)
     if status == "pending" or status == "ready" then result.not_started[#result.not_started + 1] = id end
   end
   if result.interrupted or #result.not_started > 0 then result.ok = false end
-  if update_outputs(stack, st, p.destroy) then dirty = true end
-  if dirty then st:save() end
+  local outputs_changed = update_outputs(stack, st, p.destroy)
+  if refreshed[1] or outputs_changed then st:commit(refreshed, { outputs = outputs_changed }) end
   reporter:summary(result)
   return result
 end

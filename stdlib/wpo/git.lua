@@ -6,7 +6,10 @@
 --                                        uncommitted edits never leak in and
 --                                        the working tree is never touched;
 --   git.worktree(root, opts)             files on disk (the working tree, or
---                                        any directory outside git).
+--                                        any directory outside git); opts.repo,
+--                                        or opts.opening: the id of a
+--                                        git.open_start of it, awaited when
+--                                        its repository is first needed
 -- Both give the same methods:
 --   src:read(path) -> data | nil, err, code      path relative to src.root
 --   src:loadfile(path, env) -> chunk | nil, err  text chunks only; chunkname
@@ -19,6 +22,7 @@
 --       under "wpo." (and anything not in the repository) come from wpo's
 --       library via the global require, never from the current directory
 --   src:dirty() -> boolean, paths                (working tree only)
+--   src:in_git() -> boolean                      without waiting for an opening
 --   src:provenance() -> { repo, ref, commit, short, dirty, time, user,
 --       path, summary, committed } | nil when the stack is not in git
 --   src:describe() -> "v1.4.0 (def5678)"
@@ -118,7 +122,49 @@ local function library_has(name)
 end
 
 local Source = {}
-Source.__index = Source
+
+-- What a work tree source learns from its repository once open (a
+-- worktree opened with opts.opening resolves them on first use).
+local FROM_REPO = { repo = true, commit = true, short = true, summary = true, committed = true, ref = true,
+                    refkind = true }
+
+-- Fill a work tree source's commit fields from its repository's HEAD.
+local function read_head(src)
+  local commit, refname = src.repo:head()
+  if commit then
+    local info = src.repo:commit(commit)
+    src.commit, src.short = commit, info and info.short
+    src.summary, src.committed = info and info.summary, info and info.time
+    src.ref = refname == "HEAD" and commit or refname:gsub("^refs/heads/", "")
+    src.refkind = refname == "HEAD" and "commit" or "branch"
+  end
+end
+
+-- Wait for the repository opening on a worker thread (git.open_start): it
+-- is the source's repository when its work tree is the source's root; when
+-- it cannot be opened, the source is not in git after all.
+local function settle(src)
+  local id = rawget(src, "opening")
+  src.opening = nil
+  local opened = require("wpo.task").await(id)
+  local repo = opened and opened.repo
+  if repo and repo:workdir() ~= src.root then
+    repo:close()
+    repo = nil
+  end
+  if repo then
+    src.repo, src.status_list = repo, opened.status
+    read_head(src)
+  end
+end
+
+Source.__index = function(src, key)
+  if FROM_REPO[key] and rawget(src, "opening") then
+    settle(src)
+    return rawget(src, key)
+  end
+  return Source[key]
+end
 
 local function new_source(fields)
   fields.modules = {}     -- name -> value returned by the module
@@ -162,18 +208,15 @@ function M.worktree(root, opts)
   opts = opts or {}
   local cwd = core.realpath(".")
   local src = new_source { kind = "worktree", root = root, repo = opts.repo, path = opts.path,
-                           url = opts.url, cwd = cwd }
-  if src.repo then
-    local commit, refname = src.repo:head()
-    if commit then
-      local info = src.repo:commit(commit)
-      src.commit, src.short = commit, info and info.short
-      src.summary, src.committed = info and info.summary, info and info.time
-      src.ref = refname == "HEAD" and commit or refname:gsub("^refs/heads/", "")
-      src.refkind = refname == "HEAD" and "commit" or "branch"
-    end
-  end
+                           url = opts.url, cwd = cwd, opening = opts.opening }
+  if rawget(src, "repo") then read_head(src) end
   return src
+end
+
+-- src:in_git() -> whether the source is (or, its repository still opening,
+-- is expected to be) in a git repository; never waits.
+function Source:in_git()
+  return rawget(self, "opening") ~= nil or self.repo ~= nil
 end
 
 function Source:read(path)
@@ -300,7 +343,10 @@ end
 function Source:dirty()
   if self.kind == "commit" or not self.repo then return false, {} end
   local paths, seen = {}, {}
-  local status = self.repo:status()
+  -- the status taken on the worker thread that opened the repository (as
+  -- the run began), or the work tree's as it is now
+  local status = self.status_list or self.repo:status()
+  self.status_list = nil
   for _, e in ipairs(status or {}) do
     if not seen[e.path] then seen[e.path] = true; paths[#paths + 1] = e.path end
   end

@@ -231,6 +231,13 @@ function M.known_types()
   local fs = require "wpo.core.fs"
   local names, seen = {}, {}
   for n in pairs(registry) do names[#names + 1] = n; seen[n] = true end
+  if package.wpo_types then             -- the library built into the binary says which it defines
+    for _, n in ipairs(package.wpo_types) do
+      if not seen[n] then seen[n] = true; names[#names + 1] = n end
+    end
+    table.sort(names)
+    return names
+  end
   local root = package.wpo_stdlib
   if not root then return names end
   local function scan(dir, depth)

@@ -192,20 +192,48 @@ local function absolute(path)
   return absdir .. "/" .. base
 end
 
-local function open_local(spec, opts)
+-- The work tree holding abs (an absolute path): the nearest directory above
+-- it holding .git, as wpo.stack finds a stack's root; nil outside git.
+local function work_tree_of(abs)
+  local dir = abs:match("^(.*)/[^/]*$")
+  while dir and dir ~= "" do
+    local f = io.open(dir .. "/.git", "rb")
+    if f then f:close() return dir end
+    dir = dir:match("^(.*)/[^/]*$")
+  end
+  local f = io.open("/.git", "rb")
+  if f then f:close() return "/" end
+  return nil
+end
+
+-- The work tree, without a ref: the stack is read from disk while its
+-- repository opens (libgit2's start included) and its status is taken on a
+-- worker thread; outside git, libgit2 is never started.
+local function open_work_tree(spec)
   local path = spec.path
-  local repo = core.open(path)
-  if not repo then
-    if opts.ref then
-      return fail("NotInGit", "--ref %s: %s is not inside a git repository", opts.ref, path)
-    end
-    local f = io.open(path, "rb")
-    if not f then return fail("StackNotFound", "no such stack script: %s", path) end
-    f:close()
+  local f = io.open(path, "rb")
+  if not f then return fail("StackNotFound", "no such stack script: %s", path) end
+  f:close()
+  local abs = absolute(path)
+  local root = abs and work_tree_of(abs)
+  if not root then
     local cwd = core.realpath(".")
-    local abs = absolute(path)
     local rel = abs:sub(1, #cwd + 1) == cwd .. "/" and abs:sub(#cwd + 2) or abs
     return git.worktree(cwd, { path = rel })
+  end
+  local src = git.worktree(root, { path = abs:sub(#root + (root == "/" and 1 or 2)),
+    opening = core.open_start(abs, { status = true }) })
+  src.owns_repo = true
+  src.user_path = path
+  return src
+end
+
+local function open_local(spec, opts)
+  local path = spec.path
+  if not opts.ref then return open_work_tree(spec) end
+  local repo = core.open(path)
+  if not repo then
+    return fail("NotInGit", "--ref %s: %s is not inside a git repository", opts.ref, path)
   end
   local abs = absolute(path)
   local workdir = repo:workdir()
@@ -214,18 +242,6 @@ local function open_local(spec, opts)
     return fail("StackNotFound", "no such stack script: %s", path)
   end
   local rel = abs:sub(#workdir + 2)
-  if not opts.ref then
-    local f = io.open(abs, "rb")
-    if not f then
-      repo:close()
-      return fail("StackNotFound", "no such stack script: %s", path)
-    end
-    f:close()
-    local src = git.worktree(workdir, { path = rel, repo = repo })
-    src.owns_repo = true
-    src.user_path = path
-    return src
-  end
   local resolved, err = git.resolve(repo, opts.ref)
   if not resolved then repo:close(); return nil, err end
   local src = git.at_commit(repo, resolved, { path = rel })

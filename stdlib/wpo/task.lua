@@ -21,6 +21,7 @@
 --                                  returns nil, err, "cancelled" at once.
 --                                  false if t already finished.
 --   task.current() -> t | nil      the task running now
+--   task.idle() -> boolean         no other task is ready to run
 --   task.cancelled() -> boolean    whether the running task was cancelled
 --   task.semaphore(n) -> sem       sem:acquire() -> true | nil, err, "cancelled";
 --                                  sem:release(); sem:with(fn, ...) -> fn's
@@ -349,6 +350,10 @@ end
 
 function M.current()
   return current
+end
+
+function M.idle()
+  return q_first > q_last
 end
 
 function M.cancelled()

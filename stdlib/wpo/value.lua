@@ -327,11 +327,16 @@ local function is_array(t)
 end
 M.is_array = is_array
 
+-- what quote writes for each character it escapes (%c: 0-31 and 127)
+local ESCAPES = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
+for byte = 0, 127 do
+  local c = string.char(byte)
+  if c:find("%c") and not ESCAPES[c] then ESCAPES[c] = string.format("\\u%04x", byte) end
+end
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local named = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
-    return named[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. s:gsub('[%c"\\]', ESCAPES) .. '"'
 end
 M.quote = quote
 

@@ -121,7 +121,7 @@ function M.load(opts, path)
   if not src then error(err, 0) end
   local load_opts = { vars = parse_vars(opts.var), var_files = opts.var_file, limits = M.limits(opts) }
   local stack_path = path
-  if src.repo then
+  if src:in_git() then
     local reader
     stack_path, reader = src:loader(stackmod.absolute("."), not src.url and stackmod.absolute(path) or nil)
     load_opts.reader, load_opts.root = reader.reader, reader.root

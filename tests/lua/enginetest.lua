@@ -32,6 +32,7 @@ function M.memstate(resources)
     self.serial = self.serial + 1
     self.saves[#self.saves + 1] = cjson.decode(cjson.encode({ resources = self.resources, outputs = self.outputs }))
   end
+  function st:commit() self:save() end
   return st
 end
 

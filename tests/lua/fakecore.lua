@@ -1,8 +1,9 @@
 -- A fake of the C core for specs of the pure-Lua engine (plan, apply, task):
 -- wpo.core.loop with a virtual clock (a blocking wait jumps to the next timer,
 -- so "still creating... (1m10s)" takes no real time) and wpo.core.crypto from a
--- seeded generator. Installed through package.preload; restore() puts back the
--- real modules.
+-- seeded generator (its other functions, hashing and ciphers, are the real
+-- ones). Installed through package.preload; restore() puts back the real
+-- modules.
 --
 --   local fake = fakecore.install{ seed = 1 }
 --   fake.now                  virtual milliseconds
@@ -133,12 +134,14 @@ function M.install(opts)
     if fake.catching then interrupts[#interrupts + 1] = { count = fake.sigints, signal = signal or "SIGINT" } end
   end
 
+  -- only randomness is faked: hashing, encryption and encodings are the real ones
+  local real_crypto = require "wpo.core.crypto"
   local rng = opts.seed or 1
   local function byte()
     rng = (rng * 1103515245 + 12345) % 2147483648
     return (rng >> 16) & 0xff
   end
-  local crypto = {}
+  local crypto = setmetatable({}, { __index = real_crypto })
   function crypto.random(n)
     local t = {}
     for i = 1, n do t[i] = string.char(byte()) end

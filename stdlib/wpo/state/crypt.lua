@@ -10,6 +10,14 @@
 --   kr:seal(plaintext) -> text                      encrypted as decided below
 --   kr:prepare()               get the KMS data key writes will need, now
 --   kr:write_scheme() -> nil | { source = "env" | "kms", key }
+--   kr:record_header() -> nil | header, key         how the state's journal
+--                              (wpo.state.journal) seals its records now: the
+--                              header fields (scheme, key_source, key_id,
+--                              stack, data_key) and the key they name
+--   kr:key_for(header, what) -> key                 the key a header names
+--                              (raises as open does when there is none)
+--   crypt.seal_record(key, plaintext, aad) -> base64 of iv .. ciphertext .. tag
+--   crypt.open_record(key, base64, aad) -> plaintext | nil, err
 --   kr:describe() -> string                         how new writes are stored
 --   kr.mode                    "config" (default); "rekey": as config, with a
 --                              fresh KMS data key; "decrypt": write in the clear
@@ -161,21 +169,10 @@ function Keyring:describe()
   return SCHEME .. " with WPO_STATE_KEY" .. (key and (" (key " .. key_id(key) .. ")") or "")
 end
 
-function Keyring:open(text, what)
-  what = what or "the state"
-  if not M.is_encrypted(text) then return text, nil end
-  local h = cjson.decode(text)
-  if type(h) ~= "table" or type(h.ciphertext) ~= "string" then
-    fail("%s is encrypted but its envelope is damaged (not a complete JSON object): refusing to use it", what)
-  end
-  if h.scheme ~= SCHEME then
-    fail("%s is encrypted with scheme %s; this wpo knows %s", what, tostring(h.scheme), SCHEME)
-  end
-  for _, k in ipairs(HEADER_FIELDS) do
-    if h[k] ~= nil and type(h[k]) ~= "string" then fail("%s: its encryption header is damaged (%s)", what, k) end
-  end
-  local blob = crypto.unbase64(h.ciphertext)
-  if not blob then fail("%s: its ciphertext is not valid base64 (the file was damaged)", what) end
+-- The key a header (of the state, or of its journal) names: WPO_STATE_KEY or
+-- WPO_STATE_KEY_OLD by key id, or its KMS data key decrypted (once per
+-- process). Raises when none is available.
+function Keyring:key_for(h, what)
   local key
   if h.key_source == "env" then
     local candidates = {}
@@ -220,6 +217,25 @@ function Keyring:open(text, what)
   else
     fail("%s is encrypted with an unknown key source '%s'", what, tostring(h.key_source))
   end
+  return key
+end
+
+function Keyring:open(text, what)
+  what = what or "the state"
+  if not M.is_encrypted(text) then return text, nil end
+  local h = cjson.decode(text)
+  if type(h) ~= "table" or type(h.ciphertext) ~= "string" then
+    fail("%s is encrypted but its envelope is damaged (not a complete JSON object): refusing to use it", what)
+  end
+  if h.scheme ~= SCHEME then
+    fail("%s is encrypted with scheme %s; this wpo knows %s", what, tostring(h.scheme), SCHEME)
+  end
+  for _, k in ipairs(HEADER_FIELDS) do
+    if h[k] ~= nil and type(h[k]) ~= "string" then fail("%s: its encryption header is damaged (%s)", what, k) end
+  end
+  local blob = crypto.unbase64(h.ciphertext)
+  if not blob then fail("%s: its ciphertext is not valid base64 (the file was damaged)", what) end
+  local key = self:key_for(h, what)
   local plain, err = crypto.aes_gcm_decrypt(key, blob, aad(h))
   if not plain then
     fail("%s failed authentication (%s, key %s): it was modified or damaged since wpo wrote it, or was written "
@@ -270,6 +286,47 @@ function Keyring:prepare()
   if s and s.source == "env" and not self:env_key("WPO_STATE_KEY") then
     fail("the state is written encrypted with WPO_STATE_KEY, which is not set: nothing was changed")
   end
+end
+
+-- The header and key that records written now are sealed with (the state's
+-- journal): nil when writes are not encrypted.
+function Keyring:record_header()
+  local s = self:write_scheme()
+  if not s then return nil end
+  local h = { scheme = SCHEME, key_source = s.source, stack = self.stack_name }
+  local key
+  if s.source == "env" then
+    key = self:env_key("WPO_STATE_KEY")
+    if not key then
+      fail("the state is to be written encrypted with WPO_STATE_KEY, which is not set: nothing was written")
+    end
+    h.key_id = key_id(key)
+  else
+    local dk = self:kms_data_key(s.key)
+    key, h.key_id, h.data_key = dk.key, dk.key_id, dk.wrapped
+  end
+  return h, key
+end
+
+-- Whether a header read from a file (the journal's) is one this module
+-- wrote: the scheme it knows, string fields.
+function M.check_header(h, what)
+  if type(h) ~= "table" or h.scheme ~= SCHEME then
+    fail("%s is encrypted with scheme %s; this wpo knows %s", what, tostring(type(h) == "table" and h.scheme), SCHEME)
+  end
+  for _, k in ipairs(HEADER_FIELDS) do
+    if h[k] ~= nil and type(h[k]) ~= "string" then fail("%s: its encryption header is damaged (%s)", what, k) end
+  end
+end
+
+function M.seal_record(key, plaintext, aad_text)
+  return crypto.base64(crypto.aes_gcm_encrypt(key, plaintext, aad_text))
+end
+
+function M.open_record(key, b64, aad_text)
+  local blob = crypto.unbase64(b64)
+  if not blob then return nil, "not valid base64" end
+  return crypto.aes_gcm_decrypt(key, blob, aad_text)
 end
 
 function Keyring:seal(plaintext)

@@ -16,12 +16,20 @@
 --   state.backend(stack, { path }) -> backend    (no lock, nothing read)
 --   st:get(address) -> record | nil      st:set(address, record)
 --   st:remove(address)                   st:addresses() -> sorted addresses
---   st:save({ keep_serial })             serial + 1 (or kept: a migration's
---                                        copy); atomic; after every resource;
+--   st:save({ keep_serial })             the whole state as a new snapshot:
+--                                        serial + 1 (or kept: a migration's
+--                                        copy); atomic; its journal goes;
 --                                        saves are serialised, and where a
 --                                        write yields (S3, KMS) each runs as
 --                                        its own task, so cancelling the task
 --                                        that asked never cancels the write
+--   st:commit(addresses, { outputs })    make what the state now holds for
+--                                        these addresses (a record, or its
+--                                        absence), and the outputs when asked,
+--                                        durable: one journal record each,
+--                                        returning once they are on disk (a
+--                                        whole save where the backend keeps
+--                                        no journal: S3)
 --   st:check_lock()                      renew a remote lock now; raises if lost
 --   st:adopt(text, what)                 replace the content with a state text
 --                                        (the serial stays the higher one)
@@ -53,15 +61,38 @@
 --                  operation, result, added, changed, destroyed ]? }
 -- A corrupt or truncated file, an unknown format version, another stack's
 -- state, a lineage other than the expected one (or than the backup's), or a
--- missing state whose backup is still there is refused before anything is
--- touched.
+-- missing state whose backup (or journal) is still there is refused before
+-- anything is touched.
+--
+-- The journal (wpo.state.journal, the local backend's <state>.journal):
+-- apply commits each resource as a record appended to it, never rewriting
+-- the snapshot. Commits that come while a write is on its way form the
+-- next group, written with one append and one fdatasync on the appender's
+-- thread (or, when no other task is ready and no request in flight, right
+-- there: handing over to a thread and back costs more than the flush); a group is written only after the one before it is durable, and
+-- each committer returns (so its dependents may start) only once its group
+-- is. Reading merges the journal into the snapshot (serial = the snapshot's
+-- + the groups replayed). A full save — at the end of every apply (wpo.workflow
+-- saves after recording the rollout), any other command's save, and a
+-- commit that finds the journal larger than max(the snapshot,
+-- JOURNAL_MIN_BYTES) — writes the merged state as the snapshot (the previous
+-- snapshot becomes the backup) and then removes the journal; a journal whose
+-- base serial is below the snapshot's (a save killed between the two) is
+-- obsolete and ignored. A process that finds a journal on opening the state
+-- compacts it before it commits anything, so a journal is only ever appended
+-- to by the process that started it.
 local cjson = require "cjson.safe"
 local crypt = require "wpo.state.crypt"
 local errors = require "wpo.errors"
+local journal = require "wpo.state.journal"
 local check_options = require("wpo.options").check
 local value = require "wpo.value"
 
 local M = {}
+
+-- A journal is compacted into the snapshot once it holds more bytes than
+-- the snapshot and than this.
+M.JOURNAL_MIN_BYTES = 64 * 1024
 
 -- The backend registry: a stack's backend.type -> the module implementing it.
 M.BACKENDS = { ["local"] = "wpo.state.local", s3 = "wpo.state.s3" }
@@ -113,6 +144,25 @@ local function decode(st, text, what)
   return doc
 end
 
+-- A resource record as read (snapshot or journal): numbers normalised,
+-- missing tables made empty, its address taken out.
+local function normalize_record(r)
+  r.inputs = value.normalize_numbers(type(r.inputs) == "table" and r.inputs or {})
+  r.outputs = value.normalize_numbers(type(r.outputs) == "table" and r.outputs or {})
+  r.deps = type(r.deps) == "table" and r.deps or {}
+  if type(r.deposed) == "table" then
+    for _, dep in ipairs(r.deposed) do
+      dep.inputs = value.normalize_numbers(dep.inputs or {})
+      dep.outputs = value.normalize_numbers(dep.outputs or {})
+    end
+    if #r.deposed == 0 then r.deposed = nil end
+  else
+    r.deposed = nil
+  end
+  r.address = nil
+  return r
+end
+
 -- Fill st from a decoded state document.
 local function fill(st, doc)
   st.exists = true
@@ -127,21 +177,65 @@ local function fill(st, doc)
     if type(r) ~= "table" or type(r.address) ~= "string" or type(r.type) ~= "string" then
       refuse(st, "resource #%d in the state file is malformed", i)
     end
-    r.inputs = value.normalize_numbers(type(r.inputs) == "table" and r.inputs or {})
-    r.outputs = value.normalize_numbers(type(r.outputs) == "table" and r.outputs or {})
-    r.deps = type(r.deps) == "table" and r.deps or {}
-    if type(r.deposed) == "table" then
-      for _, dep in ipairs(r.deposed) do
-        dep.inputs = value.normalize_numbers(dep.inputs or {})
-        dep.outputs = value.normalize_numbers(dep.outputs or {})
-      end
-      if #r.deposed == 0 then r.deposed = nil end
-    else
-      r.deposed = nil
-    end
     local address = r.address
-    r.address = nil
-    st.resources[address] = r
+    st.resources[address] = normalize_record(r)
+  end
+end
+
+-- The resource object of the state document (and of a journal record).
+local function resource_doc(address, r)
+  local out = { address = address }
+  for k, v in pairs(r) do out[k] = v end
+  return out
+end
+
+-- Apply a journal (text) to st as filled from its snapshot. quiet: say
+-- nothing about a torn last record (a reader without the lock may see one
+-- being written).
+local function replay(st, text, stored_encrypted, quiet)
+  local path = st.backend:journal_path()
+  local j = journal.parse(text, st.keyring, "the state journal " .. path)
+  local h = j.header
+  st.journal_found = true
+  if h.stack ~= st.stack_name then
+    refuse(st, "its journal %s is the journal of stack '%s', not '%s'", path, tostring(h.stack), st.stack_name)
+  end
+  if h.lineage ~= st.lineage then
+    refuse(st, "its journal %s belongs to lineage %s, not the state's %s (the state was replaced; move the journal "
+      .. "away to use the state as it is)", path, h.lineage, tostring(st.lineage))
+  end
+  if h.base_serial < st.serial then return end      -- obsolete: a save that holds it was cut short before removing it
+  if h.base_serial > st.serial then
+    refuse(st, "its journal %s continues serial %d, but the state is at serial %d (was the state file replaced by "
+      .. "an older copy? move the journal away to use the state as it is)", path, h.base_serial, st.serial)
+  end
+  if stored_encrypted and not j.encrypted and j.groups[1] then
+    refuse(st, "the state is encrypted but its journal %s is not (refusing changes no key vouches for)", path)
+  end
+  for _, g in ipairs(j.groups) do
+    for i, c in ipairs(g.changes) do
+      if type(c) ~= "table" then refuse(st, "change %d of journal group %d is malformed", i, g.seq) end
+      if type(c.set) == "string" then
+        local r = c.resource
+        if type(r) ~= "table" or type(r.type) ~= "string" then
+          refuse(st, "change %d of journal group %d is malformed (its resource)", i, g.seq)
+        end
+        st.resources[c.set] = normalize_record(r)
+        local generation = math.type(c.generation) and math.tointeger(c.generation)
+        if generation then st.generations[c.set] = generation end
+      elseif type(c.remove) == "string" then
+        st.resources[c.remove] = nil
+      elseif type(c.outputs) == "table" then
+        st.outputs = value.normalize_numbers(c.outputs)
+      else
+        refuse(st, "change %d of journal group %d is of no known kind", i, g.seq)
+      end
+    end
+    st.serial = h.base_serial + g.seq
+  end
+  if j.torn > 0 and not quiet then
+    io.stderr:write(string.format("wpo: %s ends with a record cut short (%d bytes, from a run killed while writing "
+      .. "it, before anything relied on it): ignored\n", path, j.torn))
   end
 end
 
@@ -200,7 +294,12 @@ function M.open(stack, opts)
       if opts.before_lock then opts.before_lock(st) end
       acquire(st, opts)
     end
+    -- the journal before the snapshot: a save that lands between the two
+    -- reads makes the journal obsolete (its base serial below the
+    -- snapshot's), never the other way round
+    local jtext = st.backend.load_journal and st.backend:load_journal()
     local stored = st.backend:load()
+    st.snapshot_bytes = stored and #stored or 0
     if not stored then
       if st.backend.remote_lock and not opts.migrating and stack.path then
         local lpath = require("wpo.state.local").default_path(stack)
@@ -213,6 +312,10 @@ function M.open(stack, opts)
         end
       end
       if opts.lineage then refuse(st, "there is no state, but the plan was made against lineage %s", opts.lineage) end
+      if jtext then
+        refuse(st, "the state is missing but its journal %s is there (planning from nothing would create everything "
+          .. "again): restore the state, or remove the journal to start afresh", st.backend:journal_path())
+      end
       if st.backend:load_backup() then
         refuse(st, "the state is missing but its backup is there (planning from nothing would create everything "
           .. "again): restore the backup, or remove it to start afresh")
@@ -254,6 +357,7 @@ function M.open(stack, opts)
       refuse(st, "its lineage is %s, not %s", doc.lineage, opts.lineage)
     end
     fill(st, doc)
+    if jtext then replay(st, jtext, crypt.is_encrypted(stored), opts.lock == false) end
   end)
   if not ok then
     st:close()
@@ -282,10 +386,7 @@ end
 function State:encode(serial)
   local list = {}
   for _, address in ipairs(self:addresses()) do
-    local r = self.resources[address]
-    local out = { address = address }
-    for k, v in pairs(r) do out[k] = v end
-    list[#list + 1] = out
+    list[#list + 1] = resource_doc(address, self.resources[address])
   end
   local doc = {
     format_version = M.FORMAT_VERSION, lineage = self.lineage, serial = serial, stack = self.stack_name,
@@ -347,11 +448,69 @@ local function write_now(self, opts)
   self.serial = serial
   self.saved_version = math.max(self.saved_version, version)
   self.exists = true
+  self.snapshot_bytes = #text
+  -- the snapshot holds everything the journal did: it goes
+  if self.jappender then self.jappender:close() end
+  self.jappender, self.jw, self.jseq, self.jbytes, self.jbroken, self.journal_found = nil, nil, 0, 0, nil, nil
+  if self.backend.remove_journal then self.backend:remove_journal() end
+end
+
+-- Wait for the journal's groups on their way to disk.
+local function settle_journal(self)
+  local last = self.jlast
+  if last and last.status ~= "done" and last.status ~= "failed" then require("wpo.task").join(last) end
+end
+
+-- Whether commits go to a journal: a backend that keeps one, a snapshot to
+-- journal against, and no journal that failed.
+local function journaling(self)
+  return self.backend.begin_journal ~= nil and self.exists and self.lineage ~= nil and not self.moved
+end
+
+-- Write group g: one line appended and fdatasync'ed; or, when the journal
+-- found on opening is still there, one that failed, or one that outgrew the
+-- snapshot, a whole save (which holds g's changes as well).
+local function write_group(self, g)
+  if self.jbroken or (not self.jw and self.journal_found)
+      or (self.jw and self.jbytes > math.max(self.snapshot_bytes or 0, M.JOURNAL_MIN_BYTES)) then
+    return write_now(self, {})
+  end
+  if not self.jw then
+    local w = journal.start({ stack = self.stack_name, lineage = self.lineage, base_serial = self.serial }, self.keyring)
+    self.jappender = self.backend:begin_journal(w.header)
+    self.jw, self.jbase, self.jseq, self.jbytes = w, self.serial, 0, #w.header
+  end
+  local seq = self.jseq + 1
+  local line = self.jw:line(seq, "[" .. table.concat(g.parts, ",") .. "]")
+  local task = require "wpo.task"
+  local n, err
+  if self.jappender.append_sync and task.idle() and require("wpo.core.loop").pending("transfer") == 0 then
+    -- nothing else could run meanwhile (no task ready, no request in flight):
+    -- flush here rather than hand over to the appender's thread and back
+    n, err = self.jappender:append_sync(line)
+  else
+    n, err = task.await(self.jappender:append(line))
+  end
+  if not n then
+    self.jbroken = true           -- its tail is unknown now: the next commit saves whole
+    errors.raise { code = "StateError", message = "cannot commit to the state journal: " .. tostring(err) }
+  end
+  self.jseq, self.jbytes = seq, self.jbytes + #line
+  self.serial = self.jbase + seq
+end
+
+-- The task that writes group g, once the group before it (prev) is durable;
+-- until it starts, commits join g.
+local function flush_group(self, g, prev)
+  if prev then require("wpo.task").join(prev) end
+  if self.jopen == g then self.jopen = nil end
+  return pcall(write_group, self, g)
 end
 
 function State:save(opts)
   opts = check_options("st:save", opts, { keep_serial = true })
   if not self.lineage then self.lineage = require("wpo.core.crypto").uuid() end
+  settle_journal(self)
   self.version = self.version + 1
   if self.stored_plaintext and self.keyring:write_scheme() then
     -- encryption newly on: the backup this write keeps (the state as read) is sealed too
@@ -378,11 +537,53 @@ function State:save(opts)
   if not ok then error(err, 0) end
 end
 
+function State:commit(addresses, opts)
+  opts = check_options("st:commit", opts, { outputs = true })
+  if type(addresses) == "string" then addresses = { addresses } end
+  if not journaling(self) then return self:save() end
+  local parts = {}
+  for _, address in ipairs(addresses) do
+    local r = self.resources[address]
+    local text, err
+    if r then
+      text, err = cjson.encode({ set = address, resource = resource_doc(address, r),
+        generation = self.generations[address] })
+    else
+      text, err = cjson.encode({ remove = address })
+    end
+    if not text then errors.raise { code = "StateError", message = "cannot encode " .. address .. ": " .. tostring(err) } end
+    parts[#parts + 1] = text
+  end
+  if opts.outputs then parts[#parts + 1] = assert(cjson.encode({ outputs = self.outputs })) end
+  if not parts[1] then return end
+  self.version = self.version + 1
+  local task = require "wpo.task"
+  local g = self.jopen
+  if not g then
+    g = { parts = {} }
+    self.jopen = g
+    g.task = task.spawn(flush_group, self, g, self.jlast)
+    g.task.name = "state journal"
+    self.jlast = g.task
+    self.writers[g.task] = true
+  end
+  for _, p in ipairs(parts) do g.parts[#g.parts + 1] = p end
+  local joined, ok, err = task.join(g.task)
+  if joined == nil then return end      -- the caller was cancelled; the write goes on
+  self.writers[g.task] = nil
+  if joined == false then error(ok, 0) end
+  if not ok then error(err, 0) end
+end
+
 -- Write a marker saying where the state went (wpo state migrate).
 function State:mark_moved(to)
   local marker = cjson.encode({ wpo_state_moved = { to = to, at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     serial = self.serial, lineage = self.lineage, stack = self.stack_name } })
+  settle_journal(self)
   self.backend:save(marker, { serial = self.serial, lineage = self.lineage, stack = self.stack_name })
+  if self.jappender then self.jappender:close() end
+  self.jappender, self.jw = nil, nil
+  if self.backend.remove_journal then self.backend:remove_journal() end
 end
 
 function State:check_lock()
@@ -411,6 +612,8 @@ function State:close()
     local joined, ok, err = task.join(w)
     if joined and not ok then io.stderr:write("wpo: ", tostring(err), "\n") end
   end
+  if self.jappender then self.jappender:close() end
+  self.jappender, self.jw = nil, nil
   self.backend:unlock()
   local hooks = self.on_close
   self.on_close = nil

@@ -19,6 +19,15 @@
 --                                       copy of it) becomes the backup; raises on
 --                                       failure or when the stored state changed
 --                                       behind it. meta: serial, lineage, stack.
+-- Optional, a journal (this backend; wpo.state.journal is its format):
+--   b:journal_path() -> path            where it lives (for messages)
+--   b:load_journal() -> text | nil      nil when there is none
+--   b:begin_journal(header) -> appender a new journal holding the header line,
+--                                       replacing any other (atomically); the
+--                                       appender (wpo.core.fs) appends and
+--                                       fdatasyncs off the event loop
+--   b:remove_journal()                  after a snapshot that holds it
+-- A backend without them (wpo.state.s3) gets every commit as a whole save.
 -- Optional (wpo.state.s3 has them): b.async (saves yield), b.remote_lock
 -- (the lock outlives the process unless released),
 -- b:check_lock(), b:lock_lost(), b:force_unlock(id), b:versions(),
@@ -27,7 +36,7 @@
 -- (wpo.state.crypt); a backend never sees them.
 --
 -- This backend, once it holds the lock, removes the temporary copies of the
--- state and its backup (".<name>.tmp-<pid>-<n>", which may hold secrets) that
+-- state, its backup and its journal (".<name>.tmp-<pid>-<n>", which may hold secrets) that
 -- a writer killed mid-write left, when that writer's process is gone. A
 -- directory it cannot write in (read-only file system, no permission) is
 -- refused before anything else: "cannot write the state in DIR: read-only
@@ -55,7 +64,8 @@ function M.new(config, stack)
   end
   local path = config.path or M.default_path(stack)
   local lock_path = path:gsub("%.state%.json$", "") .. ".lock"
-  return setmetatable({ path = path, backup = path .. ".backup", lock_path = lock_path }, Backend)
+  return setmetatable({ path = path, backup = path .. ".backup", journal = path .. ".journal", lock_path = lock_path },
+    Backend)
 end
 
 function Backend:describe()
@@ -89,7 +99,7 @@ end
 -- The temp copies a killed writer left of the state and its backup, now
 -- that no other wpo can be writing them (their process gone, the lock ours).
 function Backend:remove_stale_temps()
-  for _, path in ipairs({ self.path, self.backup }) do
+  for _, path in ipairs({ self.path, self.backup, self.journal }) do
     local removed, err = fs.remove_stale_temps(path)
     if not removed then
       io.stderr:write("wpo: ", tostring(err), "\n")
@@ -144,6 +154,27 @@ function Backend:save(text, meta)
   if not ok then errors.raise { code = "StateError", message = "cannot save the state: " .. err } end
   self.on_disk = fs.stat(self.path)
   self.last_text = text
+end
+
+function Backend:journal_path() return self.journal end
+
+function Backend:load_journal()
+  return read(self.journal)
+end
+
+function Backend:begin_journal(header)
+  local ok, err = fs.write_atomic(self.journal, header, "0600")
+  if not ok then errors.raise { code = "StateError", message = "cannot start the state journal: " .. err } end
+  local appender, aerr = fs.appender(self.journal)
+  if not appender then errors.raise { code = "StateError", message = "cannot open the state journal: " .. aerr } end
+  return appender
+end
+
+function Backend:remove_journal()
+  local ok, err, code = fs.remove(self.journal)
+  if not ok and code ~= "ENOENT" then
+    errors.raise { code = "StateError", message = "cannot remove the state journal: " .. err }
+  end
 end
 
 return M

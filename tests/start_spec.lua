@@ -1,0 +1,63 @@
+-- What a run starts, seen from the system calls it makes (strace): libgit2
+-- (whose TLS backend reads every CA certificate of the system as it starts)
+-- only when a repository is opened — never for `wpo version` or a stack
+-- outside git, once for a stack in a git work tree — and the work tree's
+-- status taken once (each tracked file looked at once).
+local h = require "helpers"
+
+local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
+local STACK = 'local s = wpo.stack { name = "t" }\ns:add("wpo.null", "a", {})\nreturn s\n'
+
+-- the files a command opened or looked at: { path = times }
+local function touched(dir, args)
+  local parts = { "cd " .. h.quote(dir) .. " && strace -f -qq -e trace=openat,newfstatat,stat,lstat,statx -o trace",
+    h.quote(WPO) }
+  for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
+  local r = h.sh(table.concat(parts, " "))
+  assert.are.equal(0, r.status, r.stdout .. r.stderr)
+  local seen = {}
+  for line in io.lines(dir .. "/trace") do
+    local path = line:match('"([^"]*)"')
+    if path then seen[path] = (seen[path] or 0) + 1 end
+  end
+  return seen
+end
+
+describe("starting wpo", function()
+  local dir
+  before_each(function() dir = h.tmpdir() end)
+  after_each(function() h.rmrf(dir) end)
+
+  local function have_strace()
+    local r = h.sh("strace -V")
+    if r.status ~= 0 then pending("strace is not installed: " .. r.stderr) end
+    return r.status == 0
+  end
+
+  local function ca_reads(seen)
+    local n = 0
+    for path, times in pairs(seen) do
+      if path:match("ca%-certificates%.crt$") or path:match("^/etc/ssl/certs/?$") then n = n + times end
+    end
+    return n
+  end
+
+  it("starts libgit2 (and reads the CA certificates) only to open a repository", function()
+    if not have_strace() then return end
+    h.write(dir .. "/s.lua", STACK)
+    assert.are.equal(0, ca_reads(touched(dir, { "version" })))
+    assert.are.equal(0, ca_reads(touched(dir, { "plan", "s.lua" })))          -- not in git
+    local r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
+      .. "-c user.email=t@t commit -qm one")
+    assert.are.equal(0, r.status, r.stderr)
+    for i = 1, 30 do h.write(string.format("%s/f%02d.txt", dir, i), "x\n") end
+    h.sh("cd " .. h.quote(dir) .. " && git add . && git -c user.name=t -c user.email=t@t commit -qm two")
+    local seen = touched(dir, { "plan", "s.lua" })
+    assert.is_true(ca_reads(seen) >= 1)
+    -- the status of the work tree, once: each tracked file looked at once
+    for i = 1, 30 do
+      local path = string.format("%s/f%02d.txt", require("wpo.core.git").realpath(dir), i)
+      assert.are.equal(1, seen[path], path)
+    end
+  end)
+end)
