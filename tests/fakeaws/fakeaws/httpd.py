@@ -4,7 +4,9 @@ keep-alive, and the pipeline every AWS request goes through:
   route to a service (SigV4 credential scope, X-Amz-Target) -> verify the
   signature (sigv4check) -> find the operation (protocol) -> count the call ->
   parse + validate the input -> faults (latency, drop, throttle, 5xx, stripped members) ->
-  the handler, under the store lock -> serialise the answer (protocol).
+  the handler, under the store lock, with the eventual-consistency model around it
+  (eventual.py: refusals before, new objects and hidden ones after) -> serialise the
+  answer (protocol).
 
 Paths under /_fake/ are the control API (control.py), never signed."""
 import datetime
@@ -19,6 +21,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from . import control, services, sigv4check, validate
+from .eventual import Eventual
 from .errors import AWSError, NotImplementedByFake
 from .faults import Faults
 from .protocols import Response, xmlwire
@@ -116,13 +119,14 @@ class FakeAWS(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, port=0, access_key="test", secret_key="test", account=DEFAULT_ACCOUNT,
-                 settle=1, page_size=5, verbose=False):
+                 settle=1, page_size=5, verbose=False, eventual=0.0, eventual_seed=None):
         self.account = account
         self.settle = settle
         self.page_size = page_size
         self.verbose = verbose
         self.store = Store(account)
         self.faults = Faults()
+        self.eventual = Eventual(eventual, eventual_seed)
         self.calls = Calls()
         self.keyring = sigv4check.Keyring(sigv4check.Identity(
             access_key, secret_key, arn=f"arn:aws:iam::{account}:user/fakeaws",
@@ -148,6 +152,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.store.reset()
         self.calls.reset()
         self.faults.set({})
+        self.eventual.reset()
         self.keyring.reset()
 
     def start(self):
@@ -297,6 +302,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             token_member = svc.idempotency_member(op)
             token = params.get(token_member) if token_member else None
             with server.store.lock:
+                late = server.eventual.begin(ctx, svc.name, op.name, params)
+                if late is not None:
+                    late.check()
                 if token:
                     key = (svc.name, op.name, region, ctx.account, token)
                     mismatch = svc.error("idempotency_mismatch", "The client token you provided is associated "
@@ -305,6 +313,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     result = server.store.idempotent(key, params, lambda: handler(ctx, params), mismatch)
                 else:
                     result = handler(ctx, params)
+                if late is not None:
+                    result = late.finish(result)
             resp = proto.serialize(svc, op, decision.stripped(result), req)
             if ctx.status is not None:
                 resp.status = ctx.status
