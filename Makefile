@@ -3,6 +3,7 @@
 #   make run          install missing Debian packages, build, run the main job
 #   make check        install what the tests need, build, run every test
 #   make check-asan   the whole test suite under AddressSanitizer + UBSan
+#   make chaos        the longer fault suites against fakeaws, with their figures
 #   make bench        the benchmarks, each figure beside its goal
 #   make models       regenerate stdlib/wpo/aws/models from Debian's botocore
 #   make install      PREFIX=/usr/local (binary in bin/, stdlib in share/wpo/)
@@ -40,7 +41,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan test tests-c bench models install uninstall clean
+.PHONY: all deps deps-test run check check-asan chaos test tests-c bench models install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -76,6 +77,15 @@ check-asan:
 	    LDFLAGS="-fsanitize=address,undefined" build-asan/wpo tests-c
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    WPO=build-asan/wpo BUILDDIR=build-asan tests/run
+
+# The lost-answer matrix: every write of the staging stack's apply, its answer
+# lost after the work (LOST_MODES: close, error, garbled).
+LOST_MODES ?= close
+chaos:
+	@$(MAKE) --no-print-directory deps-test
+	@$(MAKE) --no-print-directory all
+	@WPO=$(BUILDDIR)/wpo WPO_STDLIB=$(CURDIR)/stdlib WPO_REPO=$(CURDIR) NO_COLOR=1 \
+	    $(BUILDDIR)/wpo lua tests/chaos/lost_answers.lua --modes $(LOST_MODES)
 
 test: check
 

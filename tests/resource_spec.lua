@@ -21,7 +21,7 @@ describe("wpo.resource", function()
 
   it("refuses malformed definitions, naming the key", function()
     assert.has_error(function() resource.define "test.bad" { create = noop, read = noop, delete = noop, updat = noop } end,
-      "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, check, create, delete, description, import, outputs, read, update)")
+      "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, check, create, delete, description, find, found_by, import, outputs, read, update)")
     assert.has_error(function() resource.define "test.bad" { attributes = { x = { type = "strnig" } },
       create = noop, read = noop, delete = noop } end)
     assert.has_error(function() resource.define "test.bad" { read = noop, delete = noop } end,
@@ -103,6 +103,187 @@ describe("wpo.resource", function()
       assert.is_true(errors.is(err))
       assert.are.equal("AdoptConflict", err.code)
       assert.matches("2 objects carry the tag wpo:address=aws%.ec2%.vpc%.main %(vpc%-1, vpc%-2%)", err.message)
+    end)
+  end)
+
+  it("has every AWS type declare how its object is found again", function()
+    local checked = 0
+    for _, name in ipairs(resource.known_types()) do
+      -- the stdlib's own types (specs register test types too)
+      if name:match("^aws%.") and package.searchpath(resource.module_name(name), package.path) then
+        local t = assert(resource.get(name))
+        assert.are.equal("function", type(t.find), name)
+        assert.are.equal("string", type(t.found_by), name)
+        checked = checked + 1
+      end
+    end
+    assert.is_true(checked >= 48, "AWS types checked: " .. checked)
+  end)
+
+  it("refuses find without found_by, and the reverse", function()
+    assert.has_error(function() resource.define "test.half" { create = noop, read = noop, delete = noop,
+      find = noop } end)
+    assert.has_error(function() resource.define "test.half" { create = noop, read = noop, delete = noop,
+      found_by = "its name" } end)
+  end)
+
+  describe("exactly once (resource.create, resource.update)", function()
+    local lost = errors.new { code = "InternalError", message = "We encountered an internal error.", service = "ec2",
+      operation = "CreateVpc", status = 500, outcome = "unknown" }
+    local refused = errors.new { code = "InvalidParameterValue", message = "no", service = "ec2",
+      operation = "ModifyVpcAttribute", status = 400 }
+    local saved_pause = resource.pause
+    local pauses
+    before_each(function()
+      pauses = {}
+      resource.pause = function(s) pauses[#pauses + 1] = s end
+    end)
+    after_each(function() resource.pause = saved_pause end)
+
+    -- a type over a fake AWS: objects (a list), the outcomes of its creates in turn
+    -- ("ok", "lost": made then the answer lost, "failed": not made and the
+    -- outcome unknown, "refused-after": made then a later step refused)
+    local function widget(objects, outcomes, finds)
+      local n = 0
+      return resource.define "test.exactly" {
+        attributes = { size = { type = "integer" } },
+        found_by = "its wpo:address tag",
+        find = function(ctx)
+          finds[#finds + 1] = true
+          local out = {}
+          for _, o in ipairs(objects) do
+            if o.tags["wpo:address"] == ctx.address then out[#out + 1] = o end
+          end
+          return out
+        end,
+        create = function(ctx, want, found)
+          n = n + 1
+          local outcome = outcomes[n] or "ok"
+          if found then return { id = found.id, size = want.size } end
+          if outcome == "failed" then error(lost, 0) end
+          local o = { id = "w-" .. (#objects + 1), tags = { ["wpo:address"] = ctx.address, ["wpo:stack"] = ctx.stack } }
+          objects[#objects + 1] = o
+          if outcome == "lost" then error(lost, 0) end
+          if outcome == "refused-after" then error(refused, 0) end
+          return { id = o.id, size = want.size }
+        end,
+        read = noop, delete = noop,
+      }
+    end
+
+    local function ctx(t, logs, prior)
+      return resource.context { address = "test.exactly.a", stack = "s", type = t, prior = prior,
+        logger = function(_, msg) logs[#logs + 1] = msg end }
+    end
+
+    it("looks first and adopts what a crashed run made, without creating", function()
+      local objects, finds, logs = { { id = "w-1", tags = { ["wpo:address"] = "test.exactly.a", ["wpo:stack"] = "s" } } },
+        {}, {}
+      local t = widget(objects, {}, finds)
+      local o = resource.create(t, ctx(t, logs), { size = 1 })
+      assert.are.equal("w-1", o.id)
+      assert.are.equal(1, #objects)
+      assert.are.same({ "adopting w-1, found by its wpo:address tag" }, logs)
+    end)
+
+    it("after a lost answer, finds the object the create made and adopts it: one object", function()
+      local objects, finds, logs = {}, {}, {}
+      local t = widget(objects, { "lost" }, finds)
+      local o = resource.create(t, ctx(t, logs), { size = 2 })
+      assert.are.equal("w-1", o.id)
+      assert.are.equal(2, o.size)
+      assert.are.equal(1, #objects)
+      assert.are.equal(2, #finds)              -- before the create, after the lost answer
+      assert.are.same({}, pauses)
+      assert.matches("the answer to ec2 CreateVpc: InternalError was lost", logs[1], 1, true)
+      assert.matches("by its wpo:address tag", logs[1], 1, true)
+      assert.are.equal("adopting w-1, found by its wpo:address tag", logs[2])
+    end)
+
+    it("looks again after pauses when nothing is there, then creates again", function()
+      local objects, finds, logs = {}, {}, {}
+      local t = widget(objects, { "failed" }, finds)
+      local o = resource.create(t, ctx(t, logs), { size = 3 })
+      assert.are.equal("w-1", o.id)
+      assert.are.equal(1, #objects)
+      assert.are.same(resource.LOOK_AGAIN, pauses)
+      assert.are.equal(2 + #resource.LOOK_AGAIN, #finds)
+      assert.matches("not found: it was not made; creating it %(attempt 2 of 3%)", logs[#logs])
+    end)
+
+    it("gives up after ATTEMPTS unknown outcomes, and never makes a second object", function()
+      local objects, finds = {}, {}
+      local t = widget(objects, { "failed", "failed", "failed", "failed" }, finds)
+      local ok, err = pcall(resource.create, t, ctx(t, {}), { size = 1 })
+      assert.is_false(ok)
+      assert.are.equal(lost, err)
+      assert.is_nil(err.left)
+      assert.are.equal(0, #objects)
+    end)
+
+    it("does not go on after a lost answer in a task being cancelled", function()
+      local task = require "wpo.task"
+      local calls = 0
+      local t = resource.define "test.cancelled" {
+        attributes = {}, found_by = "its wpo:address tag", find = function() return {} end,
+        create = function()
+          calls = calls + 1
+          task.cancel(task.current())          -- a second interrupt while the request was out
+          error(lost, 0)
+        end,
+        read = noop, delete = noop,
+      }
+      local running = task.spawn(function() return pcall(resource.create, t, ctx(t, {}), {}) end)
+      local joined, ok, err = task.join(running)
+      assert.is_true(joined)
+      assert.is_false(ok)
+      assert.are.equal(lost, err)
+      assert.are.equal(1, calls)
+      assert.are.same({}, pauses)
+    end)
+
+    it("names the object a failed create left behind (err.left), for the state to taint", function()
+      local objects, finds = {}, {}
+      local t = widget(objects, { "refused-after" }, finds)
+      local ok, err = pcall(resource.create, t, ctx(t, {}), { size = 1 })
+      assert.is_false(ok)
+      assert.are.equal("InvalidParameterValue", err.code)
+      assert.are.equal("w-1", err.left.id)
+      assert.are.equal(1, #objects)
+      refused.left = nil
+    end)
+
+    it("does not adopt the object a create_before_destroy replaces, nor a deposed one", function()
+      local objects, finds, logs = {
+        { id = "w-1", tags = { ["wpo:address"] = "test.exactly.a", ["wpo:stack"] = "s" } },
+        { id = "w-0", tags = { ["wpo:address"] = "test.exactly.a", ["wpo:stack"] = "s" } } }, {}, {}
+      local t = widget(objects, {}, finds)
+      local o = resource.create(t, ctx(t, logs, { id = "w-1", deposed = { { id = "w-0" } } }), { size = 1 })
+      assert.are.equal("w-3", o.id)
+      assert.are.same({}, logs)
+    end)
+
+    it("runs an update again while its outcome is unknown, not after a refusal", function()
+      local runs = 0
+      local t = resource.define "test.updating" {
+        attributes = { size = { type = "integer" } },
+        create = noop, read = noop, delete = noop,
+        update = function(_, id, _, new)
+          runs = runs + 1
+          if runs == 1 then error(lost, 0) end
+          if new.size < 0 then error(refused, 0) end
+          return { id = id, size = new.size }
+        end,
+      }
+      local logs = {}
+      assert.are.equal(4, resource.update(t, ctx(t, logs), "u-1", { size = 1 }, { size = 4 }, { "size" }).size)
+      assert.are.equal(2, runs)
+      assert.matches("running the update again %(attempt 2 of 3%)", logs[1])
+      runs = 1
+      local ok, err = pcall(resource.update, t, ctx(t, {}), "u-1", { size = 1 }, { size = -1 }, { "size" })
+      assert.is_false(ok)
+      assert.are.equal(refused, err)
+      assert.are.equal(2, runs)
     end)
   end)
 

@@ -309,10 +309,26 @@ end
 local function execute(a, ctx_for, st)
   local t = a.type_def
   local address = a.address
-  local function create(prior_for_record)
+  -- deposed: the objects the record keeps for later deletion. A create that
+  -- fails after making its object records that object as tainted (the error
+  -- says why), so that the next plan replaces it and destroy removes it.
+  local function create(prior_for_record, deposed)
     local want = resolve_at_apply(st, a)
     local generation = (st.generations[address] or 0) + 1
-    local observed = t.create(ctx_for(a, prior_for_record, generation), want)
+    local ok, observed = pcall(resource.create, t, ctx_for(a, prior_for_record, generation), want)
+    if not ok then
+      local err = observed
+      if errors.is(err) and err.left then
+        local record = record_for(a, want, err.left, nil)
+        record.tainted = message_of(err)
+        record.deposed = deposed
+        st:set(address, record)
+        st.generations[address] = generation
+        st:save()
+        err.left = nil
+      end
+      error(err, 0)
+    end
     local record = record_for(a, want, observed, nil)
     return record, generation
   end
@@ -325,7 +341,7 @@ local function execute(a, ctx_for, st)
   elseif a.action == "update" then
     local want = resolve_at_apply(st, a)
     local prior = st:get(address)
-    local observed = t.update(ctx_for(a, prior), prior.id, prior.inputs, want, a.changed)
+    local observed = resource.update(t, ctx_for(a, prior), prior.id, prior.inputs, want, a.changed)
     local record = record_for(a, want, observed, prior)
     st:set(address, record)
     st:save()
@@ -333,10 +349,10 @@ local function execute(a, ctx_for, st)
   elseif a.action == "replace" then
     local prior = st:get(address)
     if a.cbd then
-      local record, generation = create(prior)
       local deposed = {}
       for _, old in ipairs(prior.deposed or {}) do deposed[#deposed + 1] = old end
       deposed[#deposed + 1] = { id = prior.id, inputs = prior.inputs, outputs = prior.outputs }
+      local record, generation = create(prior, deposed)
       record.deposed = deposed
       st:set(address, record)
       st.generations[address] = generation
@@ -348,7 +364,7 @@ local function execute(a, ctx_for, st)
     local keep = prior.deposed
     st:remove(address)
     st:save()
-    local record, generation = create(nil)
+    local record, generation = create(nil, keep)
     record.deposed = keep
     st:set(address, record)
     st.generations[address] = generation

@@ -17,7 +17,8 @@
 -- as far as known: value.UNKNOWN marks "(known after apply)"), changed,
 -- forces (the attributes that force a replace), sensitive (attribute names
 -- whose values are secret), waits_for (ids), deposed (for deleting an old
--- object left by create_before_destroy), reason }.
+-- object left by create_before_destroy), reason, tainted (the error of the
+-- create that left the object behind: it is replaced) }.
 --
 -- A type with a check function (see wpo.resource) has it called for each of
 -- its create, update and replace actions once the plan is made (concurrently,
@@ -216,10 +217,12 @@ function M.make(stack, st, opts)
           if #a.changed == 0 then a.action = "no-op"
           elseif #a.forces > 0 then a.action = "replace"
           else a.action = "update" end
+          if prior.tainted then a.action, a.tainted = "replace", prior.tainted end
         end
         if a.action == "replace" and d.lifecycle.prevent_destroy then
           plan_error(d.where, d.address, "lifecycle.prevent_destroy forbids replacing it (%s)",
-            a.reason or (table.concat(a.forces, ", ") .. " forces replacement"))
+            a.reason or (a.tainted and ("tainted: " .. a.tainted))
+              or (table.concat(a.forces, ", ") .. " forces replacement"))
         end
         for _, dep in ipairs(d.deps) do a.waits_for[#a.waits_for + 1] = dep end
         add(a)
@@ -408,8 +411,12 @@ local function render_action(lines, a, color)
   if a.deposed then head = head .. " (deposed object " .. tostring(a.prior.id) .. ")" end
   local why = VERBS[a.action]
   if a.action == "replace" then
-    why = why .. (a.reason and (": " .. a.reason)
-      or (" (" .. table.concat(a.forces, ", ") .. " forces replacement)"))
+    if a.tainted then
+      why = why .. " (tainted: " .. a.tainted .. ")"
+    else
+      why = why .. (a.reason and (": " .. a.reason)
+        or (" (" .. table.concat(a.forces, ", ") .. " forces replacement)"))
+    end
     if a.cbd then why = why .. ", creating the new one first" end
   elseif a.action == "delete" and a.reason then
     why = why .. " (" .. a.reason .. ")"
@@ -493,6 +500,7 @@ function M.json(p)
     if #(a.changed or {}) > 0 then c.changed = a.changed end
     if #(a.forces or {}) > 0 then c.replace_because = a.forces end
     if a.reason then c.reason = a.reason end
+    if a.tainted then c.tainted = a.tainted end
     if a.deposed then c.deposed = true end
     local unknown = {}
     for _, n in ipairs(a.type_def.attribute_names) do

@@ -9,9 +9,20 @@
 --                  choices = { ... }, description } },
 --   outputs    = { "id", "arn" } or { id = {}, password = { sensitive = true } }
 --                ("id" is always an output),
---   create(ctx, want) -> observed     want: every attribute, defaults applied,
---                                     references resolved; tags include wpo:stack
---                                     and wpo:address
+--   find(ctx, want) -> candidates    how the object a create made is found
+--                                     again without its answer: by its wpo:address
+--                                     tag, its name, its client token or
+--                                     idempotency key, its content — a list of
+--                                     observed objects (each with id, and tags
+--                                     when it has them) this resource made; it
+--                                     raises when the name it wants is taken by
+--                                     an object this resource did not make
+--   found_by = "its wpo:address tag"  (with find) how, in words, for messages
+--   create(ctx, want, found) -> observed   want: every attribute, defaults
+--                                     applied, references resolved; tags include
+--                                     wpo:stack and wpo:address. found: what find
+--                                     returned (adopt it: bring it to want), or
+--                                     nil (make it)
 --   read(ctx, id, prior) -> observed | nil when the object is gone
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
@@ -27,6 +38,16 @@
 -- required after create) and any attribute values it can read back (those are
 -- compared with the script's to detect drift; attributes it leaves out keep
 -- their last applied value). Errors are raised (wpo.errors or AWS errors).
+--
+-- Exactly once: apply never calls create directly but resource.create, which
+-- looks first (find), then creates; when the outcome of a create is unknown
+-- (an AWS error with outcome = "unknown": the answer was lost after AWS may
+-- have done the work, and the client did not send it again), it looks again
+-- — a few times, AWS being eventually consistent — adopts what it finds, and
+-- only then creates again. A create that fails for good after making its
+-- object raises an error carrying left = the object find sees, which apply
+-- records in the state as tainted. resource.update re-runs an update whose
+-- outcome is unknown (updates converge: they are safe to run twice).
 --
 -- Type names map to modules: "aws.ec2.vpc" -> wpo.aws.ec2.vpc
 -- (stdlib/wpo/aws/ec2/vpc.lua), "random.password" -> wpo.random.password,
@@ -45,8 +66,8 @@ local registry = {}
 local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "number", "object", "string", "tags" }
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
-local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "import", "outputs", "read",
-                    "update" }
+local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "import",
+                    "outputs", "read", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
 local function set_of(list)
@@ -98,16 +119,20 @@ function M.define(name)
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
     end
-    for _, fn in ipairs({ "update", "import", "check" }) do
+    for _, fn in ipairs({ "update", "import", "check", "find" }) do
       if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
+    end
+    if (spec.find == nil) ~= (spec.found_by == nil) or (spec.found_by ~= nil and type(spec.found_by) ~= "string") then
+      error(string.format("resource.define %s: find and found_by (a phrase: \"its wpo:address tag\") go together",
+        name), 2)
     end
     local t = {
       name = name, description = spec.description,
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
-      import = spec.import, check = spec.check,
+      import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -373,17 +398,23 @@ function Context:client_token()
 end
 
 -- ctx:adopt(find) -> observed | nil
--- find(tag_key, tag_value) -> list of observed objects carrying that tag.
--- A create calls this first: an object already tagged with this resource's
--- address (left by a run that died before saving state) is adopted instead of
--- creating a duplicate. Objects tagged by another stack are ignored; more
--- than one candidate is an error naming them.
+-- find(tag_key, tag_value) -> list of observed objects carrying that tag (or
+-- found by another key). An object already made for this resource's address
+-- (by a run that died before saving state, or whose answer was lost) is
+-- adopted instead of making a duplicate. Objects tagged by another stack are
+-- ignored, and so are the objects the state already holds for this address
+-- (the one a create_before_destroy replaces, and its deposed ones); more than
+-- one candidate is an error naming them.
 function Context:adopt(find)
   local found = find(M.TAG_ADDRESS, self.address) or {}
+  local prior = self.prior or {}
+  local held = {}
+  if prior.id ~= nil then held[tostring(prior.id)] = true end
+  for _, old in ipairs(prior.deposed or {}) do held[tostring(old.id)] = true end
   local mine = {}
   for _, obj in ipairs(found) do
     local tags = obj.tags
-    if not tags or tags[M.TAG_STACK] == nil or tags[M.TAG_STACK] == self.stack then
+    if (not tags or tags[M.TAG_STACK] == nil or tags[M.TAG_STACK] == self.stack) and not held[tostring(obj.id)] then
       mine[#mine + 1] = obj
     end
   end
@@ -394,8 +425,103 @@ function Context:adopt(find)
     self:fail("AdoptConflict", "%d objects carry the tag %s=%s (%s): delete the extra ones, then run again",
       #mine, M.TAG_ADDRESS, self.address, table.concat(ids, ", "))
   end
-  self:log("adopting %s, already tagged %s=%s", tostring(mine[1].id), M.TAG_ADDRESS, self.address)
+  local by = self.type and self.type.found_by
+  if by then
+    self:log("adopting %s, found by %s", tostring(mine[1].id), by)
+  else
+    self:log("adopting %s, already tagged %s=%s", tostring(mine[1].id), M.TAG_ADDRESS, self.address)
+  end
   return mine[1]
+end
+
+-- ---- exactly once: creates and updates whose answer was lost ----
+
+-- How many times resource.create and resource.update run a type's function
+-- whose outcome was unknown, and the pauses (seconds, scaled by
+-- WPO_WAIT_SCALE) before looking again when a look found nothing: AWS lists
+-- a new object a little after making it.
+M.ATTEMPTS = 3
+M.LOOK_AGAIN = { 2, 5 }
+
+-- resource.outcome_unknown(err) -> boolean: may AWS have done what the
+-- failed call asked? (a write whose answer was lost: wpo.aws marks it)
+function M.outcome_unknown(err)
+  return type(err) == "table" and err.outcome == "unknown"
+end
+
+-- Go on after an unknown outcome? Not once the attempts are spent, nor in a
+-- task being cancelled (a second interrupt: its requests are cut short).
+local function again(err, attempt)
+  return M.outcome_unknown(err) and attempt < M.ATTEMPTS and not require("wpo.task").cancelled()
+end
+
+-- resource.pause(seconds): the wait between looks (tests replace it)
+function M.pause(seconds)
+  local scale = tonumber(os.getenv("WPO_WAIT_SCALE") or "")
+  if not scale or scale <= 0 then scale = 1 end
+  local ms = math.floor(seconds * scale * 1000 + 0.5)
+  if ms > 0 then require("wpo.task").sleep(ms) end
+end
+
+local function what_failed(err)
+  if type(err) ~= "table" then return tostring(err) end
+  local op = err.service and err.operation and (err.service .. " " .. err.operation .. ": ") or ""
+  return op .. tostring(err.code or "error")
+end
+
+local function look(t, ctx, want)
+  return ctx:adopt(function() return t.find(ctx, want) end)
+end
+
+-- After a create failed for good: is its object there all the same? The
+-- error then carries it (err.left), for the state to hold it as tainted.
+local function left_behind(t, ctx, want, err)
+  if type(err) ~= "table" or err.code == "AdoptConflict" then return end
+  local quiet = setmetatable({ logger = false }, { __index = ctx })
+  local ok, found = pcall(look, t, quiet, want)
+  if ok and found and found.id ~= nil then err.left = found end
+end
+
+-- resource.create(t, ctx, want) -> observed: the type's create, exactly once
+-- (see "Exactly once" above). A type without find is created directly.
+function M.create(t, ctx, want)
+  if not t.find then return t.create(ctx, want) end
+  local found = look(t, ctx, want)
+  local attempt = 1
+  while true do
+    local ok, observed = pcall(t.create, ctx, want, found)
+    if ok then return observed end
+    local err = observed
+    if not again(err, attempt) then
+      left_behind(t, ctx, want, err)
+      error(err, 0)
+    end
+    attempt = attempt + 1
+    ctx:log("the answer to %s was lost (AWS may have done it): looking for the object by %s before going on",
+      what_failed(err), t.found_by)
+    found = look(t, ctx, want)
+    for _, seconds in ipairs(M.LOOK_AGAIN) do
+      if found then break end
+      M.pause(seconds)
+      found = look(t, ctx, want)
+    end
+    if not found then ctx:log("not found: it was not made; creating it (attempt %d of %d)", attempt, M.ATTEMPTS) end
+  end
+end
+
+-- resource.update(t, ctx, id, old, new, changed) -> observed: the type's
+-- update, run again (at most ATTEMPTS times) while its outcome is unknown.
+function M.update(t, ctx, id, old, new, changed)
+  local attempt = 1
+  while true do
+    local ok, observed = pcall(t.update, ctx, id, old, new, changed)
+    if ok then return observed end
+    if not again(observed, attempt) then error(observed, 0) end
+    attempt = attempt + 1
+    ctx:log("the answer to %s was lost (AWS may have done it): running the update again (attempt %d of %d)",
+      what_failed(observed), attempt, M.ATTEMPTS)
+    M.pause(M.LOOK_AGAIN[1])
+  end
 end
 
 return M

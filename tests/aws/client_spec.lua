@@ -148,6 +148,85 @@ describe("wpo.aws.client", function()
       assert.are.equal(t1, t2)
     end)
 
+    it("never sends again a create whose answer was lost (a 5xx, a dropped connection, a garbled answer)", function()
+      local OK_VPC = '<CreateVpcResponse><requestId>r</requestId><vpc><vpcId>vpc-9</vpcId></vpc></CreateVpcResponse>'
+      for _, case in ipairs({
+        { "a 500", function() return awstest.response(500, ERR_EC2:format("InternalError", "oops")) end, "InternalError" },
+        { "a 503", function() return awstest.response(503, ERR_EC2:format("Unavailable", "later")) end, "Unavailable" },
+        { "a dropped connection", function() return nil, "connection reset by peer", "transport" end, "RequestError" },
+        { "a timeout", function() return nil, "timed out", "timeout" end, "RequestError" },
+        { "an answer cut short", function() return awstest.response(200, OK_VPC:sub(1, 40)) end, "InvalidResponse" },
+      }) do
+        local c, calls = make("ec2", case[2])
+        local err = raised(function() c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }) end)
+        assert.are.equal(1, #calls, case[1])
+        assert.are.equal(case[3], err.code, case[1])
+        assert.are.equal("unknown", err.outcome, case[1])
+        assert.are.equal(1, err.attempts, case[1])
+        if case[3] ~= "InvalidResponse" then
+          assert.matches("the answer was lost and AWS may have done it: not sent again", err.message, 1, true)
+        end
+      end
+    end)
+
+    it("sends a create again when AWS surely did not do it: refused connection, throttling", function()
+      local OK_VPC = '<CreateVpcResponse><requestId>r</requestId><vpc><vpcId>vpc-9</vpcId></vpc></CreateVpcResponse>'
+      local c, calls = make("ec2", function(_, n)
+        if n == 1 then return nil, "connection refused", "connect" end
+        if n == 2 then return awstest.response(503, ERR_EC2:format("RequestLimitExceeded", "slow down")) end
+        return awstest.response(200, OK_VPC)
+      end)
+      assert.are.equal("vpc-9", c:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }).Vpc.VpcId)
+      assert.are.equal(3, #calls)
+      local c4, calls4 = make("ec2", function() return awstest.response(400, ERR_EC2:format("InvalidParameterValue",
+        "bad")) end)
+      local err = raised(function() c4:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }) end)
+      assert.are.equal(1, #calls4)
+      assert.is_nil(err.outcome)
+    end)
+
+    it("sends again an idempotent write, and a create carrying its idempotency token; says when unknown", function()
+      local c, calls = make("ec2", function() return awstest.response(500, "") end)
+      local err = raised(function() c:call("ModifyVpcAttribute", { VpcId = "vpc-1",
+        EnableDnsHostnames = { Value = true } }) end)
+      assert.are.equal(3, #calls)
+      assert.are.equal("unknown", err.outcome)
+      assert.is_nil(err.message:find("not sent again", 1, true))
+      local nat, nat_calls = make("ec2", function(_, n)
+        if n < 3 then return nil, "connection reset by peer", "transport" end
+        return awstest.response(200, "<CreateNatGatewayResponse><requestId>r</requestId>"
+          .. "<natGateway><natGatewayId>nat-1</natGatewayId></natGateway></CreateNatGatewayResponse>")
+      end)
+      assert.are.equal("nat-1", nat:call("CreateNatGateway", { SubnetId = "subnet-1" }).NatGateway.NatGatewayId)
+      assert.are.equal(3, #nat_calls)
+      local reads, read_calls = make("ec2", function() return awstest.response(500, "") end)
+      err = raised(function() reads:call("DescribeVpcs", {}) end)
+      assert.are.equal(3, #read_calls)
+      assert.is_nil(err.outcome)         -- a read changes nothing
+    end)
+
+    it("knows which writes make something when carried out twice", function()
+      local cases = {
+        { "ec2", "CreateVpc", false }, { "ec2", "AllocateAddress", false }, { "ec2", "AttachInternetGateway", false },
+        { "ec2", "AssociateRouteTable", false }, { "ec2", "AuthorizeSecurityGroupIngress", false },
+        { "ecs", "RegisterTaskDefinition", false }, { "iam", "AddRoleToInstanceProfile", false },
+        { "route53", "ChangeResourceRecordSets", false }, { "ssm", "PutParameter", false },
+        { "application-autoscaling", "RegisterScalableTarget", true }, { "rds", "AddTagsToResource", true },
+        { "ec2", "CreateTags", true }, { "iam", "AttachRolePolicy", true }, { "iam", "PutRolePolicy", true },
+        { "ec2", "ModifyVpcAttribute", true }, { "ec2", "DeleteVpc", true }, { "ec2", "ReleaseAddress", true },
+        { "rds", "CreateDBCluster", false },
+      }
+      for _, case in ipairs(cases) do
+        assert.are.equal(case[3], retry.resendable(case[1], case[2], false), case[1] .. " " .. case[2])
+      end
+      assert.is_true(retry.resendable("ec2", "CreateNatGateway", true))
+      assert.is_true(retry.resendable("sns", "CreateTopic", false))      -- idempotent by name
+      -- a token the model marks, or a member named like one (ECS CreateService's clientToken)
+      assert.is_true(retry.has_token({ "ClientToken" }, { ClientToken = "t" }))
+      assert.is_true(retry.has_token(false, { clientToken = "t" }))
+      assert.is_false(retry.has_token({ "ClientToken" }, {}))
+    end)
+
     it("signs each attempt afresh", function()
       local c, calls, clock = make("ec2", function(_, n)
         if n == 1 then return awstest.response(503, "") end

@@ -57,7 +57,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
   local function create(tname, address, attrs)
     local t, want = desired(tname, address, attrs)
     local ctx = ctx_for(t, address)
-    local o = value.normalize_numbers(t.create(ctx, want))
+    local o = value.normalize_numbers(resource.create(t, ctx, want))
     assert.is_not_nil(o.id)
     local record = { type = tname, id = o.id, inputs = want, outputs = o }
     assert_no_drift(t, want, t.read(ctx_for(t, address, record), o.id, record))
@@ -191,10 +191,27 @@ describe("compute, service and load-balancer types against fakeaws", function()
       destroy(r, t)
     end)
 
+    it("makes exactly one version when every answer to CreateLaunchTemplateVersion is lost", function()
+      local r, t = create("aws.ec2.launch_template", "aws.ec2.launch_template.ecs", { name = "wp-ecs",
+        instance_type = "t3.small", ecs_cluster = "wp" })
+      f:faults { drop_rate = 1, operations = { "ec2.CreateLaunchTemplateVersion" } }
+      local new = value.copy(r.inputs)
+      new.instance_type = "t3.large"
+      local ctx = ctx_for(t, "aws.ec2.launch_template.ecs", r)
+      local o = resource.update(t, ctx, r.id, r.inputs, new, { "instance_type" })
+      f:faults {}
+      assert.are.equal(2, o.latest_version)
+      assert.are.equal(2, o.default_version)
+      assert.are.equal(2, state("ec2", "launch-template")[r.id].LatestVersionNumber)
+      assert.matches("running the update again", table.concat(ctx.notes, "\n"), 1, true)
+      assert.are.equal("t3.large", t.read(ctx, r.id, r).instance_type)
+      destroy(r, t)
+    end)
+
     it("refuses a cluster name that is not one, and reads nil after an out-of-band deletion", function()
       local t, want = desired("aws.ec2.launch_template", "aws.ec2.launch_template.bad", { name = "bad",
         instance_type = "t3.small", ecs_cluster = "wp\nECS_X=1" })
-      local err = raised(function() t.create(ctx_for(t, "aws.ec2.launch_template.bad"), want) end)
+      local err = raised(function() resource.create(t, ctx_for(t, "aws.ec2.launch_template.bad"), want) end)
       assert.are.equal("InvalidParameterValue", err.code)
       local r = create("aws.ec2.launch_template", "aws.ec2.launch_template.ecs", { name = "wp-ecs",
         instance_type = "t3.small" })
@@ -208,7 +225,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       local t, want = desired("aws.ec2.launch_template", "aws.ec2.launch_template.ecs", { name = "wp-ecs",
         instance_type = "t3.small" })
       local ctx = ctx_for(t, "aws.ec2.launch_template.ecs")
-      local o = t.create(ctx, want)
+      local o = resource.create(t, ctx, want)
       assert.are.equal(r.id, o.id)
       assert.are.equal(1, count(state("ec2", "launch-template")))
       assert.matches("adopting", ctx.notes[1])
@@ -283,7 +300,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
     it("refuses a name another stack's cluster holds, and reads nil after an out-of-band deletion", function()
       client("ecs"):call("CreateCluster", { clusterName = "taken" })
       local t, want = desired("aws.ecs.cluster", "aws.ecs.cluster.main", { name = "taken" })
-      local err = raised(function() t.create(ctx_for(t, "aws.ecs.cluster.main"), want) end)
+      local err = raised(function() resource.create(t, ctx_for(t, "aws.ecs.cluster.main"), want) end)
       assert.are.equal("AlreadyExists", err.code)
       assert.matches("wpo import", err.message, 1, true)
       local r = create("aws.ecs.cluster", "aws.ecs.cluster.main", { name = "wp" })
@@ -328,7 +345,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
         NewInstancesProtectedFromScaleIn = false })
       local t, want = desired("aws.ecs.capacity_provider", "aws.ecs.capacity_provider.ecs", { name = "wp-ec2",
         auto_scaling_group_arn = asg.outputs.arn })
-      local err = raised(function() t.create(ctx_for(t, "aws.ecs.capacity_provider.ecs"), want) end)
+      local err = raised(function() resource.create(t, ctx_for(t, "aws.ecs.capacity_provider.ecs"), want) end)
       assert.are.equal("InvalidParameterException", err.code)
       local cp = create("aws.ecs.capacity_provider", "aws.ecs.capacity_provider.ecs", { name = "wp-ec2",
         auto_scaling_group_arn = asg.outputs.arn, managed_termination_protection = false })
@@ -380,7 +397,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       leaky[1].environment[2] = { name = "WORDPRESS_DB_PASSWORD", value = "hunter2" }
       local _, want = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
         container_definitions = leaky })
-      local err = raised(function() t.create(ctx_for(t, "aws.ecs.task_definition.wp"), want) end)
+      local err = raised(function() resource.create(t, ctx_for(t, "aws.ecs.task_definition.wp"), want) end)
       assert.are.equal("SecretInEnvironment", err.code)
       assert.matches("valueFrom", err.message, 1, true)
       assert.is_nil(err.message:find("hunter2", 1, true))
@@ -388,7 +405,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       plain[1].efsVolumeConfiguration.transitEncryption = "DISABLED"
       _, want = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
         container_definitions = CONTAINERS, volumes = plain })
-      err = raised(function() t.create(ctx_for(t, "aws.ecs.task_definition.wp"), want) end)
+      err = raised(function() resource.create(t, ctx_for(t, "aws.ecs.task_definition.wp"), want) end)
       assert.matches("transitEncryption", err.message, 1, true)
       assert.are.same({}, state("ecs", "task-definition"))
     end)
@@ -398,10 +415,10 @@ describe("compute, service and load-balancer types against fakeaws", function()
         container_definitions = CONTAINERS, cpu = 512 })
       local _, same = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
         container_definitions = CONTAINERS, cpu = 512 })
-      assert.are.equal(r.id, t.create(ctx_for(t, "aws.ecs.task_definition.wp"), same).id)
+      assert.are.equal(r.id, resource.create(t, ctx_for(t, "aws.ecs.task_definition.wp"), same).id)
       local _, more_cpu = desired("aws.ecs.task_definition", "aws.ecs.task_definition.wp", { family = "wp",
         container_definitions = CONTAINERS, cpu = 1024 })
-      local o = t.create(ctx_for(t, "aws.ecs.task_definition.wp"), more_cpu)
+      local o = resource.create(t, ctx_for(t, "aws.ecs.task_definition.wp"), more_cpu)
       assert.matches(":task%-definition/wp:2$", o.id)
       assert.are.equal(1024, o.cpu)
     end)
@@ -591,7 +608,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
         name = "requests", service_namespace = "ecs", resource_id = "service/wp/wordpress",
         scalable_dimension = "ecs:service:DesiredCount",
         target_tracking = { predefined_metric_type = "ALBRequestCountPerTarget", target_value = 1000 } })
-      local err = raised(function() t.create(ctx_for(t, "p"), want) end)
+      local err = raised(function() resource.create(t, ctx_for(t, "p"), want) end)
       assert.matches("resource_label", err.message, 1, true)
       local target, tt = create("aws.applicationautoscaling.target", "aws.applicationautoscaling.target.wp", {
         service_namespace = "ecs", resource_id = "service/wp/wordpress", scalable_dimension = "ecs:service:DesiredCount",

@@ -75,6 +75,22 @@ class FaultsTest(unittest.TestCase):
         self.faults()
         self.assertEqual(1, len(ec2.describe_vpcs()["Vpcs"]))
 
+    def test_drop_as_error_or_garbled_loses_the_answer_after_the_operation_took_effect(self):
+        ec2 = self.fake.client("ec2")
+        self.faults(drop_rate=1.0, drop_as="error", operations=["ec2.CreateVpc"])
+        self.assertEqual(("InternalError", 500), error_of(ec2.create_vpc, CidrBlock="10.0.0.0/16"))
+        self.faults(drop_rate=1.0, drop_as="garbled", operations=["ec2.CreateVpc"])
+        self.assertTrue(outcome(ec2.create_vpc, CidrBlock="10.1.0.0/16").startswith("dropped:"))
+        ecs = self.fake.client("ecs")
+        self.faults(drop_rate=1.0, drop_as="garbled", operations=["ecs.CreateCluster"])
+        self.assertNotIn("cluster", ecs.create_cluster(clusterName="c"))   # botocore reads bad JSON as {}
+        self.faults()
+        self.assertEqual({"10.0.0.0/16", "10.1.0.0/16"}, {v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]})
+        self.assertEqual(["c"], [c["clusterName"] for c in ecs.describe_clusters(clusters=["c"])["clusters"]])
+        self.assertEqual(2, self.fake.calls()["ec2.CreateVpc"])
+        with self.assertRaisesRegex(AssertionError, "drop_as must be one of close, error, garbled"):
+            self.faults(drop_rate=1.0, drop_as="sometimes")
+
     def test_the_operations_filter_limits_faults_to_the_named_operations(self):
         ec2 = self.fake.client("ec2")
         self.faults(throttle_rate=1.0, operations=["ec2.CreateVpc", "DeleteVpc"])

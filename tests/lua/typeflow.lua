@@ -80,7 +80,7 @@ function Flow:create(type_name, name, attrs)
   local address = type_name .. "." .. name
   self.generations[address] = (self.generations[address] or 0) + 1
   local want = self:want(type_name, name, attrs)
-  local observed = t.create(self:ctx(type_name, name, nil, self.generations[address]), value.copy(want))
+  local observed = resource.create(t, self:ctx(type_name, name, nil, self.generations[address]), value.copy(want))
   assert(observed and observed.id ~= nil, type_name .. " create returned no id")
   return record_for(t, { type = type_name, name = name, address = address }, want, observed)
 end
@@ -111,7 +111,7 @@ function Flow:update(rec, attrs)
   for _, k in ipairs(t.attribute_names) do
     if not value.equal(want[k], rec.inputs[k]) then changed[#changed + 1] = k end
   end
-  local observed = t.update(self:ctx(rec.type, rec.name, rec), rec.id, rec.inputs, value.copy(want), changed)
+  local observed = resource.update(t, self:ctx(rec.type, rec.name, rec), rec.id, rec.inputs, value.copy(want), changed)
   return record_for(t, rec, want, observed or {})
 end
 

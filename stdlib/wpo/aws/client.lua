@@ -10,9 +10,14 @@
 -- and member names), serialises with the service's protocol, signs (SigV4,
 -- wpo.core.sigv4), sends through wpo.aws.transport (yields inside a task,
 -- blocks outside one), decodes, and retries as the SDKs' standard mode
--- (wpo.aws.retry). An AWS failure raises a wpo.errors error with
--- { service, operation, code, message, status, request_id, retryable,
--- attempts }; meta = { request_id, status, attempts, headers }. The retry
+-- (wpo.aws.retry) — except that a write whose outcome is unknown (the
+-- connection dropped, a timeout, a 5xx, an undecodable answer: AWS may have
+-- done it) is not sent again when doing it twice would make two of
+-- something (retry.resendable: CreateVpc, AllocateAddress,
+-- RegisterTaskDefinition... without an idempotency token). An AWS failure
+-- raises a wpo.errors error with { service, operation, code, message,
+-- status, request_id, retryable, attempts, outcome = "unknown" for a write
+-- that may have been done }; meta = { request_id, status, attempts, headers }. The retry
 -- quota (client.quota) and the rate limiter are shared by every client of
 -- the same service and region, so clients are cheap to make per resource.
 --
@@ -587,6 +592,10 @@ function Client:invoke(op_name, params)
     log.debug("aws %s %s params %s", self.service, op_name, log_json(redact(model, op.i, sent_params)))
   end
   local s3 = self.service == "s3"
+  -- a write whose answer is lost is sent again only when that cannot make
+  -- two of something (wpo.resource then looks for what the first made)
+  local write = not M.is_read(self.service, op_name)
+  local resendable = not write or retry.resendable(self.service, op_name, retry.has_token(op._it, sent_params))
   local attempt = 0
   local retry_cost          -- quota taken by the last retry of this call
   while true do
@@ -655,6 +664,8 @@ function Client:invoke(op_name, params)
       end
     end
     local kind = failure.code ~= "InvalidResponse" and retry.classify(failure) or nil
+    local unknown = write and retry.outcome_unknown(failure)
+    local held_back = unknown and not resendable and kind ~= nil
     if failure.code == "ExpiredToken" or failure.code == "ExpiredTokenException" then
       self.credentials:invalidate()
     end
@@ -665,7 +676,7 @@ function Client:invoke(op_name, params)
         tostring(failure.message))
     end
     local cost
-    if kind and attempt < self.max_attempts then
+    if kind and attempt < self.max_attempts and not held_back then
       cost = self.quota:acquire(kind)
       if not cost and debug then
         log.debug("aws %s %s: retry quota exhausted (%d left), not retrying", self.service, op_name,
@@ -676,6 +687,14 @@ function Client:invoke(op_name, params)
       failure.retryable = kind ~= nil
       failure.attempts = attempt
       failure.transport = nil
+      if unknown then
+        failure.outcome = "unknown"
+        if held_back then
+          failure.message = tostring(failure.message or failure.code)
+            .. " (the answer was lost and AWS may have done it: not sent again)"
+          if debug then log.debug("aws %s %s: outcome unknown, not sent again", self.service, op_name) end
+        end
+      end
       error(make_error(self, op_name, failure), 0)
     end
     retry_cost = cost

@@ -4,6 +4,16 @@
 --
 --   retry.classify(err) -> "throttling" | "transient" | "timeout" | nil
 --     err = { code, status, transport = transport failure code }
+--   retry.outcome_unknown(err) -> boolean: may AWS have done what a failed
+--     request asked? A connection that never opened, a throttling answer and
+--     any other 4xx say no; a dropped connection, a timeout, a 5xx and an
+--     answer that cannot be decoded leave it unknown.
+--   retry.has_token(marked, params) -> boolean: the request carries an idempotency token
+--   retry.resendable(service, operation, has_token) -> boolean: is a write
+--     safe to send again when its outcome is unknown? Not when carrying it
+--     out twice makes two of something (Create*, Allocate*, Register*,
+--     Run*, Associate*, Authorize*...) — unless it carries an idempotency
+--     token (AWS then does it once) or is an upsert (see RESENDABLE).
 --   retry.delay(attempt, random, base) -> seconds: random() * min(base * 2^(attempt-1), 20)
 --     (full jitter; base 1 s; attempt is the attempt that just failed, 1-based)
 --   retry.quota(capacity) -> q: q:acquire(kind) -> cost | nil; q:release(cost)
@@ -47,6 +57,60 @@ function M.classify(err)
   if err.code and M.TRANSIENT_CODES[err.code] then return "transient" end
   if err.status and M.TRANSIENT_STATUS[err.status] then return "transient" end
   return nil
+end
+
+function M.outcome_unknown(err)
+  if err.transport then
+    return err.transport ~= "connect" and err.transport ~= "tls"
+  end
+  if err.code == "InvalidResponse" then return true end
+  if err.code and M.THROTTLING_CODES[err.code] then return false end
+  return err.status ~= nil and err.status >= 500
+end
+
+-- Verbs of writes that make something new each time AWS carries them out.
+M.MAKING_VERBS = { "Create", "Allocate", "Register", "Run", "Request", "Import", "Copy", "Clone", "Restore",
+  "Associate", "Attach", "Authorize", "Add", "Subscribe", "Publish", "Send", "Start", "Purchase", "Issue",
+  "Change", "Increase" }
+-- Writes named like those that are upserts (carried out twice, the second
+-- changes nothing), and others that make something although named otherwise.
+M.RESENDABLE = {
+  ["application-autoscaling:RegisterScalableTarget"] = true,
+  ["autoscaling:CreateOrUpdateTags"] = true,
+  ["iam:AttachRolePolicy"] = true, ["iam:AttachUserPolicy"] = true, ["iam:AttachGroupPolicy"] = true,
+  ["route53:ChangeTagsForResource"] = true,
+  ["sns:CreateTopic"] = true, ["sns:Subscribe"] = true,      -- idempotent by name, by topic and endpoint
+  ["ssm:PutParameter"] = false,
+}
+
+-- Members that carry an idempotency token where the models do not mark one
+-- (ECS CreateService's clientToken, ...).
+M.TOKEN_MEMBERS = { "ClientToken", "clientToken", "ClientRequestToken", "clientRequestToken", "CreationToken",
+  "IdempotencyToken", "idempotencyToken" }
+
+-- retry.has_token(marked, params) -> boolean: does the request carry an
+-- idempotency token (a member the model marks, or one named like one)?
+function M.has_token(marked, params)
+  for _, name in ipairs(marked or {}) do
+    if params[name] ~= nil then return true end
+  end
+  for _, name in ipairs(M.TOKEN_MEMBERS) do
+    if params[name] ~= nil then return true end
+  end
+  return false
+end
+
+function M.resendable(service, operation, has_token)
+  if has_token then return true end
+  local listed = M.RESENDABLE[service .. ":" .. operation]
+  if listed ~= nil then return listed end
+  if operation:find("Tags", 1, true) then return true end      -- AddTags, AddTagsToResource...: upserts
+  for _, verb in ipairs(M.MAKING_VERBS) do
+    if operation:sub(1, #verb) == verb and not operation:sub(#verb + 1, #verb + 1):match("%l") then
+      return false
+    end
+  end
+  return true
 end
 
 -- retry.delay(attempt, random, base) -> seconds to wait after the attempt-th attempt failed

@@ -22,8 +22,16 @@
 --        base 0 when left out
 --   typekit.sorted(list) -> a sorted copy
 --   typekit.chunks(list, n) -> iterator over slices of at most n
+--   typekit.owns(ctx, tags) -> boolean: the tags carry this resource's address
+--        (and no other stack's name)
+--   typekit.named(ctx, noun, name, tags, object?) -> a type's find answer for an
+--        object found under the name the resource wants: { { id = name, tags,
+--        object } } when its tags carry this resource's address (and no other
+--        stack's), else an AlreadyExists error ("import it, or choose another
+--        name"); {} when tags is nil (no such object)
 local aws = require "wpo.aws"
 local errors = require "wpo.errors"
+local resource = require "wpo.resource"
 
 local M = {}
 
@@ -189,6 +197,20 @@ function M.chunks(list, n)
     i = i + n
     return out
   end
+end
+
+function M.owns(ctx, tags)
+  return tags ~= nil and tags[resource.TAG_ADDRESS] == ctx.address
+    and (tags[resource.TAG_STACK] or ctx.stack) == ctx.stack
+end
+
+function M.named(ctx, noun, name, tags, object)
+  if tags == nil then return {} end
+  if not M.owns(ctx, tags) then
+    M.fail(ctx, "AlreadyExists", "%s named %s already exists and was not made by this resource (import it with "
+      .. "'wpo import', or choose another name)", noun, name)
+  end
+  return { { id = name, tags = tags, object = object } }
 end
 
 -- typekit.fail(ctx, code, fmt, ...) : ctx:fail, for a context built by a test too

@@ -30,7 +30,8 @@ do
     .. "  wpo aws ec2 DescribeVpcs '{\"VpcIds\":[\"vpc-1\"]}'"
 end
 
-local ERROR_FIELDS = { "service", "operation", "code", "message", "status", "request_id", "retryable", "attempts" }
+local ERROR_FIELDS = { "service", "operation", "code", "message", "status", "request_id", "retryable", "attempts",
+  "outcome" }
 
 function M.run(opts, args)
   local aws = require "wpo.aws"

@@ -41,6 +41,8 @@
 --                      "deps": [addresses], "where": "file:line",
 --                      "prevent_destroy": bool, "create_before_destroy": bool,
 --                      "deposed": [ { "id", "inputs", "outputs" } ]?,
+--                      "tainted": "the error of the create that left this
+--                                  object behind (the next apply replaces it)"?,
 --                      "sensitive": [ attribute names whose values came from
 --                                     sensitive ones ]? } ],
 --     "outputs": { "name": { "value": v, "sensitive": bool } },

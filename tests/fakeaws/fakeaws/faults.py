@@ -1,7 +1,7 @@
 """Fault injection, set with POST /_fake/faults:
 
   {"latency_ms": 200, "jitter_ms": 50, "throttle_rate": 0.1, "error_rate": 0.05,
-   "drop_rate": 0.01, "seed": 42, "operations": ["ec2.CreateVpc", "DescribeVpcs"],
+   "drop_rate": 0.01, "drop_as": "close", "seed": 42, "operations": ["ec2.CreateVpc", "DescribeVpcs"],
    "body_contains": "10.3.0.0"}
 
 Every call that matches `operations` (all calls when absent; "Service.Op" or a
@@ -11,6 +11,10 @@ absent) waits latency_ms + uniform(0, jitter_ms) — concurrently, outside any
 lock — then is dropped (the operation takes effect, the connection is closed
 mid-answer), throttled (the service's own throttling error), or fails with 500
 InternalError / 503 ServiceUnavailable, each with its rate, in that order.
+A dropped call's answer is lost after the operation took effect, as drop_as
+says: "close" (default: half the answer, then the connection closes), "error"
+(a 500 InternalError in the protocol's words instead of the answer) or
+"garbled" (a complete HTTP answer whose body is cut in half).
 Each matching call draws the same five numbers from one random.Random(seed),
 so with a seed the sequence of outcomes is reproducible call by call.
 
@@ -24,8 +28,9 @@ import random
 import threading
 import urllib.parse
 
-KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "seed", "operations",
+KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "drop_as", "seed", "operations",
         "body_contains", "strip_members")
+DROP_AS = ("close", "error", "garbled")
 
 
 class FaultConfigError(ValueError):
@@ -33,10 +38,11 @@ class FaultConfigError(ValueError):
 
 
 class Decision:
-    def __init__(self, delay=0.0, action=None, strip=None):
+    def __init__(self, delay=0.0, action=None, strip=None, drop_as="close"):
         self.delay = delay          # seconds to wait first
         self.action = action        # None, "drop", "throttle", "internal", "unavailable"
         self.strip = strip or []    # member paths to leave out of a successful answer
+        self.drop_as = drop_as      # how a dropped answer is lost: "close", "error", "garbled"
 
     def stripped(self, result):
         """result without the members named by strip (a copy where anything is removed)."""
@@ -79,6 +85,10 @@ class Faults:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise FaultConfigError(f"{key} must be a number between 0 and 1")
             clean[key] = v
+        drop_as = cfg.get("drop_as", "close")
+        if drop_as not in DROP_AS:
+            raise FaultConfigError(f"drop_as must be one of {', '.join(DROP_AS)}")
+        clean["drop_as"] = drop_as
         seed = cfg.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str))):
             raise FaultConfigError("seed must be an integer or a string")
@@ -122,7 +132,7 @@ class Faults:
         delay = (c["latency_ms"] + jitter * c["jitter_ms"]) / 1000.0
         strip = c["strip_members"]
         if drop < c["drop_rate"]:
-            return Decision(delay, "drop", strip)
+            return Decision(delay, "drop", strip, c["drop_as"])
         if throttle < c["throttle_rate"]:
             return Decision(delay, "throttle")
         if error < c["error_rate"]:

@@ -250,13 +250,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.write(control.response(status, doc), req)
             return
         resp, drop = self.run(req)
-        if drop:
+        if drop == "close":
             self.write_dropped(resp)
         else:
             self.write(resp, req)
 
     def run(self, req):
-        """-> (Response, drop)."""
+        """-> (Response, drop): drop is "close" when the connection is to close
+        mid-answer; a drop as "error" or "garbled" is already in the Response."""
         server = self.server
         svc = server.service_for(req)
         if svc is None:
@@ -294,7 +295,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise svc.error("internal", "We encountered an internal error. Please try again.")
             if decision.action == "unavailable":
                 raise svc.error("unavailable", "Service is unable to handle request.")
-            drop = decision.action == "drop"
+            drop = decision.drop_as if decision.action == "drop" else False
             handler = svc.handlers.get(op.name)
             if handler is None:
                 raise NotImplementedByFake(svc.name, op.name, svc.module)
@@ -319,7 +320,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if ctx.status is not None:
                 resp.status = ctx.status
             server.calls.record(name)
-            return resp, drop
+            return _lost(svc, op, req, resp, drop)
         except InputError as e:
             err = svc.error(e.kind, e.message)
         except AWSError as e:
@@ -332,7 +333,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             err = AWSError("InternalError", f"fakeaws bug: {type(e).__name__}: {e}", 500)
         if name is not None:
             server.calls.record(name, err.code)
-        return proto.error(svc, err, req, op), drop
+        return _lost(svc, op, req, proto.error(svc, err, req, op), drop)
 
     def write(self, resp, req):
         """The answer; HEAD, 204 and 304 carry no body (a HEAD keeps the
@@ -367,6 +368,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+
+
+def _lost(svc, op, req, resp, drop):
+    """The answer to a call whose answer is lost after it took effect (drop as
+    "error": a 500 instead; "garbled": its body cut in half) -> (Response, drop)."""
+    if drop == "error":
+        err = svc.error("internal", "We encountered an internal error. Please try again.")
+        return svc.protocol.error(svc, err, req, op), False
+    if drop == "garbled":
+        resp.body = resp.body[:len(resp.body) // 2]
+        resp.headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-length"}
+        return resp, False
+    return resp, drop
 
 
 def _generic_error(req, code, message, status):

@@ -110,7 +110,21 @@ return resource.define "aws.applicationautoscaling.policy" {
   },
   outputs = { "id", "arn", "alarm_arns" },
 
-  create = function(ctx, want) return put(ctx, want) end,
+  -- PutScalingPolicy is an upsert: the policy of that name, when it already
+  -- has the wanted settings, is this resource's
+  found_by = "its name on its scalable target (with the wanted settings)",
+  find = function(ctx, want)
+    local p = describe(ctx, want.service_namespace, want.resource_id, want.name)
+    if not p or p.ScalableDimension ~= want.scalable_dimension or p.PolicyType ~= want.policy_type then return {} end
+    local o = observed(p, want)
+    if not value.equal(tracking(o), tracking(want)) then return {} end
+    return { o }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
+    return put(ctx, want)
+  end,
 
   read = function(ctx, id, prior)
     local ns, rid, name = split_arn(id)

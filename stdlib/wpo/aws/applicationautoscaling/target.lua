@@ -62,7 +62,19 @@ M.type = resource.define "aws.applicationautoscaling.target" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want) return register(ctx, want) end,
+  -- RegisterScalableTarget is an upsert: the target, when it already has the
+  -- wanted capacities, is this resource's
+  found_by = "its namespace, resource and dimension (with the wanted capacities)",
+  find = function(ctx, want)
+    local t = describe(ctx, want.service_namespace, want.resource_id, want.scalable_dimension)
+    if not t or t.MinCapacity ~= want.min_capacity or t.MaxCapacity ~= want.max_capacity then return {} end
+    return { observed(t) }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
+    return register(ctx, want)
+  end,
 
   read = function(ctx, id)
     local ns, rid, dim = M.split_id(id)

@@ -101,25 +101,27 @@ return resource.define "aws.autoscaling.group" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag",
+  find = function(ctx)
+    local list = ctx:aws("autoscaling"):collect("DescribeAutoScalingGroups",
+      { Filters = { { Name = "tag:" .. resource.TAG_ADDRESS, Values = { ctx.address } } } })
+    local out = {}
+    for _, g in ipairs(list.AutoScalingGroups or {}) do
+      if g.Status ~= "Delete in progress" then
+        local tags = {}
+        for _, t in ipairs(g.Tags or {}) do tags[t.Key] = t.Value end
+        out[#out + 1] = { id = g.AutoScalingGroupName, tags = tags }
+      end
+    end
+    return out
+  end,
+
+  create = function(ctx, want, found)
     if #want.subnet_ids == 0 then kit.fail(ctx, "InvalidParameterValue", "subnet_ids is empty") end
     if want.min_size > want.max_size then
       kit.fail(ctx, "InvalidParameterValue", "min_size %d is above max_size %d", want.min_size, want.max_size)
     end
     local asg = ctx:aws("autoscaling")
-    local found = ctx:adopt(function(key, value)
-      local list = asg:collect("DescribeAutoScalingGroups",
-        { Filters = { { Name = "tag:" .. key, Values = { value } } } })
-      local out = {}
-      for _, g in ipairs(list.AutoScalingGroups or {}) do
-        if g.Status ~= "Delete in progress" then
-          local tags = {}
-          for _, t in ipairs(g.Tags or {}) do tags[t.Key] = t.Value end
-          out[#out + 1] = { id = g.AutoScalingGroupName, tags = tags }
-        end
-      end
-      return out
-    end)
     if not found then
       local params = config(want)
       params.AutoScalingGroupName = want.name

@@ -26,7 +26,9 @@
 -- Create adopts an alarm of that name already tagged with this resource's
 -- address. Delete: an alarm already gone is fine.
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
+local value = require "wpo.value"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -126,6 +128,16 @@ local function read(ctx, id, prior)
   return a and observe(ctx, a, prior)
 end
 
+-- Does the alarm (observed) already hold every setting the script gives?
+local function same_settings(have, want)
+  for k, v in pairs(want) do
+    if k ~= "tags" and not value.equal(value.normalize_numbers(v), value.normalize_numbers(have[k])) then
+      return false
+    end
+  end
+  return true
+end
+
 local function normalized(want)
   if want.datapoints_to_alarm == nil then want.datapoints_to_alarm = want.evaluation_periods end
   return want
@@ -156,18 +168,23 @@ return resource.define "aws.cloudwatch.metric_alarm" {
   },
   outputs = { "arn" },
 
-  create = function(ctx, want)
-    want = normalized(want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     local existing = describe(ctx, want.name)
-    if existing then
-      local current = observe(ctx, existing)
-      local adopted = ctx:adopt(function(key, v) return current.tags[key] == v and { current } or {} end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "an alarm named %s already exists and is not this resource's (no tag %s=%s): "
-          .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
-      end
-      put(ctx, want, false)
-      set_tags(ctx, adopted, want)
+    if not existing then return {} end
+    local current = observe(ctx, existing)
+    if not kit.owns(ctx, current.tags) then
+      ctx:fail("AlreadyExists", "an alarm named %s already exists and is not this resource's (no tag %s=%s): "
+        .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
+    end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    want = normalized(want)
+    if found then
+      if not same_settings(found, want) then put(ctx, want, false) end
+      set_tags(ctx, found, want)
       return read(ctx, want.name)
     end
     put(ctx, want, true)

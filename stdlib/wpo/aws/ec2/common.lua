@@ -10,6 +10,8 @@
 --   common.sync_tags(ctx, id, old_map, new_map)   DeleteTags / CreateTags the difference
 --   common.find_tagged(ctx, op, list_key, extra_filters?, filters_member?)
 --        -> the objects of a Describe* carrying this resource's wpo:address tag
+--   common.tagged(op, list_key, observe, extra_filters?, filters_member?)
+--        -> a type's find: those objects, each through observe(ctx, object)
 --   common.code(err) -> the AWS error code of a raised error (nil for others)
 --   common.call_unless(ctx, op, params, codes) -> result | nil, err for those codes
 --   common.describe_one(ctx, op, ids_member, id, list_key, gone_codes) -> object | nil
@@ -121,6 +123,14 @@ function M.find_tagged(ctx, op, list_key, extra, filters_member)
     for _, obj in ipairs(page[list_key] or {}) do out[#out + 1] = obj end
   end
   return out
+end
+
+function M.tagged(op, list_key, observe, extra, filters_member)
+  return function(ctx)
+    local out = {}
+    for _, obj in ipairs(M.find_tagged(ctx, op, list_key, extra, filters_member)) do out[#out + 1] = observe(ctx, obj) end
+    return out
+  end
 end
 
 -- ---- reading one object ----

@@ -28,12 +28,10 @@ return resource.define "aws.ec2.eip" {
   },
   outputs = { "id", "public_ip", "network_border_group" },
 
-  create = function(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, a in ipairs(common.find_tagged(ctx, "DescribeAddresses", "Addresses")) do out[#out + 1] = observe(a) end
-      return out
-    end)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeAddresses", "Addresses", function(_, a) return observe(a) end),
+
+  create = function(ctx, want, found)
     if found then
       common.sync_tags(ctx, found.id, found.tags, want.tags)
       return read(ctx, found.id)

@@ -44,14 +44,10 @@ return resource.define "aws.ec2.internet_gateway" {
   },
   outputs = { "id", "arn", "owner_id" },
 
-  create = function(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, igw in ipairs(common.find_tagged(ctx, "DescribeInternetGateways", "InternetGateways")) do
-        out[#out + 1] = observe(ctx, igw)
-      end
-      return out
-    end)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeInternetGateways", "InternetGateways", observe),
+
+  create = function(ctx, want, found)
     local id, attached = nil, ""
     if found then
       id, attached = found.id, found.vpc_id

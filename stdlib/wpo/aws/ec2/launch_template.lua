@@ -146,6 +146,26 @@ local function read(ctx, id, prior)
   return o
 end
 
+-- The client token of the version an update makes: the same for the same
+-- template, the same version it starts from and the same data.
+local function version_token(ctx, id, data)
+  local crypto = require "wpo.core.crypto"
+  local cjson = require "cjson"
+  local function canonical(v)
+    if type(v) ~= "table" then return cjson.encode(v) end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. "=" .. canonical(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  local from = ctx.prior and ctx.prior.outputs and ctx.prior.outputs.latest_version
+  local seed = table.concat({ ctx:client_token(), id, tostring(math.tointeger(from or 0)),
+    canonical(data) }, "\0")
+  return crypto.hex(crypto.sha256(seed)):sub(1, 64)
+end
+
 local function set_tags(ctx, id, old, new)
   local ec2 = ctx:aws("ec2")
   local set, removed = kit.tag_changes(old, new)
@@ -180,18 +200,20 @@ return resource.define "aws.ec2.launch_template" {
   },
   outputs = { "id", "latest_version", "default_version" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag (its versions: their client tokens)",
+  find = function(ctx)
+    local list = ctx:aws("ec2"):collect("DescribeLaunchTemplates",
+      { Filters = { { Name = "tag:" .. resource.TAG_ADDRESS, Values = { ctx.address } } } })
+    local out = {}
+    for _, lt in ipairs(list.LaunchTemplates or {}) do
+      out[#out + 1] = { id = lt.LaunchTemplateId, tags = kit.from_ec2_tags(lt.Tags) }
+    end
+    return out
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local ec2 = ctx:aws("ec2")
-    local found = ctx:adopt(function(key, value)
-      local list = ec2:collect("DescribeLaunchTemplates",
-        { Filters = { { Name = "tag:" .. key, Values = { value } } } })
-      local out = {}
-      for _, lt in ipairs(list.LaunchTemplates or {}) do
-        out[#out + 1] = { id = lt.LaunchTemplateId, tags = kit.from_ec2_tags(lt.Tags) }
-      end
-      return out
-    end)
     if found then return read(ctx, found.id, { inputs = want }) end
     local out = ec2:call("CreateLaunchTemplate", {
       ClientToken = ctx:client_token(), LaunchTemplateName = want.name, VersionDescription = "wpo " .. ctx.address,
@@ -214,12 +236,27 @@ return resource.define "aws.ec2.launch_template" {
     end
     local o = {}
     if data_changed then
-      local number = math.tointeger(aws.required(ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id,
-        VersionDescription = "wpo " .. ctx.address, LaunchTemplateData = launch_data(new) }),
-        "LaunchTemplateVersion", "VersionNumber"))
-      local lt = aws.required(ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
-        DefaultVersion = tostring(number) }), "LaunchTemplate")
-      ctx:log("version %d is now the default", number)
+      -- A version is found again by its client token, which its description
+      -- carries: an update whose answer was lost, run again, takes the version
+      -- the first made (and AWS answers a token sent again with that version).
+      local data = launch_data(new)
+      local token = version_token(ctx, id, data)
+      local description = "wpo " .. ctx.address .. " " .. token:sub(1, 16)
+      local latest = ec2:call("DescribeLaunchTemplateVersions", { LaunchTemplateId = id,
+        Versions = { "$Latest" } }).LaunchTemplateVersions or {}
+      local v = latest[1]
+      if not v or v.VersionDescription ~= description then
+        v = aws.required(ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id, ClientToken = token,
+          VersionDescription = description, LaunchTemplateData = data }), "LaunchTemplateVersion")
+      end
+      local number = math.tointeger(aws.required({ LaunchTemplateVersion = v }, "LaunchTemplateVersion",
+        "VersionNumber"))
+      local lt = (ec2:call("DescribeLaunchTemplates", { LaunchTemplateIds = { id } }).LaunchTemplates or {})[1]
+      if not lt or math.tointeger(lt.DefaultVersionNumber) ~= number then
+        lt = aws.required(ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
+          DefaultVersion = tostring(number) }), "LaunchTemplate")
+        ctx:log("version %d is now the default", number)
+      end
       o.latest_version = lt.LatestVersionNumber
       o.default_version = lt.DefaultVersionNumber
     end

@@ -55,18 +55,14 @@ return resource.define "aws.ec2.nat_gateway" {
   },
   outputs = { "id", "public_ip", "network_interface_id" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeNatGateways", "NatGateways", function(_, nat) return observe(nat) end,
+    { { Name = "state", Values = { "pending", "available" } } }, "Filter"),
+
+  create = function(ctx, want, found)
     if want.connectivity_type == "public" and not want.allocation_id then
       ctx:fail("InvalidNatGateway", "a public NAT gateway needs allocation_id (an aws.ec2.eip id)")
     end
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, nat in ipairs(common.find_tagged(ctx, "DescribeNatGateways", "NatGateways", {
-        { Name = "state", Values = { "pending", "available" } } }, "Filter")) do
-        out[#out + 1] = observe(nat)
-      end
-      return out
-    end)
     local id
     if found then
       id = found.id

@@ -8,8 +8,9 @@
 --     egress_only_gateway_id, transit_gateway_id, vpc_peering_connection_id
 -- Outputs: id ("<route table id>_<destination>", also what import takes),
 -- state ("active", or "blackhole" while the target is gone), origin.
--- Routes carry no tags: a create that finds the same route already there (a
--- run that died before saving state) adopts it; the same destination with
+-- Routes carry no tags: a route is found again by its table and destination
+-- (one a run that died before saving state made, or one whose answer was
+-- lost), and adopted when it has the same target; the same destination with
 -- another target is an error naming it.
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
@@ -76,6 +77,23 @@ local function params(ctx, rtb, want)
   return { RouteTableId = rtb, [dmember] = dvalue, [tmember] = tvalue }, dvalue, tmember, tvalue
 end
 
+-- A route already there to want's destination is this resource's when it
+-- has want's target; otherwise it is an error naming it.
+local function mine(ctx, want, have)
+  local _, dest = destination(ctx, want)
+  local tmember, tvalue = target(ctx, want)
+  local name
+  for n, member in pairs(TARGETS) do if member == tmember then name = n end end
+  if have and have[name] == tvalue then return end
+  local other = "another target"
+  for _, n in ipairs(TARGET_NAMES) do
+    if have and have[n] ~= "" then other = n .. " = " .. have[n] end
+  end
+  local id = want.route_table_id .. "_" .. dest
+  ctx:fail("RouteAlreadyExists", "route table %s already has a route to %s (%s): import it "
+    .. "(wpo import STACK %s %s) or remove it", want.route_table_id, dest, other, ctx.address, id)
+end
+
 local attributes = {
   route_table_id = { type = "string", required = true, force_new = true },
   destination_cidr_block = { type = "cidr", force_new = true },
@@ -88,22 +106,21 @@ return resource.define "aws.ec2.route" {
   attributes = attributes,
   outputs = { "id", "state", "origin" },
 
-  create = function(ctx, want)
-    local p, dest, tmember, tvalue = params(ctx, want.route_table_id, want)
+  found_by = "its route table and destination",
+  find = function(ctx, want)
+    local _, dest = destination(ctx, want)
+    local have = read(ctx, want.route_table_id .. "_" .. dest)
+    if have then mine(ctx, want, have) end
+    return { have }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return read(ctx, found.id) end
+    local p, dest = params(ctx, want.route_table_id, want)
     local created = common.call_unless(ctx, "CreateRoute", p, { "RouteAlreadyExists" })
     local id = want.route_table_id .. "_" .. dest
     if not created then
-      local have = read(ctx, id)
-      local name
-      for n, member in pairs(TARGETS) do if member == tmember then name = n end end
-      if not have or have[name] ~= tvalue then
-        local other = "another target"
-        for _, n in ipairs(TARGET_NAMES) do
-          if have and have[n] ~= "" then other = n .. " = " .. have[n] end
-        end
-        ctx:fail("RouteAlreadyExists", "route table %s already has a route to %s (%s): import it "
-          .. "(wpo import STACK %s %s) or remove it", want.route_table_id, dest, other, ctx.address, id)
-      end
+      mine(ctx, want, read(ctx, id))
       ctx:log("adopting the route to %s already in %s", dest, want.route_table_id)
     end
     return read(ctx, id)

@@ -31,12 +31,10 @@ return resource.define "aws.ec2.route_table" {
   },
   outputs = { "id", "arn", "owner_id" },
 
-  create = function(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, t in ipairs(common.find_tagged(ctx, "DescribeRouteTables", "RouteTables")) do out[#out + 1] = observe(ctx, t) end
-      return out
-    end)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeRouteTables", "RouteTables", observe),
+
+  create = function(ctx, want, found)
     if found then
       common.sync_tags(ctx, found.id, found.tags, want.tags)
       return read(ctx, found.id)

@@ -4,9 +4,10 @@
 --   route_table_id   required; changed in place (ReplaceRouteTableAssociation,
 --                    which gives the association a new id)
 -- Outputs: id (the association id, rtbassoc-...).
--- Associations carry no tags: a create that finds the subnet already
--- associated with the same table (a run that died before saving state) adopts
--- that association; one with another table is an error naming it.
+-- Associations carry no tags: an association is found again by its subnet
+-- (associated with the same table by a run that died before saving state, or
+-- by a create whose answer was lost) and adopted; one with another table is
+-- an error naming it.
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local resource = require "wpo.resource"
@@ -44,17 +45,19 @@ return resource.define "aws.ec2.route_table_association" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want)
+  found_by = "its subnet",
+  find = function(ctx, want)
     local existing = find(ctx, "association.subnet-id", want.subnet_id)
-    if existing then
-      if existing.RouteTableId ~= want.route_table_id then
-        ctx:fail("Resource.AlreadyAssociated", "subnet %s is already associated with route table %s (association "
-          .. "%s): import that association, or remove it", want.subnet_id, existing.RouteTableId,
-          existing.RouteTableAssociationId)
-      end
-      ctx:log("adopting the association %s already there", existing.RouteTableAssociationId)
-      return observe(existing)
+    if existing and existing.RouteTableId ~= want.route_table_id then
+      ctx:fail("Resource.AlreadyAssociated", "subnet %s is already associated with route table %s (association "
+        .. "%s): import that association, or remove it", want.subnet_id, existing.RouteTableId,
+        existing.RouteTableAssociationId)
     end
+    return { existing and observe(existing) }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
     local out = common.client(ctx):call("AssociateRouteTable", { RouteTableId = want.route_table_id,
       SubnetId = want.subnet_id })
     return { id = aws.required(out, "AssociationId"), route_table_id = want.route_table_id, subnet_id = want.subnet_id }

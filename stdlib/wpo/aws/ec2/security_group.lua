@@ -66,14 +66,10 @@ return resource.define "aws.ec2.security_group" {
   },
   outputs = { "id", "arn", "owner_id" },
 
-  create = function(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, g in ipairs(common.find_tagged(ctx, "DescribeSecurityGroups", "SecurityGroups")) do
-        out[#out + 1] = observe(ctx, g)
-      end
-      return out
-    end)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeSecurityGroups", "SecurityGroups", observe),
+
+  create = function(ctx, want, found)
     local id
     if found then
       id = found.id

@@ -107,16 +107,18 @@ return resource.define "aws.ec2.security_group_rule" {
   attributes = attributes,
   outputs = { "id" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag",
+  find = function(ctx, want)
+    local out = {}
+    for _, r in ipairs(common.find_tagged(ctx, "DescribeSecurityGroupRules", "SecurityGroupRules", {
+      { Name = "group-id", Values = { want.security_group_id } } })) do
+      out[#out + 1] = observe(r)
+    end
+    return out
+  end,
+
+  create = function(ctx, want, found)
     local perm = permission(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, r in ipairs(common.find_tagged(ctx, "DescribeSecurityGroupRules", "SecurityGroupRules", {
-        { Name = "group-id", Values = { want.security_group_id } } })) do
-        out[#out + 1] = observe(r)
-      end
-      return out
-    end)
     if found then
       common.sync_tags(ctx, found.id, found.tags, want.tags)
       return read(ctx, found.id)

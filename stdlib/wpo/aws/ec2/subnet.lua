@@ -42,13 +42,11 @@ return resource.define "aws.ec2.subnet" {
   },
   outputs = { "id", "arn", "owner_id", "availability_zone_id" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeSubnets", "Subnets", observe),
+
+  create = function(ctx, want, found)
     local ec2 = common.client(ctx)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, s in ipairs(common.find_tagged(ctx, "DescribeSubnets", "Subnets")) do out[#out + 1] = observe(ctx, s) end
-      return out
-    end)
     local id
     if found then
       id = found.id

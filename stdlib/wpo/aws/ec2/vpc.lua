@@ -80,12 +80,10 @@ return resource.define "aws.ec2.vpc" {
   },
   outputs = { "id", "arn", "owner_id", "default_security_group_id", "main_route_table_id" },
 
-  create = function(ctx, want)
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, vpc in ipairs(common.find_tagged(ctx, "DescribeVpcs", "Vpcs")) do out[#out + 1] = observe(ctx, vpc) end
-      return out
-    end)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeVpcs", "Vpcs", observe),
+
+  create = function(ctx, want, found)
     local id
     if found then
       id = found.id

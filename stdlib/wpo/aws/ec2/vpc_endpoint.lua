@@ -99,18 +99,15 @@ return resource.define "aws.ec2.vpc_endpoint" {
   },
   outputs = { "id", "arn", "prefix_list_id", "network_interface_ids", "dns_names" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag",
+  find = common.tagged("DescribeVpcEndpoints", "VpcEndpoints",
+    function(_, e) return { id = e.VpcEndpointId, tags = common.tag_map(e.Tags) } end,
+    { { Name = "vpc-endpoint-state", Values = { "pending", "available", "Pending", "Available" } } }),
+
+  create = function(ctx, want, found)
     if want.policy and not cjson.decode(want.policy) then
       ctx:fail("MalformedPolicy", "policy is not valid JSON")
     end
-    local found = ctx:adopt(function()
-      local out = {}
-      for _, e in ipairs(common.find_tagged(ctx, "DescribeVpcEndpoints", "VpcEndpoints", {
-        { Name = "vpc-endpoint-state", Values = { "pending", "available", "Pending", "Available" } } })) do
-        out[#out + 1] = { id = e.VpcEndpointId, tags = common.tag_map(e.Tags) }
-      end
-      return out
-    end)
     local id
     if found then
       id = found.id

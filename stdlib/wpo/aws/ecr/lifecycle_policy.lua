@@ -93,7 +93,26 @@ local t = resource.define "aws.ecr.lifecycle_policy" {
   },
   outputs = { "policy", "registry_id" },
 
-  create = function(ctx, want) return put(ctx, want) end,
+  -- PutLifecyclePolicy is an upsert: the repository's policy, when it is the
+  -- wanted one, is this resource's
+  found_by = "its repository (holding the wanted policy)",
+  find = function(ctx, want)
+    check(ctx, want)
+    local out, err = ctx:aws("ecr"):pcall("GetLifecyclePolicy", { repositoryName = want.repository })
+    if not out then
+      if GONE[err.code] then return {} end
+      error(err, 0)
+    end
+    local keep, days = M.parse(out.lifecyclePolicyText)
+    if keep ~= want.keep_last or days ~= want.untagged_expire_days then return {} end
+    return { { id = want.repository, repository = want.repository, keep_last = keep, untagged_expire_days = days,
+      policy = out.lifecyclePolicyText, registry_id = out.registryId } }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
+    return put(ctx, want)
+  end,
 
   read = function(ctx, id)
     local out, err = ctx:aws("ecr"):pcall("GetLifecyclePolicy", { repositoryName = id })

@@ -21,6 +21,7 @@
 -- saying so. Update: scan on push, tag mutability and tags in place.
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 local GONE = { RepositoryNotFoundException = true }
@@ -89,6 +90,12 @@ local function converge(ctx, current, want)
   set_tags(ctx, current.arn, current.tags, want.tags)
 end
 
+local function validate(ctx, want)
+  if want.kms_key and want.encryption_type ~= "KMS" then
+    ctx:fail("InvalidAttribute", "kms_key is for encryption_type = \"KMS\" (it is %q)", want.encryption_type)
+  end
+end
+
 local function read(ctx, id, prior)
   local repo = describe(ctx, id)
   if not repo then return nil end
@@ -108,21 +115,24 @@ return resource.define "aws.ecr.repository" {
   },
   outputs = { "arn", "repository_url", "registry_id" },
 
-  create = function(ctx, want)
-    if want.kms_key and want.encryption_type ~= "KMS" then
-      ctx:fail("InvalidAttribute", "kms_key is for encryption_type = \"KMS\" (it is %q)", want.encryption_type)
-    end
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    validate(ctx, want)
     local existing = describe(ctx, want.name)
-    if existing then
-      local current = observe(ctx, existing, tags_of(ctx, existing.repositoryArn), { inputs = want })
-      local adopted = ctx:adopt(function(key, value)
-        return current.tags[key] == value and { current } or {}
-      end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "an ECR repository named %s already exists and is not this resource's "
-          .. "(no tag %s=%s): import it with 'wpo import', or choose another name", want.name,
-          resource.TAG_ADDRESS, ctx.address)
-      end
+    if not existing then return {} end
+    local current = observe(ctx, existing, tags_of(ctx, existing.repositoryArn), { inputs = want })
+    if not kit.owns(ctx, current.tags) then
+      ctx:fail("AlreadyExists", "an ECR repository named %s already exists and is not this resource's "
+        .. "(no tag %s=%s): import it with 'wpo import', or choose another name", want.name,
+        resource.TAG_ADDRESS, ctx.address)
+    end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    validate(ctx, want)
+    local adopted = found
+    if adopted then
       if adopted.encryption_type ~= want.encryption_type or not same_key(want.kms_key, adopted.kms_key) then
         ctx:fail("AlreadyExists", "the ECR repository %s already exists with encryption %s: encryption is "
           .. "fixed at creation", want.name, adopted.encryption_type)

@@ -79,18 +79,16 @@ return resource.define "aws.ecs.capacity_provider" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
-    check(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     local existing = describe(ctx, want.name)
-    if existing and existing.status == "ACTIVE" then
-      local tags = kit.from_ecs_tags(existing.tags)
-      if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
-        kit.fail(ctx, "AlreadyExists", "an ECS capacity provider named %s already exists and was not made by this "
-          .. "resource (import it with 'wpo import', or choose another name)", want.name)
-      end
-      ctx:log("adopting the capacity provider %s, already tagged %s=%s", want.name, resource.TAG_ADDRESS, ctx.address)
-      return observed(existing)
-    end
+    if not existing or existing.status ~= "ACTIVE" then return {} end
+    return kit.named(ctx, "an ECS capacity provider", want.name, kit.from_ecs_tags(existing.tags), existing)
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    if found then return observed(found.object) end
     local cp = aws.required(ctx:aws("ecs"):call("CreateCapacityProvider", { name = want.name,
       autoScalingGroupProvider = provider(want, true), tags = kit.ecs_tags(want.tags) }), "capacityProvider")
     return observed(cp)

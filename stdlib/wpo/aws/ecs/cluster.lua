@@ -40,18 +40,18 @@ return resource.define "aws.ecs.cluster" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = describe(ctx, want.name)
+    return kit.named(ctx, "an ECS cluster", want.name, existing and kit.from_ecs_tags(existing.tags), existing)
+  end,
+
+  create = function(ctx, want, found)
     if not want.name:match("^[%w_-]+$") or #want.name > 255 then
       kit.fail(ctx, "InvalidParameterValue", "a cluster name is up to 255 letters, digits, - and _, not %q", want.name)
     end
-    local existing = describe(ctx, want.name)
+    local existing = found and found.object
     if existing then
-      local tags = kit.from_ecs_tags(existing.tags)
-      if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
-        kit.fail(ctx, "AlreadyExists", "an ECS cluster named %s already exists and was not made by this resource "
-          .. "(import it with 'wpo import', or choose another name)", want.name)
-      end
-      ctx:log("adopting the cluster %s, already tagged %s=%s", want.name, resource.TAG_ADDRESS, ctx.address)
       if (observed(existing).container_insights) ~= want.container_insights then
         ctx:aws("ecs"):call("UpdateClusterSettings", { cluster = want.name, settings = {
           { name = "containerInsights", value = want.container_insights and "enabled" or "disabled" } } })

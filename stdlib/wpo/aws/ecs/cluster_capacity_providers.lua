@@ -98,8 +98,25 @@ return resource.define "aws.ecs.cluster_capacity_providers" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want)
+  -- an upsert: the cluster's association, when it is already the one wanted
+  found_by = "its cluster (already holding these providers and this strategy)",
+  find = function(ctx, want)
+    local c = describe(ctx, want.cluster)
+    if not c then return {} end
+    local o = observed(c, want)
+    if kit.same_set(o.capacity_providers, want.capacity_providers)
+        and kit.same_strategy(o.default_strategy, want.default_strategy or {}) then
+      return { o }
+    end
+    return {}
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
+    if found then
+      local c = settled(ctx, want.cluster, "the cluster's capacity provider attachments")
+      if c ~= true then return observed(c, want) end
+    end
     local c = put(ctx, want.cluster, want.capacity_providers, strategy_in(want.default_strategy))
     if not c then kit.fail(ctx, "NotFound", "the cluster %s is gone", want.cluster) end
     return observed(c, want)

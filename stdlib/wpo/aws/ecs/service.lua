@@ -197,19 +197,24 @@ return resource.define "aws.ecs.service" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
+  found_by = "its name in its cluster (tagged with its wpo:address; created with a client token)",
+  find = function(ctx, want)
+    local existing = describe(ctx, want.cluster, want.name)
+    if not existing or existing.status == "INACTIVE" then return {} end
+    local tags = kit.from_ecs_tags(existing.tags)
+    if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
+      kit.fail(ctx, "AlreadyExists", "the cluster %s already has a service %s not made by this resource (import "
+        .. "it with 'wpo import', or choose another name)", want.cluster, want.name)
+    end
+    return { { id = existing.serviceArn, tags = tags } }
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local ecs = ctx:aws("ecs")
-    local existing = describe(ctx, want.cluster, want.name)
     local arn
-    if existing and existing.status ~= "INACTIVE" then
-      local tags = kit.from_ecs_tags(existing.tags)
-      if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
-        kit.fail(ctx, "AlreadyExists", "the cluster %s already has a service %s not made by this resource (import "
-          .. "it with 'wpo import', or choose another name)", want.cluster, want.name)
-      end
-      ctx:log("adopting the service %s, already tagged %s=%s", want.name, resource.TAG_ADDRESS, ctx.address)
-      arn = existing.serviceArn
+    if found then
+      arn = found.id
     else
       local p = params_of(want)
       p.cluster, p.serviceName, p.clientToken = want.cluster, want.name, ctx:client_token():sub(1, 36)

@@ -217,19 +217,25 @@ return resource.define "aws.ecs.task_definition" {
     check_images(ctx, after.container_definitions, after.ecr_images)
   end,
 
-  create = function(ctx, want)
+  -- a revision has no name of its own: the family's latest, registered for
+  -- this resource (its tags) with the same settings, is the one a create made
+  found_by = "its content: the family's latest revision, tagged with its wpo:address",
+  find = function(ctx, want)
+    local latest, tags = describe(ctx, want.family)
+    if not latest or latest.status ~= "ACTIVE" then return {} end
+    local t = kit.from_ecs_tags(tags)
+    local o = observed(latest, tags, want)
+    if t[resource.TAG_ADDRESS] == ctx.address and (t[resource.TAG_STACK] or ctx.stack) == ctx.stack
+        and same_revision(o, want) then
+      return { o }
+    end
+    return {}
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     check_images(ctx, want.container_definitions, want.ecr_images)
-    local latest, tags = describe(ctx, want.family)
-    if latest and latest.status == "ACTIVE" then
-      local t = kit.from_ecs_tags(tags)
-      local o = observed(latest, tags, want)
-      if t[resource.TAG_ADDRESS] == ctx.address and (t[resource.TAG_STACK] or ctx.stack) == ctx.stack
-          and same_revision(o, want) then
-        ctx:log("adopting %s, already registered for this resource", latest.taskDefinitionArn)
-        return o
-      end
-    end
+    if found then return found end
     local out = register(ctx, want)
     return observed(aws.required(out, "taskDefinition"), out.tags or kit.ecs_tags(want.tags), want)
   end,

@@ -94,7 +94,21 @@ return resource.define "aws.efs.access_point" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
+  found_by = "its wpo:address tag (made with a client token)",
+  find = function(ctx, want)
+    local list = {}
+    for page in efs.client(ctx):paginate("DescribeAccessPoints", { FileSystemId = want.file_system_id }) do
+      for _, ap in ipairs(page.AccessPoints or {}) do
+        local tags = common.tag_map(ap.Tags)
+        if tags[resource.TAG_ADDRESS] == ctx.address and ap.LifeCycleState ~= "deleting" then
+          list[#list + 1] = { id = ap.AccessPointId, tags = tags }
+        end
+      end
+    end
+    return list
+  end,
+
+  create = function(ctx, want, found)
     local root = want.root_directory or {}
     if root.path and (root.path:sub(1, 1) ~= "/" or #root.path > 100) then
       ctx:fail("InvalidParameter", "root_directory.path '%s' must be absolute and at most 100 characters", root.path)
@@ -104,18 +118,6 @@ return resource.define "aws.efs.access_point" {
         root.creation_info.permissions)
     end
     local client = efs.client(ctx)
-    local found = ctx:adopt(function(key, address)
-      local list = {}
-      for page in client:paginate("DescribeAccessPoints", { FileSystemId = want.file_system_id }) do
-        for _, ap in ipairs(page.AccessPoints or {}) do
-          local tags = common.tag_map(ap.Tags)
-          if tags[key] == address and ap.LifeCycleState ~= "deleting" then
-            list[#list + 1] = { id = ap.AccessPointId, tags = tags }
-          end
-        end
-      end
-      return list
-    end)
     local id = found and found.id
     if not id then
       local params = { ClientToken = ctx:client_token(), FileSystemId = want.file_system_id,

@@ -47,7 +47,17 @@ return resource.define "aws.efs.backup_policy" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want)
+  -- PutBackupPolicy is an upsert: the file system's policy, when it already
+  -- has the wanted status, is this resource's
+  found_by = "its file system (with the wanted status)",
+  find = function(ctx, want)
+    local s = status(ctx, want.file_system_id)
+    if s == nil or (SETTLED[s] or s) ~= want.status then return {} end
+    return { { id = want.file_system_id, file_system_id = want.file_system_id, status = want.status } }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
     efs.available(ctx, "file system", want.file_system_id, efs.file_system)
     put(ctx, want.file_system_id, want.status)
     return { id = want.file_system_id, file_system_id = want.file_system_id, status = want.status }

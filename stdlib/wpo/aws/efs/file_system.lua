@@ -98,13 +98,18 @@ return resource.define "aws.efs.file_system" {
   },
   outputs = { "id", "arn", "dns_name" },
 
-  create = function(ctx, want)
+  found_by = "its creation token",
+  find = function(ctx)
+    local fs = describe_token(ctx, ctx:client_token())
+    if not fs then return {} end
+    return { { id = fs.FileSystemId, tags = common.tag_map(fs.Tags), fs = fs } }
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local token = ctx:client_token()
-    local fs = describe_token(ctx, token)
-    if fs then
-      ctx:log("adopting %s, made earlier with this resource's creation token", fs.FileSystemId)
-    else
+    local fs = found and found.fs
+    if not fs then
       local out, err = efs.client(ctx):pcall("CreateFileSystem", {
         CreationToken = token, Encrypted = want.encrypted, KmsKeyId = want.kms_key_id,
         PerformanceMode = want.performance_mode, ThroughputMode = want.throughput_mode,
@@ -120,8 +125,11 @@ return resource.define "aws.efs.file_system" {
       fs = out
     end
     fs = efs.available(ctx, "file system", fs.FileSystemId, live)
-    efs.client(ctx):call("PutLifecycleConfiguration", { FileSystemId = fs.FileSystemId,
-      LifecyclePolicies = policies(want) })
+    local ia, back = lifecycle(ctx, fs.FileSystemId)
+    if ia ~= want.transition_to_ia or back ~= want.transition_to_primary_storage_class then
+      efs.client(ctx):call("PutLifecycleConfiguration", { FileSystemId = fs.FileSystemId,
+        LifecyclePolicies = policies(want) })
+    end
     return observed(ctx, fs, want)
   end,
 

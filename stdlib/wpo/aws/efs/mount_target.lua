@@ -58,17 +58,23 @@ return resource.define "aws.efs.mount_target" {
   attributes = ATTRIBUTES,
   outputs = { "id", "ip_address", "network_interface_id", "availability_zone_name", "dns_name" },
 
-  create = function(ctx, want)
-    local client = efs.client(ctx)
-    local found
-    for page in client:paginate("DescribeMountTargets", { FileSystemId = want.file_system_id }) do
+  -- a file system has one mount target per zone: the one in this subnet
+  found_by = "its file system and subnet",
+  find = function(ctx, want)
+    for page in efs.client(ctx):paginate("DescribeMountTargets", { FileSystemId = want.file_system_id }) do
       for _, mt in ipairs(page.MountTargets or {}) do
-        if mt.SubnetId == want.subnet_id and mt.LifeCycleState ~= "deleting" then found = mt end
+        if mt.SubnetId == want.subnet_id and mt.LifeCycleState ~= "deleting" then
+          return { { id = mt.MountTargetId, mount_target = mt } }
+        end
       end
     end
-    if found then
-      ctx:log("adopting %s, the mount target of %s in %s", found.MountTargetId, want.file_system_id, want.subnet_id)
-    else
+    return {}
+  end,
+
+  create = function(ctx, want, found)
+    local client = efs.client(ctx)
+    found = found and found.mount_target
+    if not found then
       local out = client:call("CreateMountTarget", { FileSystemId = want.file_system_id, SubnetId = want.subnet_id,
         SecurityGroups = want.security_groups, IpAddress = want.ip_address })
       found = { MountTargetId = aws.required(out, "MountTargetId") }

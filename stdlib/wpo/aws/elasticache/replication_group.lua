@@ -26,6 +26,7 @@
 local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 
 local WAIT = { timeout = 3600, interval = 15 }   -- botocore ReplicationGroupAvailable polls every 15 s
 local TOKEN_RULES = { min = 16, max = 128, forbidden = '/"@', what = "the Redis AUTH token" }
@@ -190,21 +191,26 @@ return resource.define "aws.elasticache.replication_group" {
   attributes = ATTRIBUTES,
   outputs = { "id", "arn", "primary_endpoint", "reader_endpoint", "port", "member_clusters", "auth_token_version" },
 
-  create = function(ctx, want)
-    check(ctx, want)
+  found_by = "its id (tagged with its wpo:address)",
+  find = function(ctx, want)
     local id = want.replication_group_id
     local existing = describe(ctx, id)
-    if existing then
-      local tags = ec.tags(ctx, existing.ARN) or {}
-      local mine = tags[resource.TAG_ADDRESS] == ctx.address
-        and ctx:adopt(function() return { { id = id, tags = tags } } end)
-      if mine then
-        local o = observed(ctx, available(ctx, id), { inputs = want })
-        o.auth_token_version = want.auth_token_secret_arn and common.secret_version(ctx, want.auth_token_secret_arn)
-        return o
-      end
+    if not existing then return {} end
+    local tags = ec.tags(ctx, existing.ARN) or {}
+    if not kit.owns(ctx, tags) then
       ctx:fail("AlreadyExists", "a replication group named %s already exists and is not this resource's: import it "
         .. "with 'wpo import STACK %s %s', or choose another id", id, ctx.address, id)
+    end
+    return { { id = id, tags = tags } }
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    local id = want.replication_group_id
+    if found then
+      local o = observed(ctx, available(ctx, id), { inputs = want })
+      o.auth_token_version = want.auth_token_secret_arn and common.secret_version(ctx, want.auth_token_secret_arn)
+      return o
     end
     local auth, version
     if want.auth_token_secret_arn then auth, version = token(ctx, want) end

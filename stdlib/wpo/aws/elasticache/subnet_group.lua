@@ -9,6 +9,7 @@ local aws = require "wpo.aws"
 local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 
 local function describe(ctx, name)
   local out, err = ec.client(ctx):pcall("DescribeCacheSubnetGroups", { CacheSubnetGroupName = name })
@@ -33,6 +34,13 @@ local function observed(ctx, group, prior_inputs)
   }
 end
 
+local function check_name(ctx, want)
+  if want.name ~= want.name:lower() or not want.name:match("^[a-z0-9][a-z0-9-]*$") or #want.name > 255 then
+    ctx:fail("InvalidName", "cache subnet group name '%s': use lower-case letters, digits and hyphens, starting "
+      .. "with a letter or digit", want.name)
+  end
+end
+
 return resource.define "aws.elasticache.subnet_group" {
   description = "ElastiCache cache subnet group",
   attributes = {
@@ -43,21 +51,22 @@ return resource.define "aws.elasticache.subnet_group" {
   },
   outputs = { "id", "arn", "vpc_id" },
 
-  create = function(ctx, want)
-    if want.name ~= want.name:lower() or not want.name:match("^[a-z0-9][a-z0-9-]*$") or #want.name > 255 then
-      ctx:fail("InvalidName", "cache subnet group name '%s': use lower-case letters, digits and hyphens, starting "
-        .. "with a letter or digit", want.name)
-    end
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    check_name(ctx, want)
     local existing = describe(ctx, want.name)
-    if existing then
-      local tags = ec.tags(ctx, existing.ARN) or {}
-      if tags[resource.TAG_ADDRESS] == ctx.address and ctx:adopt(function()
-          return { { id = want.name, tags = tags } } end) then
-        return observed(ctx, existing, want)
-      end
+    if not existing then return {} end
+    local tags = ec.tags(ctx, existing.ARN) or {}
+    if not kit.owns(ctx, tags) then
       ctx:fail("AlreadyExists", "a cache subnet group named %s already exists and is not this resource's: import it "
         .. "with 'wpo import STACK %s %s', or choose another name", want.name, ctx.address, want.name)
     end
+    return { { id = want.name, tags = tags, group = existing } }
+  end,
+
+  create = function(ctx, want, found)
+    check_name(ctx, want)
+    if found then return observed(ctx, found.group, want) end
     local group = aws.required(ec.client(ctx):call("CreateCacheSubnetGroup", {
       CacheSubnetGroupName = want.name, CacheSubnetGroupDescription = want.description,
       SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),

@@ -128,10 +128,9 @@ return resource.define "aws.elbv2.listener" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
-    check(ctx, want)
-    local elb = client(ctx)
-    local existing = elb:collect("DescribeListeners", { LoadBalancerArn = want.load_balancer_arn }).Listeners
+  found_by = "its load balancer and port (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = client(ctx):collect("DescribeListeners", { LoadBalancerArn = want.load_balancer_arn }).Listeners
     for _, li in ipairs(existing or {}) do
       if li.Port == want.port then
         local tags = tags_of(ctx, li.ListenerArn)
@@ -139,11 +138,19 @@ return resource.define "aws.elbv2.listener" {
           kit.fail(ctx, "AlreadyExists", "the load balancer already has a listener on port %d not made by this "
             .. "resource (import it with 'wpo import')", want.port)
         end
-        ctx:log("adopting %s, already tagged %s=%s", li.ListenerArn, resource.TAG_ADDRESS, ctx.address)
-        local p = params(want)
-        p.ListenerArn = li.ListenerArn
-        return observed(ctx, aws.required(elb:call("ModifyListener", p), "Listeners", 1), want)
+        return { { id = li.ListenerArn, tags = tags } }
       end
+    end
+    return {}
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    local elb = client(ctx)
+    if found then
+      local p = params(want)
+      p.ListenerArn = found.id
+      return observed(ctx, aws.required(elb:call("ModifyListener", p), "Listeners", 1), want)
     end
     local p = params(want)
     p.LoadBalancerArn = want.load_balancer_arn

@@ -60,13 +60,19 @@ local function observed(ctx, lb, prior_inputs)
   }
 end
 
+-- the attributes want gives, set unless the load balancer has them already
 local function set_attributes(ctx, arn, want)
-  client(ctx):call("ModifyLoadBalancerAttributes", { LoadBalancerArn = arn, Attributes = {
+  local attrs = {
     { Key = ATTRS.idle_timeout, Value = tostring(math.tointeger(want.idle_timeout)) },
     { Key = ATTRS.deletion_protection, Value = tostring(want.deletion_protection) },
     { Key = ATTRS.drop_invalid_header_fields, Value = tostring(want.drop_invalid_header_fields) },
     { Key = ATTRS.http2, Value = tostring(want.http2) },
-  } })
+  }
+  local have = attributes_of(ctx, arn)
+  local same = true
+  for _, kv in ipairs(attrs) do if have[kv.Key] ~= kv.Value then same = false end end
+  if same then return end
+  client(ctx):call("ModifyLoadBalancerAttributes", { LoadBalancerArn = arn, Attributes = attrs })
 end
 
 local function wait_active(ctx, arn)
@@ -98,7 +104,18 @@ return resource.define "aws.elbv2.load_balancer" {
   },
   outputs = { "id", "arn", "arn_suffix", "dns_name", "zone_id", "vpc_id" },
 
-  create = function(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local out, err = kit.try(client(ctx), "DescribeLoadBalancers", { Names = { want.name } })
+    if err and not kit.is_code(err, "LoadBalancerNotFound") then error(err, 0) end
+    local existing = out and (out.LoadBalancers or {})[1]
+    if not existing then return {} end
+    local found = kit.named(ctx, "a load balancer", want.name, tags_of(ctx, existing.LoadBalancerArn))
+    found[1].id = existing.LoadBalancerArn
+    return found
+  end,
+
+  create = function(ctx, want, found)
     if #want.name > 32 or not want.name:match("^%w[%w-]*$") or want.name:match("%-$") then
       kit.fail(ctx, "InvalidParameterValue", "a load balancer name is up to 32 letters, digits and hyphens, not "
         .. "beginning or ending with a hyphen: %q", want.name)
@@ -108,17 +125,8 @@ return resource.define "aws.elbv2.load_balancer" {
     end
     local elb = client(ctx)
     local arn
-    local out, err = kit.try(elb, "DescribeLoadBalancers", { Names = { want.name } })
-    if err and not kit.is_code(err, "LoadBalancerNotFound") then error(err, 0) end
-    local existing = out and (out.LoadBalancers or {})[1]
-    if existing then
-      local tags = tags_of(ctx, existing.LoadBalancerArn)
-      if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
-        kit.fail(ctx, "AlreadyExists", "a load balancer named %s already exists and was not made by this resource "
-          .. "(import it with 'wpo import', or choose another name)", want.name)
-      end
-      ctx:log("adopting %s, already tagged %s=%s", existing.LoadBalancerArn, resource.TAG_ADDRESS, ctx.address)
-      arn = existing.LoadBalancerArn
+    if found then
+      arn = found.id
     else
       arn = aws.required(elb:call("CreateLoadBalancer", { Name = want.name, Type = want.type,
         Subnets = want.subnet_ids, SecurityGroups = want.security_group_ids,

@@ -71,7 +71,13 @@ local function check(ctx, want)
   end
 end
 
+-- the deregistration delay, set unless the target group has it already
 local function set_delay(ctx, arn, want)
+  local value = tostring(math.tointeger(want.deregistration_delay))
+  local described = client(ctx):call("DescribeTargetGroupAttributes", { TargetGroupArn = arn })
+  for _, kv in ipairs(described.Attributes or {}) do
+    if kv.Key == "deregistration_delay.timeout_seconds" and kv.Value == value then return end
+  end
   client(ctx):call("ModifyTargetGroupAttributes", { TargetGroupArn = arn, Attributes = {
     { Key = "deregistration_delay.timeout_seconds", Value = tostring(math.tointeger(want.deregistration_delay)) } } })
 end
@@ -99,21 +105,23 @@ return resource.define "aws.elbv2.target_group" {
   },
   outputs = { "id", "arn", "arn_suffix" },
 
-  create = function(ctx, want)
-    check(ctx, want)
-    local elb = client(ctx)
-    local out, err = kit.try(elb, "DescribeTargetGroups", { Names = { want.name } })
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local out, err = kit.try(client(ctx), "DescribeTargetGroups", { Names = { want.name } })
     if err and not kit.is_code(err, "TargetGroupNotFound") then error(err, 0) end
     local existing = out and (out.TargetGroups or {})[1]
+    if not existing then return {} end
+    local found = kit.named(ctx, "a target group", want.name, tags_of(ctx, existing.TargetGroupArn))
+    found[1].id = existing.TargetGroupArn
+    return found
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    local elb = client(ctx)
     local arn
-    if existing then
-      local tags = tags_of(ctx, existing.TargetGroupArn)
-      if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
-        kit.fail(ctx, "AlreadyExists", "a target group named %s already exists and was not made by this resource "
-          .. "(import it with 'wpo import', or choose another name)", want.name)
-      end
-      ctx:log("adopting %s, already tagged %s=%s", existing.TargetGroupArn, resource.TAG_ADDRESS, ctx.address)
-      arn = existing.TargetGroupArn
+    if found then
+      arn = found.id
       elb:call("ModifyTargetGroup", (function() local h = health(want); h.TargetGroupArn = arn; return h end)())
     else
       local p = health(want)

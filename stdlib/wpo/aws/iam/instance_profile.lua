@@ -14,6 +14,7 @@
 -- role out first; a profile already gone is fine.
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -89,18 +90,23 @@ return resource.define "aws.iam.instance_profile" {
   },
   outputs = { "arn", "unique_id" },
 
-  create = function(ctx, want)
-    local iam = ctx:aws("iam")
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     local existing = get(ctx, want.name)
-    if existing then
-      local current = observe(existing)
-      local adopted = ctx:adopt(function(key, v) return current.tags[key] == v and { current } or {} end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "an instance profile named %s already exists and is not this resource's "
-          .. "(no tag %s=%s): import it with 'wpo import', or choose another name", want.name,
-          resource.TAG_ADDRESS, ctx.address)
-      end
-      converge(ctx, adopted, want)
+    if not existing then return {} end
+    local current = observe(existing)
+    if not kit.owns(ctx, current.tags) then
+      ctx:fail("AlreadyExists", "an instance profile named %s already exists and is not this resource's "
+        .. "(no tag %s=%s): import it with 'wpo import', or choose another name", want.name,
+        resource.TAG_ADDRESS, ctx.address)
+    end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    local iam = ctx:aws("iam")
+    if found then
+      converge(ctx, found, want)
     else
       iam:call("CreateInstanceProfile", { InstanceProfileName = want.name, Path = want.path,
         Tags = tagset.list(want.tags) })

@@ -18,6 +18,7 @@
 local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -113,17 +114,22 @@ return resource.define "aws.iam.role" {
   },
   outputs = { "arn", "unique_id" },
 
-  create = function(ctx, want)
-    check(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     local existing = get(ctx, want.name)
-    if existing then
-      local current = observe(existing, want)
-      local adopted = ctx:adopt(function(key, v) return current.tags[key] == v and { current } or {} end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "an IAM role named %s already exists and is not this resource's (no tag %s=%s): "
-          .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
-      end
-      converge(ctx, adopted, want)
+    if not existing then return {} end
+    local current = observe(existing, want)
+    if not kit.owns(ctx, current.tags) then
+      ctx:fail("AlreadyExists", "an IAM role named %s already exists and is not this resource's (no tag %s=%s): "
+        .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
+    end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    if found then
+      converge(ctx, found, want)
       return read(ctx, want.name, { inputs = want })
     end
     local role = aws.required(ctx:aws("iam"):call("CreateRole", {

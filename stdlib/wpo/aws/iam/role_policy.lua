@@ -41,7 +41,23 @@ return resource.define "aws.iam.role_policy" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want) return put(ctx, want) end,
+  -- PutRolePolicy is an upsert: the policy is found by its role and name,
+  -- and taken as it is when it holds the wanted document
+  found_by = "its role and name (holding the wanted document)",
+  find = function(ctx, want)
+    local out, err = ctx:aws("iam"):pcall("GetRolePolicy", { RoleName = want.role, PolicyName = want.name })
+    if not out then
+      if err.code == "NoSuchEntity" then return {} end
+      error(err, 0)
+    end
+    if not policy.same(want.policy, policy.decode(out.PolicyDocument)) then return {} end
+    return { { id = want.role .. ":" .. want.name, role = want.role, name = want.name, policy = want.policy } }
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
+    return put(ctx, want)
+  end,
 
   read = function(ctx, id, prior)
     local role, name = split(id)

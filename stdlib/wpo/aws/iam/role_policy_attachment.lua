@@ -39,10 +39,17 @@ return resource.define "aws.iam.role_policy_attachment" {
   },
   outputs = { "id" },
 
-  create = function(ctx, want)
+  found_by = "its role's attached policies",
+  find = function(ctx, want)
+    if not attached(ctx, want.role, want.policy_arn) then return {} end
+    return { { id = want.role .. "/" .. want.policy_arn, role = want.role, policy_arn = want.policy_arn } }
+  end,
+
+  create = function(ctx, want, found)
     if not want.policy_arn:match("^arn:aws[%w-]*:iam::[%w]+:policy/") then
       ctx:fail("InvalidAttribute", "policy_arn %q is not the ARN of a managed IAM policy", want.policy_arn)
     end
+    if found then return found end
     ctx:aws("iam"):call("AttachRolePolicy", { RoleName = want.role, PolicyArn = want.policy_arn })
     return { id = want.role .. "/" .. want.policy_arn, role = want.role, policy_arn = want.policy_arn }
   end,

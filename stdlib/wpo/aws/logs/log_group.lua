@@ -15,6 +15,7 @@
 -- address. Update: retention, KMS key and tags in place. Delete: a group
 -- already gone is fine.
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -93,17 +94,22 @@ return resource.define "aws.logs.log_group" {
   },
   outputs = { "arn" },
 
-  create = function(ctx, want)
-    local logs = ctx:aws("logs")
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     local existing = describe(ctx, want.name)
-    if existing then
-      local current = observe(ctx, existing)
-      local adopted = ctx:adopt(function(key, v) return current.tags[key] == v and { current } or {} end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "a log group named %s already exists and is not this resource's (no tag %s=%s): "
-          .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
-      end
-      converge(ctx, adopted, want)
+    if not existing then return {} end
+    local current = observe(ctx, existing)
+    if not kit.owns(ctx, current.tags) then
+      ctx:fail("AlreadyExists", "a log group named %s already exists and is not this resource's (no tag %s=%s): "
+        .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
+    end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    local logs = ctx:aws("logs")
+    if found then
+      converge(ctx, found, want)
       return read(ctx, want.name)
     end
     logs:call("CreateLogGroup", { logGroupName = want.name, kmsKeyId = want.kms_key_id, tags = want.tags })

@@ -153,12 +153,17 @@ return resource.define "aws.rds.cluster" {
   outputs = { "id", "arn", "endpoint", "reader_endpoint", "port", "resource_id", "hosted_zone_id",
               "final_snapshot_identifier", "master_password_version" },
 
-  create = function(ctx, want)
+  found_by = "its identifier (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = rds.cluster(ctx, want.identifier)
+    return rds.named(ctx, "DB cluster", want.identifier, existing, existing and common.tag_map(existing.TagList))
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local client = rds.client(ctx)
     local final = rds.final_snapshot_name(ctx, want.identifier)
-    local existing = rds.cluster(ctx, want.identifier)
-    if existing and rds.adopt(ctx, "DB cluster", want.identifier, existing, common.tag_map(existing.TagList)) then
+    if found then
       local c = available(ctx, want.identifier)
       return result(ctx, c, { inputs = want }, { final_snapshot_identifier = final,
         master_password_version = common.secret_version(ctx, want.master_password_secret_arn) })

@@ -74,7 +74,13 @@ return resource.define "aws.rds.cluster_instance" {
   attributes = ATTRIBUTES,
   outputs = { "id", "arn", "endpoint", "port", "writer", "availability_zone", "resource_id" },
 
-  create = function(ctx, want)
+  found_by = "its identifier (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = rds.instance(ctx, want.identifier)
+    return rds.named(ctx, "DB instance", want.identifier, existing, existing and common.tag_map(existing.TagList))
+  end,
+
+  create = function(ctx, want, found)
     if want.identifier ~= want.identifier:lower() then
       ctx:fail("InvalidName", "instance identifier '%s': RDS keeps identifiers lower-case; write it in lower case",
         want.identifier)
@@ -82,10 +88,7 @@ return resource.define "aws.rds.cluster_instance" {
     if want.promotion_tier < 0 or want.promotion_tier > 15 then
       ctx:fail("InvalidParameter", "promotion_tier %d is out of range (0 to 15)", want.promotion_tier)
     end
-    local existing = rds.instance(ctx, want.identifier)
-    if existing and rds.adopt(ctx, "DB instance", want.identifier, existing, common.tag_map(existing.TagList)) then
-      return observed(ctx, available(ctx, want.identifier))
-    end
+    if found then return observed(ctx, available(ctx, want.identifier)) end
     rds.client(ctx):call("CreateDBInstance", {
       DBInstanceIdentifier = want.identifier, DBClusterIdentifier = want.cluster_identifier,
       Engine = want.engine, DBInstanceClass = want.instance_class, AvailabilityZone = want.availability_zone,

@@ -95,6 +95,12 @@ local function apply(ctx, name, want, reset)
   end
 end
 
+local function check_name(ctx, name)
+  if name ~= name:lower() then
+    ctx:fail("InvalidName", "parameter group name '%s': RDS keeps names lower-case; write it in lower case", name)
+  end
+end
+
 return resource.define "aws.rds.cluster_parameter_group" {
   description = "RDS DB cluster parameter group",
   attributes = {
@@ -106,14 +112,18 @@ return resource.define "aws.rds.cluster_parameter_group" {
   },
   outputs = { "id", "arn" },
 
-  create = function(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    check_name(ctx, want.name)
+    local existing = describe(ctx, want.name)
+    return rds.named(ctx, "DB cluster parameter group", want.name, existing,
+      existing and rds.tags(ctx, existing.DBClusterParameterGroupArn) or {})
+  end,
+
+  create = function(ctx, want, found)
     local name = want.name
-    if name ~= name:lower() then
-      ctx:fail("InvalidName", "parameter group name '%s': RDS keeps names lower-case; write it in lower case", name)
-    end
-    local existing = describe(ctx, name)
-    local group = existing and rds.adopt(ctx, "DB cluster parameter group", name, existing,
-      rds.tags(ctx, existing.DBClusterParameterGroupArn) or {})
+    check_name(ctx, name)
+    local group = found and found.object
     if not group then
       group = aws.required(rds.client(ctx):call("CreateDBClusterParameterGroup", {
         DBClusterParameterGroupName = name, DBParameterGroupFamily = want.family, Description = want.description,

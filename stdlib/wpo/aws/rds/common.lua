@@ -1,9 +1,9 @@
 -- wpo.aws.rds.common: what the aws.rds.* types share: describes that answer
 -- nil when the object is gone, waits on cluster and instance states (delays
 -- from botocore's DBClusterAvailable / DBInstanceAvailable waiters: 30 s), tags
--- by ARN, adoption of an object that already carries this resource's
--- wpo:address tag (RDS identifiers are names: a create after a crash finds
--- the object by its name), final snapshot names and the master password
+-- by ARN, finding again the object that carries this resource's
+-- wpo:address tag (RDS identifiers are names: a create after a crash or a
+-- lost answer finds the object by its name), final snapshot names and the master password
 -- read from Secrets Manager.
 local common = require "wpo.aws.data_common"
 local resource = require "wpo.resource"
@@ -74,16 +74,15 @@ function M.update_tags(ctx, arn, old, new)
   if #add > 0 then rds:call("AddTagsToResource", { ResourceName = arn, Tags = add }) end
 end
 
--- An object found under the name this resource wants: adopted when it
--- carries this resource's wpo:address tag (and no other stack's), an error
--- otherwise. -> the object | nil when there is none.
-function M.adopt(ctx, noun, name, obj, tags)
-  if not obj then return nil end
-  local found = ctx:adopt(function()
-    if tags[resource.TAG_ADDRESS] == ctx.address then return { { id = name, tags = tags } } end
-    return {}
-  end)
-  if found then return obj end
+-- A type's find answer for an object found under the name this resource
+-- wants: { { id = name, tags, object = obj } } when it carries this
+-- resource's wpo:address tag (and no other stack's), {} when there is no
+-- object, an error otherwise.
+function M.named(ctx, noun, name, obj, tags)
+  if not obj then return {} end
+  if tags[resource.TAG_ADDRESS] == ctx.address and (tags[resource.TAG_STACK] or ctx.stack) == ctx.stack then
+    return { { id = name, tags = tags, object = obj } }
+  end
   ctx:fail("AlreadyExists", "a %s named %s already exists and is not this resource's (its %s tag is %s): import it "
     .. "with 'wpo import STACK %s %s', or choose another name", noun, name, resource.TAG_ADDRESS,
     tags[resource.TAG_ADDRESS] and ("'" .. tags[resource.TAG_ADDRESS] .. "'") or "absent", ctx.address, name)

@@ -49,13 +49,17 @@ return resource.define "aws.rds.db_subnet_group" {
   },
   outputs = { "id", "arn", "vpc_id" },
 
-  create = function(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
     check_name(ctx, want.name)
     local existing = describe(ctx, want.name)
-    if existing and rds.adopt(ctx, "DB subnet group", want.name, existing,
-        rds.tags(ctx, existing.DBSubnetGroupArn) or {}) then
-      return observed(ctx, existing, want)
-    end
+    return rds.named(ctx, "DB subnet group", want.name, existing,
+      existing and rds.tags(ctx, existing.DBSubnetGroupArn) or {})
+  end,
+
+  create = function(ctx, want, found)
+    check_name(ctx, want.name)
+    if found then return observed(ctx, found.object, want) end
     local group = aws.required(rds.client(ctx):call("CreateDBSubnetGroup", {
       DBSubnetGroupName = want.name, DBSubnetGroupDescription = want.description,
       SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),

@@ -135,11 +135,16 @@ return resource.define "aws.rds.instance" {
   outputs = { "id", "arn", "endpoint", "port", "resource_id", "hosted_zone_id", "final_snapshot_identifier",
               "master_password_version" },
 
-  create = function(ctx, want)
+  found_by = "its identifier (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = rds.instance(ctx, want.identifier)
+    return rds.named(ctx, "DB instance", want.identifier, existing, existing and common.tag_map(existing.TagList))
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local final = rds.final_snapshot_name(ctx, want.identifier)
-    local existing = rds.instance(ctx, want.identifier)
-    if existing and rds.adopt(ctx, "DB instance", want.identifier, existing, common.tag_map(existing.TagList)) then
+    if found then
       local o = observed(available(ctx, want.identifier), { inputs = want })
       o.final_snapshot_identifier = final
       o.master_password_version = common.secret_version(ctx, want.master_password_secret_arn)

@@ -128,18 +128,20 @@ M.type = resource.define "aws.route53.record" {
   },
   outputs = { "fqdn" },
 
-  create = function(ctx, want)
-    check(ctx, want)
+  found_by = "its zone, name and type (holding the wanted values)",
+  find = function(ctx, want)
     local existing = find(ctx, want.zone_id, want.name, want.type)
-    if existing then
-      if not same_values(want, existing) then
-        ctx:fail("AlreadyExists", "a %s record %s already exists in zone %s with other values: import it with "
-          .. "'wpo import', or delete it", want.type, fqdn(want.name), bare(want.zone_id))
-      end
-      ctx:log("adopting the %s record %s, already there with these values", want.type, fqdn(want.name))
-    else
-      submit(ctx, want, "CREATE")
+    if not existing then return {} end
+    if not same_values(want, existing) then
+      ctx:fail("AlreadyExists", "a %s record %s already exists in zone %s with other values: import it with "
+        .. "'wpo import', or delete it", want.type, fqdn(want.name), bare(want.zone_id))
     end
+    return { observe(want.zone_id, existing, want) }
+  end,
+
+  create = function(ctx, want, found)
+    check(ctx, want)
+    if not found then submit(ctx, want, "CREATE") end
     return observe(want.zone_id, record_set(want), want)
   end,
 

@@ -146,22 +146,28 @@ return resource.define "aws.route53.zone" {
   },
   outputs = { "zone_id", "arn", "name_servers" },
 
-  create = function(ctx, want)
-    local r53 = ctx:aws("route53")
+  -- the zone is tagged only after CreateHostedZone answers: its caller
+  -- reference (this resource's client token) finds it before that
+  found_by = "its caller reference or its wpo:address tag",
+  find = function(ctx, want)
     local reference = ctx:client_token()
-    local candidates = zones_named(ctx, want.name)
     local mine = {}
-    for _, z in ipairs(candidates) do
+    for _, z in ipairs(zones_named(ctx, want.name)) do
       local tags = tags_of(ctx, z.Id)
       if z.CallerReference == reference or tags[resource.TAG_ADDRESS] == ctx.address then
         mine[#mine + 1] = { id = bare(z.Id), tags = tags }
       end
     end
-    local adopted = ctx:adopt(function() return mine end)
-    if adopted then
-      local current = read(ctx, adopted.id, { inputs = want })
+    return mine
+  end,
+
+  create = function(ctx, want, found)
+    local r53 = ctx:aws("route53")
+    local reference = ctx:client_token()
+    if found then
+      local current = read(ctx, found.id, { inputs = want })
       converge(ctx, current, want)
-      return read(ctx, adopted.id, { inputs = want })
+      return read(ctx, found.id, { inputs = want })
     end
     local params = { Name = want.name, CallerReference = reference,
       HostedZoneConfig = { Comment = want.comment, PrivateZone = want.vpc_id ~= nil } }

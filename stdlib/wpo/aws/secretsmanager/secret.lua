@@ -33,6 +33,7 @@
 local aws = require "wpo.aws"
 local crypto = require "wpo.core.crypto"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -172,21 +173,26 @@ local t = resource.define "aws.secretsmanager.secret" {
   },
   outputs = { arn = {}, name = {}, version_id = {}, value = { sensitive = true } },
 
-  create = function(ctx, want)
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    local existing = describe(ctx, want.name)
+    if not existing then return {} end
+    local tags = tagset.map(existing.Tags)
+    if not kit.owns(ctx, tags) then
+      ctx:fail("AlreadyExists", "a secret named %s already exists%s and is not this resource's (no tag %s=%s): "
+        .. "import it with 'wpo import', or choose another name", want.name,
+        existing.DeletedDate and " (scheduled for deletion)" or "", resource.TAG_ADDRESS, ctx.address)
+    end
+    return { { id = existing.ARN, tags = tags, secret = existing } }
+  end,
+
+  create = function(ctx, want, found)
     check(ctx, want)
     local sm = ctx:aws("secretsmanager")
     local value = want.secret_string or generated(ctx, want)
-    local existing = describe(ctx, want.name)
+    local existing = found and found.secret
     if existing then
-      local tags = tagset.map(existing.Tags)
-      local adopted = ctx:adopt(function(key, v)
-        return tags[key] == v and { { id = existing.ARN, tags = tags } } or {}
-      end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "a secret named %s already exists%s and is not this resource's (no tag %s=%s): "
-          .. "import it with 'wpo import', or choose another name", want.name,
-          existing.DeletedDate and " (scheduled for deletion)" or "", resource.TAG_ADDRESS, ctx.address)
-      end
+      local tags = found.tags
       if existing.DeletedDate then
         ctx:log("restoring secret %s, scheduled for deletion", want.name)
         sm:call("RestoreSecret", { SecretId = existing.ARN })

@@ -37,7 +37,21 @@ return resource.define "aws.sns.subscription" {
   },
   outputs = { "arn", "pending_confirmation" },
 
-  create = function(ctx, want)
+  found_by = "its topic, protocol and endpoint (Subscribe is idempotent for them)",
+  find = function(ctx, want)
+    for page in ctx:aws("sns"):paginate("ListSubscriptionsByTopic", { TopicArn = want.topic_arn }) do
+      for _, sub in ipairs(page.Subscriptions or {}) do
+        if sub.Protocol == want.protocol and sub.Endpoint == want.endpoint
+            and tostring(sub.SubscriptionArn):match("^arn:") then
+          return { read(ctx, sub.SubscriptionArn) }
+        end
+      end
+    end
+    return {}
+  end,
+
+  create = function(ctx, want, found)
+    if found then return found end
     local arn = aws.required(ctx:aws("sns"):call("Subscribe", { TopicArn = want.topic_arn, Protocol = want.protocol,
       Endpoint = want.endpoint, ReturnSubscriptionArn = true }), "SubscriptionArn")
     local observed = read(ctx, arn)

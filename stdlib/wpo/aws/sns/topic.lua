@@ -18,6 +18,7 @@
 -- is fine.
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 local function cleared(v, given)
@@ -77,7 +78,23 @@ return resource.define "aws.sns.topic" {
   },
   outputs = { "arn" },
 
-  create = function(ctx, want)
+  found_by = "its name (CreateTopic is idempotent by name)",
+  find = function(ctx, want)
+    local account = ctx:aws("sts"):call("GetCallerIdentity", {}).Account
+    local region = ctx:aws("sns").region
+    local partition = region:match("^cn%-") and "aws-cn" or region:match("^us%-gov%-") and "aws-us-gov" or "aws"
+    local current = read(ctx, string.format("arn:%s:sns:%s:%s:%s", partition, region, account, want.name),
+      { inputs = want })
+    -- one that is not this resource's: CreateTopic refuses it (other tags)
+    if not current or not kit.owns(ctx, current.tags) then return {} end
+    return { current }
+  end,
+
+  create = function(ctx, want, found)
+    if found then
+      converge(ctx, found, want)
+      return read(ctx, found.id, { inputs = want })
+    end
     local attrs = { DisplayName = want.display_name, KmsMasterKeyId = want.kms_master_key_id }
     local arn = aws.required(ctx:aws("sns"):call("CreateTopic", { Name = want.name,
       Attributes = next(attrs) and attrs or nil, Tags = tagset.list(want.tags) }), "TopicArn")

@@ -21,6 +21,7 @@
 -- that name tagged with this resource's address. Delete: already gone is fine.
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
+local kit = require "wpo.aws.typekit"
 local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -151,17 +152,21 @@ return resource.define "aws.ssm.parameter" {
   },
   outputs = { "arn", "version" },
 
-  create = function(ctx, want)
-    local meta = describe(ctx, want.name)
-    if meta then
-      local tags = tags_of(ctx, want.name)
-      local adopted = ctx:adopt(function(key, v) return tags[key] == v and { { id = want.name, tags = tags } } or {} end)
-      if not adopted then
-        ctx:fail("AlreadyExists", "a parameter named %s already exists and is not this resource's (no tag %s=%s): "
-          .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
-      end
+  found_by = "its name (tagged with its wpo:address)",
+  find = function(ctx, want)
+    if not describe(ctx, want.name) then return {} end
+    local tags = tags_of(ctx, want.name)
+    if not kit.owns(ctx, tags) then
+      ctx:fail("AlreadyExists", "a parameter named %s already exists and is not this resource's (no tag %s=%s): "
+        .. "import it with 'wpo import', or choose another name", want.name, resource.TAG_ADDRESS, ctx.address)
+    end
+    return { { id = want.name, tags = tags } }
+  end,
+
+  create = function(ctx, want, found)
+    if found then
       put(ctx, want, true)
-      set_tags(ctx, want.name, tags, want.tags)
+      set_tags(ctx, want.name, found.tags, want.tags)
     else
       put(ctx, want, false)
     end
