@@ -316,13 +316,21 @@ class EventualTest(unittest.TestCase):
         self.eventual()
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.ec2.describe_vpcs(VpcIds=[vpc])
+        got = self.fake.control("GET", "/_fake/eventual")
         self.assertEqual({"seconds": 0.0, "seed": None, "fixed": False, "delays": [], "log": [], "changes": {}},
-                         self.fake.control("GET", "/_fake/eventual"))
+                         {k: v for k, v in got.items() if k != "behaviours"})
+
+    def test_only_the_behaviours_listed_are_late(self):
+        self.eventual(seconds=5, fixed=True, behaviours=["iam-propagation"])
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.ec2.describe_vpcs(VpcIds=[vpc])
+        self.iam.create_role(RoleName="r", AssumeRolePolicyDocument=TRUST_EC2)
+        self.assertEqual(["role/r"], [d["subject"] for d in self.fake.control("GET", "/_fake/eventual")["delays"]])
 
     def test_delays_are_per_object_seeded_and_at_most_the_setting(self):
         def draw(seed):
             e = Eventual(3, seed, clock=lambda: 0.0)
-            return [round(e._draw("x", str(i)), 6) for i in range(50)]
+            return [round(e._draw("ec2-visibility", str(i)), 6) for i in range(50)]
         one = draw(7)
         self.assertEqual(one, draw(7))
         self.assertNotEqual(one, draw(8))
@@ -337,7 +345,8 @@ class EventualTest(unittest.TestCase):
 
     def test_bad_settings_are_refused(self):
         for cfg, why in (({"seconds": -1}, "from 0 to 3600"), ({"secs": 1}, "unknown eventual setting secs"),
-                         ({"seconds": 1, "fixed": "yes"}, "true or false")):
+                         ({"seconds": 1, "fixed": "yes"}, "true or false"),
+                         ({"seconds": 1, "behaviours": ["iam"]}, "behaviours must be a list of")):
             with self.subTest(cfg=cfg):
                 with self.assertRaisesRegex(AssertionError, why):
                     self.eventual(**cfg)

@@ -3,7 +3,8 @@ it (server.py --eventual SECONDS, or POST /_fake/eventual). Off by default
 (0 seconds: everything is seen at once).
 
 Each object or change gets its own delay, drawn uniformly from 0..SECONDS by
-one random.Random(seed) (every delay exactly SECONDS with "fixed", for tests).
+one random.Random(seed) (every delay exactly SECONDS with "fixed", for tests;
+"behaviours" turns on only those listed).
 While it lasts, AWS answers with its own codes and messages — each behaviour
 below cites the AWS documentation it reproduces (README.md lists them):
 
@@ -85,28 +86,32 @@ class Eventual:
 
     # -- settings -------------------------------------------------------------------
 
-    def configure(self, seconds=0.0, seed=None, fixed=False):
+    def configure(self, seconds=0.0, seed=None, fixed=False, behaviours=None):
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
             raise ValueError("eventual seconds must be a number from 0 to 3600")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str))):
             raise ValueError("eventual seed must be an integer or a string")
         if not isinstance(fixed, bool):
             raise ValueError("eventual fixed must be true or false")
+        if behaviours is not None and (not isinstance(behaviours, list) or
+                                       any(b not in BEHAVIOURS for b in behaviours)):
+            raise ValueError(f"eventual behaviours must be a list of: {', '.join(BEHAVIOURS)}")
         with self.lock:
             self.seconds = float(seconds)
             self.seed = seed
             self.fixed = fixed
+            self.behaviours = list(BEHAVIOURS) if behaviours is None else list(behaviours)
             self.rng = random.Random(seed)
             self._clear()
 
     def set(self, cfg):
-        """POST /_fake/eventual: {"seconds", "seed", "fixed"} (unknown keys are errors)."""
+        """POST /_fake/eventual: {"seconds", "seed", "fixed", "behaviours"} (unknown keys are errors)."""
         if not isinstance(cfg, dict):
             raise ValueError("eventual settings must be a JSON object")
-        unknown = sorted(set(cfg) - {"seconds", "seed", "fixed"})
+        unknown = sorted(set(cfg) - {"seconds", "seed", "fixed", "behaviours"})
         if unknown:
-            raise ValueError(f"unknown eventual setting {unknown[0]} (known: fixed, seconds, seed)")
-        self.configure(cfg.get("seconds", 0), cfg.get("seed"), cfg.get("fixed", False))
+            raise ValueError(f"unknown eventual setting {unknown[0]} (known: behaviours, fixed, seconds, seed)")
+        self.configure(cfg.get("seconds", 0), cfg.get("seed"), cfg.get("fixed", False), cfg.get("behaviours"))
 
     def reset(self):
         """Forget every delay and the log (the settings stay: they are the server's mode)."""
@@ -127,7 +132,7 @@ class Eventual:
     def get(self):
         """GET /_fake/eventual: settings, the delays drawn, the answers they shaped."""
         with self.lock:
-            return {"seconds": self.seconds, "seed": self.seed, "fixed": self.fixed,
+            return {"seconds": self.seconds, "seed": self.seed, "fixed": self.fixed, "behaviours": list(self.behaviours),
                     "delays": [dict(d) for d in self.delays], "log": [dict(e) for e in self.log],
                     "changes": {k: {"seen_insync": v["seen_insync"]} for k, v in self.changes.items()}}
 
@@ -136,6 +141,8 @@ class Eventual:
         return self.seconds > 0
 
     def _draw(self, behaviour, subject):
+        if behaviour not in self.behaviours:
+            return self.clock()      # that behaviour is off: seen at once
         with self.lock:
             delay = self.seconds if self.fixed else self.rng.uniform(0, self.seconds)
             self.delays.append({"behaviour": behaviour, "subject": subject, "delay": round(delay, 3)})
