@@ -279,6 +279,7 @@ local function record_for(a, want, observed, prior)
     prevent_destroy = d.lifecycle.prevent_destroy or nil,
     create_before_destroy = d.lifecycle.create_before_destroy or nil,
     deposed = prior and prior.deposed or nil,
+    created = prior and prior.created or nil,
   }
 end
 
@@ -315,11 +316,15 @@ local function execute(a, ctx_for, st)
   local function create(prior_for_record, deposed)
     local want = resolve_at_apply(st, a)
     local generation = (st.generations[address] or 0) + 1
+    -- when the object was made: AWS may not show it for a while after
+    -- (resource.read, and reads within that window, wait for it)
+    local made = resource.clock.epoch()
     local ok, observed = pcall(resource.create, t, ctx_for(a, prior_for_record, generation), want)
     if not ok then
       local err = observed
       if errors.is(err) and err.left then
         local record = record_for(a, want, err.left, nil)
+        record.created = made
         record.tainted = message_of(err)
         record.deposed = deposed
         st:set(address, record)
@@ -330,6 +335,7 @@ local function execute(a, ctx_for, st)
       error(err, 0)
     end
     local record = record_for(a, want, observed, nil)
+    record.created = made
     return record, generation
   end
   if a.action == "create" then

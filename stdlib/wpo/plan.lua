@@ -56,7 +56,7 @@ function M.refresh(stack, st, opts)
       sem:with(function()
         local ctx = resource.context { address = address, type = t, stack = stack.name, region = stack.region,
           where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true }
-        local ok, observed = pcall(t.read, ctx, record.id, record)
+        local ok, observed = pcall(resource.read, t, ctx, record.id, record)
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
           return

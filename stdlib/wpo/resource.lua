@@ -27,6 +27,10 @@
 --   update(ctx, id, old, new, changed) -> observed | nil   (absent: changes replace)
 --   delete(ctx, id, prior)            an object already gone is not an error
 --   import(ctx, id) -> observed       (absent: read is used)
+--   late = typekit.late { ... }       (AWS types) the conditions AWS resolves late
+--                                     that this type's calls meet: every call it
+--                                     makes through ctx:aws() is sent again while
+--                                     AWS refuses it for one of them (wpo.aws.typekit)
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -49,6 +53,12 @@
 -- records in the state as tainted. resource.update re-runs an update whose
 -- outcome is unknown (updates converge: they are safe to run twice).
 --
+-- Not visible yet: AWS shows a new object a little after making it. apply
+-- records when it made each object (record.created, epoch seconds), and
+-- resource.read, which refresh calls, does not take "gone" (read -> nil) for
+-- an answer within VISIBLE_AFTER_CREATE seconds of that: it reads again with
+-- backoff until the window has passed.
+--
 -- Type names map to modules: "aws.ec2.vpc" -> wpo.aws.ec2.vpc
 -- (stdlib/wpo/aws/ec2/vpc.lua), "random.password" -> wpo.random.password,
 -- "wpo.null" -> wpo.null; they load on first use.
@@ -67,7 +77,7 @@ local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "numbe
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
 local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "import",
-                    "outputs", "read", "update" }
+                    "late", "outputs", "read", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
 local function set_of(list)
@@ -133,6 +143,7 @@ function M.define(name)
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
+      late = spec.late,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -372,7 +383,9 @@ function Context:fail(code, fmt, ...)
   errors.raise { code = code, message = string.format(fmt, ...), address = self.address, where = self.where }
 end
 
--- ctx:aws(service, opts?) -> an AWS client for the stack's region (cached)
+-- ctx:aws(service, opts?) -> an AWS client for the stack's region (cached),
+-- whose calls AWS refuses for a condition it resolves late are sent again
+-- (wpo.aws.typekit's late_call: the type's `late` declaration)
 function Context:aws(service, opts)
   self.clients = self.clients or {}
   local key = service .. (opts and opts.region or "")
@@ -380,6 +393,7 @@ function Context:aws(service, opts)
     local o = { region = self.region }
     for k, v in pairs(opts or {}) do o[k] = v end
     if self.read_only then o.read_only = true end
+    if o.late == nil then o.late = require("wpo.aws.typekit").late_call(self) end
     self.clients[key] = require("wpo.aws").client(service, o)
   end
   return self.clients[key]
@@ -453,6 +467,46 @@ end
 -- task being cancelled (a second interrupt: its requests are cut short).
 local function again(err, attempt)
   return M.outcome_unknown(err) and attempt < M.ATTEMPTS and not require("wpo.task").cancelled()
+end
+
+-- ---- not visible yet ----
+
+-- How long after its create an object AWS says is not there is taken to be
+-- not visible yet rather than gone (seconds).
+M.VISIBLE_AFTER_CREATE = 120
+
+-- The clock of waits for what AWS shows late, in real seconds (AWS's delays
+-- are real: WPO_WAIT_SCALE does not shorten them); tests replace it.
+M.clock = {
+  now = function() return require("wpo.core.loop").now() / 1000 end,   -- monotonic
+  epoch = os.time,
+  sleep = function(seconds)
+    local ms = math.floor(seconds * 1000 + 0.5)
+    if ms > 0 then require("wpo.task").sleep(ms) end
+  end,
+}
+M.READ_AGAIN = { first = 0.25, factor = 1.5, max = 4 }
+
+-- resource.read(t, ctx, id, prior) -> observed | nil: the type's read; nil
+-- (gone) is believed only once VISIBLE_AFTER_CREATE seconds have passed since
+-- prior.created (before that the object may not be visible yet: read again)
+function M.read(t, ctx, id, prior)
+  local observed = t.read(ctx, id, prior)
+  local made = prior and tonumber(prior.created)
+  if observed ~= nil or not made then return observed end
+  local clock, pause, since = M.clock, M.READ_AGAIN.first, nil
+  while clock.epoch() - made < M.VISIBLE_AFTER_CREATE and not require("wpo.task").cancelled() do
+    local now = clock.now()
+    if not since then
+      since = now
+      ctx:log("not found %ds after its create: reading it again until AWS shows it", clock.epoch() - made)
+    end
+    clock.sleep(pause)
+    pause = math.min(pause * M.READ_AGAIN.factor, M.READ_AGAIN.max)
+    observed = t.read(ctx, id, prior)
+    if observed ~= nil then return observed end
+  end
+  return nil
 end
 
 -- resource.pause(seconds): the wait between looks (tests replace it)
