@@ -1,6 +1,6 @@
 -- AWS as it really behaves (issue 18), end to end through the wpo binary
 -- against tests/fakeaws with its eventual-consistency model on, one behaviour
--- at a time and every delay fixed (1.5 s), so that each is certainly met:
+-- at a time and every delay fixed (1 s), so that each is certainly met:
 -- each run succeeds only because wpo waits that condition out, and says what
 -- it waits for. Remove a type's `late` declaration (or the not-visible-yet
 -- rule of wpo.aws.typekit) and its case fails with AWS's error.
@@ -8,7 +8,7 @@ local cjson = require "cjson"
 local fs = require "wpo.core.fs"
 local h = require "helpers"
 
-local DELAY = 1.5
+local DELAY = 1
 
 local TRUST = [['{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},]]
   .. [["Action":"sts:AssumeRole"}]}']]

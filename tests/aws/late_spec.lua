@@ -164,7 +164,10 @@ describe("wpo.aws.typekit late conditions", function()
     local ex = EXAMPLES.iam_instance_profile
     local err = aws_error(ex[1], ex[2], ex[3], ex[4])
     local c = client("autoscaling", refusing(err, math.huge))
+    local spent = require("wpo.aws").late_spent()
     local ok, got = pcall(kit.late_call(context(kit.late { "iam_instance_profile", timeout = 30 })), c, ex[2], {})
+    -- time aws.wait does not count against the timeout of a wait around the call
+    assert.is_true(math.abs(require("wpo.aws").late_spent() - spent - 30) < 1e-6)
     assert.is_false(ok)
     assert.are.equal("ValidationError", got.code)
     assert.matches("%(still so after waiting 30s for IAM to propagate the instance profile wordpress%-ecs%)$",
@@ -267,6 +270,16 @@ describe("wpo.aws.typekit late conditions", function()
       local c2 = client("ec2", function(op) return not_found(op) end)
       assert.is_false(pcall(old, c2, "DescribeVpcs", { VpcIds = { VPC } }))
       assert.are.equal(1, #c2.calls)
+    end)
+
+    it("takes NotFound as it is for a call taking the resource's own object away (another deletion may have)", function()
+      local c = client("ec2", function(op)
+        return aws_error("ec2", op, "InvalidAssociationID.NotFound", "The association ID 'rtbassoc-0123456789abcdef0' "
+          .. "does not exist")
+      end)
+      local call = kit.late_call(context(nil, { id = "rtbassoc-0123456789abcdef0", created = clock.e - 5 }))
+      assert.is_false(pcall(call, c, "DisassociateRouteTable", { AssociationId = "rtbassoc-0123456789abcdef0" }))
+      assert.are.equal(1, #c.calls)
     end)
   end)
 

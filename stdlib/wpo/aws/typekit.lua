@@ -245,10 +245,12 @@ end
 -- One condition is every type's, undeclared: not_visible_yet. An EC2 call
 -- answering <Thing>NotFound for an object this process made (a Create*,
 -- Allocate*, Associate*... answered its id), or for the resource's own object
--- when its state record says it was made (record.created), less than
--- resource.VISIBLE_AFTER_CREATE seconds ago and not deleted since, is sent
--- again until that window has passed: such an object is not visible yet, never
--- gone ("Eventual consistency in the Amazon EC2 API").
+-- when its state record says it was made (record.created) — unless the call
+-- takes the object away (Delete*, Disassociate*...: another deletion may have
+-- taken it first) — less than resource.VISIBLE_AFTER_CREATE seconds ago and
+-- not deleted since, is sent again until that window has passed: such an
+-- object is not visible yet, never gone ("Eventual consistency in the Amazon
+-- EC2 API").
 
 M.LATE_TIMEOUT = 120
 M.BACKOFF = { first = 0.25, factor = 1.5, max = 4 }
@@ -437,12 +439,19 @@ local function remember(service, op, params, result)
   end
 end
 
--- When the object named s was made, if it is still in its visibility window
-local function made_at(ctx, s)
+-- Calls that take an object away (or undo its link): NotFound for them may
+-- mean that something else took it already (its subnet deleted first, say)
+local UNDOING = { "Delete", "Release", "Terminate", "Deregister", "Disassociate", "Detach", "Revoke", "Remove" }
+
+-- When the object named s was made, if it is still in its visibility window:
+-- one this process made (whatever the call), or the resource's own per its
+-- state record (for any call but one that takes it away: a record says
+-- nothing of what happened to it since)
+local function made_at(ctx, s, op)
   if M.deleted[s] then return nil end
   local at = M.made[s]
   local prior = ctx.prior
-  if not at and prior and prior.id == s then at = tonumber(prior.created) end
+  if not at and prior and prior.id == s and not starts(op, UNDOING) then at = tonumber(prior.created) end
   if at and resource.clock.epoch() - at < resource.VISIBLE_AFTER_CREATE then return at end
   return nil
 end
@@ -461,7 +470,7 @@ local function classify(ctx, decl, client, op, params, err, now)
     local id, at
     each_string(params, function(s)
       if not id and ec2_id(s) then
-        at = made_at(ctx, s)
+        at = made_at(ctx, s, op)
         if at then id = s end
       end
     end)
@@ -534,7 +543,9 @@ function M.late_call(ctx)
         episode.noted = now
         ctx:log("waiting for %s (%ds)", waits, math.floor(now - episode.since + 0.5))
       end
-      clock.sleep(math.min(episode.pause, episode.deadline - now))
+      local pause = math.min(episode.pause, episode.deadline - now)
+      clock.sleep(pause)
+      aws.late_spent(pause)
       episode.pause = math.min(episode.pause * M.BACKOFF.factor, M.BACKOFF.max)
     end
   end
