@@ -457,7 +457,19 @@ function M.run(p, stack, st, opts)
     counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {} }
   for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
   local running, stopping, finished = {}, false, false
-  local running_n = 0
+  local running_n, idle_n = 0, 0
+  local pump
+
+  -- A resource waiting for AWS to show what it made or changed (the late
+  -- waits of wpo.aws.typekit) lends its --parallelism slot to the next ready
+  -- resource while it sleeps: waiting for propagation is not work.
+  local function idle(fn)
+    idle_n = idle_n + 1
+    pump()
+    local okf, e = pcall(fn)
+    idle_n = idle_n - 1
+    if not okf then error(e, 0) end
+  end
   local all_done = task.semaphore(1)
   all_done:acquire()
   local dirty = false
@@ -465,7 +477,7 @@ function M.run(p, stack, st, opts)
   local function ctx_for(a, prior, generation)
     return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = stack.region,
       where = a.where, prior = prior, lineage = st.lineage, generation = generation,
-      logger = function(_, msg) reporter:note(a, msg) end }
+      logger = function(_, msg) reporter:note(a, msg) end, idle = idle }
   end
 
   local function count(a)
@@ -477,8 +489,6 @@ function M.run(p, stack, st, opts)
       if not a.cbd then c.destroyed = c.destroyed + 1 end
     elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
   end
-
-  local pump
 
   local function node(a)
     local t0 = loop.now()
@@ -523,7 +533,7 @@ function M.run(p, stack, st, opts)
   end
 
   function pump()
-    while not stopping and running_n < parallelism do
+    while not stopping and running_n - idle_n < parallelism do
       local id = g:next()
       if not id then break end
       local a = p.by_id[id]

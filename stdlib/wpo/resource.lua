@@ -361,7 +361,9 @@ end
 local Context = {}
 Context.__index = Context
 
--- resource.context{ address, type, stack, region, where, lineage, generation, log, prior, read_only }
+-- resource.context{ address, type, stack, region, where, lineage, generation, log, prior, read_only, idle }
+-- idle(fn): runs fn, a wait for AWS, lending the resource's --parallelism slot
+-- meanwhile (apply gives it; absent, fn just runs).
 -- read_only: the context of a plan (refresh, check, import): every client it
 -- gives refuses any write before it is sent.
 function M.context(fields)
@@ -485,7 +487,9 @@ M.clock = {
     if ms > 0 then require("wpo.task").sleep(ms) end
   end,
 }
-M.READ_AGAIN = { first = 0.25, factor = 1.5, max = 4 }
+-- the pause before reading again, `waited` seconds into the wait: 15% of
+-- it, from 0.1 s to 4 s (what is waited past AWS's moment stays small)
+M.READ_AGAIN = { first = 0.1, fraction = 0.15, max = 4 }
 
 -- resource.read(t, ctx, id, prior) -> observed | nil: the type's read; nil
 -- (gone) is believed only once VISIBLE_AFTER_CREATE seconds have passed since
@@ -494,15 +498,15 @@ function M.read(t, ctx, id, prior)
   local observed = t.read(ctx, id, prior)
   local made = prior and tonumber(prior.created)
   if observed ~= nil or not made then return observed end
-  local clock, pause, since = M.clock, M.READ_AGAIN.first, nil
+  local clock, again, since = M.clock, M.READ_AGAIN, nil
   while clock.epoch() - made < M.VISIBLE_AFTER_CREATE and not require("wpo.task").cancelled() do
     local now = clock.now()
     if not since then
       since = now
       ctx:log("not found %ds after its create: reading it again until AWS shows it", clock.epoch() - made)
     end
-    clock.sleep(pause)
-    pause = math.min(pause * M.READ_AGAIN.factor, M.READ_AGAIN.max)
+    local pause = math.min(math.max(again.first, (now - since) * again.fraction), again.max)
+    if ctx.idle then ctx.idle(function() clock.sleep(pause) end) else clock.sleep(pause) end
     observed = t.read(ctx, id, prior)
     if observed ~= nil then return observed end
   end

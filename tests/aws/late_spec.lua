@@ -132,7 +132,7 @@ describe("wpo.aws.typekit late conditions", function()
       local sent = 0
       for _, o in ipairs(c.calls) do if o == op then sent = sent + 1 end end
       assert.are.equal(4, sent)
-      assert.are.same({ 0.25, 0.375, 0.5625 }, clock.slept)
+      assert.are.same({ 0.1, 0.1, 0.1 }, clock.slept)
       assert.are.same({ "waiting for " .. waits .. " (0s)" }, notes)
       assert.are.equal(1, #events)
       assert.are.same({ name, "req-" .. code, 3, true }, { events[1].condition, events[1].request_id,
@@ -148,6 +148,17 @@ describe("wpo.aws.typekit late conditions", function()
       assert.are.same({}, clock.slept)
     end)
   end
+
+  it("sleeps through the context's idle (apply lends the resource's slot meanwhile)", function()
+    local ex = EXAMPLES.target_group_association
+    local c = client("ecs", refusing(aws_error(ex[1], ex[2], ex[3], ex[4]), 2))
+    local ctx = context(kit.late { "target_group_association" })
+    local idled = 0
+    ctx.idle = function(fn) idled = idled + 1; fn() end
+    kit.late_call(ctx)(c, ex[2], ex[5])
+    assert.are.equal(2, idled)
+    assert.are.equal(2, #clock.slept)
+  end)
 
   it("raises other errors at once, even with the same code", function()
     local err = aws_error("autoscaling", "CreateAutoScalingGroup", "ValidationError",
@@ -177,6 +188,13 @@ describe("wpo.aws.typekit late conditions", function()
     assert.are.equal("waiting for IAM to propagate the instance profile wordpress-ecs (0s)", notes[1])
     assert.is_true(#notes >= 5 and #notes <= 7, #notes .. " lines")
     for _, s in ipairs(clock.slept) do assert.is_true(s <= kit.BACKOFF.max) end
+    -- a part of the time waited so far: what is waited past AWS's moment stays small
+    local waited = 0
+    for i = 1, #clock.slept - 1 do
+      assert.are.equal(string.format("%.6f", kit.backoff(waited)), string.format("%.6f", clock.slept[i]))
+      waited = waited + clock.slept[i]
+    end
+    assert.are.equal(0.1, clock.slept[1])
     assert.is_false(events[1].ok)
   end)
 

@@ -235,12 +235,16 @@ end
 -- in LATE below, and nowhere else. A resource type declares the ones its
 -- calls meet — resource.define "..." { late = typekit.late { "iam_instance_profile",
 -- timeout = 300 } } — and every call it makes through ctx:aws() that AWS
--- refuses for one of them is sent again with backoff (typekit.BACKOFF: 0.25 s,
--- x1.5, at most 4 s; real seconds, never WPO_WAIT_SCALE'd, as AWS's delays
+-- refuses for one of them is sent again with backoff (typekit.BACKOFF: a
+-- pause of 15% of the time waited so far, at least 0.1 s and at most 4 s,
+-- so that what wpo adds past the moment AWS is ready stays a small part of
+-- what AWS imposed; real seconds, never WPO_WAIT_SCALE'd, as AWS's delays
 -- are real) until it succeeds, is refused for anything else (raised at once:
 -- other errors are not retried), or the type's timeout (typekit.LATE_TIMEOUT,
 -- 120 s, from the first refusal) has passed. A progress line names what it
 -- waits for: "waiting for IAM to propagate the instance profile wordpress-ecs (8s)".
+-- While it sleeps, an apply lends the resource's --parallelism slot to the
+-- next ready resource (ctx.idle).
 --
 -- One condition is every type's, undeclared: not_visible_yet. An EC2 call
 -- answering <Thing>NotFound for an object this process made (a Create*,
@@ -253,7 +257,12 @@ end
 -- EC2 API").
 
 M.LATE_TIMEOUT = 120
-M.BACKOFF = { first = 0.25, factor = 1.5, max = 4 }
+M.BACKOFF = { first = 0.1, fraction = 0.15, max = 4 }
+
+-- the pause before the next try, `waited` seconds into a wait
+function M.backoff(waited)
+  return math.min(math.max(M.BACKOFF.first, waited * M.BACKOFF.fraction), M.BACKOFF.max)
+end
 M.NOTE_EVERY = 5            -- seconds between two progress lines of one wait
 
 -- the nouns of EC2 ids, by prefix
@@ -529,7 +538,7 @@ function M.late_call(ctx)
       if not episode or episode.name ~= name or episode.subject ~= subject then
         if episode then ended(ctx, episode, false) end
         episode = { name = name, subject = subject, since = now, request_id = err.request_id, refused = 0,
-          pause = M.BACKOFF.first, deadline = deadline or now + (decl and decl.timeout or M.LATE_TIMEOUT) }
+          deadline = deadline or now + (decl and decl.timeout or M.LATE_TIMEOUT) }
       end
       episode.refused = episode.refused + 1
       local waits = string.format(M.LATE[name].waits, subject)
@@ -543,10 +552,9 @@ function M.late_call(ctx)
         episode.noted = now
         ctx:log("waiting for %s (%ds)", waits, math.floor(now - episode.since + 0.5))
       end
-      local pause = math.min(episode.pause, episode.deadline - now)
-      clock.sleep(pause)
+      local pause = math.min(M.backoff(now - episode.since), episode.deadline - now)
+      if ctx.idle then ctx.idle(function() clock.sleep(pause) end) else clock.sleep(pause) end
       aws.late_spent(pause)
-      episode.pause = math.min(episode.pause * M.BACKOFF.factor, M.BACKOFF.max)
     end
   end
 end
