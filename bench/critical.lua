@@ -24,15 +24,19 @@ Bench.__index = Bench
 local COUNTED = { call = true, pcall = true, invoke = true, collect = true, paginate = true }
 
 -- critical.new(opts) -> bench; installs counting clients on every resource
--- context (one per process: the last bench made counts).
+-- context (one per process: the last bench made counts). The clients wait for
+-- what AWS resolves late as wpo's do (wpo.aws.typekit's late_call); each call
+-- that reaches AWS is counted once, whatever the late waits inside it, and
+-- its request id kept (bench.requests[address]) for critical.imposed.
 -- opts: url (fakeaws), region, latency (ms per call), rate_limit (false turns
 -- the client-side token buckets off; default: on, as wpo runs), parallelism (16).
 function M.new(opts)
   for k in pairs(opts) do
     if not OPTIONS[k] then error("critical.new: unknown option '" .. tostring(k) .. "'", 2) end
   end
-  local self = setmetatable({ opts = opts, calls = {} }, Bench)
-  local calls = self.calls
+  local self = setmetatable({ opts = opts, calls = {}, requests = {} }, Bench)
+  local calls, requests = self.calls, self.requests
+  local kit = require "wpo.aws.typekit"
   local Context = getmetatable(resource.context { address = "x", stack = "s" })
   Context.aws = function(ctx, service, copts)
     ctx.clients = ctx.clients or {}
@@ -41,13 +45,24 @@ function M.new(opts)
       local o = { region = copts and copts.region or ctx.region or opts.region, endpoint = opts.url,
         credentials = { access_key = "test", secret_key = "test" } }
       if opts.rate_limit == false then o.rate_limit = false end
+      o.late = kit.late_call(ctx)
       local c = aws.client(service, o)
       local address = ctx.address
+      local function noted(ok, out, meta, ...)
+        if ok and type(meta) == "table" and meta.request_id then
+          local l = requests[address] or {}
+          requests[address] = l
+          l[#l + 1] = meta.request_id
+        end
+        if not ok then error(out, 0) end
+        return out, meta, ...
+      end
       ctx.clients[key] = setmetatable({}, { __index = function(_, k)
         local fn = c[k]
         if type(fn) ~= "function" then return fn end
         return function(_, ...)
           if COUNTED[k] then calls[address] = (calls[address] or 0) + 1 end
+          if k == "call" then return noted(pcall(fn, c, ...)) end
           return fn(c, ...)
         end
       end })
@@ -106,11 +121,77 @@ function M.path(p, calls)
   return n, chain
 end
 
+-- critical.weighted_path(p, seconds) -> length (seconds), the addresses along it:
+-- the longest chain of seconds[address] through the plan's graph
+function M.weighted_path(p, seconds)
+  local memo, via = {}, {}
+  local function longest(id)
+    if memo[id] then return memo[id] end
+    local a = p.by_id[id]
+    local best = 0
+    for _, w in ipairs(a.waits_for) do
+      if p.by_id[w] then
+        local n = longest(w)
+        if n > best then best, via[id] = n, w end
+      end
+    end
+    memo[id] = best + (seconds[a.address] or 0)
+    return memo[id]
+  end
+  local n, last = 0, nil
+  for _, a in ipairs(p.actions) do
+    local l = longest(a.id)
+    if l > n then n, last = l, a.id end
+  end
+  local chain = {}
+  while last do
+    table.insert(chain, 1, string.format("%s (%.2fs)", p.by_id[last].address, seconds[p.by_id[last].address] or 0))
+    last = via[last]
+  end
+  return n, chain
+end
+
+-- critical.imposed(log, requests, late_events) -> { [address] = { seconds, polls } }
+-- What fakeaws's eventual consistency imposed on each resource: for each
+-- subject a resource met late (a refusal, a Route 53 change PENDING), the
+-- time that remained of its delay at the first answer it shaped (an ideal
+-- client, retrying the moment AWS shows it, waits exactly that); polls =
+-- the resource's counted calls that were answered PENDING (waiting, not work).
+-- log: fakeaws's eventual log; requests: bench.requests; late_events: the
+-- typekit.on_late events (their request_id is the first refused call's).
+function M.imposed(log, requests, late_events)
+  local owner = {}
+  for address, ids in pairs(requests) do
+    for _, id in ipairs(ids) do owner[id] = address end
+  end
+  for _, e in ipairs(late_events) do
+    if e.request_id then owner[e.request_id] = e.address end
+  end
+  local most, polls = {}, {}
+  for _, e in ipairs(log) do
+    local address = owner[e.request_id]
+    if address then
+      most[address] = most[address] or {}
+      local cur = most[address][e.subject]
+      if not cur or e.remaining > cur then most[address][e.subject] = e.remaining end
+      if e.answer == "PENDING" then polls[address] = (polls[address] or 0) + 1 end
+    end
+  end
+  local out = {}
+  for address, subjects in pairs(most) do
+    local sum = 0
+    for _, r in pairs(subjects) do sum = sum + r end
+    out[address] = { seconds = sum, polls = polls[address] or 0 }
+  end
+  return out
+end
+
 -- bench:run(stack, st, destroy) -> { wall, bound, chain, calls, resources, ratio, path, plan }
 function Bench:run(stack, st, destroy)
   local plan, apply = require "wpo.plan", require "wpo.apply"
   local p = plan.make(stack, st, { destroy = destroy })
   for k in pairs(self.calls) do self.calls[k] = nil end
+  for k in pairs(self.requests) do self.requests[k] = nil end
   local t0 = loop.now()
   -- when each action started and finished (ms since t0), for critical.slack
   local times = {}

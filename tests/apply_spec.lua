@@ -53,6 +53,27 @@ describe("wpo.apply", function()
     assert.are.equal(30000, r:find("start", "wpo.null.after_slow").t)
   end)
 
+  it("lends the slot of a resource waiting for AWS to propagate something to the next ready one", function()
+    local resource = require "wpo.resource"
+    resource.define "spec.propagating" {
+      attributes = {},
+      create = function(ctx)
+        -- what wpo.aws.typekit's late waits do while AWS has not propagated yet
+        ctx.idle(function() require("wpo.task").sleep(5000) end)
+        return { id = "p" }
+      end,
+      read = function() return { id = "p" } end,
+      delete = function() end,
+    }
+    local result, r = run(HEAD .. 's:add("spec.propagating", "p", {})\n'
+      .. 's:add("wpo.null", "quick", { create_delay_ms = 1000 })\nreturn s\n', nil, { parallelism = 1 })
+    assert.is_true(result.ok)
+    assert.are.equal(0, r:find("start", "spec.propagating.p").t)
+    assert.are.equal(0, r:find("start", "wpo.null.quick").t)
+    assert.are.equal(1000, r:find("finish", "wpo.null.quick").t)
+    assert.are.equal(5000, r:find("finish", "spec.propagating.p").t)
+  end)
+
   it("runs at most --parallelism operations at a time", function()
     local src = { HEAD }
     for i = 1, 6 do src[#src + 1] = string.format('s:add("wpo.null", "n%d", { create_delay_ms = 1000 })\n', i) end

@@ -1,4 +1,5 @@
--- End to end through the wpo binary against tests/fakeaws (issue 5's AWS
+-- End to end through the wpo binary against tests/fakeaws, eventually
+-- consistent as AWS is (new objects seen late by up to 1.5 s; issue 5's AWS
 -- tests): a VPC with subnets in three zones and security groups admitting one
 -- another — plan, run, no changes, a tag updated in place, a subnet replaced,
 -- a subnet deleted behind wpo's back and re-created, destroy leaving nothing;
@@ -72,6 +73,7 @@ describe("wpo against fakeaws (end to end, network)", function()
   teardown(function() if f then f:stop() end end)
   before_each(function()
     f:reset()
+    f:eventual { seconds = 1.5, seed = 18 }
     dir = h.tmpdir()
     h.write(dir .. "/s.lua", STACK)
   end)
@@ -219,6 +221,13 @@ describe("wpo against fakeaws (end to end, network)", function()
     assert.are.equal("10.40.20.0/24", held.ec2.subnet[new_b].CidrBlock)
 
     local c = record("aws.ec2.subnet.c").id
+    -- made long ago, as far as the state says: within resource.VISIBLE_AFTER_CREATE
+    -- of its create, "not found" would be read as "not visible yet" and waited out
+    local doc = state()
+    for _, rec in ipairs(doc.resources) do
+      if rec.address:match("%.c$") then rec.created = rec.created - 3600 end
+    end
+    h.write(dir .. "/.wpo/net.state.json", cjson.encode(doc))
     -- behind wpo's back: one raw call (an operation without output, logged in debug)
     r = ok(wpo({ "aws", "ec2", "DeleteSubnet", '{"SubnetId":"' .. c .. '"}' }, { WPO_LOG = "debug" }))
     assert.are.equal("{}\n", r.stdout)
@@ -279,6 +288,10 @@ describe("wpo against fakeaws (end to end, network)", function()
   end)
 
   it("adopts, through its wpo:address tag, the VPC a killed run created but never saved", function()
+    -- with AWS instantly consistent: a run killed between CreateVpc and the
+    -- state save, run again while EC2 does not list the new VPC yet, would
+    -- not find it by its tag (see the README, "What AWS resolves late")
+    f:eventual {}
     -- the call after CreateVpc that the create waits on is slow: the kill lands
     -- after the VPC exists and before the state could record it
     f:faults { latency_ms = 60000, operations = { "ec2.DescribeVpcAttribute" } }

@@ -284,6 +284,7 @@ local function record_for(a, want, observed, prior)
     deposed = prior and prior.deposed or nil,
     name_suffix = prior and prior.name_suffix or nil,
     provider = d.provider,
+    created = prior and prior.created or nil,
   }
 end
 
@@ -328,12 +329,16 @@ local function execute(a, ctx_for, st)
       suffix = resource.name_suffix(ctx)
       want[un] = want[un] .. "-" .. suffix
     end
+    -- when the object was made: AWS may not show it for a while after
+    -- (resource.read, and reads within that window, wait for it)
+    local made = resource.clock.epoch()
     local function recorded(observed)
       local record = record_for(a, want, observed, nil)
       if suffix then
         record.inputs[un] = resource.base_name(record.inputs[un], suffix)
         record.name_suffix = suffix
       end
+      record.created = made
       return record
     end
     local ok, observed = pcall(resource.create, t, ctx, want)
@@ -469,7 +474,19 @@ function M.run(p, stack, st, opts)
     counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {} }
   for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
   local running, stopping, finished = {}, false, false
-  local running_n = 0
+  local running_n, idle_n = 0, 0
+  local pump
+
+  -- A resource waiting for AWS to show what it made or changed (the late
+  -- waits of wpo.aws.typekit) lends its --parallelism slot to the next ready
+  -- resource while it sleeps: waiting for propagation is not work.
+  local function idle(fn)
+    idle_n = idle_n + 1
+    pump()
+    local okf, e = pcall(fn)
+    idle_n = idle_n - 1
+    if not okf then error(e, 0) end
+  end
   local all_done = task.semaphore(1)
   all_done:acquire()
   local refreshed = {}      -- addresses of no-ops whose recorded metadata changed
@@ -483,7 +500,7 @@ function M.run(p, stack, st, opts)
     local region, aws = stackmod.aws_for(stack, provider)
     return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
       where = a.where, prior = prior, lineage = st.lineage, generation = generation, state_view = resource.state_view(st),
-      logger = function(_, msg) reporter:note(a, msg) end }
+      logger = function(_, msg) reporter:note(a, msg) end, idle = idle }
   end
 
   local function count(a)
@@ -496,8 +513,6 @@ function M.run(p, stack, st, opts)
       if not a.cbd then c.destroyed = c.destroyed + 1 end
     elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
   end
-
-  local pump
 
   local function node(a)
     local t0 = loop.now()
@@ -542,7 +557,7 @@ function M.run(p, stack, st, opts)
   end
 
   function pump()
-    while not stopping and running_n < parallelism do
+    while not stopping and running_n - idle_n < parallelism do
       local id = g:next()
       if not id then break end
       local a = p.by_id[id]

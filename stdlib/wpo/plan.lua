@@ -73,7 +73,7 @@ function M.refresh(stack, st, opts)
         local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
           where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
           state_view = resource.state_view(st) }
-        local ok, observed = pcall(t.read, ctx, record.id, record)
+        local ok, observed = pcall(resource.read, t, ctx, record.id, record)
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
           return

@@ -46,6 +46,10 @@
 --                                     suffix ("<name>-<8 hex>"), recorded in the
 --                                     state as name_suffix, while the old one
 --                                     still holds the name
+--   late = typekit.late { ... }       (AWS types) the conditions AWS resolves late
+--                                     that this type's calls meet: every call it
+--                                     makes through ctx:aws() is sent again while
+--                                     AWS refuses it for one of them (wpo.aws.typekit)
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -67,6 +71,12 @@
 -- object raises an error carrying left = the object find sees, which apply
 -- records in the state as tainted. resource.update re-runs an update whose
 -- outcome is unknown (updates converge: they are safe to run twice).
+--
+-- Not visible yet: AWS shows a new object a little after making it. apply
+-- records when it made each object (record.created, epoch seconds), and
+-- resource.read, which refresh calls, does not take "gone" (read -> nil) for
+-- an answer within VISIBLE_AFTER_CREATE seconds of that: it reads again with
+-- backoff until the window has passed.
 --
 -- Type names map to modules: "aws.ec2.vpc" -> wpo.aws.ec2.vpc
 -- (stdlib/wpo/aws/ec2/vpc.lua), "random.password" -> wpo.random.password,
@@ -91,7 +101,7 @@ local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "numbe
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
 local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "iam",
-                    "import", "outputs", "read", "unique_name", "update" }
+                    "import", "late", "outputs", "read", "unique_name", "update" }
 local IAM_KEYS = { "create", "delete", "read", "resources", "scoped", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
@@ -184,6 +194,7 @@ function M.define(name)
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
       iam = check_iam(name, spec.iam),
       unique_name = spec.unique_name,
+      late = spec.late,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
@@ -413,8 +424,10 @@ local Context = {}
 Context.__index = Context
 
 -- resource.context{ address, type, stack, region, aws_settings, where, lineage, generation, log, prior,
---                   read_only }
+--                   read_only, idle }
 -- aws_settings: { profile, assume_role } of the resource's provider (wpo.stack's aws_for).
+-- idle(fn): runs fn, a wait for AWS, lending the resource's --parallelism slot
+-- meanwhile (apply gives it; absent, fn just runs).
 -- read_only: the context of a plan (refresh, check, import): every client it
 -- gives refuses any write before it is sent.
 function M.context(fields)
@@ -458,7 +471,9 @@ function Context:fail(code, fmt, ...)
   errors.raise { code = code, message = string.format(fmt, ...), address = self.address, where = self.where }
 end
 
--- ctx:aws(service, opts?) -> an AWS client for the stack's region (cached)
+-- ctx:aws(service, opts?) -> an AWS client for the stack's region (cached),
+-- whose calls AWS refuses for a condition it resolves late are sent again
+-- (wpo.aws.typekit's late_call: the type's `late` declaration)
 function Context:aws(service, opts)
   self.clients = self.clients or {}
   local key = service .. (opts and opts.region or "")
@@ -468,6 +483,7 @@ function Context:aws(service, opts)
     if settings then o.profile, o.assume_role = settings.profile, settings.assume_role end
     for k, v in pairs(opts or {}) do o[k] = v end
     if self.read_only then o.read_only = true end
+    if o.late == nil then o.late = require("wpo.aws.typekit").late_call(self) end
     self.clients[key] = require("wpo.aws").client(service, o)
   end
   return self.clients[key]
@@ -556,6 +572,48 @@ end
 -- task being cancelled (a second interrupt: its requests are cut short).
 local function again(err, attempt)
   return M.outcome_unknown(err) and attempt < M.ATTEMPTS and not require("wpo.task").cancelled()
+end
+
+-- ---- not visible yet ----
+
+-- How long after its create an object AWS says is not there is taken to be
+-- not visible yet rather than gone (seconds).
+M.VISIBLE_AFTER_CREATE = 120
+
+-- The clock of waits for what AWS shows late, in real seconds (AWS's delays
+-- are real: WPO_WAIT_SCALE does not shorten them); tests replace it.
+M.clock = {
+  now = function() return require("wpo.core.loop").now() / 1000 end,   -- monotonic
+  epoch = os.time,
+  sleep = function(seconds)
+    local ms = math.floor(seconds * 1000 + 0.5)
+    if ms > 0 then require("wpo.task").sleep(ms) end
+  end,
+}
+-- the pause before reading again, `waited` seconds into the wait: 15% of
+-- it, from 0.1 s to 4 s (what is waited past AWS's moment stays small)
+M.READ_AGAIN = { first = 0.1, fraction = 0.15, max = 4 }
+
+-- resource.read(t, ctx, id, prior) -> observed | nil: the type's read; nil
+-- (gone) is believed only once VISIBLE_AFTER_CREATE seconds have passed since
+-- prior.created (before that the object may not be visible yet: read again)
+function M.read(t, ctx, id, prior)
+  local observed = t.read(ctx, id, prior)
+  local made = prior and tonumber(prior.created)
+  if observed ~= nil or not made then return observed end
+  local clock, again, since = M.clock, M.READ_AGAIN, nil
+  while clock.epoch() - made < M.VISIBLE_AFTER_CREATE and not require("wpo.task").cancelled() do
+    local now = clock.now()
+    if not since then
+      since = now
+      ctx:log("not found %ds after its create: reading it again until AWS shows it", clock.epoch() - made)
+    end
+    local pause = math.min(math.max(again.first, (now - since) * again.fraction), again.max)
+    if ctx.idle then ctx.idle(function() clock.sleep(pause) end) else clock.sleep(pause) end
+    observed = t.read(ctx, id, prior)
+    if observed ~= nil then return observed end
+  end
+  return nil
 end
 
 -- resource.pause(seconds): the wait between looks (tests replace it)

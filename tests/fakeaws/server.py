@@ -6,7 +6,8 @@
 serves every service fakeaws knows on 127.0.0.1 (only); the first line on
 stdout is PORT=<n>, the second PID=<pid>. Point a client at it with
 AWS_ENDPOINT_URL=http://127.0.0.1:<n>, access key `test`, secret `test`.
-The control API (/_fake/state, /_fake/calls, /_fake/reset, /_fake/faults) is
+The control API (/_fake/state, /_fake/calls, /_fake/reset, /_fake/faults,
+/_fake/eventual) is
 described in fakeaws/control.py; how to add a service in fakeaws/services/."""
 import argparse
 import os
@@ -38,6 +39,11 @@ def main(argv=None):
                     help="describes that still show a transitional state (pending, creating...)")
     ap.add_argument("--page-size", type=int, default=5,
                     help="most items any list/describe answers per page (clients must paginate)")
+    ap.add_argument("--eventual", type=float, default=0.0, metavar="SECONDS",
+                    help="eventual consistency: each new object or change is seen late, by a random delay "
+                         "of up to SECONDS (default 0: at once; see fakeaws/eventual.py)")
+    ap.add_argument("--eventual-seed", default=None,
+                    help="seed of those delays (the same seed and calls draw the same delays)")
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="exit when the parent process goes away")
     ap.add_argument("--verbose", action="store_true", help="log every request on stderr")
@@ -46,6 +52,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.settle < 0 or args.page_size < 1:
         ap.error("--settle must be >= 0 and --page-size >= 1")
+    if not 0 <= args.eventual <= 3600:
+        ap.error("--eventual must be from 0 to 3600 seconds")
     if not (args.account.isdigit() and len(args.account) == 12):
         ap.error("--account must be 12 digits")
 
@@ -54,7 +62,7 @@ def main(argv=None):
     server = FakeAWS(enforce_iam=args.enforce_iam, port=args.port, access_key=args.access_key,
                      secret_key=args.secret_key,
                      account=args.account, settle=args.settle, page_size=args.page_size,
-                     verbose=args.verbose)
+                     verbose=args.verbose, eventual=args.eventual, eventual_seed=args.eventual_seed)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     if args.exit_with_parent:
         threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()

@@ -11,6 +11,8 @@
 --   f:secrets()  -> every secret the server handed out (to assert none was printed)
 --   f:post(path, tbl) -> a control call with a JSON body: f:post("/_fake/sso/login", { user = "alice" })
 --   f:faults { throttle_rate = 1, operations = { "ec2.CreateVpc" } }  -> the settings now in force
+--   f:eventual { seconds = 3, seed = 1 }  -> eventual consistency now in force (forgets the delays drawn);
+--   f:eventual() -> the settings, every delay drawn and every answer a delay shaped
 --   f:reset()    -- forget objects, calls, faults and temporary credentials
 --   f:stop()     -- kill the server (by its pid) and wait for it; idempotent, also run by __gc/__close
 --
@@ -25,7 +27,9 @@
 -- Start options: region (default "us-east-1"), settle (describes a transitional
 -- state lasts, default 1), page_size (most items per page, default 5),
 -- access_key, secret_key, account, verbose (server log in f.log_path),
--- enforce_iam (hold fakeaws IAM users' keys to their policies).
+-- enforce_iam (hold fakeaws IAM users' keys to their policies), eventual
+-- (seconds: each new object or change is seen late by up to that long, see
+-- tests/fakeaws/fakeaws/eventual.py) and eventual_seed.
 --
 -- The control calls go through tests/fakeaws/ctl.py (wpo has no HTTP client
 -- usable from here yet). The server is started with --exit-with-parent, so a
@@ -35,7 +39,8 @@ local cjson = require "cjson"
 local M = {}
 
 local PYTHON = "/usr/bin/python3"
-local OPTIONS = { "region", "settle", "page_size", "access_key", "secret_key", "account", "verbose", "enforce_iam" }
+local OPTIONS = { "region", "settle", "page_size", "access_key", "secret_key", "account", "verbose", "enforce_iam",
+  "eventual", "eventual_seed" }
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -96,6 +101,8 @@ function M.start(opts)
   if opts.account then args[#args + 1] = "--account"; args[#args + 1] = tostring(opts.account) end
   if opts.verbose then args[#args + 1] = "--verbose" end
   if opts.enforce_iam then args[#args + 1] = "--enforce-iam" end
+  if opts.eventual then args[#args + 1] = "--eventual"; args[#args + 1] = tostring(opts.eventual) end
+  if opts.eventual_seed then args[#args + 1] = "--eventual-seed"; args[#args + 1] = tostring(opts.eventual_seed) end
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = quote(a) end
   local pipe = assert(io.popen("exec " .. table.concat(quoted, " ") .. " 2>>" .. quote(log), "r"))
@@ -196,6 +203,15 @@ function Fake:faults(tbl)
   assert(type(tbl) == "table", "fakeaws: faults must be a table")
   local doc = next(tbl) == nil and "{}" or cjson.encode(tbl)
   return self:_control("POST", "/_fake/faults", doc)
+end
+
+-- f:eventual(tbl?) -> with tbl ({ seconds, seed, fixed }): replace the
+-- eventual-consistency settings; either way the settings, the delays drawn
+-- and the answers they shaped (see tests/fakeaws/fakeaws/eventual.py)
+function Fake:eventual(tbl)
+  if tbl == nil then return self:_control("GET", "/_fake/eventual") end
+  assert(type(tbl) == "table", "fakeaws: eventual settings must be a table")
+  return self:_control("POST", "/_fake/eventual", next(tbl) == nil and "{}" or cjson.encode(tbl))
 end
 
 -- f:log() -> what the server wrote on stderr (with verbose = true, every request)

@@ -32,6 +32,13 @@
 -- transport(req) -> resp | nil, err, code; random() -> [0,1); sleep(seconds);
 -- now() -> ms (monotonic); clock() -> epoch seconds (signing time); getenv.
 --
+-- late = function(client, op, params) -> result, meta: what call and pcall
+-- (and so paginate and collect) run instead of client:invoke — the resource
+-- contexts' clients hand their calls to wpo.aws.typekit there, which sends
+-- again, with backoff, a call AWS refuses for a condition it resolves late
+-- (an object not visible yet, IAM not propagated yet). Without it a call is
+-- one invoke.
+--
 -- read_only = true makes a read-only client: any operation that is not a
 -- read raises ReadOnlyViolation before anything is sent. The capability
 -- belongs to the client (the contexts a plan gives resource types make
@@ -83,7 +90,7 @@ local OPTIONS = {
   max_attempts = "number", timeout_ms = "number", connect_timeout_ms = "number",
   rate_limit = { "table", "boolean" }, transport = "function", random = "function",
   sleep = "function", now = "function", clock = "function", getenv = "function",
-  read_only = "boolean", assume_role = "table",
+  read_only = "boolean", assume_role = "table", late = "function",
 }
 
 local function option_names()
@@ -442,6 +449,7 @@ function M.new(service, opts)
     timeout_ms = opts.timeout_ms or 60000,
     connect_timeout_ms = opts.connect_timeout_ms or 10000,
     read_only = opts.read_only == true,
+    late = opts.late,
   }, Client)
   self.url_scheme, self.url_host, self.url_path = self.endpoint.url:match("^(https?://)([^/]+)(.*)$")
   self.quota = retry.shared_quota(name .. " " .. region .. " " .. self.endpoint.url)
@@ -590,7 +598,7 @@ end
 
 -- client:pcall(op, params) -> result, meta | nil, err (a wpo.errors error)
 function Client:pcall(op_name, params)
-  local ok, result, meta = pcall(self.invoke, self, op_name, params)
+  local ok, result, meta = pcall(self.call, self, op_name, params)
   if ok then return result, meta end
   if errors.is(result) then return nil, result end
   error(result, 0)
@@ -598,6 +606,7 @@ end
 
 -- client:call(op, params) -> result, meta (raises a wpo.errors error)
 function Client:call(op_name, params)
+  if self.late then return self.late(self, op_name, params) end
   return self:invoke(op_name, params)
 end
 

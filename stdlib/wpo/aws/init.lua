@@ -34,7 +34,9 @@
 -- aws.set_wait_scale(x), multiplies every duration of aws.wait (interval,
 -- max_interval, timeout) — 0.001 makes a 10-minute wait a 0.6-second one, for
 -- tests against tests/fakeaws. Scaled intervals are at least 5 ms. Messages
--- still show the time actually spent.
+-- still show the time actually spent. Time a check spent inside a call
+-- waiting for what AWS shows late (aws.late_spent) does not count against
+-- the timeout.
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"
@@ -65,7 +67,22 @@ local function wait_sleep(seconds)
   if seconds > 0 then task.sleep(math.floor(seconds * 1000 + 0.5)) end
 end
 
-local function wait_now() return loop.now() / 1000 end
+-- Seconds each task (or the main program) spent waiting inside a call for
+-- what AWS shows late (wpo.aws.typekit's late waits, which report them here):
+-- aws.wait does not count them against its timeout. A wait's timeout bounds
+-- the state it waits for; AWS's propagation delays are real time even when
+-- WPO_WAIT_SCALE shortens every timeout (tests against fakeaws --eventual).
+local late_spent = setmetatable({}, { __mode = "k" })
+local MAIN = {}
+
+-- aws.late_spent(seconds?) -> the seconds this task spent so far (after adding seconds)
+function M.late_spent(seconds)
+  local key = task.current() or MAIN
+  late_spent[key] = (late_spent[key] or 0) + (seconds or 0)
+  return late_spent[key]
+end
+
+local function wait_now() return loop.now() / 1000 - M.late_spent() end
 
 local wait_scale
 

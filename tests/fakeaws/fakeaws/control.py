@@ -16,6 +16,9 @@
                                checked against real time)
   GET  /_fake/faults           the fault settings in force
   POST /_fake/faults           replace them (see faults.py); answers the new settings
+  GET  /_fake/eventual         the eventual-consistency settings, every delay drawn and every
+                               answer a delay shaped (see eventual.py)
+  POST /_fake/eventual         {"seconds", "seed", "fixed"}: replace the settings (forgets the delays)
 
 A service module may add endpoints of its own under /_fake/<service>/ with
 register() (e.g. ecs_tasks.py: /_fake/ecs/task-results); they are served the
@@ -74,11 +77,21 @@ def handle(server, req):
             except ValueError as e:  # FaultConfigError is a ValueError, as is bad JSON
                 return 400, {"error": str(e)}
             return 200, server.faults.get()
+    if path == "/_fake/eventual":
+        if method == "GET":
+            return 200, server.eventual.get()
+        if method == "POST":
+            try:
+                server.eventual.set(json.loads(req.body or b"{}"))
+            except ValueError as e:
+                return 400, {"error": str(e)}
+            return 200, server.eventual.get()
     extra = EXTRA.get((method, path))
     if extra is not None:
         return extra(server, req)
     known = ", ".join(["GET /_fake/state", "GET /_fake/calls", "POST /_fake/reset", "GET|POST /_fake/faults",
-                       "GET|POST /_fake/clock"]
+                       "GET|POST /_fake/clock",
+                       "GET|POST /_fake/eventual"]
                       + [f"{m} {p}" for m, p in sorted(EXTRA)])
     return 404, {"error": f"no control endpoint {method} {path} (known: {known})"}
 

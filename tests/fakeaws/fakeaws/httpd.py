@@ -6,7 +6,9 @@ keep-alive, and the pipeline every AWS request goes through:
   signature (sigv4check) -> find the operation (protocol) -> count the call
   (and which access key signed it) ->
   parse + validate the input -> faults (latency, drop, throttle, 5xx, stripped members) ->
-  the handler, under the store lock -> serialise the answer (protocol).
+  the handler, under the store lock, with the eventual-consistency model around it
+  (eventual.py: refusals before, new objects and hidden ones after) -> serialise the
+  answer (protocol).
 
 Paths under /_fake/ are the control API (control.py), never signed."""
 import datetime
@@ -21,6 +23,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from . import control, iamauth, services, sigv4check, validate
+from .eventual import Eventual
 from .errors import AWSError, NotImplementedByFake
 from .faults import Faults
 from .protocols import Response, xmlwire
@@ -136,7 +139,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, port=0, access_key="test", secret_key="test", account=DEFAULT_ACCOUNT,
-                 settle=1, page_size=5, verbose=False, enforce_iam=False):
+                 settle=1, page_size=5, verbose=False, enforce_iam=False, eventual=0.0, eventual_seed=None):
         self.account = account
         # hold what fakeaws IAM users' keys sign to their policies (iamauth.py)
         self.enforce_iam_default = self.enforce_iam = enforce_iam
@@ -145,6 +148,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.verbose = verbose
         self.store = Store(account)
         self.faults = Faults()
+        self.eventual = Eventual(eventual, eventual_seed)
         self.calls = Calls()
         self.keyring = sigv4check.Keyring(sigv4check.Identity(
             access_key, secret_key, arn=f"arn:aws:iam::{account}:user/fakeaws",
@@ -172,6 +176,7 @@ class FakeAWS(http.server.ThreadingHTTPServer):
         self.store.reset()
         self.calls.reset()
         self.faults.set({})
+        self.eventual.reset()
         self.keyring.reset()
         self.clock_offset = 0.0
         self.enforce_iam = self.enforce_iam_default
@@ -356,6 +361,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             token_member = svc.idempotency_member(op)
             token = params.get(token_member) if token_member else None
             with server.store.lock:
+                late = server.eventual.begin(ctx, svc.name, op.name, params)
+                if late is not None:
+                    late.check()
                 if token:
                     key = (svc.name, op.name, region, ctx.account, token)
                     mismatch = svc.error("idempotency_mismatch", "The client token you provided is associated "
@@ -364,6 +372,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     result = server.store.idempotent(key, params, lambda: handler(ctx, params), mismatch)
                 else:
                     result = handler(ctx, params)
+                if late is not None:
+                    result = late.finish(result)
             resp = proto.serialize(svc, op, decision.stripped(result), req)
             if ctx.status is not None:
                 resp.status = ctx.status

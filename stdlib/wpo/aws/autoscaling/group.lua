@@ -100,6 +100,9 @@ return resource.define "aws.autoscaling.group" {
     tags = { type = "tags" },
   },
   outputs = { "id", "arn" },
+  -- the instance profile its launch template names, and the version it takes,
+  -- reach Auto Scaling a little after they are made
+  late = kit.late { "iam_instance_profile", "launch_template_version" },
 
   found_by = "its wpo:address tag",
   find = function(ctx)

@@ -249,11 +249,12 @@ return resource.define "aws.ec2.launch_template" {
         v = aws.required(ec2:call("CreateLaunchTemplateVersion", { LaunchTemplateId = id, ClientToken = token,
           VersionDescription = description, LaunchTemplateData = data }), "LaunchTemplateVersion")
       end
-      local number = math.tointeger(aws.required(v, "VersionNumber"))
+      local number = math.tointeger(aws.required({ LaunchTemplateVersion = v }, "LaunchTemplateVersion",
+        "VersionNumber"))
       local lt = (ec2:call("DescribeLaunchTemplates", { LaunchTemplateIds = { id } }).LaunchTemplates or {})[1]
       if not lt or math.tointeger(lt.DefaultVersionNumber) ~= number then
-        lt = aws.required(ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id, DefaultVersion = tostring(number) }),
-          "LaunchTemplate")
+        lt = aws.required(ec2:call("ModifyLaunchTemplate", { LaunchTemplateId = id,
+          DefaultVersion = tostring(number) }), "LaunchTemplate")
         ctx:log("version %d is now the default", number)
       end
       o.latest_version = lt.LatestVersionNumber

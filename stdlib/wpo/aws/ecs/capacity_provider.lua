@@ -78,6 +78,7 @@ return resource.define "aws.ecs.capacity_provider" {
     tags = { type = "tags" },
   },
   outputs = { "id", "arn" },
+  late = kit.late { "ecs_service_linked_role" },
 
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)

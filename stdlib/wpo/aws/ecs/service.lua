@@ -196,6 +196,9 @@ return resource.define "aws.ecs.service" {
     tags = { type = "tags" },
   },
   outputs = { "id", "arn" },
+  -- ECS's service-linked role (made with the account's first cluster) and the
+  -- association of a target group with the listener just made reach ECS late
+  late = kit.late { "ecs_service_linked_role", "target_group_association" },
 
   found_by = "its name in its cluster (tagged with its wpo:address; created with a client token)",
   find = function(ctx, want)

@@ -150,7 +150,7 @@ return resource.define "aws.elbv2.listener" {
     if found then
       local p = params(want)
       p.ListenerArn = found.id
-      return observed(ctx, elb:call("ModifyListener", p).Listeners[1], want)
+      return observed(ctx, aws.required(elb:call("ModifyListener", p), "Listeners", 1), want)
     end
     local p = params(want)
     p.LoadBalancerArn = want.load_balancer_arn

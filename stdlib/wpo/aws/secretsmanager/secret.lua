@@ -12,8 +12,10 @@
 --   json_keys             a list of names: the generated value is then a JSON object
 --                         holding one generated string per name (for ECS valueFrom
 --                         "<arn>:<name>::", e.g. WordPress's AUTH_KEY, SECURE_AUTH_KEY...)
---   recovery_window_days  7..30 (default 30): how long a deleted secret can be
---                         restored; 0 deletes it at once
+--   recovery_window_days  0 (the default): destroy deletes the secret at once
+--                         (ForceDeleteWithoutRecovery), so that the stack can be
+--                         created again under the same names; 7..30: destroy
+--                         schedules its deletion, and it can be restored meanwhile
 --   tags
 -- Outputs: id (= arn), arn, name, version_id, value (sensitive: the string held,
 -- given or generated). Others use the ARN (ECS `secrets`/`valueFrom`, IAM
@@ -28,8 +30,10 @@
 -- generates a new one.
 -- Create adopts a secret of that name tagged with this resource's address,
 -- restoring it when it is scheduled for deletion (a destroyed stack run
--- again). Delete schedules deletion with the recovery window; a secret
--- already gone or already scheduled is fine.
+-- again). A name Secrets Manager is still purging after a forced deletion is
+-- waited for (typekit.LATE.secret_name_purging). Delete force-deletes, or
+-- schedules the deletion with the recovery window; a secret already gone or
+-- already scheduled is fine.
 local aws = require "wpo.aws"
 local crypto = require "wpo.core.crypto"
 local resource = require "wpo.resource"
@@ -110,8 +114,10 @@ local function observe(ctx, d, prior)
   end
   local key = d.KmsKeyId
   if same_key(inputs.kms_key_id, key) then key = inputs.kms_key_id end
+  -- no description and an empty one are the same to AWS
+  local description = d.Description ~= "" and d.Description or nil
   local observed = {
-    id = d.ARN, arn = d.ARN, name = d.Name, description = cleared(d.Description, inputs.description),
+    id = d.ARN, arn = d.ARN, name = d.Name, description = cleared(description, inputs.description),
     kms_key_id = cleared(key, inputs.kms_key_id),
     version_id = version, value = value, tags = tagset.map(d.Tags),
   }
@@ -168,10 +174,13 @@ local t = resource.define "aws.secretsmanager.secret" {
     length = { type = "integer", default = 32 },
     exclude_characters = { type = "string", default = DEFAULT_EXCLUDE },
     json_keys = { type = "list", of = "string" },
-    recovery_window_days = { type = "integer", default = 30 },
+    recovery_window_days = { type = "integer", default = 0 },
     tags = { type = "tags" },
   },
   outputs = { arn = {}, name = {}, version_id = {}, value = { sensitive = true } },
+  -- the name of a secret force-deleted a moment ago (a stack destroyed and
+  -- created again) is free only once Secrets Manager has purged it
+  late = kit.late { "secret_name_purging" },
 
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)
@@ -197,8 +206,8 @@ local t = resource.define "aws.secretsmanager.secret" {
         ctx:log("restoring secret %s, scheduled for deletion", want.name)
         sm:call("RestoreSecret", { SecretId = existing.ARN })
       end
-      sm:call("UpdateSecret", { SecretId = existing.ARN, Description = want.description or "",
-        KmsKeyId = want.kms_key_id })
+      sm:call("UpdateSecret", { SecretId = existing.ARN, KmsKeyId = want.kms_key_id,
+        Description = want.description or ((existing.Description or "") ~= "" and "" or nil) })
       set_tags(ctx, existing.ARN, tags, want.tags)
       local version = put_value(ctx, existing.ARN, value)
       return { id = existing.ARN, arn = existing.ARN, name = want.name, version_id = version, value = value }
@@ -242,6 +251,7 @@ local t = resource.define "aws.secretsmanager.secret" {
   end,
 
   delete = function(ctx, id, prior)
+    -- a record from before the attribute existed keeps the window it was made with
     local w = prior.inputs and prior.inputs.recovery_window_days or 30
     local params = { SecretId = id }
     if w == 0 then params.ForceDeleteWithoutRecovery = true else params.RecoveryWindowInDays = w end
