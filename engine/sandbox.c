@@ -19,17 +19,6 @@
  *     that an error from a spent budget is raised again instead of caught.
  *   resume(co, ...)  as coroutine.resume, with the same exception.
  *   usage() -> bytes in use, current limit (0: none)
- *   where(level, stdlib, user_sources, engine_files) -> "file:line" | nil
- *     Where a stack declaration is made, looking at the calling thread's
- *     frames from level (as debug.getinfo counts them: 1 is where's caller)
- *     up to 60, those with a current line: the first whose chunkname is a key
- *     of user_sources (a table, or nil outside a load) as "file:line";
- *     otherwise the innermost frame under stdlib ("@/abs/stdlib/", nil: none)
- *     whose path below it is not a key of engine_files, as "wpo/x.lua:N"
- *     (only with user_sources); otherwise the innermost "@" frame outside
- *     stdlib. During a load (user_sources given) the frames above the
- *     sandbox's run() are the engine's and are not looked at. wpo.stack's
- *     user_where, without a table per frame.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -352,56 +341,6 @@ static int l_sandbox_run(lua_State *L)
     return 3;
 }
 
-/* Whether key (of len bytes) is a key of the table at idx with a truthy value. */
-static int has_key(lua_State *L, int idx, const char *key, size_t len)
-{
-    if (idx == 0)
-        return 0;
-    lua_pushlstring(L, key, len);
-    int found = lua_rawget(L, idx) != LUA_TNIL && lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return found;
-}
-
-/* sandbox.where(level, stdlib, user_sources, engine_files) -> "file:line" | nil */
-static int l_sandbox_where(lua_State *L)
-{
-    int level = (int)luaL_checkinteger(L, 1);
-    size_t plen = 0;
-    const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
-    int user = lua_istable(L, 3) ? 3 : 0;
-    int engine = lua_istable(L, 4) ? 4 : 0;
-    char library[WHERE_MAX] = "", fallback[WHERE_MAX] = "";
-    lua_Debug ar;
-    for (; level <= 60 && lua_getstack(L, level, &ar); level++) {
-        if (!lua_getinfo(L, "Slf", &ar))
-            continue;
-        int boundary = lua_tocfunction(L, -1) == l_sandbox_run;
-        lua_pop(L, 1);
-        if (user && boundary)
-            break;   /* what called the sandbox is the engine's, never the stack's */
-        if (ar.currentline <= 0)
-            continue;
-        size_t slen = strlen(ar.source);
-        if (user && has_key(L, user, ar.source, slen)) {
-            lua_pushfstring(L, "%s:%d", ar.source + 1, ar.currentline);
-            return 1;
-        }
-        int in_stdlib = prefix && slen >= plen && memcmp(ar.source, prefix, plen) == 0;
-        if (in_stdlib && user && !library[0] && !has_key(L, engine, ar.source + plen, slen - plen))
-            snprintf(library, sizeof library, "%s:%d", ar.source + plen, ar.currentline);
-        if (!fallback[0] && ar.source[0] == '@' && !in_stdlib)
-            snprintf(fallback, sizeof fallback, "%s:%d", ar.source + 1, ar.currentline);
-    }
-    if (library[0])
-        lua_pushstring(L, library);
-    else if (fallback[0])
-        lua_pushstring(L, fallback);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
 /* sandbox.usage() -> bytes in use, limit (0: none) */
 static int l_sandbox_usage(lua_State *L)
 {
@@ -417,7 +356,6 @@ static const luaL_Reg sandbox_functions[] = {
     {"xpcall", l_sandbox_xpcall},
     {"resume", l_sandbox_resume},
     {"usage", l_sandbox_usage},
-    {"where", l_sandbox_where},
     {NULL, NULL}
 };
 

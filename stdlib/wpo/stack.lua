@@ -35,7 +35,6 @@
 -- resources (a second region); stack.aws_for(s, provider) reads them.
 -- stack:output(name, value, { sensitive }) declares an output;
 -- stack:ref(address, name) refers to a resource by its address.
-local csandbox = require "wpo.core.sandbox"
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
@@ -73,11 +72,31 @@ local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/
                        ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true, ["wpo/sandbox.lua"] = true }
 
 
+local sandbox_run = require("wpo.core.sandbox").run
+
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
-  -- (wpo.core.sandbox walks the frames, as debug.getinfo(3 .. 60, "Sl") would)
-  local where = csandbox.where(3, stdlib, loading and loading.user_sources, ENGINE_FILES)
-  return where
+  local fallback, library
+  for level = 3, 60 do
+    local info = debug.getinfo(level, "Slf")
+    if not info then break end
+    -- what called the sandbox is the engine's, never the stack's
+    if loading and info.func == sandbox_run then break end
+    if info.currentline and info.currentline > 0 then
+      if loading and loading.user_sources[info.source] then
+        return info.source:sub(2) .. ":" .. info.currentline
+      end
+      local in_stdlib = stdlib and info.source:sub(1, #stdlib) == stdlib
+      if in_stdlib and loading and not library then
+        local rel = info.source:sub(#stdlib + 1)
+        if not ENGINE_FILES[rel] then library = rel .. ":" .. info.currentline end
+      end
+      if not fallback and info.source:sub(1, 1) == "@" and not in_stdlib then
+        fallback = info.source:sub(2) .. ":" .. info.currentline
+      end
+    end
+  end
+  return library or fallback
 end
 M.user_where = user_where
 
