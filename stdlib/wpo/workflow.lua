@@ -123,7 +123,11 @@ function M.load(opts, path)
   local stack_path = path
   if src:in_git() then
     local reader
-    stack_path, reader = src:loader(stackmod.absolute("."), not src.url and stackmod.absolute(path) or nil)
+    -- the current directory as wpo.stack sees it ($PWD), or as it is when
+    -- the environment has no PWD
+    local cwd = stackmod.absolute(".")
+    if cwd:sub(1, 1) ~= "/" then cwd = require("wpo.core.git").realpath(".") or cwd end
+    stack_path, reader = src:loader(cwd, not src.url and stackmod.absolute(path) or nil)
     load_opts.reader, load_opts.root = reader.reader, reader.root
   end
   local stack = stackmod.load(stack_path, load_opts)
