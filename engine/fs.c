@@ -45,13 +45,15 @@ static void fault_point(const char *step)
         _exit(WPO_FS_FAULT_EXIT);
 }
 
-/* WPO_FS_FAULT=enospc:N (tests only): from the Nth atomic write of this
- * process on, writing the temporary file fails with ENOSPC, as on a full disk */
+/* WPO_FS_FAULT=enospc:N (tests only): from the Nth write of this process
+ * on (an atomic write's temporary file, or a journal append), writing fails
+ * with ENOSPC, as on a full disk. Appends run on their own thread. */
+static atomic_uint disk_writes;
+
 static int disk_full(void)
 {
-    static unsigned writes;
+    unsigned writes = atomic_fetch_add(&disk_writes, 1) + 1;
     const char *f = getenv("WPO_FS_FAULT");
-    writes++;
     if (!f || strncmp(f, "enospc:", 7) != 0)
         return 0;
     long n = strtol(f + 7, NULL, 10);
@@ -729,6 +731,11 @@ static void append_now(struct appender *a, const char *data, size_t len, struct 
             snprintf(r->msg, sizeof r->msg, "cannot grow %s: %s", path, strerror(rc));
             return;
         }
+    }
+    if (disk_full()) {
+        r->err = ENOSPC;
+        snprintf(r->msg, sizeof r->msg, "cannot append to %s: %s", path, strerror(ENOSPC));
+        return;
     }
     if (append_fault("journal-torn", n)) {
         if (pwrite(fd, data, len / 2, a->end) < 0) {

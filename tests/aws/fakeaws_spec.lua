@@ -209,14 +209,14 @@ describe("wpo.aws against fakeaws", function()
       assert.are.equal(attempts, count("DescribeVpcs"))
     end)
 
-    it("100% throttling: fails after exactly the configured attempts with the throttling error", function()
+    it("100% throttling: fails after exactly THROTTLE_ATTEMPTS attempts (AWS did nothing) with the throttling error", function()
       f:faults { throttle_rate = 1.0, seed = 1, operations = { "DescribeVpcs" } }
       local ec2 = client("ec2", fast { max_attempts = 4 })
       local err = raised(function() ec2:call("DescribeVpcs", {}) end)
       assert.is_true(retry.THROTTLING_CODES[err.code], "not a throttling code: " .. tostring(err.code))
-      assert.are.equal(4, err.attempts)
+      assert.are.equal(retry.THROTTLE_ATTEMPTS, err.attempts)
       assert.is_true(err.retryable)
-      assert.are.equal(4, count("DescribeVpcs"))
+      assert.are.equal(retry.THROTTLE_ATTEMPTS, count("DescribeVpcs"))
     end)
 
     it("a dropped connection is retried", function()
