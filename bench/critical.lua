@@ -85,6 +85,7 @@ function M.memstate()
     return l
   end
   function st:save() self.serial = self.serial + 1 end
+  function st:commit() self:save() end     -- what apply commits after each resource (a journal entry)
   return st
 end
 
