@@ -64,7 +64,7 @@ end
 -- the first mismatches (with both canonical requests).
 local function compare(select)
   local all, reason = cases()
-  if not all then pending("skipped: " .. reason) end
+  assert(all, reason)   -- make check installs python3-botocore: a missing signer fails
   local n, bad, report = 0, 0, {}
   for _, case in ipairs(all) do
     if select(case) then
@@ -92,7 +92,7 @@ end
 describe("wpo.core.sigv4 against botocore", function()
   it("has at least 1,000 cases covering every feature", function()
     local all, reason = cases()
-    if not all then pending("skipped: " .. reason) end
+    assert(all, reason)   -- make check installs python3-botocore: a missing signer fails
     assert.is_true(#all >= 1000, "only " .. #all .. " cases")
     local seen = { s3 = 0, token = 0, unsigned = 0 }
     for _, case in ipairs(all) do

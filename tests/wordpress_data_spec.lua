@@ -9,8 +9,6 @@ local dt = require "datatest"
 local h = require "helpers"
 
 describe("wpo.wordpress data tiers", function()
-  local ok, why = dt.available()
-  if not ok then pending(why) return end
   local wordpress = require "wpo.wordpress"
   local database = require "wpo.wordpress.database"
   local cache = require "wpo.wordpress.cache"

@@ -6,8 +6,6 @@
 local dt = require "datatest"
 
 describe("aws.efs types against fakeaws", function()
-  local ok, why = dt.available()
-  if not ok then pending(why) return end
   local env, net
 
   setup(function() env = dt.start { settle = 1 } end)

@@ -9,8 +9,6 @@ local function has(haystack, needle)
 end
 
 describe("aws.elasticache types against fakeaws", function()
-  local ok, why = dt.available()
-  if not ok then pending(why) return end
   local env, net, secret
   local TOKEN = "first-redis-token-0001"
 

@@ -4,19 +4,9 @@
 -- guard, AssumeRole, the `wpo aws` command and its redacted debug log.
 local h = require "helpers"
 local awstest = require "awstest"
-
-local function fakeaws_available()
-  local ok, mod = pcall(require, "fakeaws")
-  if ok then return mod end
-  return nil, tostring(mod)
-end
+local fakeaws = require "fakeaws"
 
 describe("wpo.aws against fakeaws", function()
-  local fakeaws = fakeaws_available()
-  if not fakeaws then
-    pending("tests/lua/fakeaws.lua not available yet")
-    return
-  end
   local aws = require "wpo.aws"
   local retry = require "wpo.aws.retry"
   local credentials = require "wpo.aws.credentials"

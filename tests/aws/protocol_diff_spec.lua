@@ -27,10 +27,8 @@ local function oracle(args)
 end
 
 describe("wpo.aws protocols, differential against botocore", function()
-  if not have_botocore() then
-    pending("botocore not importable by " .. PY .. " (install python3-botocore)")
-    return
-  end
+  -- make check installs python3-botocore: without it this suite fails, it is not skipped
+  assert(have_botocore(), "botocore not importable by " .. PY .. " (install python3-botocore)")
   local client = require "wpo.aws.client"
   local common = require "wpo.aws.protocol.common"
   local services = require "wpo.aws.services"

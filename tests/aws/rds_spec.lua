@@ -11,8 +11,6 @@ local function has(haystack, needle)
 end
 
 describe("aws.rds types against fakeaws", function()
-  local ok, why = dt.available()
-  if not ok then pending(why) return end
   local env, net, secret
   local PASSWORD = "first-Password-1"
 

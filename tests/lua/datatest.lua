@@ -23,12 +23,6 @@ Env.__index = Env
 
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
 
-function M.available()
-  local ok, why = pcall(require, "wpo.task")
-  if not ok then return false, "wpo.task: " .. tostring(why) end
-  return true
-end
-
 function M.start(opts)
   local env = setmetatable({ f = fakeaws.start(opts), dir = h.tmpdir(), clients = {} }, Env)
   return env

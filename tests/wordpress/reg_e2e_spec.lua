@@ -9,11 +9,7 @@ local cjson = require "cjson"
 local h = require "helpers"
 
 describe("wordpress registry/identity/operations/names tiers against fakeaws", function()
-  local ok_fake, fakeaws = pcall(require, "fakeaws")
-  if not ok_fake then
-    pending("tests/lua/fakeaws.lua not available")
-    return
-  end
+  local fakeaws = require "fakeaws"
   local aws = require "wpo.aws"
 
   local f, dir, client
