@@ -265,7 +265,6 @@ return s
   describe("against fakeaws", function()
     local fakeaws = require "fakeaws"
     local aws = require "wpo.aws"
-    local kit_try = require("wpo.aws.typekit").try
     local f, dir
 
     local function client(svc)
