@@ -66,7 +66,6 @@ return resource.define "aws.test.leaky" {
 
 describe("wpo against fakeaws (end to end, network)", function()
   local fakeaws = require "fakeaws"
-  local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
   local f, dir
 
   setup(function() f = fakeaws.start { region = "eu-west-1" } end)
@@ -87,11 +86,7 @@ describe("wpo against fakeaws (end to end, network)", function()
   end
 
   local function command(args, extra)
-    local parts = { "cd " .. h.quote(dir) .. " && env" }
-    for k, v in pairs(env(extra)) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    parts[#parts + 1] = h.quote(WPO)
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    return table.concat(parts, " ")
+    return h.command_in(dir, args, env(extra))
   end
 
   local function wpo(args, extra)

@@ -7,13 +7,9 @@ local fs = require "wpo.core.fs"
 local h = require "helpers"
 
 -- Run wpo in dir (so paths in messages are relative, as a user sees them).
-local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
+local WPO = h.wpo_abs()
 local function wpo(dir, args, opts)
-  local parts = { "cd " .. h.quote(dir) .. " && env" }
-  for k, v in pairs(opts and opts.env or {}) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-  parts[#parts + 1] = h.quote(WPO)
-  for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-  return h.sh(table.concat(parts, " "), { stdin = opts and opts.stdin })
+  return h.wpo_in(dir, args, opts and opts.env, { stdin = opts and opts.stdin })
 end
 
 local function one_line(s)

@@ -73,7 +73,6 @@ return s
 
 describe("AWS's late conditions, end to end", function()
   local fakeaws = require "fakeaws"
-  local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
   local f, dir
 
   setup(function() f = fakeaws.start { region = "eu-west-1" } end)
@@ -85,13 +84,7 @@ describe("AWS's late conditions, end to end", function()
   after_each(function() h.rmrf(dir) end)
 
   local function wpo(args)
-    local parts = { "cd " .. h.quote(dir) .. " && env" }
-    local e = { WPO_WAIT_SCALE = "0.01", NO_COLOR = "1" }
-    for k, v in pairs(f.env) do e[k] = v end
-    for k, v in pairs(e) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    parts[#parts + 1] = h.quote(WPO)
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    return h.sh(table.concat(parts, " "))
+    return h.sh(h.command_in(dir, args, { WPO_WAIT_SCALE = "0.01", NO_COLOR = "1" }, f.env))
   end
 
   local function ok(r)

@@ -2,18 +2,12 @@
 -- header, rollback refusal, history, remote stacks through git+file:// with
 -- the cache and --offline. wpo.null stacks (no AWS).
 local cjson = require "cjson"
-local core = require "wpo.core.git"
 local gr = require "gitrepo"
 local h = require "helpers"
 
-local WPO = core.realpath(h.WPO)
 
 local function wpo(dir, args, env)
-  local parts = { "cd " .. h.quote(dir) .. " && env" }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-  parts[#parts + 1] = h.quote(WPO)
-  for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-  return h.sh("sh -c " .. h.quote(table.concat(parts, " ")))
+  return h.wpo_in(dir, args, env)
 end
 
 local function one_line(s) return select(2, s:gsub("\n", "")) == 1 end

@@ -15,7 +15,6 @@ describe("remote state (wpo binary against fakeaws)", function()
   local loop = require "wpo.core.loop"
   local task = require "wpo.task"
 
-  local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
   local f, dir
   local KEY = crypto.base64(crypto.random(32))
 
@@ -50,11 +49,7 @@ describe("remote state (wpo binary against fakeaws)", function()
   end
 
   local function command(args, extra_env)
-    local parts = { "cd " .. h.quote(dir) .. " && env" }
-    for k, v in pairs(env_with(extra_env)) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    parts[#parts + 1] = h.quote(WPO)
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    return table.concat(parts, " ")
+    return h.command_in(dir, args, env_with(extra_env))
   end
 
   local function wpo(args, extra_env)

@@ -24,7 +24,6 @@ return s
 
 describe("replacement, destroy before create (against fakeaws)", function()
   local fakeaws = require "fakeaws"
-  local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
   local f, dir
 
   setup(function() f = fakeaws.start { region = "eu-west-1" } end)
@@ -36,13 +35,7 @@ describe("replacement, destroy before create (against fakeaws)", function()
   after_each(function() h.rmrf(dir) end)
 
   local function wpo(args)
-    local parts = { "cd " .. h.quote(dir) .. " && env" }
-    local e = { WPO_WAIT_SCALE = "0.001", NO_COLOR = "1" }
-    for k, v in pairs(f.env) do e[k] = v end
-    for k, v in pairs(e) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    parts[#parts + 1] = h.quote(WPO)
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    local r = h.sh(table.concat(parts, " "))
+    local r = h.sh(h.command_in(dir, args, { WPO_WAIT_SCALE = "0.001", NO_COLOR = "1" }, f.env))
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     return r
   end

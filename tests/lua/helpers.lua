@@ -64,4 +64,30 @@ function M.wpo(args, opts)
   return M.sh(table.concat(parts, " "), opts)
 end
 
+-- helpers.wpo_abs() -> the binary as an absolute path (a bare name is left
+-- for PATH to find), for specs that run it from another directory
+function M.wpo_abs()
+  if not M.WPO:find("/", 1, true) then return M.WPO end
+  return require("wpo.stack").absolute(M.WPO)
+end
+
+-- helpers.command_in(dir, args, env...) -> the shell command that runs wpo in
+-- dir (so paths in its messages are relative, as a user sees them), each env
+-- table (name -> value) added to its environment, a later one winning
+function M.command_in(dir, args, ...)
+  local parts = { "cd " .. M.quote(dir) .. " && env" }
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do parts[#parts + 1] = M.quote(k .. "=" .. v) end
+  end
+  parts[#parts + 1] = M.quote(M.wpo_abs())
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  return table.concat(parts, " ")
+end
+
+-- helpers.wpo_in(dir, args, env, opts) -> { status, stdout, stderr }: wpo run
+-- in dir (helpers.command_in); opts as helpers.sh's (stdin)
+function M.wpo_in(dir, args, env, opts)
+  return M.sh(M.command_in(dir, args, env), opts)
+end
+
 return M

@@ -13,15 +13,9 @@ describe("wordpress registry/identity/operations/names tiers against fakeaws", f
   local aws = require "wpo.aws"
 
   local f, dir, client
-  local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
 
   local function wpo(args, env)
-    local parts = { "cd " .. h.quote(dir) .. " && env" }
-    for k, v in pairs(f.env) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    for k, v in pairs(env or {}) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-    parts[#parts + 1] = h.quote(WPO)
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    return h.sh(table.concat(parts, " "))
+    return h.sh(h.command_in(dir, args, f.env, env))
   end
 
   local function ok(r)
