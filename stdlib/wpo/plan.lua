@@ -145,123 +145,139 @@ local function plan_error(where, address, fmt, ...)
   errors.raise { code = "PlanError", where = where, address = address, message = string.format(fmt, ...) }
 end
 
-function M.make(stack, st, opts)
-  opts = check_options("plan.make", opts, { targets = true, destroy = true, drift = true })
-  local p = { stack = stack.name, actions = {}, by_id = {}, drift = opts.drift or {},
-    lineage = st.lineage, serial = st.serial, destroy = opts.destroy or false }
-  local function add(a)
-    a.id = a.id or a.address
-    a.waits_for = a.waits_for or {}
-    a.sensitive = a.sensitive or {}
-    p.actions[#p.actions + 1] = a
-    p.by_id[a.id] = a
-    return a
-  end
+-- plan.make's stages, in the order it runs them. Each takes the plan p
+-- being built; add_action puts an action in it.
+local function add_action(p, a)
+  a.id = a.id or a.address
+  a.waits_for = a.waits_for or {}
+  a.sensitive = a.sensitive or {}
+  p.actions[#p.actions + 1] = a
+  p.by_id[a.id] = a
+  return a
+end
 
-  -- targets: validate, then the scope
-  local desired_scope, state_scope = nil, nil
-  if opts.targets and #opts.targets > 0 then
-    local dag = require "wpo.core.dag"
-    local known = {}
-    for _, d in ipairs(stack.resources) do known[#known + 1] = d.address end
-    for _, a in ipairs(st:addresses()) do if not stack.by_address[a] then known[#known + 1] = a end end
-    for _, target in ipairs(opts.targets) do
-      if not stack.by_address[target] and not st:get(target) then
-        local near = require("wpo.text").closest(target, known)
-        plan_error(nil, nil, "--target %s: no such resource in the stack or its state%s", target,
-          near and (" (did you mean " .. near .. "?)") or "")
-      end
-    end
-    local g <close> = dag.new()
-    for _, d in ipairs(stack.resources) do g:add(d.address) end
-    for _, a in ipairs(st:addresses()) do if not g:has(a) then g:add(a) end end
-    for _, d in ipairs(stack.resources) do for _, dep in ipairs(d.deps) do g:depend(d.address, dep) end end
-    for _, a in ipairs(st:addresses()) do
-      for _, dep in ipairs(st:get(a).deps) do if g:has(dep) and a ~= dep then g:depend(a, dep) end end
-    end
-    if opts.destroy then
-      state_scope = ordered_set(g:closure(opts.targets, "dependents"))
-    else
-      desired_scope = ordered_set(g:closure(opts.targets, "deps"))
-      state_scope = {}
-      for _, target in ipairs(opts.targets) do
-        if not stack.by_address[target] then state_scope[target] = true end
-      end
+-- --target: every target must name a resource of the stack or its state;
+-- the scope is what the targets need (their dependencies), or for destroy
+-- what needs them (their dependents). -> desired_scope, state_scope (sets;
+-- nil: everything)
+local function target_scope(stack, st, opts)
+  if not opts.targets or #opts.targets == 0 then return nil, nil end
+  local dag = require "wpo.core.dag"
+  local known = {}
+  for _, d in ipairs(stack.resources) do known[#known + 1] = d.address end
+  for _, a in ipairs(st:addresses()) do if not stack.by_address[a] then known[#known + 1] = a end end
+  for _, target in ipairs(opts.targets) do
+    if not stack.by_address[target] and not st:get(target) then
+      local near = require("wpo.text").closest(target, known)
+      plan_error(nil, nil, "--target %s: no such resource in the stack or its state%s", target,
+        near and (" (did you mean " .. near .. "?)") or "")
     end
   end
+  local g <close> = dag.new()
+  for _, d in ipairs(stack.resources) do g:add(d.address) end
+  for _, a in ipairs(st:addresses()) do if not g:has(a) then g:add(a) end end
+  for _, d in ipairs(stack.resources) do for _, dep in ipairs(d.deps) do g:depend(d.address, dep) end end
+  for _, a in ipairs(st:addresses()) do
+    for _, dep in ipairs(st:get(a).deps) do if g:has(dep) and a ~= dep then g:depend(a, dep) end end
+  end
+  if opts.destroy then return nil, ordered_set(g:closure(opts.targets, "dependents")) end
+  local state_scope = {}
+  for _, target in ipairs(opts.targets) do
+    if not stack.by_address[target] then state_scope[target] = true end
+  end
+  return ordered_set(g:closure(opts.targets, "deps")), state_scope
+end
 
-  if not opts.destroy then
-    for _, d in ipairs(stack.order) do
-      if not desired_scope or desired_scope[d.address] then
-        local prior = st:get(d.address)
-        local t = d.type
-        local function lookup(ref_decl, name)
-          local a = p.by_id[ref_decl.address]
-          local rt = a.type_def
-          local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
-            or a.sensitive[name] or was_sensitive(a, name)
-          if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
-          if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
-          local v = a.prior.outputs[name]
-          if v == nil then v = a.prior.inputs[name] end
-          if v == nil then return value.UNKNOWN, sens end
-          return v, sens
+-- A declaration's attributes with references resolved against the actions
+-- planned so far (unknown until apply where they come from a create or a
+-- replace), each checked against its type. -> after, sensitive (names)
+local function resolve_attributes(p, d)
+  local t = d.type
+  local function lookup(ref_decl, name)
+    local a = p.by_id[ref_decl.address]
+    local rt = a.type_def
+    local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
+      or a.sensitive[name] or was_sensitive(a, name)
+    if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
+    if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
+    local v = a.prior.outputs[name]
+    if v == nil then v = a.prior.inputs[name] end
+    if v == nil then return value.UNKNOWN, sens end
+    return v, sens
+  end
+  local after, sensitive = {}, {}
+  for _, name in ipairs(t.attribute_names) do
+    local v, s = value.resolve(d.attrs[name], lookup)
+    after[name] = v
+    if s or sensitive_attr(t, name) then sensitive[name] = true end
+    if v ~= nil and not value.has_unknown(v) then
+      local err = resource.check(t.attributes[name], v)
+      if err then
+        if sensitive[name] then
+          err = "its value (sensitive, not shown) is not a valid " .. tostring(t.attributes[name].type)
         end
-        local after, sensitive = {}, {}
-        for _, name in ipairs(t.attribute_names) do
-          local v, s = value.resolve(d.attrs[name], lookup)
-          after[name] = v
-          if s or sensitive_attr(t, name) then sensitive[name] = true end
-          if v ~= nil and not value.has_unknown(v) then
-            local err = resource.check(t.attributes[name], v)
-            if err then
-              if sensitive[name] then
-                err = "its value (sensitive, not shown) is not a valid " .. tostring(t.attributes[name].type)
-              end
-              plan_error(d.where, d.address, "attribute %s: %s", name, err)
-            end
-          end
-        end
-        local a = { address = d.address, type = d.type_name, type_def = t, where = d.where, decl = d,
-          prior = prior, after = after, sensitive = sensitive, changed = {}, forces = {}, waits_for = {},
-          cbd = d.lifecycle.create_before_destroy }
-        if not prior then
-          a.action = "create"
-        elseif prior.type ~= d.type_name then
-          a.action, a.forces, a.reason = "replace", {}, "its type changed from " .. prior.type
-        elseif prior.provider ~= d.provider then
-          a.action, a.forces, a.reason = "replace", {}, string.format("its provider changed from %s to %s",
-            prior.provider or "the stack's", d.provider or "the stack's")
-        else
-          local ic = d.lifecycle.ignore_changes
-          local ignored = ic == "all" and setmetatable({}, { __index = function() return true end })
-            or ordered_set(ic)
-          for _, name in ipairs(t.attribute_names) do
-            local want, have = after[name], prior.inputs[name]
-            local computed = want == nil and t.attributes[name].computed
-            if not ignored[name] and not computed and not value.equal(want, have) then
-              a.changed[#a.changed + 1] = name
-              if t.attributes[name].force_new or not t.update then a.forces[#a.forces + 1] = name end
-            end
-          end
-          if #a.changed == 0 then a.action = "no-op"
-          elseif #a.forces > 0 then a.action = "replace"
-          else a.action = "update" end
-          if prior.tainted then a.action, a.tainted = "replace", prior.tainted end
-        end
-        if a.action == "replace" and d.lifecycle.prevent_destroy then
-          plan_error(d.where, d.address, "lifecycle.prevent_destroy forbids replacing it (%s)",
-            a.reason or (a.tainted and ("tainted: " .. a.tainted))
-              or (table.concat(a.forces, ", ") .. " forces replacement"))
-        end
-        for _, dep in ipairs(d.deps) do a.waits_for[#a.waits_for + 1] = dep end
-        add(a)
+        plan_error(d.where, d.address, "attribute %s: %s", name, err)
       end
     end
   end
+  return after, sensitive
+end
 
-  -- deletes: resources no longer declared (or everything, for destroy), and
-  -- objects deposed by create_before_destroy
+-- What a declared resource needs, against its record: create, replace (its
+-- type or provider changed, an attribute forces it, it is tainted), update
+-- or no-op; a.changed and a.forces name the attributes.
+local function decide(a, d, prior)
+  local t = d.type
+  if not prior then
+    a.action = "create"
+  elseif prior.type ~= d.type_name then
+    a.action, a.forces, a.reason = "replace", {}, "its type changed from " .. prior.type
+  elseif prior.provider ~= d.provider then
+    a.action, a.forces, a.reason = "replace", {}, string.format("its provider changed from %s to %s",
+      prior.provider or "the stack's", d.provider or "the stack's")
+  else
+    local ic = d.lifecycle.ignore_changes
+    local ignored = ic == "all" and setmetatable({}, { __index = function() return true end })
+      or ordered_set(ic)
+    for _, name in ipairs(t.attribute_names) do
+      local want, have = a.after[name], prior.inputs[name]
+      local computed = want == nil and t.attributes[name].computed
+      if not ignored[name] and not computed and not value.equal(want, have) then
+        a.changed[#a.changed + 1] = name
+        if t.attributes[name].force_new or not t.update then a.forces[#a.forces + 1] = name end
+      end
+    end
+    if #a.changed == 0 then a.action = "no-op"
+    elseif #a.forces > 0 then a.action = "replace"
+    else a.action = "update" end
+    if prior.tainted then a.action, a.tainted = "replace", prior.tainted end
+  end
+  if a.action == "replace" and d.lifecycle.prevent_destroy then
+    plan_error(d.where, d.address, "lifecycle.prevent_destroy forbids replacing it (%s)",
+      a.reason or (a.tainted and ("tainted: " .. a.tainted))
+        or (table.concat(a.forces, ", ") .. " forces replacement"))
+  end
+end
+
+-- One action per declared resource in scope, dependencies first.
+local function plan_declared(p, stack, st, desired_scope)
+  for _, d in ipairs(stack.order) do
+    if not desired_scope or desired_scope[d.address] then
+      local prior = st:get(d.address)
+      local after, sensitive = resolve_attributes(p, d)
+      local a = { address = d.address, type = d.type_name, type_def = d.type, where = d.where, decl = d,
+        prior = prior, after = after, sensitive = sensitive, changed = {}, forces = {}, waits_for = {},
+        cbd = d.lifecycle.create_before_destroy }
+      decide(a, d, prior)
+      for _, dep in ipairs(d.deps) do a.waits_for[#a.waits_for + 1] = dep end
+      add_action(p, a)
+    end
+  end
+end
+
+-- Deletes: resources no longer declared (or everything, for destroy), and
+-- objects deposed by create_before_destroy. -> the delete actions
+local function plan_deletes(p, stack, st, opts, desired_scope, state_scope)
   local deletes = {}
   for _, address in ipairs(st:addresses()) do
     local prior = st:get(address)
@@ -281,26 +297,30 @@ function M.make(stack, st, opts)
       end
       local t, terr = resource.get(prior.type)
       if not t then plan_error(prior.where, address, "%s", terr) end
-      deletes[#deletes + 1] = add({ address = address, type = prior.type, type_def = t, action = "delete",
+      deletes[#deletes + 1] = add_action(p, { address = address, type = prior.type, type_def = t, action = "delete",
         where = prior.where, prior = prior, after = {},
         reason = not opts.destroy and "no longer in the stack" or nil })
     end
     for i, old in ipairs(prior.deposed or {}) do
       local t = resource.get(prior.type)
       if t and (not state_scope or state_scope[address] or not desired_scope or desired_scope[address]) then
-        deletes[#deletes + 1] = add({ id = address .. " (deposed " .. i .. ")", address = address, type = prior.type,
-          type_def = t, action = "delete", where = prior.where, deposed = i,
+        deletes[#deletes + 1] = add_action(p, { id = address .. " (deposed " .. i .. ")", address = address,
+          type = prior.type, type_def = t, action = "delete", where = prior.where, deposed = i,
           prior = { type = prior.type, id = old.id, inputs = old.inputs, outputs = old.outputs, deps = {} },
           after = {}, reason = "deposed by create_before_destroy" })
       end
     end
   end
+  return deletes
+end
 
-  -- destroy before create (as Terraform does): a replace that is not
-  -- create_before_destroy is two nodes of the apply graph, the old object's
-  -- delete ("ADDRESS (destroy)", not shown on its own: the replace stands for
-  -- both) and the create, which waits for it. The old object's deposed ones
-  -- go first.
+-- Replaces. Destroy before create (as Terraform does): a replace that is not
+-- create_before_destroy is two nodes of the apply graph, the old object's
+-- delete ("ADDRESS (destroy)", not shown on its own: the replace stands for
+-- both) and the create, which waits for it; the old object's deposed ones
+-- go first. create_before_destroy: the old object goes once the new one
+-- exists and every dependent has moved to it.
+local function plan_replaces(p, deletes)
   local replaces = {}
   for _, a in ipairs(p.actions) do
     if a.action == "replace" then replaces[#replaces + 1] = a end
@@ -308,8 +328,8 @@ function M.make(stack, st, opts)
   for _, a in ipairs(replaces) do
     if not a.cbd then
       local old_t = resource.get(a.prior.type) or a.type_def
-      local d = add({ id = a.address .. " (destroy)", address = a.address, type = a.prior.type, type_def = old_t,
-        action = "delete", where = a.where, prior = a.prior, after = {}, replace_of = a.id,
+      local d = add_action(p, { id = a.address .. " (destroy)", address = a.address, type = a.prior.type,
+        type_def = old_t, action = "delete", where = a.where, prior = a.prior, after = {}, replace_of = a.id,
         reason = "replaced" })
       for _, x in ipairs(deletes) do
         if x.deposed and x.address == a.address then d.waits_for[#d.waits_for + 1] = x.id end
@@ -318,13 +338,11 @@ function M.make(stack, st, opts)
       a.waits_for[#a.waits_for + 1] = d.id
     end
   end
-  -- create_before_destroy: the old object goes once the new one exists and
-  -- every dependent has moved to it
   for _, a in ipairs(replaces) do
     if a.cbd then
-      local old = add({ id = a.address .. " (deposed)", address = a.address, type = a.type, type_def = a.type_def,
-        action = "delete", where = a.where, deposed = 0, prior = a.prior, after = {}, waits_for = { a.id },
-        reason = "replaced (create before destroy)" })
+      local old = add_action(p, { id = a.address .. " (deposed)", address = a.address, type = a.type,
+        type_def = a.type_def, action = "delete", where = a.where, deposed = 0, prior = a.prior, after = {},
+        waits_for = { a.id }, reason = "replaced (create before destroy)" })
       a.deposes = old.id
       for _, other in ipairs(p.actions) do
         if other.decl then
@@ -335,12 +353,14 @@ function M.make(stack, st, opts)
       end
     end
   end
+end
 
-  -- a delete waits for what used the object, by the state's record: a
-  -- resource no longer declared, for everything that used it (its deletes
-  -- and its updates); the old object of a replace, for the deletes of its
-  -- dependents (replaced or no longer declared) only — their creates and
-  -- updates come after the new object, which waits for this delete
+-- A delete waits for what used the object, by the state's record: a
+-- resource no longer declared, for everything that used it (its deletes
+-- and its updates); the old object of a replace, for the deletes of its
+-- dependents (replaced or no longer declared) only — their creates and
+-- updates come after the new object, which waits for this delete.
+local function order_deletes(p)
   local users = {}
   for _, a in ipairs(p.actions) do
     if a.prior and not a.deposed and not a.replace_of then
@@ -369,9 +389,11 @@ function M.make(stack, st, opts)
       end
     end
   end
+end
 
-  M.run_checks(stack, st, p)
-
+-- { add, change, destroy }: a replace counts as one to add (and one to
+-- destroy unless create_before_destroy, whose old object is not shown)
+local function summarise(p)
   local add_n, change_n, destroy_n = 0, 0, 0
   for _, a in ipairs(p.actions) do
     if a.replace_of then -- counted with its replace
@@ -382,7 +404,20 @@ function M.make(stack, st, opts)
       if not a.cbd then destroy_n = destroy_n + 1 end
     elseif a.action == "delete" then destroy_n = destroy_n + 1 end
   end
-  p.summary = { add = add_n, change = change_n, destroy = destroy_n }
+  return { add = add_n, change = change_n, destroy = destroy_n }
+end
+
+function M.make(stack, st, opts)
+  opts = check_options("plan.make", opts, { targets = true, destroy = true, drift = true })
+  local p = { stack = stack.name, actions = {}, by_id = {}, drift = opts.drift or {},
+    lineage = st.lineage, serial = st.serial, destroy = opts.destroy or false }
+  local desired_scope, state_scope = target_scope(stack, st, opts)
+  if not opts.destroy then plan_declared(p, stack, st, desired_scope) end
+  local deletes = plan_deletes(p, stack, st, opts, desired_scope, state_scope)
+  plan_replaces(p, deletes)
+  order_deletes(p)
+  M.run_checks(stack, st, p)
+  p.summary = summarise(p)
   return p
 end
 
