@@ -452,11 +452,14 @@ end
 
 -- ---- the walk ----
 
-function M.run(p, stack, st, opts)
-  opts = check_options("apply.run", opts, { parallelism = true, reporter = true, interrupt = true })
-  local parallelism = opts.parallelism or 16
-  local reporter = opts.reporter or M.reporter("human")
-  local g <close> = dag.new()
+-- One apply in progress: the plan's graph, the result being gathered and
+-- the tasks running, shared by the stages of M.run below.
+local Run = {}
+Run.__index = Run
+
+-- The plan's actions as nodes of g, each waiting for what its action waits
+-- for; a cycle raises CycleError naming it.
+local function build_graph(g, p)
   for _, a in ipairs(p.actions) do g:add(a.id, a.id .. " (" .. tostring(a.where) .. ")") end
   for _, a in ipairs(p.actions) do
     for _, w in ipairs(a.waits_for) do
@@ -465,6 +468,150 @@ function M.run(p, stack, st, opts)
   end
   local ok, err = g:walk()
   if not ok then errors.raise { code = "CycleError", message = err } end
+end
+
+-- A resource waiting for AWS to show what it made or changed (the late
+-- waits of wpo.aws.typekit) lends its --parallelism slot to the next ready
+-- resource while it sleeps: waiting for propagation is not work.
+function Run:idle(fn)
+  self.idle_n = self.idle_n + 1
+  self:pump()
+  local okf, e = pcall(fn)
+  self.idle_n = self.idle_n - 1
+  if not okf then error(e, 0) end
+end
+
+-- a create reaches AWS as its declaration says; anything done to an
+-- existing object, where that object lives (its record's provider)
+function Run:ctx_for(a, prior, generation)
+  local decl_provider = a.decl and a.decl.provider
+  local provider = decl_provider
+  if not generation and prior and prior.type then provider = prior.provider end
+  local region, aws = stackmod.aws_for(self.stack, provider)
+  local reporter = self.reporter
+  return resource.context { address = a.address, type = a.type_def, stack = self.stack.name, region = region,
+    aws_settings = aws, where = a.where, prior = prior, lineage = self.st.lineage, generation = generation,
+    state_view = resource.state_view(self.st), logger = function(_, msg) reporter:note(a, msg) end,
+    idle = function(fn) return self:idle(fn) end }
+end
+
+function Run:count(a)
+  local c = self.result.counts
+  if a.replace_of then return end -- counted with its replace
+  if a.action == "create" then c.added = c.added + 1
+  elseif a.action == "update" then c.changed = c.changed + 1
+  elseif a.action == "replace" then
+    c.added = c.added + 1
+    if not a.cbd then c.destroyed = c.destroyed + 1 end
+  elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
+end
+
+-- A failed node: its dependents are skipped (independent branches go on);
+-- a state that cannot be written stops the run.
+function Run:failed(a, ms, err)
+  local result, g = self.result, self.g
+  result.ok = false
+  result.failures[#result.failures + 1] = { address = a.address, where = a.where, action = a.action, err = err }
+  self.reporter:fail(a, ms, err)
+  for _, id in ipairs(g:fail(a.id)) do
+    local _, why = g:status(id)
+    local where = result.where_of[id]
+    result.skipped[#result.skipped + 1] = { address = id, where = where, reason = why }
+    self.reporter:skip(id, why, where)
+  end
+  if errors.is(err) and err.code == "StateError" then self.stopping = true end
+end
+
+-- One action, as its own task: a progress line every PROGRESS_MS while it
+-- runs, then done or failed in the graph, then the next ready ones started.
+function Run:node(a)
+  local reporter = self.reporter
+  local t0 = loop.now()
+  reporter:start(a)
+  local over = false
+  local watcher = task.spawn(function()
+    while true do
+      local fired = task.sleep(M.PROGRESS_MS)
+      if not fired or over then return end
+      reporter:still(a, loop.now() - t0)
+    end
+  end)
+  watcher.name = "progress of " .. a.id
+  local okn, record = xpcall(execute, function(e)
+    if errors.is(e) then return e end
+    local msg = type(e) == "string" and e or errors.describe(e)
+    if log.enabled("debug") then log.debug("%s: %s", a.id, debug.traceback(msg, 2)) end
+    return errors.new { code = "InternalError", message = msg }
+  end, a, function(...) return self:ctx_for(...) end, self.st)
+  over = true
+  task.cancel(watcher)
+  local ms = loop.now() - t0
+  self.running[a.id] = nil
+  self.running_n = self.running_n - 1
+  if okn then
+    self:count(a)
+    self.g:done(a.id)
+    reporter:finish(a, ms, record)
+  else
+    self:failed(a, ms, record)
+  end
+  self:pump()
+end
+
+-- Start ready nodes up to --parallelism (no-ops are done at once, their
+-- recorded metadata refreshed); when nothing runs any more, the run is over.
+function Run:pump()
+  while not self.stopping and self.running_n - self.idle_n < self.parallelism do
+    local id = self.g:next()
+    if not id then break end
+    local a = self.p.by_id[id]
+    if a.action == "no-op" then
+      if refresh_metadata(self.st, a) then self.refreshed[#self.refreshed + 1] = a.address end
+      self.g:done(id)
+    else
+      self.running_n = self.running_n + 1
+      local t = task.spawn(self.node, self, a)
+      t.name = "apply " .. id
+      self.running[id] = t
+    end
+  end
+  if self.running_n == 0 and not self.finished then
+    self.finished = true
+    self.all_done:release()
+  end
+end
+
+-- SIGINT/SIGTERM: start nothing more; a second one cancels what runs.
+function Run:interrupt(n, signal)
+  local result = self.result
+  result.interrupted = true
+  result.signal = result.signal or signal or "SIGINT"
+  self.reporter:interrupt(n, signal)
+  self.stopping = true
+  if n >= 2 then
+    for _, t in pairs(self.running) do task.cancel(t) end
+  end
+end
+
+-- Run the graph to its end (or to an interrupt), interrupts handled by
+-- Run:interrupt when opts.interrupt.
+function Run:walk(catch_interrupts)
+  local prev_handler
+  if catch_interrupts then
+    prev_handler = task.on_interrupt(function(n, signal) self:interrupt(n, signal) end)
+  end
+  local okw, werr = pcall(function()
+    self:pump()
+    self.all_done:acquire()
+  end)
+  if catch_interrupts then task.on_interrupt(prev_handler) end
+  if not okw then error(werr, 0) end
+end
+
+function M.run(p, stack, st, opts)
+  opts = check_options("apply.run", opts, { parallelism = true, reporter = true, interrupt = true })
+  local g <close> = dag.new()
+  build_graph(g, p)
   -- A new state is saved, empty, before anything is created: its lineage seeds
   -- every client token, so a run that dies mid-create and is run again sends
   -- the same tokens and finds what the first run made.
@@ -473,128 +620,13 @@ function M.run(p, stack, st, opts)
   local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
     counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {} }
   for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
-  local running, stopping, finished = {}, false, false
-  local running_n, idle_n = 0, 0
-  local pump
-
-  -- A resource waiting for AWS to show what it made or changed (the late
-  -- waits of wpo.aws.typekit) lends its --parallelism slot to the next ready
-  -- resource while it sleeps: waiting for propagation is not work.
-  local function idle(fn)
-    idle_n = idle_n + 1
-    pump()
-    local okf, e = pcall(fn)
-    idle_n = idle_n - 1
-    if not okf then error(e, 0) end
-  end
-  local all_done = task.semaphore(1)
-  all_done:acquire()
-  local refreshed = {}      -- addresses of no-ops whose recorded metadata changed
-
-  -- a create reaches AWS as its declaration says; anything done to an
-  -- existing object, where that object lives (its record's provider)
-  local function ctx_for(a, prior, generation)
-    local decl_provider = a.decl and a.decl.provider
-    local provider = decl_provider
-    if not generation and prior and prior.type then provider = prior.provider end
-    local region, aws = stackmod.aws_for(stack, provider)
-    return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
-      where = a.where, prior = prior, lineage = st.lineage, generation = generation, state_view = resource.state_view(st),
-      logger = function(_, msg) reporter:note(a, msg) end, idle = idle }
-  end
-
-  local function count(a)
-    local c = result.counts
-    if a.replace_of then return end -- counted with its replace
-    if a.action == "create" then c.added = c.added + 1
-    elseif a.action == "update" then c.changed = c.changed + 1
-    elseif a.action == "replace" then
-      c.added = c.added + 1
-      if not a.cbd then c.destroyed = c.destroyed + 1 end
-    elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
-  end
-
-  local function node(a)
-    local t0 = loop.now()
-    reporter:start(a)
-    local over = false
-    local watcher = task.spawn(function()
-      while true do
-        local fired = task.sleep(M.PROGRESS_MS)
-        if not fired or over then return end
-        reporter:still(a, loop.now() - t0)
-      end
-    end)
-    watcher.name = "progress of " .. a.id
-    local okn, record = xpcall(execute, function(e)
-      if errors.is(e) then return e end
-      local msg = type(e) == "string" and e or errors.describe(e)
-      if log.enabled("debug") then log.debug("%s: %s", a.id, debug.traceback(msg, 2)) end
-      return errors.new { code = "InternalError", message = msg }
-    end, a, ctx_for, st)
-    over = true
-    task.cancel(watcher)
-    local ms = loop.now() - t0
-    running[a.id] = nil
-    running_n = running_n - 1
-    if okn then
-      count(a)
-      g:done(a.id)
-      reporter:finish(a, ms, record)
-    else
-      result.ok = false
-      result.failures[#result.failures + 1] = { address = a.address, where = a.where, action = a.action, err = record }
-      reporter:fail(a, ms, record)
-      for _, id in ipairs(g:fail(a.id)) do
-        local _, why = g:status(id)
-        local where = result.where_of[id]
-        result.skipped[#result.skipped + 1] = { address = id, where = where, reason = why }
-        reporter:skip(id, why, where)
-      end
-      if errors.is(record) and record.code == "StateError" then stopping = true end
-    end
-    pump()
-  end
-
-  function pump()
-    while not stopping and running_n - idle_n < parallelism do
-      local id = g:next()
-      if not id then break end
-      local a = p.by_id[id]
-      if a.action == "no-op" then
-        if refresh_metadata(st, a) then refreshed[#refreshed + 1] = a.address end
-        g:done(id)
-      else
-        running_n = running_n + 1
-        local t = task.spawn(node, a)
-        t.name = "apply " .. id
-        running[id] = t
-      end
-    end
-    if running_n == 0 and not finished then
-      finished = true
-      all_done:release()
-    end
-  end
-
-  local prev_handler
-  if opts.interrupt then
-    prev_handler = task.on_interrupt(function(n, signal)
-      result.interrupted = true
-      result.signal = result.signal or signal or "SIGINT"
-      reporter:interrupt(n, signal)
-      stopping = true
-      if n >= 2 then
-        for _, t in pairs(running) do task.cancel(t) end
-      end
-    end)
-  end
-  local okw, werr = pcall(function()
-    pump()
-    all_done:acquire()
-  end)
-  if opts.interrupt then task.on_interrupt(prev_handler) end
-  if not okw then error(werr, 0) end
+  local run = setmetatable({ p = p, stack = stack, st = st, g = g, result = result,
+    parallelism = opts.parallelism or 16, reporter = opts.reporter or M.reporter("human"),
+    running = {}, running_n = 0, idle_n = 0, stopping = false, finished = false,
+    refreshed = {},           -- addresses of no-ops whose recorded metadata changed
+    all_done = task.semaphore(1) }, Run)
+  run.all_done:acquire()
+  run:walk(opts.interrupt)
 
   for _, id in ipairs(g:ids()) do
     local status = g:status(id)
@@ -602,8 +634,8 @@ function M.run(p, stack, st, opts)
   end
   if result.interrupted or #result.not_started > 0 then result.ok = false end
   local outputs_changed = update_outputs(stack, st, p.destroy)
-  if refreshed[1] or outputs_changed then st:commit(refreshed, { outputs = outputs_changed }) end
-  reporter:summary(result)
+  if run.refreshed[1] or outputs_changed then st:commit(run.refreshed, { outputs = outputs_changed }) end
+  run.reporter:summary(result)
   return result
 end
 
