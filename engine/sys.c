@@ -1,12 +1,13 @@
 /*
  * sys.c — wpo.core.sys: facts about the process and the libraries it runs
- * with (versions, pid, host, user, terminals). Nothing here blocks, except
+ * with (versions, pid, host, user, terminals, the wall clock). Nothing here blocks, except
  * readable() for at most the time it is given.
  */
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -89,7 +90,23 @@ static int l_sys_readable(lua_State *L)
     return 1;
 }
 
+/* sys.timestamp() -> "2026-12-07T04:52:10.123456Z": the wall clock now, UTC,
+ * RFC 3339 with microseconds (the @timestamp of machine-readable events). */
+static int l_sys_timestamp(lua_State *L)
+{
+    struct timespec ts;
+    struct tm tm;
+    char buf[40];
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm))
+        return luaL_error(L, "sys.timestamp: the wall clock cannot be read");
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%06ldZ", (long)(ts.tv_nsec / 1000));
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
+    {"timestamp", l_sys_timestamp},
     {"versions", l_sys_versions},
     {"pid", l_sys_pid},
     {"hostname", l_sys_hostname},

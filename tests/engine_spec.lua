@@ -257,16 +257,20 @@ describe("wpo engine (end to end)", function()
     local r = wpo(dir, { "plan", "s.lua", "--json" })
     assert.are.equal(0, r.status, r.stderr)
     local doc = cjson.decode(r.stdout)
-    assert.are.equal(1, doc.format_version)
+    assert.are.equal("1.2", doc.format_version)
     assert.are.equal("t", doc.stack)
     assert.are.same({ add = 3, change = 0, destroy = 0 }, doc.summary)
-    assert.are.equal(3, #doc.changes)
-    for _, c in ipairs(doc.changes) do
-      assert.are.equal("create", c.action)
+    assert.are.equal(3, #doc.resource_changes)
+    for _, c in ipairs(doc.resource_changes) do
+      assert.are.same({ "create" }, c.change.actions)
+      assert.are.equal(cjson.null, c.change.before)
       assert.matches("^s%.lua:%d+$", c.where)
       assert.is_string(c.type)
-      assert.matches("^" .. c.type:gsub("%.", "%%.") .. "%.", c.address)
+      assert.are.equal(c.type .. "." .. c.name, c.address)
+      assert.are.equal("managed", c.mode)
     end
+    -- the same bytes every run
+    assert.are.equal(r.stdout, wpo(dir, { "plan", "s.lua", "--json" }).stdout)
     assert.are.equal(1, wpo(dir, { "plan", "nonexistent.lua", "--detailed-exitcode" }).status)
   end)
 
@@ -460,7 +464,11 @@ describe("wpo engine (end to end)", function()
     assert.are.equal("plan", events[1].event)
     assert.are.same({ add = 3, change = 0, destroy = 0 }, events[1].summary)
     local starts, ends = 0, 0
-    for _, e in ipairs(events) do
+    local stamp = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d%d%d%dZ$"
+    for i, e in ipairs(events) do
+      assert.matches(stamp, e["@timestamp"])
+      assert.are.equal("info", e["@level"])
+      if i > 1 then assert.is_true(e["@timestamp"] >= events[i - 1]["@timestamp"]) end
       if e.event == "start" then starts = starts + 1; assert.are.equal("create", e.action) end
       if e.event == "end" then
         ends = ends + 1
@@ -488,6 +496,7 @@ describe("wpo engine (end to end)", function()
     local last = events[#events]
     assert.are.equal("summary", last.event)
     assert.is_false(last.ok)
+    assert.are.equal("error", last["@level"])
     assert.are.equal("s.lua:2", last.failures[1].where)
     assert.are.equal("Apply failed: 0 added, 0 changed, 0 destroyed; 1 failed, 1 skipped.\n"
       .. "  s.lua:2: wpo.null.a: NullFailure: no capacity\n"
@@ -531,8 +540,8 @@ describe("wpo engine (end to end)", function()
     assert.are.equal(0, r.status, r.stderr)
     local doc = cjson.decode(r.stdout)
     local app
-    for _, c in ipairs(doc.changes) do if c.address == "wpo.null.app" then app = c end end
-    assert.are.equal("from file", app.after.value)
+    for _, c in ipairs(doc.resource_changes) do if c.address == "wpo.null.app" then app = c end end
+    assert.are.equal("from file", app.change.after.value)
     r = wpo(dir, { "plan", "s.lua", "--var", "greating=x" })
     assert.are.equal(1, r.status)
     assert.matches("the stack declares no variable 'greating' %(did you mean 'greeting'%?%)", r.stderr)

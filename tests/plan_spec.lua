@@ -139,17 +139,66 @@ describe("wpo.plan", function()
   it("describes itself as JSON in the documented shape", function()
     local s = et.stack(HEAD .. 's:add("wpo.null", "a", { value = 2 })\nreturn s\n')
     local doc = plan.json(plan.make(s, et.memstate({ ["wpo.null.a"] = record("wpo.null", "i", { value = 1 }) })))
-    assert.are.equal(1, doc.format_version)
+    assert.are.equal("1.2", doc.format_version)
     assert.are.equal("t", doc.stack)
     assert.are.same({ add = 0, change = 1, destroy = 0 }, doc.summary)
-    local c = doc.changes[1]
+    local c = doc.resource_changes[1]
     assert.are.equal("wpo.null.a", c.address)
     assert.are.equal("wpo.null", c.type)
-    assert.are.equal("update", c.action)
+    assert.are.equal("a", c.name)
+    assert.are.same({ "update" }, c.change.actions)
     assert.matches("s%.lua:2$", c.where)
-    assert.are.same({ "value" }, c.changed)
-    assert.are.equal(1, c.before.value)
-    assert.are.equal(2, c.after.value)
+    assert.are.equal(1, c.change.before.value)
+    assert.are.equal("i", c.change.before.id)
+    assert.are.equal(2, c.change.after.value)
+    assert.are.same({ { address = "wpo.null.a", mode = "managed", type = "wpo.null", name = "a",
+      values = { id = "i", value = 1 }, sensitive_values = {} } }, doc.prior_state.values.root_module.resources)
+  end)
+
+  it("writes Terraform's plan shape: replace actions and paths, secrets left out, outputs, stable bytes", function()
+    local json = require "wpo.json"
+    local s = et.stack(HEAD .. 'local pw = s:add("random.password", "db", { length = 12 })\n'
+      .. 's:add("wpo.null", "a", { value = "10.0.0.0/16", triggers = { v = "2" } })\n'
+      .. 's:add("wpo.null", "c", { triggers = { v = "2" }, lifecycle = { create_before_destroy = true } })\n'
+      .. 's:add("wpo.null", "app", { value = pw.result })\n'
+      .. 's:output("pw", pw.result)\ns:output("cidr", "10.0.0.0/16")\nreturn s\n')
+    local st = et.memstate({
+      ["random.password.db"] = record("random.password", "P", { length = 12, upper = true,
+        lower = true, numeric = true, special = true, min_upper = 0, min_lower = 0, min_numeric = 0, min_special = 0 },
+        { id = "P", result = "hunter2-SECRET" }),
+      ["wpo.null.a"] = record("wpo.null", "i", { value = "10.0.0.0/16", triggers = { v = "1" } }),
+      ["wpo.null.c"] = record("wpo.null", "k", { triggers = { v = "1" } }),
+      ["wpo.null.gone"] = record("wpo.null", "g", {}),
+    })
+    st.outputs = { cidr = { value = "10.0.0.0/8" } }
+    local doc = plan.json(plan.make(s, st))
+    local by = {}
+    for _, c in ipairs(doc.resource_changes) do by[c.address] = c end
+    assert.are.same({ "delete", "create" }, by["wpo.null.a"].change.actions)
+    assert.are.same({ { "triggers" } }, by["wpo.null.a"].change.replace_paths)
+    assert.are.equal("replace_because_cannot_update", by["wpo.null.a"].action_reason)
+    assert.are.same({ "create", "delete" }, by["wpo.null.c"].change.actions)
+    assert.are.same({ "delete" }, by["wpo.null.gone"].change.actions)
+    assert.are.equal("delete_because_no_resource_config", by["wpo.null.gone"].action_reason)
+    assert.are.same({ "create" }, by["wpo.null.app"].change.actions)
+    -- a secret: left out, and said to be there
+    assert.is_nil(by["wpo.null.app"].change.after.value)
+    assert.are.same({ value = true }, by["wpo.null.app"].change.after_sensitive)
+    assert.is_nil(by["random.password.db"].change.before.result)
+    assert.is_true(by["random.password.db"].change.before_sensitive.result)
+    assert.are.same({ "no-op" }, by["random.password.db"].change.actions)
+    assert.are.same({ "update" }, doc.output_changes.cidr.actions)
+    assert.are.equal("10.0.0.0/8", doc.output_changes.cidr.before)
+    assert.are.equal("10.0.0.0/16", doc.output_changes.cidr.after)
+    assert.are.same({ "create" }, doc.output_changes.pw.actions)
+    assert.is_true(doc.output_changes.pw.after_sensitive)
+    assert.are.equal(4, #doc.prior_state.values.root_module.resources)
+    local text = json.encode(doc)
+    assert.is_nil(text:find("SECRET", 1, true))
+    assert.is_nil(text:find("\\/", 1, true))
+    assert.is_truthy(text:find('"10.0.0.0/16"', 1, true))
+    assert.matches('^{"format_version":"1.2","output_changes":', text)
+    assert.are.equal(text, json.encode(plan.json(plan.make(s, st))))
   end)
 
   it("refreshes every resource in parallel and plans re-creating what is gone", function()
@@ -213,7 +262,7 @@ describe("wpo.plan", function()
     -- the replace stands for both in what is shown
     assert.are.same({ add = 2, change = 1, destroy = 2 }, p.summary)
     assert.is_nil(plan.render(p):find("(destroy)", 1, true))
-    assert.are.equal(3, #plan.json(p).changes)
+    assert.are.equal(3, #plan.json(p).resource_changes)
   end)
 
   it("plans create_before_destroy as a create, then the old object's delete after its dependents", function()

@@ -352,7 +352,7 @@ describe("remote state (wpo binary against fakeaws)", function()
       for i, text in ipairs(texts) do
         assert.is_nil(text:find(pw, 1, true), "the password appears in text #" .. i)
       end
-      assert.is_not_nil(destroy.stdout:find('"value":"(sensitive)"', 1, true), destroy.stdout)
+      assert.is_not_nil(destroy.stdout:find('"before_sensitive":{"value":true}', 1, true), destroy.stdout)
       assert.matches("value = %(sensitive%)", shown.stdout)
       -- the saved plan (which holds the refreshed state) is encrypted too, and applies
       local r = wpo({ "apply", "saved.plan" }, env)

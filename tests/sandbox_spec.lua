@@ -161,7 +161,7 @@ return s
       h.rmrf(repo)
       assert.are.equal(0, r.status, r.stderr)
       local after = {}
-      for _, c in ipairs(require("cjson").decode(r.stdout).changes) do after[c.address] = c.after.value end
+      for _, c in ipairs(require("cjson").decode(r.stdout).resource_changes) do after[c.address] = c.change.after.value end
       assert.are.same({ ["wpo.null.a"] = 2, ["wpo.null.b"] = "committed only", ["wpo.null.c"] = "no host module" },
         after)
     end)

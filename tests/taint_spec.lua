@@ -75,8 +75,9 @@ describe("tainted objects (end to end)", function()
     assert.matches("Plan: 1 to add, 0 to change, 1 to destroy.", r.stdout, 1, true)
     local doc = cjson.decode(wpo({ "plan", "s.lua", "--json" }).stdout)
     local change
-    for _, c in ipairs(doc.changes) do if c.address == ADDRESS then change = c end end
-    assert.are.equal("replace", change.action)
+    for _, c in ipairs(doc.resource_changes) do if c.address == ADDRESS then change = c end end
+    assert.are.same({ "delete", "create" }, change.change.actions)
+    assert.are.equal("replace_because_tainted", change.action_reason)
     assert.matches("InvalidParameterValue", change.tainted, 1, true)
 
     -- fixed, the run deletes the tainted group and makes it again

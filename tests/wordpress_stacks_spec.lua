@@ -329,10 +329,11 @@ describe("the WordPress stacks", function()
 
     local function actions(doc)
       local out = {}
-      for _, c in ipairs(doc.changes) do
-        if c.action ~= "no-op" then
-          out[c.action] = out[c.action] or {}
-          table.insert(out[c.action], c.address)
+      for _, c in ipairs(doc.resource_changes) do
+        local action = #c.change.actions == 2 and "replace" or c.change.actions[1]
+        if action ~= "no-op" then
+          out[action] = out[action] or {}
+          table.insert(out[action], c.address)
         end
       end
       for _, l in pairs(out) do table.sort(l) end

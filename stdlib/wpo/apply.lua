@@ -30,14 +30,15 @@
 --
 -- Progress ("still creating... (10s elapsed)") runs on the loop's timers
 -- (wpo.core.loop through wpo.task), so a fake loop drives it in tests.
-local cjson = require "cjson"
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
+local json = require "wpo.json"
 local check_options = require("wpo.options").check
 local log = require "wpo.log"
 local loop = require "wpo.core.loop"
 local resource = require "wpo.resource"
 local stackmod = require "wpo.stack"
+local sys = require "wpo.core.sys"
 local task = require "wpo.task"
 local text = require "wpo.text"
 local value = require "wpo.value"
@@ -145,8 +146,13 @@ end
 local Json = {}
 Json.__index = Json
 
+-- Each event carries @timestamp (UTC, RFC 3339, microseconds) and @level
+-- ("info", or "error" for a failure), as Terraform's machine-readable UI.
+local ERROR_EVENTS = { ["end"] = true, summary = true }
 function Json:event(t)
-  self.out:write(cjson.encode(t), "\n")
+  t["@timestamp"] = sys.timestamp()
+  t["@level"] = (ERROR_EVENTS[t.event] and t.ok == false) and "error" or "info"
+  self.out:write(json.encode(t), "\n")
   self.out:flush()
 end
 

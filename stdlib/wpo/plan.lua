@@ -11,7 +11,7 @@
 --        waits for it and a plan replaces it
 --   plan.make(stack, st, { targets = {addresses}, destroy = bool, drift }) -> plan
 --   plan.render(p, { color = bool }) -> text
---   plan.json(p) -> table for cjson: { format_version = 1, stack, changes, summary }
+--   plan.json(p) -> the plan in the shape of Terraform's JSON plan (see M.json)
 --   plan.has_changes(p) -> boolean
 --
 -- An action: { id (graph node), address, type (name), type_def, action =
@@ -191,20 +191,26 @@ end
 -- A declaration's attributes with references resolved against the actions
 -- planned so far (unknown until apply where they come from a create or a
 -- replace), each checked against its type. -> after, sensitive (names)
+-- A reference's value as planned: a planned action's attribute, unknown
+-- where a create or replace makes it, else what the state recorded.
+-- -> value, sensitive
+local function planned_value(p, ref_decl, name)
+  local a = p.by_id[ref_decl.address]
+  if not a then return value.UNKNOWN, false end
+  local rt = a.type_def
+  local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
+    or a.sensitive[name] or was_sensitive(a, name)
+  if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
+  if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
+  local v = a.prior.outputs[name]
+  if v == nil then v = a.prior.inputs[name] end
+  if v == nil then return value.UNKNOWN, sens end
+  return v, sens
+end
+
 local function resolve_attributes(p, d)
   local t = d.type
-  local function lookup(ref_decl, name)
-    local a = p.by_id[ref_decl.address]
-    local rt = a.type_def
-    local sens = (rt.outputs[name] and rt.outputs[name].sensitive) or sensitive_attr(rt, name)
-      or a.sensitive[name] or was_sensitive(a, name)
-    if rt.attributes[name] and a.after[name] ~= nil then return a.after[name], sens end
-    if a.action == "create" or a.action == "replace" then return value.UNKNOWN, sens end
-    local v = a.prior.outputs[name]
-    if v == nil then v = a.prior.inputs[name] end
-    if v == nil then return value.UNKNOWN, sens end
-    return v, sens
-  end
+  local function lookup(ref_decl, name) return planned_value(p, ref_decl, name) end
   local after, sensitive = {}, {}
   for _, name in ipairs(t.attribute_names) do
     local v, s = value.resolve(d.attrs[name], lookup)
@@ -298,7 +304,7 @@ local function plan_deletes(p, stack, st, opts, desired_scope, state_scope)
       local t, terr = resource.get(prior.type)
       if not t then plan_error(prior.where, address, "%s", terr) end
       deletes[#deletes + 1] = add_action(p, { address = address, type = prior.type, type_def = t, action = "delete",
-        where = prior.where, prior = prior, after = {},
+        where = prior.where, prior = prior, after = {}, no_config = not opts.destroy or nil,
         reason = not opts.destroy and "no longer in the stack" or nil })
     end
     for i, old in ipairs(prior.deposed or {}) do
@@ -391,6 +397,32 @@ local function order_deletes(p)
   end
 end
 
+-- The stack's outputs as the plan leaves them: p.outputs = { { name, before
+-- (the state's), after (value.UNKNOWN until apply where a create makes it;
+-- nil: removed), sensitive } }, by name.
+local function plan_outputs(p, stack, st, destroy)
+  local outs, seen = {}, {}
+  if not destroy then
+    for _, o in ipairs(stack.outputs) do
+      seen[o.name] = true
+      local ok, v, sens = pcall(value.resolve, o.value, function(ref_decl, name)
+        return planned_value(p, ref_decl, name)
+      end)
+      if not ok then v, sens = value.UNKNOWN, false end
+      local prior = st.outputs and st.outputs[o.name]
+      outs[#outs + 1] = { name = o.name, before = prior, after = v,
+        sensitive = (o.sensitive or sens or (prior and prior.sensitive)) and true or false }
+    end
+  end
+  for name, prior in pairs(st.outputs or {}) do
+    if not seen[name] then
+      outs[#outs + 1] = { name = name, before = prior, sensitive = prior.sensitive and true or false }
+    end
+  end
+  table.sort(outs, function(x, y) return x.name < y.name end)
+  p.outputs = outs
+end
+
 -- { add, change, destroy }: a replace counts as one to add (and one to
 -- destroy unless create_before_destroy, whose old object is not shown)
 local function summarise(p)
@@ -416,8 +448,11 @@ function M.make(stack, st, opts)
   local deletes = plan_deletes(p, stack, st, opts, desired_scope, state_scope)
   plan_replaces(p, deletes)
   order_deletes(p)
+  plan_outputs(p, stack, st, opts.destroy)
   M.run_checks(stack, st, p)
   p.summary = summarise(p)
+  p.prior = {}
+  for _, address in ipairs(st:addresses()) do p.prior[#p.prior + 1] = { address = address, record = st:get(address) } end
   return p
 end
 
@@ -592,47 +627,170 @@ end
 
 -- ---- JSON ----
 
-local function masked_attrs(a, attrs)
-  local out = {}
-  for k, v in pairs(attrs or {}) do
-    out[k] = value.mask(v, a.sensitive[k] or sensitive_attr(a.type_def, k) or was_sensitive(a, k))
-  end
-  return out
+-- ---- JSON: the shape of Terraform's plan representation ----
+
+M.JSON_FORMAT_VERSION = "1.2"
+
+-- A resource's name within its type: aws.ec2.subnet.private-a -> private-a
+local function name_in_type(address, type_name)
+  if type_name and address:sub(1, #type_name + 1) == type_name .. "." then return address:sub(#type_name + 2) end
+  return address
 end
 
-function M.json(p)
-  local changes = {}
-  for _, a in ipairs(p.actions) do
-    if a.replace_of then goto continue end
-    local c = { address = a.address, type = a.type, action = a.action, where = a.where }
-    if a.action ~= "delete" then c.after = masked_attrs(a, a.after) end
-    if a.prior then
-      c.before = masked_attrs(a, a.prior.inputs)
-      c.id = a.prior.id
+-- v without its unknown parts -> known (nil where wholly unknown), unknown
+-- (true, or a table of the unknown parts' paths; nil where none)
+local function split_unknown(v)
+  if v == value.UNKNOWN or value.is_lazy(v) then return nil, true end
+  if type(v) ~= "table" then return v, nil end
+  local known, unknown = {}, nil
+  for k, x in pairs(v) do
+    local kx, ux = split_unknown(x)
+    known[k] = kx
+    if ux then unknown = unknown or {}; unknown[k] = ux end
+  end
+  return known, unknown
+end
+
+-- attrs -> values (sensitive ones left out: wpo prints no secret), unknown
+-- paths, sensitive names (each true)
+-- (an attribute of type list is written as a JSON array even when empty)
+local function attribute_values(attrs, t, is_sensitive)
+  local json = require "wpo.json"
+  local values, unknown, sensitive = {}, {}, {}
+  for k, v in pairs(attrs or {}) do
+    if is_sensitive(k) then
+      sensitive[k] = true
+      if v == value.UNKNOWN or value.is_lazy(v) then unknown[k] = true end
+    else
+      local kv, uv = split_unknown(v)
+      local spec = t and t.attributes[k]
+      if type(kv) == "table" and spec and spec.type == "list" then kv = json.array(kv) end
+      values[k] = kv
+      unknown[k] = uv
     end
-    if #(a.changed or {}) > 0 then c.changed = a.changed end
-    if #(a.forces or {}) > 0 then c.replace_because = a.forces end
-    if a.reason then c.reason = a.reason end
-    if a.tainted then c.tainted = a.tainted end
-    if a.deposed then c.deposed = true end
-    local unknown = {}
-    for _, n in ipairs(a.type_def.attribute_names) do
-      if value.has_unknown(a.after[n]) then unknown[#unknown + 1] = n end
-    end
+  end
+  return values, unknown, sensitive
+end
+
+local function prior_values(record, t, is_sensitive)
+  local merged = {}
+  for k, v in pairs(record.inputs or {}) do merged[k] = v end
+  for k, v in pairs(record.outputs or {}) do if merged[k] == nil then merged[k] = v end end
+  merged.id = record.id
+  local values, _, sensitive = attribute_values(merged, t, is_sensitive)
+  return values, sensitive
+end
+
+local function actions_of(a)
+  if a.action == "replace" then return a.cbd and { "create", "delete" } or { "delete", "create" } end
+  return { a.action }
+end
+
+local function action_reason(a)
+  if a.action == "replace" then
+    return a.tainted and "replace_because_tainted" or "replace_because_cannot_update"
+  end
+  if a.no_config then
+    return "delete_because_no_resource_config"
+  end
+end
+
+-- Whether a type says attribute or output k of its objects is secret
+local function secret_in_type(t, k)
+  return t ~= nil and (sensitive_attr(t, k) or (t.outputs[k] ~= nil and t.outputs[k].sensitive)) or false
+end
+
+local function resource_change(a, json)
+  local function is_sensitive(k)
+    return a.sensitive[k] or secret_in_type(a.type_def, k) or was_sensitive(a, k) or false
+  end
+  local change = { actions = json.array(actions_of(a)), before = json.null, after = json.null,
+    after_unknown = {}, before_sensitive = false, after_sensitive = false }
+  if a.prior then change.before, change.before_sensitive = prior_values(a.prior, a.type_def, is_sensitive) end
+  if a.action ~= "delete" then
+    change.after, change.after_unknown, change.after_sensitive = attribute_values(a.after, a.type_def, is_sensitive)
     if a.action == "create" or a.action == "replace" then
       for _, n in ipairs(a.type_def.output_names) do
-        if not a.type_def.attributes[n] then unknown[#unknown + 1] = n end
+        if not a.type_def.attributes[n] then change.after_unknown[n] = true end
       end
     end
-    if #unknown > 0 then c.known_after_apply = unknown end
-    changes[#changes + 1] = c
-    ::continue::
+  end
+  if #(a.forces or {}) > 0 then
+    local paths = {}
+    for i, n in ipairs(a.forces) do paths[i] = json.array { n } end
+    change.replace_paths = json.array(paths)
+  end
+  local rc = { address = a.address, mode = "managed", type = a.type, name = name_in_type(a.address, a.type),
+    change = change, action_reason = action_reason(a),
+    -- wpo's own: where it is declared, the object's id, why in words
+    where = a.where and tostring(a.where) or nil, id = a.prior and a.prior.id or nil,
+    reason = a.reason, tainted = a.tainted }
+  if a.deposed then rc.deposed = tostring(a.deposed) end
+  if a.decl and a.decl.provider then rc.provider_name = a.decl.provider end
+  return rc
+end
+
+local function output_change(o, json)
+  local before, after = json.null, json.null
+  if o.before ~= nil and not o.sensitive then before = o.before.value end
+  local unknown = false
+  if o.after ~= nil then
+    local known, u = split_unknown(o.after)
+    if u then unknown = u end
+    if not o.sensitive and known ~= nil then after = known end
+  end
+  local action
+  if o.before == nil then action = "create"
+  elseif o.after == nil then action = "delete"
+  elseif unknown or not value.equal(o.before.value, o.after) then action = "update"
+  else action = "no-op" end
+  return { actions = json.array { action }, before = before, after = after, after_unknown = unknown,
+    before_sensitive = o.before ~= nil and o.sensitive, after_sensitive = o.after ~= nil and o.sensitive }
+end
+
+-- plan.json(p) -> the plan as a table for wpo.json.encode, in the shape of
+-- Terraform's JSON plan (format_version 1.2), so that tools reading
+-- `resource_changes` (OPA/conftest policies) read it unchanged:
+--   { format_version, stack, resource_changes = { { address, mode, type,
+--     name, deposed?, provider_name?, change = { actions, before, after,
+--     after_unknown, before_sensitive, after_sensitive, replace_paths? },
+--     action_reason?, where, id?, reason?, tainted? } }, output_changes =
+--     { name = change }, prior_state = { format_version, values = {
+--     outputs, root_module = { resources } } }, resource_drift, summary }
+-- Sensitive values are left out (their *_sensitive entry says they exist);
+-- values known only after apply are left out of `after` and marked in
+-- after_unknown. A replace is one change ("delete","create", or
+-- "create","delete" for create_before_destroy).
+function M.json(p)
+  local json = require "wpo.json"
+  local changes = {}
+  for _, a in ipairs(p.actions) do
+    if not a.replace_of and a.deposed ~= 0 then changes[#changes + 1] = resource_change(a, json) end
+  end
+  local output_changes = {}
+  for _, o in ipairs(p.outputs or {}) do output_changes[o.name] = output_change(o, json) end
+  local resources, outputs = {}, {}
+  for _, r in ipairs(p.prior or {}) do
+    local rec = r.record
+    local t = resource.get(rec.type)
+    local function is_sensitive(k)
+      return secret_in_type(t, k) or was_sensitive({ prior = rec }, k) or false
+    end
+    local values, sensitive = prior_values(rec, t, is_sensitive)
+    resources[#resources + 1] = { address = r.address, mode = "managed", type = rec.type,
+      name = name_in_type(r.address, rec.type), values = values, sensitive_values = sensitive }
+  end
+  for _, o in ipairs(p.outputs or {}) do
+    if o.before ~= nil then
+      outputs[o.name] = { sensitive = o.sensitive, value = (not o.sensitive) and o.before.value or nil }
+    end
   end
   local drift = {}
   for _, d in ipairs(p.drift) do drift[#drift + 1] = d end
-  local doc = { format_version = 1, stack = p.stack, changes = changes, summary = p.summary }
-  if #drift > 0 then doc.drift = drift end
-  return doc
+  return { format_version = M.JSON_FORMAT_VERSION, stack = p.stack, resource_changes = json.array(changes),
+    output_changes = output_changes, resource_drift = json.array(drift), summary = p.summary,
+    prior_state = { format_version = "1.0", values = { outputs = outputs,
+      root_module = { resources = json.array(resources) } } } }
 end
 
 return M

@@ -269,8 +269,11 @@ function M.show_plan(p, opts, event)
   if opts.json then
     local doc = plan.json(p)
     doc.event = event
+    if event then
+      doc["@timestamp"], doc["@level"] = require("wpo.core.sys").timestamp(), "info"
+    end
     doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
-    io.stdout:write(require("cjson").encode(doc), "\n")
+    io.stdout:write(require("wpo.json").encode(doc), "\n")
   else
     io.stdout:write(M.header(p), plan.render(p, { color = M.color() }))
   end
@@ -351,7 +354,7 @@ end
 -- again from the saved sources, must give the same changes (file:line
 -- aside: those are shown relative to the directory wpo runs in).
 
-M.PLAN_FILE_VERSION = 2
+M.PLAN_FILE_VERSION = 3
 
 -- The digest of what a plan document was made from (hex sha256).
 function M.plan_digest(doc)
@@ -412,7 +415,7 @@ function M.save_plan(path, p, stack, st, opts, destroy)
     var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
     root = stack.root, provenance = stack.provenance, env_vars = stack.env_vars, limits = stack.limits,
     state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
-    lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).changes,
+    lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).resource_changes,
   }
   doc.digest = M.plan_digest(doc)
   local text, err = cjson.encode(doc)

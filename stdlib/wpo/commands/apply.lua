@@ -42,7 +42,7 @@ function M.run(opts, args)
     r.inputs, r.outputs, r.deps = r.inputs or {}, r.outputs or {}, r.deps or {}
   end
   local p = plan.make(stack, st, { targets = doc.targets, destroy = doc.destroy })
-  local now = value.normalize_numbers(cjson.decode(cjson.encode(plan.json(p).changes)))
+  local now = value.normalize_numbers(cjson.decode(cjson.encode(plan.json(p).resource_changes)))
   if not value.equal(workflow.plan_changes(now), workflow.plan_changes(doc.changes)) then
     errors.raise { code = "StalePlan",
       message = "the saved plan no longer matches what its stack and state give: make a new plan" }
