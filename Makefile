@@ -50,8 +50,9 @@ CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
 all: wpo
+# a new file renamed over the old: a wpo still running keeps its own copy
 wpo: $(BUILDDIR)/wpo
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 endif
 
 deps:
