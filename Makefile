@@ -45,7 +45,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan chaos iam-check test tests-c bench models install uninstall clean
+.PHONY: all deps deps-test run check check-asan chaos iam-check test tests-c bench models docs install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -147,6 +147,12 @@ $(BUILDDIR)/modules.h: $(ENGINE_SRC)
 	   grep -ho '^int luaopen_wpo_core_[a-z0-9_]*' $(ENGINE_SRC) | sed 's/^int luaopen_wpo_core_/ X(/; s/$$/)/' | sort | tr -d '\n'; \
 	   echo; } > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+
+# The resource-type reference (docs/types/), generated from the definitions;
+# tests/interface_spec.lua fails when it is not current.
+docs: all
+	mkdir -p docs/types
+	WPO_STDLIB=$(CURDIR)/stdlib ./wpo lua tools/typedocs.lua docs/types
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wpo

@@ -27,8 +27,8 @@ end
 
 -- The order `wpo help` lists them in. A name whose module is absent is not offered.
 M.COMMANDS = {
-  "plan", "run", "apply", "destroy", "refresh", "import", "output", "state", "graph",
-  "history", "rollout", "unlock", "iam-policy", "aws", "lua", "version", "help",
+  "plan", "run", "apply", "destroy", "validate", "refresh", "import", "output", "state", "graph",
+  "history", "rollout", "unlock", "types", "iam-policy", "aws", "lua", "version", "help",
 }
 
 local function load_command(name)

@@ -9,7 +9,8 @@
 --        changed = {names} } }; an object a type reads as deleting (a delete
 --        in flight when a run was killed) stays, tainted, so that destroy
 --        waits for it and a plan replaces it
---   plan.make(stack, st, { targets = {addresses}, destroy = bool, drift }) -> plan
+--   plan.make(stack, st, { targets = {addresses}, destroy = bool, drift,
+--                          checks = false: the types' plan-time checks (AWS reads) not run }) -> plan
 --   plan.render(p, { color = bool }) -> text
 --   plan.json(p) -> the plan in the shape of Terraform's JSON plan (see M.json)
 --   plan.has_changes(p) -> boolean
@@ -440,7 +441,7 @@ local function summarise(p)
 end
 
 function M.make(stack, st, opts)
-  opts = check_options("plan.make", opts, { targets = true, destroy = true, drift = true })
+  opts = check_options("plan.make", opts, { targets = true, destroy = true, drift = true, checks = true })
   local p = { stack = stack.name, actions = {}, by_id = {}, drift = opts.drift or {},
     lineage = st.lineage, serial = st.serial, destroy = opts.destroy or false }
   local desired_scope, state_scope = target_scope(stack, st, opts)
@@ -449,7 +450,7 @@ function M.make(stack, st, opts)
   plan_replaces(p, deletes)
   order_deletes(p)
   plan_outputs(p, stack, st, opts.destroy)
-  M.run_checks(stack, st, p)
+  if opts.checks ~= false then M.run_checks(stack, st, p) end
   p.summary = summarise(p)
   p.prior = {}
   for _, address in ipairs(st:addresses()) do p.prior[#p.prior + 1] = { address = address, record = st:get(address) } end

@@ -163,9 +163,12 @@ local function check_iam(name, iam)
   return iam
 end
 
+-- A type's name: dotted lower-case words (aws.ec2.vpc)
+local TYPE_NAME = "^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$"
+
 -- resource.define(name)(spec) -> type
 function M.define(name)
-  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$") then
+  if type(name) ~= "string" or not name:match(TYPE_NAME) then
     error("resource.define: a type name is dotted lower-case words like 'aws.ec2.vpc', not " .. tostring(name), 2)
   end
   return function(spec)
@@ -258,7 +261,7 @@ function M.known_types()
       if entry:match("%.lua$") then
         local src = fs.read(path)
         for n in (src or ""):gmatch('resource%.define%s*%(?%s*"([%w_.]+)"') do
-          if not seen[n] then seen[n] = true; names[#names + 1] = n end
+          if not seen[n] and n:match(TYPE_NAME) then seen[n] = true; names[#names + 1] = n end
         end
       elseif not entry:find(".", 1, true) and (fs.stat(path) or {}).type == "directory" then
         scan(path, depth + 1)
@@ -273,7 +276,7 @@ end
 -- resource.get(name) -> type | nil, message
 function M.get(name)
   if registry[name] then return registry[name] end
-  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$") then
+  if type(name) ~= "string" or not name:match(TYPE_NAME) then
     return nil, "not a resource type name: " .. tostring(name)
   end
   local mod = M.module_name(name)

@@ -1,7 +1,8 @@
--- wpo help [COMMAND]: the list of commands, or one command's usage and options.
+-- wpo help [COMMAND | TYPE]: the list of commands, one command's usage and
+-- options, or one resource type's attributes and outputs.
 local M = {
-  summary = "show the commands, or one command's usage and options",
-  args = { "[COMMAND]" },
+  summary = "show the commands, one command's usage and options, or a resource type",
+  args = { "[COMMAND|TYPE]" },
 }
 
 function M.overview()
@@ -17,7 +18,8 @@ function M.overview()
     lines[#lines + 1] = string.format("  %-10s %s", name, cli.load_command(name).summary or "")
   end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "'wpo help COMMAND' shows a command's options. Exit status: 0 success, 1 failure, 2 usage error."
+  lines[#lines + 1] = "'wpo help COMMAND' shows a command's options; 'wpo types' lists the resource types and"
+  lines[#lines + 1] = "'wpo help TYPE' shows one. Exit status: 0 success, 1 failure, 2 usage error."
   return table.concat(lines, "\n") .. "\n"
 end
 
@@ -49,9 +51,17 @@ function M.run(_, args)
     io.stdout:write(M.overview())
     return 0
   end
+  if args[1]:find(".", 1, true) then
+    local t, err = require("wpo.resource").get(args[1])
+    if not t then cli.usage_error("%s ('wpo types' lists them)", err) end
+    io.stdout:write(require("wpo.typedoc").text(t))
+    return 0
+  end
   local spec = cli.load_command(args[1])
   if not spec then
-    cli.usage_error("no such command '%s' ('wpo help' lists them)", args[1])
+    local near = require("wpo.text").closest(args[1], cli.available())
+    cli.usage_error("no such command '%s'%s ('wpo help' lists them)", args[1],
+      near and (" (did you mean " .. near .. "?)") or "")
   end
   io.stdout:write(M.command_help(args[1], spec))
   return 0
