@@ -237,7 +237,7 @@ describe("wpo against fakeaws (end to end, network)", function()
     assert.are.equal(3, count(f:state(), "subnet"))
 
     r = ok(wpo({ "destroy", "s.lua", "--yes", "--var", "env=prod", "--var", "cidr_b=10.40.20.0/24" }))
-    assert.matches("Apply complete: 0 added, 0 changed, " .. COUNT .. " destroyed%.", r.stdout)
+    assert.matches("Destroy complete! Resources: " .. COUNT .. " destroyed%.", r.stdout)
     assert.are.same({}, f:state())
     assert.are.same({}, state().resources)
   end)

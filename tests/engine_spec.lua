@@ -56,6 +56,9 @@ describe("wpo engine (end to end)", function()
     r = wpo(dir, { "run", "s.lua", "--yes" })
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("wpo%.null%.worker: created in", r.stdout)
+    -- the outputs after the summary, the secret hidden
+    assert.matches("Apply complete: 3 added, 0 changed, 0 destroyed%.\n\nOutputs:\n\napp = \"%x+\"\n"
+      .. "password = %(sensitive%)\n$", r.stdout)
     assert.matches("Apply complete: 3 added, 0 changed, 0 destroyed%.", r.stdout)
     local doc = state_of(dir)
     assert.are.same({ "random.password.db", "wpo.null.app", "wpo.null.worker" }, addresses(doc))
@@ -87,9 +90,30 @@ describe("wpo engine (end to end)", function()
 
     r = wpo(dir, { "destroy", "s.lua", "--yes", "--var", "greeting=bonjour", "--var", "trigger=2" })
     assert.are.equal(0, r.status, r.stderr)
-    assert.matches("Apply complete: 0 added, 0 changed, 3 destroyed%.", r.stdout)
+    assert.matches("Destroy complete! Resources: 3 destroyed%.", r.stdout)
     assert.are.same({}, addresses(state_of(dir)))
     assert.are.equal("", wpo(dir, { "state", "list", "s.lua" }).stdout)
+  end)
+
+  it("says what a partial plan leaves out, counts in the singular, and takes --no-color and '--flag false'", function()
+    h.write(dir .. "/one.lua", 'local s = wpo.stack { name = "one" }\ns:add("wpo.null", "a", {})\nreturn s\n')
+    assert.are.equal(0, wpo(dir, { "run", "one.lua", "--yes" }).status)
+    local r = wpo(dir, { "plan", "one.lua", "--refresh", "false" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("No changes: stack one matches its script (1 resource).", r.stdout, 1, true)
+    r = wpo(dir, { "plan", "s.lua", "--target", "wpo.null.app" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("wpo: warning: --target plans only part of the stack (wpo.null.app and what it needs); "
+      .. "the rest may no longer match its script\n", r.stderr)
+    assert.matches("Plan: 1 to add", r.stdout)
+    -- color only on a terminal: script(1) gives wpo one; --no-color turns it off there
+    local function on_tty(args)
+      return h.sh("cd " .. h.quote(dir) .. " && script -qec " .. h.quote(h.quote(h.wpo_abs()) .. " " .. args)
+        .. " /dev/null")
+    end
+    assert.is_truthy(on_tty("plan s.lua").stdout:find("\27[", 1, true))
+    assert.is_nil(on_tty("plan s.lua --no-color").stdout:find("\27[", 1, true))
+    assert.are.equal(2, wpo(dir, { "plan", "s.lua", "--refresh", "maybe" }).status)
   end)
 
   it("keeps state, backup and lock files 0600 in a 0700 directory; the backup is the state before the run", function()

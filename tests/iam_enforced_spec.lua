@@ -104,7 +104,7 @@ describe("wpo iam-policy under fakeaws IAM enforcement", function()
     h.write(root .. "/" .. STACK, text)
     grant(destroy)
     r = ok(wpo({ "destroy", STACK, "--yes" }, true))
-    assert.matches("0 added, 0 changed, %d+ destroyed", r.stdout)
+    assert.matches("Destroy complete! Resources: %d+ destroyed", r.stdout)
   end)
 
   local function actions_of(doc)

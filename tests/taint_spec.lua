@@ -100,7 +100,7 @@ describe("tainted objects (end to end)", function()
     assert.is_string(record(ADDRESS).tainted)
     local r = wpo { "destroy", "s.lua", "--yes" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
-    assert.matches("0 added, 0 changed, 2 destroyed", r.stdout, 1, true)
+    assert.matches("Destroy complete! Resources: 2 destroyed.", r.stdout, 1, true)
     assert.are.same({}, groups())
     assert.are.same({}, (f:state().logs or {})["log-group"] or {})
   end)

@@ -373,7 +373,7 @@ return s
 
       r = wpo({ "destroy", "--yes", "--var", "cert=" .. cert, "--var", "max=6", path })
       assert.are.equal(0, r.status, r.stdout .. r.stderr)
-      assert.matches("Apply complete: 0 added, 0 changed, 14 destroyed.", r.stdout, 1, true)
+      assert.matches("Destroy complete! Resources: 14 destroyed.", r.stdout, 1, true)
       assert.matches("removed scale-in protection from 2 instances", r.stdout, 1, true)
       assert.are.same({}, live())
     end)

@@ -248,7 +248,7 @@ return s
       local final = env:resources("acme")["aws.rds.cluster.db"].outputs.final_snapshot_identifier
       r = env:wpo { "destroy", "s.lua", "--yes" }
       assert.are.equal(0, r.status, r.stdout .. r.stderr)
-      assert.matches("Apply complete: 0 added, 0 changed, 15 destroyed", r.stdout)
+      assert.matches("Destroy complete! Resources: 15 destroyed.", r.stdout, 1, true)
       local state = env.f:state()
       assert.are.same({ "db-cluster-snapshot" }, require("wpo.text").sorted_keys(state.rds))
       assert.is_table(state.rds["db-cluster-snapshot"][final])

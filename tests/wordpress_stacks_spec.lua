@@ -345,7 +345,7 @@ describe("the WordPress stacks", function()
       assert.are.equal(st.instances, #before)
       for _, i in ipairs(before) do assert.is_true(i.ProtectedFromScaleIn) end
       local r = ok(wpo { "destroy", st.file, "--yes" })
-      assert.matches("0 added, 0 changed, %d+ destroyed", r.stdout)
+      assert.matches("Destroy complete! Resources: %d+ destroyed", r.stdout)
       local held = f:state()
       assert.are.same({}, live_objects(held))
       assert.are.equal(st.instances, count(held, "ec2", "instance"))

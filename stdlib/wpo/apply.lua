@@ -136,7 +136,11 @@ end
 function Human:summary(r)
   local c = r.counts
   if r.ok then
-    self:line(string.format("\nApply complete: %d added, %d changed, %d destroyed.", c.added, c.changed, c.destroyed))
+    if r.destroy then
+      self:line(string.format("\nDestroy complete! Resources: %d destroyed.", c.destroyed))
+    else
+      self:line(string.format("\nApply complete: %d added, %d changed, %d destroyed.", c.added, c.changed, c.destroyed))
+    end
     return
   end
   self.err:write("\n")
@@ -624,7 +628,7 @@ function M.run(p, stack, st, opts)
   if not st.lineage and #p.actions > 0 then st:save() end
 
   local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
-    counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {} }
+    counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {}, destroy = p.destroy or nil }
   for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
   local run = setmetatable({ p = p, stack = stack, st = st, g = g, result = result,
     parallelism = opts.parallelism or 16, reporter = opts.reporter or M.reporter("human"),

@@ -105,6 +105,8 @@ function M.parse(spec, argv, first)
       only_args = true
     elseif a == "-h" or a == "--help" then
       opts.help = true
+    elseif a == "--no-color" and not options.no_color then
+      M.no_color = true              -- every command: as NO_COLOR=1
     else
       local name, value = a:match("^%-%-([%w][%w-]*)=(.*)$")
       if not name then name = a:match("^%-%-([%w][%w-]*)$") end
@@ -123,7 +125,11 @@ function M.parse(spec, argv, first)
           near and (" (did you mean " .. near .. "?)")
             or (#valid > 0 and (" (valid: " .. table.concat(valid, ", ") .. ")") or " (this command takes none)"))
       end
-      if (opt.type or "string") ~= "boolean" and value == nil then
+      if opt.type == "boolean" and value == nil and not negated
+          and (argv[i + 1] == "true" or argv[i + 1] == "false") then
+        i = i + 1                    -- --refresh false, as --refresh=false
+        value = argv[i]
+      elseif (opt.type or "string") ~= "boolean" and value == nil then
         i = i + 1
         value = argv[i]
         if value == nil then usage_error("option --%s needs a value%s", name,

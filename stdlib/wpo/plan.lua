@@ -612,8 +612,8 @@ function M.render(p, opts)
     lines[#lines + 1] = ""
   end
   if not M.has_changes(p) then
-    lines[#lines + 1] = string.format("No changes: stack %s matches its script (%d resources).", p.stack,
-      #p.actions)
+    lines[#lines + 1] = string.format("No changes: stack %s matches its script (%s).", p.stack,
+      require("wpo.text").count(#p.actions, "resource"))
   else
     lines[#lines + 1] = string.format("Stack %s: wpo will%s:", p.stack, p.destroy and " destroy" or "")
     lines[#lines + 1] = ""

@@ -40,6 +40,12 @@ function M.sorted_keys(t)
   return keys
 end
 
+-- text.count(n, "resource") -> "1 resource", "3 resources" (plural: "s" added
+-- unless given)
+function M.count(n, singular, plural)
+  return string.format("%d %s", n, n == 1 and singular or (plural or singular .. "s"))
+end
+
 -- text.duration(seconds) -> "850ms", "12s", "1m10s", "2h03m"
 function M.duration(seconds)
   if seconds < 1 then return string.format("%dms", math.floor(seconds * 1000 + 0.5)) end

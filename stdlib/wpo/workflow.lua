@@ -203,6 +203,7 @@ function M.uses_aws(stack, st)
 end
 
 function M.color()
+  if require("wpo.cli").no_color then return false end
   local nc = os.getenv("NO_COLOR")
   return (nc == nil or nc == "") and os.getenv("TERM") ~= "dumb" and require("wpo.core.sys").isatty(1)
 end
@@ -297,6 +298,10 @@ function M.make_plan(stack, st, opts, destroy)
     drift = plan.refresh(stack, st, { parallelism = opts.parallelism })
   end
   local p = plan.make(stack, st, { targets = opts.target, destroy = destroy, drift = drift })
+  if opts.target and #opts.target > 0 then
+    io.stderr:write("wpo: warning: --target plans only part of the stack (", table.concat(opts.target, ", "),
+      " and what it needs); the rest may no longer match its script\n")
+  end
   p.source = M.source_change(stack, st)
   return p
 end
@@ -327,6 +332,18 @@ end
 
 -- Run a confirmed plan and report; the exit status: 0, 1 (something
 -- failed), 130 or 143 (interrupted by SIGINT or SIGTERM; the state saved).
+-- After an apply: the stack's outputs, as `wpo output` shows them (secrets
+-- as "(sensitive)").
+function M.print_outputs(st)
+  local names = require("wpo.text").sorted_keys(st.outputs or {})
+  if #names == 0 then return end
+  io.stdout:write("\nOutputs:\n\n")
+  for _, n in ipairs(names) do
+    local o = st.outputs[n]
+    io.stdout:write(n, " = ", value.show(o.value, o.sensitive), "\n")
+  end
+end
+
 function M.apply(p, stack, st, opts)
   local apply = require "wpo.apply"
   -- the lock may have been lost while the plan was read; a KMS data key is
@@ -336,6 +353,7 @@ function M.apply(p, stack, st, opts)
   local result = apply.run(p, stack, st, { parallelism = opts.parallelism, interrupt = true,
     reporter = apply.reporter(opts.json and "json" or "human") })
   M.record_rollout(p, stack, st, result)
+  if result.ok and not opts.json and not p.destroy then M.print_outputs(st) end
   if result.ok then return 0 end
   if result.interrupted then return require("wpo.cli").signal_status(result.signal) end
   return 1

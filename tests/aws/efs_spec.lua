@@ -83,7 +83,7 @@ return s
 
     r = env:wpo { "destroy", "s.lua", "--yes" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
-    assert.matches("Apply complete: 0 added, 0 changed, 6 destroyed", r.stdout)
+    assert.matches("Destroy complete! Resources: 6 destroyed.", r.stdout, 1, true)
     assert.are.same({}, env.f:state().efs or {})
     for id, eni in pairs(env:objects("ec2", "network-interface")) do
       assert.are.equal("detaching", eni.Status, id .. " is still in use")

@@ -91,7 +91,7 @@ return s
     r = env:wpo { "destroy", "s.lua", "--yes" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("taking the final snapshot t%-db%-final%-", r.stdout)
-    assert.matches("Apply complete: 0 added, 0 changed, 5 destroyed", r.stdout)
+    assert.matches("Destroy complete! Resources: 5 destroyed.", r.stdout, 1, true)
     assert.are.same({}, env:objects("rds", "db-cluster"))
     assert.are.same({}, env:objects("rds", "db-instance"))
     assert.are.same({}, env:objects("rds", "db-subnet-group"))
