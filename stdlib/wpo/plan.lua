@@ -510,7 +510,17 @@ local function paint(color, code, s)
   return "\27[" .. code .. "m" .. s .. "\27[0m"
 end
 
-local function pad(s, n) return s .. string.rep(" ", math.max(0, n - #s)) end
+local spaces = {}   -- n -> n spaces
+local function pad(s, n)
+  local k = n - #s
+  if k <= 0 then return s end
+  local sp = spaces[k]
+  if not sp then
+    sp = string.rep(" ", k)
+    spaces[k] = sp
+  end
+  return s .. sp
+end
 
 local function width(names)
   local w = 0

@@ -340,6 +340,18 @@ local function quote(s)
 end
 M.quote = quote
 
+-- k as show writes a string key: bare when it is a name, else nil (memoised:
+-- the same keys come back in every value)
+local bare_keys = {}
+local function bare_key(k)
+  local b = bare_keys[k]
+  if b == nil then
+    b = k:match("^[%a_][%w_]*$") ~= nil
+    bare_keys[k] = b
+  end
+  return b and k or nil
+end
+
 local function key_order(a, b)
   local ta, tb = type(a), type(b)
   if ta ~= tb then return ta < tb end
@@ -365,12 +377,15 @@ local function show(v, sensitive)
     for _, x in ipairs(v) do parts[#parts + 1] = show(x) end
     return "[" .. table.concat(parts, ", ") .. "]"
   end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
-  table.sort(keys, key_order)
-  for _, k in ipairs(keys) do
-    local ks = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or ("[" .. show(k) .. "]")
-    parts[#parts + 1] = ks .. " = " .. show(v[k])
+  local keys, strings = {}, true
+  for k in pairs(v) do
+    keys[#keys + 1] = k
+    if type(k) ~= "string" then strings = false end
+  end
+  if strings then table.sort(keys) else table.sort(keys, key_order) end
+  for i, k in ipairs(keys) do
+    local ks = type(k) == "string" and bare_key(k) or ("[" .. show(k) .. "]")
+    parts[i] = ks .. " = " .. show(v[k])
   end
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
