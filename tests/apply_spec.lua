@@ -43,6 +43,17 @@ describe("wpo.apply", function()
     assert.are.equal("wpo.null.slow: still creating... (1m10s elapsed)\n", lines[1])
   end)
 
+  it("prints each running resource's progress every 10 s of its own time", function()
+    local result, r = run(HEAD .. 'local c = s:add("wpo.null", "c", { create_delay_ms = 5000 })\n'
+      .. 's:add("wpo.null", "a", { create_delay_ms = 25000 })\n'
+      .. 's:add("wpo.null", "b", { create_delay_ms = 21000, value = c.id })\nreturn s\n')
+    assert.is_true(result.ok)
+    local got = {}
+    for _, e in ipairs(r:all("still")) do got[#got + 1] = string.format("%s@%d+%d", e.id, e.t, e.ms) end
+    assert.are.same({ "wpo.null.a@10000+10000", "wpo.null.b@15000+10000", "wpo.null.a@20000+20000",
+      "wpo.null.b@25000+20000" }, got)
+  end)
+
   it("starts each resource the moment its own dependencies finish", function()
     local result, r = run(HEAD .. 'local slow = s:add("wpo.null", "slow", { create_delay_ms = 30000 })\n'
       .. 'local fast = s:add("wpo.null", "fast", { create_delay_ms = 1000 })\n'
