@@ -40,21 +40,29 @@
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"
-local client = require "wpo.aws.client"
-local common = require "wpo.aws.protocol.common"
 
 local M = {}
 
-M.client = client.new
-M.required = client.required
-M.is_read = client.is_read
-M.services = client.services
-M.is_list = common.is_list
-M.LIST_MT = common.LIST_MT
+-- The client (with its credentials, signer and transport) and the protocols
+-- are required when a field below is first read, not here: every resource
+-- type requires wpo.aws for its functions, and an offline plan loads every
+-- type of its stack for the schema while calling AWS never.
+local FROM = {
+  client = { "wpo.aws.client", "new" }, required = { "wpo.aws.client", "required" },
+  is_read = { "wpo.aws.client", "is_read" }, services = { "wpo.aws.client", "services" },
+  is_list = { "wpo.aws.protocol.common", "is_list" }, LIST_MT = { "wpo.aws.protocol.common", "LIST_MT" },
+}
+setmetatable(M, { __index = function(_, k)
+  local from = FROM[k]
+  if not from then return nil end
+  local v = require(from[1])[from[2]]
+  rawset(M, k, v)
+  return v
+end })
 
 -- aws.time(iso8601 | epoch) -> epoch seconds (float when fractional) | nil, err
 function M.time(v)
-  local sec, usec = common.parse_time(v)
+  local sec, usec = require("wpo.aws.protocol.common").parse_time(v)
   if not sec then return nil, usec end
   if usec == 0 then return sec end
   return sec + usec / 1e6

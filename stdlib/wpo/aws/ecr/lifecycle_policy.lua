@@ -18,7 +18,6 @@
 -- so the next plan writes wpo's again. Delete removes the policy (a
 -- repository already gone is fine).
 local aws = require "wpo.aws"
-local common = require "wpo.aws.protocol.common"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 
@@ -48,7 +47,8 @@ local M = {}
 
 -- policy(keep_last, untagged_days) -> the JSON text ECR receives (keys sorted: stable)
 function M.policy(keep_last, untagged_days)
-  return common.to_json(rules(keep_last, untagged_days))
+  -- required here: a module of the stack API loads without the AWS protocols
+  return require("wpo.aws.protocol.common").to_json(rules(keep_last, untagged_days))
 end
 
 -- parse(text) -> keep_last, untagged_days: what a policy wpo wrote says; 0, 0 for any other

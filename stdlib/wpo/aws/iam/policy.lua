@@ -13,7 +13,6 @@
 -- Resource = {...}, Condition = {...} }. Values may be references to other
 -- resources' outputs (resolved before the document is sent).
 local cjson = require "cjson.safe"
-local common = require "wpo.aws.protocol.common"
 local value = require "wpo.value"
 
 local M = {}
@@ -35,7 +34,8 @@ end
 
 function M.encode(doc)
   if type(doc) == "string" then return doc end
-  return common.to_json(doc)
+  -- required here: a module of the stack API loads without the AWS protocols
+  return require("wpo.aws.protocol.common").to_json(doc)
 end
 
 local function unescape(s)
