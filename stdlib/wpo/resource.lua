@@ -298,10 +298,31 @@ local function describe(v)
   return t .. " " .. tostring(v)
 end
 
+-- What is wrong with a CIDR block's text, or nil.
+local function cidr_problem(v)
+  local cidr = require "wpo.cidr"
+  local p, err = cidr.parse(v)
+  if not p then return "expected a CIDR block like 10.0.0.0/16: " .. err end
+  local canon = cidr.canonical(v)
+  local cp = cidr.parse(canon)
+  for i = 1, #p.bytes do
+    if p.bytes[i] ~= cp.bytes[i] then
+      return string.format("%s has host bits set (did you mean %s?)", v, canon)
+    end
+  end
+  return nil
+end
+-- CIDR text -> its problem, or false (a stack's blocks are checked again at
+-- every reference to them)
+local cidr_problems = {}
+
+-- an object attribute's fields -> their names, sorted (made once per spec)
+local field_names = setmetatable({}, { __mode = "k" })
+
 -- resource.check(spec, v) -> nil | message: does v fit the attribute spec?
 -- Lazy values and unknowns fit anything (they are checked once resolved).
 local function check(spec, v)
-  if value.is_lazy(v) or v == value.UNKNOWN then return nil end
+  if type(v) == "table" and (v == value.UNKNOWN or value.is_lazy(v)) then return nil end
   local t = spec.type
   if t == "any" then
     if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
@@ -317,16 +338,12 @@ local function check(spec, v)
     if type(v) ~= "boolean" then return "expected true or false, got " .. describe(v) end
   elseif t == "cidr" then
     if type(v) ~= "string" then return "expected a CIDR block like 10.0.0.0/16, got " .. describe(v) end
-    local cidr = require "wpo.cidr"
-    local p, err = cidr.parse(v)
-    if not p then return "expected a CIDR block like 10.0.0.0/16: " .. err end
-    local canon = cidr.canonical(v)
-    local cp = cidr.parse(canon)
-    for i = 1, #p.bytes do
-      if p.bytes[i] ~= cp.bytes[i] then
-        return string.format("%s has host bits set (did you mean %s?)", v, canon)
-      end
+    local err = cidr_problems[v]
+    if err == nil then
+      err = cidr_problem(v) or false
+      cidr_problems[v] = err
     end
+    if err then return err end
   elseif t == "list" then
     if type(v) ~= "table" or not value.is_array(v) then return "expected a list, got " .. describe(v) end
     if spec.of then
@@ -354,7 +371,11 @@ local function check(spec, v)
       return "expected a table of fields, got " .. describe(v)
     end
     local fields = spec.fields or {}
-    local names = text.sorted_keys(fields)
+    local names = field_names[fields]
+    if not names then
+      names = text.sorted_keys(fields)
+      field_names[fields] = names
+    end
     for k, e in pairs(v) do
       local f = fields[k]
       if not f then

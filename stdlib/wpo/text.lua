@@ -33,10 +33,16 @@ function M.closest(word, candidates)
 end
 
 -- text.sorted_keys(t) -> array of t's keys, sorted as strings
+local function as_strings(a, b) return tostring(a) < tostring(b) end
+
 function M.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local keys, strings = {}, true
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+    if type(k) ~= "string" then strings = false end
+  end
+  -- strings compare as they are: the sort's own comparison, no Lua call per pair
+  table.sort(keys, not strings and as_strings or nil)
   return keys
 end
 

@@ -222,21 +222,21 @@ end
 
 -- value.refs(v, fn): fn(decl, name) for every reference inside v
 local function refs(v, fn)
-  if is_lazy(v) then
+  if type(v) ~= "table" then return end
+  if getmetatable(v) == Lazy then
     local d = data[v]
     if d.kind == "ref" then fn(d.decl, d.name) return end
     for i = 1, d.args.n do refs(d.args[i], fn) end
     return
   end
-  if type(v) == "table" then
-    for _, x in pairs(v) do refs(x, fn) end
-  end
+  for _, x in pairs(v) do refs(x, fn) end
 end
 M.refs = refs
 
 local function has_unknown(v)
+  if type(v) ~= "table" then return false end
   if v == UNKNOWN then return true end
-  if type(v) == "table" and not is_lazy(v) then
+  if getmetatable(v) ~= Lazy then
     for _, x in pairs(v) do if has_unknown(x) then return true end end
   end
   return false
@@ -245,9 +245,11 @@ M.has_unknown = has_unknown
 
 -- value.resolve(v, lookup) -> resolved value (lazies replaced), sensitive
 function M.resolve(v, lookup)
+  if type(v) ~= "table" then return v, false end
   local sensitive = false
   local function walk(x)
-    if is_lazy(x) then
+    if type(x) ~= "table" then return x end
+    if getmetatable(x) == Lazy then
       local d = data[x]
       if d.kind == "ref" then
         local r, s = lookup(d.decl, d.name)
@@ -361,16 +363,15 @@ end
 -- value.show(v, sensitive) -> one line: "x", 3, true, [ ... ], { k = ... }
 local function show(v, sensitive)
   if sensitive then return "(sensitive)" end
-  if v == nil then return "null" end
-  if v == UNKNOWN then return "(known after apply)" end
-  if is_lazy(v) then return "(known after apply)" end
   local t = type(v)
   if t == "string" then return quote(v) end
+  if v == nil then return "null" end
   if t == "number" then
     local i = math.tointeger(v)
     return i and tostring(i) or string.format("%.17g", v)
   end
   if t ~= "table" then return tostring(v) end
+  if v == UNKNOWN or getmetatable(v) == Lazy then return "(known after apply)" end
   if next(v) == nil then return "{}" end
   local parts = {}
   if is_array(v) then
