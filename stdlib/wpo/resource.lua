@@ -120,22 +120,30 @@ local function bad_key(what, key, valid)
     near and (" (did you mean '" .. near .. "'?)") or "", table.concat(valid, ", "))
 end
 
+-- The subject of a message about an attribute's spec: made only for a
+-- message (every type of the library is defined, attribute by attribute,
+-- at each start).
+local function attr_subject(tname, path) return "resource.define " .. tname .. ": attribute " .. path end
+
 local function check_attr_spec(tname, path, spec)
-  local what = "resource.define " .. tname .. ": attribute " .. path
-  if type(spec) ~= "table" then error(what .. ": expected a table", 4) end
+  if type(spec) ~= "table" then error(attr_subject(tname, path) .. ": expected a table", 4) end
   for k in pairs(spec) do
-    if not ATTR_KEY_SET[k] then error(bad_key(what, k, ATTR_KEYS), 4) end
+    if not ATTR_KEY_SET[k] then error(bad_key(attr_subject(tname, path), k, ATTR_KEYS), 4) end
   end
   local t = spec.type or "any"
-  if not VALUE_TYPE_SET[t] then error(bad_key(what .. ": type", t, VALUE_TYPES):gsub("unknown key", "unknown type"), 4) end
+  if not VALUE_TYPE_SET[t] then
+    error(bad_key(attr_subject(tname, path) .. ": type", t, VALUE_TYPES):gsub("unknown key", "unknown type"), 4)
+  end
   spec.type = t
   if spec.of ~= nil then
-    if t ~= "list" and t ~= "map" then error(what .. ": 'of' is for list and map attributes", 4) end
+    if t ~= "list" and t ~= "map" then
+      error(attr_subject(tname, path) .. ": 'of' is for list and map attributes", 4)
+    end
     if type(spec.of) == "string" then spec.of = { type = spec.of } end
     check_attr_spec(tname, path .. "[]", spec.of)
   end
   if spec.fields ~= nil then
-    if t ~= "object" then error(what .. ": 'fields' is for object attributes", 4) end
+    if t ~= "object" then error(attr_subject(tname, path) .. ": 'fields' is for object attributes", 4) end
     for name, f in pairs(spec.fields) do check_attr_spec(tname, path .. "." .. name, f) end
   end
 end
