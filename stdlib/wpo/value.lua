@@ -148,22 +148,27 @@ local function key_path(k)
 end
 
 function M.plain(v, what, where, address)
-  local function fail(path, msg)
-    local subject = (what or "value") .. path
+  -- the keys from v down to the value walked at each depth: its path
+  -- (".a[2]"), made only for a message
+  local keys = {}
+  local function fail(depth, msg)
+    local parts = {}
+    for i = 1, depth do parts[i] = key_path(keys[i]) end
+    local subject = (what or "value") .. table.concat(parts)
     errors.raise { kind = "ValueError", where = where, address = address, message = subject .. ": " .. msg }
   end
   local open = {}
-  local function walk(x, path, depth)
+  local function walk(x, depth)
     local t = type(x)
     if t == "string" then
       if #x > M.max_string then
-        fail(path, string.format("a string of %d bytes is over the limit of %d for one value (--max-value-size)",
+        fail(depth, string.format("a string of %d bytes is over the limit of %d for one value (--max-value-size)",
           #x, M.max_string))
       end
       return x
     elseif t == "number" then
-      if x ~= x then fail(path, "NaN is not a value") end
-      if x == math.huge or x == -math.huge then fail(path, "infinity is not a value") end
+      if x ~= x then fail(depth, "NaN is not a value") end
+      if x == math.huge or x == -math.huge then fail(depth, "infinity is not a value") end
       return x
     elseif t == "boolean" or t == "nil" then
       return x
@@ -172,28 +177,29 @@ function M.plain(v, what, where, address)
       local mt = getmetatable(x)
       if mt ~= nil then
         if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
-          fail(path, "a resource is not a value: give one of its outputs (like vpc.id)")
+          fail(depth, "a resource is not a value: give one of its outputs (like vpc.id)")
         end
-        fail(path, "a table with a metatable is not a value (give plain tables)")
+        fail(depth, "a table with a metatable is not a value (give plain tables)")
       end
-      if open[x] then fail(path, "a cyclic value (a table that contains itself)") end
-      if depth >= MAX_DEPTH then fail(path, "nested deeper than " .. MAX_DEPTH .. " levels") end
+      if open[x] then fail(depth, "a cyclic value (a table that contains itself)") end
+      if depth >= MAX_DEPTH then fail(depth, "nested deeper than " .. MAX_DEPTH .. " levels") end
       open[x] = true
       local out = {}
       for k, e in next, x do
         local kt = type(k)
         if kt ~= "string" and (kt ~= "number" or k ~= k or k == math.huge or k == -math.huge) then
-          fail(path, "a key that is a " .. (kt == "number" and "NaN or infinity" or kt) .. " (keys are strings or numbers)")
+          fail(depth, "a key that is a " .. (kt == "number" and "NaN or infinity" or kt) .. " (keys are strings or numbers)")
         end
-        out[k] = walk(e, path .. key_path(k), depth + 1)
+        keys[depth + 1] = k
+        out[k] = walk(e, depth + 1)
       end
       open[x] = nil
       return out
     end
-    fail(path, "a " .. (t == "thread" and "coroutine" or t)
+    fail(depth, "a " .. (t == "thread" and "coroutine" or t)
       .. " is not a value (values are strings, numbers, booleans and tables of them)")
   end
-  return walk(v, "", 0)
+  return walk(v, 0)
 end
 
 local function contains_lazy(v, seen)
