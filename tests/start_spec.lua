@@ -61,3 +61,52 @@ describe("starting wpo", function()
     end
   end)
 end)
+
+-- libgit2's TLS, set up only for a fetch (its initialisation skipped the CA
+-- bundle), still verifies: against the system CAs it refuses a server they
+-- did not sign; given that server's CA (SSL_CERT_FILE) it gets past the
+-- handshake (the echo server on 127.0.0.1 is no git server: the fetch then
+-- fails on HTTP).
+describe("a fetch over HTTPS", function()
+  local launch = dofile(h.REPO .. "/tests/servers/launch.lua")
+  local dir, cert, server
+
+  lazy_setup(function()
+    dir = h.tmpdir()
+    -- named localhost: mbedTLS (libgit2's TLS) matches host names, not IP addresses
+    local key = dir .. "/key.pem"
+    cert = dir .. "/cert.pem"
+    local r = h.sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      .. "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " .. h.quote(key)
+      .. " -out " .. h.quote(cert))
+    assert.are.equal(0, r.status, r.stderr)
+    server = launch.echo { tls = { cert, key } }
+  end)
+
+  lazy_teardown(function()
+    if server then server:stop() end
+    if dir then h.rmrf(dir) end
+  end)
+
+  local function fetch(env)
+    local script = dir .. "/fetch.lua"
+    h.write(script, [[
+      local git = require "wpo.core.git"
+      local ok, err, code = git.fetch(arg[1], arg[2])
+      print(ok and "fetched" or code)
+      io.stderr:write(tostring(err), "\n")
+    ]])
+    local url = "https://localhost:" .. server.port .. "/org/infra.git"
+    local r = h.wpo({ "lua", script, url, dir .. "/clone-" .. tostring(env.SSL_CERT_FILE ~= "") }, { env = env })
+    assert.are.equal(0, r.status, r.stderr)
+    return r.stdout:gsub("\n$", ""), r.stderr
+  end
+
+  it("verifies the server against the CA bundle wpo configures", function()
+    local refused, why = fetch { SSL_CERT_FILE = "" }
+    assert.are.equal("certificate", refused, why)
+    local past, err = fetch { SSL_CERT_FILE = cert }
+    assert.are_not.equal("certificate", past, err)
+    assert.are_not.equal("fetched", past, err)
+  end)
+end)
