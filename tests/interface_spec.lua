@@ -91,3 +91,64 @@ describe("wpo validate", function()
     assert.is_nil(fs.stat(dir .. "/.wpo"))
   end)
 end)
+
+describe("wpo show and wpo state --json", function()
+  local dir
+  local STACK = 'local s = wpo.stack { name = "e" }\n'
+    .. 'local pw = s:add("random.password", "db", { length = 12 })\n'
+    .. 'local a = s:add("wpo.null", "a", { value = "x/y" })\n'
+    .. 's:output("pw", pw.result)\ns:output("a", a.id)\nreturn s\n'
+  before_each(function()
+    dir = h.tmpdir()
+    h.write(dir .. "/e.lua", STACK)
+    assert.are.equal(0, h.wpo_in(dir, { "run", "e.lua", "--yes" }).status)
+  end)
+  after_each(function() h.rmrf(dir) end)
+
+  local function secret()
+    local st = cjson.decode(fs.read(dir .. "/.wpo/e.state.json"))
+    for _, r in ipairs(st.resources) do if r.type == "random.password" then return r.outputs.result end end
+  end
+
+  it("shows the state, for people and as Terraform's state JSON, secrets left out", function()
+    local pw = assert(secret())
+    local r = h.wpo_in(dir, { "show", "e.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("# wpo.null.a:\n    id    = \"%x+\"\n    value = \"x/y\"\n", r.stdout)
+    assert.matches("    result      = (sensitive)\n", r.stdout, 1, true)
+    assert.matches("\nOutputs:\n\na = \"%x+\"\npw = %(sensitive%)\n$", r.stdout)
+    local j = h.wpo_in(dir, { "show", "e.lua", "--json" })
+    assert.are.equal(0, j.status, j.stderr)
+    local doc = cjson.decode(j.stdout)
+    assert.are.equal(2, #doc.values.root_module.resources)
+    assert.are.same({ sensitive = true }, doc.values.outputs.pw)
+    local list = cjson.decode(h.wpo_in(dir, { "state", "list", "e.lua", "--json" }).stdout)
+    assert.are.same({ "random.password.db", "wpo.null.a" }, { list[1].address, list[2].address })
+    assert.are.equal("e.lua:3", list[2].where)
+    local one = cjson.decode(h.wpo_in(dir, { "state", "show", "e.lua", "random.password.db", "--json" }).stdout)
+    assert.is_true(one.sensitive_values.result)
+    assert.is_nil(one.values.result)
+    for _, text in ipairs({ r.stdout, j.stdout, cjson.encode(list), cjson.encode(one) }) do
+      assert.is_nil(text:find(pw, 1, true))
+    end
+    assert.are.equal(2, h.wpo_in(dir, { "state", "rm", "e.lua", "wpo.null.a", "--json" }).status)
+  end)
+
+  it("shows a saved plan as apply will carry it out, without AWS or a lock", function()
+    h.write(dir .. "/e.lua", (STACK:gsub("x/y", "x/z")))
+    local planned = h.wpo_in(dir, { "plan", "e.lua", "--out", "p.plan" })
+    assert.are.equal(0, planned.status, planned.stderr)
+    local as_json = h.wpo_in(dir, { "plan", "e.lua", "--json" }).stdout
+    -- another process holding the state's lock does not stop show
+    local r = h.sh("cd " .. h.quote(dir) .. " && flock .wpo/e.lock " .. h.quote(h.wpo_abs()) .. " show p.plan")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("~ wpo.null.a  # e.lua:3 will be updated in place\n      value = \"x/y\" -> \"x/z\"", r.stdout, 1, true)
+    assert.is_truthy(planned.stdout:find(r.stdout, 1, true))
+    local shown = cjson.decode(h.wpo_in(dir, { "show", "p.plan", "--json" }).stdout)
+    assert.are.same(cjson.decode(as_json).resource_changes, shown.resource_changes)
+    assert.are.same({ "no-op" }, shown.output_changes.a.actions)
+    r = h.wpo_in(dir, { "show", "missing.plan" })
+    assert.are.equal(1, r.status)
+    assert.matches("^wpo: PlanError: cannot read the plan: [^\n]*missing.plan", r.stderr)
+  end)
+end)

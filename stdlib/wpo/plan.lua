@@ -13,6 +13,7 @@
 --                          checks = false: the types' plan-time checks (AWS reads) not run }) -> plan
 --   plan.render(p, { color = bool }) -> text
 --   plan.json(p) -> the plan in the shape of Terraform's JSON plan (see M.json)
+--   plan.state_json(records, outputs) -> a state in the shape of Terraform's JSON state
 --   plan.has_changes(p) -> boolean
 --
 -- An action: { id (graph node), address, type (name), type_def, action =
@@ -778,10 +779,27 @@ function M.json(p)
   for _, a in ipairs(p.actions) do
     if not a.replace_of and a.deposed ~= 0 then changes[#changes + 1] = resource_change(a, json) end
   end
-  local output_changes = {}
-  for _, o in ipairs(p.outputs or {}) do output_changes[o.name] = output_change(o, json) end
-  local resources, outputs = {}, {}
-  for _, r in ipairs(p.prior or {}) do
+  local output_changes, prior_outputs = {}, {}
+  for _, o in ipairs(p.outputs or {}) do
+    output_changes[o.name] = output_change(o, json)
+    if o.before ~= nil then prior_outputs[o.name] = { value = o.before.value, sensitive = o.sensitive } end
+  end
+  local drift = {}
+  for _, d in ipairs(p.drift) do drift[#drift + 1] = d end
+  return { format_version = M.JSON_FORMAT_VERSION, stack = p.stack, resource_changes = json.array(changes),
+    output_changes = output_changes, resource_drift = json.array(drift), summary = p.summary,
+    prior_state = M.state_json(p.prior or {}, prior_outputs) }
+end
+
+-- plan.state_json(records, outputs) -> a state in the shape of Terraform's
+-- JSON state: { format_version, values = { outputs = { name = { value,
+-- sensitive } }, root_module = { resources = { { address, mode, type, name,
+-- values, sensitive_values } } } } }, secrets left out as in M.json.
+-- records: { { address, record } } in order; outputs: the state's outputs.
+function M.state_json(records, outputs)
+  local json = require "wpo.json"
+  local resources, outs = {}, {}
+  for _, r in ipairs(records) do
     local rec = r.record
     local t = resource.get(rec.type)
     local function is_sensitive(k)
@@ -791,17 +809,11 @@ function M.json(p)
     resources[#resources + 1] = { address = r.address, mode = "managed", type = rec.type,
       name = name_in_type(r.address, rec.type), values = values, sensitive_values = sensitive }
   end
-  for _, o in ipairs(p.outputs or {}) do
-    if o.before ~= nil then
-      outputs[o.name] = { sensitive = o.sensitive, value = (not o.sensitive) and o.before.value or nil }
-    end
+  for name, o in pairs(outputs or {}) do
+    local secret = o.sensitive and true or false
+    outs[name] = { sensitive = secret, value = (not secret) and o.value or nil }
   end
-  local drift = {}
-  for _, d in ipairs(p.drift) do drift[#drift + 1] = d end
-  return { format_version = M.JSON_FORMAT_VERSION, stack = p.stack, resource_changes = json.array(changes),
-    output_changes = output_changes, resource_drift = json.array(drift), summary = p.summary,
-    prior_state = { format_version = "1.0", values = { outputs = outputs,
-      root_module = { resources = json.array(resources) } } } }
+  return { format_version = "1.0", values = { outputs = outs, root_module = { resources = json.array(resources) } } }
 end
 
 return M

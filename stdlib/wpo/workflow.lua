@@ -433,7 +433,8 @@ function M.save_plan(path, p, stack, st, opts, destroy)
     var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
     root = stack.root, provenance = stack.provenance, env_vars = stack.env_vars, limits = stack.limits,
     state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
-    lineage = st.lineage, serial = st.serial, refreshed = records, changes = plan.json(p).resource_changes,
+    lineage = st.lineage, serial = st.serial, refreshed = records, outputs = st.outputs,
+    changes = plan.json(p).resource_changes,
   }
   doc.digest = M.plan_digest(doc)
   local text, err = cjson.encode(doc)
@@ -444,6 +445,49 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   fs.remove_stale_temps(path)        -- what a plan killed while saving here left (it holds the state)
   local ok, werr = fs.write_atomic(path, text, "0600")
   if not ok then errors.raise { code = "PlanError", message = "cannot save the plan: " .. werr } end
+end
+
+-- workflow.memory_state(records, { outputs, lineage, serial }) -> a state
+-- held in memory (nothing read or written): what validate plans against
+-- (empty) and what show plans a saved plan against (its refreshed records).
+function M.memory_state(records, fields)
+  fields = fields or {}
+  local st = { resources = records or {}, outputs = fields.outputs or {}, generations = {},
+    lineage = fields.lineage, serial = fields.serial or 0, exists = next(records or {}) ~= nil }
+  function st:get(address) return self.resources[address] end
+  function st:addresses()
+    local list = {}
+    for a in pairs(self.resources) do list[#list + 1] = a end
+    table.sort(list)
+    return list
+  end
+  return st
+end
+
+-- workflow.stack_of_plan(doc) -> the stack a saved plan was made from, from
+-- the sources, variables and limits saved in it (never the files on disk)
+function M.stack_of_plan(doc)
+  local stack = require("wpo.stack").load(doc.stack_path, {
+    vars = doc.cli_vars, var_files = doc.var_files, root = doc.root, limits = doc.limits,
+    -- the WPO_VAR_ values the plan was made with, not today's environment
+    environ = function(name) return (doc.env_vars or {})[name:match("^WPO_VAR_(.*)$")] end,
+    reader = function(path)
+      local src = doc.sources[path]
+      if src then return src end
+      return nil, path .. " is not among the sources saved in the plan", "ENOENT"
+    end,
+  })
+  stack.provenance = doc.provenance   -- where the planned stack came from (git)
+  return stack
+end
+
+-- The refreshed records a saved plan holds, each with its lists in place
+function M.plan_records(doc)
+  local records = doc.refreshed or {}
+  for _, r in pairs(records) do
+    r.inputs, r.outputs, r.deps = r.inputs or {}, r.outputs or {}, r.deps or {}
+  end
+  return records
 end
 
 function M.load_plan(path)

@@ -20,27 +20,14 @@ function M.run(opts, args)
   local cjson = require "cjson"
   local plan = require "wpo.plan"
   local doc = workflow.load_plan(args[1])
-  local stack = require("wpo.stack").load(doc.stack_path, {
-    vars = doc.cli_vars, var_files = doc.var_files, root = doc.root, limits = doc.limits,
-    -- the WPO_VAR_ values the plan was made with, not today's environment
-    environ = function(name) return (doc.env_vars or {})[name:match("^WPO_VAR_(.*)$")] end,
-    reader = function(path)
-      local src = doc.sources[path]
-      if src then return src end
-      return nil, path .. " is not among the sources saved in the plan", "ENOENT"
-    end,
-  })
-  stack.provenance = doc.provenance   -- where the planned stack came from (git)
+  local stack = workflow.stack_of_plan(doc)
   local st <close> = workflow.open_state(stack, {}, "apply", { path = doc.state_path, lineage = doc.lineage })
   if st.lineage ~= doc.lineage or st.serial ~= doc.serial then
     errors.raise { code = "StalePlan", message = string.format(
       "the state changed since this plan was made (lineage %s serial %s, now lineage %s serial %s): make a new plan",
       tostring(doc.lineage), tostring(doc.serial), tostring(st.lineage), tostring(st.serial)) }
   end
-  st.resources = doc.refreshed or {}
-  for _, r in pairs(st.resources) do
-    r.inputs, r.outputs, r.deps = r.inputs or {}, r.outputs or {}, r.deps or {}
-  end
+  st.resources = workflow.plan_records(doc)
   local p = plan.make(stack, st, { targets = doc.targets, destroy = doc.destroy })
   local now = value.normalize_numbers(cjson.decode(cjson.encode(plan.json(p).resource_changes)))
   if not value.equal(workflow.plan_changes(now), workflow.plan_changes(doc.changes)) then

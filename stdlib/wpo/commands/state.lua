@@ -12,9 +12,10 @@ local M = {
     to = { type = "string", choices = { "s3", "local" }, metavar = "BACKEND", help = "migrate: where to (s3 or local)" },
     decrypt = { type = "boolean", help = "rekey: write the state unencrypted" },
     limit = { type = "integer", min = 1, default = 20, metavar = "N", help = "versions: show the newest N" },
+    json = { type = "boolean", help = "list, show: machine-readable output (secrets left out)" },
   }, workflow.STACK_OPTIONS),
-  help = "  wpo state list STACK               every address in the state\n"
-    .. "  wpo state show STACK ADDRESS       one resource (secrets hidden)\n"
+  help = "  wpo state list STACK [--json]      every address in the state\n"
+    .. "  wpo state show STACK ADDRESS [--json]  one resource (secrets hidden)\n"
     .. "  wpo state rm STACK ADDRESS...      forget resources (nothing is destroyed)\n"
     .. "  wpo state mv STACK FROM TO         rename a resource (same type)\n"
     .. "  wpo state versions STACK           the S3 object's versions (bucket versioning on)\n"
@@ -196,6 +197,7 @@ function M.run(opts, args)
   end
   if opts.to and sub ~= "migrate" then workflow.usage("--to is for wpo state migrate") end
   if opts.decrypt and sub ~= "rekey" then workflow.usage("--decrypt is for wpo state rekey") end
+  if opts.json and sub ~= "list" and sub ~= "show" then workflow.usage("--json is for wpo state list and show") end
   local rest = { table.unpack(args, 3) }
   local stack = workflow.load(opts, args[2])
   if sub == "versions" then
@@ -213,7 +215,25 @@ function M.run(opts, args)
   end
   local writes = sub == "rm" or sub == "mv"
   local st <close> = workflow.open_state(stack, opts, "state " .. sub, { lock = writes })
-  if sub == "list" then
+  if sub == "list" and opts.json then
+    need(rest, 0, "list STACK")
+    local json = require "wpo.json"
+    local list = {}
+    for _, a in ipairs(st:addresses()) do
+      local r = st:get(a)
+      list[#list + 1] = { address = a, type = r.type, id = r.id, where = r.where and tostring(r.where) or nil,
+        deposed = #(r.deposed or {}) > 0 and #r.deposed or nil, tainted = r.tainted and true or nil }
+    end
+    io.stdout:write(json.encode(json.array(list)), "\n")
+  elseif sub == "show" and opts.json then
+    need(rest, 1, "show STACK ADDRESS")
+    local r = st:get(rest[1])
+    if not r then errors.raise { code = "StateError", message = rest[1] .. " is not in the state" } end
+    local doc = require("wpo.plan").state_json({ { address = rest[1], record = r } }, {})
+    local one = doc.values.root_module.resources[1]
+    one.id, one.where, one.deps = r.id, r.where and tostring(r.where) or nil, require("wpo.json").array(r.deps)
+    io.stdout:write(require("wpo.json").encode(one), "\n")
+  elseif sub == "list" then
     need(rest, 0, "list STACK")
     for _, a in ipairs(st:addresses()) do
       io.stdout:write(a, "\n")

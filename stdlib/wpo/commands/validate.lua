@@ -19,18 +19,10 @@ local M = {
     .. "file:line.",
 }
 
--- An empty state, in memory: what the plan of a stack never applied sees.
-local function no_state()
-  local st = { resources = {}, outputs = {}, generations = {}, serial = 0, exists = false }
-  function st.get() return nil end
-  function st.addresses() return {} end
-  return st
-end
-
 function M.run(opts, args)
   local plan = require "wpo.plan"
   local stack = workflow.load(opts, args[1])
-  plan.make(stack, no_state(), { checks = false })
+  plan.make(stack, workflow.memory_state({}), { checks = false })
   local n = #stack.resources
   if opts.json then
     io.stdout:write(require("wpo.json").encode({ valid = true, stack = stack.name, resources = n,
