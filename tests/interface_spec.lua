@@ -152,3 +152,20 @@ describe("wpo show and wpo state --json", function()
     assert.matches("^wpo: PlanError: cannot read the plan: [^\n]*missing.plan", r.stderr)
   end)
 end)
+
+describe("refresh progress", function()
+  it("names each resource read in a small stack and counts by quarters in a large one", function()
+    local dir = h.tmpdir()
+    h.write(dir .. "/small.lua", 'local s = wpo.stack { name = "small" }\ns:add("wpo.null", "a", {})\nreturn s\n')
+    h.write(dir .. "/big.lua", 'local s = wpo.stack { name = "big" }\n'
+      .. 'for i = 1, 25 do s:add("wpo.null", "n" .. i, {}) end\nreturn s\n')
+    for _, f in ipairs({ "small.lua", "big.lua" }) do assert.are.equal(0, h.wpo_in(dir, { "run", f, "--yes" }).status) end
+    local r = h.wpo_in(dir, { "plan", "small.lua" })
+    assert.matches("^wpo%.null%.a: read %[id=%x+%]\n\nNo changes", r.stdout)
+    r = h.wpo_in(dir, { "plan", "big.lua", "--parallelism", "1" })
+    assert.matches("^Read 7 of 25 resources\nRead 13 of 25 resources\nRead 19 of 25 resources\nRead 25 of 25 resources\n\n"
+      .. "No changes", r.stdout)
+    assert.are.equal("{", h.wpo_in(dir, { "plan", "big.lua", "--json" }).stdout:sub(1, 1))
+    h.rmrf(dir)
+  end)
+end)

@@ -3,7 +3,8 @@
 -- respects dependencies; rendered for people or as JSON. Planning changes
 -- nothing: commands turn on the AWS read-only guard around refresh.
 --
---   plan.refresh(stack, st, { addresses?, parallelism, log }) -> drift
+--   plan.refresh(stack, st, { addresses?, parallelism, log,
+--                             progress = fn(address, id, done, total) after each read }) -> drift
 --        reads every resource in state in parallel (tasks); updates st's
 --        records in memory; drift = { { address, gone = bool, deleting = bool,
 --        changed = {names} } }; an object a type reads as deleting (a delete
@@ -57,11 +58,19 @@ end
 -- ---- refresh ----
 
 function M.refresh(stack, st, opts)
-  opts = check_options("plan.refresh", opts, { addresses = true, parallelism = true, log = true })
+  opts = check_options("plan.refresh", opts, { addresses = true, parallelism = true, log = true, progress = true })
   local task = require "wpo.task"
   local addresses = opts.addresses or st:addresses()
   local sem = task.semaphore(math.max(1, opts.parallelism or 16))
   local drift, failures, tasks = {}, {}, {}
+  local done = 0
+  local function read_one(address, record, t)
+    local region, aws = stackmod.aws_for(stack, record.provider)
+    local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
+      where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
+      state_view = resource.state_view(st) }
+    return pcall(resource.read, t, ctx, record.id, record)
+  end
   for _, address in ipairs(addresses) do
     local record = st:get(address)
     local t, terr = resource.get(record.type)
@@ -71,11 +80,9 @@ function M.refresh(stack, st, opts)
     end
     tasks[#tasks + 1] = task.spawn(function()
       sem:with(function()
-        local region, aws = stackmod.aws_for(stack, record.provider)
-        local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
-          where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
-          state_view = resource.state_view(st) }
-        local ok, observed = pcall(resource.read, t, ctx, record.id, record)
+        local ok, observed = read_one(address, record, t)
+        done = done + 1
+        if opts.progress then opts.progress(address, record.id, done, #addresses) end
         if not ok then
           failures[#failures + 1] = { address = address, where = record.where, err = observed }
           return

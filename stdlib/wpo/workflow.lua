@@ -289,13 +289,33 @@ function M.check_rollback(stack, st, opts)
   if not ok then error(err, 0) end
 end
 
+-- Refresh progress for people: a line per resource read (up to 20 of them),
+-- else a count at each quarter; then a blank line before the plan.
+function M.refresh_progress(out)
+  local marks = {}
+  return function(address, id, done, total)
+    if total <= 20 then
+      out:write(address, ": read", id ~= nil and (" [id=" .. tostring(id) .. "]") or "", "\n")
+    else
+      local quarter = done * 4 // total
+      if quarter > 0 and not marks[quarter] then
+        marks[quarter] = true
+        out:write(string.format("Read %d of %d resources\n", done, total))
+      end
+    end
+    if done == total then out:write("\n") end
+    out:flush()
+  end
+end
+
 -- plan + render, shared by plan, run and destroy. Returns the plan; p.source
 -- is M.source_change.
 function M.make_plan(stack, st, opts, destroy)
   local plan = require "wpo.plan"
   local drift = {}
   if opts.refresh ~= false and st.exists then
-    drift = plan.refresh(stack, st, { parallelism = opts.parallelism })
+    drift = plan.refresh(stack, st, { parallelism = opts.parallelism,
+      progress = not opts.json and M.refresh_progress(io.stdout) or nil })
   end
   local p = plan.make(stack, st, { targets = opts.target, destroy = destroy, drift = drift })
   if opts.target and #opts.target > 0 then
