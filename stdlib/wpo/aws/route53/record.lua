@@ -9,10 +9,15 @@
 --   records  list of values (plain records)
 --   alias    { name = target DNS name, zone_id = target's hosted zone,
 --              evaluate_target_health = false } (instead of ttl + records)
+--   wait_insync  wait (GetChange) until each change is INSYNC on every Route 53
+--              server (default false: the change is sent and not polled; set
+--              it when something needs the record resolvable as soon as the
+--              resource is done)
 -- Outputs: id ("<zone_id>_<name>_<type>"), fqdn.
 --
--- Every change is a ChangeResourceRecordSets batch that create and update
--- wait on with GetChange until INSYNC (wpo.aws.route53.change). Create uses
+-- Every change is a ChangeResourceRecordSets batch; with wait_insync, create,
+-- update and delete wait on it with GetChange until INSYNC
+-- (wpo.aws.route53.change). Create uses
 -- CREATE: a record already there with exactly the wanted values (left by a
 -- run that died before saving its state) is adopted, one with other values is
 -- an error; update uses UPSERT; delete sends DELETE with the values Route 53
@@ -105,7 +110,8 @@ end
 local function submit(ctx, want, action)
   local out = ctx:aws("route53"):call("ChangeResourceRecordSets", { HostedZoneId = bare(want.zone_id),
     ChangeBatch = { Comment = "wpo " .. ctx.address, Changes = { { Action = action, ResourceRecordSet = record_set(want) } } } })
-  change.wait(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)))
+  change.settle(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)),
+    want.wait_insync)
 end
 
 local function same_values(want, rrs)
@@ -125,6 +131,7 @@ M.type = resource.define "aws.route53.record" {
       zone_id = { type = "string", required = true },
       evaluate_target_health = { type = "boolean" },
     } },
+    wait_insync = { type = "boolean", default = false },
   },
   outputs = { "fqdn" },
 
@@ -158,7 +165,7 @@ M.type = resource.define "aws.route53.record" {
     return observe(new.zone_id, record_set(new), new)
   end,
 
-  delete = function(ctx, id)
+  delete = function(ctx, id, prior)
     local zone, name, rtype = split(id)
     local rrs = zone and find(ctx, zone, name, rtype)
     if not rrs then return end
@@ -169,7 +176,8 @@ M.type = resource.define "aws.route53.record" {
           and tostring(err.message):find("not found", 1, true)) then return end
       error(err, 0)
     end
-    change.wait(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name))
+    change.settle(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name),
+      prior and prior.inputs and prior.inputs.wait_insync)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {
