@@ -111,7 +111,8 @@ describe("aws.route53 types against fakeaws", function()
     end)
 
     it("without wait_insync, a zone and a record are created, changed and deleted without one GetChange", function()
-      local z = flow:create("aws.route53.zone", "quiet", { name = "quiet.internal", vpc_id = vpc, force_destroy = true })
+      local z = flow:create("aws.route53.zone", "quiet", { name = "quiet.internal", vpc_id = vpc,
+        force_destroy = true })
       local before = f:calls()["route53.GetChange"] or 0
       local rec = flow:create("aws.route53.record", "q", { zone_id = z.id, name = "q.quiet.internal", type = "A",
         records = { "10.0.0.9" } })
@@ -122,6 +123,29 @@ describe("aws.route53 types against fakeaws", function()
       assert.is_nil(sets(z.id)["q.quiet.internal. A"])
       flow:delete(z)
       assert.are.equal(before, f:calls()["route53.GetChange"] or 0)
+    end)
+
+    it("in a zone it made, a record's create makes one call and the zone's create no read", function()
+      local before = f:calls()
+      local z = flow:create("aws.route53.zone", "fresh", { name = "fresh.internal", vpc_id = vpc })
+      local rec = flow:create("aws.route53.record", "a", { zone_id = z.id, name = "a.fresh.internal", type = "A",
+        records = { "10.0.0.7" } })
+      local after = f:calls()
+      local function made(op) return (after["route53." .. op] or 0) - (before["route53." .. op] or 0) end
+      assert.are.same({ 0, 0, 0, 1, 1 }, { made("GetHostedZone"), made("ListTagsForResource"),
+        made("ListResourceRecordSets"), made("ChangeResourceRecordSets"), made("CreateHostedZone") })
+      -- what the create returned is what a read sees
+      assert.are.same({}, flow:drift(z))
+      assert.are.same({}, flow:drift(rec))
+      -- a record put there by someone else is seen by reads, and a create of it adopts nothing: it fails
+      r53:call("ChangeResourceRecordSets", { HostedZoneId = z.id, ChangeBatch = { Changes = { { Action = "CREATE",
+        ResourceRecordSet = { Name = "b.fresh.internal.", Type = "A", TTL = 300,
+          ResourceRecords = { { Value = "10.0.0.8" } } } } } } })
+      local imported = flow:import("aws.route53.record", "b", z.id .. "_b.fresh.internal._A")
+      assert.are.same({ "10.0.0.8" }, imported.inputs.records)
+      local ok = pcall(flow.create, flow, "aws.route53.record", "b", { zone_id = z.id, name = "b.fresh.internal",
+        type = "A", records = { "10.0.0.8" } })
+      assert.is_false(ok)
     end)
 
     it("with wait_insync, creates a CNAME and waits for its change; updates by UPSERT; deletes with the held values",

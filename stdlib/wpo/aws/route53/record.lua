@@ -15,6 +15,10 @@
 --              resource is done)
 -- Outputs: id ("<zone_id>_<name>_<type>"), fqdn.
 --
+-- A record created in a zone this process made is not looked up before its
+-- first create (wpo.aws.route53.change.known_absent): the zone was empty; a
+-- record put there meanwhile by someone else makes the CREATE fail loudly.
+-- Reads and deletes always look.
 -- Every change is a ChangeResourceRecordSets batch; with wait_insync, create,
 -- update and delete wait on it with GetChange until INSYNC
 -- (wpo.aws.route53.change). Create uses
@@ -108,6 +112,7 @@ local function check(ctx, want)
 end
 
 local function submit(ctx, want, action)
+  change.sending(bare(want.zone_id), fqdn(want.name), want.type)
   local out = ctx:aws("route53"):call("ChangeResourceRecordSets", { HostedZoneId = bare(want.zone_id),
     ChangeBatch = { Comment = "wpo " .. ctx.address, Changes = { { Action = action, ResourceRecordSet = record_set(want) } } } })
   change.settle(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)),
@@ -137,6 +142,7 @@ M.type = resource.define "aws.route53.record" {
 
   found_by = "its zone, name and type (holding the wanted values)",
   find = function(ctx, want)
+    if change.known_absent(bare(want.zone_id), fqdn(want.name), want.type) then return {} end
     local existing = find(ctx, want.zone_id, want.name, want.type)
     if not existing then return {} end
     if not same_values(want, existing) then
@@ -169,6 +175,7 @@ M.type = resource.define "aws.route53.record" {
     local zone, name, rtype = split(id)
     local rrs = zone and find(ctx, zone, name, rtype)
     if not rrs then return end
+    change.sending(zone, fqdn(name), rtype)
     local out, err = ctx:aws("route53"):pcall("ChangeResourceRecordSets", { HostedZoneId = zone,
       ChangeBatch = { Changes = { { Action = "DELETE", ResourceRecordSet = rrs } } } })
     if not out then

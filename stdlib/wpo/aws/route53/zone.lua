@@ -19,7 +19,8 @@
 -- Create uses a CallerReference derived from the resource (stable across a
 -- crash and a re-run): a zone created by a run that died before saving its
 -- state is found by it (HostedZoneAlreadyExists) or by its wpo:address tag and
--- adopted. With wait_insync, create waits for the zone's change to be INSYNC
+-- adopted. A new zone's observed values come from CreateHostedZone's answer
+-- and the tags set (no read after it). With wait_insync, create waits for the zone's change to be INSYNC
 -- (wpo.aws.route53.change).
 local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
@@ -89,7 +90,7 @@ local function zones_named(ctx, name)
   end
 end
 
-local function observe(ctx, got, prior_inputs)
+local function observe(ctx, got, prior_inputs, tags)
   local z = aws.required(got, "HostedZone")
   local id = bare(aws.required(got, "HostedZone", "Id"))
   local inputs = prior_inputs or {}
@@ -97,7 +98,7 @@ local function observe(ctx, got, prior_inputs)
   local vpc = (got.VPCs or {})[1]
   local observed = {
     id = id, zone_id = id, arn = "arn:aws:route53:::hostedzone/" .. id, name = name,
-    comment = cleared((z.Config or {}).Comment, inputs.comment), tags = tags_of(ctx, id),
+    comment = cleared((z.Config or {}).Comment, inputs.comment), tags = tags or tags_of(ctx, id),
     name_servers = got.DelegationSet and got.DelegationSet.NameServers or nil,
   }
   if vpc then
@@ -179,9 +180,14 @@ return resource.define "aws.route53.zone" {
     if want.vpc_id then params.VPC = { VPCId = want.vpc_id, VPCRegion = want.vpc_region or ctx.region } end
     local out = r53:call("CreateHostedZone", params)
     local id = bare(aws.required(out, "HostedZone", "Id"))
+    change.zone_created(id)
     set_tags(ctx, id, {}, want.tags)
     change.settle(ctx, aws.required(out, "ChangeInfo"), "the new zone " .. fqdn(want.name), want.wait_insync)
-    return read(ctx, id, { inputs = want })
+    -- what CreateHostedZone answered and the tags just set: no read needed
+    local tags = {}
+    for k, v in pairs(want.tags or {}) do tags[k] = v end
+    return observe(ctx, { HostedZone = out.HostedZone, DelegationSet = out.DelegationSet,
+      VPCs = out.VPC and { out.VPC } or nil }, want, tags)
   end,
 
   read = read,
