@@ -331,7 +331,8 @@ describe("wpo.aws.client", function()
       end
       local c1, _, clock = make("ec2", responder, { rate_limit = true, random = function() return 0 end })
       local c2 = aws.client("ec2", { region = "eu-west-1", credentials = CREDS,
-        transport = awstest.transport(responder), random = function() return 0 end, sleep = clock.sleep, now = clock.now, clock = clock.clock, rate_limit = true,
+        transport = awstest.transport(responder), random = function() return 0 end, sleep = clock.sleep,
+        now = clock.now, clock = clock.clock, rate_limit = true,
         getenv = awstest.env {} })
       c1:call("DescribeVpcs", {})       -- throttled once, then answered
       local b = retry.bucket("ec2", "eu-west-1", nil, "DescribeVpcs",
