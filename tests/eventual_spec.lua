@@ -57,9 +57,10 @@ return s
   dns = [[
 local s = wpo.stack { name = "ev", region = "eu-west-1" }
 local vpc = s:add("aws.ec2.vpc", "main", { cidr_block = "10.44.0.0/16" })
-local zone = s:add("aws.route53.zone", "internal", { name = "ev.internal", vpc_id = vpc.id, force_destroy = true })
+local zone = s:add("aws.route53.zone", "internal", { name = "ev.internal", vpc_id = vpc.id, force_destroy = true,
+  wait_insync = true })
 s:add("aws.route53.record", "db", { zone_id = zone.zone_id, name = "db.ev.internal", type = "CNAME", ttl = 60,
-  records = { "db.example.com" } })
+  records = { "db.example.com" }, wait_insync = true })
 return s
 ]],
   secret = function(window)

@@ -281,6 +281,76 @@ describe("wpo.aws.client", function()
         retry.bucket("route53", "us-east-1", nil, "ChangeResourceRecordSets"))
     end)
 
+    it("cuts a bucket's rate on a throttle, empties its burst, and recovers along a cubic curve", function()
+      retry.reset()
+      local now = 0
+      local function clock() return now end
+      local slept = {}
+      local function sleep(s) slept[#slept + 1] = s; now = now + s * 1000 end
+      local b = retry.bucket("route53", "us-east-1", nil, nil, "AKID1")
+      assert.are.same({ 50, 10, 10 }, { b.capacity, b.max_rate, b:rate_at(now) })
+      assert.are.equal(0, b:take(clock, sleep))
+      b:throttled(clock)
+      assert.is_true(math.abs(b:rate_at(now) - 7) < 1e-9, "cut to 0.7 x 10: " .. b:rate_at(now))
+      -- the burst is gone: the next call waits one token at the cut rate
+      b:take(clock, sleep)
+      assert.is_true(math.abs(slept[#slept] - 1 / 7) < 1e-6, tostring(slept[#slept]))
+      -- k = cbrt(10 * 0.3 / 0.4) seconds after the cut the rate is back at 10
+      local k = (10 * 0.3 / 0.4) ^ (1 / 3)
+      local cut = now - slept[#slept] * 1000
+      local half = b:rate_at(cut + k * 500)
+      assert.is_true(half > 7 and half < 10, "recovering: " .. half)
+      assert.is_true(math.abs(b:rate_at(cut + k * 1000) - 10) < 1e-9)
+      assert.are.equal(10, b:rate_at(cut + k * 4000), "never above the configured rate")
+      -- a second throttle while recovering cuts from where the rate is
+      now = cut + k * 500
+      b:throttled(clock)
+      assert.is_true(math.abs(b:rate_at(now) - half * 0.7) < 1e-9)
+      -- never below the floor
+      for _ = 1, 30 do b:throttled(clock) end
+      assert.are.equal(retry.ADAPT_MIN_RATE, b:rate_at(now))
+    end)
+
+    it("shares an adaptive bucket by caller, service and region, not across accounts or regions", function()
+      retry.reset()
+      local a = retry.bucket("route53", "us-east-1", nil, "GetChange", "AKID1 http://x")
+      assert.are.equal(a, retry.bucket("route53", "us-east-1", nil, "ListResourceRecordSets", "AKID1 http://x"))
+      assert.are_not.equal(a, retry.bucket("route53", "us-east-1", nil, "GetChange", "AKID2 http://x"))
+      assert.are_not.equal(a, retry.bucket("route53", "eu-west-1", nil, "GetChange", "AKID1 http://x"))
+      a:throttled(function() return 0 end)
+      assert.are.equal(10, retry.bucket("route53", "us-east-1", nil, "GetChange", "AKID2 http://x"):rate_at(0))
+    end)
+
+    it("two clients of one account share the bucket: one's throttle slows the other", function()
+      retry.reset()
+      local n = 0
+      local function responder()
+        n = n + 1
+        if n == 1 then return awstest.response(400, ERR_EC2:format("RequestLimitExceeded", "slow down")) end
+        return awstest.response(200, OK_VPCS)
+      end
+      local c1, _, clock = make("ec2", responder, { rate_limit = true, random = function() return 0 end })
+      local c2 = aws.client("ec2", { region = "eu-west-1", credentials = CREDS,
+        transport = awstest.transport(responder), random = function() return 0 end, sleep = clock.sleep,
+        now = clock.now, clock = clock.clock, rate_limit = true,
+        getenv = awstest.env {} })
+      c1:call("DescribeVpcs", {})       -- throttled once, then answered
+      local b = retry.bucket("ec2", "eu-west-1", nil, "DescribeVpcs",
+        CREDS.access_key .. " " .. c1.endpoint.url)
+      assert.are.equal(1, b.throttles)
+      local before = #clock.sleeps
+      c2:call("DescribeVpcs", {})
+      assert.are.equal(before + 1, #clock.sleeps)
+      assert.is_true(clock.sleeps[#clock.sleeps] > 0.05, "the second client waited for the cut bucket")
+      -- another account's client is not slowed
+      local other = aws.client("ec2", { region = "eu-west-1", transport = awstest.transport(responder),
+        credentials = { access_key = "AKIDOTHER", secret_key = "x" }, random = function() return 0 end,
+        sleep = clock.sleep, now = clock.now, clock = clock.clock, rate_limit = true, getenv = awstest.env {} })
+      before = #clock.sleeps
+      other:call("DescribeVpcs", {})
+      assert.are.equal(before, #clock.sleeps)
+    end)
+
     it("does not hold back one EC2 action for another's burst", function()
       local c, calls, clock = make("ec2", function() return awstest.response(200, OK_VPCS) end, { rate_limit = true })
       for _ = 1, 100 do c:call("DescribeVpcs", {}) end

@@ -44,8 +44,9 @@ describe("aws.route53 types against fakeaws", function()
   end
 
   describe("aws.route53.zone", function()
-    it("creates a private zone attached to the VPC, tagged, and waits until INSYNC", function()
-      local rec = flow:create("aws.route53.zone", "internal", { name = "prod.internal", vpc_id = vpc })
+    it("creates a private zone attached to the VPC, tagged, and with wait_insync waits until INSYNC", function()
+      local rec = flow:create("aws.route53.zone", "internal", { name = "prod.internal", vpc_id = vpc,
+        wait_insync = true })
       local got = r53:call("GetHostedZone", { Id = rec.id })
       assert.are.equal("prod.internal.", got.HostedZone.Name)
       assert.is_true(got.HostedZone.Config.PrivateZone)
@@ -109,10 +110,49 @@ describe("aws.route53 types against fakeaws", function()
       zone = flow:create("aws.route53.zone", "internal", { name = "prod.internal", vpc_id = vpc }).id
     end)
 
-    it("creates a CNAME and waits for its change; updates by UPSERT; deletes with the held values", function()
+    it("without wait_insync, a zone and a record are created, changed and deleted without one GetChange", function()
+      local z = flow:create("aws.route53.zone", "quiet", { name = "quiet.internal", vpc_id = vpc,
+        force_destroy = true })
+      local before = f:calls()["route53.GetChange"] or 0
+      local rec = flow:create("aws.route53.record", "q", { zone_id = z.id, name = "q.quiet.internal", type = "A",
+        records = { "10.0.0.9" } })
+      assert.are.equal("10.0.0.9", sets(z.id)["q.quiet.internal. A"].ResourceRecords[1].Value)
+      rec = flow:update(rec, { zone_id = z.id, name = "q.quiet.internal", type = "A", records = { "10.0.0.10" } })
+      assert.are.equal("10.0.0.10", sets(z.id)["q.quiet.internal. A"].ResourceRecords[1].Value)
+      flow:delete(rec)
+      assert.is_nil(sets(z.id)["q.quiet.internal. A"])
+      flow:delete(z)
+      assert.are.equal(before, f:calls()["route53.GetChange"] or 0)
+    end)
+
+    it("in a zone it made, a record's create makes one call and the zone's create no read", function()
+      local before = f:calls()
+      local z = flow:create("aws.route53.zone", "fresh", { name = "fresh.internal", vpc_id = vpc })
+      local rec = flow:create("aws.route53.record", "a", { zone_id = z.id, name = "a.fresh.internal", type = "A",
+        records = { "10.0.0.7" } })
+      local after = f:calls()
+      local function made(op) return (after["route53." .. op] or 0) - (before["route53." .. op] or 0) end
+      assert.are.same({ 0, 0, 0, 1, 1 }, { made("GetHostedZone"), made("ListTagsForResource"),
+        made("ListResourceRecordSets"), made("ChangeResourceRecordSets"), made("CreateHostedZone") })
+      -- what the create returned is what a read sees
+      assert.are.same({}, flow:drift(z))
+      assert.are.same({}, flow:drift(rec))
+      -- a record put there by someone else is seen by reads, and a create of it adopts nothing: it fails
+      r53:call("ChangeResourceRecordSets", { HostedZoneId = z.id, ChangeBatch = { Changes = { { Action = "CREATE",
+        ResourceRecordSet = { Name = "b.fresh.internal.", Type = "A", TTL = 300,
+          ResourceRecords = { { Value = "10.0.0.8" } } } } } } })
+      local imported = flow:import("aws.route53.record", "b", z.id .. "_b.fresh.internal._A")
+      assert.are.same({ "10.0.0.8" }, imported.inputs.records)
+      local ok = pcall(flow.create, flow, "aws.route53.record", "b", { zone_id = z.id, name = "b.fresh.internal",
+        type = "A", records = { "10.0.0.8" } })
+      assert.is_false(ok)
+    end)
+
+    it("with wait_insync, creates a CNAME and waits for its change; updates by UPSERT; deletes with the held values",
+        function()
       local before = f:calls()["route53.GetChange"] or 0
       local rec = flow:create("aws.route53.record", "db", { zone_id = zone, name = "db.prod.internal", type = "CNAME",
-        records = { "wp.cluster-abc.eu-west-1.rds.amazonaws.com" } })
+        records = { "wp.cluster-abc.eu-west-1.rds.amazonaws.com" }, wait_insync = true })
       assert.are.equal(zone .. "_db.prod.internal._CNAME", rec.id)
       assert.are.equal("db.prod.internal.", rec.outputs.fqdn)
       assert.is_true((f:calls()["route53.GetChange"] or 0) >= before + 2, "waited for PENDING -> INSYNC")
@@ -120,8 +160,10 @@ describe("aws.route53 types against fakeaws", function()
       assert.are.equal(300, held.TTL)
       assert.are.equal("wp.cluster-abc.eu-west-1.rds.amazonaws.com", held.ResourceRecords[1].Value)
       assert.are.same({}, flow:drift(rec))
+      before = f:calls()["route53.GetChange"] or 0
       rec = flow:update(rec, { zone_id = zone, name = "db.prod.internal", type = "CNAME", ttl = 60,
-        records = { "other.example.net" } })
+        records = { "other.example.net" }, wait_insync = true })
+      assert.is_true((f:calls()["route53.GetChange"] or 0) >= before + 2, "the UPSERT waited")
       held = sets(zone)["db.prod.internal. CNAME"]
       assert.are.same({ 60, "other.example.net" }, { held.TTL, held.ResourceRecords[1].Value })
       assert.are.same({}, flow:drift(rec))
@@ -177,7 +219,7 @@ describe("aws.route53 types against fakeaws", function()
         credentials = { access_key = "test", secret_key = "test" }, rate_limit = false }):call("CreateVpc", { CidrBlock = "10.9.0.0/16" })
       change.POLL = { interval = 0.01, backoff = 1, max_interval = 0.01, timeout = 0.1 }
       local ok, err = pcall(slow_flow.create, slow_flow, "aws.route53.zone", "internal",
-        { name = "prod.internal", vpc_id = slow_vpc.Vpc.VpcId })
+        { name = "prod.internal", vpc_id = slow_vpc.Vpc.VpcId, wait_insync = true })
       change.POLL = { interval = 0.01, backoff = 1, max_interval = 0.01, timeout = 10 }
       slow:stop()
       assert.is_false(ok)

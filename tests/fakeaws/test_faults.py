@@ -161,6 +161,23 @@ class FaultsTest(unittest.TestCase):
             times.append(time.monotonic() - start)
         self.assertTrue(all(0.05 <= t < 0.5 for t in times), times)
 
+    def test_rate_per_s_throttles_calls_past_the_bucket_and_only_the_matching_ones(self):
+        from fakeaws.faults import Faults
+        f = Faults()
+        f.set({"rate_per_s": 1, "burst": 2, "operations": ["route53.GetChange"]})
+        actions = [f.decide("route53", "GetChange").action for _ in range(3)]
+        self.assertEqual([None, None, "throttle"], actions)
+        self.assertIsNone(f.decide("route53", "ListHostedZones").action)
+        sts = self.fake.client("sts")
+        self.faults(rate_per_s=1, burst=1, operations=["sts.GetCallerIdentity"])
+        got = [outcome(sts.get_caller_identity) for _ in range(2)]
+        self.assertEqual("ok", got[0])
+        self.assertIn(got[1], THROTTLING_CODES)
+        with self.assertRaisesRegex(AssertionError, "rate_per_s must be a number > 0"):
+            self.faults(rate_per_s=0)
+        with self.assertRaisesRegex(AssertionError, "burst needs rate_per_s"):
+            self.faults(burst=3)
+
     def test_bad_fault_settings_are_refused_naming_the_key(self):
         with self.assertRaisesRegex(AssertionError, "unknown fault key 'latency'"):
             self.faults(latency=5)

@@ -633,23 +633,32 @@ function Client:invoke(op_name, params)
   local retry_cost          -- quota taken by the last retry of this call
   while true do
     attempt = attempt + 1
-    if self.rate_limited then
-      local bucket = retry.bucket(self.service, self.region, self.rate_spec, op_name)
-      local waited = bucket:take(self.now, self.sleep)
-      if waited > 0 and debug then
-        log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
-      end
-    end
     local headers = {}
     for k, v in pairs(req.headers) do headers[k] = v end
-    if op.auth ~= "none" and not self.credentials.anonymous then
-      local cok, creds = pcall(self.credentials.get, self.credentials)
+    local signing = op.auth ~= "none" and not self.credentials.anonymous
+    local creds
+    if signing then
+      local cok
+      cok, creds = pcall(self.credentials.get, self.credentials)
       if not cok then
         if errors.is(creds) and not creds.service then
           creds.service, creds.operation, creds.retryable = self.service, op_name, false
         end
         error(creds, 0)
       end
+    end
+    -- one bucket per caller (access key: one account) and endpoint, shared
+    -- by every client of the process: all the stacks of a rollout
+    local bucket
+    if self.rate_limited then
+      bucket = retry.bucket(self.service, self.region, self.rate_spec, op_name,
+        (creds and creds.access_key or "anonymous") .. " " .. self.endpoint.url)
+      local waited = bucket:take(self.now, self.sleep)
+      if waited > 0 and debug then
+        log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
+      end
+    end
+    if signing then
       local signed = sigv4.sign {
         method = req.method, url = req.url, headers = headers, body = req.body or "",
         access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
@@ -709,7 +718,10 @@ function Client:invoke(op_name, params)
         tostring(failure.message))
     end
     local cost
-    if kind == "throttling" then throttled = throttled + 1 end
+    if kind == "throttling" then
+      throttled = throttled + 1
+      if bucket then bucket:throttled(self.now) end
+    end
     local may_retry = kind == "throttling" and attempt < math.max(self.max_attempts, retry.THROTTLE_ATTEMPTS)
       or (kind ~= nil and attempt - throttled < self.max_attempts and attempt < retry.THROTTLE_ATTEMPTS)
     if may_retry and not held_back then

@@ -21,11 +21,18 @@
 --     gives back what its last retry took, or 1 when it needed none.
 --   retry.shared_quota(key) -> the quota of every client of a service,
 --     region and endpoint
---   retry.bucket(service, region, spec, operation) -> b: b:take(now_ms, sleep) -> waited seconds
---     a token bucket shared by every client of a service and region:
---     capacity tokens, refill per second (Route 53 50/10). EC2 throttles each
---     API action on its own, so there each operation has its own bucket:
---     non-mutating (Describe*, Get*, List*) 100/20, mutating 50/5.
+--   retry.bucket(service, region, spec, operation, identity) -> b
+--     b:take(now_ms, sleep) -> waited seconds; b:throttled(now_ms); b:rate_at(now_ms)
+--     an adaptive token bucket shared by every client of one identity (the
+--     credentials' access key: one account), service and region — so every
+--     stack of a rollout in one account and region shares it, and stacks in
+--     other accounts or regions do not: capacity tokens, refill per second
+--     (Route 53 50/10). EC2 throttles each API action on its own, so there
+--     each operation has its own bucket: non-mutating (Describe*, Get*,
+--     List*) 100/20, mutating 50/5.
+--     Adaptive as the SDKs' "adaptive" retry mode: a throttling answer cuts
+--     the refill rate (x ADAPT_BETA, and empties the burst), which then
+--     recovers along a cubic curve back to, never above, the configured rate.
 local M = {}
 
 M.DEFAULT_MAX_ATTEMPTS = 3
@@ -167,12 +174,26 @@ Bucket.__index = Bucket
 
 local buckets = {}
 
--- retry.bucket(service, region, spec, operation) -> the shared bucket for
--- service+region, or for service+region+operation where the service throttles
--- per action (and no spec overrides it). spec: { capacity, refill }
--- overriding the default (first caller wins).
-function M.bucket(service, region, spec, operation)
+-- The adaptive rate (CUBIC, as in the SDKs' adaptive mode): on a throttle the
+-- rate r becomes r * ADAPT_BETA and r is remembered as w_max; t seconds after
+-- that cut the rate is ADAPT_C * (t - k)^3 + w_max, k = cbrt(w_max * (1 -
+-- ADAPT_BETA) / ADAPT_C): back at w_max after k seconds, then growing, capped
+-- at the configured rate. Never below ADAPT_MIN_RATE calls a second.
+M.ADAPT_BETA = 0.7
+M.ADAPT_C = 0.4
+M.ADAPT_MIN_RATE = 0.5
+-- false: a throttle leaves the bucket as it was (the fixed limiter; tests
+-- compare the two)
+M.ADAPTIVE = true
+
+-- retry.bucket(service, region, spec, operation, identity) -> the shared
+-- bucket for identity+service+region, or identity+service+region+operation
+-- where the service throttles per action (and no spec overrides it). spec:
+-- { capacity, refill } overriding the default (first caller wins). identity:
+-- who is calling (the access key id); nil for one bucket whoever calls.
+function M.bucket(service, region, spec, operation, identity)
   local key = service .. "/" .. region
+  if identity then key = identity .. "/" .. key end
   local per_op = not spec and operation and M.PER_OPERATION_LIMITS[service]
   if per_op then
     key = key .. "/" .. operation
@@ -181,10 +202,48 @@ function M.bucket(service, region, spec, operation)
   local b = buckets[key]
   if not b then
     spec = spec or M.RATE_LIMITS[service] or M.DEFAULT_RATE_LIMIT
-    b = setmetatable({ capacity = spec[1], rate = spec[2], tokens = spec[1], at = nil, key = key }, Bucket)
+    b = setmetatable({ capacity = spec[1], max_rate = spec[2], rate = spec[2], tokens = spec[1], at = nil,
+      key = key, cut_at = nil, w_max = spec[2], throttles = 0 }, Bucket)
     buckets[key] = b
   end
   return b
+end
+
+-- b:rate_at(now) -> the refill rate (calls a second) at now (ms); it only
+-- changes after a cut, as it recovers
+function Bucket:rate_at(now)
+  if not self.cut_at then return self.rate end
+  local t = (now - self.cut_at) / 1000
+  local k = ((self.w_max * (1 - M.ADAPT_BETA)) / M.ADAPT_C) ^ (1 / 3)
+  local r = M.ADAPT_C * (t - k) ^ 3 + self.w_max
+  if r >= self.max_rate then return self.max_rate end
+  return math.max(M.ADAPT_MIN_RATE, r)
+end
+
+-- settle the tokens earned since the last look, at the rate in force (the
+-- rate at the end of the span: it only grows between cuts)
+function Bucket:refill(now)
+  local rate = self:rate_at(now)
+  if self.at and now > self.at then
+    self.tokens = math.min(self.capacity, self.tokens + (now - self.at) / 1000 * rate)
+  end
+  if self.at == nil or now > self.at then self.at = now end
+  self.rate = rate
+  if self.cut_at and rate >= self.max_rate then self.cut_at = nil end
+  return rate
+end
+
+-- b:throttled(now_ms): AWS answered a call with throttling: cut the rate and
+-- drop the burst, so that the calls queued behind it slow down at once.
+function Bucket:throttled(now_ms)
+  self.throttles = self.throttles + 1
+  if not M.ADAPTIVE then return end
+  local now = now_ms()
+  local rate = self:refill(now)
+  self.w_max = rate
+  self.rate = math.max(M.ADAPT_MIN_RATE, rate * M.ADAPT_BETA)
+  self.cut_at = now
+  if self.tokens > 0 then self.tokens = 0 end
 end
 
 local quotas = {}
@@ -212,13 +271,10 @@ end
 -- callers queue in order instead of waking together.
 function Bucket:take(now_ms, sleep)
   local now = now_ms()
-  if self.at then
-    self.tokens = math.min(self.capacity, self.tokens + (now - self.at) / 1000 * self.rate)
-  end
-  self.at = now
+  local rate = self:refill(now)
   self.tokens = self.tokens - 1
   if self.tokens >= 0 then return 0 end
-  local wait = -self.tokens / self.rate
+  local wait = -self.tokens / rate
   sleep(wait)
   return wait
 end

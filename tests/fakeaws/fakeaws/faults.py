@@ -15,6 +15,12 @@ A dropped call's answer is lost after the operation took effect, as drop_as
 says: "close" (default: half the answer, then the connection closes), "error"
 (a 500 InternalError in the protocol's words instead of the answer) or
 "garbled" (a complete HTTP answer whose body is cut in half).
+  {"rate_per_s": 20, "burst": 5, "operations": ["route53.ListHostedZones"]}
+
+rate_per_s: the matching calls share one token bucket (burst tokens, default
+rate_per_s, refilled rate_per_s a second, by the server's monotonic clock), as
+AWS's own per-account limits: a call that finds no token is throttled (before
+the random draws, which it does not make).
 Each matching call draws the same five numbers from one random.Random(seed),
 so with a seed the sequence of outcomes is reproducible call by call.
 
@@ -26,10 +32,11 @@ into nested structures ("Vpc.VpcId") — as an answer AWS cut short would be.
 It draws no random numbers, so it leaves a seeded sequence as it was."""
 import random
 import threading
+import time
 import urllib.parse
 
 KEYS = ("latency_ms", "jitter_ms", "throttle_rate", "error_rate", "drop_rate", "drop_as", "seed", "operations",
-        "body_contains", "strip_members")
+        "body_contains", "strip_members", "rate_per_s", "burst")
 DROP_AS = ("close", "error", "garbled")
 
 
@@ -105,9 +112,32 @@ class Faults:
         if strip is not None and (not isinstance(strip, list) or not all(isinstance(m, str) and m for m in strip)):
             raise FaultConfigError("strip_members must be a list of member names (\"Vpc\" or \"Vpc.VpcId\")")
         clean["strip_members"] = strip
+        rate = cfg.get("rate_per_s")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            raise FaultConfigError("rate_per_s must be a number > 0")
+        burst = cfg.get("burst", rate)
+        if rate is None and "burst" in cfg:
+            raise FaultConfigError("burst needs rate_per_s")
+        if burst is not None and (isinstance(burst, bool) or not isinstance(burst, (int, float)) or burst < 1):
+            raise FaultConfigError("burst must be a number >= 1")
+        clean["rate_per_s"], clean["burst"] = rate, burst
         with self.lock:
             self.cfg = clean
             self.rng = random.Random(seed)
+            self.tokens, self.tokens_at = burst, time.monotonic()
+
+    def _over_rate(self):
+        """Take a token from the rate_per_s bucket; True when there was none (lock held)."""
+        rate = self.cfg["rate_per_s"]
+        if rate is None:
+            return False
+        now = time.monotonic()
+        self.tokens = min(self.cfg["burst"], self.tokens + (now - self.tokens_at) * rate)
+        self.tokens_at = now
+        if self.tokens < 1:
+            return True
+        self.tokens -= 1
+        return False
 
     def get(self):
         with self.lock:
@@ -128,6 +158,8 @@ class Faults:
             c = self.cfg
             if not self._applies(service, operation, body, query):
                 return Decision()
+            if self._over_rate():
+                return Decision(c["latency_ms"] / 1000.0, "throttle")
             jitter, drop, throttle, error, which = (self.rng.random() for _ in range(5))
         delay = (c["latency_ms"] + jitter * c["jitter_ms"]) / 1000.0
         strip = c["strip_members"]

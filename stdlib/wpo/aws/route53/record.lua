@@ -9,10 +9,19 @@
 --   records  list of values (plain records)
 --   alias    { name = target DNS name, zone_id = target's hosted zone,
 --              evaluate_target_health = false } (instead of ttl + records)
+--   wait_insync  wait (GetChange) until each change is INSYNC on every Route 53
+--              server (default false: the change is sent and not polled; set
+--              it when something needs the record resolvable as soon as the
+--              resource is done)
 -- Outputs: id ("<zone_id>_<name>_<type>"), fqdn.
 --
--- Every change is a ChangeResourceRecordSets batch that create and update
--- wait on with GetChange until INSYNC (wpo.aws.route53.change). Create uses
+-- A record created in a zone this process made is not looked up before its
+-- first create (wpo.aws.route53.change.known_absent): the zone was empty; a
+-- record put there meanwhile by someone else makes the CREATE fail loudly.
+-- Reads and deletes always look.
+-- Every change is a ChangeResourceRecordSets batch; with wait_insync, create,
+-- update and delete wait on it with GetChange until INSYNC
+-- (wpo.aws.route53.change). Create uses
 -- CREATE: a record already there with exactly the wanted values (left by a
 -- run that died before saving its state) is adopted, one with other values is
 -- an error; update uses UPSERT; delete sends DELETE with the values Route 53
@@ -103,9 +112,11 @@ local function check(ctx, want)
 end
 
 local function submit(ctx, want, action)
+  change.sending(bare(want.zone_id), fqdn(want.name), want.type)
   local out = ctx:aws("route53"):call("ChangeResourceRecordSets", { HostedZoneId = bare(want.zone_id),
     ChangeBatch = { Comment = "wpo " .. ctx.address, Changes = { { Action = action, ResourceRecordSet = record_set(want) } } } })
-  change.wait(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)))
+  change.settle(ctx, aws.required(out, "ChangeInfo"), string.format("the %s record %s", want.type, fqdn(want.name)),
+    want.wait_insync)
 end
 
 local function same_values(want, rrs)
@@ -125,11 +136,13 @@ M.type = resource.define "aws.route53.record" {
       zone_id = { type = "string", required = true },
       evaluate_target_health = { type = "boolean" },
     } },
+    wait_insync = { type = "boolean", default = false },
   },
   outputs = { "fqdn" },
 
   found_by = "its zone, name and type (holding the wanted values)",
   find = function(ctx, want)
+    if change.known_absent(bare(want.zone_id), fqdn(want.name), want.type) then return {} end
     local existing = find(ctx, want.zone_id, want.name, want.type)
     if not existing then return {} end
     if not same_values(want, existing) then
@@ -158,10 +171,11 @@ M.type = resource.define "aws.route53.record" {
     return observe(new.zone_id, record_set(new), new)
   end,
 
-  delete = function(ctx, id)
+  delete = function(ctx, id, prior)
     local zone, name, rtype = split(id)
     local rrs = zone and find(ctx, zone, name, rtype)
     if not rrs then return end
+    change.sending(zone, fqdn(name), rtype)
     local out, err = ctx:aws("route53"):pcall("ChangeResourceRecordSets", { HostedZoneId = zone,
       ChangeBatch = { Changes = { { Action = "DELETE", ResourceRecordSet = rrs } } } })
     if not out then
@@ -169,7 +183,8 @@ M.type = resource.define "aws.route53.record" {
           and tostring(err.message):find("not found", 1, true)) then return end
       error(err, 0)
     end
-    change.wait(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name))
+    change.settle(ctx, out.ChangeInfo, string.format("the deletion of the %s record %s", rtype, name),
+      prior and prior.inputs and prior.inputs.wait_insync)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {

@@ -10,13 +10,18 @@
 --   vpc_region     the VPC's region (default: the stack's), force_new
 --   force_destroy  on delete, delete the zone's records first (default false:
 --                  a zone still holding records it did not start with is an error)
+--   wait_insync    wait (GetChange) until the zone's creation, and the deletion of
+--                  its records under force_destroy, is INSYNC (default false: not
+--                  polled; records can be changed in a zone whose creation is PENDING)
 --   tags
 -- Outputs: id (= zone_id, "Z..."), zone_id, arn, name_servers (public zones).
 --
 -- Create uses a CallerReference derived from the resource (stable across a
 -- crash and a re-run): a zone created by a run that died before saving its
 -- state is found by it (HostedZoneAlreadyExists) or by its wpo:address tag and
--- adopted. Create waits for the zone's change to be INSYNC (wpo.aws.route53.change).
+-- adopted. A new zone's observed values come from CreateHostedZone's answer
+-- and the tags set (no read after it). With wait_insync, create waits for the zone's change to be INSYNC
+-- (wpo.aws.route53.change).
 local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
 local resource = require "wpo.resource"
@@ -85,7 +90,7 @@ local function zones_named(ctx, name)
   end
 end
 
-local function observe(ctx, got, prior_inputs)
+local function observe(ctx, got, prior_inputs, tags)
   local z = aws.required(got, "HostedZone")
   local id = bare(aws.required(got, "HostedZone", "Id"))
   local inputs = prior_inputs or {}
@@ -93,7 +98,7 @@ local function observe(ctx, got, prior_inputs)
   local vpc = (got.VPCs or {})[1]
   local observed = {
     id = id, zone_id = id, arn = "arn:aws:route53:::hostedzone/" .. id, name = name,
-    comment = cleared((z.Config or {}).Comment, inputs.comment), tags = tags_of(ctx, id),
+    comment = cleared((z.Config or {}).Comment, inputs.comment), tags = tags or tags_of(ctx, id),
     name_servers = got.DelegationSet and got.DelegationSet.NameServers or nil,
   }
   if vpc then
@@ -116,7 +121,7 @@ local function converge(ctx, current, want)
   set_tags(ctx, current.id, current.tags, want.tags)
 end
 
-local function purge_records(ctx, id, apex)
+local function purge_records(ctx, id, apex, wait_insync)
   local r53 = ctx:aws("route53")
   local doomed = {}
   for page in r53:paginate("ListResourceRecordSets", { HostedZoneId = id }) do
@@ -130,7 +135,7 @@ local function purge_records(ctx, id, apex)
     ctx:log("deleting %d record(s) of zone %s (force_destroy)", math.min(100, #doomed - i + 1), apex)
     local info = aws.required(r53:call("ChangeResourceRecordSets", { HostedZoneId = id,
       ChangeBatch = { Changes = table.move(doomed, i, math.min(i + 99, #doomed), 1, {}) } }), "ChangeInfo")
-    change.wait(ctx, info, "the deletion of the records of zone " .. apex)
+    change.settle(ctx, info, "the deletion of the records of zone " .. apex, wait_insync)
   end
 end
 
@@ -142,6 +147,7 @@ return resource.define "aws.route53.zone" {
     vpc_id = { type = "string", force_new = true },
     vpc_region = { type = "string", force_new = true },
     force_destroy = { type = "boolean", default = false },
+    wait_insync = { type = "boolean", default = false },
     tags = { type = "tags" },
   },
   outputs = { "zone_id", "arn", "name_servers" },
@@ -174,9 +180,14 @@ return resource.define "aws.route53.zone" {
     if want.vpc_id then params.VPC = { VPCId = want.vpc_id, VPCRegion = want.vpc_region or ctx.region } end
     local out = r53:call("CreateHostedZone", params)
     local id = bare(aws.required(out, "HostedZone", "Id"))
+    change.zone_created(id)
     set_tags(ctx, id, {}, want.tags)
-    change.wait(ctx, aws.required(out, "ChangeInfo"), "the new zone " .. fqdn(want.name))
-    return read(ctx, id, { inputs = want })
+    change.settle(ctx, aws.required(out, "ChangeInfo"), "the new zone " .. fqdn(want.name), want.wait_insync)
+    -- what CreateHostedZone answered and the tags just set: no read needed
+    local tags = {}
+    for k, v in pairs(want.tags or {}) do tags[k] = v end
+    return observe(ctx, { HostedZone = out.HostedZone, DelegationSet = out.DelegationSet,
+      VPCs = out.VPC and { out.VPC } or nil }, want, tags)
   end,
 
   read = read,
@@ -192,7 +203,7 @@ return resource.define "aws.route53.zone" {
     local got = get(ctx, id)
     if not got then return end
     local apex = fqdn(got.HostedZone.Name)
-    if prior.inputs and prior.inputs.force_destroy then purge_records(ctx, id, apex) end
+    if prior.inputs and prior.inputs.force_destroy then purge_records(ctx, id, apex, prior.inputs.wait_insync) end
     local out, err = ctx:aws("route53"):pcall("DeleteHostedZone", { Id = bare(id) })
     if out or GONE[err.code] then return end
     if err.code == "HostedZoneNotEmpty" then
