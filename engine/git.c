@@ -400,20 +400,24 @@ static int l_git_open_start(lua_State *L)
         status = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    /* the queue first: making the loop may raise, and nothing is held yet */
+    struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
+    if (!queue)
+        return luaL_error(L, "git.open_start: the event loop is closed");
     struct open_job *job = calloc(1, sizeof *job);
     if (!job || !(job->path = strdup(path))) {
         free(job);
+        wpo_loop_queue_unref(queue);
         return luaL_error(L, "out of memory");
     }
     job->search = search;
     job->status = status;
-    job->queue = wpo_loop_queue_ref(L);
-    int64_t id = job->queue ? wpo_loop_op_start(L, &open_op, NULL) : -1;
+    job->queue = queue;
+    int64_t id = wpo_loop_op_start(L, &open_op, NULL);
     if (id < 0) {
-        if (job->queue)
-            wpo_loop_queue_unref(job->queue);
+        wpo_loop_queue_unref(job->queue);
         open_job_free(job);
-        return luaL_error(L, "git.open_start: the event loop is closed");
+        return luaL_error(L, "git.open_start: the event loop is closed or out of memory");
     }
     job->id = id;
     pthread_t thread;
@@ -428,8 +432,7 @@ static int l_git_open_start(lua_State *L)
         job->rc = -1;
         job->code = "io";
         snprintf(job->err, sizeof job->err, "cannot start a thread to open %s: %s", path, strerror(rc));
-        struct wpo_loop_queue *queue = job->queue;
-        wpo_loop_post(queue, id, &open_op, job);
+        wpo_loop_post(queue, id, &open_op, job);   /* queue is job->queue */
         wpo_loop_queue_unref(queue);
     }
     lua_pushinteger(L, (lua_Integer)id);
@@ -1541,7 +1544,18 @@ static int opt_string(lua_State *L, const char *key, char **dst)
 
 /* The request for git.fetch / fetch_start from (url, dir, opts). Raises on
  * misuse, always before anything is allocated. */
-static struct wpo_git_fetch *fetch_request(lua_State *L)
+static void free_fetch(void *p)
+{
+    wpo_git_fetch_free(p);
+}
+
+static void unref_queue(void *p)
+{
+    wpo_loop_queue_unref(p);
+}
+
+/* The request of git.fetch(url, dir, opts), held by the guard gd. */
+static struct wpo_git_fetch *fetch_request(lua_State *L, struct wpo_guard *gd)
 {
     const char *url = luaL_checkstring(L, 1);
     const char *dir = luaL_checkstring(L, 2);
@@ -1566,11 +1580,12 @@ static struct wpo_git_fetch *fetch_request(lua_State *L)
         }
     }
     struct wpo_git_fetch *f = wpo_git_fetch_new(url, dir);
+    wpo_guard_hold(gd, f, free_fetch);        /* opt_string may raise */
     if (f && has_opts) {
         if (opt_string(L, "token", &f->token) || opt_string(L, "token_from", &f->token_from) ||
             opt_string(L, "username", &f->username) || opt_string(L, "ssh_key", &f->ssh_key) ||
             opt_string(L, "ssh_passphrase", &f->ssh_passphrase)) {
-            wpo_git_fetch_free(f);
+            wpo_guard_free(gd, f);
             f = NULL;
         } else {
             lua_getfield(L, 3, "ssh_agent");
@@ -1604,19 +1619,20 @@ static void push_fetch_value(lua_State *L, struct wpo_git_fetch *f)
  * ssh_key (private key file), ssh_passphrase. */
 static int l_git_fetch(lua_State *L)
 {
-    struct wpo_git_fetch *f = fetch_request(L);
+    lua_settop(L, 3);                          /* url, dir, opts: the guard goes above */
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the request, while pushing */
+    struct wpo_git_fetch *f = fetch_request(L, gd);
     wpo_git_fetch_run(f);
-    /* Push after freeing where possible: only an OOM in lua_push* could leak. */
     int n = 1;
     if (f->code) {
         char err[sizeof f->err];
         const char *code = f->code;   /* a string literal */
         snprintf(err, sizeof err, "%s", f->err);
-        wpo_git_fetch_free(f);
+        wpo_guard_free(gd, f);
         n = push_error(L, code, "%s", err);
     } else {
         push_fetch_value(L, f);
-        wpo_git_fetch_free(f);
+        wpo_guard_free(gd, f);
     }
     return n;
 }
@@ -1693,25 +1709,32 @@ static void *fetch_worker(void *arg)
  * transfer at its next progress or credential callback. */
 static int l_git_fetch_start(lua_State *L)
 {
-    struct wpo_git_fetch *f = fetch_request(L);
+    /* the guard holds the queue and the request until the job owns them */
+    lua_settop(L, 3);                          /* url, dir, opts: the guard goes above */
+    struct wpo_guard *gd = wpo_guard_new(L);
+    struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
+    if (!queue)
+        return push_error(L, "io", "cannot start a fetch: the event loop is closed");
+    wpo_guard_hold(gd, queue, unref_queue);
+    struct wpo_git_fetch *f = fetch_request(L, gd);
     struct fetch_job *job = calloc(1, sizeof *job);
     if (!job) {
-        wpo_git_fetch_free(f);
+        wpo_guard_release(gd);
         return push_error(L, "io", "out of memory");
     }
     atomic_init(&job->refs, 2);       /* the loop (release) and the worker */
     atomic_init(&job->cancelled, 0);
     job->f = f;
     f->cancel = &job->cancelled;
-    job->queue = wpo_loop_queue_ref(L);
-    int64_t id = job->queue ? wpo_loop_op_start(L, &fetch_op, job) : -1;
+    job->queue = queue;
+    int64_t id = wpo_loop_op_start(L, &fetch_op, job);
     if (id < 0) {
-        if (job->queue)
-            wpo_loop_queue_unref(job->queue);
-        wpo_git_fetch_free(f);
+        wpo_guard_release(gd);
         free(job);
-        return push_error(L, "io", "cannot start a fetch: the event loop is closed");
+        return push_error(L, "io", "cannot start a fetch: the event loop is closed or out of memory");
     }
+    wpo_guard_forget(gd, queue);      /* the job's now */
+    wpo_guard_forget(gd, f);
     job->id = id;
     pthread_t thread;
     pthread_attr_t attr;

@@ -71,6 +71,14 @@ static inline void wpo_guard_hold(struct wpo_guard *g, void *p, void (*fn)(void 
     abort();
 }
 
+/* The guard lets go of p without freeing it (its new owner frees it). */
+static inline void wpo_guard_forget(struct wpo_guard *g, void *p)
+{
+    for (int i = 0; i < GUARD_SLOTS; i++)
+        if (p && g->slot[i].p == p)
+            g->slot[i].p = NULL;
+}
+
 /* Free p now if the guard holds it. */
 static inline void wpo_guard_free(struct wpo_guard *g, void *p)
 {

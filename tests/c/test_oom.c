@@ -40,10 +40,12 @@ struct snippet {
     const char *name;
     const char *setup;  /* run without failures; its globals are the snippet's */
     const char *code;   /* run with the Nth allocation refused */
-    /* Leaks here are not wpo's (see each snippet that sets it): the sweep
-     * still runs it for crashes and fds; LeakSanitizer ignores its
-     * allocations. */
+    /* A library leaks here whatever wpo does (see each snippet that sets
+     * it): the sweep runs it for crashes and fds, without leak checks. */
     int foreign_leaks;
+    /* A worker thread may still hold file descriptors when the state is
+     * closed (a cancelled fetch runs to its end): no fd count then. */
+    int worker_fds;
 };
 
 static const struct snippet snippets[] = {
@@ -119,6 +121,12 @@ static const struct snippet snippets[] = {
     { "git.open_start", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "local id = git.open_start(DIR .. '/repo', { status = true })\n"
       "for _ = 1, 200 do if #loop.wait(50) > 0 then break end end" },
+    /* libgit2's fetch leaks pcre2 frames as its remote lookup does */
+    { "git.fetch", "git = require 'wpo.core.git'",
+      "assert(git.fetch('file://' .. DIR .. '/repo', DIR .. '/cache', { username = 'u' }))", 1 },
+    { "git.fetch_start", "git = require 'wpo.core.git' loop = require 'wpo.core.loop'",
+      "local id = git.fetch_start('file://' .. DIR .. '/repo', DIR .. '/cache2')\n"
+      "for _ = 1, 400 do if #loop.wait(50) > 0 then break end end", 1, 1 },
     { NULL, NULL, NULL }
 };
 
@@ -196,19 +204,11 @@ static int count_fds(void)
 /* Sweep one snippet: 0 when every N ended cleanly. */
 static int sweep(const struct snippet *s)
 {
-#ifdef HAVE_LSAN
-    if (s->foreign_leaks)
-        __lsan_disable();
-#endif
     lua_State *L = state_for(s);
     int failed;
     int status = L ? run_lua(L, s->code, s->name, 0, &failed) : -1;
     if (L)
         wpo_state_close(L);
-#ifdef HAVE_LSAN
-    if (s->foreign_leaks)
-        __lsan_enable();
-#endif
     if (status != LUA_OK) {
         fprintf(stderr, "  %s: fails without any allocation refused\n", s->name);
         return 1;
@@ -221,27 +221,19 @@ static int sweep(const struct snippet *s)
 #endif
     int fds = count_fds();
     for (long n = 1; n <= MAX_N; n++) {
-#ifdef HAVE_LSAN
-        if (s->foreign_leaks)
-            __lsan_disable();
-#endif
         L = state_for(s);
         if (!L)
             return 1;
         status = run_lua(L, s->code, s->name, n, &failed);
         wpo_state_close(L);
-#ifdef HAVE_LSAN
-        if (s->foreign_leaks)
-            __lsan_enable();
-#endif
         int now = count_fds();
-        if (now != fds) {
+        if (now != fds && !s->worker_fds) {
             fprintf(stderr, "  %s: %d file descriptors open instead of %d with allocation %ld refused\n",
                     s->name, now, fds, n);
             return 1;
         }
 #ifdef HAVE_LSAN
-        if (__lsan_do_recoverable_leak_check()) {
+        if (!s->foreign_leaks && __lsan_do_recoverable_leak_check()) {
             fprintf(stderr, "  %s: leak with allocation %ld refused\n", s->name, n);
             return 1;
         }
