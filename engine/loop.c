@@ -383,7 +383,8 @@ void wpo_loop_post(struct wpo_loop_queue *q, int64_t id,
         else
             q->head = p;
         q->tail = p;
-        curl_multi_wakeup(q->multi);
+        /* a failed wakeup only delays delivery to the next poll slice */
+        (void)curl_multi_wakeup(q->multi);
         p = NULL;
     }
     pthread_mutex_unlock(&q->mu);
@@ -505,13 +506,20 @@ static struct wpo_loop *loop_get(lua_State *L)
         luaL_error(L, "cannot create the event loop: out of memory");
         return NULL;
     }
+    /* Keep-alive: idle connections stay in the multi handle's cache, shared
+     * by every request, up to this many. */
+    CURLMcode mc = curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
+    if (mc == CURLM_OK)
+        mc = curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    if (mc != CURLM_OK) {
+        free(q);
+        curl_multi_cleanup(multi);
+        luaL_error(L, "cannot create the event loop: curl_multi_setopt: %s", curl_multi_strerror(mc));
+        return NULL;
+    }
     pthread_mutex_init(&q->mu, NULL);
     q->refs = 1;
     q->multi = multi;
-    /* Keep-alive: idle connections stay in the multi handle's cache, shared
-     * by every request, up to this many. */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     loop->multi = multi;
     loop->queue = q;
     loop->closed = 0;
@@ -571,7 +579,13 @@ int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
     op->u.xfer.easy = easy;
     op->u.xfer.type = type;
     op->u.xfer.ctx = ctx;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    CURLcode ec = curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    if (ec != CURLE_OK) {
+        snprintf(err, errlen, "curl_easy_setopt(CURLOPT_PRIVATE): %s", curl_easy_strerror(ec));
+        table_remove(loop, op);
+        free(op);
+        return -1;
+    }
     CURLMcode mc = curl_multi_add_handle(loop->multi, easy);
     if (mc != CURLM_OK) {
         snprintf(err, errlen, "%s", curl_multi_strerror(mc));

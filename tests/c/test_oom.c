@@ -8,10 +8,15 @@
  * after the state is closed; the process has as many file descriptors open
  * as before. Each snippet is swept in a child process; one test per snippet: "c-oom: N passed, N failed".
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +40,53 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 static char dir[64];
+static int port;        /* the response server's, in each sweep's process */
+
+/* A server on 127.0.0.1 answering every request with one fixed response
+ * (headers, a folded header, a body), until the process ends. */
+static void *serve(void *arg)
+{
+    int ls = (int)(intptr_t)arg;
+    static const char response[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Multi: a\r\nX-Multi: b\r\n"
+        "X-Folded: one\r\n two\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    for (;;) {
+        int c = accept(ls, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[4096];
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof buf - 1 && (n = read(c, buf + got, sizeof buf - 1 - got)) > 0) {
+            got += (size_t)n;
+            buf[got] = '\0';
+            if (strstr(buf, "\r\n\r\n"))
+                break;
+        }
+        if (write(c, response, sizeof response - 1) < 0)
+            perror("test_oom server: write");
+        close(c);
+    }
+    return NULL;
+}
+
+static int start_server(void)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 16) != 0 ||
+        getsockname(ls, (struct sockaddr *)&a, &alen) != 0) {
+        perror("test_oom server");
+        return -1;
+    }
+    port = ntohs(a.sin_port);
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)ls) != 0)
+        return -1;
+    pthread_detach(t);
+    return 0;
+}
 
 struct snippet {
     const char *name;
@@ -92,6 +144,11 @@ static const struct snippet snippets[] = {
       "local id = http.start({ method = 'POST', url = 'http://127.0.0.1:9/x', body = 'payload',\n"
       "  headers = { ['X-A'] = 'b' }, timeout_ms = 2000 })\n"
       "for _ = 1, 100 do if #loop.wait(50) > 0 then break end end" },
+    { "http response", "http = require 'wpo.core.http' loop = require 'wpo.core.loop'",
+      "local id = http.start({ url = 'http://127.0.0.1:' .. PORT .. '/x', headers = { Accept = 'text/plain' } })\n"
+      "local done\n"
+      "for _ = 1, 100 do local c = loop.wait(100) if #c > 0 then done = c[1] break end end\n"
+      "assert(done and done.ok, done and done.err)" },
     { "git.open", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "git.open(DIR .. '/repo'):close()" },
     { "repo:head", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
@@ -180,6 +237,8 @@ static lua_State *state_for(const struct snippet *s)
     }
     lua_pushstring(L, dir);
     lua_setglobal(L, "DIR");
+    lua_pushinteger(L, port);
+    lua_setglobal(L, "PORT");
     int failed;
     if (run_lua(L, s->setup, s->name, 0, &failed) != LUA_OK) {
         wpo_state_close(L);
@@ -279,8 +338,11 @@ int main(void)
         /* each sweep in a child process: a leak or a crash is that snippet's */
         fflush(NULL);
         pid_t pid = fork();
-        if (pid == 0)
-            _exit(sweep(s) == 0 ? 0 : 1);
+        if (pid == 0) {
+            int rc = start_server() == 0 && sweep(s) == 0 ? 0 : 1;
+            fflush(NULL);
+            _exit(rc);
+        }
         int status = 0;
         if (pid < 0 || waitpid(pid, &status, 0) != pid)
             status = -1;
