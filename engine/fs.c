@@ -937,18 +937,18 @@ static int l_appender_append(lua_State *L)
     pthread_mutex_unlock(&a->mu);
     if (busy)
         return luaL_error(L, "appender:append: the previous append to %s has not completed", a->path);
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return luaL_error(L, "out of memory");
-    memcpy(copy, data, len);
+    /* the queue first: making the loop may raise, and nothing is held yet */
     struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
-    int64_t id = queue ? wpo_loop_op_start(L, &append_op, NULL) : -1;
-    if (id < 0) {
-        if (queue)
-            wpo_loop_queue_unref(queue);
-        free(copy);
+    if (!queue)
         return luaL_error(L, "appender:append: the event loop is closed");
+    char *copy = malloc(len ? len : 1);
+    int64_t id = copy ? wpo_loop_op_start(L, &append_op, NULL) : -1;
+    if (id < 0) {
+        wpo_loop_queue_unref(queue);
+        free(copy);
+        return luaL_error(L, "appender:append: out of memory");
     }
+    memcpy(copy, data, len);
     pthread_mutex_lock(&a->mu);
     if (!a->worker) {
         pthread_t thread;

@@ -108,6 +108,9 @@ static const struct snippet snippets[] = {
       "fs.list(DIR) fs.stat(DIR .. '/f.txt') fs.exists(DIR .. '/f.txt')\n"
       "local lk = assert(fs.lock(DIR .. '/lock', { pid = 1 })) lk:close()\n"
       "local ap = assert(fs.appender(DIR .. '/journal')) ap:append_sync('line\\n') ap:close()\n" },
+    { "fs appender:append", "fs = require 'wpo.core.fs' loop = require 'wpo.core.loop' fs.write_atomic(DIR .. '/j2', '')",
+      "local ap = assert(fs.appender(DIR .. '/j2')) local id = ap:append('line\\n')\n"
+      "for _ = 1, 100 do if #loop.wait(100) > 0 then break end end ap:close()", 0, 1 },
     /* Debian's lua-cjson leaks its encode buffer (strbuf_new) when Lua
      * raises out of memory inside cjson.encode. */
     { "json", "cjson = require 'cjson'",
