@@ -138,7 +138,7 @@ static const struct snippet snippets[] = {
       "local g = dag.new() g:add('a') g:add('b', 'B') g:add('c') g:depend('b', 'a') g:depend('c', 'b')\n"
       "g:order() g:closure({ 'c' }, 'deps') g:deps('c') g:dependents('a') g:ids() g:check()\n"
       "assert(g:walk()) local n = g:next() g:done(n) g:status(n) g:counts() g:close()\n"
-      "local h = dag.new() h:add('x') h:add('y') h:depend('x', 'y') h:depend('y', 'x') h:check()" },
+      "local h = dag.new() h:add('x') h:add('y') h:depend('x', 'y') h:depend('y', 'x') h:check() h:order() h:walk()" },
     { "sandbox", "sandbox = require 'wpo.core.sandbox'",
       "sandbox.run({ instructions = 100000, memory = 1000000 }, function() local t = {} for i = 1, 50 do t[i] = {i} end return t end)\n"
       "sandbox.run({}, function() error('x') end)\n"
