@@ -35,6 +35,7 @@
  * completes it at once and the worker's late result is dropped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -457,11 +458,10 @@ static int l_git_blob_id(lua_State *L)
 static int l_git_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char *abs = realpath(path, NULL);
-    if (!abs)
+    char abs[PATH_MAX];         /* not malloc'd: pushing it may raise */
+    if (!realpath(path, abs))
         return push_error(L, errno == ENOENT ? "ENOENT" : "io", "%s: %s", path, strerror(errno));
     lua_pushstring(L, abs);
-    free(abs);
     return 1;
 }
 

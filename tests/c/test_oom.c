@@ -173,7 +173,7 @@ static const struct snippet snippets[] = {
     { "repo:is_ancestor", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "local h = r:head() r:is_ancestor(h, h) r:merge_base(h, h)" },
     { "git.blob_id", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
-      "git.blob_id('data') git.realpath(DIR) git.redact('https://u:p@example.com/r')" },
+      "git.blob_id('data') git.realpath(DIR .. '/repo/d') git.redact('https://u:p@example.com/r')" },
     /* libgit2 1.5 leaks pcre2's match frames in git_remote_lookup even with
      * no allocation refused (make check-oom's first, unrefused run shows it). */
     { "repo:remote_url", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
