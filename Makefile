@@ -4,7 +4,7 @@
 #   make check        install what the tests need, build, run every test
 #   make check-asan   the whole test suite under AddressSanitizer + UBSan
 #   make check-oom    out of memory at every allocation of each C module's
-#                     entry points, under ASan with leak checking (a second)
+#                     entry points, under ASan with leak checking (~5 s)
 #   make chaos        the longer fault suites against fakeaws, with their figures
 #   make bench        the benchmarks, each figure beside its goal
 #   make models       regenerate stdlib/wpo/aws/models from Debian's botocore

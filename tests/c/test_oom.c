@@ -1,12 +1,13 @@
 /*
- * test_oom.c — out of memory at every allocation: for each snippet below
- * (each exercising a C module's entry points), a fresh state whose allocator
- * refuses its Nth growing allocation (and every later one) runs the snippet, for N = 1, 2, 3...
- * until a run ends without reaching the Nth allocation. Every run must end
- * (no crash, no unprotected error), and, built with AddressSanitizer (make
- * check-oom, make check-asan), LeakSanitizer must find nothing unreachable
- * after the state is closed; the process has as many file descriptors open
- * as before. Each snippet is swept in a child process; one test per snippet: "c-oom: N passed, N failed".
+ * test_oom.c — out of memory at every allocation. For each snippet below
+ * (each exercising C entry points), a fresh state whose allocator refuses
+ * its Nth growing allocation and every later one (wpo_sandbox_fail_at) runs
+ * the snippet, for N = 1, 2, 3... until a run ends before reaching the Nth.
+ * Every run must end (no crash, no unprotected error) with as many file
+ * descriptors open as before; built with AddressSanitizer (make check-oom,
+ * make check-asan), LeakSanitizer must find nothing unreachable once the
+ * state is closed. Each snippet is swept in a child process (its own
+ * 127.0.0.1 response server in it): "c-oom: N passed, N failed".
  */
 #include <stdint.h>
 #include <stdio.h>
