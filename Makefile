@@ -3,6 +3,8 @@
 #   make run          install missing Debian packages, build, run the main job
 #   make check        install what the tests need, build, run every test
 #   make check-asan   the whole test suite under AddressSanitizer + UBSan
+#   make check-oom    out of memory at every allocation of each C module's
+#                     entry points, under ASan with leak checking (~5 s)
 #   make chaos        the longer fault suites against fakeaws, with their figures
 #   make bench        the benchmarks, each figure beside its goal
 #   make models       regenerate stdlib/wpo/aws/models from Debian's botocore
@@ -45,7 +47,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan chaos iam-check test tests-c bench models docs install uninstall clean
+.PHONY: all deps deps-test run check check-asan check-oom chaos iam-check test tests-c bench models docs install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -80,8 +82,16 @@ check-asan:
 	@$(MAKE) --no-print-directory BUILDDIR=build-asan \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" build-asan/wpo tests-c
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/test_oom
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    WPO=build-asan/wpo BUILDDIR=build-asan tests/run
+
+# tests/c/test_oom.c alone, under ASan with leak checking on.
+check-oom:
+	@$(MAKE) --no-print-directory BUILDDIR=build-asan \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" build-asan/tests/test_oom
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/test_oom
 
 # The lost-answer matrix: every write of the staging stack's apply, its answer
 # lost after the work (LOST_MODES: close, error, garbled); then kill -9 at

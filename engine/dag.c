@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dag.h"
+#include "guard.h"
 
 struct wpo_dag_list {
     uint32_t *v;
@@ -505,9 +506,16 @@ static struct dag_ud *check_walking(lua_State *L)
     return u;
 }
 
-/* Pushes nil, "dependency cycle: a (f:1) -> b (f:2) -> a (f:1)", {ids}. */
-static int push_cycle(lua_State *L, struct wpo_dag *g, uint32_t *cycle, size_t n)
+static void free_cycle(void *p)
 {
+    free(p);
+}
+
+/* Pushes nil, "dependency cycle: a (f:1) -> b (f:2) -> a (f:1)", {ids}.
+ * The guard owns cycle (from wpo_dag_check) while the message is built. */
+static int push_cycle(lua_State *L, struct wpo_dag *g, struct wpo_guard *gd, uint32_t *cycle, size_t n)
+{
+    wpo_guard_hold(gd, cycle, free_cycle);
     if (!cycle) {
         luaL_pushfail(L);
         lua_pushliteral(L, "out of memory");
@@ -528,7 +536,7 @@ static int push_cycle(lua_State *L, struct wpo_dag *g, uint32_t *cycle, size_t n
         lua_pushstring(L, g->nodes[cycle[i]].id);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    free(cycle);
+    wpo_guard_free(gd, cycle);
     return 3;
 }
 
@@ -690,8 +698,9 @@ static int l_dag_check(lua_State *L)
     struct wpo_dag *g = check_graph(L);
     uint32_t *cycle;
     size_t n;
+    struct wpo_guard *gd = wpo_guard_new(L);   /* made before the cycle is */
     if (wpo_dag_check(g, &cycle, &n) != 0)
-        return push_cycle(L, g, cycle, n);
+        return push_cycle(L, g, gd, cycle, n);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -706,8 +715,9 @@ static int l_dag_order(lua_State *L)
     if (wpo_dag_order(g, reverse, order) != 0) {
         uint32_t *cycle;
         size_t n;
+        struct wpo_guard *gd = wpo_guard_new(L);   /* made before the cycle is */
         if (wpo_dag_check(g, &cycle, &n) != 0)
-            return push_cycle(L, g, cycle, n);
+            return push_cycle(L, g, gd, cycle, n);
         return luaL_error(L, "out of memory");
     }
     push_ids(L, g, order, g->n);
@@ -723,8 +733,9 @@ static int l_dag_walk(lua_State *L)
     if (wpo_dag_walk(g, lua_toboolean(L, 2)) != 0) {
         uint32_t *cycle;
         size_t n;
+        struct wpo_guard *gd = wpo_guard_new(L);   /* made before the cycle is */
         if (wpo_dag_check(g, &cycle, &n) != 0)
-            return push_cycle(L, g, cycle, n);
+            return push_cycle(L, g, gd, cycle, n);
         return luaL_error(L, "out of memory");
     }
     u->walking = 1;

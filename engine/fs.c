@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 
 #include "fs.h"
+#include "guard.h"
 #include "loop.h"
 
 /* WPO_FS_FAULT=STEP, or STEP:N for the Nth atomic write of this process:
@@ -280,14 +281,27 @@ static int l_fs_write_atomic(lua_State *L)
 
 /* fs.read(path, max?) -> data | nil, err, code ("ENOENT" when absent;
  * "EFBIG" when the file holds more than max bytes) */
+static void close_fd(void *p)
+{
+    close((int)(intptr_t)p - 1);
+}
+
+static void close_dir(void *p)
+{
+    closedir(p);
+}
+
 static int l_fs_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer max = luaL_optinteger(L, 2, -1);
     size_t total = 0;
+    struct wpo_guard *g = wpo_guard_new(L);    /* the fd, while the buffer grows */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return push_errno(L, "cannot read", path);
+    void *held = (void *)(intptr_t)(fd + 1);
+    wpo_guard_hold(g, held, close_fd);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (;;) {
@@ -297,7 +311,7 @@ static int l_fs_read(lua_State *L)
             continue;
         if (n < 0) {
             int e = errno;
-            close(fd);
+            wpo_guard_free(g, held);
             errno = e;
             return push_errno(L, "cannot read", path);
         }
@@ -305,7 +319,7 @@ static int l_fs_read(lua_State *L)
             break;
         total += (size_t)n;
         if (max >= 0 && total > (size_t)max) {
-            close(fd);
+            wpo_guard_free(g, held);
             luaL_pushresult(&b);
             lua_pop(L, 1);
             luaL_pushfail(L);
@@ -315,7 +329,7 @@ static int l_fs_read(lua_State *L)
         }
         luaL_addsize(&b, (size_t)n);
     }
-    close(fd);
+    wpo_guard_free(g, held);
     luaL_pushresult(&b);
     return 1;
 }
@@ -544,9 +558,11 @@ static void push_sorted(lua_State *L, int n)
 static int l_fs_list(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    struct wpo_guard *g = wpo_guard_new(L);    /* the DIR, while names are pushed */
     DIR *d = opendir(path);
     if (!d)
         return push_errno(L, "cannot list", path);
+    wpo_guard_hold(g, d, close_dir);
     lua_newtable(L);
     int n = 0;
     struct dirent *e;
@@ -556,7 +572,7 @@ static int l_fs_list(lua_State *L)
         lua_pushstring(L, e->d_name);
         lua_rawseti(L, -2, ++n);
     }
-    closedir(d);
+    wpo_guard_free(g, d);
     push_sorted(L, n);
     return 1;
 }
@@ -619,9 +635,11 @@ static int l_fs_remove_stale_temps(lua_State *L)
     char dir[4096];
     luaL_argcheck(L, *base && strlen(path) < sizeof dir, 1, "expected a file's path");
     dir_of(path, dir, sizeof dir);
+    struct wpo_guard *g = wpo_guard_new(L);    /* the DIR, while names are pushed */
     DIR *d = opendir(dir);
     if (!d)
         return push_errno(L, "cannot list", dir);
+    wpo_guard_hold(g, d, close_dir);
     lua_newtable(L);
     int n = 0;
     struct dirent *e;
@@ -635,14 +653,14 @@ static int l_fs_remove_stale_temps(lua_State *L)
         snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
         if (unlink(full) != 0 && errno != ENOENT) {
             int saved = errno;
-            closedir(d);
+            wpo_guard_free(g, d);
             errno = saved;
             return push_errno(L, "cannot remove", full);
         }
         lua_pushstring(L, e->d_name);
         lua_rawseti(L, -2, ++n);
     }
-    closedir(d);
+    wpo_guard_free(g, d);
     push_sorted(L, n);
     return 1;
 }
@@ -919,18 +937,18 @@ static int l_appender_append(lua_State *L)
     pthread_mutex_unlock(&a->mu);
     if (busy)
         return luaL_error(L, "appender:append: the previous append to %s has not completed", a->path);
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return luaL_error(L, "out of memory");
-    memcpy(copy, data, len);
+    /* the queue first: making the loop may raise, and nothing is held yet */
     struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
-    int64_t id = queue ? wpo_loop_op_start(L, &append_op, NULL) : -1;
-    if (id < 0) {
-        if (queue)
-            wpo_loop_queue_unref(queue);
-        free(copy);
+    if (!queue)
         return luaL_error(L, "appender:append: the event loop is closed");
+    char *copy = malloc(len ? len : 1);
+    int64_t id = copy ? wpo_loop_op_start(L, &append_op, NULL) : -1;
+    if (id < 0) {
+        wpo_loop_queue_unref(queue);
+        free(copy);
+        return luaL_error(L, "appender:append: out of memory");
     }
+    memcpy(copy, data, len);
     pthread_mutex_lock(&a->mu);
     if (!a->worker) {
         pthread_t thread;

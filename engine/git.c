@@ -35,6 +35,7 @@
  * completes it at once and the worker's late result is dropped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -50,6 +51,7 @@
 #include <lauxlib.h>
 
 #include "git.h"
+#include "guard.h"
 #include "loop.h"
 
 #define WPO_GIT_REPO "wpo.git.repo"
@@ -143,6 +145,19 @@ static int push_error(lua_State *L, const char *code, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------ helpers */
+
+/* free functions of the libgit2 objects a guard (guard.h) holds */
+static void free_object(void *p) { git_object_free(p); }
+static void free_reference(void *p) { git_reference_free(p); }
+static void free_tree_entry(void *p) { git_tree_entry_free(p); }
+static void free_status_list(void *p) { git_status_list_free(p); }
+static void free_remote(void *p) { git_remote_free(p); }
+static void free_branch_iterator(void *p) { git_branch_iterator_free(p); }
+static void free_strarray(void *p)
+{
+    git_strarray_dispose(p);
+    free(p);
+}
 
 static struct wpo_git_repo *check_repo(lua_State *L, int idx)
 {
@@ -386,20 +401,24 @@ static int l_git_open_start(lua_State *L)
         status = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    /* the queue first: making the loop may raise, and nothing is held yet */
+    struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
+    if (!queue)
+        return luaL_error(L, "git.open_start: the event loop is closed");
     struct open_job *job = calloc(1, sizeof *job);
     if (!job || !(job->path = strdup(path))) {
         free(job);
+        wpo_loop_queue_unref(queue);
         return luaL_error(L, "out of memory");
     }
     job->search = search;
     job->status = status;
-    job->queue = wpo_loop_queue_ref(L);
-    int64_t id = job->queue ? wpo_loop_op_start(L, &open_op, NULL) : -1;
+    job->queue = queue;
+    int64_t id = wpo_loop_op_start(L, &open_op, NULL);
     if (id < 0) {
-        if (job->queue)
-            wpo_loop_queue_unref(job->queue);
+        wpo_loop_queue_unref(job->queue);
         open_job_free(job);
-        return luaL_error(L, "git.open_start: the event loop is closed");
+        return luaL_error(L, "git.open_start: the event loop is closed or out of memory");
     }
     job->id = id;
     pthread_t thread;
@@ -414,8 +433,7 @@ static int l_git_open_start(lua_State *L)
         job->rc = -1;
         job->code = "io";
         snprintf(job->err, sizeof job->err, "cannot start a thread to open %s: %s", path, strerror(rc));
-        struct wpo_loop_queue *queue = job->queue;
-        wpo_loop_post(queue, id, &open_op, job);
+        wpo_loop_post(queue, id, &open_op, job);   /* queue is job->queue */
         wpo_loop_queue_unref(queue);
     }
     lua_pushinteger(L, (lua_Integer)id);
@@ -440,11 +458,10 @@ static int l_git_blob_id(lua_State *L)
 static int l_git_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char *abs = realpath(path, NULL);
-    if (!abs)
+    char abs[PATH_MAX];         /* not malloc'd: pushing it may raise */
+    if (!realpath(path, abs))
         return push_error(L, errno == ENOENT ? "ENOENT" : "io", "%s: %s", path, strerror(errno));
     lua_pushstring(L, abs);
-    free(abs);
     return 1;
 }
 
@@ -491,22 +508,24 @@ static int l_repo_workdir(lua_State *L)
 static int l_repo_head(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
+    struct wpo_guard *gd = wpo_guard_new(L);
     git_reference *head = NULL;
     int rc = git_repository_head(&head, r->repo);
     if (rc == GIT_EUNBORNBRANCH || rc == GIT_ENOTFOUND)
         return push_error(L, "notfound", "the repository has no commits yet");
     if (rc != 0)
         return push_git_error(L, rc, "HEAD");
+    wpo_guard_hold(gd, head, free_reference);
     git_object *obj = NULL;
     rc = git_reference_peel(&obj, head, GIT_OBJECT_COMMIT);
     if (rc != 0) {
-        git_reference_free(head);
+        wpo_guard_release(gd);
         return push_git_error(L, rc, "HEAD");
     }
+    wpo_guard_hold(gd, obj, free_object);
     push_oid(L, git_object_id(obj));
     lua_pushstring(L, git_repository_head_detached(r->repo) ? "HEAD" : git_reference_name(head));
-    git_object_free(obj);
-    git_reference_free(head);
+    wpo_guard_release(gd);
     return 2;
 }
 
@@ -590,10 +609,11 @@ static int l_repo_resolve(lua_State *L)
         git_commit *commit = NULL;
         int n = lookup_commit(L, r->repo, name, &commit);
         if (n == 0) {
-            push_oid(L, git_commit_id(commit));
+            git_oid_cpy(&oid, git_commit_id(commit));
+            git_commit_free(commit);                /* before the calls that may raise */
+            push_oid(L, &oid);
             lua_pushliteral(L, "commit");
-            push_oid(L, git_commit_id(commit));     /* refname: the full id */
-            git_commit_free(commit);
+            push_oid(L, &oid);                      /* refname: the full id */
             return 3;
         }
         /* An ambiguous prefix is worth saying; "not found" falls through. */
@@ -610,8 +630,9 @@ static int l_repo_resolve(lua_State *L)
             git_object_free(obj);
             if (rc != 0)
                 return push_error(L, "notfound", "'%s' does not name a commit", name);
-            push_oid(L, git_object_id(peeled));
-            git_object_free(peeled);
+            git_oid_cpy(&oid, git_object_id(peeled));
+            git_object_free(peeled);                /* before the calls that may raise */
+            push_oid(L, &oid);
             lua_pushliteral(L, "expression");
             lua_pushstring(L, name);
             return 3;
@@ -636,19 +657,23 @@ static int l_repo_read(lua_State *L)
     if (clean_tree_path(path, clean, sizeof clean) != 0)
         return push_error(L, "ENOENT", "%s: not a path inside the repository", path);
 
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the objects below, while pushing */
     git_commit *commit = NULL;
     int n = lookup_commit(L, r->repo, id, &commit);
     if (n)
         return n;
+    wpo_guard_hold(gd, commit, free_object);
     git_tree *tree = NULL;
     git_tree_entry *entry = NULL;
     git_blob *blob = NULL;
     int rc = git_commit_tree(&tree, commit);
+    wpo_guard_hold(gd, tree, free_object);
     if (rc != 0) {
         n = push_git_error(L, rc, path);
         goto cleanup;
     }
     rc = git_tree_entry_bypath(&entry, tree, clean);
+    wpo_guard_hold(gd, entry, free_tree_entry);
     if (rc == GIT_ENOTFOUND) {
         char shortid[8];
         git_oid_tostr(shortid, sizeof shortid, git_commit_id(commit));
@@ -673,6 +698,7 @@ static int l_repo_read(lua_State *L)
         goto cleanup;
     }
     rc = git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry));
+    wpo_guard_hold(gd, blob, free_object);
     if (rc != 0) {
         n = push_git_error(L, rc, clean);
         goto cleanup;
@@ -680,10 +706,7 @@ static int l_repo_read(lua_State *L)
     lua_pushlstring(L, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     n = 1;
 cleanup:
-    git_blob_free(blob);
-    git_tree_entry_free(entry);
-    git_tree_free(tree);
-    git_commit_free(commit);
+    wpo_guard_release(gd);
     return n;
 }
 
@@ -711,13 +734,16 @@ static int l_repo_list(lua_State *L)
     if (!root && clean_tree_path(path, clean, sizeof clean) != 0)
         return push_error(L, "ENOENT", "%s: not a path inside the repository", path);
 
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the objects below, while pushing */
     git_commit *commit = NULL;
     int n = lookup_commit(L, r->repo, id, &commit);
     if (n)
         return n;
+    wpo_guard_hold(gd, commit, free_object);
     git_tree *tree = NULL, *sub = NULL;
     git_tree_entry *entry = NULL;
     int rc = git_commit_tree(&tree, commit);
+    wpo_guard_hold(gd, tree, free_object);
     if (rc != 0) {
         n = push_git_error(L, rc, path);
         goto cleanup;
@@ -725,6 +751,7 @@ static int l_repo_list(lua_State *L)
     const git_tree *dir = tree;
     if (!root) {
         rc = git_tree_entry_bypath(&entry, tree, clean);
+        wpo_guard_hold(gd, entry, free_tree_entry);
         if (rc == GIT_ENOTFOUND) {
             char shortid[8];
             git_oid_tostr(shortid, sizeof shortid, git_commit_id(commit));
@@ -737,6 +764,7 @@ static int l_repo_list(lua_State *L)
         }
         if (rc == 0)
             rc = git_tree_lookup(&sub, r->repo, git_tree_entry_id(entry));
+        wpo_guard_hold(gd, sub, free_object);
         if (rc != 0) {
             n = push_git_error(L, rc, clean);
             goto cleanup;
@@ -756,10 +784,7 @@ static int l_repo_list(lua_State *L)
     }
     n = 1;
 cleanup:
-    git_tree_free(sub);
-    git_tree_entry_free(entry);
-    git_tree_free(tree);
-    git_commit_free(commit);
+    wpo_guard_release(gd);
     return n;
 }
 
@@ -772,17 +797,23 @@ static int compare_names(const void *a, const void *b)
 static int l_repo_tags(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
-    git_strarray names = {0};
-    int rc = git_tag_list(&names, r->repo);
-    if (rc != 0)
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the names, while pushing */
+    git_strarray *names = calloc(1, sizeof *names);
+    if (!names)
+        return luaL_error(L, "out of memory");
+    wpo_guard_hold(gd, names, free_strarray);
+    int rc = git_tag_list(names, r->repo);
+    if (rc != 0) {
+        wpo_guard_release(gd);
         return push_git_error(L, rc, "tags");
-    qsort(names.strings, names.count, sizeof names.strings[0], compare_names);
-    lua_createtable(L, (int)names.count, 0);
-    for (size_t i = 0; i < names.count; i++) {
-        lua_pushstring(L, names.strings[i]);
+    }
+    qsort(names->strings, names->count, sizeof names->strings[0], compare_names);
+    lua_createtable(L, (int)names->count, 0);
+    for (size_t i = 0; i < names->count; i++) {
+        lua_pushstring(L, names->strings[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    git_strarray_dispose(&names);
+    wpo_guard_release(gd);
     return 1;
 }
 
@@ -790,15 +821,18 @@ static int l_repo_tags(lua_State *L)
 static int l_repo_branches(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the iterator and a ref, while pushing */
     git_branch_iterator *it = NULL;
     int rc = git_branch_iterator_new(&it, r->repo, GIT_BRANCH_ALL);
     if (rc != 0)
         return push_git_error(L, rc, "branches");
+    wpo_guard_hold(gd, it, free_branch_iterator);
     lua_newtable(L);
     lua_Integer i = 0;
     git_reference *ref = NULL;
     git_branch_t type;
     while ((rc = git_branch_next(&ref, &type, it)) == 0) {
+        wpo_guard_hold(gd, ref, free_reference);
         const char *name = NULL;
         size_t len = 0;
         if (git_branch_name(&name, ref) == 0 && name)
@@ -807,9 +841,9 @@ static int l_repo_branches(lua_State *L)
             lua_pushstring(L, name);
             lua_rawseti(L, -2, ++i);
         }
-        git_reference_free(ref);
+        wpo_guard_free(gd, ref);
     }
-    git_branch_iterator_free(it);
+    wpo_guard_release(gd);
     if (rc != GIT_ITEROVER) {
         lua_pop(L, 1);
         return push_git_error(L, rc, "branches");
@@ -824,6 +858,15 @@ struct tags_at {
     size_t count, cap;
     int oom;
 };
+
+static void free_tags_at(void *p)
+{
+    struct tags_at *t = p;
+    for (size_t i = 0; i < t->count; i++)
+        free(t->names[i]);
+    free(t->names);
+    free(t);
+}
 
 static int collect_tag(const char *name, git_oid *oid, void *payload)
 {
@@ -862,29 +905,34 @@ static int l_repo_tags_at(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *id = luaL_checkstring(L, 2);
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the names, while pushing */
     git_commit *commit = NULL;
     int n = lookup_commit(L, r->repo, id, &commit);
     if (n)
         return n;
-    struct tags_at t = {.repo = r->repo};
-    git_oid_cpy(&t.target, git_commit_id(commit));
+    struct tags_at *t = calloc(1, sizeof *t);
+    if (!t) {
+        git_commit_free(commit);
+        return luaL_error(L, "out of memory");
+    }
+    wpo_guard_hold(gd, t, free_tags_at);
+    t->repo = r->repo;
+    git_oid_cpy(&t->target, git_commit_id(commit));
     git_commit_free(commit);
-    int rc = git_tag_foreach(r->repo, collect_tag, &t);
-    if (rc == 0 && !t.oom) {
-        qsort(t.names, t.count, sizeof *t.names, compare_names);
-        lua_createtable(L, (int)t.count, 0);
-        for (size_t i = 0; i < t.count; i++) {
-            lua_pushstring(L, t.names[i]);
+    int rc = git_tag_foreach(r->repo, collect_tag, t);
+    if (rc == 0 && !t->oom) {
+        qsort(t->names, t->count, sizeof *t->names, compare_names);
+        lua_createtable(L, (int)t->count, 0);
+        for (size_t i = 0; i < t->count; i++) {
+            lua_pushstring(L, t->names[i]);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         n = 1;
     } else {
-        n = t.oom ? push_error(L, "git", "out of memory listing tags")
-                  : push_git_error(L, rc, "tags");
+        n = t->oom ? push_error(L, "git", "out of memory listing tags")
+                   : push_git_error(L, rc, "tags");
     }
-    for (size_t i = 0; i < t.count; i++)
-        free(t.names[i]);
-    free(t.names);
+    wpo_guard_release(gd);
     return n;
 }
 
@@ -894,20 +942,22 @@ static int l_repo_is_ancestor(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *a = luaL_checkstring(L, 2), *b = luaL_checkstring(L, 3);
+    struct wpo_guard *gd = wpo_guard_new(L);   /* a's commit, while b's error is pushed */
     git_commit *ca = NULL, *cb = NULL;
     int n = lookup_commit(L, r->repo, a, &ca);
     if (n)
         return n;
+    wpo_guard_hold(gd, ca, free_object);
     n = lookup_commit(L, r->repo, b, &cb);
     if (n) {
-        git_commit_free(ca);
+        wpo_guard_release(gd);
         return n;
     }
+    wpo_guard_hold(gd, cb, free_object);
     int rc = 1;
     if (!git_oid_equal(git_commit_id(ca), git_commit_id(cb)))
         rc = git_graph_descendant_of(r->repo, git_commit_id(cb), git_commit_id(ca));
-    git_commit_free(ca);
-    git_commit_free(cb);
+    wpo_guard_release(gd);
     if (rc < 0)
         return push_git_error(L, rc, "ancestry");
     lua_pushboolean(L, rc);
@@ -919,19 +969,21 @@ static int l_repo_merge_base(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *a = luaL_checkstring(L, 2), *b = luaL_checkstring(L, 3);
+    struct wpo_guard *gd = wpo_guard_new(L);   /* a's commit, while b's error is pushed */
     git_commit *ca = NULL, *cb = NULL;
     int n = lookup_commit(L, r->repo, a, &ca);
     if (n)
         return n;
+    wpo_guard_hold(gd, ca, free_object);
     n = lookup_commit(L, r->repo, b, &cb);
     if (n) {
-        git_commit_free(ca);
+        wpo_guard_release(gd);
         return n;
     }
+    wpo_guard_hold(gd, cb, free_object);
     git_oid base;
     int rc = git_merge_base(&base, r->repo, git_commit_id(ca), git_commit_id(cb));
-    git_commit_free(ca);
-    git_commit_free(cb);
+    wpo_guard_release(gd);
     if (rc == GIT_ENOTFOUND)
         return push_error(L, "notfound", "%s and %s have no common ancestor", a, b);
     if (rc != 0)
@@ -947,22 +999,26 @@ static int l_repo_commit(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *id = luaL_checkstring(L, 2);
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the commit, while pushing */
     git_commit *commit = NULL;
     int n = lookup_commit(L, r->repo, id, &commit);
     if (n)
         return n;
+    wpo_guard_hold(gd, commit, free_object);
     git_buf shortid = {0};
     int rc = git_object_short_id(&shortid, (const git_object *)commit);
     if (rc != 0) {
-        git_commit_free(commit);
+        wpo_guard_release(gd);
         return push_git_error(L, rc, id);
     }
+    char shortbuf[GIT_OID_HEXSZ + 1];
+    snprintf(shortbuf, sizeof shortbuf, "%s", shortid.ptr);
+    git_buf_dispose(&shortid);
     lua_createtable(L, 0, 8);
     push_oid(L, git_commit_id(commit));
     lua_setfield(L, -2, "id");
-    lua_pushstring(L, shortid.ptr);
+    lua_pushstring(L, shortbuf);
     lua_setfield(L, -2, "short");
-    git_buf_dispose(&shortid);
     const char *summary = git_commit_summary(commit);
     lua_pushstring(L, summary ? summary : "");
     lua_setfield(L, -2, "summary");
@@ -978,7 +1034,7 @@ static int l_repo_commit(lua_State *L)
     lua_setfield(L, -2, "email");
     lua_pushinteger(L, (lua_Integer)git_commit_parentcount(commit));
     lua_setfield(L, -2, "parents");
-    git_commit_free(commit);
+    wpo_guard_release(gd);
     return 1;
 }
 
@@ -1053,12 +1109,14 @@ static int l_repo_status(lua_State *L)
     }
     if (git_repository_is_bare(r->repo))
         return push_error(L, "bare", "a bare repository has no working tree");
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the list, while pushing */
     git_status_list *list = NULL;
     int rc = status_list_new(r->repo, untracked, &list);
     if (rc != 0)
         return push_git_error(L, rc, "status");
+    wpo_guard_hold(gd, list, free_status_list);
     push_status_list(L, list);
-    git_status_list_free(list);
+    wpo_guard_release(gd);
     return 1;
 }
 
@@ -1089,18 +1147,20 @@ static int l_repo_remote_url(lua_State *L)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *name = luaL_optstring(L, 2, "origin");
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the remote, while the buffer grows */
     git_remote *remote = NULL;
     int rc = git_remote_lookup(&remote, r->repo, name);
     if (rc == GIT_ENOTFOUND || rc == GIT_EINVALIDSPEC)
         return push_error(L, "notfound", "no remote named '%s'", name);
     if (rc != 0)
         return push_git_error(L, rc, name);
+    wpo_guard_hold(gd, remote, free_remote);
     const char *url = git_remote_url(remote);
     size_t len = url ? strlen(url) : 0;
     luaL_Buffer b;
     char *out = luaL_buffinitsize(L, &b, len + 4);
     wpo_git_redact_url(url ? url : "", out, len + 4);
-    git_remote_free(remote);
+    wpo_guard_free(gd, remote);
     luaL_pushresultsize(&b, strlen(out));
     return 1;
 }
@@ -1484,7 +1544,18 @@ static int opt_string(lua_State *L, const char *key, char **dst)
 
 /* The request for git.fetch / fetch_start from (url, dir, opts). Raises on
  * misuse, always before anything is allocated. */
-static struct wpo_git_fetch *fetch_request(lua_State *L)
+static void free_fetch(void *p)
+{
+    wpo_git_fetch_free(p);
+}
+
+static void unref_queue(void *p)
+{
+    wpo_loop_queue_unref(p);
+}
+
+/* The request of git.fetch(url, dir, opts), held by the guard gd. */
+static struct wpo_git_fetch *fetch_request(lua_State *L, struct wpo_guard *gd)
 {
     const char *url = luaL_checkstring(L, 1);
     const char *dir = luaL_checkstring(L, 2);
@@ -1509,11 +1580,12 @@ static struct wpo_git_fetch *fetch_request(lua_State *L)
         }
     }
     struct wpo_git_fetch *f = wpo_git_fetch_new(url, dir);
+    wpo_guard_hold(gd, f, free_fetch);        /* opt_string may raise */
     if (f && has_opts) {
         if (opt_string(L, "token", &f->token) || opt_string(L, "token_from", &f->token_from) ||
             opt_string(L, "username", &f->username) || opt_string(L, "ssh_key", &f->ssh_key) ||
             opt_string(L, "ssh_passphrase", &f->ssh_passphrase)) {
-            wpo_git_fetch_free(f);
+            wpo_guard_free(gd, f);
             f = NULL;
         } else {
             lua_getfield(L, 3, "ssh_agent");
@@ -1547,19 +1619,20 @@ static void push_fetch_value(lua_State *L, struct wpo_git_fetch *f)
  * ssh_key (private key file), ssh_passphrase. */
 static int l_git_fetch(lua_State *L)
 {
-    struct wpo_git_fetch *f = fetch_request(L);
+    lua_settop(L, 3);                          /* url, dir, opts: the guard goes above */
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the request, while pushing */
+    struct wpo_git_fetch *f = fetch_request(L, gd);
     wpo_git_fetch_run(f);
-    /* Push after freeing where possible: only an OOM in lua_push* could leak. */
     int n = 1;
     if (f->code) {
         char err[sizeof f->err];
         const char *code = f->code;   /* a string literal */
         snprintf(err, sizeof err, "%s", f->err);
-        wpo_git_fetch_free(f);
+        wpo_guard_free(gd, f);
         n = push_error(L, code, "%s", err);
     } else {
         push_fetch_value(L, f);
-        wpo_git_fetch_free(f);
+        wpo_guard_free(gd, f);
     }
     return n;
 }
@@ -1636,25 +1709,32 @@ static void *fetch_worker(void *arg)
  * transfer at its next progress or credential callback. */
 static int l_git_fetch_start(lua_State *L)
 {
-    struct wpo_git_fetch *f = fetch_request(L);
+    /* the guard holds the queue and the request until the job owns them */
+    lua_settop(L, 3);                          /* url, dir, opts: the guard goes above */
+    struct wpo_guard *gd = wpo_guard_new(L);
+    struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
+    if (!queue)
+        return push_error(L, "io", "cannot start a fetch: the event loop is closed");
+    wpo_guard_hold(gd, queue, unref_queue);
+    struct wpo_git_fetch *f = fetch_request(L, gd);
     struct fetch_job *job = calloc(1, sizeof *job);
     if (!job) {
-        wpo_git_fetch_free(f);
+        wpo_guard_release(gd);
         return push_error(L, "io", "out of memory");
     }
     atomic_init(&job->refs, 2);       /* the loop (release) and the worker */
     atomic_init(&job->cancelled, 0);
     job->f = f;
     f->cancel = &job->cancelled;
-    job->queue = wpo_loop_queue_ref(L);
-    int64_t id = job->queue ? wpo_loop_op_start(L, &fetch_op, job) : -1;
+    job->queue = queue;
+    int64_t id = wpo_loop_op_start(L, &fetch_op, job);
     if (id < 0) {
-        if (job->queue)
-            wpo_loop_queue_unref(job->queue);
-        wpo_git_fetch_free(f);
+        wpo_guard_release(gd);
         free(job);
-        return push_error(L, "io", "cannot start a fetch: the event loop is closed");
+        return push_error(L, "io", "cannot start a fetch: the event loop is closed or out of memory");
     }
+    wpo_guard_forget(gd, queue);      /* the job's now */
+    wpo_guard_forget(gd, f);
     job->id = id;
     pthread_t thread;
     pthread_attr_t attr;

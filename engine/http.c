@@ -45,6 +45,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "guard.h"
 #include "loop.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 300000L
@@ -251,8 +252,14 @@ static int http_convert(lua_State *L, CURL *easy, CURLcode code, void *ctx)
         return WPO_LOOP_FAIL;
     }
     long status = 0, connects = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    CURLcode ic = curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (ic == CURLE_OK)
+        ic = curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    if (ic != CURLE_OK) {
+        lua_pushfstring(L, "request to %s: curl_easy_getinfo: %s", req->host, curl_easy_strerror(ic));
+        lua_pushliteral(L, "transport");
+        return WPO_LOOP_FAIL;
+    }
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
@@ -421,159 +428,219 @@ static int has_header(lua_State *L, int h, const char *want)
     return found;
 }
 
-/* http.start(req) -> id */
-static int l_http_start(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
-    check_keys(L, 1);
+/* ---- http.start, in stages: options, headers, handle, body, submission ---- */
 
-    const char *method = opt_string(L, 1, "method");
-    if (!method)
-        method = "GET";
+/* A request's options, checked (the strings are the request table's). */
+struct http_opts {
+    const char *method, *url, *body, *ca;
+    size_t body_len;
+    long timeout, connect_timeout;
+    int h;                              /* stack index of the headers table, 0: none */
+    int user_accept, user_type, user_expect;
+};
+
+/* Read and check the request table at index 1 (raises on a bad request;
+ * allocates nothing that is not Lua's). Leaves the headers at index 2. */
+static void parse_options(lua_State *L, struct http_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    check_keys(L, 1);
+    o->method = opt_string(L, 1, "method");
+    if (!o->method)
+        o->method = "GET";
     int known = 0;
     for (const char *const *m = methods; *m && !known; m++)
-        known = strcmp(*m, method) == 0;
+        known = strcmp(*m, o->method) == 0;
     if (!known)
         luaL_argerror(L, 1, lua_pushfstring(L, "method '%s' is not one of GET, HEAD, POST, PUT, "
-                                               "DELETE, PATCH, OPTIONS", method));
-    const char *url = opt_string(L, 1, "url");
-    if (!url)
+                                               "DELETE, PATCH, OPTIONS", o->method));
+    o->url = opt_string(L, 1, "url");
+    if (!o->url)
         luaL_argerror(L, 1, "url is required");
-    size_t body_len = 0;
-    const char *body = NULL;
     if (lua_getfield(L, 1, "body") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_argerror(L, 1, lua_pushfstring(L, "body must be a string, not a %s", luaL_typename(L, -1)));
-        body = lua_tolstring(L, -1, &body_len);
+        o->body = lua_tolstring(L, -1, &o->body_len);
     }
     lua_pop(L, 1);
-    if (body && strcmp(method, "HEAD") == 0)
+    if (o->body && strcmp(o->method, "HEAD") == 0)
         luaL_argerror(L, 1, "a HEAD request cannot have a body");
-    long timeout = opt_ms(L, 1, "timeout_ms", HTTP_DEFAULT_TIMEOUT_MS);
-    long connect_timeout = opt_ms(L, 1, "connect_timeout_ms", HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
-    const char *ca = opt_string(L, 1, "ca_bundle");
-    if (!ca) {
+    o->timeout = opt_ms(L, 1, "timeout_ms", HTTP_DEFAULT_TIMEOUT_MS);
+    o->connect_timeout = opt_ms(L, 1, "connect_timeout_ms", HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
+    o->ca = opt_string(L, 1, "ca_bundle");
+    if (!o->ca) {
         const char *env = getenv("AWS_CA_BUNDLE");
         if (env && *env)
-            ca = env;
+            o->ca = env;
     }
-    int h = 0;
     int type = lua_getfield(L, 1, "headers");   /* stays at index 2 */
     if (type == LUA_TTABLE) {
-        h = 2;
-        check_headers(L, h);
+        o->h = 2;
+        check_headers(L, o->h);
     } else if (type != LUA_TNIL) {
         luaL_argerror(L, 1, lua_pushfstring(L, "headers must be a table, not a %s", lua_typename(L, type)));
     }
-    char err[300];
-    struct http_req *req = calloc(1, sizeof *req);
-    if (!req)
-        return luaL_error(L, "http.start: out of memory");
-    if (parse_url(url, req->host, sizeof req->host, err, sizeof err) != 0) {
-        free(req);
-        return luaL_argerror(L, 1, lua_pushstring(L, err));
-    }
-    int user_accept = has_header(L, h, "accept");
-    int user_type = has_header(L, h, "content-type");
-    int user_expect = has_header(L, h, "expect");
+    o->user_accept = has_header(L, o->h, "accept");
+    o->user_type = has_header(L, o->h, "content-type");
+    o->user_expect = has_header(L, o->h, "expect");
+}
 
-    /* From here on nothing raises until req is owned by the loop or freed. */
-    int oom = 0;
-    struct curl_slist *list = NULL, *l;
-    if (h) {
+/* The header lines: the caller's, then the ones curl would add on its own
+ * that the caller did not ask for, suppressed. Raises nothing; 0, or -1
+ * when out of memory (*out then holds what was built, for the caller to free). */
+static int build_headers(lua_State *L, const struct http_opts *o, struct curl_slist **out)
+{
+    struct curl_slist *l;
+    *out = NULL;
+    if (o->h) {
         lua_pushnil(L);
-        while (!oom && lua_next(L, h)) {
+        while (lua_next(L, o->h)) {
             size_t vlen;
             const char *name = lua_tostring(L, -2);
             const char *value = lua_tolstring(L, -1, &vlen);
             size_t n = strlen(name) + vlen + 3;
             char *line = malloc(n);
             if (!line) {
-                oom = 1;
-            } else {
-                /* "Name;" is curl's way to send a header with an empty value */
-                if (vlen)
-                    snprintf(line, n, "%s: %s", name, value);
-                else
-                    snprintf(line, n, "%s;", name);
-                if ((l = curl_slist_append(list, line)))
-                    list = l;
-                else
-                    oom = 1;
-                free(line);
+                lua_pop(L, 2);
+                return -1;
             }
+            /* "Name;" is curl's way to send a header with an empty value */
+            if (vlen)
+                snprintf(line, n, "%s: %s", name, value);
+            else
+                snprintf(line, n, "%s;", name);
+            l = curl_slist_append(*out, line);
+            free(line);
+            if (!l) {
+                lua_pop(L, 2);
+                return -1;
+            }
+            *out = l;
             lua_pop(L, 1);
         }
-        if (oom)
-            lua_pop(L, 1);
     }
-    /* Headers curl would add on its own: only what the caller asked for is sent. */
     const char *suppress[3];
     int ns = 0;
-    if (!user_accept)
+    if (!o->user_accept)
         suppress[ns++] = "Accept:";
-    if (!user_type)
+    if (!o->user_type)
         suppress[ns++] = "Content-Type:";
-    if (!user_expect)
+    if (!o->user_expect)
         suppress[ns++] = "Expect:";
-    for (int i = 0; i < ns && !oom; i++) {
-        if ((l = curl_slist_append(list, suppress[i])))
-            list = l;
-        else
-            oom = 1;
+    for (int i = 0; i < ns; i++) {
+        if (!(l = curl_slist_append(*out, suppress[i])))
+            return -1;
+        *out = l;
     }
-    req->headers = list;
-    CURL *easy = oom ? NULL : curl_easy_init();
-    if (!easy) {
-        req_free(req);
-        return luaL_error(L, "http.start: out of memory");
-    }
+    return 0;
+}
 
-    /* curl copies every string given to setopt (the body through
-     * COPYPOSTFIELDS); the header list is req's and outlives the easy handle. */
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)req);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)req);
+/* Every curl_easy_setopt is checked: a refused option (out of memory in
+ * COPYPOSTFIELDS, say) fails the request instead of sending another one. */
+#define SETOPT(easy, opt, value, err, errlen) do { \
+        CURLcode c_ = curl_easy_setopt((easy), (opt), (value)); \
+        if (c_ != CURLE_OK) { \
+            snprintf((err), (errlen), "curl_easy_setopt(%s): %s", #opt, curl_easy_strerror(c_)); \
+            return -1; \
+        } \
+    } while (0)
 
-    int sends_body = body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+/* The handle's transport: URL, protocols, TLS, timeouts, the header list and
+ * the callbacks that collect the response into req. curl copies every string
+ * given to setopt; the header list is req's and outlives the easy handle. */
+static int setup_handle(CURL *easy, const struct http_opts *o, struct http_req *req,
+                        char *err, size_t errlen)
+{
+    SETOPT(easy, CURLOPT_URL, o->url, err, errlen);
+    SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https", err, errlen);
+    SETOPT(easy, CURLOPT_NOSIGNAL, 1L, err, errlen);
+    SETOPT(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1, err, errlen);
+    SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L, err, errlen);
+    SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L, err, errlen);
+    SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L, err, errlen);
+    if (o->ca)
+        SETOPT(easy, CURLOPT_CAINFO, o->ca, err, errlen);
+    SETOPT(easy, CURLOPT_TCP_KEEPALIVE, 1L, err, errlen);
+    SETOPT(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket, err, errlen);
+    SETOPT(easy, CURLOPT_TIMEOUT_MS, o->timeout, err, errlen);
+    SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout, err, errlen);
+    SETOPT(easy, CURLOPT_HTTPHEADER, req->headers, err, errlen);
+    SETOPT(easy, CURLOPT_ERRORBUFFER, req->errbuf, err, errlen);
+    SETOPT(easy, CURLOPT_WRITEFUNCTION, on_body, err, errlen);
+    SETOPT(easy, CURLOPT_WRITEDATA, (void *)req, err, errlen);
+    SETOPT(easy, CURLOPT_HEADERFUNCTION, on_header, err, errlen);
+    SETOPT(easy, CURLOPT_HEADERDATA, (void *)req, err, errlen);
+    return 0;
+}
+
+/* The method and the body: curl copies the body (COPYPOSTFIELDS), its size
+ * set first. POST, PUT and PATCH always send one (empty when not given). */
+static int setup_body(CURL *easy, const struct http_opts *o, char *err, size_t errlen)
+{
+    const char *method = o->method;
+    int sends_body = o->body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
                      strcmp(method, "PATCH") == 0;
     if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(method, "GET") == 0 && !body) {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        SETOPT(easy, CURLOPT_NOBODY, 1L, err, errlen);
+    } else if (strcmp(method, "GET") == 0 && !o->body) {
+        SETOPT(easy, CURLOPT_HTTPGET, 1L, err, errlen);
     } else {
         if (sends_body) {
-            /* curl copies the body (COPYPOSTFIELDS); the size goes first. */
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-            curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+            SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len, err, errlen);
+            SETOPT(easy, CURLOPT_COPYPOSTFIELDS, o->body ? o->body : "", err, errlen);
         }
         if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+            SETOPT(easy, CURLOPT_CUSTOMREQUEST, method, err, errlen);
+    }
+    return 0;
+}
+
+#undef SETOPT
+
+static void free_easy(void *p)
+{
+    curl_easy_cleanup(p);
+}
+
+/* http.start(req) -> id */
+static int l_http_start(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    struct http_opts o;
+    parse_options(L, &o);
+
+    /* req and the easy handle sit in a guard until the loop owns them: a
+     * Lua call that raises (out of memory) frees them with it */
+    struct wpo_guard *gd = wpo_guard_new(L);
+    char err[300];
+    struct http_req *req = calloc(1, sizeof *req);
+    if (!req)
+        return luaL_error(L, "http.start: out of memory");
+    wpo_guard_hold(gd, req, req_free);
+    if (parse_url(o.url, req->host, sizeof req->host, err, sizeof err) != 0) {
+        wpo_guard_release(gd);
+        return luaL_argerror(L, 1, lua_pushstring(L, err));
+    }
+    CURL *easy = NULL;
+    if (build_headers(L, &o, &req->headers) != 0 || !(easy = curl_easy_init())) {
+        wpo_guard_release(gd);
+        return luaL_error(L, "http.start: out of memory");
+    }
+    wpo_guard_hold(gd, easy, free_easy);
+    if (setup_handle(easy, &o, req, err, sizeof err) != 0 ||
+        setup_body(easy, &o, err, sizeof err) != 0) {
+        wpo_guard_release(gd);
+        return luaL_error(L, "http.start: %s", err);
     }
 
     int64_t id = wpo_loop_transfer_start(L, easy, &http_transfer, req, err, sizeof err);
     if (id < 0) {
-        curl_easy_cleanup(easy);
-        req_free(req);
+        wpo_guard_release(gd);
         return luaL_error(L, "http.start: %s", err);
     }
+    wpo_guard_forget(gd, easy);         /* the loop's now */
+    wpo_guard_forget(gd, req);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }

@@ -79,6 +79,7 @@ struct wpo_loop_queue {
     int refs;
     CURLM *multi;               /* NULL once the loop closed */
     struct posted *head, *tail;
+    struct posted *spare;       /* one node reserved per started worker operation */
 };
 
 struct wpo_loop {
@@ -92,11 +93,13 @@ struct wpo_loop {
     struct op **heap;
     size_t heap_len, heap_cap;
     struct op *cancelled_head, *cancelled_tail;
+    struct posted *draining;    /* taken from the queue, not yet delivered */
     int sig_catching;
     int sig_base, sig_seen;
 };
 
 static char loop_key;
+static char undelivered_key;    /* completions collected by a wait that then raised */
 
 /* ---- SIGINT and SIGTERM (process-wide) ---- */
 
@@ -345,6 +348,11 @@ void wpo_loop_queue_unref(struct wpo_loop_queue *q)
     if (!last)
         return;
     queue_free_posted(q->head);
+    while (q->spare) {
+        struct posted *next = q->spare->next;
+        free(q->spare);
+        q->spare = next;
+    }
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -352,9 +360,15 @@ void wpo_loop_queue_unref(struct wpo_loop_queue *q)
 void wpo_loop_post(struct wpo_loop_queue *q, int64_t id,
                    const struct wpo_loop_op_type *type, void *result)
 {
-    struct posted *p = malloc(sizeof *p);
-    if (!p) {
-        /* Out of memory: the operation never completes; free what we own. */
+    /* The node was reserved by wpo_loop_op_start, so posting cannot fail. */
+    pthread_mutex_lock(&q->mu);
+    struct posted *p = q->spare;
+    if (p)
+        q->spare = p->next;
+    pthread_mutex_unlock(&q->mu);
+    if (!p && !(p = malloc(sizeof *p))) {
+        /* Only a post without wpo_loop_op_start gets here: its result is
+         * freed, and no operation of the loop waits for it. */
         type->free_result(result);
         return;
     }
@@ -369,7 +383,8 @@ void wpo_loop_post(struct wpo_loop_queue *q, int64_t id,
         else
             q->head = p;
         q->tail = p;
-        curl_multi_wakeup(q->multi);
+        /* a failed wakeup only delays delivery to the next poll slice */
+        (void)curl_multi_wakeup(q->multi);
         p = NULL;
     }
     pthread_mutex_unlock(&q->mu);
@@ -423,6 +438,8 @@ static void loop_close(struct wpo_loop *loop)
     loop->heap_len = loop->heap_cap = 0;
     loop->cancelled_head = loop->cancelled_tail = NULL;
 
+    queue_free_posted(loop->draining);
+    loop->draining = NULL;
     struct wpo_loop_queue *q = loop->queue;
     pthread_mutex_lock(&q->mu);
     q->multi = NULL;
@@ -489,13 +506,20 @@ static struct wpo_loop *loop_get(lua_State *L)
         luaL_error(L, "cannot create the event loop: out of memory");
         return NULL;
     }
+    /* Keep-alive: idle connections stay in the multi handle's cache, shared
+     * by every request, up to this many. */
+    CURLMcode mc = curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
+    if (mc == CURLM_OK)
+        mc = curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    if (mc != CURLM_OK) {
+        free(q);
+        curl_multi_cleanup(multi);
+        luaL_error(L, "cannot create the event loop: curl_multi_setopt: %s", curl_multi_strerror(mc));
+        return NULL;
+    }
     pthread_mutex_init(&q->mu, NULL);
     q->refs = 1;
     q->multi = multi;
-    /* Keep-alive: idle connections stay in the multi handle's cache, shared
-     * by every request, up to this many. */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     loop->multi = multi;
     loop->queue = q;
     loop->closed = 0;
@@ -510,9 +534,18 @@ int64_t wpo_loop_op_start(lua_State *L, const struct wpo_loop_op_type *type, voi
     struct wpo_loop *loop = loop_get(L);
     if (loop->closed)
         return -1;
-    struct op *op = op_new(loop, OP_WORKER);
-    if (!op)
+    struct posted *node = malloc(sizeof *node);
+    if (!node)
         return -1;
+    struct op *op = op_new(loop, OP_WORKER);
+    if (!op) {
+        free(node);
+        return -1;
+    }
+    pthread_mutex_lock(&loop->queue->mu);
+    node->next = loop->queue->spare;
+    loop->queue->spare = node;
+    pthread_mutex_unlock(&loop->queue->mu);
     op->u.work.type = type;
     op->u.work.ctx = ctx;
     return op->id;
@@ -546,7 +579,13 @@ int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
     op->u.xfer.easy = easy;
     op->u.xfer.type = type;
     op->u.xfer.ctx = ctx;
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    CURLcode ec = curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    if (ec != CURLE_OK) {
+        snprintf(err, errlen, "curl_easy_setopt(CURLOPT_PRIVATE): %s", curl_easy_strerror(ec));
+        table_remove(loop, op);
+        free(op);
+        return -1;
+    }
     CURLMcode mc = curl_multi_add_handle(loop->multi, easy);
     if (mc != CURLM_OK) {
         snprintf(err, errlen, "%s", curl_multi_strerror(mc));
@@ -632,6 +671,11 @@ static int push_converted(lua_State *L, int list, int n, struct conversion *c)
 /* Everything ready now, appended to the array at index list. */
 static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
 {
+    int running;
+    CURLMcode pmc = curl_multi_perform(loop->multi, &running);
+    if (pmc != CURLM_OK)
+        return luaL_error(L, "loop.wait: curl_multi_perform: %s", curl_multi_strerror(pmc));
+
     if (loop->sig_catching) {
         int seen_now = sig_count;
         if (seen_now - loop->sig_seen > SIG_RING)      /* more than the ring holds: the oldest are lost */
@@ -654,24 +698,21 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
 
     while (loop->cancelled_head) {
         struct op *op = loop->cancelled_head;
+        int64_t id = op->id;
+        char msg[64];
+        snprintf(msg, sizeof msg, "operation %lld cancelled", (long long)id);
+        n = push_failure(L, list, n, id, msg, "cancelled");   /* may raise: op still listed */
         loop->cancelled_head = op->cnext;
         if (!loop->cancelled_head)
             loop->cancelled_tail = NULL;
-        int64_t id = op->id;
         table_remove(loop, op);
         free(op);
-        char msg[64];
-        snprintf(msg, sizeof msg, "operation %lld cancelled", (long long)id);
-        n = push_failure(L, list, n, id, msg, "cancelled");
     }
 
     double t = now_ms();
     while (loop->heap_len && loop->heap[0]->u.timer.due <= t) {
         struct op *op = loop->heap[0];
         int64_t id = op->id;
-        heap_remove(loop, op);
-        table_remove(loop, op);
-        free(op);
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, (lua_Integer)id);
         lua_setfield(L, -2, "id");
@@ -680,10 +721,11 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "value");
         lua_rawseti(L, list, ++n);
+        heap_remove(loop, op);          /* after the raising calls */
+        table_remove(loop, op);
+        free(op);
     }
 
-    int running;
-    curl_multi_perform(loop->multi, &running);
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(loop->multi, &left))) {
@@ -695,32 +737,43 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         c.op = (struct op *)(void *)priv;
         curl_multi_remove_handle(loop->multi, easy);
-        table_remove(loop, c.op);
+        /* the op stays in the table while converting may raise: then
+         * loop_close frees its handle and ctx */
         n = push_converted(L, list, n, &c);
+        table_remove(loop, c.op);
         curl_easy_cleanup(easy);
         c.op->u.xfer.type->free(c.op->u.xfer.ctx);
         free(c.op);
     }
 
+    /* Results taken from the queue wait in loop->draining until delivered:
+     * if building a completion raises (out of memory), the rest are still
+     * there for the next wait, and loop_close frees them. */
     pthread_mutex_lock(&loop->queue->mu);
-    struct posted *p = loop->queue->head;
+    struct posted *taken = loop->queue->head;
     loop->queue->head = loop->queue->tail = NULL;
     pthread_mutex_unlock(&loop->queue->mu);
-    while (p) {
-        struct posted *next = p->next;
+    if (taken) {
+        struct posted **end = &loop->draining;
+        while (*end)
+            end = &(*end)->next;
+        *end = taken;
+    }
+    while (loop->draining) {
+        struct posted *p = loop->draining;
         struct op *op = table_find(loop, p->id);
         if (op && op->kind == OP_WORKER && !op->cancelled) {
             struct conversion c = { op, p->result, CURLE_OK };
-            table_remove(loop, op);
             n = push_converted(L, list, n, &c);
+            table_remove(loop, op);
             if (op->u.work.type->release)
                 op->u.work.type->release(op->u.work.ctx, 0);
             free(op);
         }
         /* else: cancelled, or never ours; dropped. */
+        loop->draining = p->next;
         p->type->free_result(p->result);
         free(p);
-        p = next;
     }
     return n;
 }
@@ -736,9 +789,18 @@ static int l_loop_wait(lua_State *L)
     if (loop->closed)
         return luaL_error(L, "loop.wait: the event loop is closed");
     lua_settop(L, 0);
-    lua_newtable(L);
-    double deadline = timeout < 0 ? -1 : now_ms() + timeout;
+    /* The list lives in the registry while it fills, so completions already
+     * taken are not lost if a later step raises: the next wait returns them. */
     int n = 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &undelivered_key) == LUA_TTABLE) {
+        n = (int)lua_rawlen(L, 1);
+    } else {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, 1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &undelivered_key);
+    }
+    double deadline = timeout < 0 ? -1 : now_ms() + timeout;
     for (;;) {
         n = collect(L, loop, 1, n);
         if (n > 0 || timeout == 0 || loop->count == 0)
@@ -768,6 +830,8 @@ static int l_loop_wait(lua_State *L)
         if (nextra && extra.revents)
             drain_sig_pipe();
     }
+    lua_pushnil(L);     /* the key exists: clearing it allocates nothing */
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &undelivered_key);
     return 1;
 }
 

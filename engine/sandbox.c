@@ -41,6 +41,8 @@ struct wpo_sandbox {
     long long steps;        /* instruction units left in the running sandbox */
     int tripped;            /* TRIP_*: the budget that ran out */
     lua_State *runner;      /* the thread that called run(), for locating an allocation */
+    long fail_in;           /* tests: refuse the fail_in-th growing allocation from now and every later one (0: off) */
+    long fail_seen;         /* tests: growing allocations since wpo_sandbox_fail_at */
     char skip[WHERE_MAX];   /* sources starting with this are not the user's */
     char where[WHERE_MAX];  /* where the budget ran out */
 };
@@ -95,6 +97,8 @@ void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->used -= old;
         return NULL;
     }
+    if (sb->fail_in && nsize > old && ++sb->fail_seen >= sb->fail_in)
+        return NULL;
     if (sb->limit && nsize > old && sb->used - old + nsize > sb->limit) {
         if (!sb->tripped) {
             sb->tripped = TRIP_MEMORY;
@@ -119,6 +123,17 @@ static int raise_trip(lua_State *L, struct wpo_sandbox *sb, int kind)
     }
     lua_pushlightuserdata(L, (void *)&TRIP_KEY);
     return lua_error(L);
+}
+
+long wpo_sandbox_fail_at(lua_State *L, long n)
+{
+    struct wpo_sandbox *sb = sandbox_of(L);
+    if (!sb)
+        return -1;
+    long seen = sb->fail_seen;
+    sb->fail_in = n;
+    sb->fail_seen = 0;
+    return seen;
 }
 
 void wpo_sandbox_charge(lua_State *L, size_t n)

@@ -24,4 +24,11 @@ void wpo_sandbox_free(void *ud);
  * error (it may longjmp: hold no C resource across it). */
 void wpo_sandbox_charge(lua_State *L, size_t n);
 
+/* Tests: make the n-th allocation from now that grows a block fail, and
+ * every later one (Lua retries a refused allocation after a full collection,
+ * so a single refusal would not reach the error paths), until the next call;
+ * n = 0: none. Returns how many growing allocations were asked for since the
+ * previous call (-1: L was not made by wpo_state_new). */
+long wpo_sandbox_fail_at(lua_State *L, long n);
+
 #endif

@@ -733,17 +733,14 @@ cleanup:
     return rc;
 }
 
-int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
-                                char *err, size_t errlen)
-{
-    int rc = -1;
-    struct header_entry *hs = NULL;
-    struct wpo_sigv4_buf *block = &s->work_block;
-    struct url_parts u;
-    bool presign = req->expires > 0;
-    uint8_t digest[WPO_SHA256_LEN];
-    char hex[2 * WPO_SHA256_LEN + 1];
+/* ---- the canonical request, in stages ---- */
 
+/* Stage 1: check the request, format its dates, parse its URL into u and
+ * put the Host value in s->host. */
+static int check_and_parse(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                           struct url_parts *u, char *err, size_t errlen)
+{
+    bool presign = req->expires > 0;
     if (!all_tchar(req->method)) {
         snprintf(err, errlen, "method must be an HTTP token such as GET");
         return -1;
@@ -760,33 +757,45 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
     }
     if (presign && check_credentials(req, err, errlen) != 0)
         return -1;
-    if (parse_url(req->url, &u, err, errlen) != 0)
+    if (parse_url(req->url, u, err, errlen) != 0)
         return -1;
     buf_reset(&s->host);
-    add_host(&s->host, &u);
+    add_host(&s->host, u);
+    return 0;
+}
 
-    /* Which headers are signed, in canonical order. */
-    buf_reset(block);
+/* The caller's headers that are signed (in s->work_headers, room left for
+ * the four the signer adds), with what the later stages need to know. */
+struct signed_set {
+    struct header_entry *hs;
+    size_t nh;
+    bool have_host;
+    struct wpo_str given_content_sha;
+};
+
+/* Stage 2: pick the caller's headers that are signed. */
+static int select_headers(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                          struct signed_set *set, char *err, size_t errlen)
+{
+    bool presign = req->expires > 0;
+    struct header_entry *hs = NULL;
     if (req->nheaders < SIZE_MAX / 2 / sizeof *hs)
         hs = reserve(&s->work_headers, (req->nheaders + 4) * sizeof *hs);
     if (!hs) {
         snprintf(err, errlen, "out of memory");
-        goto cleanup;
+        return -1;
     }
-    size_t nh = 0;
-    bool have_host = false;
-    struct wpo_str given_content_sha = {NULL, 0};
-    bool token_header = has_token(req) && req->sign_session_token && !presign;
+    *set = (struct signed_set){hs, 0, false, {NULL, 0}};
     for (size_t i = 0; i < req->nheaders; i++) {
         struct wpo_str name = req->headers[i].name;
         if (!all_tchar(name)) {
             snprintf(err, errlen, "invalid header name '%.*s'", (int)(name.len > 100 ? 100 : name.len),
                      name.ptr ? name.ptr : "");
-            goto cleanup;
+            return -1;
         }
         if (!req->headers[i].value.ptr) {
             snprintf(err, errlen, "header %.*s has no value", (int)name.len, name.ptr);
-            goto cleanup;
+            return -1;
         }
         if (never_signed(name) || name_is(name, "x-amz-date"))
             continue;
@@ -795,26 +804,35 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
         if (name_is(name, "x-amz-content-sha256")) {
             if (req->content_sha256_header && !presign)
                 continue;
-            if (!given_content_sha.ptr)
-                given_content_sha = req->headers[i].value;
+            if (!set->given_content_sha.ptr)
+                set->given_content_sha = req->headers[i].value;
         }
         if (name_is(name, "host"))
-            have_host = true;
-        hs[nh++] = (struct header_entry){name, req->headers[i].value, i};
+            set->have_host = true;
+        hs[set->nh++] = (struct header_entry){name, req->headers[i].value, i};
     }
+    return 0;
+}
 
-    /* The payload hash. */
+/* Stage 3: the payload hash, in s->payload_hash: the one given, else the
+ * caller's x-amz-content-sha256 (not when presigning), else the body's. */
+static int payload_hash(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                        const struct signed_set *set, char *err, size_t errlen)
+{
+    bool presign = req->expires > 0;
+    uint8_t digest[WPO_SHA256_LEN];
+    char hex[2 * WPO_SHA256_LEN + 1];
     buf_reset(&s->payload_hash);
     if (req->payload_hash.ptr) {
         buf_addstr(&s->payload_hash, req->payload_hash);
-    } else if (given_content_sha.ptr && !presign) {
-        add_trimmed(&s->payload_hash, given_content_sha);
+    } else if (set->given_content_sha.ptr && !presign) {
+        add_trimmed(&s->payload_hash, set->given_content_sha);
     } else if (req->body.len == 0) {
         buf_adds(&s->payload_hash, EMPTY_SHA256);
     } else {
         if (wpo_crypto_sha256(req->body.ptr, req->body.len, digest) != 0) {
             snprintf(err, errlen, "sha256 failed");
-            goto cleanup;
+            return -1;
         }
         wpo_crypto_hex(digest, sizeof digest, hex);
         buf_add(&s->payload_hash, hex, 2 * WPO_SHA256_LEN);
@@ -822,21 +840,42 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
     for (size_t i = 0; i < s->payload_hash.len; i++)
         if (s->payload_hash.data[i] == '\n' || s->payload_hash.data[i] == '\r') {
             snprintf(err, errlen, "payload_hash holds a line break");
-            goto cleanup;
+            return -1;
         }
+    return 0;
+}
 
+/* Stage 4: add the headers the signer signs itself (host, x-amz-date, the
+ * session token, x-amz-content-sha256) and sort the set canonically. */
+static void add_signer_headers(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                               struct signed_set *set)
+{
+    bool presign = req->expires > 0;
+    bool token_header = has_token(req) && req->sign_session_token && !presign;
+    struct header_entry *hs = set->hs;
     size_t extra = req->nheaders;
-    if (!have_host)
-        hs[nh++] = (struct header_entry){{"host", 4}, {s->host.data, s->host.len}, extra++};
+    if (!set->have_host)
+        hs[set->nh++] = (struct header_entry){{"host", 4}, {s->host.data, s->host.len}, extra++};
     if (!presign)
-        hs[nh++] = (struct header_entry){{"x-amz-date", 10}, {s->amz_date, 16}, extra++};
+        hs[set->nh++] = (struct header_entry){{"x-amz-date", 10}, {s->amz_date, 16}, extra++};
     if (token_header)
-        hs[nh++] = (struct header_entry){{"x-amz-security-token", 20}, req->session_token, extra++};
+        hs[set->nh++] = (struct header_entry){{"x-amz-security-token", 20}, req->session_token, extra++};
     if (req->content_sha256_header && !presign)
-        hs[nh++] = (struct header_entry){{"x-amz-content-sha256", 20},
-                                         {s->payload_hash.data, s->payload_hash.len}, extra++};
-    qsort(hs, nh, sizeof *hs, compare_headers);
+        hs[set->nh++] = (struct header_entry){{"x-amz-content-sha256", 20},
+                                              {s->payload_hash.data, s->payload_hash.len}, extra++};
+    qsort(hs, set->nh, sizeof *hs, compare_headers);
+}
 
+/* Stage 5: the canonical headers block (s->work_block: "name:v1,v2\n" per
+ * name, lower-cased) and the signed headers list (s->signed_headers:
+ * "a;b;c"), from the sorted set; equal names are merged. */
+static int append_headers(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                          const struct signed_set *set, char *err, size_t errlen)
+{
+    const struct header_entry *hs = set->hs;
+    size_t nh = set->nh;
+    struct wpo_sigv4_buf *block = &s->work_block;
+    buf_reset(block);
     buf_reset(&s->signed_headers);
     for (size_t i = 0; i < nh;) {
         size_t j = i + 1;
@@ -846,7 +885,7 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
                 snprintf(err, errlen, "header '%.*s' given twice (as '%.*s' and '%.*s'): give one "
                          "name with a list of values", (int)hs[i].name.len, hs[i].name.ptr,
                          (int)hs[i].name.len, hs[i].name.ptr, (int)hs[j].name.len, hs[j].name.ptr);
-                goto cleanup;
+                return -1;
             }
             j++;
         }
@@ -870,33 +909,78 @@ int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_
         buf_addc(block, '\n');
         i = j;
     }
+    return 0;
+}
 
-    if (build_query(req, &u, s, err, errlen) != 0)
-        goto cleanup;
-
-    struct wpo_sigv4_buf *cr = &s->canonical_request;
-    buf_reset(cr);
+/* The assembly's append steps, one line of the canonical request each. */
+static void append_method(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_request *req)
+{
     for (size_t i = 0; i < req->method.len; i++) {
         unsigned char c = (unsigned char)req->method.ptr[i];
         buf_addc(cr, (char)(c >= 'a' && c <= 'z' ? c - 32 : c));
     }
     buf_addc(cr, '\n');
-    add_canonical_uri(cr, u.path, req, &s->work_path);
+}
+
+static void append_path(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_request *req,
+                        const struct url_parts *u, struct wpo_sigv4_signing *s)
+{
+    add_canonical_uri(cr, u->path, req, &s->work_path);
     buf_addc(cr, '\n');
+}
+
+static void append_query(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_signing *s)
+{
     buf_add(cr, s->canonical_query.data, s->canonical_query.len);
     buf_addc(cr, '\n');
-    buf_add(cr, block->data, block->len);
+}
+
+static void append_header_block(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_signing *s)
+{
+    buf_add(cr, s->work_block.data, s->work_block.len);
     buf_addc(cr, '\n');
+}
+
+static void append_signed_headers(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_signing *s)
+{
     buf_add(cr, s->signed_headers.data, s->signed_headers.len);
     buf_addc(cr, '\n');
+}
+
+static void append_payload_hash(struct wpo_sigv4_buf *cr, const struct wpo_sigv4_signing *s)
+{
     buf_add(cr, s->payload_hash.data, s->payload_hash.len);
-    if (cr->oom || block->oom || s->signed_headers.oom || s->payload_hash.oom || s->host.oom) {
+}
+
+int wpo_sigv4_canonical_request(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing *s,
+                                char *err, size_t errlen)
+{
+    struct url_parts u;
+    struct signed_set set;
+    if (check_and_parse(req, s, &u, err, errlen) != 0)
+        return -1;
+    buf_reset(&s->work_block);
+    if (select_headers(req, s, &set, err, errlen) != 0 ||
+        payload_hash(req, s, &set, err, errlen) != 0)
+        return -1;
+    add_signer_headers(req, s, &set);
+    if (append_headers(req, s, &set, err, errlen) != 0 ||
+        build_query(req, &u, s, err, errlen) != 0)
+        return -1;
+
+    struct wpo_sigv4_buf *cr = &s->canonical_request;
+    buf_reset(cr);
+    append_method(cr, req);
+    append_path(cr, req, &u, s);
+    append_query(cr, s);
+    append_header_block(cr, s);
+    append_signed_headers(cr, s);
+    append_payload_hash(cr, s);
+    if (cr->oom || s->work_block.oom || s->signed_headers.oom || s->payload_hash.oom || s->host.oom) {
         snprintf(err, errlen, "out of memory");
-        goto cleanup;
+        return -1;
     }
-    rc = 0;
-cleanup:
-    return rc;
+    return 0;
 }
 
 int wpo_sigv4_string_to_sign(const struct wpo_sigv4_request *req, const char *cr, size_t crlen,

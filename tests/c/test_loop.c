@@ -2,7 +2,8 @@
  * test_loop.c — the loop's C API for worker threads (engine/loop.h): a post
  * from another thread wakes a blocked loop.wait, results are converted on the
  * main thread, a cancelled operation's late result is freed and dropped, and
- * a post after lua_close is freed too.
+ * a post after lua_close is freed too. A wait that runs out of memory
+ * loses no completion: the next wait returns each exactly once.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +15,9 @@
 #include <lualib.h>
 
 #include "loop.h"
+#include "sandbox.h"
 #include "test.h"
+#include "wpo.h"
 
 int luaopen_wpo_core_loop(lua_State *L);
 
@@ -235,6 +238,79 @@ static void test_cancelled_op_drops_its_late_result(void)
     lua_close(L);
 }
 
+/* How many times the completion list at the top of L holds id. */
+static int count_id(lua_State *L, int64_t id)
+{
+    int found = 0;
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "id");
+        found += lua_tointeger(L, -1) == id;
+        lua_pop(L, 2);
+    }
+    return found;
+}
+
+static void test_wait_out_of_memory_loses_nothing(void)
+{
+    for (long n = 1; n <= 500; n++) {
+        reset_counters();
+        char err[256];
+        lua_State *L = wpo_state_new("wpo", err, sizeof err);
+        CHECK(L != NULL);
+        if (!L)
+            return;
+        CHECK(luaL_dostring(L, "loop = require 'wpo.core.loop' T = loop.timer(0)") == LUA_OK);
+        int64_t ids[3];
+        struct wpo_loop_queue *q = wpo_loop_queue_ref(L);
+        for (int i = 0; i < 2; i++) {
+            ids[i] = wpo_loop_op_start(L, &test_type, NULL);
+            struct result *r = malloc(sizeof *r);
+            r->kind = RESULT_OK;
+            r->value = i + 1;
+            wpo_loop_post(q, ids[i], &test_type, r);
+        }
+        wpo_loop_queue_unref(q);
+        lua_getglobal(L, "T");
+        ids[2] = lua_tointeger(L, -1);
+        lua_settop(L, 0);
+        int seen[3] = {0, 0, 0};
+
+        /* the first wait with the nth allocation on refused */
+        lua_getglobal(L, "loop");
+        lua_getfield(L, -1, "wait");
+        lua_pushinteger(L, 0);
+        wpo_sandbox_fail_at(L, n);
+        int status = lua_pcall(L, 1, 1, 0);
+        long allocations = wpo_sandbox_fail_at(L, 0);
+        if (status == LUA_OK)
+            for (int i = 0; i < 3; i++)
+                seen[i] += count_id(L, ids[i]);
+        lua_settop(L, 0);
+        /* then waits with memory, until nothing is pending */
+        for (int k = 0; k < 10; k++) {
+            CHECK(luaL_dostring(L, "return loop.wait(0), loop.pending()") == LUA_OK);
+            lua_Integer pending = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            for (int i = 0; i < 3; i++)
+                seen[i] += count_id(L, ids[i]);
+            lua_settop(L, 0);
+            if (pending == 0)
+                break;
+        }
+        for (int i = 0; i < 3; i++)
+            if (seen[i] != 1) {
+                fprintf(stderr, "  allocation %ld refused: completion %d delivered %d times\n", n, i, seen[i]);
+                CHECK(seen[i] == 1);
+            }
+        CHECK(released_done == 2);
+        wpo_state_close(L);
+        CHECK(atomic_load(&results_freed) == 2);
+        if (allocations < n)
+            break;      /* the wait made fewer allocations: every one was refused once */
+    }
+}
+
 static void test_post_after_close_is_freed(void)
 {
     reset_counters();
@@ -320,6 +396,7 @@ int main(void)
         TEST(test_failure_and_raising_conversion),
         TEST(test_cancelled_op_drops_its_late_result),
         TEST(test_post_after_close_is_freed),
+        TEST(test_wait_out_of_memory_loses_nothing),
         TEST(test_many_threads_post_at_once),
         {NULL, NULL}
     };
