@@ -610,147 +610,190 @@ function Client:call(op_name, params)
   return self:invoke(op_name, params)
 end
 
-function Client:invoke(op_name, params)
-  self:operation(op_name)
+-- ---- Client:invoke, in stages ----
+
+-- A plan's client refuses any operation that is not a read, before sending it.
+function Client:refuse_write(op_name)
   if self.read_only and not M.is_read(self.service, tostring(op_name)) then
     errors.raise { code = "ReadOnlyViolation", service = self.service, operation = tostring(op_name),
       message = string.format("%s %s would change something, and wpo is read-only (planning)",
         self.service, tostring(op_name)), retryable = false }
   end
+end
+
+-- The credentials an attempt signs with (nil: the operation is unsigned);
+-- failing to get them fails the call, not retried.
+function Client:attempt_credentials(op, op_name)
+  if op.auth == "none" or self.credentials.anonymous then return nil end
+  local ok, creds = pcall(self.credentials.get, self.credentials)
+  if not ok then
+    if errors.is(creds) and not creds.service then
+      creds.service, creds.operation, creds.retryable = self.service, op_name, false
+    end
+    error(creds, 0)
+  end
+  if type(creds) ~= "table" then
+    errors.raise { code = "CredentialsError", service = self.service, operation = op_name, retryable = false,
+      message = "the credential provider gave no credentials" }
+  end
+  return creds
+end
+
+-- Wait for the rate limiter: one bucket per caller (access key: one
+-- account) and endpoint, shared by every client of the process (all the
+-- stacks of a rollout). -> the bucket, or nil without a limiter
+function Client:take_token(op_name, creds, debug)
+  if not self.rate_limited then return nil end
+  local bucket = retry.bucket(self.service, self.region, self.rate_spec, op_name,
+    (creds and creds.access_key or "anonymous") .. " " .. self.endpoint.url)
+  local waited = bucket:take(self.now, self.sleep)
+  if waited > 0 and debug then
+    log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
+  end
+  return bucket
+end
+
+-- The headers of one attempt: the request's, signed when creds are given
+function Client:attempt_headers(req, creds)
+  local headers = {}
+  for k, v in pairs(req.headers) do headers[k] = v end
+  if creds then
+    local s3 = self.service == "s3"
+    local signed = sigv4.sign {
+      method = req.method, url = req.url, headers = headers, body = req.body or "",
+      access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
+      region = self.endpoint.signing_region, service = self.endpoint.signing_name,
+      time = self.clock(), normalize_path = not s3, content_sha256_header = s3,
+    }
+    for k, v in pairs(signed) do headers[k] = v end
+  end
+  return headers
+end
+
+-- One exchange -> the response, or nil and the failure (code, transport)
+local function exchange(self, req, headers)
+  local resp, terr, tcode = self.transport {
+    method = req.method, url = req.url, headers = headers,
+    body = req.method ~= "HEAD" and req.body or nil,        -- a HEAD carries none (http.start refuses one)
+    timeout_ms = self.timeout_ms, connect_timeout_ms = self.connect_timeout_ms,
+  }
+  if resp then return resp end
+  if tcode == "cancelled" then
+    return nil, { code = "Cancelled", message = "the request was cancelled", transport = tcode }
+  end
+  return nil, { code = "RequestError", message = tostring(terr), transport = tcode or "transport" }
+end
+
+-- A response decoded -> result, info (a 2xx decoded), or nil, failure
+function Client:decoded(call, resp, elapsed, debug)
+  local op_name, op, model = call.op_name, call.op, call.model
+  if resp.status < 200 or resp.status >= 300 then return nil, response_error(self, op_name, op, model, resp) end
+  local pok, result, request_id = pcall(self.protocol.parse, model, op, resp)
+  if not (pok and result) then
+    return nil, { code = "InvalidResponse", status = resp.status,
+      message = "cannot decode the response: " .. tostring(pok and request_id or result) }
+  end
+  self.quota:release(call.retry_cost or retry.NO_RETRY_INCREMENT)
+  result = customize_result(self, op_name, result, resp)
+  if debug then
+    log.debug("aws %s %s -> %d in %.0fms (request %s, attempt %d, %d retries)", self.service, op_name,
+      resp.status, elapsed, tostring(request_id or "-"), call.attempt, call.attempt - 1)
+    log.debug("aws %s %s result %s", self.service, op_name, op.o and log_json(redact(model, op.o, result)) or "{}")
+  end
+  if type(result) == "table" then
+    answered[result] = { service = self.service, operation = op_name, request_id = request_id }
+  end
+  return result, { request_id = request_id, status = resp.status, attempts = call.attempt, headers = resp.headers }
+end
+
+-- After a failed attempt: the retry quota a retry takes, or nil when the
+-- call ends here (failure then holds the error to raise). A throttled
+-- attempt does not count against max_attempts (up to THROTTLE_ATTEMPTS);
+-- a write whose answer was lost is sent again only when that cannot make
+-- two of something (wpo.resource then looks for what the first made).
+function Client:retry_or_fail(call, failure, bucket, elapsed, debug)
+  local op_name, attempt = call.op_name, call.attempt
+  local kind = failure.code ~= "InvalidResponse" and retry.classify(failure) or nil
+  local unknown = call.write and retry.outcome_unknown(failure)
+  local held_back = unknown and not call.resendable and kind ~= nil
+  if failure.code == "ExpiredToken" or failure.code == "ExpiredTokenException" then
+    self.credentials:invalidate()
+  end
+  if debug then
+    log.debug("aws %s %s -> %s %s in %.0fms (request %s, attempt %d/%d): %s", self.service, op_name,
+      failure.status and tostring(failure.status) or ("transport " .. tostring(failure.transport)),
+      tostring(failure.code), elapsed, tostring(failure.request_id or "-"), attempt, self.max_attempts,
+      tostring(failure.message))
+  end
+  if kind == "throttling" then
+    call.throttled = call.throttled + 1
+    if bucket then bucket:throttled(self.now) end
+  end
+  local may_retry = kind == "throttling" and attempt < math.max(self.max_attempts, retry.THROTTLE_ATTEMPTS)
+    or (kind ~= nil and attempt - call.throttled < self.max_attempts and attempt < retry.THROTTLE_ATTEMPTS)
+  local cost
+  if may_retry and not held_back then
+    cost = self.quota:acquire(kind)
+    if not cost and debug then
+      log.debug("aws %s %s: retry quota exhausted (%d left), not retrying", self.service, op_name,
+        self.quota.available)
+    end
+  end
+  if cost then
+    if debug then
+      log.debug("aws %s %s: retrying after %s (%s), attempt %d/%d, quota %d", self.service, op_name,
+        tostring(failure.code), kind, attempt + 1, self.max_attempts, self.quota.available)
+    end
+    return cost
+  end
+  failure.retryable = kind ~= nil
+  failure.attempts = attempt
+  failure.transport = nil
+  if unknown then
+    failure.outcome = "unknown"
+    if held_back then
+      failure.message = tostring(failure.message or failure.code)
+        .. " (the answer was lost and AWS may have done it: not sent again)"
+      if debug then log.debug("aws %s %s: outcome unknown, not sent again", self.service, op_name) end
+    end
+  end
+  return nil
+end
+
+function Client:invoke(op_name, params)
+  self:operation(op_name)
+  self:refuse_write(op_name)
   local req, op, model, sent_params = self:build(op_name, params)
   local debug = log.enabled("debug")
   local extra_secret = debug and sensitive_headers(model, op)
   if debug then
     log.debug("aws %s %s params %s", self.service, op_name, log_json(redact(model, op.i, sent_params)))
   end
-  local s3 = self.service == "s3"
-  -- a write whose answer is lost is sent again only when that cannot make
-  -- two of something (wpo.resource then looks for what the first made)
   local write = not M.is_read(self.service, op_name)
-  local resendable = not write or retry.resendable(self.service, op_name, retry.has_token(op._it, sent_params))
-  local attempt = 0
-  local throttled = 0       -- attempts answered with throttling
-  local retry_cost          -- quota taken by the last retry of this call
+  local call = { op_name = op_name, op = op, model = model, attempt = 0, throttled = 0, write = write,
+    resendable = not write or retry.resendable(self.service, op_name, retry.has_token(op._it, sent_params)) }
   while true do
-    attempt = attempt + 1
-    local headers = {}
-    for k, v in pairs(req.headers) do headers[k] = v end
-    local signing = op.auth ~= "none" and not self.credentials.anonymous
-    local creds
-    if signing then
-      local cok
-      cok, creds = pcall(self.credentials.get, self.credentials)
-      if not cok then
-        if errors.is(creds) and not creds.service then
-          creds.service, creds.operation, creds.retryable = self.service, op_name, false
-        end
-        error(creds, 0)
-      end
-    end
-    -- one bucket per caller (access key: one account) and endpoint, shared
-    -- by every client of the process: all the stacks of a rollout
-    local bucket
-    if self.rate_limited then
-      bucket = retry.bucket(self.service, self.region, self.rate_spec, op_name,
-        (creds and creds.access_key or "anonymous") .. " " .. self.endpoint.url)
-      local waited = bucket:take(self.now, self.sleep)
-      if waited > 0 and debug then
-        log.debug("aws %s %s rate limit: waited %.3fs (%s)", self.service, op_name, waited, bucket.key)
-      end
-    end
-    if signing then
-      local signed = sigv4.sign {
-        method = req.method, url = req.url, headers = headers, body = req.body or "",
-        access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
-        region = self.endpoint.signing_region, service = self.endpoint.signing_name,
-        time = self.clock(), normalize_path = not s3, content_sha256_header = s3,
-      }
-      for k, v in pairs(signed) do headers[k] = v end
-    end
+    call.attempt = call.attempt + 1
+    local creds = self:attempt_credentials(op, op_name)
+    local bucket = self:take_token(op_name, creds, debug)
+    local headers = self:attempt_headers(req, creds)
     if debug then
-      log.debug("aws %s %s attempt %d/%d: %s %s [%s]", self.service, op_name, attempt, self.max_attempts,
+      log.debug("aws %s %s attempt %d/%d: %s %s [%s]", self.service, op_name, call.attempt, self.max_attempts,
         req.method, req.url, log.format_headers(log.redact_headers(headers, extra_secret)))
     end
     local started = self.now()
-    local resp, terr, tcode = self.transport {
-      method = req.method, url = req.url, headers = headers,
-      body = req.method ~= "HEAD" and req.body or nil,        -- a HEAD carries none (http.start refuses one)
-      timeout_ms = self.timeout_ms, connect_timeout_ms = self.connect_timeout_ms,
-    }
+    local resp, failure = exchange(self, req, headers)
     local elapsed = self.now() - started
-    local failure
-    if resp and resp.status >= 200 and resp.status < 300 then
-      local pok, result, request_id = pcall(self.protocol.parse, model, op, resp)
-      if pok and result then
-        self.quota:release(retry_cost or retry.NO_RETRY_INCREMENT)
-        result = customize_result(self, op_name, result, resp)
-        if debug then
-          log.debug("aws %s %s -> %d in %.0fms (request %s, attempt %d, %d retries)", self.service, op_name,
-            resp.status, elapsed, tostring(request_id or "-"), attempt, attempt - 1)
-          log.debug("aws %s %s result %s", self.service, op_name, op.o and log_json(redact(model, op.o, result)) or "{}")
-        end
-        if type(result) == "table" then
-          answered[result] = { service = self.service, operation = op_name, request_id = request_id }
-        end
-        return result, { request_id = request_id, status = resp.status, attempts = attempt, headers = resp.headers }
-      end
-      failure = { code = "InvalidResponse", status = resp.status,
-        message = "cannot decode the response: " .. tostring(pok and request_id or result) }
-    elseif resp then
-      failure = response_error(self, op_name, op, model, resp)
-    else
-      if tcode == "cancelled" then
-        failure = { code = "Cancelled", message = "the request was cancelled", transport = tcode }
-      else
-        failure = { code = "RequestError", message = tostring(terr), transport = tcode or "transport" }
-      end
+    if resp then
+      local result, info = self:decoded(call, resp, elapsed, debug)
+      if result ~= nil then return result, info end
+      failure = info
     end
-    local kind = failure.code ~= "InvalidResponse" and retry.classify(failure) or nil
-    local unknown = write and retry.outcome_unknown(failure)
-    local held_back = unknown and not resendable and kind ~= nil
-    if failure.code == "ExpiredToken" or failure.code == "ExpiredTokenException" then
-      self.credentials:invalidate()
-    end
-    if debug then
-      log.debug("aws %s %s -> %s %s in %.0fms (request %s, attempt %d/%d): %s", self.service, op_name,
-        failure.status and tostring(failure.status) or ("transport " .. tostring(failure.transport)),
-        tostring(failure.code), elapsed, tostring(failure.request_id or "-"), attempt, self.max_attempts,
-        tostring(failure.message))
-    end
-    local cost
-    if kind == "throttling" then
-      throttled = throttled + 1
-      if bucket then bucket:throttled(self.now) end
-    end
-    local may_retry = kind == "throttling" and attempt < math.max(self.max_attempts, retry.THROTTLE_ATTEMPTS)
-      or (kind ~= nil and attempt - throttled < self.max_attempts and attempt < retry.THROTTLE_ATTEMPTS)
-    if may_retry and not held_back then
-      cost = self.quota:acquire(kind)
-      if not cost and debug then
-        log.debug("aws %s %s: retry quota exhausted (%d left), not retrying", self.service, op_name,
-          self.quota.available)
-      end
-    end
-    if not cost then
-      failure.retryable = kind ~= nil
-      failure.attempts = attempt
-      failure.transport = nil
-      if unknown then
-        failure.outcome = "unknown"
-        if held_back then
-          failure.message = tostring(failure.message or failure.code)
-            .. " (the answer was lost and AWS may have done it: not sent again)"
-          if debug then log.debug("aws %s %s: outcome unknown, not sent again", self.service, op_name) end
-        end
-      end
-      error(make_error(self, op_name, failure), 0)
-    end
-    retry_cost = cost
-    local delay = retry.delay(attempt, self.random)
-    if debug then
-      log.debug("aws %s %s: retrying after %s (%s), attempt %d/%d, in %.3fs, quota %d", self.service, op_name,
-        tostring(failure.code), kind, attempt + 1, self.max_attempts, delay, self.quota.available)
-    end
+    local cost = self:retry_or_fail(call, failure, bucket, elapsed, debug)
+    if not cost then error(make_error(self, op_name, failure), 0) end
+    call.retry_cost = cost
+    local delay = retry.delay(call.attempt, self.random)
+    if debug then log.debug("aws %s %s: next attempt in %.3fs", self.service, op_name, delay) end
     self.sleep(delay)
   end
 end
