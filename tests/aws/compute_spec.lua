@@ -156,7 +156,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.are.equal(1, r.outputs.latest_version)
       local lt = state("ec2", "launch-template")[r.id]
       assert.are.equal("wp-ecs", lt.LaunchTemplateName)
-      local tags = kit.from_ec2_tags(lt.Tags)
+      local tags = kit.tag_map(lt.Tags)
       assert.are.equal("aws.ec2.launch_template.ecs", tags["wpo:address"])
       local v = client("ec2"):call("DescribeLaunchTemplateVersions", { LaunchTemplateId = r.id,
         Versions = { "$Default" } }).LaunchTemplateVersions[1].LaunchTemplateData
@@ -296,7 +296,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.matches(":cluster/wp$", r.outputs.arn)
       local c = client("ecs"):call("DescribeClusters", { clusters = { "wp" }, include = { "SETTINGS", "TAGS" } }).clusters[1]
       assert.are.same({ { name = "containerInsights", value = "enabled" } }, c.settings)
-      assert.are.equal("aws.ecs.cluster.main", kit.from_ecs_tags(c.tags)["wpo:address"])
+      assert.are.equal("aws.ecs.cluster.main", kit.tag_map(c.tags, "key", "value")["wpo:address"])
       local tags = value.copy(r.inputs.tags)
       tags.env = "test"
       update(r, t, { container_insights = false, tags = tags })

@@ -29,7 +29,6 @@ local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -53,7 +52,7 @@ local function observe(role, prior_inputs)
     id = role.RoleName, name = role.RoleName, path = role.Path, arn = role.Arn, unique_id = role.RoleId,
     assume_role_policy = trust, description = cleared(role.Description, (prior_inputs or {}).description),
     max_session_duration = role.MaxSessionDuration or 3600,
-    tags = tagset.map(role.Tags),
+    tags = kit.tag_map(role.Tags),
   }
 end
 
@@ -76,9 +75,9 @@ local function converge(ctx, current, want)
     iam:call("UpdateRole", { RoleName = current.name, Description = want.description or "",
       MaxSessionDuration = want.max_session_duration })
   end
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then iam:call("UntagRole", { RoleName = current.name, TagKeys = remove }) end
-  if set then iam:call("TagRole", { RoleName = current.name, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then iam:call("UntagRole", { RoleName = current.name, TagKeys = remove }) end
+  if next(set) then iam:call("TagRole", { RoleName = current.name, Tags = kit.tag_list(set) }) end
 end
 
 local function read(ctx, id, prior)
@@ -193,7 +192,7 @@ return resource.define "aws.iam.role" {
     local role = aws.required(ctx:aws("iam"):call("CreateRole", {
       RoleName = want.name, Path = want.path, AssumeRolePolicyDocument = policy.encode(want.assume_role_policy),
       Description = want.description, MaxSessionDuration = want.max_session_duration,
-      Tags = tagset.list(want.tags),
+      Tags = kit.tag_list(want.tags),
     }), "Role")
     local observed = observe(role, want)
     observed.tags = want.tags
