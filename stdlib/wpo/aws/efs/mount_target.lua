@@ -25,13 +25,6 @@ local function groups(ctx, id)
   return efs.client(ctx):call("DescribeMountTargetSecurityGroups", { MountTargetId = id }).SecurityGroups or {}
 end
 
-local function same_order(observed, prior)
-  if type(prior) ~= "table" or #prior ~= #observed then return observed end
-  local a, b = kit.sorted(observed), kit.sorted(prior)
-  for i = 1, #a do if a[i] ~= b[i] then return observed end end
-  return prior
-end
-
 local ATTRIBUTES = {
   file_system_id = { type = "string", required = true, force_new = true },
   subnet_id = { type = "string", required = true, force_new = true },
@@ -48,7 +41,7 @@ local function observed(ctx, mt, prior_inputs)
     dns_name = string.format("%s.%s.efs.%s.amazonaws.com", mt.AvailabilityZoneName, mt.FileSystemId, ctx.region),
     file_system_id = mt.FileSystemId,
     subnet_id = mt.SubnetId,
-    security_groups = same_order(groups(ctx, mt.MountTargetId),
+    security_groups = kit.as_prior_order(groups(ctx, mt.MountTargetId),
       prior_inputs and prior_inputs.security_groups),
   }
 end
