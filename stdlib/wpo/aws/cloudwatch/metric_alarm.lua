@@ -52,7 +52,7 @@ end
 local function tags_of(ctx, arn)
   local out, err = ctx:aws("cloudwatch"):pcall("ListTagsForResource", { ResourceARN = arn })
   if out then return kit.tag_map(out.Tags) end
-  if err.code == "ResourceNotFoundException" then return {} end
+  if kit.is_code(err, "ResourceNotFoundException") then return {} end
   error(err, 0)
 end
 
@@ -205,7 +205,7 @@ return resource.define "aws.cloudwatch.metric_alarm" {
 
   delete = function(ctx, id)
     local out, err = ctx:aws("cloudwatch"):pcall("DeleteAlarms", { AlarmNames = { id } })
-    if out or err.code == "ResourceNotFound" then return end
+    if out or kit.is_code(err, "ResourceNotFound") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -163,7 +163,7 @@ return resource.define "aws.ecr.repository" {
     local force = prior.inputs and prior.inputs.force_delete or false
     local out, err = ctx:aws("ecr"):pcall("DeleteRepository", { repositoryName = id, force = force })
     if out or GONE[err.code] then return end
-    if err.code == "RepositoryNotEmptyException" then
+    if kit.is_code(err, "RepositoryNotEmptyException") then
       ctx:fail("RepositoryNotEmpty", "the ECR repository %s still holds images: delete them, or set "
         .. "force_delete = true to delete them with it", id)
     end

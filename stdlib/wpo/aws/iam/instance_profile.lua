@@ -26,7 +26,7 @@ end
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetInstanceProfile", { InstanceProfileName = name })
   if out then return aws.required(out, "InstanceProfile") end
-  if err.code == "NoSuchEntity" then return nil end
+  if kit.is_code(err, "NoSuchEntity") then return nil end
   error(err, 0)
 end
 
@@ -138,7 +138,7 @@ return resource.define "aws.iam.instance_profile" {
       if not out and err.code ~= "NoSuchEntity" then error(err, 0) end
     end
     local out, err = iam:pcall("DeleteInstanceProfile", { InstanceProfileName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -40,7 +40,7 @@ end
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetRole", { RoleName = name })
   if out then return aws.required(out, "Role") end
-  if err.code == "NoSuchEntity" then return nil end
+  if kit.is_code(err, "NoSuchEntity") then return nil end
   error(err, 0)
 end
 
@@ -152,7 +152,7 @@ local function detach_all(ctx, name)
       end
     end
   end)
-  if not ok and not (type(err) == "table" and err.code == "NoSuchEntity") then error(err, 0) end
+  if not ok and not kit.is_code(err, "NoSuchEntity") then error(err, 0) end
 end
 
 return resource.define "aws.iam.role" {
@@ -219,11 +219,11 @@ return resource.define "aws.iam.role" {
   delete = function(ctx, id)
     local iam = ctx:aws("iam")
     local out, err = iam:pcall("DeleteRole", { RoleName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     if err.code ~= "DeleteConflict" then error(err, 0) end
     detach_all(ctx, id)
     out, err = iam:pcall("DeleteRole", { RoleName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -195,7 +195,7 @@ return resource.define "aws.route53.zone" {
     if prior.inputs and prior.inputs.force_destroy then purge_records(ctx, id, apex) end
     local out, err = ctx:aws("route53"):pcall("DeleteHostedZone", { Id = bare(id) })
     if out or GONE[err.code] then return end
-    if err.code == "HostedZoneNotEmpty" then
+    if kit.is_code(err, "HostedZoneNotEmpty") then
       ctx:fail("HostedZoneNotEmpty", "the hosted zone %s (%s) still holds records wpo does not manage: delete "
         .. "them, or set force_destroy = true", apex, id)
     end

@@ -28,14 +28,14 @@ end
 local function attributes(ctx, arn)
   local out, err = ctx:aws("sns"):pcall("GetTopicAttributes", { TopicArn = arn })
   if out then return out.Attributes or {} end
-  if err.code == "NotFound" then return nil end
+  if kit.is_code(err, "NotFound") then return nil end
   error(err, 0)
 end
 
 local function tags_of(ctx, arn)
   local out, err = ctx:aws("sns"):pcall("ListTagsForResource", { ResourceArn = arn })
   if out then return kit.tag_map(out.Tags) end
-  if err.code == "ResourceNotFoundException" then return {} end
+  if kit.is_code(err, "ResourceNotFoundException") then return {} end
   error(err, 0)
 end
 
@@ -114,7 +114,7 @@ return resource.define "aws.sns.topic" {
 
   delete = function(ctx, id)
     local out, err = ctx:aws("sns"):pcall("DeleteTopic", { TopicArn = id })
-    if out or err.code == "NotFound" then return end
+    if out or kit.is_code(err, "NotFound") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -46,7 +46,7 @@ end
 local function tags_of(ctx, name)
   local out, err = ctx:aws("ssm"):pcall("ListTagsForResource", { ResourceType = "Parameter", ResourceId = name })
   if out then return kit.tag_map(out.TagList) end
-  if err.code == "InvalidResourceId" then return {} end
+  if kit.is_code(err, "InvalidResourceId") then return {} end
   error(err, 0)
 end
 
