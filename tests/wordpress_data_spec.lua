@@ -210,8 +210,8 @@ s:output("redis_endpoint", cache.primary_endpoint)
 s:output("efs_id", files.file_system_id)
 s:output("efs_access_point", files.access_point_id)
 return s
-]], tostring(protect), max_readers or 1, typeflow.lua_list(net.subnets), typeflow.lua_list(net.subnets), net.sg, net.sg2,
-        net.sg, secrets.db, secrets.cache)
+]], tostring(protect), max_readers or 1, typeflow.lua_list(net.subnets), typeflow.lua_list(net.subnets),
+        net.sg, net.sg2, net.sg, secrets.db, secrets.cache)
     end
 
     it("applies, finds no changes, and destroys leaving only the final snapshot", function()

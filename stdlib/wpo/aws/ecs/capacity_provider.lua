@@ -91,7 +91,8 @@ return resource.define "aws.ecs.capacity_provider" {
     check(ctx, want)
     if found then return observed(found.object) end
     local cp = aws.required(ctx:aws("ecs"):call("CreateCapacityProvider", { name = want.name,
-      autoScalingGroupProvider = provider(want, true), tags = kit.tag_list(want.tags, "key", "value") }), "capacityProvider")
+      autoScalingGroupProvider = provider(want, true), tags = kit.tag_list(want.tags, "key", "value") }),
+      "capacityProvider")
     return observed(cp)
   end,
 
@@ -115,7 +116,9 @@ return resource.define "aws.ecs.capacity_provider" {
     if not cp then kit.fail(ctx, "NotFound", "the capacity provider %s is gone", id) end
     local set, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then ecs:call("UntagResource", { resourceArn = cp.capacityProviderArn, tagKeys = removed }) end
-    if next(set) then ecs:call("TagResource", { resourceArn = cp.capacityProviderArn, tags = kit.tag_list(set, "key", "value") }) end
+    if next(set) then
+      ecs:call("TagResource", { resourceArn = cp.capacityProviderArn, tags = kit.tag_list(set, "key", "value") })
+    end
     return observed(describe(ctx, id) or cp)
   end,
 

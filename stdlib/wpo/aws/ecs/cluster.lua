@@ -43,7 +43,8 @@ return resource.define "aws.ecs.cluster" {
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = describe(ctx, want.name)
-    return kit.named(ctx, "an ECS cluster", want.name, existing and kit.tag_map(existing.tags, "key", "value"), existing)
+    return kit.named(ctx, "an ECS cluster", want.name, existing and kit.tag_map(existing.tags, "key", "value"),
+      existing)
   end,
 
   create = function(ctx, want, found)

@@ -27,7 +27,8 @@ local function observed(ctx, group, prior_inputs)
     vpc_id = group.VpcId,
     name = group.DBSubnetGroupName,
     description = group.DBSubnetGroupDescription,
-    subnet_ids = kit.as_prior_order(rds.ids(group.Subnets, "SubnetIdentifier"), prior_inputs and prior_inputs.subnet_ids),
+    subnet_ids = kit.as_prior_order(rds.ids(group.Subnets, "SubnetIdentifier"),
+      prior_inputs and prior_inputs.subnet_ids),
     tags = rds.tags(ctx, group.DBSubnetGroupArn),
   }
 end

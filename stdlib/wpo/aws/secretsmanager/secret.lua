@@ -256,7 +256,8 @@ local t = resource.define "aws.secretsmanager.secret" {
     if w == 0 then params.ForceDeleteWithoutRecovery = true else params.RecoveryWindowInDays = w end
     local out, err = ctx:aws("secretsmanager"):pcall("DeleteSecret", params)
     if out or GONE[err.code] then return end
-    if kit.is_code(err, "InvalidRequestException") and tostring(err.message):find("scheduled for deletion", 1, true) then
+    if kit.is_code(err, "InvalidRequestException")
+      and tostring(err.message):find("scheduled for deletion", 1, true) then
       return
     end
     error(err, 0)

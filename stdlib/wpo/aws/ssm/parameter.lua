@@ -117,8 +117,12 @@ end
 local function set_tags(ctx, name, old, new)
   local ssm = ctx:aws("ssm")
   local set, remove = kit.tag_changes(old, new)
-  if #remove > 0 then ssm:call("RemoveTagsFromResource", { ResourceType = "Parameter", ResourceId = name, TagKeys = remove }) end
-  if next(set) then ssm:call("AddTagsToResource", { ResourceType = "Parameter", ResourceId = name, Tags = kit.tag_list(set) }) end
+  if #remove > 0 then
+    ssm:call("RemoveTagsFromResource", { ResourceType = "Parameter", ResourceId = name, TagKeys = remove })
+  end
+  if next(set) then
+    ssm:call("AddTagsToResource", { ResourceType = "Parameter", ResourceId = name, Tags = kit.tag_list(set) })
+  end
 end
 
 local SETTINGS = { "type", "value", "insecure_value", "description", "key_id", "tier", "data_type", "allowed_pattern" }
