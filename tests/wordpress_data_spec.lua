@@ -5,7 +5,7 @@
 -- point), and the three tiers run against tests/fakeaws through the binary:
 -- apply, no changes, destroy with the final snapshot; a protected stack's
 -- destroy refused at the script's line.
-local dt = require "datatest"
+local typeflow = require "typeflow"
 local h = require "helpers"
 
 describe("wpo.wordpress data tiers", function()
@@ -182,7 +182,7 @@ describe("wpo.wordpress data tiers", function()
   describe("against fakeaws", function()
     local env, net, secrets
 
-    setup(function() env = dt.start { settle = 1, region = "eu-west-1" } end)
+    setup(function() env = typeflow.start { settle = 1, region = "eu-west-1" } end)
     teardown(function() env:stop() end)
     before_each(function()
       env:reset()
@@ -210,8 +210,8 @@ s:output("redis_endpoint", cache.primary_endpoint)
 s:output("efs_id", files.file_system_id)
 s:output("efs_access_point", files.access_point_id)
 return s
-]], tostring(protect), max_readers or 1, dt.lua_list(net.subnets), dt.lua_list(net.subnets), net.sg, net.sg2,
-        net.sg, secrets.db, secrets.cache)
+]], tostring(protect), max_readers or 1, typeflow.lua_list(net.subnets), typeflow.lua_list(net.subnets),
+        net.sg, net.sg2, net.sg, secrets.db, secrets.cache)
     end
 
     it("applies, finds no changes, and destroys leaving only the final snapshot", function()

@@ -2,27 +2,13 @@
 -- put again, tags separately), import, drift, delete.
 
 describe("aws.cloudwatch.metric_alarm against fakeaws", function()
-  local aws = require "wpo.aws"
-  local fakeaws = require "fakeaws"
   local typeflow = require "typeflow"
 
-  local f, flow
-  local function client(service)
-    return aws.client(service, { region = "eu-west-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
-  end
-  setup(function() f = fakeaws.start { region = "eu-west-1" } end)
-  teardown(function() if f then f:stop() end end)
-  before_each(function()
-    f:reset()
-    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
-  end)
-
-  local function raised(fn)
-    local ok, err = pcall(fn)
-    assert.is_false(ok, "expected an error")
-    return err
-  end
+  local suite = typeflow.suite { region = "eu-west-1", stack = "prod" }
+  local flow
+  before_each(function() flow = suite.flow end)
+  local function client(service) return suite:client(service) end
+  local raised = typeflow.raised
 
 
   describe("aws.cloudwatch.metric_alarm", function()

@@ -9,7 +9,7 @@
 -- after an out-of-band deletion (nil: the plan re-creates it).
 
 describe("compute, service and load-balancer types against fakeaws", function()
-  local fakeaws = require "fakeaws"
+  local typeflow = require "typeflow"
   local aws = require "wpo.aws"
   local resource = require "wpo.resource"
   local value = require "wpo.value"
@@ -20,10 +20,8 @@ describe("compute, service and load-balancer types against fakeaws", function()
   local f, fx
   local SERVICES = { "ec2", "autoscaling", "ecs", "elbv2", "application-autoscaling", "ecr" }
 
-  local function client(service)
-    return aws.client(service, { region = "us-east-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" } })
-  end
+  local suite = typeflow.suite { settle = 1 }
+  local function client(service) return suite:client(service) end
 
   local function ctx_for(t, address, prior)
     local ctx = resource.context { address = address, type = t, stack = "spec", region = "us-east-1",
@@ -103,17 +101,15 @@ describe("compute, service and load-balancer types against fakeaws", function()
   end
 
   setup(function()
-    f = fakeaws.start { settle = 1 }
     if aws.set_wait_scale then aws.set_wait_scale(0.001) end
     kit.wait_scale = 0.001
   end)
   teardown(function()
     if aws.set_wait_scale then aws.set_wait_scale(nil) end
     kit.wait_scale = nil
-    if f then f:stop() end
   end)
   before_each(function()
-    f:reset()
+    f = suite.f
     local ec2 = client("ec2")
     fx = { vpc = ec2:call("CreateVpc", { CidrBlock = "10.0.0.0/16" }).Vpc.VpcId, public = {}, private = {} }
     for i, az in ipairs({ "us-east-1a", "us-east-1b" }) do
@@ -156,7 +152,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.are.equal(1, r.outputs.latest_version)
       local lt = state("ec2", "launch-template")[r.id]
       assert.are.equal("wp-ecs", lt.LaunchTemplateName)
-      local tags = kit.from_ec2_tags(lt.Tags)
+      local tags = kit.tag_map(lt.Tags)
       assert.are.equal("aws.ec2.launch_template.ecs", tags["wpo:address"])
       local v = client("ec2"):call("DescribeLaunchTemplateVersions", { LaunchTemplateId = r.id,
         Versions = { "$Default" } }).LaunchTemplateVersions[1].LaunchTemplateData
@@ -296,7 +292,7 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.matches(":cluster/wp$", r.outputs.arn)
       local c = client("ecs"):call("DescribeClusters", { clusters = { "wp" }, include = { "SETTINGS", "TAGS" } }).clusters[1]
       assert.are.same({ { name = "containerInsights", value = "enabled" } }, c.settings)
-      assert.are.equal("aws.ecs.cluster.main", kit.from_ecs_tags(c.tags)["wpo:address"])
+      assert.are.equal("aws.ecs.cluster.main", kit.tag_map(c.tags, "key", "value")["wpo:address"])
       local tags = value.copy(r.inputs.tags)
       tags.env = "test"
       update(r, t, { container_insights = false, tags = tags })

@@ -7,26 +7,20 @@
 -- NAT gateway, internet gateways detach first.
 
 describe("aws.ec2 resource types", function()
-  local fakeaws = require "fakeaws"
   local aws = require "wpo.aws"
   local errors = require "wpo.errors"
   local resource = require "wpo.resource"
   local retry = require "wpo.aws.retry"
   local task = require "wpo.task"
+  local typeflow = require "typeflow"
   local value = require "wpo.value"
 
+  local suite = typeflow.suite { region = "eu-west-1", stack = "spec" }
   local f, ec2, logs
-  setup(function()
-    f = fakeaws.start { region = "eu-west-1" }
-    ec2 = aws.client("ec2", { region = "eu-west-1", endpoint = f.url, rate_limit = false,
-      credentials = { access_key = "test", secret_key = "test" } })
-  end)
-  teardown(function()
-    aws.set_wait_scale(nil)
-    if f then f:stop() end
-  end)
+  setup(function() ec2 = suite:client("ec2") end)
+  teardown(function() aws.set_wait_scale(nil) end)
   before_each(function()
-    f:reset()
+    f = suite.f
     retry.reset()
     aws.set_wait_scale(0.001)
     logs = {}

@@ -3,22 +3,14 @@
 -- adoption after a lost state, and the lifecycle policy built from numbers.
 
 describe("aws.ecr types against fakeaws", function()
-  local aws = require "wpo.aws"
   local cjson = require "cjson"
-  local fakeaws = require "fakeaws"
   local typeflow = require "typeflow"
 
+  local suite = typeflow.suite { stack = "prod" }
   local f, flow, ecr
-  setup(function()
-    f = fakeaws.start()
-    ecr = aws.client("ecr", { region = "us-east-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
-  end)
-  teardown(function() if f then f:stop() end end)
-  before_each(function()
-    f:reset()
-    flow = typeflow.new(f, { stack = "prod" })
-  end)
+  setup(function() ecr = suite:client("ecr") end)
+  before_each(function() f, flow = suite.f, suite.flow end)
+  local raised = typeflow.raised
 
   local function repo_state(name)
     return ((f:state().ecr or {}).repository or {})[name]
@@ -28,12 +20,6 @@ describe("aws.ecr types against fakeaws", function()
     local out = {}
     for _, t in ipairs(repo_state(name).Tags) do out[t.Key] = t.Value end
     return out
-  end
-
-  local function raised(fn)
-    local ok, err = pcall(fn)
-    assert.is_false(ok, "expected an error")
-    return err
   end
 
   describe("aws.ecr.repository", function()

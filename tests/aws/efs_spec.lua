@@ -3,12 +3,12 @@
 -- (encrypted, lifecycle to IA, one mount target per zone, an access point for
 -- uid/gid 33 rooted at /wordpress, backups on), no changes, in-place updates,
 -- drift, import, a create retried after a lost answer, destroy.
-local dt = require "datatest"
+local typeflow = require "typeflow"
 
 describe("aws.efs types against fakeaws", function()
   local env, net
 
-  setup(function() env = dt.start { settle = 1 } end)
+  setup(function() env = typeflow.start { settle = 1 } end)
   teardown(function() env:stop() end)
   before_each(function()
     env:reset()
@@ -34,8 +34,8 @@ s:output("fs", fs.id)
 s:output("dns", fs.dns_name)
 s:output("ap", ap.id)
 return s
-]], opts.ia or "AFTER_30_DAYS", opts.throughput or "elastic", dt.lua_list(net.subnets),
-      dt.lua_list(opts.groups or { net.sg }), opts.ap_name or "wordpress", opts.backup or "ENABLED")
+]], opts.ia or "AFTER_30_DAYS", opts.throughput or "elastic", typeflow.lua_list(net.subnets),
+      typeflow.lua_list(opts.groups or { net.sg }), opts.ap_name or "wordpress", opts.backup or "ENABLED")
   end
 
   local function only(tbl)

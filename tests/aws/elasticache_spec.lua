@@ -2,7 +2,7 @@
 -- the wpo binary against fakeaws: create (encrypted, multi-AZ, failover, AUTH
 -- token from Secrets Manager), no changes, in-place updates (node type, node
 -- count up and down, snapshots), token rotation, drift, import, destroy.
-local dt = require "datatest"
+local typeflow = require "typeflow"
 
 local function has(haystack, needle)
   return haystack:find(needle, 1, true) ~= nil
@@ -12,7 +12,7 @@ describe("aws.elasticache types against fakeaws", function()
   local env, net, secret
   local TOKEN = "first-redis-token-0001"
 
-  setup(function() env = dt.start { settle = 1, region = "eu-west-1" } end)
+  setup(function() env = typeflow.start { settle = 1, region = "eu-west-1" } end)
   teardown(function() env:stop() end)
   before_each(function()
     env:reset()
@@ -32,7 +32,7 @@ local redis = s:add("aws.elasticache.replication_group", "cache", {
   automatic_failover_enabled = %s, multi_az_enabled = %s })
 s:output("redis", redis.primary_endpoint)
 return s
-]], dt.lua_list(net.subnets), opts.node_type or "cache.t4g.small", opts.nodes or 2, net.sg, secret,
+]], typeflow.lua_list(net.subnets), opts.node_type or "cache.t4g.small", opts.nodes or 2, net.sg, secret,
       opts.retention or 1, tostring(opts.failover ~= false), tostring(opts.failover ~= false))
   end
 

@@ -3,29 +3,15 @@
 -- stack's region): create, read, update, import, drift, delete, adoption.
 
 describe("aws.iam types against fakeaws", function()
-  local aws = require "wpo.aws"
-  local fakeaws = require "fakeaws"
   local policy = require "wpo.aws.iam.policy"
   local typeflow = require "typeflow"
 
   local EC2_ROLE = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+  local suite = typeflow.suite { region = "eu-west-1", stack = "prod" }
   local f, flow, iam
-  setup(function()
-    f = fakeaws.start { region = "eu-west-1" }
-    iam = aws.client("iam", { region = "eu-west-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
-  end)
-  teardown(function() if f then f:stop() end end)
-  before_each(function()
-    f:reset()
-    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
-  end)
-
-  local function raised(fn)
-    local ok, err = pcall(fn)
-    assert.is_false(ok, "expected an error")
-    return err
-  end
+  setup(function() iam = suite:client("iam") end)
+  before_each(function() f, flow = suite.f, suite.flow end)
+  local raised = typeflow.raised
 
   local function role(name, extra)
     local attrs = { name = name, assume_role_policy = policy.assume_role("ecs-tasks.amazonaws.com") }

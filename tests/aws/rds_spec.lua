@@ -4,7 +4,7 @@
 -- update in place, drift after an out-of-band deletion, import, adoption,
 -- destroy with the final snapshot, deletion protection, the master password
 -- from Secrets Manager (never in the state; set again after a rotation).
-local dt = require "datatest"
+local typeflow = require "typeflow"
 
 local function has(haystack, needle)
   return haystack:find(needle, 1, true) ~= nil
@@ -14,7 +14,7 @@ describe("aws.rds types against fakeaws", function()
   local env, net, secret
   local PASSWORD = "first-Password-1"
 
-  setup(function() env = dt.start { settle = 1 } end)
+  setup(function() env = typeflow.start { settle = 1 } end)
   teardown(function() env:stop() end)
   before_each(function()
     env:reset()
@@ -43,7 +43,7 @@ s:add("aws.rds.cluster_instance", "db-2", { identifier = "t-db-2", cluster_ident
 s:output("endpoint", cluster.endpoint)
 s:output("reader_endpoint", cluster.reader_endpoint)
 return s
-]], opts.retention or 7, dt.lua_list(subnets), opts.extra_parameter or "",
+]], opts.retention or 7, typeflow.lua_list(subnets), opts.extra_parameter or "",
       secret, net.sg, tostring(opts.protected or false))
   end
 
@@ -291,7 +291,7 @@ return s
 local s = wpo.stack { name = "t", region = "us-east-1" }
 s:add("aws.rds.db_subnet_group", "db", { name = "t-other", subnet_ids = %s })
 return s
-]], dt.lua_list({ net.subnets[1], net.subnets[2] })))
+]], typeflow.lua_list({ net.subnets[1], net.subnets[2] })))
     local r = env:wpo { "run", "s.lua", "--yes" }
     assert.are.equal(1, r.status)
     assert.matches("s%.lua:2: aws%.rds%.db_subnet_group%.db: AlreadyExists: a DB subnet group named t%-other already "
@@ -311,7 +311,7 @@ s:add("aws.rds.instance", "db", { identifier = "t-db", engine = "mariadb", insta
   db_subnet_group_name = subnets.id, vpc_security_group_ids = { %q }, deletion_protection = %s,
   skip_final_snapshot = %s })
 return s
-]], dt.lua_list({ net.subnets[1], net.subnets[2] }), opts.storage or 20, secret, net.sg,
+]], typeflow.lua_list({ net.subnets[1], net.subnets[2] }), opts.storage or 20, secret, net.sg,
         tostring(opts.protected or false), tostring(opts.skip or false))
     end
 

@@ -9,31 +9,20 @@ describe("aws.route53 types against fakeaws", function()
   local fakeaws = require "fakeaws"
   local typeflow = require "typeflow"
 
+  local suite = typeflow.suite { region = "eu-west-1", stack = "prod" }  -- settle 1: every change is PENDING once
   local f, flow, r53, vpc
   local saved_poll
   setup(function()
-    f = fakeaws.start { region = "eu-west-1" }      -- settle 1: every change is PENDING once
     saved_poll = change.POLL
     change.POLL = { interval = 0.01, backoff = 1, max_interval = 0.01, timeout = 10 }
   end)
-  teardown(function()
-    change.POLL = saved_poll
-    if f then f:stop() end
-  end)
+  teardown(function() change.POLL = saved_poll end)
   before_each(function()
-    f:reset()
-    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
-    local creds = { access_key = "test", secret_key = "test" }
-    r53 = aws.client("route53", { region = "eu-west-1", endpoint = f.url, credentials = creds, rate_limit = false })
-    vpc = aws.client("ec2", { region = "eu-west-1", endpoint = f.url, credentials = creds, rate_limit = false })
-      :call("CreateVpc", { CidrBlock = "10.9.0.0/16" }).Vpc.VpcId
+    f, flow = suite.f, suite.flow
+    r53 = suite:client("route53")
+    vpc = suite:client("ec2"):call("CreateVpc", { CidrBlock = "10.9.0.0/16" }).Vpc.VpcId
   end)
-
-  local function raised(fn)
-    local ok, err = pcall(fn)
-    assert.is_false(ok, "expected an error")
-    return err
-  end
+  local raised = typeflow.raised
 
   local function sets(zone_id)
     local out = {}

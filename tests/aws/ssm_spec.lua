@@ -2,28 +2,14 @@
 -- in place, drift, adoption, import, delete.
 
 describe("aws.ssm.parameter against fakeaws", function()
-  local aws = require "wpo.aws"
-  local fakeaws = require "fakeaws"
   local resource = require "wpo.resource"
   local typeflow = require "typeflow"
 
+  local suite = typeflow.suite { region = "eu-west-1", stack = "prod" }
   local f, flow
-  local function client(service)
-    return aws.client(service, { region = "eu-west-1", endpoint = f.url,
-      credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
-  end
-  setup(function() f = fakeaws.start { region = "eu-west-1" } end)
-  teardown(function() if f then f:stop() end end)
-  before_each(function()
-    f:reset()
-    flow = typeflow.new(f, { stack = "prod", region = "eu-west-1" })
-  end)
-
-  local function raised(fn)
-    local ok, err = pcall(fn)
-    assert.is_false(ok, "expected an error")
-    return err
-  end
+  before_each(function() f, flow = suite.f, suite.flow end)
+  local function client(service) return suite:client(service) end
+  local raised = typeflow.raised
 
   local function calls(op) return f:calls()[op] or 0 end
 

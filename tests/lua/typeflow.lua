@@ -1,6 +1,15 @@
--- tests/lua/typeflow.lua — drive a resource type's functions in-process
--- against a fakeaws server, as apply and refresh would, for the per-type specs.
+-- tests/lua/typeflow.lua — the one setup of the per-type specs
+-- (tests/aws/<service>_spec.lua): a fakeaws server, clients pointed at it,
+-- and a resource type driven either in-process, as apply and refresh would
+-- (typeflow.suite / typeflow.new), or through the wpo command line in a
+-- directory (typeflow.start).
 --
+-- In-process, inside a describe:
+--   local s = typeflow.suite { region = "eu-west-1", stack = "prod" }
+--        -- registers setup (fakeaws started), teardown (stopped), before_each
+--        -- (fakeaws reset, s.flow a fresh flow); s.f the fakeaws server
+--   s:client("ssm") -> a wpo.aws client pointed at fakeaws (no rate limit)
+--   typeflow.raised(fn) -> the error fn raised (it must raise)
 --   local flow = typeflow.new(f, { stack = "test", region = "us-east-1" })  -- f: fakeaws.start()
 --   local rec = flow:create("aws.ecr.repository", "main", { name = "wp" })
 --        -> a state-like record { type, address, id, inputs, outputs, observed }
@@ -11,15 +20,69 @@
 --   flow:import("aws.ecr.repository", "main", id) -> record (as `wpo import` makes it)
 --   flow:ctx(type_name, name, prior?) -> the context a type's function receives
 --
+--
+-- Through the command line (the data-tier specs):
+--   local env = typeflow.start { settle = 1 }  -- env.f (fakeaws), env.dir (a temp dir)
+--   local net = env:network()                 -- { vpc, subnets = { a, b, c }, sg, sg2, other_vpc_sg }
+--   local arn = env:secret("db", "value")     -- a Secrets Manager secret, its ARN
+--   env:write("s.lua", text); local r = env:wpo{ "run", "s.lua", "--yes" }
+--   env:state() -> the saved state document; env:resources() -> { [address] = record }
+--   env:client("rds") -> a wpo.aws client pointed at fakeaws
+--   env:objects("rds", "db-cluster") -> { [id] = object } held by fakeaws
+--   env:reset() (fakeaws reset, fresh directory), env:stop()
+--   typeflow.lua_list { "a", "b" } -> Lua source for a list of strings
+--
 -- The contexts' AWS clients go to the fakeaws endpoint with its test
 -- credentials and without the client-side rate limits (IAM's 10 calls a
 -- second would only slow the specs down); every record gets the tags
 -- wpo:stack / wpo:address as the stack DSL gives them.
 local aws = require "wpo.aws"
+local busted = require "busted"
+local cjson = require "cjson"
+local fakeaws = require "fakeaws"
+local h = require "helpers"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 
 local M = {}
+
+local CREDENTIALS = { access_key = "test", secret_key = "test" }
+
+-- a wpo.aws client of `service` pointed at the fakeaws server f
+local function client_of(f, service, region)
+  return aws.client(service, { region = region or f.region, endpoint = f.url, credentials = CREDENTIALS,
+    rate_limit = false })
+end
+
+-- typeflow.raised(fn) -> the error fn raised; fails the test when it returns
+function M.raised(fn)
+  local ok, err = pcall(fn)
+  assert(not ok, "expected an error")
+  return err
+end
+
+local Suite = {}
+Suite.__index = Suite
+
+-- typeflow.suite(opts) -> s; opts: region, stack, and the fakeaws.start
+-- options (settle...). Call it inside a describe: it registers the hooks.
+function M.suite(opts)
+  opts = opts or {}
+  local s = setmetatable({ region = opts.region or "us-east-1", stack = opts.stack or "test" }, Suite)
+  local start = {}
+  for k, v in pairs(opts) do if k ~= "stack" then start[k] = v end end
+  busted.setup(function() s.f = fakeaws.start(start) end)
+  busted.teardown(function() if s.f then s.f:stop() end end)
+  busted.before_each(function()
+    s.f:reset()
+    s.flow = M.new(s.f, { stack = s.stack, region = s.region })
+  end)
+  return s
+end
+
+function Suite:client(service)
+  return client_of(self.f, service, self.region)
+end
 
 local Flow = {}
 Flow.__index = Flow
@@ -45,8 +108,7 @@ function Flow:ctx(type_name, name, prior, generation)
     c.clients = c.clients or {}
     local key = service .. ((o and o.region) or "")
     if not c.clients[key] then
-      c.clients[key] = aws.client(service, { region = (o and o.region) or flow.region, endpoint = flow.f.url,
-        credentials = { access_key = "test", secret_key = "test" }, rate_limit = false })
+      c.clients[key] = client_of(flow.f, service, (o and o.region) or flow.region)
     end
     return c.clients[key]
   end
@@ -135,6 +197,112 @@ function Flow:import(type_name, name, id)
   end
   rec.observed = observed
   return rec
+end
+
+-- ---- through the command line ----
+
+local Env = {}
+Env.__index = Env
+
+local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
+
+function M.start(opts)
+  local env = setmetatable({ f = fakeaws.start(opts), dir = h.tmpdir(), clients = {} }, Env)
+  return env
+end
+
+function Env:reset()
+  self.f:reset()
+  h.rmrf(self.dir)
+  self.dir = h.tmpdir()
+  self.clients = {}
+end
+
+function Env:stop()
+  if self.f then self.f:stop() end
+  if self.dir then h.rmrf(self.dir) end
+  self.f, self.dir = nil, nil
+end
+
+function Env:client(service)
+  if not self.clients[service] then
+    self.clients[service] = aws.client(service, { region = self.f.region, endpoint = self.f.url,
+      credentials = CREDENTIALS })
+  end
+  return self.clients[service]
+end
+
+-- A VPC with a subnet in each of three zones, two security groups, and a
+-- group in another VPC.
+function Env:network()
+  local ec2 = self:client("ec2")
+  local region = self.f.region
+  local vpc = ec2:call("CreateVpc", { CidrBlock = "10.20.0.0/16" }).Vpc.VpcId
+  local other = ec2:call("CreateVpc", { CidrBlock = "10.30.0.0/16" }).Vpc.VpcId
+  local subnets = {}
+  for i, z in ipairs({ "a", "b", "c" }) do
+    subnets[i] = ec2:call("CreateSubnet", { VpcId = vpc, CidrBlock = "10.20." .. i .. ".0/24",
+      AvailabilityZone = region .. z }).Subnet.SubnetId
+  end
+  local sg = ec2:call("CreateSecurityGroup", { VpcId = vpc, GroupName = "data", Description = "data" }).GroupId
+  local sg2 = ec2:call("CreateSecurityGroup", { VpcId = vpc, GroupName = "data2", Description = "data2" }).GroupId
+  local foreign = ec2:call("CreateSecurityGroup", { VpcId = other, GroupName = "x", Description = "x" }).GroupId
+  return { vpc = vpc, subnets = subnets, sg = sg, sg2 = sg2, other_vpc_sg = foreign,
+    azs = { region .. "a", region .. "b", region .. "c" } }
+end
+
+function Env:secret(name, value)
+  return self:client("secretsmanager"):call("CreateSecret", { Name = name, SecretString = value }).ARN
+end
+
+function Env:write(name, text)
+  h.write(self.dir .. "/" .. name, text)
+end
+
+-- env:wpo(args, extra_env) -> { status, stdout, stderr }, run in env.dir
+function Env:wpo(args, extra)
+  local parts = { "cd " .. h.quote(self.dir) .. " && env" }
+  local vars = { WPO_WAIT_SCALE = "0.001" }
+  for k, v in pairs(self.f.env) do vars[k] = v end
+  for k, v in pairs(extra or {}) do vars[k] = v end
+  for k, v in pairs(vars) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
+  parts[#parts + 1] = h.quote(WPO)
+  for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
+  return h.sh(table.concat(parts, " "))
+end
+
+function Env:state_text(stack)
+  return h.slurp(self.dir .. "/.wpo/" .. (stack or "t") .. ".state.json")
+end
+
+function Env:state(stack)
+  local text = self:state_text(stack)
+  return text ~= "" and cjson.decode(text) or nil
+end
+
+function Env:resources(stack)
+  local out = {}
+  for _, r in ipairs((self:state(stack) or {}).resources or {}) do out[r.address] = r end
+  return out
+end
+
+-- env:objects("rds", "db-cluster") -> { id = object } held by fakeaws ({} when none)
+function Env:objects(service, kind)
+  local st = self.f:state()
+  return (st[service] or {})[kind] or {}
+end
+
+-- how many successful calls of "service.Operation" fakeaws has seen
+function Env:ok_calls(name)
+  local d = self.f:calls(true)[name]
+  return d and d.ok or 0
+end
+
+-- "a", "b" -> Lua source for a list of strings
+function M.lua_list(list)
+  local parts = {}
+  for i, v in ipairs(list) do parts[i] = string.format("%q", v) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
 return M

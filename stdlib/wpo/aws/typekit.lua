@@ -1,26 +1,81 @@
--- wpo.aws.typekit: what the compute, service and load-balancer resource types
--- share — tag lists in each service's shape, comparing what AWS answers with
--- what the script asked for, waiting with the resource named, AWS error codes.
--- Not a resource type (no resource.define here).
+-- wpo.aws.typekit: the one kit of the AWS resource types (aws.<service>.*):
+-- tags in every service's shape, AWS error codes, lists AWS holds as sets,
+-- comparing what AWS answers with what the script asked for, secrets,
+-- waiting with the resource named, and AWS's late conditions. Not a
+-- resource type (no resource.define here). A service's common.lua
+-- (ec2/, rds/, efs/, elasticache/) keeps only what is that service's own:
+-- its client, its describes, its tag calls, its waits.
 --
---   typekit.ec2_tags(map) -> { { Key, Value } } (sorted)   typekit.from_ec2_tags(list) -> map
---   typekit.ecs_tags(map) -> { { key, value } } (sorted)   typekit.from_ecs_tags(list) -> map
+-- Adding a type: one file stdlib/wpo/aws/<service>/<noun>.lua per AWS object,
+-- written with this kit only (a service's common.lua for that service's
+-- own calls). The skeleton (aws.logs.log_group is a complete short one):
+--
+--   local resource = require "wpo.resource"
+--   local kit = require "wpo.aws.typekit"
+--
+--   local function read(ctx, id, prior)        -- AWS's answer -> attributes; nil when gone
+--     local out, err = ctx:aws("<service>"):pcall("Describe<Noun>", { Name = id })
+--     if not out then
+--       if kit.is_code(err, "<Noun>NotFound") then return nil end
+--       error(err, 0)
+--     end
+--     return { id = id, name = out.Name, arn = out.Arn,
+--       subnet_ids = kit.as_prior_order(out.SubnetIds, prior and prior.inputs.subnet_ids),
+--       tags = kit.user_tags(kit.tag_map(out.Tags)) }
+--   end
+--
+--   return resource.define "aws.<service>.<noun>" {
+--     description = "...",
+--     attributes = { name = { type = "string", required = true, force_new = true },
+--                    subnet_ids = { type = "list" }, tags = { type = "tags" } },
+--     outputs = { "arn" },
+--     found_by = "its name (tagged with its wpo:address)",
+--     find = function(ctx, want) ... kit.owns(ctx, tags) / kit.named(...) end,
+--     create = function(ctx, want, found)      -- Tags = kit.tag_list(want.tags)
+--     read = read,
+--     update = function(ctx, id, old, new)     -- local set, remove = kit.tag_changes(old.tags, new.tags):
+--                                              -- untag `remove` when #remove > 0, then tag
+--                                              -- kit.tag_list(set) when next(set)
+--     delete = function(ctx, id)               -- kit.is_code(err, gone codes...) is done
+--     iam = { read = {...}, create = {...}, update = {...}, delete = {...} },
+--     late = kit.late { ... },                 -- only the late conditions its calls meet
+--   }
+--
+-- Its spec, tests/aws/<service>_spec.lua, drives it through
+-- tests/lua/typeflow.lua against fakeaws (create, read for drift, update,
+-- import, delete); tests/iam_declared_spec.lua checks its iam lists.
+--
+-- Tags: a map name -> value in the stack; a sorted list of pairs on the wire.
+--   typekit.tag_list(map, key_name?, value_name?) -> { { Key, Value } } (sorted by key;
+--        ECS: typekit.tag_list(map, "key", "value"))
+--   typekit.tag_map(list, key_name?, value_name?) -> map
 --   typekit.user_tags(map, drop?) -> map without aws:* keys (and the keys in the set drop)
---   typekit.tag_changes(old, new) -> set (map of keys added or changed), removed (sorted keys)
+--   typekit.tag_changes(old, new) -> set (map of tags added or changed, {} when none),
+--        remove (sorted keys gone, {} when none)
+-- Errors:
 --   typekit.try(client, op, params) -> result | nil, err   (client:pcall gives result, meta)
---   typekit.is_code(err, code...) -> boolean     an AWS error with one of these codes
+--   typekit.is_code(err, code...) -> boolean     a wpo error with one of these codes
+--   typekit.code(err) -> the code of an error AWS answered | nil
+--   typekit.fail(ctx, code, fmt, ...)             ctx:fail, for a context built by a test too
+-- Waits:
 --   typekit.wait(ctx, check, opts) -> aws.wait with the resource's address in
 --        `what` and progress notes; polling intervals scaled by WPO_WAIT_SCALE
 --        (tests against fakeaws) — by aws.wait itself when it has a time scale
 --        (aws.wait_scale), else here (intervals only, never the timeout)
+--        (the data-tier types still wait through wpo.aws.data_common.wait and
+--        the EC2 ones through wpo.aws.ec2.common.wait)
+-- Lists AWS holds as sets, and diffs:
 --   typekit.same_set(a, b) -> boolean              lists equal as sets
 --   typekit.as_prior_order(observed, prior) -> prior when it holds the same set, else observed as AWS
 --        ordered it
+--   typekit.as_set(observed, prior) -> a copy of prior when it holds the same set, else observed sorted
+--   typekit.sorted(list) -> a sorted copy
 --   typekit.contains(want, have) -> boolean        every value of want is in have (recursively);
 --        lists compare element by element; what AWS adds (defaults) is ignored
+--   typekit.unset_computed(attributes, observed, prior) -> observed without the computed
+--        attributes the script left unset (AWS's choice is not drift)
 --   typekit.same_strategy(a, b) -> boolean        capacity-provider strategies equal, weight and
 --        base 0 when left out
---   typekit.sorted(list) -> a sorted copy
 --   typekit.chunks(list, n) -> iterator over slices of at most n
 --   typekit.owns(ctx, tags) -> boolean: the tags carry this resource's address
 --        (and no other stack's name)
@@ -29,6 +84,9 @@
 --        object } } when its tags carry this resource's address (and no other
 --        stack's), else an AlreadyExists error ("import it, or choose another
 --        name"); {} when tags is nil (no such object)
+-- Secrets (only ever passed to the AWS call that sets them):
+--   typekit.secret(ctx, arn, key?, rules) -> value, version_id
+--   typekit.secret_version(ctx, arn) -> the AWSCURRENT version id | nil
 --
 -- AWS's late conditions (DESIGN.md, guarantee 3), below "late" — the one list:
 --   typekit.LATE[name] -> a condition AWS resolves late: the services and
@@ -52,30 +110,30 @@ local function sorted_keys(t)
   return keys
 end
 
-function M.ec2_tags(map)
+-- ---- tags ----
+-- In a stack, tags are a map name -> value; on the wire a list of pairs whose
+-- member names the service chooses: { Key, Value } (EC2, ELB, Auto Scaling,
+-- IAM, RDS, ElastiCache, EFS, SSM, Secrets Manager, CloudWatch, Route 53),
+-- { key, value } (ECS), { Key, Value } under TagList / Tags members.
+
+-- typekit.tag_list(map, key_name?, value_name?) -> { { Key = k, Value = v }... }
+-- sorted by key (member names "Key"/"Value" unless given: ECS takes "key", "value")
+function M.tag_list(map, key_name, value_name)
+  key_name, value_name = key_name or "Key", value_name or "Value"
   local out = {}
-  for _, k in ipairs(sorted_keys(map)) do out[#out + 1] = { Key = k, Value = map[k] } end
+  for _, k in ipairs(sorted_keys(map)) do out[#out + 1] = { [key_name] = k, [value_name] = map[k] } end
   return out
 end
 
-function M.from_ec2_tags(list)
+-- typekit.tag_map(list, key_name?, value_name?) -> { [k] = v } (a missing value reads "")
+function M.tag_map(list, key_name, value_name)
+  key_name, value_name = key_name or "Key", value_name or "Value"
   local out = {}
-  for _, t in ipairs(list or {}) do out[t.Key] = t.Value or "" end
+  for _, t in ipairs(list or {}) do out[t[key_name]] = t[value_name] or "" end
   return out
 end
 
-function M.ecs_tags(map)
-  local out = {}
-  for _, k in ipairs(sorted_keys(map)) do out[#out + 1] = { key = k, value = map[k] } end
-  return out
-end
-
-function M.from_ecs_tags(list)
-  local out = {}
-  for _, t in ipairs(list or {}) do out[t.key] = t.value or "" end
-  return out
-end
-
+-- typekit.user_tags(map, drop?) -> map without AWS's own aws:* keys (and the keys in the set drop)
 function M.user_tags(map, drop)
   local out = {}
   for k, v in pairs(map or {}) do
@@ -84,6 +142,10 @@ function M.user_tags(map, drop)
   return out
 end
 
+-- typekit.tag_changes(old, new) -> set, remove: the one shape of a tag diff.
+-- set: map of the tags added or changed ({} when none); remove: sorted list
+-- of the keys gone ({} when none). A type sends `remove` first (an untag
+-- call), then typekit.tag_list(set) when next(set).
 function M.tag_changes(old, new)
   local set, removed = {}, {}
   for k, v in pairs(new or {}) do
@@ -95,18 +157,30 @@ function M.tag_changes(old, new)
   return set, removed
 end
 
+-- ---- errors ----
+
 function M.try(client, op, params)
   local out, err = client:pcall(op, params)
   if out == nil then return nil, err end
   return out
 end
 
+-- typekit.is_code(err, code...) -> true when err is a wpo error (an AWS
+-- answer, or a ctx:fail) whose code is one of these: "already gone",
+-- "not found" and the like, read where a call is made with client:pcall
 function M.is_code(err, ...)
   if type(err) ~= "table" or not errors.is(err) then return false end
   for i = 1, select("#", ...) do
     if err.code == select(i, ...) then return true end
   end
   return false
+end
+
+-- typekit.code(err) -> the AWS error code of an error AWS answered, nil for
+-- any other error (a ctx:fail, a Lua error)
+function M.code(err)
+  if errors.is(err) and err.service then return err.code end
+  return nil
 end
 
 -- The scale applied to polling intervals; read from WPO_WAIT_SCALE on first use.
@@ -175,8 +249,41 @@ function M.sorted(list)
   return out
 end
 
+-- ---- lists AWS holds as sets (ordering) ----
+
+-- typekit.as_prior_order(observed, prior) -> prior when it holds the same
+-- members (so a list read back in another order is no drift), else observed
+-- in the order AWS answered it
 function M.as_prior_order(observed, prior)
   if prior and M.same_set(observed, prior) then return prior end
+  return observed
+end
+
+-- typekit.as_set(observed, prior) -> a copy of prior when it holds the same
+-- members, else observed sorted (for the lists whose AWS order means nothing:
+-- a drifted set then reads the same on every refresh)
+function M.as_set(observed, prior)
+  if type(observed) ~= "table" then return observed end
+  local copy = {}
+  if type(prior) == "table" and M.same_set(observed, prior) then
+    for i, v in ipairs(prior) do copy[i] = v end
+    return copy
+  end
+  for i, v in ipairs(observed) do copy[i] = v end
+  table.sort(copy, function(a, b) return tostring(a) < tostring(b) end)
+  return copy
+end
+
+-- ---- diffs: what AWS answers against what the script asked for ----
+
+-- typekit.unset_computed(attributes, observed, prior) -> observed without the
+-- computed attributes the script left unset (AWS's choice is not drift); an
+-- import (no prior inputs) reports everything
+function M.unset_computed(attributes, observed, prior)
+  if not prior or not prior.inputs then return observed end
+  for name, spec in pairs(attributes) do
+    if spec.computed and prior.inputs[name] == nil then observed[name] = nil end
+  end
   return observed
 end
 
@@ -226,6 +333,73 @@ end
 -- typekit.fail(ctx, code, fmt, ...) : ctx:fail, for a context built by a test too
 function M.fail(ctx, code, fmt, ...)
   errors.raise { code = code, message = string.format(fmt, ...), address = ctx.address, where = ctx.where }
+end
+
+local function decode_json(s)
+  local ok, doc = pcall(require("cjson").decode, s)
+  if ok and type(doc) == "table" then return doc end
+  return nil
+end
+
+-- ---- secrets ----
+-- Passwords and tokens read here are only ever passed to the AWS call that
+-- sets them (members the models mark sensitive, redacted from debug logs);
+-- types keep the secret's ARN and version id, never the value.
+
+-- typekit.secret(ctx, arn, key?, rules) -> value, version_id: GetSecretValue;
+-- the SecretString itself, or its JSON member `key`; rules = { min, max,
+-- forbidden = "chars", what = "the master password" } are checked without
+-- ever showing the value
+function M.secret(ctx, arn, key, rules)
+  rules = rules or {}
+  local what = rules.what or "the secret"
+  local sm = ctx:aws("secretsmanager")
+  local out, err = sm:pcall("GetSecretValue", { SecretId = arn })
+  if not out then
+    if M.is_code(err, "ResourceNotFoundException") then
+      ctx:fail("SecretNotFound", "%s comes from the secret %s, which does not exist (or has no current value)",
+        what, arn)
+    end
+    error(err, 0)
+  end
+  local value = out.SecretString
+  if value == nil then ctx:fail("InvalidSecret", "the secret %s holds binary data, not %s", arn, what) end
+  if key then
+    local doc = decode_json(value)
+    if not doc then ctx:fail("InvalidSecret", "the secret %s is not a JSON object, so it has no key '%s'", arn, key) end
+    value = doc[key]
+    if type(value) ~= "string" then
+      ctx:fail("InvalidSecret", "the secret %s has no string member '%s' for %s", arn, key, what)
+    end
+  end
+  if rules.min and #value < rules.min or rules.max and #value > rules.max then
+    ctx:fail("InvalidSecret", "%s from %s must be %d to %d characters long (it is %d)", what, arn,
+      rules.min or 0, rules.max or math.huge, #value)
+  end
+  for i = 1, #value do
+    local c = value:sub(i, i)
+    local b = c:byte()
+    if b <= 32 or b >= 127 or (rules.forbidden and rules.forbidden:find(c, 1, true)) then
+      ctx:fail("InvalidSecret", "%s from %s may hold printable ASCII characters only%s; character %d is not allowed",
+        what, arn, rules.forbidden and (", without spaces or any of " .. rules.forbidden) or "", i)
+    end
+  end
+  return value, out.VersionId
+end
+
+-- typekit.secret_version(ctx, arn) -> the AWSCURRENT version id | nil (secret gone)
+function M.secret_version(ctx, arn)
+  local out, err = ctx:aws("secretsmanager"):pcall("DescribeSecret", { SecretId = arn })
+  if not out then
+    if M.is_code(err, "ResourceNotFoundException") then return nil end
+    error(err, 0)
+  end
+  for version, stages in pairs(out.VersionIdsToStages or {}) do
+    for _, stage in ipairs(stages) do
+      if stage == "AWSCURRENT" then return version end
+    end
+  end
+  return nil
 end
 
 -- ---- late: what AWS resolves late (DESIGN.md, guarantee 3) ----

@@ -62,7 +62,7 @@ end
 
 local function asg_tags(name, map)
   local out = {}
-  for _, t in ipairs(kit.ec2_tags(map)) do
+  for _, t in ipairs(kit.tag_list(map)) do
     out[#out + 1] = { ResourceId = name, ResourceType = "auto-scaling-group", Key = t.Key, Value = t.Value,
       PropagateAtLaunch = true }
   end

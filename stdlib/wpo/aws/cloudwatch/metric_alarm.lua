@@ -27,7 +27,6 @@
 -- address. Delete: an alarm already gone is fine.
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 local value = require "wpo.value"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
@@ -52,8 +51,8 @@ end
 
 local function tags_of(ctx, arn)
   local out, err = ctx:aws("cloudwatch"):pcall("ListTagsForResource", { ResourceARN = arn })
-  if out then return tagset.map(out.Tags) end
-  if err.code == "ResourceNotFoundException" then return {} end
+  if out then return kit.tag_map(out.Tags) end
+  if kit.is_code(err, "ResourceNotFoundException") then return {} end
   error(err, 0)
 end
 
@@ -112,15 +111,15 @@ local function put(ctx, want, with_tags)
     ExtendedStatistic = want.extended_statistic, Dimensions = dims, Period = want.period, Unit = want.unit,
     EvaluationPeriods = want.evaluation_periods, DatapointsToAlarm = want.datapoints_to_alarm or want.evaluation_periods,
     Threshold = want.threshold, ComparisonOperator = want.comparison_operator,
-    TreatMissingData = want.treat_missing_data, Tags = with_tags and tagset.list(want.tags) or nil,
+    TreatMissingData = want.treat_missing_data, Tags = with_tags and kit.tag_list(want.tags) or nil,
   })
 end
 
 local function set_tags(ctx, current, want)
   local cw = ctx:aws("cloudwatch")
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then cw:call("UntagResource", { ResourceARN = current.arn, TagKeys = remove }) end
-  if set then cw:call("TagResource", { ResourceARN = current.arn, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then cw:call("UntagResource", { ResourceARN = current.arn, TagKeys = remove }) end
+  if next(set) then cw:call("TagResource", { ResourceARN = current.arn, Tags = kit.tag_list(set) }) end
 end
 
 local function read(ctx, id, prior)
@@ -206,7 +205,7 @@ return resource.define "aws.cloudwatch.metric_alarm" {
 
   delete = function(ctx, id)
     local out, err = ctx:aws("cloudwatch"):pcall("DeleteAlarms", { AlarmNames = { id } })
-    if out or err.code == "ResourceNotFound" then return end
+    if out or kit.is_code(err, "ResourceNotFound") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -1,18 +1,16 @@
 -- wpo.aws.ec2.common: what the EC2 resource types (aws.ec2.*) share — tags,
 -- adopting an object left by a crash, waiting for states, deleting through
--- DependencyViolation, and reading AWS errors. Not a resource type.
+-- DependencyViolation. Not a resource type; tags, error codes and list
+-- order are typekit's (wpo.aws.typekit).
 --
 --   common.client(ctx) -> the EC2 client for the resource's region
 --   common.arn(ctx, owner, "vpc/vpc-0a1b") -> the object's ARN
---   common.tag_list(map) -> { { Key, Value } } sorted by key
---   common.tag_map(list) -> { key = value } without AWS's own aws:* tags
 --   common.tag_specs(resource_type, map) -> TagSpecifications (nil when no tags)
 --   common.sync_tags(ctx, id, old_map, new_map)   DeleteTags / CreateTags the difference
 --   common.find_tagged(ctx, op, list_key, extra_filters?, filters_member?)
 --        -> the objects of a Describe* carrying this resource's wpo:address tag
 --   common.tagged(op, list_key, observe, extra_filters?, filters_member?)
 --        -> a type's find: those objects, each through observe(ctx, object)
---   common.code(err) -> the AWS error code of a raised error (nil for others)
 --   common.call_unless(ctx, op, params, codes) -> result | nil, err for those codes
 --   common.describe_one(ctx, op, ids_member, id, list_key, gone_codes) -> object | nil
 --   common.wait(ctx, what, check, timing) -> aws.wait naming the resource;
@@ -23,12 +21,10 @@
 --        holds the object (for progress and the timeout error); opts.timing
 --   common.interfaces(ctx, "subnet-id" | "group-id", id) -> text naming the
 --        network interfaces that still hold a subnet or a group | nil
---   common.keep_order(observed, prior) -> observed list in prior's order
---        where they hold the same elements (so a set read back in another
---        order is no drift)
 --   common.TIMING: the waits each type uses (botocore's waiters and
 --        Terraform's defaults as the reference)
 local errors = require "wpo.errors"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local M = {}
@@ -56,62 +52,34 @@ end
 
 -- ---- errors ----
 
-function M.code(err)
-  if errors.is(err) and err.service then return err.code end
-  return nil
-end
-
 -- common.call_unless(ctx, op, params, codes) -> result | nil, err when AWS
 -- answered one of the codes (e.g. "already gone"); other errors are raised.
 function M.call_unless(ctx, op, params, codes)
   local out, err = M.client(ctx):pcall(op, params)
   if out then return out end
   for _, c in ipairs(codes) do
-    if M.code(err) == c then return nil, err end
+    if kit.code(err) == c then return nil, err end
   end
   error(err, 0)
 end
 
 -- ---- tags ----
 
-function M.tag_list(map)
-  local keys = {}
-  for k in pairs(map or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local out = {}
-  for i, k in ipairs(keys) do out[i] = { Key = k, Value = map[k] } end
-  return out
-end
-
-function M.tag_map(list)
-  local out = {}
-  for _, t in ipairs(list or {}) do
-    if not t.Key:match("^aws:") then out[t.Key] = t.Value or "" end
-  end
-  return out
-end
-
 function M.tag_specs(resource_type, map)
   if not map or next(map) == nil then return nil end
-  return { { ResourceType = resource_type, Tags = M.tag_list(map) } }
+  return { { ResourceType = resource_type, Tags = kit.tag_list(map) } }
 end
 
 function M.sync_tags(ctx, id, old, new)
-  old, new = old or {}, new or {}
-  local gone, set = {}, {}
-  for k in pairs(old) do
-    if new[k] == nil then gone[#gone + 1] = { Key = k } end
-  end
-  for k, v in pairs(new) do
-    if old[k] ~= v then set[k] = v end
-  end
+  local set, remove = kit.tag_changes(old, new)
   local ec2 = M.client(ctx)
-  if #gone > 0 then
-    table.sort(gone, function(a, b) return a.Key < b.Key end)
+  if #remove > 0 then
+    local gone = {}
+    for i, k in ipairs(remove) do gone[i] = { Key = k } end
     ec2:call("DeleteTags", { Resources = { id }, Tags = gone })
   end
   if next(set) then
-    ec2:call("CreateTags", { Resources = { id }, Tags = M.tag_list(set) })
+    ec2:call("CreateTags", { Resources = { id }, Tags = kit.tag_list(set) })
   end
 end
 
@@ -139,7 +107,7 @@ function M.describe_one(ctx, op, ids_member, id, list_key, gone_codes)
   local out, err = M.client(ctx):pcall(op, { [ids_member] = { id } })
   if not out then
     for _, code in ipairs(gone_codes) do
-      if M.code(err) == code then return nil end
+      if kit.code(err) == code then return nil end
     end
     error(err, 0)
   end
@@ -173,7 +141,7 @@ function M.delete_retrying(ctx, what, fn, opts)
   local retry = opts.retry or { "DependencyViolation" }
   local gone = opts.gone or {}
   local function listed(err, codes)
-    for _, c in ipairs(codes) do if M.code(err) == c then return true end end
+    for _, c in ipairs(codes) do if kit.code(err) == c then return true end end
     return false
   end
   local last_err
@@ -183,12 +151,12 @@ function M.delete_retrying(ctx, what, fn, opts)
     if not listed(err, retry) then error(err, 0) end
     last_err = err
     local held = opts.blockers and opts.blockers()
-    return false, held or (M.code(err) .. ": " .. tostring(err.message))
+    return false, held or (kit.code(err) .. ": " .. tostring(err.message))
   end, opts.timing or M.TIMING.dependency)
   if ok then return end
   if errors.is(werr) and werr.code == "WaitTimeout" then
     errors.raise { code = "DeleteTimeout", address = ctx.address, where = ctx.where,
-      message = werr.message .. (last_err and (" — AWS still answers " .. M.code(last_err) .. ": "
+      message = werr.message .. (last_err and (" — AWS still answers " .. kit.code(last_err) .. ": "
         .. tostring(last_err.message)) or "") }
   end
   error(werr, 0)
@@ -207,32 +175,6 @@ function M.interfaces(ctx, filter, id)
   end
   if #names == 0 then return nil end
   return "network interfaces still there: " .. table.concat(names, ", ")
-end
-
--- ---- lists read back as sets ----
-
-function M.keep_order(observed, prior)
-  if type(observed) ~= "table" then return observed end
-  if type(prior) ~= "table" or #prior ~= #observed then
-    local copy = {}
-    for i, v in ipairs(observed) do copy[i] = v end
-    table.sort(copy, function(a, b) return tostring(a) < tostring(b) end)
-    return copy
-  end
-  local have = {}
-  for _, v in ipairs(observed) do have[v] = (have[v] or 0) + 1 end
-  for _, v in ipairs(prior) do
-    if not have[v] or have[v] == 0 then
-      local copy = {}
-      for i, x in ipairs(observed) do copy[i] = x end
-      table.sort(copy, function(a, b) return tostring(a) < tostring(b) end)
-      return copy
-    end
-    have[v] = have[v] - 1
-  end
-  local copy = {}
-  for i, v in ipairs(prior) do copy[i] = v end
-  return copy
 end
 
 return M

@@ -7,13 +7,14 @@
 -- frees its address a little after).
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidAllocationID.NotFound" }
 
 local function observe(a)
   return { id = a.AllocationId, public_ip = a.PublicIp, network_border_group = a.NetworkBorderGroup,
-    tags = common.tag_map(a.Tags) }
+    tags = kit.user_tags(kit.tag_map(a.Tags)) }
 end
 
 local function read(ctx, id)

@@ -8,6 +8,7 @@
 -- with public addresses are still in the VPC — then deletes it.
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidInternetGatewayID.NotFound" }
@@ -17,7 +18,8 @@ local function observe(ctx, igw)
   for _, a in ipairs(igw.Attachments or {}) do
     if a.State ~= "detached" then vpc = a.VpcId end
   end
-  return { id = igw.InternetGatewayId, owner_id = igw.OwnerId, vpc_id = vpc, tags = common.tag_map(igw.Tags),
+  return { id = igw.InternetGatewayId, owner_id = igw.OwnerId, vpc_id = vpc,
+    tags = kit.user_tags(kit.tag_map(igw.Tags)),
     arn = common.arn(ctx, igw.OwnerId, "internet-gateway/" .. igw.InternetGatewayId) }
 end
 

@@ -142,7 +142,7 @@ local function read(ctx, id, prior)
   o.name = lt.LaunchTemplateName
   o.latest_version = lt.LatestVersionNumber
   o.default_version = lt.DefaultVersionNumber
-  o.tags = kit.user_tags(kit.from_ec2_tags(lt.Tags))
+  o.tags = kit.user_tags(kit.tag_map(lt.Tags))
   return o
 end
 
@@ -174,7 +174,7 @@ local function set_tags(ctx, id, old, new)
     for i, k in ipairs(removed) do keys[i] = { Key = k } end
     ec2:call("DeleteTags", { Resources = { id }, Tags = keys })
   end
-  if next(set) then ec2:call("CreateTags", { Resources = { id }, Tags = kit.ec2_tags(set) }) end
+  if next(set) then ec2:call("CreateTags", { Resources = { id }, Tags = kit.tag_list(set) }) end
 end
 
 return resource.define "aws.ec2.launch_template" {
@@ -206,7 +206,7 @@ return resource.define "aws.ec2.launch_template" {
       { Filters = { { Name = "tag:" .. resource.TAG_ADDRESS, Values = { ctx.address } } } })
     local out = {}
     for _, lt in ipairs(list.LaunchTemplates or {}) do
-      out[#out + 1] = { id = lt.LaunchTemplateId, tags = kit.from_ec2_tags(lt.Tags) }
+      out[#out + 1] = { id = lt.LaunchTemplateId, tags = kit.tag_map(lt.Tags) }
     end
     return out
   end,
@@ -218,7 +218,7 @@ return resource.define "aws.ec2.launch_template" {
     local out = ec2:call("CreateLaunchTemplate", {
       ClientToken = ctx:client_token(), LaunchTemplateName = want.name, VersionDescription = "wpo " .. ctx.address,
       LaunchTemplateData = launch_data(want),
-      TagSpecifications = { { ResourceType = "launch-template", Tags = kit.ec2_tags(want.tags) } },
+      TagSpecifications = { { ResourceType = "launch-template", Tags = kit.tag_list(want.tags) } },
     })
     local lt = aws.required(out, "LaunchTemplate")
     return { id = aws.required(out, "LaunchTemplate", "LaunchTemplateId"), latest_version = lt.LatestVersionNumber,

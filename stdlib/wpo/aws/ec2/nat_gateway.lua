@@ -17,6 +17,7 @@
 -- gone.
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "NatGatewayNotFound", "InvalidNatGatewayID.NotFound" }
@@ -27,7 +28,7 @@ local function observe(nat)
   return {
     id = nat.NatGatewayId, subnet_id = nat.SubnetId, allocation_id = addr.AllocationId,
     connectivity_type = nat.ConnectivityType or "public", private_ip = addr.PrivateIp, public_ip = addr.PublicIp,
-    network_interface_id = addr.NetworkInterfaceId, tags = common.tag_map(nat.Tags), state = nat.State,
+    network_interface_id = addr.NetworkInterfaceId, tags = kit.user_tags(kit.tag_map(nat.Tags)), state = nat.State,
     failure = nat.FailureMessage,
   }
 end

@@ -9,12 +9,13 @@
 -- outside the stack, or one still going).
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidRouteTableID.NotFound" }
 
 local function observe(ctx, t)
-  return { id = t.RouteTableId, vpc_id = t.VpcId, owner_id = t.OwnerId, tags = common.tag_map(t.Tags),
+  return { id = t.RouteTableId, vpc_id = t.VpcId, owner_id = t.OwnerId, tags = kit.user_tags(kit.tag_map(t.Tags)),
     arn = common.arn(ctx, t.OwnerId, "route-table/" .. t.RouteTableId) }
 end
 

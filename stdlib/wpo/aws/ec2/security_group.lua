@@ -28,6 +28,7 @@
 -- naming the interfaces that stayed.
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidGroup.NotFound" }
@@ -46,7 +47,7 @@ end
 
 local function observe(ctx, g)
   return { id = g.GroupId, name = g.GroupName, description = g.Description, vpc_id = g.VpcId, owner_id = g.OwnerId,
-    tags = common.tag_map(g.Tags), allow_all_egress = allows_all_egress(g),
+    tags = kit.user_tags(kit.tag_map(g.Tags)), allow_all_egress = allows_all_egress(g),
     arn = common.arn(ctx, g.OwnerId, "security-group/" .. g.GroupId) }
 end
 
@@ -83,7 +84,7 @@ local function unmanaged(ctx, id)
     local page = common.client(ctx):call("DescribeSecurityGroupRules", { NextToken = token,
       Filters = { { Name = "group-id", Values = { id } } } })
     for _, r in ipairs(page.SecurityGroupRules or {}) do
-      local tags = common.tag_map(r.Tags)
+      local tags = kit.user_tags(kit.tag_map(r.Tags))
       if not managed[r.SecurityGroupRuleId] and tags[resource.TAG_STACK] ~= ctx.stack and not is_all_egress(r) then
         out[r.SecurityGroupRuleId] = describe_rule(r)
         any = true

@@ -15,6 +15,7 @@
 -- address tag fails naming it (import it, or remove it).
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound", "InvalidPermission.NotFound" }
@@ -26,7 +27,7 @@ local function observe(r)
     id = r.SecurityGroupRuleId, security_group_id = r.GroupId, type = r.IsEgress and "egress" or "ingress",
     protocol = r.IpProtocol, from_port = r.FromPort, to_port = r.ToPort, cidr_ipv4 = r.CidrIpv4,
     cidr_ipv6 = r.CidrIpv6, prefix_list_id = r.PrefixListId, referenced_security_group_id = ref and ref.GroupId,
-    description = r.Description or "", tags = common.tag_map(r.Tags),
+    description = r.Description or "", tags = kit.user_tags(kit.tag_map(r.Tags)),
   }
 end
 

@@ -13,6 +13,7 @@
 -- after 20 minutes naming the interfaces that stayed.
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidSubnetID.NotFound" }
@@ -22,7 +23,7 @@ local function observe(ctx, s)
     id = s.SubnetId, arn = s.SubnetArn or common.arn(ctx, s.OwnerId, "subnet/" .. s.SubnetId), owner_id = s.OwnerId,
     vpc_id = s.VpcId, cidr_block = s.CidrBlock, availability_zone = s.AvailabilityZone,
     availability_zone_id = s.AvailabilityZoneId, map_public_ip_on_launch = s.MapPublicIpOnLaunch == true,
-    tags = common.tag_map(s.Tags),
+    tags = kit.user_tags(kit.tag_map(s.Tags)),
   }
 end
 

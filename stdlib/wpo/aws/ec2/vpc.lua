@@ -11,6 +11,7 @@
 -- that the stack does not order before it, e.g. interfaces left by a service).
 local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local GONE = { "InvalidVpcID.NotFound" }
@@ -18,7 +19,7 @@ local GONE = { "InvalidVpcID.NotFound" }
 local function observe(ctx, vpc)
   return {
     id = vpc.VpcId, arn = common.arn(ctx, vpc.OwnerId, "vpc/" .. vpc.VpcId), owner_id = vpc.OwnerId,
-    cidr_block = vpc.CidrBlock, instance_tenancy = vpc.InstanceTenancy, tags = common.tag_map(vpc.Tags),
+    cidr_block = vpc.CidrBlock, instance_tenancy = vpc.InstanceTenancy, tags = kit.user_tags(kit.tag_map(vpc.Tags)),
     state = vpc.State,
   }
 end

@@ -17,6 +17,7 @@
 local aws = require "wpo.aws"
 local cjson = require "cjson.safe"
 local common = require "wpo.aws.ec2.common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 
@@ -47,10 +48,10 @@ local function observe(ctx, e, prior)
   prior = prior or {}
   local o = {
     id = e.VpcEndpointId, vpc_id = e.VpcId, service_name = e.ServiceName, vpc_endpoint_type = e.VpcEndpointType,
-    route_table_ids = common.keep_order(ids_of(e.RouteTableIds), prior.route_table_ids),
-    subnet_ids = common.keep_order(ids_of(e.SubnetIds), prior.subnet_ids),
-    security_group_ids = common.keep_order(ids_of(e.Groups, "GroupId"), prior.security_group_ids),
-    private_dns_enabled = e.PrivateDnsEnabled, policy = e.PolicyDocument, tags = common.tag_map(e.Tags),
+    route_table_ids = kit.as_set(ids_of(e.RouteTableIds), prior.route_table_ids),
+    subnet_ids = kit.as_set(ids_of(e.SubnetIds), prior.subnet_ids),
+    security_group_ids = kit.as_set(ids_of(e.Groups, "GroupId"), prior.security_group_ids),
+    private_dns_enabled = e.PrivateDnsEnabled, policy = e.PolicyDocument, tags = kit.user_tags(kit.tag_map(e.Tags)),
     network_interface_ids = ids_of(e.NetworkInterfaceIds), dns_names = ids_of(e.DnsEntries, "DnsName"),
     arn = common.arn(ctx, e.OwnerId, "vpc-endpoint/" .. e.VpcEndpointId),
   }
@@ -102,7 +103,7 @@ return resource.define "aws.ec2.vpc_endpoint" {
 
   found_by = "its wpo:address tag",
   find = common.tagged("DescribeVpcEndpoints", "VpcEndpoints",
-    function(_, e) return { id = e.VpcEndpointId, tags = common.tag_map(e.Tags) } end,
+    function(_, e) return { id = e.VpcEndpointId, tags = kit.user_tags(kit.tag_map(e.Tags)) } end,
     { { Name = "vpc-endpoint-state", Values = { "pending", "available", "Pending", "Available" } } }),
 
   create = function(ctx, want, found)

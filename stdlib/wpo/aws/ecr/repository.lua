@@ -22,7 +22,6 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 local GONE = { RepositoryNotFoundException = true }
 
@@ -66,14 +65,14 @@ end
 
 local function tags_of(ctx, arn)
   local out = pcall_gone(ctx:aws("ecr"), "ListTagsForResource", { resourceArn = arn })
-  return out and tagset.map(out.tags) or {}
+  return out and kit.tag_map(out.tags) or {}
 end
 
 local function set_tags(ctx, arn, old, new)
   local ecr = ctx:aws("ecr")
-  local set, remove = tagset.changes(old, new)
-  if remove then ecr:call("UntagResource", { resourceArn = arn, tagKeys = remove }) end
-  if set then ecr:call("TagResource", { resourceArn = arn, tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(old, new)
+  if #remove > 0 then ecr:call("UntagResource", { resourceArn = arn, tagKeys = remove }) end
+  if next(set) then ecr:call("TagResource", { resourceArn = arn, tags = kit.tag_list(set) }) end
 end
 
 -- Bring an existing repository to `want` (what can change in place).
@@ -145,7 +144,7 @@ return resource.define "aws.ecr.repository" {
       imageTagMutability = want.image_tag_mutability,
       imageScanningConfiguration = { scanOnPush = want.scan_on_push },
       encryptionConfiguration = { encryptionType = want.encryption_type, kmsKey = want.kms_key },
-      tags = tagset.list(want.tags),
+      tags = kit.tag_list(want.tags),
     }
     local repo = aws.required(ctx:aws("ecr"):call("CreateRepository", params), "repository")
     return observe(ctx, repo, want.tags, { inputs = want })
@@ -164,7 +163,7 @@ return resource.define "aws.ecr.repository" {
     local force = prior.inputs and prior.inputs.force_delete or false
     local out, err = ctx:aws("ecr"):pcall("DeleteRepository", { repositoryName = id, force = force })
     if out or GONE[err.code] then return end
-    if err.code == "RepositoryNotEmptyException" then
+    if kit.is_code(err, "RepositoryNotEmptyException") then
       ctx:fail("RepositoryNotEmpty", "the ECR repository %s still holds images: delete them, or set "
         .. "force_delete = true to delete them with it", id)
     end

@@ -23,7 +23,7 @@ local function observed(cp)
     minimum_scaling_step_size = ms.minimumScalingStepSize, maximum_scaling_step_size = ms.maximumScalingStepSize,
     instance_warmup_period = ms.instanceWarmupPeriod,
     managed_termination_protection = p.managedTerminationProtection == "ENABLED",
-    tags = kit.user_tags(kit.from_ecs_tags(cp.tags)),
+    tags = kit.user_tags(kit.tag_map(cp.tags, "key", "value")),
   }
 end
 
@@ -84,14 +84,15 @@ return resource.define "aws.ecs.capacity_provider" {
   find = function(ctx, want)
     local existing = describe(ctx, want.name)
     if not existing or existing.status ~= "ACTIVE" then return {} end
-    return kit.named(ctx, "an ECS capacity provider", want.name, kit.from_ecs_tags(existing.tags), existing)
+    return kit.named(ctx, "an ECS capacity provider", want.name, kit.tag_map(existing.tags, "key", "value"), existing)
   end,
 
   create = function(ctx, want, found)
     check(ctx, want)
     if found then return observed(found.object) end
     local cp = aws.required(ctx:aws("ecs"):call("CreateCapacityProvider", { name = want.name,
-      autoScalingGroupProvider = provider(want, true), tags = kit.ecs_tags(want.tags) }), "capacityProvider")
+      autoScalingGroupProvider = provider(want, true), tags = kit.tag_list(want.tags, "key", "value") }),
+      "capacityProvider")
     return observed(cp)
   end,
 
@@ -115,7 +116,9 @@ return resource.define "aws.ecs.capacity_provider" {
     if not cp then kit.fail(ctx, "NotFound", "the capacity provider %s is gone", id) end
     local set, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then ecs:call("UntagResource", { resourceArn = cp.capacityProviderArn, tagKeys = removed }) end
-    if next(set) then ecs:call("TagResource", { resourceArn = cp.capacityProviderArn, tags = kit.ecs_tags(set) }) end
+    if next(set) then
+      ecs:call("TagResource", { resourceArn = cp.capacityProviderArn, tags = kit.tag_list(set, "key", "value") })
+    end
     return observed(describe(ctx, id) or cp)
   end,
 

@@ -21,14 +21,14 @@ local function observed(c)
     if s.name == "containerInsights" then insights = s.value == "enabled" end
   end
   return { id = c.clusterName, name = c.clusterName, arn = c.clusterArn, container_insights = insights,
-    tags = kit.user_tags(kit.from_ecs_tags(c.tags)) }
+    tags = kit.user_tags(kit.tag_map(c.tags, "key", "value")) }
 end
 
 local function set_tags(ctx, arn, old, new)
   local ecs = ctx:aws("ecs")
   local set, removed = kit.tag_changes(old, new)
   if #removed > 0 then ecs:call("UntagResource", { resourceArn = arn, tagKeys = removed }) end
-  if next(set) then ecs:call("TagResource", { resourceArn = arn, tags = kit.ecs_tags(set) }) end
+  if next(set) then ecs:call("TagResource", { resourceArn = arn, tags = kit.tag_list(set, "key", "value") }) end
 end
 
 return resource.define "aws.ecs.cluster" {
@@ -43,7 +43,8 @@ return resource.define "aws.ecs.cluster" {
   found_by = "its name (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = describe(ctx, want.name)
-    return kit.named(ctx, "an ECS cluster", want.name, existing and kit.from_ecs_tags(existing.tags), existing)
+    return kit.named(ctx, "an ECS cluster", want.name, existing and kit.tag_map(existing.tags, "key", "value"),
+      existing)
   end,
 
   create = function(ctx, want, found)
@@ -59,7 +60,7 @@ return resource.define "aws.ecs.cluster" {
       return observed(describe(ctx, want.name) or existing)
     end
     local c = ctx:aws("ecs"):call("CreateCluster", {
-      clusterName = want.name, tags = kit.ecs_tags(want.tags),
+      clusterName = want.name, tags = kit.tag_list(want.tags, "key", "value"),
       settings = { { name = "containerInsights", value = want.container_insights and "enabled" or "disabled" } },
     }).cluster or {}        -- only a fallback for the ARN: the describe below is what counts
     local ready = kit.wait(ctx, function()

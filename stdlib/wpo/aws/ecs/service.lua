@@ -75,7 +75,7 @@ local function observed(svc, prior_inputs)
     enable_execute_command = svc.enableExecuteCommand or false,
     enable_ecs_managed_tags = svc.enableECSManagedTags or false,
     propagate_tags = svc.propagateTags or "NONE",
-    tags = kit.user_tags(kit.from_ecs_tags(svc.tags)),
+    tags = kit.user_tags(kit.tag_map(svc.tags, "key", "value")),
   }
   if prior_inputs.launch_type == nil and svc.capacityProviderStrategy then o.launch_type = nil end
   local strategy = svc.capacityProviderStrategy
@@ -204,7 +204,7 @@ return resource.define "aws.ecs.service" {
   find = function(ctx, want)
     local existing = describe(ctx, want.cluster, want.name)
     if not existing or existing.status == "INACTIVE" then return {} end
-    local tags = kit.from_ecs_tags(existing.tags)
+    local tags = kit.tag_map(existing.tags, "key", "value")
     if tags[resource.TAG_ADDRESS] ~= ctx.address or (tags[resource.TAG_STACK] or ctx.stack) ~= ctx.stack then
       kit.fail(ctx, "AlreadyExists", "the cluster %s already has a service %s not made by this resource (import "
         .. "it with 'wpo import', or choose another name)", want.cluster, want.name)
@@ -223,7 +223,7 @@ return resource.define "aws.ecs.service" {
       p.cluster, p.serviceName, p.clientToken = want.cluster, want.name, ctx:client_token():sub(1, 36)
       p.launchType = want.launch_type
       p.schedulingStrategy = "REPLICA"
-      if next(want.tags or {}) then p.tags = kit.ecs_tags(want.tags) end
+      if next(want.tags or {}) then p.tags = kit.tag_list(want.tags, "key", "value") end
       arn = aws.required(ecs:call("CreateService", p), "service", "serviceArn")
     end
     wait_steady(ctx, want.cluster, want.name, want)
@@ -268,7 +268,7 @@ return resource.define "aws.ecs.service" {
     end
     local set, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then ecs:call("UntagResource", { resourceArn = id, tagKeys = removed }) end
-    if next(set) then ecs:call("TagResource", { resourceArn = id, tags = kit.ecs_tags(set) }) end
+    if next(set) then ecs:call("TagResource", { resourceArn = id, tags = kit.tag_list(set, "key", "value") }) end
     if not only_tags then wait_steady(ctx, new.cluster, id, new) end
     local svc = describe(ctx, new.cluster, id)
     return svc and observed(svc, new) or {}

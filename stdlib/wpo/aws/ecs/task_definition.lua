@@ -163,7 +163,7 @@ local function observed(td, tags, prior_inputs)
     execution_role_arn = td.executionRoleArn, task_role_arn = td.taskRoleArn,
     requires_compatibilities = kit.as_prior_order(td.requiresCompatibilities or {},
       prior_inputs.requires_compatibilities),
-    tags = kit.user_tags(kit.from_ecs_tags(tags)),
+    tags = kit.user_tags(kit.tag_map(tags, "key", "value")),
   }
   local volumes = td.volumes or {}
   if #volumes > 0 or prior_inputs.volumes ~= nil then o.volumes = keep("volumes", volumes) end
@@ -189,7 +189,7 @@ local function register(ctx, want)
     memory = want.memory and tostring(math.tointeger(want.memory)) or nil,
     volumes = want.volumes,
   }
-  if next(want.tags or {}) then params.tags = kit.ecs_tags(want.tags) end
+  if next(want.tags or {}) then params.tags = kit.tag_list(want.tags, "key", "value") end
   return ctx:aws("ecs"):call("RegisterTaskDefinition", params)
 end
 
@@ -223,7 +223,7 @@ return resource.define "aws.ecs.task_definition" {
   find = function(ctx, want)
     local latest, tags = describe(ctx, want.family)
     if not latest or latest.status ~= "ACTIVE" then return {} end
-    local t = kit.from_ecs_tags(tags)
+    local t = kit.tag_map(tags, "key", "value")
     local o = observed(latest, tags, want)
     if t[resource.TAG_ADDRESS] == ctx.address and (t[resource.TAG_STACK] or ctx.stack) == ctx.stack
         and same_revision(o, want) then
@@ -237,7 +237,7 @@ return resource.define "aws.ecs.task_definition" {
     check_images(ctx, want.container_definitions, want.ecr_images)
     if found then return found end
     local out = register(ctx, want)
-    return observed(aws.required(out, "taskDefinition"), out.tags or kit.ecs_tags(want.tags), want)
+    return observed(aws.required(out, "taskDefinition"), out.tags or kit.tag_list(want.tags, "key", "value"), want)
   end,
 
   read = function(ctx, id, prior)
@@ -250,7 +250,7 @@ return resource.define "aws.ecs.task_definition" {
     local ecs = ctx:aws("ecs")
     local set, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then ecs:call("UntagResource", { resourceArn = id, tagKeys = removed }) end
-    if next(set) then ecs:call("TagResource", { resourceArn = id, tags = kit.ecs_tags(set) }) end
+    if next(set) then ecs:call("TagResource", { resourceArn = id, tags = kit.tag_list(set, "key", "value") }) end
     return {}
   end,
 

@@ -12,7 +12,7 @@
 -- carries this resource's wpo:address tag.
 -- Outputs: id (fsap-...), arn.
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
@@ -69,7 +69,7 @@ local function observed(ap, prior_inputs)
     file_system_id = ap.FileSystemId,
     posix_user = same(posix_user(ap), prior_inputs.posix_user, norm_user),
     root_directory = same(root_directory(ap), prior_inputs.root_directory, norm_root),
-    tags = common.tag_map(ap.Tags),
+    tags = kit.tag_map(ap.Tags),
   }
 end
 
@@ -99,7 +99,7 @@ return resource.define "aws.efs.access_point" {
     local list = {}
     for page in efs.client(ctx):paginate("DescribeAccessPoints", { FileSystemId = want.file_system_id }) do
       for _, ap in ipairs(page.AccessPoints or {}) do
-        local tags = common.tag_map(ap.Tags)
+        local tags = kit.tag_map(ap.Tags)
         if tags[resource.TAG_ADDRESS] == ctx.address and ap.LifeCycleState ~= "deleting" then
           list[#list + 1] = { id = ap.AccessPointId, tags = tags }
         end
@@ -121,7 +121,7 @@ return resource.define "aws.efs.access_point" {
     local id = found and found.id
     if not id then
       local params = { ClientToken = ctx:client_token(), FileSystemId = want.file_system_id,
-        Tags = common.tag_list(want.tags) }
+        Tags = kit.tag_list(want.tags) }
       if want.posix_user then
         params.PosixUser = { Uid = want.posix_user.uid, Gid = want.posix_user.gid,
           SecondaryGids = want.posix_user.secondary_gids }
@@ -159,7 +159,7 @@ return resource.define "aws.efs.access_point" {
     if ap.LifeCycleState ~= "deleting" then
       local done, err = efs.client(ctx):pcall("DeleteAccessPoint", { AccessPointId = id })
       if not done then
-        if common.missing(err, "AccessPointNotFound") then return end
+        if kit.is_code(err, "AccessPointNotFound") then return end
         error(err, 0)
       end
     end

@@ -5,6 +5,7 @@
 -- The id is the file system's. read answers the settled status (ENABLING
 -- reads as ENABLED); delete turns backups off (the file system may stay).
 local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
 
@@ -13,8 +14,8 @@ local SETTLED = { ENABLING = "ENABLED", DISABLING = "DISABLED" }
 local function status(ctx, fs_id)
   local out, err = efs.client(ctx):pcall("DescribeBackupPolicy", { FileSystemId = fs_id })
   if not out then
-    if common.missing(err, "FileSystemNotFound") then return nil end
-    if common.missing(err, "PolicyNotFound") then return "DISABLED" end
+    if kit.is_code(err, "FileSystemNotFound") then return nil end
+    if kit.is_code(err, "PolicyNotFound") then return "DISABLED" end
     error(err, 0)
   end
   return out.BackupPolicy and out.BackupPolicy.Status or "DISABLED"

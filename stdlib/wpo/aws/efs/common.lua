@@ -3,6 +3,7 @@
 -- LifeCycleState (EFS has no botocore waiters: polls every 5 s, as the AWS
 -- CLI's own efs examples do), tags by resource id.
 local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 
 local M = {}
 
@@ -13,7 +14,7 @@ function M.client(ctx) return ctx:aws("efs") end
 function M.file_system(ctx, id)
   local out, err = M.client(ctx):pcall("DescribeFileSystems", { FileSystemId = id })
   if not out then
-    if common.missing(err, "FileSystemNotFound") then return nil end
+    if kit.is_code(err, "FileSystemNotFound") then return nil end
     error(err, 0)
   end
   return out.FileSystems and out.FileSystems[1]
@@ -22,7 +23,7 @@ end
 function M.mount_target(ctx, id)
   local out, err = M.client(ctx):pcall("DescribeMountTargets", { MountTargetId = id })
   if not out then
-    if common.missing(err, "MountTargetNotFound", "FileSystemNotFound") then return nil end
+    if kit.is_code(err, "MountTargetNotFound", "FileSystemNotFound") then return nil end
     error(err, 0)
   end
   return out.MountTargets and out.MountTargets[1]
@@ -31,7 +32,7 @@ end
 function M.access_point(ctx, id)
   local out, err = M.client(ctx):pcall("DescribeAccessPoints", { AccessPointId = id })
   if not out then
-    if common.missing(err, "AccessPointNotFound", "FileSystemNotFound") then return nil end
+    if kit.is_code(err, "AccessPointNotFound", "FileSystemNotFound") then return nil end
     error(err, 0)
   end
   return out.AccessPoints and out.AccessPoints[1]
@@ -57,10 +58,10 @@ function M.gone(ctx, noun, id, describe)
 end
 
 function M.update_tags(ctx, id, old, new)
-  local add, remove = common.tag_changes(old, new)
+  local set, remove = kit.tag_changes(old, new)
   local client = M.client(ctx)
   if #remove > 0 then client:call("UntagResource", { ResourceId = id, TagKeys = remove }) end
-  if #add > 0 then client:call("TagResource", { ResourceId = id, Tags = add }) end
+  if next(set) then client:call("TagResource", { ResourceId = id, Tags = kit.tag_list(set) }) end
 end
 
 return M

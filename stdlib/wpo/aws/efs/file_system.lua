@@ -13,7 +13,7 @@
 -- finds the file system it made instead of making a second one.
 -- Outputs: id (fs-...), arn, dns_name.
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
 
@@ -65,7 +65,7 @@ local function observed(ctx, fs, prior_inputs)
     availability_zone_name = fs.AvailabilityZoneName,
     transition_to_ia = ia,
     transition_to_primary_storage_class = back,
-    tags = common.tag_map(fs.Tags),
+    tags = kit.tag_map(fs.Tags),
   }
 end
 
@@ -102,7 +102,7 @@ return resource.define "aws.efs.file_system" {
   find = function(ctx)
     local fs = describe_token(ctx, ctx:client_token())
     if not fs then return {} end
-    return { { id = fs.FileSystemId, tags = common.tag_map(fs.Tags), fs = fs } }
+    return { { id = fs.FileSystemId, tags = kit.tag_map(fs.Tags), fs = fs } }
   end,
 
   create = function(ctx, want, found)
@@ -114,10 +114,10 @@ return resource.define "aws.efs.file_system" {
         CreationToken = token, Encrypted = want.encrypted, KmsKeyId = want.kms_key_id,
         PerformanceMode = want.performance_mode, ThroughputMode = want.throughput_mode,
         ProvisionedThroughputInMibps = want.provisioned_throughput_in_mibps,
-        AvailabilityZoneName = want.availability_zone_name, Tags = common.tag_list(want.tags),
+        AvailabilityZoneName = want.availability_zone_name, Tags = kit.tag_list(want.tags),
       })
       if not out then
-        if not common.missing(err, "FileSystemAlreadyExists") then error(err, 0) end
+        if not kit.is_code(err, "FileSystemAlreadyExists") then error(err, 0) end
         out = describe_token(ctx, token)   -- a retry whose first try went through
       else
         aws.required(out, "FileSystemId")
@@ -167,8 +167,8 @@ return resource.define "aws.efs.file_system" {
     if fs.LifeCycleState ~= "deleting" then
       local done, err = efs.client(ctx):pcall("DeleteFileSystem", { FileSystemId = id })
       if not done then
-        if common.missing(err, "FileSystemNotFound") then return end
-        if common.missing(err, "FileSystemInUse") then
+        if kit.is_code(err, "FileSystemNotFound") then return end
+        if kit.is_code(err, "FileSystemInUse") then
           ctx:fail("FileSystemInUse", "file system %s still has mount targets that wpo does not manage here: "
             .. "delete them first", id)
         end

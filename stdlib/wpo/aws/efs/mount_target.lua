@@ -11,7 +11,7 @@
 -- Outputs: id (fsmt-...), ip_address, network_interface_id, availability_zone_name,
 -- dns_name (the zone's own name of the file system).
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
 
@@ -23,13 +23,6 @@ end
 
 local function groups(ctx, id)
   return efs.client(ctx):call("DescribeMountTargetSecurityGroups", { MountTargetId = id }).SecurityGroups or {}
-end
-
-local function same_order(observed, prior)
-  if type(prior) ~= "table" or #prior ~= #observed then return observed end
-  local a, b = common.sorted(observed), common.sorted(prior)
-  for i = 1, #a do if a[i] ~= b[i] then return observed end end
-  return prior
 end
 
 local ATTRIBUTES = {
@@ -48,7 +41,7 @@ local function observed(ctx, mt, prior_inputs)
     dns_name = string.format("%s.%s.efs.%s.amazonaws.com", mt.AvailabilityZoneName, mt.FileSystemId, ctx.region),
     file_system_id = mt.FileSystemId,
     subnet_id = mt.SubnetId,
-    security_groups = same_order(groups(ctx, mt.MountTargetId),
+    security_groups = kit.as_prior_order(groups(ctx, mt.MountTargetId),
       prior_inputs and prior_inputs.security_groups),
   }
 end
@@ -93,7 +86,7 @@ return resource.define "aws.efs.mount_target" {
     local now = efs.mount_target(ctx, id)
     if now and now.LifeCycleState == "deleting" then return resource.deleting(id) end
     local mt = live(ctx, id)
-    return mt and common.unset_computed(ATTRIBUTES, observed(ctx, mt, prior and prior.inputs), prior)
+    return mt and kit.unset_computed(ATTRIBUTES, observed(ctx, mt, prior and prior.inputs), prior)
   end,
 
   update = function(ctx, id, _, new, changed)
@@ -114,7 +107,7 @@ return resource.define "aws.efs.mount_target" {
     if mt.LifeCycleState ~= "deleting" then
       local done, err = efs.client(ctx):pcall("DeleteMountTarget", { MountTargetId = id })
       if not done then
-        if common.missing(err, "MountTargetNotFound") then return end
+        if kit.is_code(err, "MountTargetNotFound") then return end
         error(err, 0)
       end
     end

@@ -34,7 +34,7 @@ local TOKEN_RULES = { min = 16, max = 128, forbidden = '/"@', what = "the Redis 
 local function describe(ctx, id)
   local out, err = ec.client(ctx):pcall("DescribeReplicationGroups", { ReplicationGroupId = id })
   if not out then
-    if common.missing(err, "ReplicationGroupNotFoundFault") then return nil end
+    if kit.is_code(err, "ReplicationGroupNotFoundFault") then return nil end
     error(err, 0)
   end
   return out.ReplicationGroups and out.ReplicationGroups[1]
@@ -44,7 +44,7 @@ local function member(ctx, id)
   if not id then return nil end
   local out, err = ec.client(ctx):pcall("DescribeCacheClusters", { CacheClusterId = id })
   if not out then
-    if common.missing(err, "CacheClusterNotFound") then return nil end
+    if kit.is_code(err, "CacheClusterNotFound") then return nil end
     error(err, 0)
   end
   return out.CacheClusters and out.CacheClusters[1]
@@ -61,7 +61,7 @@ local function available(ctx, id)
 end
 
 local function token(ctx, want)
-  return common.secret(ctx, want.auth_token_secret_arn, want.auth_token_secret_key, TOKEN_RULES)
+  return kit.secret(ctx, want.auth_token_secret_arn, want.auth_token_secret_key, TOKEN_RULES)
 end
 
 local function observed(ctx, g, prior)
@@ -91,7 +91,7 @@ local function observed(ctx, g, prior)
     engine_version = first and first.EngineVersion,
     parameter_group_name = first and first.CacheParameterGroup and first.CacheParameterGroup.CacheParameterGroupName,
     subnet_group_name = first and first.CacheSubnetGroupName,
-    security_group_ids = ec.same_order(sgs, prior_inputs.security_group_ids),
+    security_group_ids = kit.as_prior_order(sgs, prior_inputs.security_group_ids),
     automatic_failover_enabled = g.AutomaticFailover == "enabled" or g.AutomaticFailover == "enabling",
     multi_az_enabled = g.MultiAZ == "enabled",
     at_rest_encryption_enabled = g.AtRestEncryptionEnabled,
@@ -109,7 +109,7 @@ local function observed_token(ctx, g, prior)
   local arn = prior and prior.inputs and prior.inputs.auth_token_secret_arn
   if not arn then return nil end
   if not g.AuthTokenEnabled then return arn .. " (no AUTH token is set)" end
-  local current = common.secret_version(ctx, arn)
+  local current = kit.secret_version(ctx, arn)
   if current == nil then return arn .. " (secret not found)" end
   local applied = prior.outputs and prior.outputs.auth_token_version
   if applied ~= nil and applied ~= current then
@@ -209,7 +209,7 @@ return resource.define "aws.elasticache.replication_group" {
     local id = want.replication_group_id
     if found then
       local o = observed(ctx, available(ctx, id), { inputs = want })
-      o.auth_token_version = want.auth_token_secret_arn and common.secret_version(ctx, want.auth_token_secret_arn)
+      o.auth_token_version = want.auth_token_secret_arn and kit.secret_version(ctx, want.auth_token_secret_arn)
       return o
     end
     local auth, version
@@ -224,7 +224,7 @@ return resource.define "aws.elasticache.replication_group" {
       TransitEncryptionEnabled = want.transit_encryption_enabled, KmsKeyId = want.kms_key_id, AuthToken = auth,
       SnapshotRetentionLimit = want.snapshot_retention_limit, SnapshotWindow = want.snapshot_window,
       PreferredMaintenanceWindow = want.maintenance_window, AutoMinorVersionUpgrade = want.auto_minor_version_upgrade,
-      Tags = common.tag_list(want.tags),
+      Tags = kit.tag_list(want.tags),
     })
     local o = observed(ctx, available(ctx, id), { inputs = want })
     o.auth_token_version = version
@@ -235,7 +235,7 @@ return resource.define "aws.elasticache.replication_group" {
     local g = describe(ctx, id)
     if not g then return nil end
     if g.Status == "deleting" then return resource.deleting(id) end
-    local o = common.unset_computed(ATTRIBUTES, observed(ctx, g, prior), prior)
+    local o = kit.unset_computed(ATTRIBUTES, observed(ctx, g, prior), prior)
     o.auth_token_secret_arn = observed_token(ctx, g, prior)
     return o
   end,
@@ -288,7 +288,7 @@ return resource.define "aws.elasticache.replication_group" {
       end
       local done, err = ec.client(ctx):pcall("DeleteReplicationGroup", { ReplicationGroupId = id })
       if not done then
-        if common.missing(err, "ReplicationGroupNotFoundFault") then return end
+        if kit.is_code(err, "ReplicationGroupNotFoundFault") then return end
         error(err, 0)
       end
     end

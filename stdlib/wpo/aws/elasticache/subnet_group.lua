@@ -6,7 +6,6 @@
 --   tags         in place
 -- Outputs: id (the name), arn, vpc_id.
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
@@ -14,7 +13,7 @@ local kit = require "wpo.aws.typekit"
 local function describe(ctx, name)
   local out, err = ec.client(ctx):pcall("DescribeCacheSubnetGroups", { CacheSubnetGroupName = name })
   if not out then
-    if common.missing(err, "CacheSubnetGroupNotFoundFault") then return nil end
+    if kit.is_code(err, "CacheSubnetGroupNotFoundFault") then return nil end
     error(err, 0)
   end
   return out.CacheSubnetGroups and out.CacheSubnetGroups[1]
@@ -29,7 +28,7 @@ local function observed(ctx, group, prior_inputs)
     vpc_id = group.VpcId,
     name = group.CacheSubnetGroupName,
     description = group.CacheSubnetGroupDescription,
-    subnet_ids = ec.same_order(ids, prior_inputs and prior_inputs.subnet_ids),
+    subnet_ids = kit.as_prior_order(ids, prior_inputs and prior_inputs.subnet_ids),
     tags = ec.tags(ctx, group.ARN),
   }
 end
@@ -69,7 +68,7 @@ return resource.define "aws.elasticache.subnet_group" {
     if found then return observed(ctx, found.group, want) end
     local group = aws.required(ec.client(ctx):call("CreateCacheSubnetGroup", {
       CacheSubnetGroupName = want.name, CacheSubnetGroupDescription = want.description,
-      SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),
+      SubnetIds = want.subnet_ids, Tags = kit.tag_list(want.tags),
     }), "CacheSubnetGroup")
     return observed(ctx, group, want)
   end,
@@ -84,7 +83,7 @@ return resource.define "aws.elasticache.subnet_group" {
     for _, name in ipairs(changed) do set[name] = true end
     -- the same subnets in another order is no change to ElastiCache
     if set.subnet_ids and not set.description
-        and table.concat(common.sorted(old.subnet_ids), ",") == table.concat(common.sorted(new.subnet_ids), ",") then
+        and table.concat(kit.sorted(old.subnet_ids), ",") == table.concat(kit.sorted(new.subnet_ids), ",") then
       set.subnet_ids = nil
     end
     local group
@@ -101,7 +100,7 @@ return resource.define "aws.elasticache.subnet_group" {
 
   delete = function(ctx, id)
     local done, err = ec.client(ctx):pcall("DeleteCacheSubnetGroup", { CacheSubnetGroupName = id })
-    if not done and not common.missing(err, "CacheSubnetGroupNotFoundFault") then error(err, 0) end
+    if not done and not kit.is_code(err, "CacheSubnetGroupNotFoundFault") then error(err, 0) end
   end,
 
   import = function(ctx, id)

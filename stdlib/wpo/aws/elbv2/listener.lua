@@ -29,7 +29,7 @@ end
 local function tags_of(ctx, arn)
   local out = client(ctx):call("DescribeTags", { ResourceArns = { arn } })
   local d = (out.TagDescriptions or {})[1]
-  return kit.from_ec2_tags(d and d.Tags)
+  return kit.tag_map(d and d.Tags)
 end
 
 local function action_in(a)
@@ -154,7 +154,7 @@ return resource.define "aws.elbv2.listener" {
     end
     local p = params(want)
     p.LoadBalancerArn = want.load_balancer_arn
-    p.Tags = kit.ec2_tags(want.tags)
+    p.Tags = kit.tag_list(want.tags)
     local li = aws.required(elb:call("CreateListener", p), "Listeners", 1)
     return observed(ctx, li, want)
   end,
@@ -176,7 +176,7 @@ return resource.define "aws.elbv2.listener" {
     end
     local tset, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then elb:call("RemoveTags", { ResourceArns = { id }, TagKeys = removed }) end
-    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.ec2_tags(tset) }) end
+    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.tag_list(tset) }) end
     local li = describe(ctx, id)
     if not li then kit.fail(ctx, "NotFound", "the listener %s is gone", id) end
     return observed(ctx, li, new)

@@ -32,7 +32,7 @@ end
 local function tags_of(ctx, arn)
   local out = client(ctx):call("DescribeTags", { ResourceArns = { arn } })
   local d = (out.TagDescriptions or {})[1]
-  return kit.from_ec2_tags(d and d.Tags)
+  return kit.tag_map(d and d.Tags)
 end
 
 local function attributes_of(ctx, arn)
@@ -131,7 +131,7 @@ return resource.define "aws.elbv2.load_balancer" {
       arn = aws.required(elb:call("CreateLoadBalancer", { Name = want.name, Type = want.type,
         Subnets = want.subnet_ids, SecurityGroups = want.security_group_ids,
         Scheme = want.internal and "internal" or "internet-facing", IpAddressType = want.ip_address_type,
-        Tags = kit.ec2_tags(want.tags) }), "LoadBalancers", 1, "LoadBalancerArn")
+        Tags = kit.tag_list(want.tags) }), "LoadBalancers", 1, "LoadBalancerArn")
     end
     set_attributes(ctx, arn, want)
     return observed(ctx, wait_active(ctx, arn), want)
@@ -157,7 +157,7 @@ return resource.define "aws.elbv2.load_balancer" {
     if set_attrs then set_attributes(ctx, id, new) end
     local tset, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then elb:call("RemoveTags", { ResourceArns = { id }, TagKeys = removed }) end
-    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.ec2_tags(tset) }) end
+    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.tag_list(tset) }) end
     local lb = describe(ctx, id)
     if not lb then kit.fail(ctx, "NotFound", "the load balancer %s is gone", id) end
     return observed(ctx, lb, new)

@@ -27,7 +27,7 @@ end
 local function tags_of(ctx, arn)
   local out = client(ctx):call("DescribeTags", { ResourceArns = { arn } })
   local d = (out.TagDescriptions or {})[1]
-  return kit.from_ec2_tags(d and d.Tags)
+  return kit.tag_map(d and d.Tags)
 end
 
 local function observed(ctx, tg)
@@ -127,7 +127,7 @@ return resource.define "aws.elbv2.target_group" {
       local p = health(want)
       p.Name, p.Port, p.Protocol, p.ProtocolVersion, p.VpcId, p.TargetType = want.name, want.port, want.protocol,
         want.protocol_version, want.vpc_id, want.target_type
-      p.Tags = kit.ec2_tags(want.tags)
+      p.Tags = kit.tag_list(want.tags)
       arn = aws.required(elb:call("CreateTargetGroup", p), "TargetGroups", 1, "TargetGroupArn")
     end
     set_delay(ctx, arn, want)
@@ -157,7 +157,7 @@ return resource.define "aws.elbv2.target_group" {
     if wanted.deregistration_delay then set_delay(ctx, id, new) end
     local tset, removed = kit.tag_changes(old.tags, new.tags)
     if #removed > 0 then elb:call("RemoveTags", { ResourceArns = { id }, TagKeys = removed }) end
-    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.ec2_tags(tset) }) end
+    if next(tset) then elb:call("AddTags", { ResourceArns = { id }, Tags = kit.tag_list(tset) }) end
     local tg = describe(ctx, id)
     if not tg then kit.fail(ctx, "NotFound", "the target group %s is gone", id) end
     return observed(ctx, tg)

@@ -15,7 +15,6 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -27,7 +26,7 @@ end
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetInstanceProfile", { InstanceProfileName = name })
   if out then return aws.required(out, "InstanceProfile") end
-  if err.code == "NoSuchEntity" then return nil end
+  if kit.is_code(err, "NoSuchEntity") then return nil end
   error(err, 0)
 end
 
@@ -36,7 +35,7 @@ local function observe(ip)
   return {
     id = ip.InstanceProfileName, name = ip.InstanceProfileName, path = ip.Path, arn = ip.Arn,
     unique_id = ip.InstanceProfileId, role = roles[1] and roles[1].RoleName or nil,
-    tags = tagset.map(ip.Tags),
+    tags = kit.tag_map(ip.Tags),
   }
 end
 
@@ -56,9 +55,9 @@ local function converge(ctx, current, want)
       iam:call("AddRoleToInstanceProfile", { InstanceProfileName = current.name, RoleName = want.role })
     end
   end
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then iam:call("UntagInstanceProfile", { InstanceProfileName = current.name, TagKeys = remove }) end
-  if set then iam:call("TagInstanceProfile", { InstanceProfileName = current.name, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then iam:call("UntagInstanceProfile", { InstanceProfileName = current.name, TagKeys = remove }) end
+  if next(set) then iam:call("TagInstanceProfile", { InstanceProfileName = current.name, Tags = kit.tag_list(set) }) end
 end
 
 local function settled(ctx, name, role)
@@ -109,7 +108,7 @@ return resource.define "aws.iam.instance_profile" {
       converge(ctx, found, want)
     else
       iam:call("CreateInstanceProfile", { InstanceProfileName = want.name, Path = want.path,
-        Tags = tagset.list(want.tags) })
+        Tags = kit.tag_list(want.tags) })
       if want.role then
         iam:call("AddRoleToInstanceProfile", { InstanceProfileName = want.name, RoleName = want.role })
       end
@@ -139,7 +138,7 @@ return resource.define "aws.iam.instance_profile" {
       if not out and err.code ~= "NoSuchEntity" then error(err, 0) end
     end
     local out, err = iam:pcall("DeleteInstanceProfile", { InstanceProfileName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -29,7 +29,6 @@ local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -41,7 +40,7 @@ end
 local function get(ctx, name)
   local out, err = ctx:aws("iam"):pcall("GetRole", { RoleName = name })
   if out then return aws.required(out, "Role") end
-  if err.code == "NoSuchEntity" then return nil end
+  if kit.is_code(err, "NoSuchEntity") then return nil end
   error(err, 0)
 end
 
@@ -53,7 +52,7 @@ local function observe(role, prior_inputs)
     id = role.RoleName, name = role.RoleName, path = role.Path, arn = role.Arn, unique_id = role.RoleId,
     assume_role_policy = trust, description = cleared(role.Description, (prior_inputs or {}).description),
     max_session_duration = role.MaxSessionDuration or 3600,
-    tags = tagset.map(role.Tags),
+    tags = kit.tag_map(role.Tags),
   }
 end
 
@@ -76,9 +75,9 @@ local function converge(ctx, current, want)
     iam:call("UpdateRole", { RoleName = current.name, Description = want.description or "",
       MaxSessionDuration = want.max_session_duration })
   end
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then iam:call("UntagRole", { RoleName = current.name, TagKeys = remove }) end
-  if set then iam:call("TagRole", { RoleName = current.name, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then iam:call("UntagRole", { RoleName = current.name, TagKeys = remove }) end
+  if next(set) then iam:call("TagRole", { RoleName = current.name, Tags = kit.tag_list(set) }) end
 end
 
 local function read(ctx, id, prior)
@@ -153,7 +152,7 @@ local function detach_all(ctx, name)
       end
     end
   end)
-  if not ok and not (type(err) == "table" and err.code == "NoSuchEntity") then error(err, 0) end
+  if not ok and not kit.is_code(err, "NoSuchEntity") then error(err, 0) end
 end
 
 return resource.define "aws.iam.role" {
@@ -193,7 +192,7 @@ return resource.define "aws.iam.role" {
     local role = aws.required(ctx:aws("iam"):call("CreateRole", {
       RoleName = want.name, Path = want.path, AssumeRolePolicyDocument = policy.encode(want.assume_role_policy),
       Description = want.description, MaxSessionDuration = want.max_session_duration,
-      Tags = tagset.list(want.tags),
+      Tags = kit.tag_list(want.tags),
     }), "Role")
     local observed = observe(role, want)
     observed.tags = want.tags
@@ -220,11 +219,11 @@ return resource.define "aws.iam.role" {
   delete = function(ctx, id)
     local iam = ctx:aws("iam")
     local out, err = iam:pcall("DeleteRole", { RoleName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     if err.code ~= "DeleteConflict" then error(err, 0) end
     detach_all(ctx, id)
     out, err = iam:pcall("DeleteRole", { RoleName = id })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -12,6 +12,7 @@
 -- policy or role already gone is fine.
 local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local MAX_BYTES = 10240   -- IAM's limit on a role's inline policies (whitespace excluded)
@@ -47,7 +48,7 @@ return resource.define "aws.iam.role_policy" {
   find = function(ctx, want)
     local out, err = ctx:aws("iam"):pcall("GetRolePolicy", { RoleName = want.role, PolicyName = want.name })
     if not out then
-      if err.code == "NoSuchEntity" then return {} end
+      if kit.is_code(err, "NoSuchEntity") then return {} end
       error(err, 0)
     end
     if not policy.same(want.policy, policy.decode(out.PolicyDocument)) then return {} end
@@ -64,7 +65,7 @@ return resource.define "aws.iam.role_policy" {
     if not role then ctx:fail("InvalidId", "%s is not <role>:<policy name>", tostring(id)) end
     local out, err = ctx:aws("iam"):pcall("GetRolePolicy", { RoleName = role, PolicyName = name })
     if not out then
-      if err.code == "NoSuchEntity" then return nil end
+      if kit.is_code(err, "NoSuchEntity") then return nil end
       error(err, 0)
     end
     local doc = policy.decode(aws.required(out, "PolicyDocument"))
@@ -78,7 +79,7 @@ return resource.define "aws.iam.role_policy" {
   delete = function(ctx, id)
     local role, name = split(id)
     local out, err = ctx:aws("iam"):pcall("DeleteRolePolicy", { RoleName = role, PolicyName = name })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

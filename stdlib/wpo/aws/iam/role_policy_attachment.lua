@@ -10,6 +10,7 @@
 -- Nothing updates in place: any change is a new attachment. Read pages
 -- through the role's attached policies; a role that is gone means the
 -- attachment is gone. Delete: already detached is fine.
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local function split(id)
@@ -64,7 +65,7 @@ return resource.define "aws.iam.role_policy_attachment" {
   delete = function(ctx, id)
     local role, arn = split(id)
     local out, err = ctx:aws("iam"):pcall("DetachRolePolicy", { RoleName = role, PolicyArn = arn })
-    if out or err.code == "NoSuchEntity" then return end
+    if out or kit.is_code(err, "NoSuchEntity") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -16,7 +16,6 @@
 -- already gone is fine.
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -74,9 +73,9 @@ local function converge(ctx, current, want)
       logs:call("DisassociateKmsKey", { logGroupName = current.name })
     end
   end
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then logs:call("UntagResource", { resourceArn = current.arn, tagKeys = remove }) end
-  if set then logs:call("TagResource", { resourceArn = current.arn, tags = set }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then logs:call("UntagResource", { resourceArn = current.arn, tagKeys = remove }) end
+  if next(set) then logs:call("TagResource", { resourceArn = current.arn, tags = set }) end
 end
 
 local function read(ctx, id, prior)

@@ -33,7 +33,7 @@
 --
 -- Outputs: id (the identifier), arn, endpoint, reader_endpoint, port,
 -- resource_id, hosted_zone_id, final_snapshot_identifier, master_password_version.
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
 
@@ -62,7 +62,7 @@ local function observed(ctx, c, prior)
     database_name = c.DatabaseName,
     master_username = c.MasterUsername,
     db_subnet_group_name = c.DBSubnetGroup,
-    vpc_security_group_ids = rds.same_order(sgs, prior_inputs.vpc_security_group_ids),
+    vpc_security_group_ids = kit.as_prior_order(sgs, prior_inputs.vpc_security_group_ids),
     db_cluster_parameter_group_name = c.DBClusterParameterGroup,
     storage_encrypted = c.StorageEncrypted,
     kms_key_id = rds.kms_observed(c.KmsKeyId, prior_inputs.kms_key_id),
@@ -72,8 +72,8 @@ local function observed(ctx, c, prior)
     deletion_protection = c.DeletionProtection,
     copy_tags_to_snapshot = c.CopyTagsToSnapshot,
     iam_database_authentication_enabled = c.IAMDatabaseAuthenticationEnabled,
-    enabled_cloudwatch_logs_exports = rds.same_order(logs, prior_inputs.enabled_cloudwatch_logs_exports),
-    tags = common.tag_map(c.TagList),
+    enabled_cloudwatch_logs_exports = kit.as_prior_order(logs, prior_inputs.enabled_cloudwatch_logs_exports),
+    tags = kit.tag_map(c.TagList),
   }
 end
 
@@ -156,7 +156,7 @@ return resource.define "aws.rds.cluster" {
   found_by = "its identifier (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = rds.cluster(ctx, want.identifier)
-    return rds.named(ctx, "DB cluster", want.identifier, existing, existing and common.tag_map(existing.TagList))
+    return rds.named(ctx, "DB cluster", want.identifier, existing, existing and kit.tag_map(existing.TagList))
   end,
 
   create = function(ctx, want, found)
@@ -166,7 +166,7 @@ return resource.define "aws.rds.cluster" {
     if found then
       local c = available(ctx, want.identifier)
       return result(ctx, c, { inputs = want }, { final_snapshot_identifier = final,
-        master_password_version = common.secret_version(ctx, want.master_password_secret_arn) })
+        master_password_version = kit.secret_version(ctx, want.master_password_secret_arn) })
     end
     local password, version = rds.password(ctx, want)
     local params = {
@@ -179,7 +179,7 @@ return resource.define "aws.rds.cluster" {
       PreferredMaintenanceWindow = want.preferred_maintenance_window, DeletionProtection = want.deletion_protection,
       CopyTagsToSnapshot = want.copy_tags_to_snapshot,
       EnableIAMDatabaseAuthentication = want.iam_database_authentication_enabled,
-      Tags = common.tag_list(want.tags),
+      Tags = kit.tag_list(want.tags),
     }
     if #want.enabled_cloudwatch_logs_exports > 0 then
       params.EnableCloudwatchLogsExports = want.enabled_cloudwatch_logs_exports
@@ -193,7 +193,7 @@ return resource.define "aws.rds.cluster" {
     local c = rds.cluster(ctx, id)
     if not c then return nil end
     if c.Status == "deleting" then return resource.deleting(id) end
-    local o = common.unset_computed(ATTRIBUTES, observed(ctx, c, prior), prior)
+    local o = kit.unset_computed(ATTRIBUTES, observed(ctx, c, prior), prior)
     o.master_password_secret_arn = rds.observed_secret(ctx, prior)
     return o
   end,
@@ -252,7 +252,7 @@ return resource.define "aws.rds.cluster" {
               rds.wait_status(ctx, "DB instance", mid, rds.instance, "DBInstanceStatus", "available")
             end
             local done, err = client:pcall("DeleteDBInstance", { DBInstanceIdentifier = mid })
-            if not done and not common.missing(err, "DBInstanceNotFound") then error(err, 0) end
+            if not done and not kit.is_code(err, "DBInstanceNotFound") then error(err, 0) end
           end
         else
           local inst = rds.instance(ctx, mid)

@@ -8,7 +8,7 @@
 -- performance_insights_enabled, db_parameter_group_name, tags.
 -- Storage, backups, credentials and security groups belong to the cluster.
 -- Outputs: id (the identifier), arn, endpoint, port, writer, availability_zone, resource_id.
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
 
@@ -43,7 +43,7 @@ local function observed(ctx, inst)
     auto_minor_version_upgrade = inst.AutoMinorVersionUpgrade,
     performance_insights_enabled = inst.PerformanceInsightsEnabled,
     db_parameter_group_name = groups[1] and groups[1].DBParameterGroupName,
-    tags = common.tag_map(inst.TagList),
+    tags = kit.tag_map(inst.TagList),
   }
 end
 
@@ -77,7 +77,7 @@ return resource.define "aws.rds.cluster_instance" {
   found_by = "its identifier (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = rds.instance(ctx, want.identifier)
-    return rds.named(ctx, "DB instance", want.identifier, existing, existing and common.tag_map(existing.TagList))
+    return rds.named(ctx, "DB instance", want.identifier, existing, existing and kit.tag_map(existing.TagList))
   end,
 
   create = function(ctx, want, found)
@@ -95,7 +95,7 @@ return resource.define "aws.rds.cluster_instance" {
       PromotionTier = want.promotion_tier, PubliclyAccessible = want.publicly_accessible,
       AutoMinorVersionUpgrade = want.auto_minor_version_upgrade,
       EnablePerformanceInsights = want.performance_insights_enabled,
-      DBParameterGroupName = want.db_parameter_group_name, Tags = common.tag_list(want.tags),
+      DBParameterGroupName = want.db_parameter_group_name, Tags = kit.tag_list(want.tags),
     })
     return observed(ctx, available(ctx, want.identifier))
   end,
@@ -104,7 +104,7 @@ return resource.define "aws.rds.cluster_instance" {
     local inst = rds.instance(ctx, id)
     if not inst then return nil end
     if inst.DBInstanceStatus == "deleting" then return resource.deleting(id) end
-    return common.unset_computed(ATTRIBUTES, observed(ctx, inst), prior)
+    return kit.unset_computed(ATTRIBUTES, observed(ctx, inst), prior)
   end,
 
   update = function(ctx, id, old, new, changed)
@@ -135,7 +135,7 @@ return resource.define "aws.rds.cluster_instance" {
       if inst.DBInstanceStatus ~= "available" and not rds.FAILED[inst.DBInstanceStatus] then available(ctx, id) end
       local done, err = rds.client(ctx):pcall("DeleteDBInstance", { DBInstanceIdentifier = id })
       if not done then
-        if common.missing(err, "DBInstanceNotFound") then return end
+        if kit.is_code(err, "DBInstanceNotFound") then return end
         error(err, 0)
       end
     end

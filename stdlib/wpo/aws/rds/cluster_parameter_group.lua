@@ -11,7 +11,7 @@
 -- Outputs: id (the name), arn. read reports the parameters whose source is
 -- "user" (what was set), so a change made in the console shows as drift.
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
 
@@ -20,7 +20,7 @@ local BATCH = 20
 local function describe(ctx, name)
   local out, err = rds.client(ctx):pcall("DescribeDBClusterParameterGroups", { DBClusterParameterGroupName = name })
   if not out then
-    if common.missing(err, "DBClusterParameterGroupNotFound", "DBParameterGroupNotFound") then return nil end
+    if kit.is_code(err, "DBClusterParameterGroupNotFound", "DBParameterGroupNotFound") then return nil end
     error(err, 0)
   end
   return out.DBClusterParameterGroups and out.DBClusterParameterGroups[1]
@@ -127,7 +127,7 @@ return resource.define "aws.rds.cluster_parameter_group" {
     if not group then
       group = aws.required(rds.client(ctx):call("CreateDBClusterParameterGroup", {
         DBClusterParameterGroupName = name, DBParameterGroupFamily = want.family, Description = want.description,
-        Tags = common.tag_list(want.tags),
+        Tags = kit.tag_list(want.tags),
       }), "DBClusterParameterGroup")
     end
     local have = user_parameters(ctx, name)
@@ -167,7 +167,7 @@ return resource.define "aws.rds.cluster_parameter_group" {
 
   delete = function(ctx, id)
     local done, err = rds.client(ctx):pcall("DeleteDBClusterParameterGroup", { DBClusterParameterGroupName = id })
-    if not done and not common.missing(err, "DBClusterParameterGroupNotFound", "DBParameterGroupNotFound") then
+    if not done and not kit.is_code(err, "DBClusterParameterGroupNotFound", "DBParameterGroupNotFound") then
       error(err, 0)
     end
   end,

@@ -6,6 +6,7 @@
 -- lost answer finds the object by its name), final snapshot names and the master password
 -- read from Secrets Manager.
 local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local M = {}
@@ -22,7 +23,7 @@ function M.client(ctx) return ctx:aws("rds") end
 function M.cluster(ctx, id)
   local out, err = M.client(ctx):pcall("DescribeDBClusters", { DBClusterIdentifier = id })
   if not out then
-    if common.missing(err, "DBClusterNotFoundFault") then return nil end
+    if kit.is_code(err, "DBClusterNotFoundFault") then return nil end
     error(err, 0)
   end
   return out.DBClusters and out.DBClusters[1]
@@ -31,7 +32,7 @@ end
 function M.instance(ctx, id)
   local out, err = M.client(ctx):pcall("DescribeDBInstances", { DBInstanceIdentifier = id })
   if not out then
-    if common.missing(err, "DBInstanceNotFound") then return nil end
+    if kit.is_code(err, "DBInstanceNotFound") then return nil end
     error(err, 0)
   end
   return out.DBInstances and out.DBInstances[1]
@@ -64,14 +65,14 @@ function M.tags(ctx, arn)
     if err and err.status == 404 then return nil end
     error(err, 0)
   end
-  return common.tag_map(out.TagList)
+  return kit.tag_map(out.TagList)
 end
 
 function M.update_tags(ctx, arn, old, new)
-  local add, remove = common.tag_changes(old, new)
+  local set, remove = kit.tag_changes(old, new)
   local rds = M.client(ctx)
   if #remove > 0 then rds:call("RemoveTagsFromResource", { ResourceName = arn, TagKeys = remove }) end
-  if #add > 0 then rds:call("AddTagsToResource", { ResourceName = arn, Tags = add }) end
+  if next(set) then rds:call("AddTagsToResource", { ResourceName = arn, Tags = kit.tag_list(set) }) end
 end
 
 -- A type's find answer for an object found under the name this resource
@@ -98,7 +99,7 @@ function M.final_snapshot_name(ctx, identifier)
 end
 
 function M.password(ctx, want)
-  return common.secret(ctx, want.master_password_secret_arn, want.master_password_secret_key, M.PASSWORD_RULES)
+  return kit.secret(ctx, want.master_password_secret_arn, want.master_password_secret_key, M.PASSWORD_RULES)
 end
 
 -- The observed value of master_password_secret_arn: the ARN while the password
@@ -108,7 +109,7 @@ function M.observed_secret(ctx, prior)
   local arn = prior and prior.inputs and prior.inputs.master_password_secret_arn
   if not arn then return nil end
   local applied = prior.outputs and prior.outputs.master_password_version
-  local current = common.secret_version(ctx, arn)
+  local current = kit.secret_version(ctx, arn)
   if current == nil then return arn .. " (secret not found)" end
   if applied ~= nil and current ~= applied then
     return string.format("%s (password set from version %s; the secret is now at %s)", arn, applied, current)
@@ -132,16 +133,6 @@ function M.ids(list, field)
   return out
 end
 
--- A list attribute read back in the order the script gave it when it holds
--- the same members; otherwise in AWS's own order (which keeps the order it
--- was given, so an import of what a script made reads in the script's order).
-function M.same_order(observed, prior)
-  if type(prior) ~= "table" or #prior ~= #observed then return observed end
-  local a, b = common.sorted(observed), common.sorted(prior)
-  for i = 1, #a do if a[i] ~= b[i] then return observed end end
-  return prior
-end
-
 -- rds.refuse_protected(ctx, noun, id): a delete of an object with deletion
 -- protection on fails, saying how to turn it off.
 function M.refuse_protected(ctx, noun, id)
@@ -162,8 +153,8 @@ function M.delete(ctx, op, params, prior, codes)
     ctx:log("taking the final snapshot %s", params.FinalDBSnapshotIdentifier)
   end
   local done, err = M.client(ctx):pcall(op, params)
-  if done or common.missing(err, codes.not_found) then return end
-  if common.missing(err, codes.snapshot_exists) then
+  if done or kit.is_code(err, codes.not_found) then return end
+  if kit.is_code(err, codes.snapshot_exists) then
     ctx:fail("FinalSnapshotExists", "the final snapshot %s already exists: delete or rename it, or set "
       .. "skip_final_snapshot = true", params.FinalDBSnapshotIdentifier)
   end

@@ -7,14 +7,14 @@
 --   tags         in place
 -- Outputs: id (the name), arn, vpc_id.
 local aws = require "wpo.aws"
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
 
 local function describe(ctx, name)
   local out, err = rds.client(ctx):pcall("DescribeDBSubnetGroups", { DBSubnetGroupName = name })
   if not out then
-    if common.missing(err, "DBSubnetGroupNotFoundFault") then return nil end
+    if kit.is_code(err, "DBSubnetGroupNotFoundFault") then return nil end
     error(err, 0)
   end
   return out.DBSubnetGroups and out.DBSubnetGroups[1]
@@ -27,7 +27,8 @@ local function observed(ctx, group, prior_inputs)
     vpc_id = group.VpcId,
     name = group.DBSubnetGroupName,
     description = group.DBSubnetGroupDescription,
-    subnet_ids = rds.same_order(rds.ids(group.Subnets, "SubnetIdentifier"), prior_inputs and prior_inputs.subnet_ids),
+    subnet_ids = kit.as_prior_order(rds.ids(group.Subnets, "SubnetIdentifier"),
+      prior_inputs and prior_inputs.subnet_ids),
     tags = rds.tags(ctx, group.DBSubnetGroupArn),
   }
 end
@@ -62,7 +63,7 @@ return resource.define "aws.rds.db_subnet_group" {
     if found then return observed(ctx, found.object, want) end
     local group = aws.required(rds.client(ctx):call("CreateDBSubnetGroup", {
       DBSubnetGroupName = want.name, DBSubnetGroupDescription = want.description,
-      SubnetIds = want.subnet_ids, Tags = common.tag_list(want.tags),
+      SubnetIds = want.subnet_ids, Tags = kit.tag_list(want.tags),
     }), "DBSubnetGroup")
     return observed(ctx, group, want)
   end,
@@ -78,7 +79,7 @@ return resource.define "aws.rds.db_subnet_group" {
     for _, name in ipairs(changed) do set[name] = true end
     -- the same subnets in another order is no change to RDS
     if set.subnet_ids and not set.description
-        and table.concat(common.sorted(old.subnet_ids), ",") == table.concat(common.sorted(new.subnet_ids), ",") then
+        and table.concat(kit.sorted(old.subnet_ids), ",") == table.concat(kit.sorted(new.subnet_ids), ",") then
       set.subnet_ids = nil
     end
     if set.subnet_ids or set.description then
@@ -93,7 +94,7 @@ return resource.define "aws.rds.db_subnet_group" {
 
   delete = function(ctx, id)
     local done, err = rds.client(ctx):pcall("DeleteDBSubnetGroup", { DBSubnetGroupName = id })
-    if not done and not common.missing(err, "DBSubnetGroupNotFoundFault") then error(err, 0) end
+    if not done and not kit.is_code(err, "DBSubnetGroupNotFoundFault") then error(err, 0) end
   end,
 
   import = function(ctx, id)

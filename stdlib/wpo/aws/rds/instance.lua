@@ -22,7 +22,7 @@
 --
 -- Outputs: id (the identifier), arn, endpoint (host name), port, resource_id,
 -- hosted_zone_id, final_snapshot_identifier, master_password_version.
-local common = require "wpo.aws.data_common"
+local kit = require "wpo.aws.typekit"
 local rds = require "wpo.aws.rds.common"
 local resource = require "wpo.resource"
 
@@ -54,7 +54,7 @@ local function observed(inst, prior)
     db_name = inst.DBName,
     master_username = inst.MasterUsername,
     db_subnet_group_name = inst.DBSubnetGroup and inst.DBSubnetGroup.DBSubnetGroupName,
-    vpc_security_group_ids = rds.same_order(sgs, prior_inputs.vpc_security_group_ids),
+    vpc_security_group_ids = kit.as_prior_order(sgs, prior_inputs.vpc_security_group_ids),
     parameter_group_name = groups[1] and groups[1].DBParameterGroupName,
     multi_az = inst.MultiAZ,
     backup_retention_period = inst.BackupRetentionPeriod,
@@ -64,7 +64,7 @@ local function observed(inst, prior)
     copy_tags_to_snapshot = inst.CopyTagsToSnapshot,
     publicly_accessible = inst.PubliclyAccessible,
     auto_minor_version_upgrade = inst.AutoMinorVersionUpgrade,
-    tags = common.tag_map(inst.TagList),
+    tags = kit.tag_map(inst.TagList),
   }
 end
 
@@ -138,7 +138,7 @@ return resource.define "aws.rds.instance" {
   found_by = "its identifier (tagged with its wpo:address)",
   find = function(ctx, want)
     local existing = rds.instance(ctx, want.identifier)
-    return rds.named(ctx, "DB instance", want.identifier, existing, existing and common.tag_map(existing.TagList))
+    return rds.named(ctx, "DB instance", want.identifier, existing, existing and kit.tag_map(existing.TagList))
   end,
 
   create = function(ctx, want, found)
@@ -147,7 +147,7 @@ return resource.define "aws.rds.instance" {
     if found then
       local o = observed(available(ctx, want.identifier), { inputs = want })
       o.final_snapshot_identifier = final
-      o.master_password_version = common.secret_version(ctx, want.master_password_secret_arn)
+      o.master_password_version = kit.secret_version(ctx, want.master_password_secret_arn)
       return o
     end
     local password, version = rds.password(ctx, want)
@@ -162,7 +162,7 @@ return resource.define "aws.rds.instance" {
       BackupRetentionPeriod = want.backup_retention_period, PreferredBackupWindow = want.preferred_backup_window,
       PreferredMaintenanceWindow = want.preferred_maintenance_window, DeletionProtection = want.deletion_protection,
       CopyTagsToSnapshot = want.copy_tags_to_snapshot, PubliclyAccessible = want.publicly_accessible,
-      AutoMinorVersionUpgrade = want.auto_minor_version_upgrade, Tags = common.tag_list(want.tags),
+      AutoMinorVersionUpgrade = want.auto_minor_version_upgrade, Tags = kit.tag_list(want.tags),
     })
     local o = observed(available(ctx, want.identifier), { inputs = want })
     o.final_snapshot_identifier = final
@@ -174,7 +174,7 @@ return resource.define "aws.rds.instance" {
     local inst = rds.instance(ctx, id)
     if not inst then return nil end
     if inst.DBInstanceStatus == "deleting" then return resource.deleting(id) end
-    local o = common.unset_computed(ATTRIBUTES, observed(inst, prior), prior)
+    local o = kit.unset_computed(ATTRIBUTES, observed(inst, prior), prior)
     o.master_password_secret_arn = rds.observed_secret(ctx, prior)
     return o
   end,

@@ -28,6 +28,7 @@
 -- holds (a record or zone already gone is fine).
 local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 
@@ -54,7 +55,7 @@ local function find(ctx, zone_id, name, rtype)
   local out, err = ctx:aws("route53"):pcall("ListResourceRecordSets", { HostedZoneId = bare(zone_id),
     StartRecordName = fqdn(name), StartRecordType = rtype, MaxItems = "1" })
   if not out then
-    if err.code == "NoSuchHostedZone" then return nil end
+    if kit.is_code(err, "NoSuchHostedZone") then return nil end
     error(err, 0)
   end
   local rrs = (out.ResourceRecordSets or {})[1]
@@ -179,7 +180,7 @@ M.type = resource.define "aws.route53.record" {
     local out, err = ctx:aws("route53"):pcall("ChangeResourceRecordSets", { HostedZoneId = zone,
       ChangeBatch = { Changes = { { Action = "DELETE", ResourceRecordSet = rrs } } } })
     if not out then
-      if err.code == "NoSuchHostedZone" or (err.code == "InvalidChangeBatch"
+      if kit.is_code(err, "NoSuchHostedZone") or (kit.is_code(err, "InvalidChangeBatch")
           and tostring(err.message):find("not found", 1, true)) then return end
       error(err, 0)
     end

@@ -24,8 +24,8 @@
 -- (wpo.aws.route53.change).
 local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -54,21 +54,21 @@ end
 
 local function tags_of(ctx, id)
   local out, err = ctx:aws("route53"):pcall("ListTagsForResource", { ResourceType = "hostedzone", ResourceId = bare(id) })
-  if out then return tagset.map(aws.required(out, "ResourceTagSet").Tags) end
+  if out then return kit.tag_map(aws.required(out, "ResourceTagSet").Tags) end
   if GONE[err.code] then return {} end
   error(err, 0)
 end
 
 local function set_tags(ctx, id, old, new)
   local r53 = ctx:aws("route53")
-  local set, remove = tagset.changes(old, new)
-  local add = tagset.list(set or {})
+  local set, remove = kit.tag_changes(old, new)
+  local add = kit.tag_list(set)
   -- Route 53 takes at most 10 tags to add and 10 to remove per request
   local i, j = 1, 1
-  while i <= #add or (remove and j <= #remove) do
+  while i <= #add or j <= #remove do
     local params = { ResourceType = "hostedzone", ResourceId = bare(id) }
     if i <= #add then params.AddTags = table.move(add, i, math.min(i + 9, #add), 1, {}) end
-    if remove and j <= #remove then params.RemoveTagKeys = table.move(remove, j, math.min(j + 9, #remove), 1, {}) end
+    if j <= #remove then params.RemoveTagKeys = table.move(remove, j, math.min(j + 9, #remove), 1, {}) end
     r53:call("ChangeTagsForResource", params)
     i, j = i + 10, j + 10
   end
@@ -206,7 +206,7 @@ return resource.define "aws.route53.zone" {
     if prior.inputs and prior.inputs.force_destroy then purge_records(ctx, id, apex, prior.inputs.wait_insync) end
     local out, err = ctx:aws("route53"):pcall("DeleteHostedZone", { Id = bare(id) })
     if out or GONE[err.code] then return end
-    if err.code == "HostedZoneNotEmpty" then
+    if kit.is_code(err, "HostedZoneNotEmpty") then
       ctx:fail("HostedZoneNotEmpty", "the hosted zone %s (%s) still holds records wpo does not manage: delete "
         .. "them, or set force_destroy = true", apex, id)
     end

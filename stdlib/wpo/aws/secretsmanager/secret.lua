@@ -38,7 +38,6 @@ local aws = require "wpo.aws"
 local crypto = require "wpo.core.crypto"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -119,7 +118,7 @@ local function observe(ctx, d, prior)
   local observed = {
     id = d.ARN, arn = d.ARN, name = d.Name, description = cleared(description, inputs.description),
     kms_key_id = cleared(key, inputs.kms_key_id),
-    version_id = version, value = value, tags = tagset.map(d.Tags),
+    version_id = version, value = value, tags = kit.tag_map(d.Tags),
   }
   -- a given string is also an attribute: a change made outside wpo shows as drift
   if inputs.secret_string ~= nil then observed.secret_string = value end
@@ -128,9 +127,9 @@ end
 
 local function set_tags(ctx, arn, old, new)
   local sm = ctx:aws("secretsmanager")
-  local set, remove = tagset.changes(old, new)
-  if remove then sm:call("UntagResource", { SecretId = arn, TagKeys = remove }) end
-  if set then sm:call("TagResource", { SecretId = arn, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(old, new)
+  if #remove > 0 then sm:call("UntagResource", { SecretId = arn, TagKeys = remove }) end
+  if next(set) then sm:call("TagResource", { SecretId = arn, Tags = kit.tag_list(set) }) end
 end
 
 local function check(ctx, want)
@@ -186,7 +185,7 @@ local t = resource.define "aws.secretsmanager.secret" {
   find = function(ctx, want)
     local existing = describe(ctx, want.name)
     if not existing then return {} end
-    local tags = tagset.map(existing.Tags)
+    local tags = kit.tag_map(existing.Tags)
     if not kit.owns(ctx, tags) then
       ctx:fail("AlreadyExists", "a secret named %s already exists%s and is not this resource's (no tag %s=%s): "
         .. "import it with 'wpo import', or choose another name", want.name,
@@ -213,7 +212,7 @@ local t = resource.define "aws.secretsmanager.secret" {
       return { id = existing.ARN, arn = existing.ARN, name = want.name, version_id = version, value = value }
     end
     local out = sm:call("CreateSecret", { Name = want.name, Description = want.description,
-      KmsKeyId = want.kms_key_id, SecretString = value, Tags = tagset.list(want.tags) })
+      KmsKeyId = want.kms_key_id, SecretString = value, Tags = kit.tag_list(want.tags) })
     local arn = aws.required(out, "ARN")
     return { id = arn, arn = arn, name = out.Name, version_id = out.VersionId, value = value }
   end,
@@ -232,7 +231,7 @@ local t = resource.define "aws.secretsmanager.secret" {
     if (old.description or "") ~= (new.description or "") or not same_key(new.kms_key_id, d.KmsKeyId) then
       sm:call("UpdateSecret", { SecretId = id, Description = new.description or "", KmsKeyId = new.kms_key_id })
     end
-    set_tags(ctx, id, tagset.map(d.Tags), new.tags)
+    set_tags(ctx, id, kit.tag_map(d.Tags), new.tags)
     local observed = { id = id, arn = id, name = d.Name }
     local prior = ctx.prior or {}
     local value = (prior.outputs or {}).value
@@ -257,7 +256,8 @@ local t = resource.define "aws.secretsmanager.secret" {
     if w == 0 then params.ForceDeleteWithoutRecovery = true else params.RecoveryWindowInDays = w end
     local out, err = ctx:aws("secretsmanager"):pcall("DeleteSecret", params)
     if out or GONE[err.code] then return end
-    if err.code == "InvalidRequestException" and tostring(err.message):find("scheduled for deletion", 1, true) then
+    if kit.is_code(err, "InvalidRequestException")
+      and tostring(err.message):find("scheduled for deletion", 1, true) then
       return
     end
     error(err, 0)

@@ -13,6 +13,7 @@
 -- it after three days, and with its topic): the log says so and the resource
 -- is removed from the state; one already gone is fine.
 local aws = require "wpo.aws"
+local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 
 local PROTOCOLS = { "email", "email-json", "http", "https", "sqs", "lambda", "sms", "application", "firehose" }
@@ -20,7 +21,7 @@ local PROTOCOLS = { "email", "email-json", "http", "https", "sqs", "lambda", "sm
 local function read(ctx, id)
   local out, err = ctx:aws("sns"):pcall("GetSubscriptionAttributes", { SubscriptionArn = id })
   if not out then
-    if err.code == "NotFound" then return nil end
+    if kit.is_code(err, "NotFound") then return nil end
     error(err, 0)
   end
   local a = out.Attributes or {}
@@ -73,7 +74,7 @@ return resource.define "aws.sns.subscription" {
       return
     end
     local out, err = ctx:aws("sns"):pcall("Unsubscribe", { SubscriptionArn = id })
-    if out or err.code == "NotFound" then return end
+    if out or kit.is_code(err, "NotFound") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

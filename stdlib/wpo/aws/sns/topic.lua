@@ -19,7 +19,6 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 local function cleared(v, given)
   if v == nil and given ~= nil then return "" end
@@ -29,14 +28,14 @@ end
 local function attributes(ctx, arn)
   local out, err = ctx:aws("sns"):pcall("GetTopicAttributes", { TopicArn = arn })
   if out then return out.Attributes or {} end
-  if err.code == "NotFound" then return nil end
+  if kit.is_code(err, "NotFound") then return nil end
   error(err, 0)
 end
 
 local function tags_of(ctx, arn)
   local out, err = ctx:aws("sns"):pcall("ListTagsForResource", { ResourceArn = arn })
-  if out then return tagset.map(out.Tags) end
-  if err.code == "ResourceNotFoundException" then return {} end
+  if out then return kit.tag_map(out.Tags) end
+  if kit.is_code(err, "ResourceNotFoundException") then return {} end
   error(err, 0)
 end
 
@@ -58,9 +57,9 @@ local function converge(ctx, current, want)
       sns:call("SetTopicAttributes", { TopicArn = current.arn, AttributeName = pair[2], AttributeValue = wanted })
     end
   end
-  local set, remove = tagset.changes(current.tags, want.tags)
-  if remove then sns:call("UntagResource", { ResourceArn = current.arn, TagKeys = remove }) end
-  if set then sns:call("TagResource", { ResourceArn = current.arn, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(current.tags, want.tags)
+  if #remove > 0 then sns:call("UntagResource", { ResourceArn = current.arn, TagKeys = remove }) end
+  if next(set) then sns:call("TagResource", { ResourceArn = current.arn, Tags = kit.tag_list(set) }) end
 end
 
 local function read(ctx, id, prior)
@@ -97,7 +96,7 @@ return resource.define "aws.sns.topic" {
     end
     local attrs = { DisplayName = want.display_name, KmsMasterKeyId = want.kms_master_key_id }
     local arn = aws.required(ctx:aws("sns"):call("CreateTopic", { Name = want.name,
-      Attributes = next(attrs) and attrs or nil, Tags = tagset.list(want.tags) }), "TopicArn")
+      Attributes = next(attrs) and attrs or nil, Tags = kit.tag_list(want.tags) }), "TopicArn")
     local current = read(ctx, arn, { inputs = want })
     if not current then ctx:fail("NotFound", "the topic %s was created but cannot be read back", want.name) end
     converge(ctx, current, want)       -- a topic that already existed (a re-run) gets this resource's settings
@@ -115,7 +114,7 @@ return resource.define "aws.sns.topic" {
 
   delete = function(ctx, id)
     local out, err = ctx:aws("sns"):pcall("DeleteTopic", { TopicArn = id })
-    if out or err.code == "NotFound" then return end
+    if out or kit.is_code(err, "NotFound") then return end
     error(err, 0)
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

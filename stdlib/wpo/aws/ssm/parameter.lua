@@ -22,7 +22,6 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
-local tagset = require "wpo.aws.tagset"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -46,8 +45,8 @@ end
 
 local function tags_of(ctx, name)
   local out, err = ctx:aws("ssm"):pcall("ListTagsForResource", { ResourceType = "Parameter", ResourceId = name })
-  if out then return tagset.map(out.TagList) end
-  if err.code == "InvalidResourceId" then return {} end
+  if out then return kit.tag_map(out.TagList) end
+  if kit.is_code(err, "InvalidResourceId") then return {} end
   error(err, 0)
 end
 
@@ -109,7 +108,7 @@ local function put(ctx, want, overwrite)
   local out = ctx:aws("ssm"):call("PutParameter", {
     Name = want.name, Type = want.type, Value = the_value(want), Description = want.description,
     KeyId = want.key_id, Tier = want.tier, DataType = want.data_type, AllowedPattern = want.allowed_pattern,
-    Overwrite = overwrite or nil, Tags = (not overwrite) and tagset.list(want.tags) or nil,
+    Overwrite = overwrite or nil, Tags = (not overwrite) and kit.tag_list(want.tags) or nil,
   })
   local version = aws.required(out, "Version")
   return math.tointeger(version) or version
@@ -117,9 +116,13 @@ end
 
 local function set_tags(ctx, name, old, new)
   local ssm = ctx:aws("ssm")
-  local set, remove = tagset.changes(old, new)
-  if remove then ssm:call("RemoveTagsFromResource", { ResourceType = "Parameter", ResourceId = name, TagKeys = remove }) end
-  if set then ssm:call("AddTagsToResource", { ResourceType = "Parameter", ResourceId = name, Tags = tagset.list(set) }) end
+  local set, remove = kit.tag_changes(old, new)
+  if #remove > 0 then
+    ssm:call("RemoveTagsFromResource", { ResourceType = "Parameter", ResourceId = name, TagKeys = remove })
+  end
+  if next(set) then
+    ssm:call("AddTagsToResource", { ResourceType = "Parameter", ResourceId = name, Tags = kit.tag_list(set) })
+  end
 end
 
 local SETTINGS = { "type", "value", "insecure_value", "description", "key_id", "tier", "data_type", "allowed_pattern" }
