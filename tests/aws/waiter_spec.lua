@@ -141,6 +141,7 @@ describe("wpo.aws.waiter", function()
       function c:pcall(op, params)
         self.calls[#self.calls + 1] = { op = op, params = params }
         local a = table.remove(answers, 1)
+        if a[1] ~= nil then return a[1], { request_id = "r" .. #self.calls } end   -- as client:pcall: result, meta
         return a[1], a[2]
       end
       return c
@@ -166,7 +167,8 @@ describe("wpo.aws.waiter", function()
 
     local ctx = { address = "aws.rds.cluster_instance.db-2", log = function() end }
 
-    it("polls at once, after FIRST_DELAY, then doubling up to the waiter's delay; returns on success", function()
+    it("polls at once, after typekit.FIRST_POLL, then doubling up to the waiter's delay; returns on success",
+      function()
       local c = fake_client("rds", {
         { { DBInstances = list { { DBInstanceStatus = "deleting" } } } },
         { { DBInstances = list { { DBInstanceStatus = "deleting" } } } },
@@ -179,7 +181,9 @@ describe("wpo.aws.waiter", function()
       local sleeps = with_wait(function()
         assert.is_nil(waiter.wait(ctx, c, "DBInstanceDeleted", { DBInstanceIdentifier = "t-db-2" }))
       end)
-      assert.are.same({ 1, 2, 4, 8, 16, 30 }, { table.unpack(sleeps) })
+      local kit = require "wpo.aws.typekit"
+      local f = kit.FIRST_POLL
+      assert.are.same({ f, 2 * f, 4 * f, 8 * f, 16 * f, math.min(32 * f, 30) }, { table.unpack(sleeps) })
       assert.are.equal(1800, sleeps.opts.timeout)
       assert.are.equal(7, #c.calls)
       assert.are.same({ op = "DescribeDBInstances", params = { DBInstanceIdentifier = "t-db-2" } }, c.calls[1])

@@ -19,7 +19,7 @@
 --        succeeded; nil when an error acceptor did, e.g. "not found" for a
 --        *Deleted waiter): polls client:pcall(operation, params) through
 --        typekit.wait — first poll at once, the next after FIRST_DELAY
---        seconds, doubling up to the waiter's delay; timeout = delay x
+--        (typekit.FIRST_POLL) seconds, doubling up to the waiter's delay; timeout = delay x
 --        max_attempts unless opts.timeout. A "failure" acceptor ends the
 --        wait with a one-line error naming the resource and the state seen;
 --        an error no acceptor names is raised as it is.
@@ -28,8 +28,9 @@ local errors = require "wpo.errors"
 
 local M = {}
 
--- seconds before the second poll (the first is at once); then doubled up to the waiter's delay
-M.FIRST_DELAY = 1
+-- seconds before the second poll (the first is at once; nil: typekit.FIRST_POLL);
+-- then doubled up to the waiter's delay
+M.FIRST_DELAY = nil
 
 local definitions = {}
 
@@ -370,6 +371,7 @@ function M.wait(ctx, client, name, params, opts)
   local answer
   kit.wait(ctx, function()
     local out, err = client:pcall(def.operation, params)
+    if out ~= nil then err = nil end      -- an answer's second value is its meta
     local state, _, shown = M.match(def, out, err)
     if state == "success" then
       answer = out
@@ -383,7 +385,7 @@ function M.wait(ctx, client, name, params, opts)
     end
     return nil, shown
   end, { what = opts.what or name, timeout = opts.timeout or def.delay * def.max_attempts,
-    first = opts.first or M.FIRST_DELAY, interval = def.delay, backoff = 2, max_interval = def.delay })
+    first = opts.first or M.FIRST_DELAY or kit.FIRST_POLL, interval = def.delay, backoff = 2, max_interval = def.delay })
   return answer
 end
 
