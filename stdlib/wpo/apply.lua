@@ -500,7 +500,8 @@ function M.run(p, stack, st, opts)
     local region, aws = stackmod.aws_for(stack, provider)
     return resource.context { address = a.address, type = a.type_def, stack = stack.name, region = region, aws_settings = aws,
       where = a.where, prior = prior, lineage = st.lineage, generation = generation, state_view = resource.state_view(st),
-      logger = function(_, msg) reporter:note(a, msg) end, idle = idle }
+      logger = function(_, msg) reporter:note(a, msg) end, idle = idle,
+      read_cache = require("wpo.aws.readcache").of(st) }
   end
 
   local function count(a)
