@@ -290,6 +290,9 @@ return resource.define "aws.rds.cluster" {
     create = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster" },
     update = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster",
       "rds:RemoveTagsFromResource" },
-    delete = { "rds:DeleteDBCluster", "rds:DeleteDBInstance", "rds:RemoveTagsFromResource" },
+    -- DescribeDBInstances: the members a cluster still lists (Application
+    -- Auto Scaling's readers, and any other) are looked at before it goes
+    delete = { "rds:DeleteDBCluster", "rds:DeleteDBInstance", "rds:DescribeDBInstances",
+      "rds:RemoveTagsFromResource" },
   },
 }
