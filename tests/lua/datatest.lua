@@ -12,6 +12,10 @@
 --   env:client("rds") -> a wpo.aws client pointed at fakeaws
 --   env:objects("rds", "db-cluster") -> { [id] = object } held by fakeaws
 --   env:reset() (fakeaws reset, fresh directory), env:stop()
+--   env:made_long_ago() -> the state's records say their objects were made an
+--     hour ago, so a read that finds one gone (deleted out of band) is believed
+--     at once instead of being read again for resource.VISIBLE_AFTER_CREATE
+--     (120 real seconds: AWS's delays are not scaled by WPO_WAIT_SCALE)
 local cjson = require "cjson"
 local fakeaws = require "fakeaws"
 local h = require "helpers"
@@ -95,6 +99,15 @@ end
 function Env:state(stack)
   local text = self:state_text(stack)
   return text ~= "" and cjson.decode(text) or nil
+end
+
+function Env:made_long_ago(stack)
+  local doc = self:state(stack)
+  assert(doc, "datatest: made_long_ago: no state yet")
+  for _, rec in ipairs(doc.resources or {}) do
+    if tonumber(rec.created) then rec.created = rec.created - 3600 end
+  end
+  h.write(self.dir .. "/.wpo/" .. (stack or "t") .. ".state.json", cjson.encode(doc))
 end
 
 function Env:resources(stack)
