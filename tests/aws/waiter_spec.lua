@@ -202,6 +202,19 @@ describe("wpo.aws.waiter", function()
       assert.is_nil(tostring(err):find("\n"))
     end)
 
+    it("tries the type's own acceptors (also) after botocore's", function()
+      local c = fake_client("ec2", { { { NatGateways = list { { State = "deleting" } } } },
+        { nil, aws_error("InvalidNatGatewayID.NotFound") } })
+      with_wait(function()
+        assert.is_nil(waiter.wait(ctx, c, "NatGatewayDeleted", { NatGatewayIds = { "nat-1" } },
+          { also = { { matcher = "error", expected = "InvalidNatGatewayID.NotFound", state = "success" } } }))
+      end)
+      assert.are.equal(2, #c.calls)
+      assert.are.equal(2, #waiter.get("ec2", "NatGatewayDeleted").acceptors)   -- botocore's own list untouched
+      assert.has_error(function() waiter.wait(ctx, c, "NatGatewayDeleted", {}, { gone = true }) end,
+        "waiter.wait: unknown option 'gone' (valid: also, first, timeout, what)")
+    end)
+
     it("raises an error no acceptor names as it is, and times out after delay x attempts", function()
       local c = fake_client("rds", { { nil, aws_error("AccessDenied", 403) } })
       local ok, err

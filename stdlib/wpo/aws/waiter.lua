@@ -23,7 +23,9 @@
 --        max_attempts unless opts.timeout. A "failure" acceptor ends the
 --        wait with a one-line error naming the resource and the state seen;
 --        an error no acceptor names is raised as it is.
---        opts: timeout, what (the progress/timeout phrase), first (seconds)
+--        opts: timeout, what (the progress/timeout phrase), first (seconds),
+--        also (acceptors of wpo's own, tried after botocore's: e.g. another
+--        error code that means gone)
 local errors = require "wpo.errors"
 
 local M = {}
@@ -356,17 +358,23 @@ function M.match(def, out, err)
   return err ~= nil and "error" or "retry", nil, seen(def, out, err)
 end
 
-local WAIT_OPTIONS = { timeout = "number", what = "string", first = "number" }
+local WAIT_OPTIONS = { timeout = "number", what = "string", first = "number", also = "table" }
 
 function M.wait(ctx, client, name, params, opts)
   opts = opts or {}
   for k, v in pairs(opts) do
     if not WAIT_OPTIONS[k] then
-      error(string.format("waiter.wait: unknown option '%s' (valid: first, timeout, what)", tostring(k)), 2)
+      error(string.format("waiter.wait: unknown option '%s' (valid: also, first, timeout, what)", tostring(k)), 2)
     end
     if type(v) ~= WAIT_OPTIONS[k] then error("waiter.wait: option " .. k .. " must be a " .. WAIT_OPTIONS[k], 2) end
   end
   local def = M.get(client.service, name)
+  if opts.also then
+    local acceptors = {}
+    for i, a in ipairs(def.acceptors) do acceptors[i] = a end
+    for _, a in ipairs(opts.also) do acceptors[#acceptors + 1] = a end
+    def = { operation = def.operation, delay = def.delay, max_attempts = def.max_attempts, acceptors = acceptors }
+  end
   local kit = require "wpo.aws.typekit"
   local answer
   kit.wait(ctx, function()
@@ -385,7 +393,8 @@ function M.wait(ctx, client, name, params, opts)
     end
     return nil, shown
   end, { what = opts.what or name, timeout = opts.timeout or def.delay * def.max_attempts,
-    first = opts.first or M.FIRST_DELAY or kit.FIRST_POLL, interval = def.delay, backoff = 2, max_interval = def.delay })
+    first = opts.first or M.FIRST_DELAY or kit.FIRST_POLL, interval = def.delay, backoff = 2,
+    max_interval = def.delay })
   return answer
 end
 
