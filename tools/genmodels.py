@@ -6,6 +6,8 @@ writes, for each service wpo uses:
 
   stdlib/wpo/aws/models/<service>.lua   operations, shapes, paginators
   stdlib/wpo/aws/services.lua           every service's metadata (small)
+  stdlib/wpo/aws/models/waiters/<service>.lua   its waiters (waiters-2.json),
+                                        for the services that have some
 
 keeping only what wpo's serialisers and decoders need. Run it with Debian's
 Python (it must see botocore):
@@ -36,6 +38,14 @@ The model format (documented again at the top of each generated file):
     st streaming             es eventstream             rw resultWrapper
   paginators[Op] = { i = input tokens, o = output token expressions,
                      more = more_results, limit = limit_key, result = result keys }
+
+The waiter format (wpo.aws.waiter reads it):
+
+  return { [WaiterName] = { operation = "DescribeX", delay = seconds,
+             max_attempts = n, acceptors = { { state = "success" | "failure" |
+             "retry", matcher = "path" | "pathAll" | "pathAny" | "status" |
+             "error", argument = JMESPath expression (path matchers),
+             expected = value }, ... } }, ... }
 """
 import argparse
 import json
@@ -332,6 +342,30 @@ def gen_model(name, modname, version):
     return "".join(out), m
 
 
+def gen_waiters(name, version):
+    """Lua source of a service's waiters, or None when botocore has none."""
+    d = latest_dir(name)
+    path = os.path.join(d, "waiters-2.json")
+    if not os.path.exists(path):
+        return None
+    waiters = load(path)["waiters"]
+    out = [HEADER.format(version=version, source=f"data/{name}/{os.path.basename(d)}/waiters-2.json")]
+    out.append("return {\n")
+    for wname in sorted(waiters):
+        w = waiters[wname]
+        acceptors = []
+        for a in w["acceptors"]:
+            e = {"state": a["state"], "matcher": a["matcher"], "expected": a["expected"]}
+            if "argument" in a:
+                e["argument"] = a["argument"]
+            acceptors.append(e)
+        entry = {"operation": w["operation"], "delay": w["delay"], "max_attempts": w["maxAttempts"],
+                 "acceptors": acceptors}
+        out.append(f"  {lua_key(wname)} = {lua_val(entry)},\n")
+    out.append("}\n")
+    return "".join(out)
+
+
 def generate():
     import botocore
     version = botocore.__version__
@@ -341,6 +375,9 @@ def generate():
         text, meta = gen_model(name, modname, version)
         files[f"models/{modname}.lua"] = text
         services[name] = meta
+        waiters = gen_waiters(name, version)
+        if waiters is not None:
+            files[f"models/waiters/{modname}.lua"] = waiters
     out = [HEADER.format(version=version, source="data/*/service-2.json metadata")]
     out.append("-- services[botocore name] = metadata; the model is wpo.aws.models.<model>.\n")
     out.append("return {\n")

@@ -68,7 +68,7 @@ function M.refresh(stack, st, opts)
     local region, aws = stackmod.aws_for(stack, record.provider)
     local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
       where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
-      state_view = resource.state_view(st) }
+      state_view = resource.state_view(st), read_cache = require("wpo.aws.readcache").of(st) }
     return pcall(resource.read, t, ctx, record.id, record)
   end
   for _, address in ipairs(addresses) do

@@ -456,7 +456,9 @@ local Context = {}
 Context.__index = Context
 
 -- resource.context{ address, type, stack, region, aws_settings, where, lineage, generation, log, prior,
---                   read_only, idle }
+--                   read_only, idle, read_cache }
+-- read_cache: the run's wpo.aws.readcache (the refresh's read-only clients
+-- fill it, the apply's take from it)
 -- aws_settings: { profile, assume_role } of the resource's provider (wpo.stack's aws_for).
 -- idle(fn): runs fn, a wait for AWS, lending the resource's --parallelism slot
 -- meanwhile (apply gives it; absent, fn just runs).
@@ -516,6 +518,11 @@ function Context:aws(service, opts)
     for k, v in pairs(opts or {}) do o[k] = v end
     if self.read_only then o.read_only = true end
     if o.late == nil then o.late = require("wpo.aws.typekit").late_call(self) end
+    if self.read_cache and o.read_cache == nil then
+      local role = settings and settings.assume_role
+      o.read_cache = self.read_cache:scope(tostring(o.profile or "") .. "\0"
+        .. tostring(role and (role.role_arn or role.arn) or ""))
+    end
     self.clients[key] = require("wpo.aws").client(service, o)
   end
   return self.clients[key]

@@ -313,6 +313,8 @@ end
 function M.make_plan(stack, st, opts, destroy)
   local plan = require "wpo.plan"
   local drift = {}
+  -- what the refresh reads, the apply of this run takes instead of reading again
+  require("wpo.aws.readcache").start(st)
   if opts.refresh ~= false and st.exists then
     drift = plan.refresh(stack, st, { parallelism = opts.parallelism,
       progress = not opts.json and M.refresh_progress(io.stdout) or nil })

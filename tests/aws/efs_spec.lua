@@ -119,6 +119,7 @@ return s
   it("re-creates what was deleted out of band; imports a file system", function()
     env:write("s.lua", stack())
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    env:made_long_ago()
     local efs = env:client("efs")
     local _, ap_id = only(env:objects("efs", "access-point"))
     efs:call("DeleteAccessPoint", { AccessPointId = ap_id })
@@ -166,6 +167,7 @@ return s
     local r = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     -- drift: everything deleted behind wpo's back
+    env:made_long_ago()
     local efs = env:client("efs")
     local fs_id = ids["aws.efs.file_system.content"]
     efs:call("DeleteAccessPoint", { AccessPointId = ids["aws.efs.access_point.wordpress"] })

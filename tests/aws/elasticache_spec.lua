@@ -100,6 +100,7 @@ return s
   it("re-creates a group deleted out of band; imports an existing one", function()
     env:write("s.lua", stack())
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    env:made_long_ago()
     local ec = env:client("elasticache")
     ec:call("DeleteReplicationGroup", { ReplicationGroupId = "t-cache" })
     -- still deleting (a destroy killed here): kept, tainted, and replaced
@@ -113,6 +114,7 @@ return s
     assert.are.equal(deletes, env:ok_calls("elasticache.DeleteReplicationGroup"))
     assert.are.equal("available", env:objects("elasticache", "replication-group")["t-cache"].Status)
     -- deleted out of band, and gone
+    env:made_long_ago()
     ec:call("DeleteReplicationGroup", { ReplicationGroupId = "t-cache" })
     for _ = 1, 5 do if not env:objects("elasticache", "replication-group")["t-cache"] then break end
       ec:call("DescribeReplicationGroups", {}) end
@@ -148,6 +150,7 @@ return s
     assert.matches("auth_token_secret_arn%s+= null %->", r.stdout)
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
     assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
+    env:made_long_ago()
     local ec = env:client("elasticache")
     ec:call("DeleteReplicationGroup", { ReplicationGroupId = "t-cache" })
     for _ = 1, 5 do if #ec:call("DescribeReplicationGroups", {}).ReplicationGroups == 0 then break end end

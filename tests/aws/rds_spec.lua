@@ -136,6 +136,7 @@ return s
   it("re-creates a reader deleted out of band, and reads a deleted cluster as gone", function()
     env:write("s.lua", aurora())
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    env:made_long_ago()
     local rds = env:client("rds")
     rds:call("DeleteDBInstance", { DBInstanceIdentifier = "t-db-2" })
     for _ = 1, 5 do if not env:objects("rds", "db-instance")["t-db-2"] then break end
@@ -154,6 +155,7 @@ return s
   it("reads a reader and a cluster still deleting as deleting: kept, tainted, waited for, not asked again", function()
     env:write("s.lua", aurora())
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    env:made_long_ago()
     local rds = env:client("rds")
     rds:call("DeleteDBInstance", { DBInstanceIdentifier = "t-db-2" })
     local r = env:wpo { "plan", "s.lua" }
@@ -167,6 +169,7 @@ return s
     assert.are.equal("available", env:objects("rds", "db-instance")["t-db-2"].DBInstanceStatus)
     assert.are.equal(0, env:wpo({ "plan", "s.lua", "--detailed-exitcode" }).status)
     -- the whole cluster deleting (its readers first): destroy waits for all of it
+    env:made_long_ago()
     for _, id in ipairs({ "t-db-1", "t-db-2" }) do
       if env:objects("rds", "db-instance")[id] then rds:call("DeleteDBInstance", { DBInstanceIdentifier = id }) end
     end
@@ -243,6 +246,7 @@ return s
   it("plans every object deleted out of band again", function()
     env:write("s.lua", aurora())
     assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+    env:made_long_ago()
     local rds = env:client("rds")
     for _, id in ipairs({ "t-db-1", "t-db-2" }) do rds:call("DeleteDBInstance", { DBInstanceIdentifier = id }) end
     for _ = 1, 5 do if #rds:call("DescribeDBInstances", {}).DBInstances == 0 then break end end
@@ -351,6 +355,7 @@ return s
       assert.matches("DeletionProtection: DB instance t%-db has deletion protection on", r.stderr)
       env:write("s.lua", plain { protected = false, skip = true })
       assert.are.equal(0, env:wpo({ "run", "s.lua", "--yes" }).status)
+      env:made_long_ago()
       local rds = env:client("rds")
       rds:call("DeleteDBInstance", { DBInstanceIdentifier = "t-db", SkipFinalSnapshot = true })
       r = env:wpo { "plan", "s.lua" }

@@ -64,6 +64,16 @@ describe("wpo.aws wait", function()
   it("rejects unknown options, naming the valid ones", function()
     local ok, err = pcall(aws.wait, function() return true end, { intervl = 1 })
     assert.is_false(ok)
-    assert.matches("unknown option 'intervl' %(valid: backoff, interval", err)
+    assert.matches("unknown option 'intervl' %(valid: backoff, first, interval", err)
+  end)
+
+  it("pauses `first` seconds after the first poll, then grows by backoff up to max_interval", function()
+    local t = fake_time()
+    local n = 0
+    aws.wait(function()
+      n = n + 1
+      return n == 7, "pending"
+    end, t.opts { first = 1, interval = 30, backoff = 2, max_interval = 15 })
+    assert.are.same({ 1, 2, 4, 8, 15, 15 }, t.sleeps)
   end)
 end)

@@ -30,6 +30,10 @@
 --   env:client("rds") -> a wpo.aws client pointed at fakeaws
 --   env:objects("rds", "db-cluster") -> { [id] = object } held by fakeaws
 --   env:reset() (fakeaws reset, fresh directory), env:stop()
+--   env:made_long_ago() -> the state's records say their objects were made an
+--     hour ago, so a read that finds one gone (deleted out of band) is believed
+--     at once instead of being read again for resource.VISIBLE_AFTER_CREATE
+--     (120 real seconds: AWS's delays are not scaled by WPO_WAIT_SCALE)
 --   typeflow.lua_list { "a", "b" } -> Lua source for a list of strings
 --
 -- The contexts' AWS clients go to the fakeaws endpoint with its test
@@ -261,14 +265,7 @@ end
 
 -- env:wpo(args, extra_env) -> { status, stdout, stderr }, run in env.dir
 function Env:wpo(args, extra)
-  local parts = { "cd " .. h.quote(self.dir) .. " && env" }
-  local vars = { WPO_WAIT_SCALE = "0.001" }
-  for k, v in pairs(self.f.env) do vars[k] = v end
-  for k, v in pairs(extra or {}) do vars[k] = v end
-  for k, v in pairs(vars) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-  parts[#parts + 1] = h.quote(WPO)
-  for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-  return h.sh(table.concat(parts, " "))
+  return h.sh(h.command_in(self.dir, args, { WPO_WAIT_SCALE = "0.001" }, self.f.env, extra))
 end
 
 function Env:state_text(stack)
@@ -278,6 +275,15 @@ end
 function Env:state(stack)
   local text = self:state_text(stack)
   return text ~= "" and cjson.decode(text) or nil
+end
+
+function Env:made_long_ago(stack)
+  local doc = self:state(stack)
+  assert(doc, "typeflow: made_long_ago: no state yet")
+  for _, rec in ipairs(doc.resources or {}) do
+    if tonumber(rec.created) then rec.created = rec.created - 3600 end
+  end
+  h.write(self.dir .. "/.wpo/" .. (stack or "t") .. ".state.json", cjson.encode(doc))
 end
 
 function Env:resources(stack)

@@ -90,7 +90,7 @@ local OPTIONS = {
   max_attempts = "number", timeout_ms = "number", connect_timeout_ms = "number",
   rate_limit = { "table", "boolean" }, transport = "function", random = "function",
   sleep = "function", now = "function", clock = "function", getenv = "function",
-  read_only = "boolean", assume_role = "table", late = "function",
+  read_only = "boolean", assume_role = "table", late = "function", read_cache = "table",
 }
 
 local function option_names()
@@ -450,6 +450,7 @@ function M.new(service, opts)
     connect_timeout_ms = opts.connect_timeout_ms or 10000,
     read_only = opts.read_only == true,
     late = opts.late,
+    read_cache = opts.read_cache,
   }, Client)
   self.url_scheme, self.url_host, self.url_path = self.endpoint.url:match("^(https?://)([^/]+)(.*)$")
   self.quota = retry.shared_quota(name .. " " .. region .. " " .. self.endpoint.url)
@@ -606,6 +607,23 @@ end
 
 -- client:call(op, params) -> result, meta (raises a wpo.errors error)
 function Client:call(op_name, params)
+  local rc = self.read_cache
+  if rc then
+    if not M.is_read(self.service, tostring(op_name)) then
+      rc:invalidate(params)
+    elseif self.read_only then
+      local out, meta = self:send(op_name, params)
+      rc:put(self.service, self.region, op_name, params, out, meta)
+      return out, meta
+    else
+      local out, meta = rc:take(self.service, self.region, op_name, params)
+      if out ~= nil then return out, meta end
+    end
+  end
+  return self:send(op_name, params)
+end
+
+function Client:send(op_name, params)
   if self.late then return self.late(self, op_name, params) end
   return self:invoke(op_name, params)
 end

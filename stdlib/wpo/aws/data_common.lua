@@ -23,8 +23,11 @@ end
 function M.wait(ctx, what, check, opts)
   opts = opts or {}
   local k = scale()
+  local o = require("wpo.aws.typekit").schedule { interval = opts.interval or 15 }
+  local floor = k ~= 1 and 0.005 or 0
   local ok, value = pcall(aws.wait, check, { what = what, timeout = (opts.timeout or 1800) * k,
-    interval = math.max((opts.interval or 15) * k, k ~= 1 and 0.005 or 0), backoff = 1 })
+    interval = math.max(o.interval * k, floor), first = math.max(o.first * k, floor), backoff = o.backoff,
+    max_interval = math.max(o.max_interval * k, floor) })
   if ok then return value end
   if errors.is(value) and value.code == "WaitTimeout" then
     ctx:fail("WaitTimeout", "%s", value.message)

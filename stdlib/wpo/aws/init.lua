@@ -25,7 +25,9 @@
 -- in progress and in the timeout error). An error raised by check ends the
 -- wait. opts: what (for messages), timeout (seconds, default 600), interval
 -- (seconds, default 5), backoff (factor applied to the interval after each
--- poll, default 1), max_interval (default 60), progress(info) called after
+-- poll, default 1), max_interval (default 60), first (seconds before the
+-- second poll, default: interval; later pauses start from it and grow by
+-- backoff up to max_interval), progress(info) called after
 -- each unsuccessful poll with { what, attempt, elapsed, state, next_in };
 -- sleep(seconds) and now() -> seconds for tests. Inside a task the sleeps
 -- yield; outside one they drive the loop.
@@ -68,7 +70,7 @@ function M.time(v)
   return sec + usec / 1e6
 end
 
-local WAIT_OPTIONS = { what = "string", timeout = "number", interval = "number", backoff = "number",
+local WAIT_OPTIONS = { what = "string", timeout = "number", interval = "number", first = "number", backoff = "number",
   max_interval = "number", progress = "function", sleep = "function", now = "function" }
 
 local function wait_sleep(seconds)
@@ -127,7 +129,7 @@ function M.wait(check, opts)
   local scale = M.wait_scale()
   local floor = scale ~= 1 and 0.005 or 0
   local timeout = (opts.timeout or 600) * scale
-  local interval = math.max((opts.interval or 5) * scale, floor)
+  local interval = math.max((opts.first or opts.interval or 5) * scale, floor)
   local backoff = opts.backoff or 1
   local max_interval = math.max((opts.max_interval or 60) * scale, floor)
   local sleep, now = opts.sleep or wait_sleep, opts.now or wait_now

@@ -61,7 +61,9 @@
 --   typekit.wait(ctx, check, opts) -> aws.wait with the resource's address in
 --        `what` and progress notes; polling intervals scaled by WPO_WAIT_SCALE
 --        (tests against fakeaws) — by aws.wait itself when it has a time scale
---        (aws.wait_scale), else here (intervals only, never the timeout)
+--        (aws.wait_scale), else here (intervals only, never the timeout);
+--        the second poll FIRST_POLL (0.25) s after the first, then doubling up
+--        to the interval (typekit.schedule)
 --        (the data-tier types still wait through wpo.aws.data_common.wait and
 --        the EC2 ones through wpo.aws.ec2.common.wait)
 -- Lists AWS holds as sets, and diffs:
@@ -194,13 +196,35 @@ local function scale()
   return M.wait_scale
 end
 
--- typekit.wait(ctx, check, { what, timeout, interval, backoff, max_interval })
+-- The poll schedule of every wait: the first poll at once, the second
+-- FIRST_POLL seconds later (not the full interval: what AWS finishes quickly
+-- is seen quickly), each next pause doubled up to the interval (a botocore
+-- waiter's delay), unless the caller chose its own first pause or backoff.
+-- 0.25 s: a wait of a 30 s waiter makes 5 more calls than botocore's in its
+-- first 30 s, and a transition that is over by the second look costs 0.25 s
+-- instead of 30 (bench/destroy_bench.lua).
+M.FIRST_POLL = 0.25
+
+-- typekit.schedule(opts) -> opts with first, backoff and max_interval filled in
+function M.schedule(o)
+  local interval = o.interval or 5
+  if o.first == nil and (o.backoff == nil or o.backoff == 1) then
+    o.first = math.min(M.FIRST_POLL, interval)
+    o.backoff = 2
+    o.max_interval = math.min(o.max_interval or interval, interval)
+  end
+  return o
+end
+
+-- typekit.wait(ctx, check, { what, timeout, first, interval, backoff, max_interval })
 function M.wait(ctx, check, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
+  M.schedule(o)
   if not aws.wait_scale then
     local s = scale()
     o.interval = (o.interval or 5) * s
+    if o.first then o.first = o.first * s end
     o.max_interval = (o.max_interval or 60) * s
   end
   o.what = (ctx.address and (ctx.address .. ": ") or "") .. (o.what or "the change to finish")

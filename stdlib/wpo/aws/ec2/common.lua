@@ -29,14 +29,15 @@ local resource = require "wpo.resource"
 
 local M = {}
 
--- seconds; interval grows by backoff up to max_interval
+-- seconds; interval grows by backoff up to max_interval (the botocore
+-- waiter's delay): the second look typekit.FIRST_POLL after the first
 M.TIMING = {
   available = { timeout = 600, interval = 1, backoff = 2, max_interval = 15 },   -- VpcAvailable: 15 s x 40
-  nat = { timeout = 900, interval = 5, backoff = 1.5, max_interval = 15 },       -- NatGatewayAvailable/Deleted
-  endpoint = { timeout = 600, interval = 2, backoff = 1.5, max_interval = 15 },
-  dependency = { timeout = 1200, interval = 5, backoff = 1.5, max_interval = 30 }, -- subnet/SG delete: 20 min
-  vpc_delete = { timeout = 600, interval = 5, backoff = 1.5, max_interval = 30 },
-  address = { timeout = 600, interval = 5, backoff = 1.5, max_interval = 30 },   -- EIP release after its NAT
+  nat = { timeout = 900, interval = 1, backoff = 2, max_interval = 15 },         -- NatGatewayAvailable/Deleted
+  endpoint = { timeout = 600, interval = 1, backoff = 2, max_interval = 15 },
+  dependency = { timeout = 1200, interval = 1, backoff = 2, max_interval = 30 }, -- subnet/SG delete: 20 min
+  vpc_delete = { timeout = 600, interval = 1, backoff = 2, max_interval = 30 },
+  address = { timeout = 600, interval = 1, backoff = 2, max_interval = 30 },   -- EIP release after its NAT
 }
 
 function M.client(ctx)
@@ -126,6 +127,7 @@ function M.wait(ctx, what, check, timing)
   local last
   return aws.wait(check, {
     what = noun(ctx) .. " " .. what, timeout = timing.timeout, interval = timing.interval,
+    first = math.min(require("wpo.aws.typekit").FIRST_POLL, timing.interval),
     backoff = timing.backoff, max_interval = timing.max_interval,
     progress = function(info)
       if info.state ~= nil and info.state ~= last then

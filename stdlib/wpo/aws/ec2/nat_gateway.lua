@@ -19,6 +19,7 @@ local aws = require "wpo.aws"
 local common = require "wpo.aws.ec2.common"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local waiter = require "wpo.aws.waiter"
 
 local GONE = { "NatGatewayNotFound", "InvalidNatGatewayID.NotFound" }
 local DEAD = { failed = true, deleting = true, deleted = true }
@@ -98,11 +99,10 @@ return resource.define "aws.ec2.nat_gateway" {
     if now and now.State ~= "deleting" and now.State ~= "deleted" then
       common.call_unless(ctx, "DeleteNatGateway", { NatGatewayId = id }, GONE)
     end
-    common.wait(ctx, "to be deleted", function()
-      local nat = describe(ctx, id)
-      local state = nat and nat.State or "deleted"
-      return state == "deleted", state
-    end, common.TIMING.nat)
+    -- botocore's NatGatewayDeleted; EC2's other "not found" code means gone too
+    waiter.wait(ctx, ctx:aws("ec2"), "NatGatewayDeleted", { NatGatewayIds = { id } },
+      { what = "NAT gateway " .. id .. " to be deleted", timeout = common.TIMING.nat.timeout,
+        also = { { matcher = "error", expected = "InvalidNatGatewayID.NotFound", state = "success" } } })
   end,
 
   import = function(ctx, id) return read(ctx, id) end,

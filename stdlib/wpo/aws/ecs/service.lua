@@ -290,6 +290,8 @@ return resource.define "aws.ecs.service" {
         error(err, 0)
       end
     end
+    -- not botocore's ServicesInactive: it fails on a service ECS no longer
+    -- shows (MISSING), which for a delete means done
     kit.wait(ctx, function()
       local now = describe(ctx, cluster, id)
       return (not now or now.status == "INACTIVE"), now and now.status

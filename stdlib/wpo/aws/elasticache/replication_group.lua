@@ -27,6 +27,7 @@ local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local waiter = require "wpo.aws.waiter"
 
 local WAIT = { timeout = 3600, interval = 15 }   -- botocore ReplicationGroupAvailable polls every 15 s
 local TOKEN_RULES = { min = 16, max = 128, forbidden = '/"@', what = "the Redis AUTH token" }
@@ -292,11 +293,9 @@ return resource.define "aws.elasticache.replication_group" {
         error(err, 0)
       end
     end
-    common.wait(ctx, "replication group " .. id .. " to be deleted", function()
-      local now = describe(ctx, id)
-      if not now then return true end
-      return nil, now.Status
-    end, WAIT)
+    -- botocore's ReplicationGroupDeleted: gone (or "deleted"); "available" again is a failure
+    waiter.wait(ctx, ec.client(ctx), "ReplicationGroupDeleted", { ReplicationGroupId = id },
+      { what = "replication group " .. id .. " to be deleted", timeout = WAIT.timeout })
   end,
 
   import = function(ctx, id)

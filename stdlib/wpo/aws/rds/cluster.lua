@@ -265,7 +265,7 @@ return resource.define "aws.rds.cluster" {
       end
       for _, m in ipairs(c.DBClusterMembers or {}) do
         if m.DBInstanceIdentifier:match(AUTOSCALED) then
-          rds.wait_gone(ctx, "DB instance", m.DBInstanceIdentifier, rds.instance, "DBInstanceStatus")
+          rds.wait_gone(ctx, "DB instance", m.DBInstanceIdentifier)
         end
       end
       -- a cluster just modified (deletion protection turned off) may still be settling
@@ -273,7 +273,7 @@ return resource.define "aws.rds.cluster" {
       rds.delete(ctx, "DeleteDBCluster", { DBClusterIdentifier = id }, prior,
         { not_found = "DBClusterNotFoundFault", snapshot_exists = "DBClusterSnapshotAlreadyExistsFault" })
     end
-    rds.wait_gone(ctx, "DB cluster", id, rds.cluster, "Status")
+    rds.wait_gone(ctx, "DB cluster", id)
   end,
 
   import = function(ctx, id)
@@ -290,6 +290,9 @@ return resource.define "aws.rds.cluster" {
     create = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster" },
     update = { "rds:AddTagsToResource", "rds:CreateDBCluster", "rds:ModifyDBCluster",
       "rds:RemoveTagsFromResource" },
-    delete = { "rds:DeleteDBCluster", "rds:DeleteDBInstance", "rds:RemoveTagsFromResource" },
+    -- DescribeDBInstances: the members a cluster still lists (Application
+    -- Auto Scaling's readers, and any other) are looked at before it goes
+    delete = { "rds:DeleteDBCluster", "rds:DeleteDBInstance", "rds:DescribeDBInstances",
+      "rds:RemoveTagsFromResource" },
   },
 }

@@ -139,7 +139,7 @@ return resource.define "aws.rds.cluster_instance" {
         error(err, 0)
       end
     end
-    rds.wait_gone(ctx, "DB instance", id, rds.instance, "DBInstanceStatus")
+    rds.wait_gone(ctx, "DB instance", id)
   end,
 
   import = function(ctx, id)

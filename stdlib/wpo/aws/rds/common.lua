@@ -8,6 +8,7 @@
 local common = require "wpo.aws.data_common"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local waiter = require "wpo.aws.waiter"
 
 local M = {}
 
@@ -51,12 +52,18 @@ function M.wait_status(ctx, noun, id, describe, field, status)
   end, M.WAIT)
 end
 
-function M.wait_gone(ctx, noun, id, describe, field)
-  common.wait(ctx, string.format("%s %s to be deleted", noun, id), function()
-    local obj = describe(ctx, id)
-    if not obj then return true end
-    return nil, obj[field]
-  end, M.WAIT)
+-- Wait until the DB instance or cluster is gone: botocore's DBInstanceDeleted
+-- / DBClusterDeleted waiter (a failure state — creating, modifying... — ends
+-- the wait with the state seen), with this module's timeout.
+local GONE = {
+  ["DB instance"] = { waiter = "DBInstanceDeleted", key = "DBInstanceIdentifier" },
+  ["DB cluster"] = { waiter = "DBClusterDeleted", key = "DBClusterIdentifier" },
+}
+
+function M.wait_gone(ctx, noun, id)
+  local g = GONE[noun] or error("rds.wait_gone: no waiter for " .. tostring(noun), 2)
+  waiter.wait(ctx, M.client(ctx), g.waiter, { [g.key] = id },
+    { what = string.format("%s %s to be deleted", noun, id), timeout = M.WAIT.timeout })
 end
 
 function M.tags(ctx, arn)

@@ -227,7 +227,7 @@ return resource.define "aws.rds.instance" {
       rds.delete(ctx, "DeleteDBInstance", { DBInstanceIdentifier = id }, prior,
         { not_found = "DBInstanceNotFound", snapshot_exists = "DBSnapshotAlreadyExists" })
     end
-    rds.wait_gone(ctx, "DB instance", id, rds.instance, "DBInstanceStatus")
+    rds.wait_gone(ctx, "DB instance", id)
   end,
 
   import = function(ctx, id)

@@ -21,14 +21,15 @@
 --        SOA and NS, which a new zone holds at its apex
 --
 -- botocore polls every 30 s, 60 times. Changes usually settle within a
--- minute, so wpo starts at 5 s and backs off to 30 s, for 30 minutes at most.
+-- minute, so wpo looks again after typekit.FIRST_POLL (at most POLL.interval)
+-- and doubles the pause up to botocore's 30 s, for 30 minutes at most.
 -- POLL is a module table so that tests can make it short.
 local aws = require "wpo.aws"
 local log = require "wpo.log"
 
 local M = {}
 
-M.POLL = { interval = 5, backoff = 1.5, max_interval = 30, timeout = 1800 }
+M.POLL = { interval = 1, backoff = 2, max_interval = 30, timeout = 1800 }
 
 function M.wait(ctx, change_info, what)
   if not change_info or change_info.Status == "INSYNC" then return end
@@ -38,7 +39,8 @@ function M.wait(ctx, change_info, what)
     return info.Status == "INSYNC", info.Status
   end, { what = string.format("%s (%s) to reach every Route 53 server (change %s)", what, ctx.address,
       tostring(change_info.Id)),
-    interval = M.POLL.interval, backoff = M.POLL.backoff, max_interval = M.POLL.max_interval,
+    interval = M.POLL.interval, first = math.min(require("wpo.aws.typekit").FIRST_POLL, M.POLL.interval),
+    backoff = M.POLL.backoff, max_interval = M.POLL.max_interval,
     timeout = M.POLL.timeout })
 end
 
