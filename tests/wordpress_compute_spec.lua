@@ -379,6 +379,7 @@ return s
     end)
 
     it("checks service.ecr_tag at plan time: a missing repository or tag refuses the plan, reading only", function()
+      local ecr = client("ecr")
       local fx = fixtures()
       local path = script(dir, fx, ', ecr_tag = "v2"')
       local r = wpo({ "plan", path })
