@@ -150,22 +150,26 @@ local OPTION_KEYS = {
   confirm = true, interrupt = true,
 }
 
--- rollout.run(opts) -> report, exit (see the header). report = { record,
--- rows = { {stack, from, to, result, changes, duration}... }, stopped = reason | nil }
-function M.run(opts)
+-- ---- rollout.run, in stages: a Rollout holds what they share ----
+local Rollout = {}
+Rollout.__index = Rollout
+
+local function check_run_options(opts)
   for k in pairs(opts) do
     if not OPTION_KEYS[k] then
       local valid = text.sorted_keys(OPTION_KEYS)
-      error(string.format("rollout.run: unknown option '%s' (valid: %s)", tostring(k), table.concat(valid, ", ")), 2)
+      error(string.format("rollout.run: unknown option '%s' (valid: %s)", tostring(k), table.concat(valid, ", ")), 3)
     end
   end
   assert(opts.executor and opts.executor.plan and opts.executor.apply, "rollout.run: executor with plan and apply")
-  local log = opts.log or function(line) io.stderr:write(line, "\n") end
-  local now = opts.now or function() return require("wpo.core.loop").now() / 1000 end
+end
+
+-- The record to run: the resumed one, or a new one over the stacks in
+-- waves. -> record, max_parallel | nil, err
+local function open_record(opts)
   local max_parallel = opts.max_parallel or 4
-  local record
   if opts.resume then
-    record = opts.resume
+    local record = opts.resume
     if record.version ~= M.RECORD_VERSION then
       return nil, errors.new { code = "BadRollout", message = "the rollout record has version " ..
         tostring(record.version) .. "; this wpo reads version " .. M.RECORD_VERSION }
@@ -173,106 +177,103 @@ function M.run(opts)
     record.resumed = (record.resumed or 0) + 1
     max_parallel = opts.max_parallel or math.tointeger(record.max_parallel) or max_parallel
     record.max_parallel = max_parallel
-  else
-    local stacks = opts.stacks or {}
-    if #stacks == 0 then return fail("no stacks to roll out") end
-    local waves, err = M.parse_waves(opts.waves or "10%,50%,100%")
-    if not waves then return nil, err end
-    opts.waves_text = type(opts.waves) == "string" and opts.waves or "10%,50%,100%"
-    opts.max_parallel = max_parallel
-    record = new_record(opts, stacks, M.plan_waves(#stacks, opts.canary or 1, waves))
+    return record, max_parallel
   end
-  local keep_going = opts.keep_going
-  if keep_going == nil then keep_going = record.keep_going end
-  local persist = opts.record or function() end
+  local stacks = opts.stacks or {}
+  if #stacks == 0 then return fail("no stacks to roll out") end
+  local waves, err = M.parse_waves(opts.waves or "10%,50%,100%")
+  if not waves then return nil, err end
+  opts.waves_text = type(opts.waves) == "string" and opts.waves or "10%,50%,100%"
+  opts.max_parallel = max_parallel
+  return new_record(opts, stacks, M.plan_waves(#stacks, opts.canary or 1, waves)), max_parallel
+end
 
-  local todo = {}
-  for _, s in ipairs(record.stacks) do
-    if s.status ~= "done" then
-      s.status, s.error = "pending", nil
-      todo[#todo + 1] = s
-    end
-  end
-  persist(record)
+-- What the executor is handed for stack s
+function Rollout:target(s)
+  s.memo = s.memo or {}
+  local record, persist = self.record, self.persist
+  return { path = s.path, ref = record.ref, memo = s.memo, save = function() persist(record) end }
+end
 
-  -- 1. plan
-  local planned = {}
-  local function target(s)
-    s.memo = s.memo or {}
-    return { path = s.path, ref = record.ref, memo = s.memo, save = function() persist(record) end }
-  end
-
-  run_parallel(todo, max_parallel, function(s)
-    local t0 = now()
-    local ok, result = pcall(opts.executor.plan, target(s))
+-- 1. Plan every stack still to do, max_parallel at once. -> plans failed
+function Rollout:plan_all()
+  run_parallel(self.todo, self.max_parallel, function(s)
+    local t0 = self.now()
+    local ok, result = pcall(self.executor.plan, self:target(s))
     if not ok then result = { ok = false, err = result } end
-    planned[s] = result
-    s.plan_seconds = now() - t0
+    self.planned[s] = result
+    s.plan_seconds = self.now() - t0
     if result.ok then
       s.from = result.from and gitmod.describe(result.from) or "(new)"
-      s.to = result.to and gitmod.describe(result.to) or record.ref
+      s.to = result.to and gitmod.describe(result.to) or self.record.ref
       s.counts = result.counts
     else
       s.status, s.error = "failed", "plan: " .. message_of(result.err)
     end
   end)
-  local plan_failed = 0
-  for _, s in ipairs(todo) do if s.status == "failed" then plan_failed = plan_failed + 1 end end
+  local failed = 0
+  for _, s in ipairs(self.todo) do if s.status == "failed" then failed = failed + 1 end end
+  return failed
+end
 
-  local function release_all()
-    if opts.executor.release then
-      for _, result in pairs(planned) do pcall(opts.executor.release, result.planned) end
+-- Let the executor drop what it holds for each plan
+function Rollout:release_all()
+  if self.executor.release then
+    for _, result in pairs(self.planned) do pcall(self.executor.release, result.planned) end
+  end
+end
+
+-- Each stack's plan, or why it failed, logged
+function Rollout:log_plans(failed_only)
+  for _, s in ipairs(self.todo) do
+    if s.status == "failed" then
+      self.log(string.format("%s: %s", s.path, s.error))
+    elseif not failed_only then
+      self.log(string.format("%s: %s → %s: %s", s.path, s.from, s.to, counts_text(s.counts)))
     end
   end
+end
 
-  if opts.dry_run then
-    for _, s in ipairs(todo) do
-      if s.status == "failed" then
-        log(string.format("%s: %s", s.path, s.error))
-      else
-        log(string.format("%s: %s → %s: %s", s.path, s.from, s.to, counts_text(s.counts)))
-      end
-      if s.status ~= "failed" then s.status = "pending" end
-    end
-    release_all()
-    return M.report(record, plan_failed > 0 and "dry run; some plans failed" or "dry run"), plan_failed > 0 and 1 or 0
-  end
+-- SIGINT/SIGTERM: start no new stack; the executor may say more
+function Rollout:watch_interrupts()
+  self.prev_handler = task.on_interrupt(function(n)
+    self.interrupted = true
+    if not self.stop then self.stop = "interrupted" end
+    local message = self.executor.interrupt and self.executor.interrupt(n)
+    self.log(message or (n == 1 and "Interrupt: starting no new stack; waiting for the running ones to finish"
+      or "Interrupt: still waiting for the running stacks to finish"))
+  end)
+end
 
-  persist(record)
-  if plan_failed > 0 and not keep_going then
-    for _, s in ipairs(todo) do
-      if s.status == "failed" then log(string.format("%s: %s", s.path, s.error)) end
-    end
-    release_all()
-    local report = M.report(record, string.format("%d plan(s) failed; nothing applied", plan_failed))
-    return report, 1
+-- Apply one planned stack, recording how it went
+function Rollout:apply_one(s)
+  local log = self.log
+  s.status = "running"
+  log(string.format("  %s: applying %s → %s", s.path, s.from, s.to))
+  local t0 = self.now()
+  local ok, result = pcall(self.executor.apply, self:target(s), self.planned[s].planned)
+  if not ok then result = { ok = false, err = result } end
+  s.seconds = self.now() - t0
+  if result.ok then
+    s.status = "done"
+    s.counts = result.counts or s.counts
+    if result.to then s.to = gitmod.describe(result.to) end
+    log(string.format("  %s: done (%d change(s), %s)", s.path, count_changes(s.counts), text.duration(s.seconds)))
+  else
+    s.status, s.error = "failed", message_of(result.err)
+    self.failures = self.failures + 1
+    if not self.keep_going and not self.stop then self.stop = s.path .. " failed" end
+    log(string.format("  %s: FAILED: %s", s.path, s.error))
+    for _, line in ipairs(result.details or {}) do log("    " .. line) end
   end
-  for _, s in ipairs(todo) do
-    if s.status ~= "failed" then
-      log(string.format("%s: %s → %s: %s", s.path, s.from, s.to, counts_text(s.counts)))
-    end
-  end
-  if opts.confirm and not opts.confirm(record) then
-    release_all()
-    return M.report(record, "cancelled; nothing applied"), 1
-  end
+  self.record.updated = os.time()
+  self.persist(self.record)
+end
 
-  local stop, interrupted
-  local prev_handler
-  if opts.interrupt then
-    prev_handler = task.on_interrupt(function(n)
-      interrupted = true
-      if not stop then stop = "interrupted" end
-      local message = opts.executor.interrupt and opts.executor.interrupt(n)
-      log(message or (n == 1 and "Interrupt: starting no new stack; waiting for the running ones to finish"
-        or "Interrupt: still waiting for the running stacks to finish"))
-    end)
-  end
-
-  -- 2. apply, wave by wave
-  local failures = plan_failed
+-- 2. Apply wave by wave, stopping at a failure unless keep_going
+function Rollout:apply_waves()
   local waves = {}
-  for _, s in ipairs(todo) do
+  for _, s in ipairs(self.todo) do
     if s.status == "pending" then
       waves[s.wave] = waves[s.wave] or { label = s.wave_label, stacks = {} }
       table.insert(waves[s.wave].stacks, s)
@@ -282,37 +283,66 @@ function M.run(opts)
   table.sort(order)
   for n, index in ipairs(order) do
     local wave = waves[index]
-    if interrupted or (stop and not keep_going) then break end
-    log(string.format("wave %d/%d (%s): %d stack(s)", n, #order, wave.label, #wave.stacks))
-    run_parallel(wave.stacks, max_parallel, function(s)
-      s.status = "running"
-      log(string.format("  %s: applying %s → %s", s.path, s.from, s.to))
-      local t0 = now()
-      local ok, result = pcall(opts.executor.apply, target(s), planned[s].planned)
-      if not ok then result = { ok = false, err = result } end
-      s.seconds = now() - t0
-      if result.ok then
-        s.status = "done"
-        s.counts = result.counts or s.counts
-        if result.to then s.to = gitmod.describe(result.to) end
-        log(string.format("  %s: done (%d change(s), %s)", s.path, count_changes(s.counts), text.duration(s.seconds)))
-      else
-        s.status, s.error = "failed", message_of(result.err)
-        failures = failures + 1
-        if not keep_going and not stop then stop = s.path .. " failed" end
-        log(string.format("  %s: FAILED: %s", s.path, s.error))
-        for _, line in ipairs(result.details or {}) do log("    " .. line) end
-      end
-      record.updated = os.time()
-      persist(record)
-    end, function() return not interrupted and (keep_going or not stop) end)
+    if self.interrupted or (self.stop and not self.keep_going) then break end
+    self.log(string.format("wave %d/%d (%s): %d stack(s)", n, #order, wave.label, #wave.stacks))
+    run_parallel(wave.stacks, self.max_parallel, function(s) self:apply_one(s) end,
+      function() return not self.interrupted and (self.keep_going or not self.stop) end)
   end
-  if opts.interrupt then task.on_interrupt(prev_handler) end
-  release_all()
-  local reason = stop and (stop .. "; later stacks not started (--resume continues)") or nil
+end
+
+-- rollout.run(opts) -> report, exit (see the header). report = { record,
+-- rows = { {stack, from, to, result, changes, duration}... }, stopped = reason | nil }
+function M.run(opts)
+  check_run_options(opts)
+  local record, max_parallel = open_record(opts)
+  if not record then return nil, max_parallel end
+  local keep_going = opts.keep_going
+  if keep_going == nil then keep_going = record.keep_going end
+  local r = setmetatable({ record = record, max_parallel = max_parallel, keep_going = keep_going,
+    executor = opts.executor, persist = opts.record or function() end,
+    log = opts.log or function(line) io.stderr:write(line, "\n") end,
+    now = opts.now or function() return require("wpo.core.loop").now() / 1000 end,
+    todo = {}, planned = {}, failures = 0 }, Rollout)
+  for _, s in ipairs(record.stacks) do
+    if s.status ~= "done" then
+      s.status, s.error = "pending", nil
+      r.todo[#r.todo + 1] = s
+    end
+  end
+  r.persist(record)
+
+  local plan_failed = r:plan_all()
+  if opts.dry_run then
+    r:log_plans(false)
+    for _, s in ipairs(r.todo) do if s.status ~= "failed" then s.status = "pending" end end
+    r:release_all()
+    return M.report(record, plan_failed > 0 and "dry run; some plans failed" or "dry run"), plan_failed > 0 and 1 or 0
+  end
+  r.persist(record)
+  if plan_failed > 0 and not keep_going then
+    r:log_plans(true)
+    r:release_all()
+    return M.report(record, string.format("%d plan(s) failed; nothing applied", plan_failed)), 1
+  end
+  for _, s in ipairs(r.todo) do
+    if s.status ~= "failed" then
+      r.log(string.format("%s: %s → %s: %s", s.path, s.from, s.to, counts_text(s.counts)))
+    end
+  end
+  if opts.confirm and not opts.confirm(record) then
+    r:release_all()
+    return M.report(record, "cancelled; nothing applied"), 1
+  end
+
+  if opts.interrupt then r:watch_interrupts() end
+  r.failures = plan_failed
+  r:apply_waves()
+  if opts.interrupt then task.on_interrupt(r.prev_handler) end
+  r:release_all()
+  local reason = r.stop and (r.stop .. "; later stacks not started (--resume continues)") or nil
   local unfinished = false
   for _, s in ipairs(record.stacks) do if s.status ~= "done" then unfinished = true end end
-  return M.report(record, reason), (failures > 0 or unfinished) and 1 or 0
+  return M.report(record, reason), (r.failures > 0 or unfinished) and 1 or 0
 end
 
 -- rollout.report(record, stopped) -> { record, rows, stopped }
