@@ -102,11 +102,9 @@ describe("compute, service and load-balancer types against fakeaws", function()
 
   setup(function()
     if aws.set_wait_scale then aws.set_wait_scale(0.001) end
-    kit.wait_scale = 0.001
   end)
   teardown(function()
     if aws.set_wait_scale then aws.set_wait_scale(nil) end
-    kit.wait_scale = nil
   end)
   before_each(function()
     f = suite.f

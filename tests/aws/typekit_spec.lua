@@ -94,3 +94,42 @@ describe("wpo.aws.typekit diffs", function()
     assert.is_false(kit.contains({ 1, 2 }, { 1, 2, 3 }))
   end)
 end)
+
+describe("wpo.aws.typekit.wait", function()
+  local aws = require "wpo.aws"
+  setup(function() aws.set_wait_scale(0.001) end)
+  teardown(function() aws.set_wait_scale(nil) end)
+
+  local function ctx()
+    local c = { address = "aws.rds.cluster.db", where = "s.lua:3", notes = {} }
+    function c.log(self, fmt, ...) self.notes[#self.notes + 1] = string.format(fmt, ...) end
+    return c
+  end
+
+  it("returns what the check gives, noting each new state once", function()
+    local c, n = ctx(), 0
+    local states = { "creating", "creating", "backing-up", "available" }
+    local got = kit.wait(c, function()
+      n = n + 1
+      if states[n] == "available" then return "done" end
+      return nil, states[n]
+    end, { what = "the cluster", interval = 1 })
+    assert.are.equal("done", got)
+    assert.are.same({ "waiting for the cluster (now: creating)", "waiting for the cluster (now: backing-up)" }, c.notes)
+  end)
+
+  it("times out as an error about the resource, its address in the message unless prefix = false", function()
+    local c = ctx()
+    local ok, err = pcall(kit.wait, c, function() return nil, "modifying" end,
+      { what = "the cluster to settle", timeout = 5, interval = 1 })
+    assert.is_false(ok)
+    assert.is_true(errors.is(err))
+    assert.are.equal("WaitTimeout", err.code)
+    assert.are.equal("aws.rds.cluster.db", err.address)
+    assert.are.equal("s.lua:3", err.where)
+    assert.matches("waiting for aws%.rds%.cluster%.db: the cluster to settle %(last state: modifying%)", err.message)
+    ok, err = pcall(kit.wait, c, function() return nil, "x" end,
+      { what = "DB cluster db to settle", prefix = false, timeout = 1, interval = 1 })
+    assert.matches("waiting for DB cluster db to settle %(last state: x%)", err.message)
+  end)
+end)

@@ -58,14 +58,12 @@
 --   typekit.code(err) -> the code of an error AWS answered | nil
 --   typekit.fail(ctx, code, fmt, ...)             ctx:fail, for a context built by a test too
 -- Waits:
---   typekit.wait(ctx, check, opts) -> aws.wait with the resource's address in
---        `what` and progress notes; polling intervals scaled by WPO_WAIT_SCALE
---        (tests against fakeaws) — by aws.wait itself when it has a time scale
---        (aws.wait_scale), else here (intervals only, never the timeout);
---        the second poll FIRST_POLL (0.25) s after the first, then doubling up
---        to the interval (typekit.schedule)
---        (the data-tier types still wait through wpo.aws.data_common.wait and
---        the EC2 ones through wpo.aws.ec2.common.wait)
+--   typekit.wait(ctx, check, opts) -> the one wait of every type: aws.wait with
+--        the resource's address in `what`, state changes as progress notes, a
+--        timeout raised about the resource; every duration scaled by
+--        WPO_WAIT_SCALE (tests against fakeaws); the second poll FIRST_POLL
+--        (0.25) s after the first, then doubling up to the interval
+--        (typekit.schedule). botocore's waiters: wpo.aws.waiter.
 -- Lists AWS holds as sets, and diffs:
 --   typekit.same_set(a, b) -> boolean              lists equal as sets
 --   typekit.as_prior_order(observed, prior) -> prior when it holds the same set, else observed as AWS
@@ -185,17 +183,6 @@ function M.code(err)
   return nil
 end
 
--- The scale applied to polling intervals; read from WPO_WAIT_SCALE on first use.
-M.wait_scale = nil
-
-local function scale()
-  if M.wait_scale == nil then
-    local s = tonumber(os.getenv("WPO_WAIT_SCALE") or "")
-    M.wait_scale = (s and s >= 0) and s or 1
-  end
-  return M.wait_scale
-end
-
 -- The poll schedule of every wait: the first poll at once, the second
 -- FIRST_POLL seconds later (not the full interval: what AWS finishes quickly
 -- is seen quickly), each next pause doubled up to the interval (a botocore
@@ -216,24 +203,32 @@ function M.schedule(o)
   return o
 end
 
--- typekit.wait(ctx, check, { what, timeout, first, interval, backoff, max_interval })
+-- typekit.wait(ctx, check, opts) -> what check returned: the one wait of the
+-- resource types, over aws.wait (WPO_WAIT_SCALE scales every duration there).
+--   opts: what (said after "<address>: ", or alone with prefix = false when
+--   it names the object already), timeout (s, aws.wait's 600 by default),
+--   interval, backoff, max_interval, first (the schedule: typekit.schedule).
+-- Each new state check reports is a progress note; a timeout is a
+-- WaitTimeout about the resource (its address and file:line).
 function M.wait(ctx, check, opts)
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
-  M.schedule(o)
-  if not aws.wait_scale then
-    local s = scale()
-    o.interval = (o.interval or 5) * s
-    if o.first then o.first = o.first * s end
-    o.max_interval = (o.max_interval or 60) * s
-  end
-  o.what = (ctx.address and (ctx.address .. ": ") or "") .. (o.what or "the change to finish")
-  o.progress = o.progress or function(info)
-    if info.attempt == 1 or info.attempt % 6 == 0 then
-      ctx:log("waiting for %s (%s)", opts.what or "the change", tostring(info.state))
+  opts = opts or {}
+  local o = M.schedule { timeout = opts.timeout, interval = opts.interval, backoff = opts.backoff,
+    max_interval = opts.max_interval, first = opts.first }
+  local what = opts.what or "the change to finish"
+  o.what = (opts.prefix ~= false and ctx.address) and (ctx.address .. ": " .. what) or what
+  local last
+  o.progress = function(info)
+    if info.state ~= nil and info.state ~= last then
+      last = info.state
+      ctx:log("waiting for %s (now: %s)", what, tostring(info.state))
     end
   end
-  return aws.wait(check, o)
+  local ok, a, b = pcall(aws.wait, check, o)
+  if ok then return a, b end
+  if errors.is(a) and a.code == "WaitTimeout" and a.address == nil then
+    a.address, a.where = ctx.address, ctx.where
+  end
+  error(a, 0)
 end
 
 function M.same_set(a, b)

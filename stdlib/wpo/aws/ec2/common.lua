@@ -13,7 +13,7 @@
 --        -> a type's find: those objects, each through observe(ctx, object)
 --   common.call_unless(ctx, op, params, codes) -> result | nil, err for those codes
 --   common.describe_one(ctx, op, ids_member, id, list_key, gone_codes) -> object | nil
---   common.wait(ctx, what, check, timing) -> aws.wait naming the resource;
+--   common.wait(ctx, what, check, timing) -> typekit.wait with EC2's timings;
 --        timing = { timeout, interval, backoff, max_interval } (seconds)
 --   common.delete_retrying(ctx, what, fn, opts) -> calls fn() until it does not
 --        raise one of opts.retry (default DependencyViolation); gone codes
@@ -122,20 +122,10 @@ local function noun(ctx)
 end
 
 function M.wait(ctx, what, check, timing)
-  local aws = require "wpo.aws"
   timing = timing or M.TIMING.available
-  local last
-  return aws.wait(check, {
-    what = noun(ctx) .. " " .. what, timeout = timing.timeout, interval = timing.interval,
-    first = math.min(require("wpo.aws.typekit").FIRST_POLL, timing.interval),
-    backoff = timing.backoff, max_interval = timing.max_interval,
-    progress = function(info)
-      if info.state ~= nil and info.state ~= last then
-        last = info.state
-        ctx:log("waiting for it %s (now: %s)", what, tostring(info.state))
-      end
-    end,
-  })
+  return kit.wait(ctx, check, { what = noun(ctx) .. " " .. what, prefix = false, timeout = timing.timeout,
+    interval = timing.interval, first = math.min(kit.FIRST_POLL, timing.interval), backoff = timing.backoff,
+    max_interval = timing.max_interval })
 end
 
 function M.delete_retrying(ctx, what, fn, opts)

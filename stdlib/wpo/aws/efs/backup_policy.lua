@@ -4,7 +4,6 @@
 --   status          "ENABLED" (default) | "DISABLED", in place
 -- The id is the file system's. read answers the settled status (ENABLING
 -- reads as ENABLED); delete turns backups off (the file system may stay).
-local common = require "wpo.aws.data_common"
 local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
@@ -23,20 +22,20 @@ end
 
 -- put the status, after any transition under way has finished
 local function put(ctx, fs_id, want)
-  local now = common.wait(ctx, "the backup policy of " .. fs_id .. " to settle", function()
+  local now = kit.wait(ctx, function()
     local s = status(ctx, fs_id)
     if s == nil then ctx:fail("NotFound", "file system %s does not exist", fs_id) end
     if SETTLED[s] then return nil, s end
     return s
-  end, efs.WAIT)
+  end, { what = "the backup policy of " .. fs_id .. " to settle", prefix = false, timeout = efs.WAIT.timeout, interval = efs.WAIT.interval })
   if now ~= want then
     efs.client(ctx):call("PutBackupPolicy", { FileSystemId = fs_id, BackupPolicy = { Status = want } })
-    common.wait(ctx, "the backup policy of " .. fs_id .. " to become " .. want, function()
+    kit.wait(ctx, function()
       local s = status(ctx, fs_id)
       if s == nil then ctx:fail("NotFound", "file system %s does not exist", fs_id) end
       if s == want then return s end
       return nil, s
-    end, efs.WAIT)
+    end, { what = "the backup policy of " .. fs_id .. " to become " .. want, prefix = false, timeout = efs.WAIT.timeout, interval = efs.WAIT.interval })
   end
 end
 

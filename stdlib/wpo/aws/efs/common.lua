@@ -2,7 +2,6 @@
 -- that answer nil when the object is gone (or going), waits on
 -- LifeCycleState (EFS has no botocore waiters: polls every 5 s, as the AWS
 -- CLI's own efs examples do), tags by resource id.
-local common = require "wpo.aws.data_common"
 local kit = require "wpo.aws.typekit"
 
 local M = {}
@@ -40,21 +39,21 @@ end
 
 -- wait until describe(ctx, id).LifeCycleState is "available"
 function M.available(ctx, noun, id, describe)
-  return common.wait(ctx, string.format("%s %s to become available", noun, id), function()
+  return kit.wait(ctx, function()
     local obj = describe(ctx, id)
     if not obj then ctx:fail("NotFound", "%s %s disappeared while waiting for it", noun, id) end
     if obj.LifeCycleState == "available" then return obj end
     if obj.LifeCycleState == "error" then ctx:fail("InvalidState", "%s %s is in the error state", noun, id) end
     return nil, obj.LifeCycleState
-  end, M.WAIT)
+  end, { what = string.format("%s %s to become available", noun, id), prefix = false, timeout = M.WAIT.timeout, interval = M.WAIT.interval })
 end
 
 function M.gone(ctx, noun, id, describe)
-  common.wait(ctx, string.format("%s %s to be deleted", noun, id), function()
+  kit.wait(ctx, function()
     local obj = describe(ctx, id)
     if not obj then return true end
     return nil, obj.LifeCycleState
-  end, M.WAIT)
+  end, { what = string.format("%s %s to be deleted", noun, id), prefix = false, timeout = M.WAIT.timeout, interval = M.WAIT.interval })
 end
 
 function M.update_tags(ctx, id, old, new)

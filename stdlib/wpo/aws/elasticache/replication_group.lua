@@ -23,7 +23,6 @@
 --
 -- Outputs: id (the replication group id), arn, primary_endpoint,
 -- reader_endpoint, port, member_clusters, auth_token_version.
-local common = require "wpo.aws.data_common"
 local ec = require "wpo.aws.elasticache.common"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
@@ -52,13 +51,13 @@ local function member(ctx, id)
 end
 
 local function available(ctx, id)
-  return common.wait(ctx, "replication group " .. id .. " to become available", function()
+  return kit.wait(ctx, function()
     local g = describe(ctx, id)
     if not g then ctx:fail("NotFound", "replication group %s disappeared while waiting for it", id) end
     if g.Status == "available" then return g end
     if g.Status == "create-failed" then ctx:fail("CreateFailed", "replication group %s failed to create", id) end
     return nil, g.Status
-  end, WAIT)
+  end, { what = "replication group " .. id .. " to become available", prefix = false, timeout = WAIT.timeout, interval = WAIT.interval })
 end
 
 local function token(ctx, want)

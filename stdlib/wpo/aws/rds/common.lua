@@ -5,7 +5,6 @@
 -- wpo:address tag (RDS identifiers are names: a create after a crash or a
 -- lost answer finds the object by its name), final snapshot names and the master password
 -- read from Secrets Manager.
-local common = require "wpo.aws.data_common"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
 local waiter = require "wpo.aws.waiter"
@@ -42,14 +41,14 @@ end
 -- Wait until describe(ctx, id) shows `status` ("available"); fails on a
 -- failed state or when the object disappears.
 function M.wait_status(ctx, noun, id, describe, field, status)
-  return common.wait(ctx, string.format("%s %s to become %s", noun, id, status), function()
+  return kit.wait(ctx, function()
     local obj = describe(ctx, id)
     if not obj then ctx:fail("NotFound", "%s %s disappeared while waiting for it to become %s", noun, id, status) end
     local s = obj[field]
     if s == status then return obj end
     if M.FAILED[s] then ctx:fail("InvalidState", "%s %s is %s", noun, id, s) end
     return nil, s
-  end, M.WAIT)
+  end, { what = string.format("%s %s to become %s", noun, id, status), prefix = false, timeout = M.WAIT.timeout, interval = M.WAIT.interval })
 end
 
 -- Wait until the DB instance or cluster is gone: botocore's DBInstanceDeleted
