@@ -18,8 +18,10 @@ description = {
 dependencies = {
    "lua >= 5.4",
 }
+-- curl's header is checked by the Makefile: Debian keeps it under the
+-- multiarch include directory (/usr/include/<triplet>/curl), where luarocks
+-- does not look
 external_dependencies = {
-   CURL = { header = "curl/curl.h" },
    OPENSSL = { header = "openssl/evp.h" },
    EXPAT = { header = "expat.h" },
    LIBGIT2 = { header = "git2.h" },

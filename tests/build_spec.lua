@@ -21,4 +21,21 @@ describe("build", function()
     assert.are.equal(0, v.status, v.stderr)
     assert.matches("^wpo %d", v.stdout)
   end)
+
+  it("builds and installs as a rock into any tree with luarocks --lua-version 5.4", function()
+    -- a copy of the tracked files, so the rock builds from scratch as a user's checkout would
+    local src, tree = h.tmpdir(), h.tmpdir()
+    local r = h.sh(string.format("(cd %s && git ls-files -z | xargs -0 cp --parents -t %s)", h.quote(h.REPO), h.quote(src)))
+    assert.are.equal(0, r.status, r.stderr)
+    r = h.sh(string.format("cd %s && luarocks --lua-version 5.4 --tree %s make wpo-scm-1.rockspec", h.quote(src),
+      h.quote(tree)))
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("wpo scm%-1 is now installed in", r.stdout)
+    local v = h.sh("cd / && env -u WPO_STDLIB " .. h.quote(tree .. "/bin/wpo") .. " validate "
+      .. h.quote(src .. "/stacks/staging.lua"))
+    h.rmrf(src)
+    h.rmrf(tree)
+    assert.are.equal(0, v.status, v.stdout .. v.stderr)
+    assert.matches("^Stack staging is valid: %d+ resources", v.stdout)
+  end)
 end)
