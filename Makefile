@@ -164,14 +164,20 @@ docs: all
 	mkdir -p docs/types
 	WPO_STDLIB=$(CURDIR)/stdlib ./wpo lua tools/typedocs.lua docs/types
 
+# the binary, its Lua library, the manual page made from the command modules
+# and the bash completion script
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wpo
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wpo $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(BUILDDIR)/wpo $(DESTDIR)$(PREFIX)/bin/wpo
 	cd stdlib && find . -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/share/wpo/{} \;
+	$(BUILDDIR)/wpo lua tools/manpage.lua > $(DESTDIR)$(PREFIX)/share/man/man1/wpo.1
+	$(BUILDDIR)/wpo completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wpo
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wpo
 	rm -rf $(DESTDIR)$(PREFIX)/share/wpo
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wpo.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wpo
 
 clean:
 	rm -rf build build-asan wpo

@@ -17,9 +17,24 @@ describe("build", function()
     f:close()
     -- From another directory and without WPO_STDLIB, as an installed binary runs.
     local v = h.sh("cd / && env -u WPO_STDLIB " .. h.quote(prefix .. "/bin/wpo") .. " version")
-    h.rmrf(prefix)
     assert.are.equal(0, v.status, v.stderr)
     assert.matches("^wpo %d", v.stdout)
+    -- the manual page names every command; the bash completion asks the installed wpo
+    local man = h.slurp(prefix .. "/share/man/man1/wpo.1")
+    assert.matches("^%.TH WPO 1", man)
+    for _, name in ipairs({ "plan", "run", "apply", "destroy", "validate", "show", "rollout", "completion" }) do
+      assert.is_truthy(man:find("\\fBwpo " .. name, 1, true), name)
+    end
+    local function complete(words, cword)
+      local script = string.format("PATH=%s:$PATH; source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _wpo; "
+        .. "printf '%%s\\n' \"${COMPREPLY[@]}\"", h.quote(prefix .. "/bin"),
+        h.quote(prefix .. "/share/bash-completion/completions/wpo"), words, cword)
+      return h.sh("cd / && env -u WPO_STDLIB bash -c " .. h.quote(script)).stdout
+    end
+    assert.are.equal("plan\n", complete("wpo pl", 1))
+    assert.are.equal("--detailed-exitcode\n", complete("wpo plan --det", 2))
+    assert.are.equal("list\n", complete("wpo state li", 2))
+    h.rmrf(prefix)
   end)
 
   it("builds and installs as a rock into any tree with luarocks --lua-version 5.4", function()

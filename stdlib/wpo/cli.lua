@@ -28,7 +28,7 @@ end
 -- The order `wpo help` lists them in. A name whose module is absent is not offered.
 M.COMMANDS = {
   "plan", "run", "apply", "destroy", "validate", "show", "refresh", "import", "output", "state", "graph",
-  "history", "rollout", "unlock", "types", "iam-policy", "aws", "lua", "version", "help",
+  "history", "rollout", "unlock", "types", "iam-policy", "aws", "lua", "completion", "version", "help",
 }
 
 local function load_command(name)
