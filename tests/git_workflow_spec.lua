@@ -142,7 +142,7 @@ describe("stacks from git (wpo plan/run/history)", function()
     doc = state(dir)
     assert.is_nil(doc.source)
     assert.are.equal("destroy", doc.history[3].operation)
-    assert.matches("deployed at nothing", wpo(dir, { "history", "stacks/prod.lua" }).stdout)
+    assert.matches("prod has nothing deployed (destroyed, or never applied).", wpo(dir, { "history", "stacks/prod.lua" }).stdout, 1, true)
   end)
 
   it("carries the ref through a saved plan into the history, applied from another directory", function()

@@ -74,8 +74,15 @@ function M.run(opts, args)
     return 0
   end
   io.stdout:write(M.render(history))
-  io.stdout:write(string.format("\n%s is deployed at %s.\n", stack.name,
-    st.source and git.describe(st.source) or "nothing (destroyed, or never applied from git)"))
+  local where
+  if st.source then
+    where = "is deployed at " .. git.describe(st.source)
+  elseif #st:addresses() > 0 then
+    where = "is deployed from files outside git (no commit recorded)"
+  else
+    where = "has nothing deployed (destroyed, or never applied)"
+  end
+  io.stdout:write(string.format("\n%s %s.\n", stack.name, where))
   return 0
 end
 
