@@ -2,6 +2,7 @@
 #
 #   make run          install missing Debian packages, build, run the main job
 #   make check        install what the tests need, build, run every test
+#   make lint         luacheck (.luacheckrc) over every Lua file; part of make check
 #   make check-asan   the whole test suite under AddressSanitizer + UBSan
 #   make check-oom    out of memory at every allocation of each C module's
 #                     entry points, under ASan with leak checking (~5 s)
@@ -22,7 +23,7 @@ DESTDIR  ?=
 BUILD_PKGS := gcc libc6-dev pkg-config liblua5.4-dev lua-cjson-dev \
               libcurl4-openssl-dev libssl-dev libexpat1-dev libgit2-dev
 RUN_PKGS   := ca-certificates git
-TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace
+TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace lua-check
 
 PKGS     = lua5.4 libcurl openssl expat libgit2
 CC      ?= cc
@@ -47,7 +48,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check check-asan check-oom chaos iam-check test tests-c bench models docs install uninstall clean
+.PHONY: all deps deps-test run check lint check-asan check-oom chaos iam-check test tests-c bench models docs install uninstall clean
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -75,6 +76,15 @@ check:
 	@$(MAKE) --no-print-directory deps-test
 	@$(MAKE) --no-print-directory all tests-c
 	@WPO=$(BUILDDIR)/wpo BUILDDIR=$(BUILDDIR) tests/run
+
+# luacheck over the Lua of the repository (.luacheckrc: std lua54, busted in the
+# specs, the generated models left out). Any warning fails it; its last line is
+# a summary tests/run counts as one suite: "lint: 1 passed, 0 failed".
+LUA_DIRS := $(wildcard stdlib stacks tests bench tools)
+lint:
+	@scripts/deps lua-check
+	@if luacheck -q --no-color $(LUA_DIRS); then echo "lint: 1 passed, 0 failed"; \
+	 else echo "lint: 0 passed, 1 failed"; exit 1; fi
 
 # Every suite with the engine and C tests built under ASan + UBSan.
 check-asan:

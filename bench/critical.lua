@@ -241,7 +241,8 @@ function Bench:run(stack, st, destroy, refresh)
   chain = chain + refresh_chain
   local bound = chain * self.opts.latency / 1000
   return { wall = wall, bound = bound, chain = chain, calls = total, resources = #p.actions,
-    refresh_chain = refresh_chain, refresh_wall = refresh_wall, ratio = wall / bound, path = path, plan = p, times = times, latency = self.opts.latency,
+    refresh_chain = refresh_chain, refresh_wall = refresh_wall, ratio = wall / bound, path = path, plan = p, times = times,
+    latency = self.opts.latency,
     counts = (function() local c = {} for k, v in pairs(self.calls) do c[k] = v end return c end)() }
 end
 

@@ -1,6 +1,7 @@
 -- bench/destroy_bench.lua — destroying the whole prod stack (stacks/prod.lua,
--- with protect = false: deletion protection and prevent_destroy off) against tests/fakeaws with --settle 1 (every transition shows once in a
--- describe before it completes) and LATENCY ms per call, with real poll
+-- with protect = false: deletion protection and prevent_destroy off) against
+-- tests/fakeaws with --settle 1 (every transition shows once in a describe
+-- before it completes) and LATENCY ms per call, with real poll
 -- intervals (aws.wait's scale back to WPO_WAIT_SCALE: run it unset). The
 -- stack is first applied with waits scaled down (not measured).
 --

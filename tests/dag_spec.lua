@@ -84,7 +84,7 @@ describe("wpo.core.dag", function()
     g:close(); g:close()
     assert.are.equal("wpo.dag (closed)", tostring(g))
     assert.has_error(function() g:add("b") end)
-    do local h <close> = dag.new() end
+    do local _ <close> = dag.new() end
   end)
 
   it("walks 10,000 nodes with 20,000 edges", function()
@@ -100,7 +100,6 @@ describe("wpo.core.dag", function()
 end)
 
 describe("wpo.core.dag ready order", function()
-  local dag = require "wpo.core.dag"
 
   local function drain(g)
     local out = {}

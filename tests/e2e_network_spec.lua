@@ -177,8 +177,10 @@ describe("wpo against fakeaws (end to end, network)", function()
     local ours = {}
     for _, g in ipairs({ "web", "app", "db" }) do ours[record("aws.ec2.security_group." .. g).id] = g end
     local rules = {}
-    for _, r in pairs(held.ec2["security-group-rule"]) do
-      if ours[r.GroupId] then rules[#rules + 1] = ours[r.GroupId] .. (r.IsEgress and " out " or " in ") .. math.tointeger(r.FromPort) end
+    for _, rule in pairs(held.ec2["security-group-rule"]) do
+      if ours[rule.GroupId] then
+        rules[#rules + 1] = ours[rule.GroupId] .. (rule.IsEgress and " out " or " in ") .. math.tointeger(rule.FromPort)
+      end
     end
     table.sort(rules)      -- and no allow-all egress left on our groups
     assert.are.same({ "app in 8080", "app out 3306", "db in 3306", "web in 443", "web out 8080" }, rules)

@@ -71,14 +71,14 @@ describe("stack AWS settings and providers", function()
     iam:call("CreateRole", { RoleName = "other", AssumeRolePolicyDocument = cjson.encode({ Version = "2012-10-17",
       Statement = { { Effect = "Allow", Principal = { AWS = "*" }, Action = "sts:AssumeRole" } } }) })
     write("edge")
-    local r = h.wpo({ "plan", dir .. "/s.lua" }, { env = f.env })
+    h.wpo({ "plan", dir .. "/s.lua" }, { env = f.env })
     h.write(dir .. "/s2.lua", [[
 local s = wpo.stack { name = "q", region = "eu-west-1",
   aws = { assume_role = { role_arn = "arn:aws:iam::222222222222:role/deployer" } } }
 s:add("aws.ssm.parameter", "home", { name = "/q/home", value = "eu" })
 return s
 ]])
-    r = h.wpo({ "run", dir .. "/s2.lua", "--yes" }, { env = f.env })
+    local r = h.wpo({ "run", dir .. "/s2.lua", "--yes" }, { env = f.env })
     assert.are.equal(1, r.status)
     assert.matches("AssumeRoleFailed: cannot assume the role arn:aws:iam::222222222222:role/deployer", r.stderr)
     assert.matches("AccessDenied", r.stderr)

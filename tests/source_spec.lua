@@ -274,7 +274,8 @@ s.serve_forever()
     local url = "http://deploy:hunter2@127.0.0.1:" .. port .. "/org/infra.git"
     local _, err = core.fetch(url, dir .. "/cache-url", { token = "hunter2", token_from = "the URL", username = "deploy" })
     assert.is_nil(err:find("hunter2", 1, true))
-    assert.matches("authentication failed for http://deploy:%*%*%*@127%.0%.0%.1:%d+/org/infra%.git %(tried: token from the URL as 'deploy'%)", err)
+    assert.matches("authentication failed for http://deploy:%*%*%*@127%.0%.0%.1:%d+/org/infra%.git "
+      .. "%(tried: token from the URL as 'deploy'%)", err)
   end)
 end)
 

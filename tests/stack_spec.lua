@@ -109,6 +109,7 @@ return s
     assert.is_false(ok)
     assert.matches("%-%-var replicaz: the stack declares no variable 'replicaz' %(did you mean 'replicas'%?%)", tostring(err))
     ok, err = pcall(load, files, { vars = { replicas = "many" } })
+    assert.is_false(ok)
     assert.matches("variable 'replicas' is a number, not 'many'", tostring(err))
   end)
 

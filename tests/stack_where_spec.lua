@@ -39,7 +39,8 @@ describe("wpo.stack require", function()
     local dir = h.tmpdir()
     os.execute("mkdir -p " .. h.quote(dir .. "/.git"))
     h.write(dir .. "/wpo", "#!/bin/sh\n")          -- a checkout: the binary beside the stacks
-    h.write(dir .. "/s.lua", "local cidr = require('wpo.cidr')\nreturn wpo.stack { name = 'n' .. cidr.subnet('10.0.0.0/16', 8, 1):gsub('[^%d]', '') }\n")
+    h.write(dir .. "/s.lua", "local cidr = require('wpo.cidr')\n"
+      .. "return wpo.stack { name = 'n' .. cidr.subnet('10.0.0.0/16', 8, 1):gsub('[^%d]', '') }\n")
     local ok, s = pcall(stack.load, dir .. "/s.lua")
     h.rmrf(dir)
     assert.is_true(ok, tostring(s))

@@ -172,7 +172,6 @@ describe("wpo.state.s3 (against fakeaws)", function()
       local seen = { [first] = true }
       local n = 1
       -- drive the event loop (the heartbeat renews every 2/3 s) until two renewals were seen
-      local loop = require "wpo.core.loop"
       local deadline = loop.now() + 20000
       while n < 3 and loop.now() < deadline do
         task.sleep(100)
@@ -264,7 +263,7 @@ describe("wpo.state.s3 (against fakeaws)", function()
       assert.matches("lock_lease is a whole number of seconds, at least 2", raised(function()
         s3backend.new({ type = "s3", bucket = "b", key = "k", lock_lease = 1 }, STACK) end).message)
       local state = require "wpo.state"
-      local function with(backend) return { name = "t", path = "/srv/s.lua", backend = backend } end
+      local function with(config) return { name = "t", path = "/srv/s.lua", backend = config } end
       assert.matches("unknown state backend type 'gcs' %(valid: local, s3%)",
         raised(function() state.backend(with({ type = "gcs" })) end).message)
       assert.matches("the local state backend: unknown key 'bucket' %(valid: encrypt, kms_key_id, path, type%)",

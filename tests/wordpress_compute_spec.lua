@@ -7,7 +7,6 @@
 -- tiers run through the engine against tests/fakeaws: apply, no changes,
 -- an in-place change, and a destroy that empties the Auto Scaling group of
 -- its scale-in-protected instances with no manual step.
-local enginetest = require "enginetest"
 local h = require "helpers"
 
 describe("wpo.wordpress compute, loadbalancer and service tiers", function()

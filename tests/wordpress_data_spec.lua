@@ -299,7 +299,7 @@ return s
       assert.is_nil(after.rds)
       assert.is_nil(after.elasticache)
       assert.is_nil(after.efs)
-      for id, sn in pairs(after.ec2.subnet or {}) do assert.is_table(before.ec2.subnet[id], id .. " left behind") end
+      for id in pairs(after.ec2.subnet or {}) do assert.is_table(before.ec2.subnet[id], id .. " left behind") end
       for id in pairs(after.ec2["security-group"] or {}) do
         assert.is_table(before.ec2["security-group"][id], id .. " left behind")
       end

@@ -437,13 +437,14 @@ end
 local function summarise(p)
   local add_n, change_n, destroy_n = 0, 0, 0
   for _, a in ipairs(p.actions) do
-    if a.replace_of then -- counted with its replace
-    elseif a.action == "create" then add_n = add_n + 1
+    if a.replace_of then goto counted end -- counted with its replace
+    if a.action == "create" then add_n = add_n + 1
     elseif a.action == "update" then change_n = change_n + 1
     elseif a.action == "replace" then
       add_n = add_n + 1
       if not a.cbd then destroy_n = destroy_n + 1 end
     elseif a.action == "delete" then destroy_n = destroy_n + 1 end
+    ::counted::
   end
   return { add = add_n, change = change_n, destroy = destroy_n }
 end

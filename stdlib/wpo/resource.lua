@@ -220,7 +220,7 @@ function M.define(name)
     table.sort(t.attribute_names)
     local outputs = spec.outputs or {}
     for k, v in pairs(outputs) do
-      local oname, ospec = k, {}
+      local oname, ospec = k
       if math.type(k) == "integer" then oname, ospec = v, {} else ospec = v end
       if type(oname) ~= "string" or type(ospec) ~= "table" then
         error("resource.define " .. name .. ": outputs is a list of names or a map of name -> { sensitive = }", 2)
@@ -640,14 +640,14 @@ function M.read(t, ctx, id, prior)
   local observed = t.read(ctx, id, prior)
   local made = prior and tonumber(prior.created)
   if observed ~= nil or not made then return observed end
-  local clock, again, since = M.clock, M.READ_AGAIN, nil
+  local clock, read_again, since = M.clock, M.READ_AGAIN, nil
   while clock.epoch() - made < M.VISIBLE_AFTER_CREATE and not require("wpo.task").cancelled() do
     local now = clock.now()
     if not since then
       since = now
       ctx:log("not found %ds after its create: reading it again until AWS shows it", clock.epoch() - made)
     end
-    local pause = math.min(math.max(again.first, (now - since) * again.fraction), again.max)
+    local pause = math.min(math.max(read_again.first, (now - since) * read_again.fraction), read_again.max)
     if ctx.idle then ctx.idle(function() clock.sleep(pause) end) else clock.sleep(pause) end
     observed = t.read(ctx, id, prior)
     if observed ~= nil then return observed end

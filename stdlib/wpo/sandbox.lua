@@ -104,7 +104,7 @@ local function stdlib_prefix()
 end
 
 -- Budget errors and whatever else stack code raised, as one wpo error.
-local function budget_error(self, err, where)
+local function budget_error(err, where)
   local what
   if err.budget == "memory" then
     what = string.format("the script exceeded its memory budget (%d MiB; --script-memory raises it)",
@@ -164,7 +164,7 @@ function Sandbox:run(fn, ...)
   if r[1] then return table.unpack(r, 2, r.n) end
   local err, where = r[2], user_place(self, r[3])
   if type(err) == "table" and not errors.is(err) and err.budget then
-    error(budget_error(self, err, where), 0)
+    error(budget_error(err, where), 0)
   end
   error(as_error(err, where), 0)
 end

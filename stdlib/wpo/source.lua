@@ -328,7 +328,7 @@ function M.expand(arg, opts)
   end
   -- a local path: the repository holding it (or its nearest existing parent)
   local path = spec.path:gsub("(.)/+$", "%1")
-  local probe, repo = path, nil
+  local probe, repo = path
   while true do
     repo = core.open(probe)
     if repo or probe == "." or probe == "/" then break end

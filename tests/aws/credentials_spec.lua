@@ -246,7 +246,8 @@ describe("wpo.aws.credentials from IMDSv2 and ECS (local stub server)", function
   end)
 
   it("reports an unreachable metadata service in the list of what was tried, quickly", function()
-    local port_proc = io.popen([[/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
+    local port_proc = io.popen([[/usr/bin/python3 -c 'import socket; s = socket.socket(); ]]
+      .. [[s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
     local closed = port_proc:read("l")
     port_proc:close()
     local getenv = awstest.env { HOME = "/nonexistent", AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. closed }

@@ -128,8 +128,8 @@ describe("wpo.aws.typekit.wait", function()
     assert.are.equal("aws.rds.cluster.db", err.address)
     assert.are.equal("s.lua:3", err.where)
     assert.matches("waiting for aws%.rds%.cluster%.db: the cluster to settle %(last state: modifying%)", err.message)
-    ok, err = pcall(kit.wait, c, function() return nil, "x" end,
+    local _, err2 = pcall(kit.wait, c, function() return nil, "x" end,
       { what = "DB cluster db to settle", prefix = false, timeout = 1, interval = 1 })
-    assert.matches("waiting for DB cluster db to settle %(last state: x%)", err.message)
+    assert.matches("waiting for DB cluster db to settle %(last state: x%)", err2.message)
   end)
 end)

@@ -36,7 +36,7 @@ function M.install(opts)
 
   local function due_timers()
     local list = {}
-    for id, op in pairs(pending) do
+    for _, op in pairs(pending) do
       if not op.cancelled and op.due <= fake.now then list[#list + 1] = op end
     end
     table.sort(list, function(a, b) if a.due ~= b.due then return a.due < b.due end return a.id < b.id end)

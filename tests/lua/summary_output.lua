@@ -1,6 +1,6 @@
 -- A busted output handler: a dot per test, every failure with its place and
 -- message, then the line the test aggregator reads: "N passed, N failed, N skipped".
-return function(options)
+return function(_options)
   local busted = require "busted"
   local handler = require "busted.outputHandlers.base"()
 
@@ -17,7 +17,7 @@ return function(options)
     end
   end
 
-  handler.testEnd = function(element, parent, status)
+  handler.testEnd = function(_element, _parent, status)
     io.write(({ success = ".", failure = "F", error = "E", pending = "s" })[status] or "?")
     io.flush()
     return nil, true

@@ -208,8 +208,6 @@ end
 local Env = {}
 Env.__index = Env
 
-local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
-
 function M.start(opts)
   local env = setmetatable({ f = fakeaws.start(opts), dir = h.tmpdir(), clients = {} }, Env)
   return env
@@ -255,8 +253,8 @@ function Env:network()
     azs = { region .. "a", region .. "b", region .. "c" } }
 end
 
-function Env:secret(name, value)
-  return self:client("secretsmanager"):call("CreateSecret", { Name = name, SecretString = value }).ARN
+function Env:secret(name, text)
+  return self:client("secretsmanager"):call("CreateSecret", { Name = name, SecretString = text }).ARN
 end
 
 function Env:write(name, text)

@@ -472,8 +472,8 @@ function M.new(service, opts)
     -- the calls credential sources make (STS, SSO), unsigned when given no credentials
     local copts = { profile = opts.profile, region = region, getenv = opts.getenv, send = opts.transport,
       endpoint = opts.endpoint,
-      call = function(service, op, params, call_region, creds)
-        local c = M.new(service, { region = call_region, credentials = creds or credentials.anonymous(),
+      call = function(call_service, op, params, call_region, creds)
+        local c = M.new(call_service, { region = call_region, credentials = creds or credentials.anonymous(),
           endpoint = opts.endpoint, transport = opts.transport, getenv = opts.getenv, random = opts.random,
           sleep = opts.sleep, now = opts.now, clock = opts.clock })
         return c:call(op, params)
@@ -578,7 +578,7 @@ local function make_error(self, op_name, fields)
 end
 
 -- The decoded error of a non-2xx response.
-local function response_error(self, op_name, op, model, resp)
+local function response_error(self, op, model, resp)
   local ok, e = pcall(self.protocol.parse_error, model, op, resp)
   if not ok or type(e) ~= "table" then e = {} end
   return {
@@ -705,7 +705,7 @@ end
 -- A response decoded -> result, info (a 2xx decoded), or nil, failure
 function Client:decoded(call, resp, elapsed, debug)
   local op_name, op, model = call.op_name, call.op, call.model
-  if resp.status < 200 or resp.status >= 300 then return nil, response_error(self, op_name, op, model, resp) end
+  if resp.status < 200 or resp.status >= 300 then return nil, response_error(self, op, model, resp) end
   local pok, result, request_id = pcall(self.protocol.parse, model, op, resp)
   if not (pok and result) then
     return nil, { code = "InvalidResponse", status = resp.status,

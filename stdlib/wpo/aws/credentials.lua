@@ -106,9 +106,8 @@ function M.parse_ini(text)
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     line = line:gsub("\r$", "")
     local stripped = line:match("^%s*(.-)%s*$")
-    if stripped == "" or stripped:match("^[#;]") then
-      -- comment or blank
-    elseif stripped:match("^%[.*%]$") then
+    if stripped == "" or stripped:match("^[#;]") then goto next_line end -- comment or blank
+    if stripped:match("^%[.*%]$") then
       local name = stripped:match("^%[%s*(.-)%s*%]$")
       current = sections[name] or {}
       sections[name] = current
@@ -119,6 +118,7 @@ function M.parse_ini(text)
         current[k:lower()] = v
       end
     end
+    ::next_line::
   end
   return sections
 end
@@ -659,7 +659,7 @@ local function run_process(argv)
   return out, code or 0
 end
 
-local function process_source(name, command, opts)
+local function process_source(name, command)
   local what = "profile " .. name .. " (credential_process)"
   return { name = what, load = function()
     local argv, serr = M.split_command(command)
@@ -823,7 +823,7 @@ profile_source = function(name, ctx, visited, top)
     return sso_source(name, sso_settings(name, prof, ctx.cfg, ctx.env), ctx.opts)
   end
   if keys then return static_source(keys) end
-  if prof.credential_process then return process_source(name, prof.credential_process, ctx.opts) end
+  if prof.credential_process then return process_source(name, prof.credential_process) end
   return nil
 end
 

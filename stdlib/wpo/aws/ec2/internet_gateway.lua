@@ -50,7 +50,7 @@ return resource.define "aws.ec2.internet_gateway" {
   find = common.tagged("DescribeInternetGateways", "InternetGateways", observe),
 
   create = function(ctx, want, found)
-    local id, attached = nil, ""
+    local attached, id = ""
     if found then
       id, attached = found.id, found.vpc_id
       common.sync_tags(ctx, id, found.tags, want.tags)

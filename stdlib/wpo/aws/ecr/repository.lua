@@ -42,7 +42,7 @@ local function same_key(given, observed)
   return given == observed or observed:sub(-#given - 1) == "/" .. given
 end
 
-local function observe(ctx, repo, tags, prior)
+local function observe(repo, tags, prior)
   local enc = repo.encryptionConfiguration or {}
   local given = prior and prior.inputs and prior.inputs.kms_key
   local key = enc.kmsKey
@@ -98,7 +98,7 @@ end
 local function read(ctx, id, prior)
   local repo = describe(ctx, id)
   if not repo then return nil end
-  return observe(ctx, repo, tags_of(ctx, repo.repositoryArn), prior)
+  return observe(repo, tags_of(ctx, repo.repositoryArn), prior)
 end
 
 return resource.define "aws.ecr.repository" {
@@ -119,7 +119,7 @@ return resource.define "aws.ecr.repository" {
     validate(ctx, want)
     local existing = describe(ctx, want.name)
     if not existing then return {} end
-    local current = observe(ctx, existing, tags_of(ctx, existing.repositoryArn), { inputs = want })
+    local current = observe(existing, tags_of(ctx, existing.repositoryArn), { inputs = want })
     if not kit.owns(ctx, current.tags) then
       ctx:fail("AlreadyExists", "an ECR repository named %s already exists and is not this resource's "
         .. "(no tag %s=%s): import it with 'wpo import', or choose another name", want.name,
@@ -147,7 +147,7 @@ return resource.define "aws.ecr.repository" {
       tags = kit.tag_list(want.tags),
     }
     local repo = aws.required(ctx:aws("ecr"):call("CreateRepository", params), "repository")
-    return observe(ctx, repo, want.tags, { inputs = want })
+    return observe(repo, want.tags, { inputs = want })
   end,
 
   read = read,

@@ -27,7 +27,8 @@ local function put(ctx, fs_id, want)
     if s == nil then ctx:fail("NotFound", "file system %s does not exist", fs_id) end
     if SETTLED[s] then return nil, s end
     return s
-  end, { what = "the backup policy of " .. fs_id .. " to settle", prefix = false, timeout = efs.WAIT.timeout, interval = efs.WAIT.interval })
+  end, { what = "the backup policy of " .. fs_id .. " to settle", prefix = false, timeout = efs.WAIT.timeout,
+    interval = efs.WAIT.interval })
   if now ~= want then
     efs.client(ctx):call("PutBackupPolicy", { FileSystemId = fs_id, BackupPolicy = { Status = want } })
     kit.wait(ctx, function()
@@ -35,7 +36,8 @@ local function put(ctx, fs_id, want)
       if s == nil then ctx:fail("NotFound", "file system %s does not exist", fs_id) end
       if s == want then return s end
       return nil, s
-    end, { what = "the backup policy of " .. fs_id .. " to become " .. want, prefix = false, timeout = efs.WAIT.timeout, interval = efs.WAIT.interval })
+    end, { what = "the backup policy of " .. fs_id .. " to become " .. want, prefix = false,
+      timeout = efs.WAIT.timeout, interval = efs.WAIT.interval })
   end
 end
 

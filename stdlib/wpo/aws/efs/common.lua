@@ -45,7 +45,8 @@ function M.available(ctx, noun, id, describe)
     if obj.LifeCycleState == "available" then return obj end
     if obj.LifeCycleState == "error" then ctx:fail("InvalidState", "%s %s is in the error state", noun, id) end
     return nil, obj.LifeCycleState
-  end, { what = string.format("%s %s to become available", noun, id), prefix = false, timeout = M.WAIT.timeout, interval = M.WAIT.interval })
+  end, { what = string.format("%s %s to become available", noun, id), prefix = false, timeout = M.WAIT.timeout,
+    interval = M.WAIT.interval })
 end
 
 function M.gone(ctx, noun, id, describe)

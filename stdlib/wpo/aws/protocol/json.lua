@@ -29,7 +29,7 @@ function M.parse(model, op, resp)
 end
 
 -- json.parse_error(model, op, resp) -> { code, message, request_id }
-function M.parse_error(model, op, resp)
+function M.parse_error(_model, _op, resp)
   return jsoncodec.error_fields(resp, false)
 end
 

@@ -159,7 +159,7 @@ function M.parse(model, op, resp)
 end
 
 -- query.parse_error(model, op, resp) -> { code, message, request_id }
-function M.parse_error(model, op, resp)
+function M.parse_error(_model, _op, resp)
   local root = resp.body ~= "" and xmlcodec.parse(resp.body)
   if not root then return { request_id = resp.headers["x-amzn-requestid"] } end
   local code, message, rid = xmlcodec.error_fields(root)

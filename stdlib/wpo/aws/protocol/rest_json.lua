@@ -14,7 +14,7 @@ local codec = {
 }
 
 -- rest_json.build(model, meta, op_name, op, params) -> request
-function M.build(model, meta, op_name, op, params)
+function M.build(model, _meta, _op_name, op, params)
   return rest.build(model, op, params, codec)
 end
 
@@ -45,7 +45,7 @@ function M.parse(model, op, resp)
 end
 
 -- rest_json.parse_error(model, op, resp) -> { code, message, request_id }
-function M.parse_error(model, op, resp)
+function M.parse_error(_model, _op, resp)
   local e = jsoncodec.error_fields(resp, true)
   e.request_id = e.request_id or rest.request_id(resp.headers)
   return e

@@ -17,7 +17,7 @@ local codec = {
 }
 
 -- rest_xml.build(model, meta, op_name, op, params) -> request
-function M.build(model, meta, op_name, op, params)
+function M.build(model, _meta, _op_name, op, params)
   return rest.build(model, op, params, codec)
 end
 
@@ -48,7 +48,7 @@ function M.parse(model, op, resp)
 end
 
 -- rest_xml.parse_error(model, op, resp) -> { code, message, request_id }
-function M.parse_error(model, op, resp)
+function M.parse_error(_model, _op, resp)
   local rid = rest.request_id(resp.headers)
   local root = resp.body ~= "" and xmlcodec.parse(resp.body)
   if not root then return { request_id = rid } end

@@ -43,7 +43,7 @@ local function available(ctx, id)
   return rds.wait_status(ctx, "DB cluster", id, rds.cluster, "Status", "available")
 end
 
-local function observed(ctx, c, prior)
+local function observed(c, prior)
   local prior_inputs = prior and prior.inputs or {}
   local sgs = {}
   for _, g in ipairs(c.VpcSecurityGroups or {}) do sgs[#sgs + 1] = g.VpcSecurityGroupId end
@@ -99,8 +99,8 @@ local function logs_change(old, new)
   return { EnableLogTypes = enable, DisableLogTypes = disable }
 end
 
-local function result(ctx, c, prior, extra)
-  local o = observed(ctx, c, prior)
+local function result(c, prior, extra)
+  local o = observed(c, prior)
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
@@ -165,7 +165,7 @@ return resource.define "aws.rds.cluster" {
     local final = rds.final_snapshot_name(ctx, want.identifier)
     if found then
       local c = available(ctx, want.identifier)
-      return result(ctx, c, { inputs = want }, { final_snapshot_identifier = final,
+      return result(c, { inputs = want }, { final_snapshot_identifier = final,
         master_password_version = kit.secret_version(ctx, want.master_password_secret_arn) })
     end
     local password, version = rds.password(ctx, want)
@@ -186,14 +186,14 @@ return resource.define "aws.rds.cluster" {
     end
     client:call("CreateDBCluster", params)
     local c = available(ctx, want.identifier)
-    return result(ctx, c, { inputs = want }, { final_snapshot_identifier = final, master_password_version = version })
+    return result(c, { inputs = want }, { final_snapshot_identifier = final, master_password_version = version })
   end,
 
   read = function(ctx, id, prior)
     local c = rds.cluster(ctx, id)
     if not c then return nil end
     if c.Status == "deleting" then return resource.deleting(id) end
-    local o = kit.unset_computed(ATTRIBUTES, observed(ctx, c, prior), prior)
+    local o = kit.unset_computed(ATTRIBUTES, observed(c, prior), prior)
     o.master_password_secret_arn = rds.observed_secret(ctx, prior)
     return o
   end,
@@ -232,7 +232,7 @@ return resource.define "aws.rds.cluster" {
     end
     if set.tags then rds.update_tags(ctx, c.DBClusterArn, old.tags, new.tags) end
     if set.tags then c = rds.cluster(ctx, id) or c end
-    return result(ctx, c, { inputs = new }, extra)
+    return result(c, { inputs = new }, extra)
   end,
 
   delete = function(ctx, id, prior)
@@ -280,7 +280,7 @@ return resource.define "aws.rds.cluster" {
     local c = rds.cluster(ctx, id)
     if not c then return nil end
     -- the settings wpo keeps itself start at their defaults
-    return result(ctx, c, nil, { final_snapshot_identifier = rds.final_snapshot_name(ctx, id),
+    return result(c, nil, { final_snapshot_identifier = rds.final_snapshot_name(ctx, id),
       skip_final_snapshot = false, apply_immediately = true, allow_major_version_upgrade = false })
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)

@@ -48,7 +48,8 @@ function M.wait_status(ctx, noun, id, describe, field, status)
     if s == status then return obj end
     if M.FAILED[s] then ctx:fail("InvalidState", "%s %s is %s", noun, id, s) end
     return nil, s
-  end, { what = string.format("%s %s to become %s", noun, id, status), prefix = false, timeout = M.WAIT.timeout, interval = M.WAIT.interval })
+  end, { what = string.format("%s %s to become %s", noun, id, status), prefix = false, timeout = M.WAIT.timeout,
+    interval = M.WAIT.interval })
 end
 
 -- Wait until the DB instance or cluster is gone: botocore's DBInstanceDeleted
