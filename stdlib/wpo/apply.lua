@@ -33,6 +33,7 @@
 local dag = require "wpo.core.dag"
 local errors = require "wpo.errors"
 local json = require "wpo.json"
+local readcache = require "wpo.aws.readcache"
 local check_options = require("wpo.options").check
 local log = require "wpo.log"
 local loop = require "wpo.core.loop"
@@ -42,6 +43,7 @@ local sys = require "wpo.core.sys"
 local task = require "wpo.task"
 local text = require "wpo.text"
 local value = require "wpo.value"
+local plan = require "wpo.plan"
 
 local M = {}
 
@@ -442,7 +444,7 @@ local function update_outputs(stack, st, destroying)
         if x == nil then error("missing", 0) end
         return x, (t and ((t.outputs[name] and t.outputs[name].sensitive)
           or (t.attributes[name] and t.attributes[name].sensitive)))
-          or require("wpo.plan").was_sensitive({ prior = r }, name)
+          or plan.was_sensitive({ prior = r }, name)
       end)
       if ok then
         outputs[o.name] = { value = v, sensitive = (o.sensitive or sens) or nil }
@@ -502,7 +504,7 @@ function Run:ctx_for(a, prior, generation)
   return resource.context { address = a.address, type = a.type_def, stack = self.stack.name, region = region,
     aws_settings = aws, where = a.where, prior = prior, lineage = self.st.lineage, generation = generation,
     state_view = resource.state_view(self.st), logger = function(_, msg) reporter:note(a, msg) end,
-    idle = function(fn) return self:idle(fn) end, read_cache = require("wpo.aws.readcache").of(self.st) }
+    idle = function(fn) return self:idle(fn) end, read_cache = readcache.of(self.st) }
 end
 
 function Run:count(a)

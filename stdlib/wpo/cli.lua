@@ -37,6 +37,7 @@ local function load_command(name)
   if not package.searchpath(modname, package.path) and not package.preload[modname] then
     return nil
   end
+  -- the module is named at run time
   return require(modname)
 end
 M.load_command = load_command
@@ -183,6 +184,7 @@ end
 function M.main(argv)
   local name = argv[1]
   if name == nil then
+    -- lazy: the help command's module loads only to print usage
     io.stderr:write(require("wpo.commands.help").overview())
     return M.EXIT_USAGE
   end
@@ -200,6 +202,7 @@ function M.main(argv)
   local ok, status = xpcall(function()
     local opts, args = M.parse(spec, argv, 2)
     if opts.help then
+      -- lazy: the help command's module loads only to print usage
       io.stdout:write(require("wpo.commands.help").command_help(name, spec))
       return M.EXIT_OK
     end

@@ -42,6 +42,7 @@
 local core = require "wpo.core.git"
 local errors = require "wpo.errors"
 local text = require "wpo.text"
+local sys = require "wpo.core.sys"
 
 local M = {}
 
@@ -146,6 +147,7 @@ end
 local function settle(src)
   local id = rawget(src, "opening")
   src.opening = nil
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local opened = require("wpo.task").await(id)
   local repo = opened and opened.repo
   if repo and repo:workdir() ~= src.root then
@@ -322,6 +324,7 @@ function Source:require_function(env)
     end
     local loader, path = search(name)
     if type(loader) ~= "function" then
+      -- the module is named at run time
       if library_has(name) then return require(name) end
       error(errors.new { code = "ModuleNotFound", where = self:caller(),
         message = string.format("module '%s' not found: no %s in %s, and wpo's library has none",
@@ -372,7 +375,7 @@ function Source:provenance()
   end
   return {
     repo = url, ref = self.ref, commit = self.commit, short = self.short, dirty = dirty,
-    time = os.time(), user = require("wpo.core.sys").user(), path = self.path,
+    time = os.time(), user = sys.user(), path = self.path,
     summary = self.summary, committed = self.committed,
   }
 end

@@ -24,6 +24,7 @@
 --   iam.policy(stack, phase) -> policy document (a table; encode with iam.json)
 --   iam.json(doc) -> deterministic JSON text
 local value = require "wpo.value"
+local cjson = require "cjson"
 
 local M = {}
 
@@ -188,7 +189,6 @@ end
 -- JSON with keys in a fixed order, two-space indented.
 local ORDER = { Version = 1, Statement = 2, Sid = 1, Effect = 2, Action = 3, Resource = 4 }
 local function encode(v, indent)
-  local cjson = require "cjson"
   local pad = string.rep("  ", indent)
   if type(v) == "table" then
     if v[1] ~= nil then
@@ -206,7 +206,7 @@ local function encode(v, indent)
     for _, k in ipairs(keys) do parts[#parts + 1] = pad .. "  " .. cjson.encode(k) .. ": " .. encode(v[k], indent + 1) end
     return "{\n" .. table.concat(parts, ",\n") .. "\n" .. pad .. "}"
   end
-  return (require("cjson").encode(v):gsub("\\/", "/"))
+  return (cjson.encode(v):gsub("\\/", "/"))
 end
 
 function M.json(doc) return encode(doc, 0) .. "\n" end

@@ -10,8 +10,11 @@ local value = require "wpo.value"
 
 local M = {}
 
+-- wpo.stack requires this module (a cycle): looked up at the call
 function M.stack(spec) return require("wpo.stack").new(spec) end
+-- wpo.stack requires this module (a cycle): looked up at the call
 function M.var(spec) return require("wpo.stack").var(spec) end
+-- wpo.stack requires this module (a cycle): looked up at the call
 function M.address(handle) return require("wpo.stack").address_of(handle) end
 M.compute = value.compute
 M.format = value.format

@@ -9,6 +9,7 @@ local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 
 local function new_id()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local crypto = require "wpo.core.crypto"
   return crypto.hex(crypto.random(8))
 end
@@ -35,6 +36,7 @@ return resource.define "wpo.null" {
 
   create = function(ctx, want)
     if want.create_delay_ms and want.create_delay_ms > 0 then
+      -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
       local ok, err = require("wpo.task").sleep(want.create_delay_ms)
       if not ok then fail(ctx, "create interrupted: " .. tostring(err)) end
     end

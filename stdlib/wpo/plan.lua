@@ -46,6 +46,11 @@ local check_options = require("wpo.options").check
 local resource = require "wpo.resource"
 local stackmod = require "wpo.stack"
 local value = require "wpo.value"
+local text = require "wpo.text"
+local dag = require "wpo.core.dag"
+local task = require "wpo.task"
+local json = require "wpo.json"
+local readcache = require "wpo.aws.readcache"
 
 local M = {}
 
@@ -59,7 +64,6 @@ end
 
 function M.refresh(stack, st, opts)
   opts = check_options("plan.refresh", opts, { addresses = true, parallelism = true, log = true, progress = true })
-  local task = require "wpo.task"
   local addresses = opts.addresses or st:addresses()
   local sem = task.semaphore(math.max(1, opts.parallelism or 16))
   local drift, failures, tasks = {}, {}, {}
@@ -68,7 +72,7 @@ function M.refresh(stack, st, opts)
     local region, aws = stackmod.aws_for(stack, record.provider)
     local ctx = resource.context { address = address, type = t, stack = stack.name, region = region, aws_settings = aws,
       where = record.where, prior = record, logger = opts.log, lineage = st.lineage, read_only = true,
-      state_view = resource.state_view(st), read_cache = require("wpo.aws.readcache").of(st) }
+      state_view = resource.state_view(st), read_cache = readcache.of(st) }
     return pcall(resource.read, t, ctx, record.id, record)
   end
   for _, address in ipairs(addresses) do
@@ -171,13 +175,12 @@ end
 -- nil: everything)
 local function target_scope(stack, st, opts)
   if not opts.targets or #opts.targets == 0 then return nil, nil end
-  local dag = require "wpo.core.dag"
   local known = {}
   for _, d in ipairs(stack.resources) do known[#known + 1] = d.address end
   for _, a in ipairs(st:addresses()) do if not stack.by_address[a] then known[#known + 1] = a end end
   for _, target in ipairs(opts.targets) do
     if not stack.by_address[target] and not st:get(target) then
-      local near = require("wpo.text").closest(target, known)
+      local near = text.closest(target, known)
       plan_error(nil, nil, "--target %s: no such resource in the stack or its state%s", target,
         near and (" (did you mean " .. near .. "?)") or "")
     end
@@ -476,7 +479,6 @@ function M.run_checks(stack, st, p)
     end
   end
   if #todo == 0 then return end
-  local task = require "wpo.task"
   local failures, tasks = {}, {}
   for i, a in ipairs(todo) do
     tasks[i] = task.spawn(function()
@@ -632,7 +634,7 @@ function M.render(p, opts)
   end
   if not M.has_changes(p) then
     lines[#lines + 1] = string.format("No changes: stack %s matches its script (%s).", p.stack,
-      require("wpo.text").count(#p.actions, "resource"))
+      text.count(#p.actions, "resource"))
   else
     lines[#lines + 1] = string.format("Stack %s: wpo will%s:", p.stack, p.destroy and " destroy" or "")
     lines[#lines + 1] = ""
@@ -675,7 +677,6 @@ end
 -- paths, sensitive names (each true)
 -- (an attribute of type list is written as a JSON array even when empty)
 local function attribute_values(attrs, t, is_sensitive)
-  local json = require "wpo.json"
   local values, unknown, sensitive = {}, {}, {}
   for k, v in pairs(attrs or {}) do
     if is_sensitive(k) then
@@ -720,7 +721,7 @@ local function secret_in_type(t, k)
   return t ~= nil and (sensitive_attr(t, k) or (t.outputs[k] ~= nil and t.outputs[k].sensitive)) or false
 end
 
-local function resource_change(a, json)
+local function resource_change(a)
   local function is_sensitive(k)
     return a.sensitive[k] or secret_in_type(a.type_def, k) or was_sensitive(a, k) or false
   end
@@ -750,7 +751,7 @@ local function resource_change(a, json)
   return rc
 end
 
-local function output_change(o, json)
+local function output_change(o)
   local before, after = json.null, json.null
   if o.before ~= nil and not o.sensitive then before = o.before.value end
   local unknown = false
@@ -782,14 +783,13 @@ end
 -- after_unknown. A replace is one change ("delete","create", or
 -- "create","delete" for create_before_destroy).
 function M.json(p)
-  local json = require "wpo.json"
   local changes = {}
   for _, a in ipairs(p.actions) do
-    if not a.replace_of and a.deposed ~= 0 then changes[#changes + 1] = resource_change(a, json) end
+    if not a.replace_of and a.deposed ~= 0 then changes[#changes + 1] = resource_change(a) end
   end
   local output_changes, prior_outputs = {}, {}
   for _, o in ipairs(p.outputs or {}) do
-    output_changes[o.name] = output_change(o, json)
+    output_changes[o.name] = output_change(o)
     if o.before ~= nil then prior_outputs[o.name] = { value = o.before.value, sensitive = o.sensitive } end
   end
   local drift = {}
@@ -805,7 +805,6 @@ end
 -- values, sensitive_values } } } } }, secrets left out as in M.json.
 -- records: { { address, record } } in order; outputs: the state's outputs.
 function M.state_json(records, outputs)
-  local json = require "wpo.json"
   local resources, outs = {}, {}
   for _, r in ipairs(records) do
     local rec = r.record

@@ -84,6 +84,8 @@
 local errors = require "wpo.errors"
 local text = require "wpo.text"
 local value = require "wpo.value"
+local fs = require "wpo.core.fs"
+local cidr = require "wpo.cidr"
 
 local M = {}
 
@@ -250,7 +252,6 @@ end
 
 -- Every type name a module under the stdlib defines (for suggestions).
 function M.known_types()
-  local fs = require "wpo.core.fs"
   local names, seen = {}, {}
   for n in pairs(registry) do names[#names + 1] = n; seen[n] = true end
   if package.wpo_types then             -- the library built into the binary says which it defines
@@ -292,6 +293,7 @@ function M.get(name)
     local near = text.closest(name, M.known_types())
     return nil, string.format("unknown resource type '%s'%s", name, near and (" (did you mean " .. near .. "?)") or "")
   end
+  -- the module is named at run time
   local t = require(mod)
   if registry[name] ~= t then
     return nil, string.format("module %s does not define the resource type '%s'", mod, name)
@@ -308,7 +310,6 @@ end
 
 -- What is wrong with a CIDR block's text, or nil.
 local function cidr_problem(v)
-  local cidr = require "wpo.cidr"
   local p, err = cidr.parse(v)
   if not p then return "expected a CIDR block like 10.0.0.0/16: " .. err end
   local canon = cidr.canonical(v)
@@ -517,13 +518,14 @@ function Context:aws(service, opts)
     if settings then o.profile, o.assume_role = settings.profile, settings.assume_role end
     for k, v in pairs(opts or {}) do o[k] = v end
     if self.read_only then o.read_only = true end
+    -- lazy: wpo.aws.typekit requires this module (a cycle)
     if o.late == nil then o.late = require("wpo.aws.typekit").late_call(self) end
     if self.read_cache and o.read_cache == nil then
       local role = settings and settings.assume_role
       o.read_cache = self.read_cache:scope(tostring(o.profile or "") .. "\0"
         .. tostring(role and (role.role_arn or role.arn) or ""))
     end
-    self.clients[key] = require("wpo.aws").client(service, o)
+    self.clients[key] = require("wpo.aws").client(service, o)   -- wpo.aws requires this module
   end
   return self.clients[key]
 end
@@ -534,6 +536,7 @@ end
 -- are in the seed too: two stacks declaring the same address never share a
 -- token (AWS would hand one stack the other's object).
 function Context:client_token()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local crypto = require "wpo.core.crypto"
   local seed = table.concat({ self.lineage or "", self.stack or "", self.region or "", self.address,
     tostring(self.generation or 1) }, "\0")
@@ -610,6 +613,7 @@ end
 -- Go on after an unknown outcome? Not once the attempts are spent, nor in a
 -- task being cancelled (a second interrupt: its requests are cut short).
 local function again(err, attempt)
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   return M.outcome_unknown(err) and attempt < M.ATTEMPTS and not require("wpo.task").cancelled()
 end
 
@@ -622,10 +626,12 @@ M.VISIBLE_AFTER_CREATE = 120
 -- The clock of waits for what AWS shows late, in real seconds (AWS's delays
 -- are real: WPO_WAIT_SCALE does not shorten them); tests replace it.
 M.clock = {
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   now = function() return require("wpo.core.loop").now() / 1000 end,   -- monotonic
   epoch = os.time,
   sleep = function(seconds)
     local ms = math.floor(seconds * 1000 + 0.5)
+    -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
     if ms > 0 then require("wpo.task").sleep(ms) end
   end,
 }
@@ -641,6 +647,7 @@ function M.read(t, ctx, id, prior)
   local made = prior and tonumber(prior.created)
   if observed ~= nil or not made then return observed end
   local clock, read_again, since = M.clock, M.READ_AGAIN, nil
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   while clock.epoch() - made < M.VISIBLE_AFTER_CREATE and not require("wpo.task").cancelled() do
     local now = clock.now()
     if not since then
@@ -660,6 +667,7 @@ function M.pause(seconds)
   local scale = tonumber(os.getenv("WPO_WAIT_SCALE") or "")
   if not scale or scale <= 0 then scale = 1 end
   local ms = math.floor(seconds * scale * 1000 + 0.5)
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   if ms > 0 then require("wpo.task").sleep(ms) end
 end
 

@@ -73,6 +73,9 @@ local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/
 
 
 local sandbox_run = require("wpo.core.sandbox").run
+local fs = require "wpo.core.fs"
+local wpo = require "wpo"
+local cidr = require "wpo.cidr"
 
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
@@ -164,7 +167,6 @@ end
 M.dirname = dirname
 
 local function find_root(dir)
-  local fs = require "wpo.core.fs"
   local d = dir
   while true do
     if fs.exists(d .. "/.git") then return d end
@@ -341,6 +343,7 @@ local function check_aws(where, what, t)
     raise(where, nil, "%s.region must be an AWS region such as eu-west-1, got %s", what, value.show(t.region))
   end
   if t.assume_role ~= nil then
+    -- lazy: the AWS client, credentials and models load only when AWS is called (the offline plan starts fast)
     local err = require("wpo.aws.role").check(t.assume_role)
     if err then raise(where, nil, "%s.%s", what, err) end
   end
@@ -735,6 +738,7 @@ local function make_sandbox(ctx)
         raise(user_where(), nil, "module '%s' is not available to stack code (the stack API: %s)", name,
           sandbox.API_TEXT)
       end
+      -- the module is named at run time
       local m = sb:expose(require(name))
       ctx.loaded[name] = m
       return m
@@ -767,12 +771,12 @@ local function make_sandbox(ctx)
       .. "(%s) and the stack repository's own modules, never host Lua modules)", name, table.concat(tried, ", "),
       sandbox.API_TEXT)
   end
-  sb = sandbox.new(ctx.limits, require_fn, { wpo = require "wpo", cidr = require "wpo.cidr" }, ctx.bare)
+  sb = sandbox.new(ctx.limits, require_fn, { wpo = wpo, cidr = cidr }, ctx.bare)
   return sb
 end
 
 local function default_reader(path, max)
-  return require("wpo.core.fs").read(path, max)
+  return fs.read(path, max)
 end
 
 local LOAD_OPTIONS = { "bare", "environ", "limits", "reader", "root", "var_files", "vars" }

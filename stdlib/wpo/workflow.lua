@@ -12,6 +12,20 @@
 local cjson = require "cjson.safe"
 local errors = require "wpo.errors"
 local value = require "wpo.value"
+local fs = require "wpo.core.fs"
+local sys = require "wpo.core.sys"
+local task = require "wpo.task"
+local crypto = require "wpo.core.crypto"
+local cli = require "wpo.cli"
+local stackmod = require "wpo.stack"
+local plan = require "wpo.plan"
+local state = require "wpo.state"
+local source = require "wpo.source"
+local coregit = require "wpo.core.git"
+local git = require "wpo.git"
+local crypt = require "wpo.state.crypt"
+local json = require "wpo.json"
+local textlib = require "wpo.text"
 
 local M = {}
 
@@ -98,7 +112,7 @@ function M.options(own, ...)
 end
 
 function M.usage(fmt, ...)
-  require("wpo.cli").usage_error(fmt, ...)
+  cli.usage_error(fmt, ...)
 end
 
 local function parse_vars(list)
@@ -116,8 +130,7 @@ end
 -- and its modules from the repository at that ref. stack.provenance is
 -- where it came from (wpo.git; nil outside git), stack.source the source.
 function M.load(opts, path)
-  local stackmod = require "wpo.stack"
-  local src, err = require("wpo.source").open(path, { ref = opts.ref, offline = opts.offline })
+  local src, err = source.open(path, { ref = opts.ref, offline = opts.offline })
   if not src then error(err, 0) end
   local load_opts = { vars = parse_vars(opts.var), var_files = opts.var_file, limits = M.limits(opts) }
   local stack_path = path
@@ -126,7 +139,7 @@ function M.load(opts, path)
     -- the current directory as wpo.stack sees it ($PWD), or as it is when
     -- the environment has no PWD
     local cwd = stackmod.absolute(".")
-    if cwd:sub(1, 1) ~= "/" then cwd = require("wpo.core.git").realpath(".") or cwd end
+    if cwd:sub(1, 1) ~= "/" then cwd = coregit.realpath(".") or cwd end
     stack_path, reader = src:loader(cwd, not src.url and stackmod.absolute(path) or nil)
     load_opts.reader, load_opts.root = reader.reader, reader.root
   end
@@ -144,8 +157,6 @@ local previous_handler
 local first_signal
 
 local function on_interrupt(count, signal)
-  local task = require "wpo.task"
-  local cli = require "wpo.cli"
   first_signal = first_signal or signal
   if count >= 2 then
     io.stderr:write("wpo: interrupted again: exiting; a state lock may remain until its lease expires\n")
@@ -163,7 +174,6 @@ local function on_interrupt(count, signal)
 end
 
 local function guard(st)
-  local task = require "wpo.task"
   if not next(guarded) then previous_handler = task.on_interrupt(on_interrupt) end
   guarded[st] = true
   st.on_close = st.on_close or {}
@@ -184,10 +194,9 @@ end
 -- how: lock (false: read without locking), path, lineage, migrating, restoring
 function M.open_state(stack, opts, operation, how)
   how = how or {}
-  local state = require "wpo.state"
-  local path = opts.state and require("wpo.stack").absolute(opts.state) or how.path
+  local path = opts.state and stackmod.absolute(opts.state) or how.path
   local st = state.open(stack, { path = path, operation = operation, lock = how.lock,
-    command = "wpo " .. operation .. " " .. require("wpo.stack").display(stack.path), lineage = how.lineage,
+    command = "wpo " .. operation .. " " .. stackmod.display(stack.path), lineage = how.lineage,
     lock_timeout = M.duration(opts.lock_timeout), migrating = how.migrating, restoring = how.restoring,
     before_lock = function(st) if st.backend.remote_lock then guard(st) end end })
   return st
@@ -203,15 +212,14 @@ function M.uses_aws(stack, st)
 end
 
 function M.color()
-  if require("wpo.cli").no_color then return false end
+  if cli.no_color then return false end
   local nc = os.getenv("NO_COLOR")
-  return (nc == nil or nc == "") and os.getenv("TERM") ~= "dumb" and require("wpo.core.sys").isatty(1)
+  return (nc == nil or nc == "") and os.getenv("TERM") ~= "dumb" and sys.isatty(1)
 end
 
 -- Ask on the terminal; refuse without one unless --yes.
 function M.confirm(opts, question)
   if opts.yes then return true end
-  local sys = require "wpo.core.sys"
   if opts.json or not sys.isatty(0) then
     errors.raise { code = "NotConfirmed",
       message = "refusing to apply without confirmation: there is no terminal to ask on (pass --yes)" }
@@ -221,7 +229,6 @@ function M.confirm(opts, question)
   -- Wait on the event loop, so a state lock's heartbeat goes on and SIGINT
   -- is noticed while the question is open.
   if sys.readable then
-    local task = require "wpo.task"
     while not sys.readable(0, 200) do task.sleep(0) end
   end
   local answer = io.stdin:read("l")
@@ -233,7 +240,6 @@ end
 -- text = "prod: v1.3.0 (abc1234) → v1.4.0 (def5678)" } | nil outside git.
 function M.source_change(stack, st)
   if not stack.provenance then return nil end
-  local git = require "wpo.git"
   local from, to = st.source, stack.provenance
   local direction = "new"
   if from and from.commit then
@@ -266,15 +272,14 @@ end
 -- the rendered plan, or with --json as one JSON document (`event` names it in
 -- an event stream: "plan" for run and destroy).
 function M.show_plan(p, opts, event)
-  local plan = require "wpo.plan"
   if opts.json then
     local doc = plan.json(p)
     doc.event = event
     if event then
-      doc["@timestamp"], doc["@level"] = require("wpo.core.sys").timestamp(), "info"
+      doc["@timestamp"], doc["@level"] = sys.timestamp(), "info"
     end
     doc.source = p.source and { from = p.source.from, to = p.source.to, direction = p.source.direction }
-    io.stdout:write(require("wpo.json").encode(doc), "\n")
+    io.stdout:write(json.encode(doc), "\n")
   else
     io.stdout:write(M.header(p), plan.render(p, { color = M.color() }))
   end
@@ -284,7 +289,7 @@ end
 -- unless --allow-rollback.
 function M.check_rollback(stack, st, opts)
   if not stack.provenance or not st.source then return end
-  local ok, err = require("wpo.git").check_rollback(stack.source, st.source,
+  local ok, err = git.check_rollback(stack.source, st.source,
     { allow = opts.allow_rollback, stack = stack.name })
   if not ok then error(err, 0) end
 end
@@ -311,7 +316,6 @@ end
 -- plan + render, shared by plan, run and destroy. Returns the plan; p.source
 -- is M.source_change.
 function M.make_plan(stack, st, opts, destroy)
-  local plan = require "wpo.plan"
   local drift = {}
   -- what the refresh reads, the apply of this run takes instead of reading again
   require("wpo.aws.readcache").start(st)
@@ -332,10 +336,10 @@ end
 -- result, counts); a successful one records what is now deployed (nothing,
 -- after a destroy). Saves the state.
 function M.record_rollout(p, stack, st, result)
-  if not st.exists and not require("wpo.plan").has_changes(p) then return nil end
+  if not st.exists and not plan.has_changes(p) then return nil end
   local prov = stack.provenance or {}
   local entry = {
-    time = os.time(), user = prov.user or require("wpo.core.sys").user(),
+    time = os.time(), user = prov.user or sys.user(),
     operation = p.destroy and "destroy" or "apply",
     result = result.ok and "ok" or (result.interrupted and "interrupted" or "failed"),
     added = result.counts and result.counts.added or 0, changed = result.counts and result.counts.changed or 0,
@@ -357,7 +361,7 @@ end
 -- After an apply: the stack's outputs, as `wpo output` shows them (secrets
 -- as "(sensitive)").
 function M.print_outputs(st)
-  local names = require("wpo.text").sorted_keys(st.outputs or {})
+  local names = textlib.sorted_keys(st.outputs or {})
   if #names == 0 then return end
   io.stdout:write("\nOutputs:\n\n")
   for _, n in ipairs(names) do
@@ -367,6 +371,7 @@ function M.print_outputs(st)
 end
 
 function M.apply(p, stack, st, opts)
+  -- lazy: the apply engine loads only for run, apply and destroy (not for plan)
   local apply = require "wpo.apply"
   -- the lock may have been lost while the plan was read; a KMS data key is
   -- fetched before anything changes
@@ -377,7 +382,7 @@ function M.apply(p, stack, st, opts)
   M.record_rollout(p, stack, st, result)
   if result.ok and not opts.json and not p.destroy then M.print_outputs(st) end
   if result.ok then return 0 end
-  if result.interrupted then return require("wpo.cli").signal_status(result.signal) end
+  if result.interrupted then return cli.signal_status(result.signal) end
   return 1
 end
 
@@ -398,7 +403,6 @@ M.PLAN_FILE_VERSION = 3
 
 -- The digest of what a plan document was made from (hex sha256).
 function M.plan_digest(doc)
-  local crypto = require "wpo.core.crypto"
   local root = type(doc.root) == "string" and doc.root or nil
   local function rel(path)
     path = tostring(path)
@@ -447,14 +451,13 @@ end
 -- (stack.load makes the script's path, its root, its sources' and variables
 -- files' paths absolute; --state is made absolute here.)
 function M.save_plan(path, p, stack, st, opts, destroy)
-  local plan = require "wpo.plan"
   local records = {}
   for _, a in ipairs(st:addresses()) do records[a] = st:get(a) end
   local doc = {
     wpo_plan = M.PLAN_FILE_VERSION, stack = stack.name, stack_path = stack.path, cli_vars = stack.cli_vars,
     var_files = stack.var_files, sources = stack.sources, targets = opts.target, destroy = destroy or false,
     root = stack.root, provenance = stack.provenance, env_vars = stack.env_vars, limits = stack.limits,
-    state_path = opts.state and require("wpo.stack").absolute(opts.state) or nil,
+    state_path = opts.state and stackmod.absolute(opts.state) or nil,
     lineage = st.lineage, serial = st.serial, refreshed = records, outputs = st.outputs,
     changes = plan.json(p).resource_changes,
   }
@@ -463,7 +466,6 @@ function M.save_plan(path, p, stack, st, opts, destroy)
   if not text then errors.raise { code = "PlanError", message = "cannot encode the plan: " .. tostring(err) } end
   -- a plan holds the refreshed state: encrypted as the state is
   if st.keyring and st.keyring:write_scheme() then text = st.keyring:seal(text) end
-  local fs = require "wpo.core.fs"
   fs.remove_stale_temps(path)        -- what a plan killed while saving here left (it holds the state)
   local ok, werr = fs.write_atomic(path, text, "0600")
   if not ok then errors.raise { code = "PlanError", message = "cannot save the plan: " .. werr } end
@@ -489,7 +491,7 @@ end
 -- workflow.stack_of_plan(doc) -> the stack a saved plan was made from, from
 -- the sources, variables and limits saved in it (never the files on disk)
 function M.stack_of_plan(doc)
-  local stack = require("wpo.stack").load(doc.stack_path, {
+  local stack = stackmod.load(doc.stack_path, {
     vars = doc.cli_vars, var_files = doc.var_files, root = doc.root, limits = doc.limits,
     -- the WPO_VAR_ values the plan was made with, not today's environment
     environ = function(name) return (doc.env_vars or {})[name:match("^WPO_VAR_(.*)$")] end,
@@ -513,9 +515,8 @@ function M.plan_records(doc)
 end
 
 function M.load_plan(path)
-  local text, err = require("wpo.core.fs").read(path)
+  local text, err = fs.read(path)
   if not text then errors.raise { code = "PlanError", message = "cannot read the plan: " .. err } end
-  local crypt = require "wpo.state.crypt"
   if crypt.is_encrypted(text) then
     local header = cjson.decode(text)
     local stack_name = type(header) == "table" and type(header.stack) == "string" and header.stack or "?"

@@ -65,6 +65,7 @@ local endpoints = require "wpo.aws.endpoints"
 local retry = require "wpo.aws.retry"
 local services = require "wpo.aws.services"
 local transport = require "wpo.aws.transport"
+local xml = require "wpo.core.xml"
 
 local M = {}
 
@@ -187,6 +188,7 @@ local models = {}
 function M.model(service)
   local m = models[service]
   if not m then
+    -- lazy: a service's model (large) loads with its first client
     m = require("wpo.aws.models." .. services[service].model)
     models[service] = m
   end
@@ -440,6 +442,7 @@ function M.new(service, opts)
     region = region,
     region_source = region_source,
     endpoint = endpoints.resolve(name, meta, region, { endpoint = opts.endpoint, getenv = opts.getenv }),
+    -- the module is named at run time
     protocol = require(PROTOCOLS[meta.protocol]),
     transport = opts.transport or transport.send,
     random = opts.random or math.random,
@@ -591,7 +594,7 @@ end
 
 local function customize_result(self, op_name, result, resp)
   if self.service == "s3" and op_name == "GetBucketLocation" and resp.body ~= "" then
-    local root = require("wpo.core.xml").decode(resp.body)
+    local root = xml.decode(resp.body)
     if root then result.LocationConstraint = (root.text ~= "" and root.text) or nil end
   end
   return result

@@ -342,6 +342,7 @@ end
 -- made here. wpo.aws.client requires this module, so it is required late.
 local function aws_call(opts, service, op, params, region, creds)
   if opts.call then return opts.call(service, op, params, region, creds) end
+  -- lazy: wpo.aws.client requires this module (a cycle)
   local client = require "wpo.aws.client"
   local c = client.new(service, { region = region, credentials = creds or M.anonymous(), endpoint = opts.endpoint,
     getenv = opts.getenv, transport = opts.send })

@@ -42,6 +42,7 @@
 local errors = require "wpo.errors"
 local task = require "wpo.task"
 local loop = require "wpo.core.loop"
+local text = require "wpo.text"
 
 local M = {}
 
@@ -57,13 +58,14 @@ local FROM = {
 setmetatable(M, { __index = function(_, k)
   local from = FROM[k]
   if not from then return nil end
-  local v = require(from[1])[from[2]]
+  local v = require(from[1])[from[2]]   -- the client's modules load on first use (start time)
   rawset(M, k, v)
   return v
 end })
 
 -- aws.time(iso8601 | epoch) -> epoch seconds (float when fractional) | nil, err
 function M.time(v)
+  -- the protocols load on first use (an offline plan needs none)
   local sec, usec = require("wpo.aws.protocol.common").parse_time(v)
   if not sec then return nil, usec end
   if usec == 0 then return sec end
@@ -143,7 +145,7 @@ function M.wait(check, opts)
     local left = timeout - elapsed
     if left <= 0 then
       errors.raise { code = "WaitTimeout", what = what, state = state,
-        message = string.format("timed out after %s waiting for %s%s", require("wpo.text").duration(elapsed),
+        message = string.format("timed out after %s waiting for %s%s", text.duration(elapsed),
           what, state ~= nil and (" (last state: " .. tostring(state) .. ")") or "") }
     end
     local pause = math.min(interval, left)

@@ -100,6 +100,7 @@ local aws = require "wpo.aws"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 local task = require "wpo.task"
+local cjson = require "cjson"
 
 local M = {}
 
@@ -355,7 +356,7 @@ function M.fail(ctx, code, fmt, ...)
 end
 
 local function decode_json(s)
-  local ok, doc = pcall(require("cjson").decode, s)
+  local ok, doc = pcall(cjson.decode, s)
   if ok and type(doc) == "table" then return doc end
   return nil
 end

@@ -26,7 +26,11 @@
 --        opts: timeout, what (the progress/timeout phrase), first (seconds),
 --        also (acceptors of wpo's own, tried after botocore's: e.g. another
 --        error code that means gone)
+local aws = require "wpo.aws"
+local cjson = require "cjson"
 local errors = require "wpo.errors"
+local kit = require "wpo.aws.typekit"
+local services = require "wpo.aws.services"
 
 local M = {}
 
@@ -37,7 +41,6 @@ M.FIRST_DELAY = nil
 local definitions = {}
 
 function M.get(service, name)
-  local services = require "wpo.aws.services"
   local meta = services[service]
   if not meta then error("waiter.get: unknown service '" .. tostring(service) .. "'", 2) end
   local defs = definitions[service]
@@ -56,7 +59,7 @@ end
 -- ---- JMESPath (the part waiters use) ----
 
 local function is_list(v)
-  return type(v) == "table" and (#v > 0 or next(v) == nil or require("wpo.aws").is_list(v))
+  return type(v) == "table" and (#v > 0 or next(v) == nil or aws.is_list(v))
 end
 
 local function lex(s)
@@ -75,9 +78,9 @@ local function lex(s)
       local j = s:find("`", i + 1, true)
       if not j then error("waiter: unterminated literal in " .. s, 0) end
       local raw = s:sub(i + 1, j - 1)
-      local ok, v = pcall(require("cjson").decode, raw)
+      local ok, v = pcall(cjson.decode, raw)
       if not ok then error("waiter: bad literal `" .. raw .. "` in " .. s, 0) end
-      if v == require("cjson").null then v = nil end
+      if v == cjson.null then v = nil end
       add("lit", v)
       i = j + 1
     elseif c == "'" then
@@ -222,7 +225,7 @@ end
 
 local eval
 local function project(list, right)
-  local out = setmetatable({}, require("wpo.aws").LIST_MT)
+  local out = setmetatable({}, aws.LIST_MT)
   for _, x in ipairs(list) do
     local r = eval(right, x)
     if r ~= nil then out[#out + 1] = r end
@@ -375,7 +378,6 @@ function M.wait(ctx, client, name, params, opts)
     for _, a in ipairs(opts.also) do acceptors[#acceptors + 1] = a end
     def = { operation = def.operation, delay = def.delay, max_attempts = def.max_attempts, acceptors = acceptors }
   end
-  local kit = require "wpo.aws.typekit"
   local answer
   kit.wait(ctx, function()
     local out, err = client:pcall(def.operation, params)

@@ -2,6 +2,7 @@
 local errors = require "wpo.errors"
 local value = require "wpo.value"
 local workflow = require "wpo.workflow"
+local cjson = require "cjson"
 
 local M = {
   summary = "apply a plan saved with 'wpo plan --out FILE'",
@@ -17,7 +18,7 @@ local M = {
 }
 
 function M.run(opts, args)
-  local cjson = require "cjson"
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local plan = require "wpo.plan"
   local doc = workflow.load_plan(args[1])
   local stack = workflow.stack_of_plan(doc)

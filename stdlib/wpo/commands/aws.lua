@@ -23,6 +23,7 @@ local M = {
 
 do
   local names = {}
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   for k in pairs(require "wpo.aws.services") do names[#names + 1] = k end
   table.sort(names)
   M.help = "SERVICE is one of: " .. table.concat(names, ", ") .. ".\n"
@@ -34,8 +35,11 @@ local ERROR_FIELDS = { "service", "operation", "code", "message", "status", "req
   "outcome" }
 
 function M.run(opts, args)
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local aws = require "wpo.aws"
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local client_mod = require "wpo.aws.client"
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local common = require "wpo.aws.protocol.common"
   local service, op_name, json = args[1], args[2], args[3]
   local params = {}

@@ -2,6 +2,10 @@
 -- asks wpo itself (`wpo completion complete CWORD WORDS...`), so commands,
 -- options, stack files and the addresses in a stack's state are always
 -- those of the wpo that runs.
+local cli = require "wpo.cli"
+local resource = require "wpo.resource"
+local workflow = require "wpo.workflow"
+
 local M = {
   summary = "print a shell completion script (bash or zsh)",
   args = { "SHELL", "ARGS..." },
@@ -44,7 +48,6 @@ local function addresses(words)
   local path = stack_of(words)
   if not path then return {} end
   local ok, list = pcall(function()
-    local workflow = require "wpo.workflow"
     local stack = workflow.load({ var = {}, var_file = {} }, path)
     local st <close> = workflow.open_state(stack, {}, "completion", { lock = false })
     return st:addresses()
@@ -56,7 +59,6 @@ local ADDRESS_OPTIONS = { ["--target"] = true }
 local ADDRESS_SUBCOMMANDS = { show = true, rm = true, mv = true }
 
 local function candidates(cword, words)
-  local cli = require "wpo.cli"
   local cur, prev = words[cword + 1] or "", words[cword] or ""
   if cword == 1 then return cli.available() end
   local name = words[2]
@@ -74,7 +76,7 @@ local function candidates(cword, words)
   end
   if name == "help" then
     local out = cli.available()
-    for _, t in ipairs(require("wpo.resource").known_types()) do out[#out + 1] = t end
+    for _, t in ipairs(resource.known_types()) do out[#out + 1] = t end
     return out
   end
   if name == "completion" then return { "bash", "zsh" } end
@@ -91,14 +93,14 @@ function M.run(_, args)
   if shell == "zsh" then io.stdout:write(ZSH) return 0 end
   if shell == "complete" then
     local cword = math.tointeger(tonumber(args[2] or ""))
-    if not cword then require("wpo.cli").usage_error("completion complete CWORD WORDS...") end
+    if not cword then cli.usage_error("completion complete CWORD WORDS...") end
     local words = { table.unpack(args, 3) }
     local out = candidates(cword, words)
     if out == "files" then io.stdout:write("__files__\n") return 0 end
     for _, c in ipairs(out) do io.stdout:write(c, "\n") end
     return 0
   end
-  require("wpo.cli").usage_error("completion: a shell, bash or zsh, not '%s'", tostring(shell))
+  cli.usage_error("completion: a shell, bash or zsh, not '%s'", tostring(shell))
 end
 
 return M

@@ -1,6 +1,7 @@
 -- wpo graph STACK: the dependency graph as Graphviz DOT (or SVG through dot).
 local errors = require "wpo.errors"
 local workflow = require "wpo.workflow"
+local fs = require "wpo.core.fs"
 
 local M = {
   summary = "print the stack's dependency graph as DOT (--svg FILE renders it with Graphviz)",
@@ -27,7 +28,6 @@ function M.dot(stack)
 end
 
 local function find_dot()
-  local fs = require "wpo.core.fs"
   for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
     if fs.exists(dir .. "/dot") then return dir .. "/dot" end
   end
@@ -46,7 +46,6 @@ function M.run(opts, args)
     errors.raise { code = "GraphvizMissing", message = "--svg needs Graphviz's dot, which is not installed "
       .. "(Debian: apt-get install graphviz); without --svg, wpo graph prints DOT for any viewer" }
   end
-  local fs = require "wpo.core.fs"
   local tmp = opts.svg .. ".dot"
   local ok, err = fs.write_atomic(tmp, dot, "0644")
   if not ok then errors.raise { code = "GraphError", message = err } end

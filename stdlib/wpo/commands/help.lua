@@ -1,12 +1,16 @@
 -- wpo help [COMMAND | TYPE]: the list of commands, one command's usage and
 -- options, or one resource type's attributes and outputs.
+local text = require "wpo.text"
+local cli = require "wpo.cli"
+local resource = require "wpo.resource"
+local typedoc = require "wpo.typedoc"
+
 local M = {
   summary = "show the commands, one command's usage and options, or a resource type",
   args = { "[COMMAND|TYPE]" },
 }
 
 function M.overview()
-  local cli = require "wpo.cli"
   local lines = {
     "wpo — orchestrate AWS with Lua stack scripts",
     "",
@@ -24,8 +28,6 @@ function M.overview()
 end
 
 function M.command_help(name, spec)
-  local cli = require "wpo.cli"
-  local text = require "wpo.text"
   local lines = { cli.usage(name, spec), "", spec.summary or "" }
   if spec.help then lines[#lines + 1] = "" ; lines[#lines + 1] = spec.help end
   local options = spec.options or {}
@@ -46,20 +48,19 @@ function M.command_help(name, spec)
 end
 
 function M.run(_, args)
-  local cli = require "wpo.cli"
   if not args[1] then
     io.stdout:write(M.overview())
     return 0
   end
   if args[1]:find(".", 1, true) then
-    local t, err = require("wpo.resource").get(args[1])
+    local t, err = resource.get(args[1])
     if not t then cli.usage_error("%s ('wpo types' lists them)", err) end
-    io.stdout:write(require("wpo.typedoc").text(t))
+    io.stdout:write(typedoc.text(t))
     return 0
   end
   local spec = cli.load_command(args[1])
   if not spec then
-    local near = require("wpo.text").closest(args[1], cli.available())
+    local near = text.closest(args[1], cli.available())
     cli.usage_error("no such command '%s'%s ('wpo help' lists them)", args[1],
       near and (" (did you mean " .. near .. "?)") or "")
   end

@@ -2,6 +2,7 @@
 -- policy wpo needs for that stack (wpo.iam).
 local errors = require "wpo.errors"
 local workflow = require "wpo.workflow"
+local iam = require "wpo.iam"
 
 local M = {
   summary = "print the least-privilege IAM policy wpo needs for the stack (JSON)",
@@ -18,7 +19,6 @@ local M = {
 }
 
 function M.run(opts, args)
-  local iam = require "wpo.iam"
   local stack = workflow.load(opts, args[1])
   local doc, missing = iam.policy(stack, opts["for"])
   if #missing > 0 then

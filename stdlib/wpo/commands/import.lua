@@ -4,6 +4,7 @@ local resource = require "wpo.resource"
 local stackmod = require "wpo.stack"
 local value = require "wpo.value"
 local workflow = require "wpo.workflow"
+local text = require "wpo.text"
 
 local M = {
   summary = "record an existing object in the state under a declared address",
@@ -18,8 +19,9 @@ function M.run(opts, args)
   local address, id = args[2], args[3]
   local decl = stack.by_address[address]
   if not decl then
-    local near = require("wpo.text").closest(address, require("wpo.text").sorted_keys(stack.by_address))
+    local near = text.closest(address, text.sorted_keys(stack.by_address))
     errors.raise { code = "ImportError", message = string.format("%s is not declared in %s: declare it first%s",
+      -- lazy: `wpo help` loads every command module; the engine loads when the command runs
       address, require("wpo.stack").display(stack.path), near and (" (did you mean " .. near .. "?)") or "") }
   end
   local st <close> = workflow.open_state(stack, opts, "import")

@@ -3,6 +3,7 @@ local cjson = require "cjson"
 local errors = require "wpo.errors"
 local value = require "wpo.value"
 local workflow = require "wpo.workflow"
+local text = require "wpo.text"
 
 local M = {
   summary = "print a stack's outputs (secrets hidden unless asked for by name)",
@@ -21,11 +22,11 @@ function M.run(opts, args)
     if not st.outputs[n] then errors.raise { code = "OutputError", message = "--show-sensitive " .. n .. ": no such output" } end
     reveal[n] = true
   end
-  local names = require("wpo.text").sorted_keys(st.outputs)
+  local names = text.sorted_keys(st.outputs)
   if args[2] then
     local o = st.outputs[args[2]]
     if not o then
-      local near = require("wpo.text").closest(args[2], names)
+      local near = text.closest(args[2], names)
       errors.raise { code = "OutputError", message = string.format("no output '%s'%s", args[2],
         near and (" (did you mean '" .. near .. "'?)") or "") }
     end

@@ -16,6 +16,7 @@ local M = {
 }
 
 function M.run(opts, args)
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local plan = require "wpo.plan"
   local stack = workflow.load(opts, args[1])
   local st <close> = workflow.open_state(stack, opts, "plan")

@@ -21,6 +21,7 @@ local fs = require "wpo.core.fs"
 local rollout = require "wpo.rollout"
 local source = require "wpo.source"
 local workflow = require "wpo.workflow"
+local sys = require "wpo.core.sys"
 
 -- The options only the ecs executor takes.
 local ECS_OPTIONS = {
@@ -104,6 +105,7 @@ end
 
 -- The ecs executor's settings: those recorded (resuming), then those given.
 local function ecs_settings(opts, recorded)
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local ecs = require "wpo.rollout.ecs"
   local o = {}
   for k, v in pairs(recorded or {}) do
@@ -158,7 +160,6 @@ function M.run(opts, args)
   end
 
   -- One rollout at a time per record.
-  local sys = require "wpo.core.sys"
   local dir = opts.record:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then fs.mkdir_p(dir, "0700") end
   local lock, lerr = fs.lock(opts.record:gsub("%.json$", "") .. ".lock", { pid = sys.pid(),
@@ -193,11 +194,13 @@ function M.run(opts, args)
     local ecs_opts = ecs_settings(opts, options.ecs)
     for k, v in pairs(o) do ecs_opts[k] = v end
     ecs_opts.log = log
+    -- lazy: `wpo help` loads every command module; the engine loads when the command runs
     executor = require("wpo.rollout.ecs").new(ecs_opts)
     executor:prepare()
     settings = executor:settings()
     for k in pairs(o) do settings[k] = nil end
   else
+    -- lazy: `wpo help` loads every command module; the engine loads when the command runs
     executor = require("wpo.rollout.local").new(o)
   end
   local report, exit = rollout.run {

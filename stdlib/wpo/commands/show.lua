@@ -1,6 +1,10 @@
 -- wpo show PLANFILE | STACK: a saved plan as it will be applied, or a
 -- stack's state as last recorded.
 local workflow = require "wpo.workflow"
+local json = require "wpo.json"
+local plan = require "wpo.plan"
+local text = require "wpo.text"
+local value = require "wpo.value"
 
 local M = {
   summary = "show a saved plan, or a stack's state",
@@ -15,14 +19,13 @@ local M = {
 }
 
 local function show_plan(opts, path)
-  local plan = require "wpo.plan"
   local doc = workflow.load_plan(path)
   local stack = workflow.stack_of_plan(doc)
   local st = workflow.memory_state(workflow.plan_records(doc), { lineage = doc.lineage, serial = doc.serial,
     outputs = doc.outputs })
   local p = plan.make(stack, st, { targets = doc.targets, destroy = doc.destroy, checks = false })
   if opts.json then
-    io.stdout:write(require("wpo.json").encode(plan.json(p)), "\n")
+    io.stdout:write(json.encode(plan.json(p)), "\n")
   else
     io.stdout:write(plan.render(p, { color = workflow.color() }))
   end
@@ -30,22 +33,19 @@ local function show_plan(opts, path)
 end
 
 local function show_state(opts, path)
-  local plan = require "wpo.plan"
-  local value = require "wpo.value"
   local stack = workflow.load(opts, path)
   local st <close> = workflow.open_state(stack, opts, "show", { lock = false })
   local records = {}
   for _, a in ipairs(st:addresses()) do records[#records + 1] = { address = a, record = st:get(a) } end
   local doc = plan.state_json(records, st.outputs)
   if opts.json then
-    io.stdout:write(require("wpo.json").encode(doc), "\n")
+    io.stdout:write(json.encode(doc), "\n")
     return 0
   end
   if #records == 0 then
     io.stdout:write("The state of stack ", stack.name, " is empty.\n")
     return 0
   end
-  local text = require "wpo.text"
   for i, r in ipairs(doc.values.root_module.resources) do
     if i > 1 then io.stdout:write("\n") end
     io.stdout:write("# ", r.address, ":\n")

@@ -4,6 +4,10 @@ local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
 local workflow = require "wpo.workflow"
+local cjson = require "cjson"
+local textlib = require "wpo.text"
+local json = require "wpo.json"
+local plan = require "wpo.plan"
 
 local M = {
   summary = "list, show, forget (rm), rename (mv) resources in a stack's state; versions, restore, migrate, rekey",
@@ -45,10 +49,11 @@ local function show(st, address)
   }
   if r.prevent_destroy then lines[#lines + 1] = "  lifecycle.prevent_destroy = true" end
   for _, section in ipairs({ "inputs", "outputs" }) do
-    local names = require("wpo.text").sorted_keys(r[section])
+    local names = textlib.sorted_keys(r[section])
     if #names > 0 then lines[#lines + 1] = "  " .. section .. ":" end
     for _, k in ipairs(names) do
       local spec = t and (section == "inputs" and t.attributes[k] or t.outputs[k])
+      -- lazy: `wpo help` loads every command module; the engine loads when the command runs
       local hidden = (spec and spec.sensitive) or require("wpo.plan").was_sensitive({ prior = r }, k)
       lines[#lines + 1] = string.format("    %s = %s", k, value.show(r[section][k], hidden))
     end
@@ -58,6 +63,7 @@ local function show(st, address)
 end
 
 local function versions(stack, opts)
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local backend = require("wpo.state").backend(stack)
   if not backend.versions then
     errors.raise { code = "StateError", message = backend:describe() .. ": the local backend keeps one backup "
@@ -97,7 +103,6 @@ end
 
 -- Every resource, output and counter of two states is the same.
 local function same_content(a, b)
-  local cjson = require "cjson"
   local da, db = cjson.decode(a), cjson.decode(b)
   return da.lineage == db.lineage and da.serial == db.serial and value.equal(da.resources, db.resources)
     and value.equal(da.outputs, db.outputs) and value.equal(da.generations, db.generations)
@@ -112,7 +117,9 @@ local function migrate(stack, opts)
       .. "(backend = { type = \"s3\", bucket = ..., key = ..., lock_table = ... }) first, then migrate; the state "
       .. "stays where it is until the migration moves it" }
   end
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local local_path = opts.state and require("wpo.stack").absolute(opts.state)
+    -- lazy: `wpo help` loads every command module; the engine loads when the command runs
     or require("wpo.state.local").default_path(stack)
   local to_remote = opts.to ~= "local"
   if to_remote and opts.to ~= declared then
@@ -191,7 +198,7 @@ end
 function M.run(opts, args)
   local sub = args[1]
   if not SUB[sub] then
-    local near = require("wpo.text").closest(sub, SUB_NAMES)
+    local near = textlib.closest(sub, SUB_NAMES)
     workflow.usage("unknown state subcommand '%s'%s (%s)", sub,
       near and (" (did you mean '" .. near .. "'?)") or "", table.concat(SUB_NAMES, ", "))
   end
@@ -217,7 +224,6 @@ function M.run(opts, args)
   local st <close> = workflow.open_state(stack, opts, "state " .. sub, { lock = writes })
   if sub == "list" and opts.json then
     need(rest, 0, "list STACK")
-    local json = require "wpo.json"
     local list = {}
     for _, a in ipairs(st:addresses()) do
       local r = st:get(a)
@@ -229,10 +235,10 @@ function M.run(opts, args)
     need(rest, 1, "show STACK ADDRESS")
     local r = st:get(rest[1])
     if not r then errors.raise { code = "StateError", message = rest[1] .. " is not in the state" } end
-    local doc = require("wpo.plan").state_json({ { address = rest[1], record = r } }, {})
+    local doc = plan.state_json({ { address = rest[1], record = r } }, {})
     local one = doc.values.root_module.resources[1]
-    one.id, one.where, one.deps = r.id, r.where and tostring(r.where) or nil, require("wpo.json").array(r.deps)
-    io.stdout:write(require("wpo.json").encode(one), "\n")
+    one.id, one.where, one.deps = r.id, r.where and tostring(r.where) or nil, json.array(r.deps)
+    io.stdout:write(json.encode(one), "\n")
   elseif sub == "list" then
     need(rest, 0, "list STACK")
     for _, a in ipairs(st:addresses()) do

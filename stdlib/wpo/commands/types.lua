@@ -1,4 +1,8 @@
 -- wpo types: every resource type, one line each.
+local json = require "wpo.json"
+local resource = require "wpo.resource"
+local typedoc = require "wpo.typedoc"
+
 local M = {
   summary = "list the resource types ('wpo help TYPE' shows one)",
   args = {},
@@ -6,8 +10,6 @@ local M = {
 }
 
 function M.run(opts)
-  local resource = require "wpo.resource"
-  local typedoc = require "wpo.typedoc"
   local rows, width = {}, 0
   for _, name in ipairs(resource.known_types()) do
     local t = resource.get(name)
@@ -17,7 +19,7 @@ function M.run(opts)
     end
   end
   if opts.json then
-    io.stdout:write(require("wpo.json").encode(require("wpo.json").array(rows)), "\n")
+    io.stdout:write(json.encode(json.array(rows)), "\n")
     return 0
   end
   for _, r in ipairs(rows) do io.stdout:write(string.format("%-" .. width .. "s  %s\n", r.name, r.description)) end

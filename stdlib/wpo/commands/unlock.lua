@@ -13,8 +13,10 @@ local M = {
 }
 
 function M.run(opts, args)
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local lease = require "wpo.state.lease"
   local stack = workflow.load(opts, args[1])
+  -- lazy: `wpo help` loads every command module; the engine loads when the command runs
   local backend = require("wpo.state").backend(stack)
   if not backend.force_unlock then
     errors.raise { code = "UnlockError", message = string.format(

@@ -1,5 +1,7 @@
 -- wpo validate STACK: load and check a stack with no state and no AWS.
 local workflow = require "wpo.workflow"
+local json = require "wpo.json"
+local plan = require "wpo.plan"
 
 local M = {
   summary = "check a stack script: schema, references, cycles (no state, no AWS)",
@@ -20,12 +22,11 @@ local M = {
 }
 
 function M.run(opts, args)
-  local plan = require "wpo.plan"
   local stack = workflow.load(opts, args[1])
   plan.make(stack, workflow.memory_state({}), { checks = false })
   local n = #stack.resources
   if opts.json then
-    io.stdout:write(require("wpo.json").encode({ valid = true, stack = stack.name, resources = n,
+    io.stdout:write(json.encode({ valid = true, stack = stack.name, resources = n,
       outputs = #stack.outputs }), "\n")
   else
     io.stdout:write(string.format("Stack %s is valid: %d %s, %d %s.\n", stack.name, n,

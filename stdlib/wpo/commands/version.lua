@@ -1,4 +1,6 @@
 -- wpo version: wpo's version and the libraries it runs with.
+local cjson = require "cjson"
+local sys = require "wpo.core.sys"
 local M = {
   summary = "print the versions of wpo and the libraries it runs with",
   args = {},
@@ -6,9 +8,9 @@ local M = {
 }
 
 function M.run(opts)
-  local v = require("wpo.core.sys").versions()
+  local v = sys.versions()
   if opts.json then
-    io.stdout:write(require("cjson").encode(v), "\n")
+    io.stdout:write(cjson.encode(v), "\n")
     return 0
   end
   io.stdout:write(string.format("wpo %s\n", v.wpo))

@@ -10,6 +10,7 @@ local SPECIAL = "!#$%&*()-_=+[]{}<>:?"
 
 -- A uniformly random index in 1..n, from a stream of random bytes.
 local function picker()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local crypto = require "wpo.core.crypto"
   local pool, at = "", 1
   return function(n)
@@ -80,6 +81,7 @@ return resource.define "random.password" {
   outputs = { id = {}, result = { sensitive = true } },
 
   create = function(ctx, want)
+    -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
     local crypto = require "wpo.core.crypto"
     return { id = crypto.hex(crypto.random(8)), result = generate(ctx, want) }
   end,

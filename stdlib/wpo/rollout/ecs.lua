@@ -121,6 +121,7 @@ end
 
 -- The git+ URL a task runs for a stack argument (a local path or a git+ URL).
 local function task_source(o, arg)
+  -- lazy: the stack's source (git) is read only to build a rollout from it
   local source = require "wpo.source"
   local spec, err = source.parse(arg)
   if not spec then return nil, err end
@@ -175,6 +176,7 @@ Poller.__index = Poller
 
 local function new_poller(client, cluster, interval)
   return setmetatable({ client = client, cluster = cluster, fresh = interval / 2, watched = {}, seen = {},
+    -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
     sem = task.semaphore(1), now = function() return require("wpo.core.loop").now() / 1000 end }, Poller)
 end
 
@@ -243,6 +245,7 @@ function Executor:client(service, extra)
   local opts = { region = service == "logs" and self.logs_region or self.region }
   for k, v in pairs(self.o.client or {}) do opts[k] = v end
   for k, v in pairs(extra or {}) do opts[k] = v end
+  -- lazy: the AWS client, credentials and models load only when AWS is called (the offline plan starts fast)
   return require("wpo.aws").client(service, opts)
 end
 
@@ -407,6 +410,7 @@ function Executor:start(target, planned)
   end
   local last
   for attempt = 1, 3 do
+    -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
     local started_by = "wpo-" .. require("wpo.core.crypto").hex(require("wpo.core.crypto").random(4))
     target.memo.started_by, target.memo.task_arn = started_by, nil
     target.save()

@@ -301,6 +301,7 @@ function M.run(opts)
   local r = setmetatable({ record = record, max_parallel = max_parallel, keep_going = keep_going,
     executor = opts.executor, persist = opts.record or function() end,
     log = opts.log or function(line) io.stderr:write(line, "\n") end,
+    -- (wpo.core.loop looked up at each call: tests swap it, tests/lua/fakecore.lua)
     now = opts.now or function() return require("wpo.core.loop").now() / 1000 end,
     todo = {}, planned = {}, failures = 0 }, Rollout)
   for _, s in ipairs(record.stacks) do

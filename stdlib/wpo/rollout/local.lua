@@ -41,6 +41,7 @@ function M.new(o)
         table.concat(text.sorted_keys(M.OPTIONS), ", ")), 2)
     end
   end
+  -- looked up at the call: tests/lua/fakecore.lua reloads wpo.apply against its fake core
   local apply = require "wpo.apply"
   local ex = { name = "local" }
   function ex.plan(target)

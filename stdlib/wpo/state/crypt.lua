@@ -141,6 +141,7 @@ end
 
 function Keyring:kms()
   if not self.kms_client then
+    -- lazy: the AWS client, credentials and models load only when AWS is called (the offline plan starts fast)
     self.kms_client = require("wpo.aws").client("kms", { region = self.region })
   end
   return self.kms_client

@@ -87,6 +87,11 @@ local errors = require "wpo.errors"
 local journal = require "wpo.state.journal"
 local check_options = require("wpo.options").check
 local value = require "wpo.value"
+local textlib = require "wpo.text"
+local fs = require "wpo.core.fs"
+local sys = require "wpo.core.sys"
+local localstate = require "wpo.state.local"
+local stackmod = require "wpo.stack"
 
 local M = {}
 
@@ -120,10 +125,11 @@ local function backend_for(stack, opts)
   end
   local mod = M.BACKENDS[btype]
   if not mod then
-    local names = require("wpo.text").sorted_keys(M.BACKENDS)
+    local names = textlib.sorted_keys(M.BACKENDS)
     errors.raise { code = "StateError", where = stack.where, message = string.format(
       "unknown state backend type '%s' (valid: %s)", tostring(btype), table.concat(names, ", ")) }
   end
+  -- the module is named at run time
   return require(mod).new(config, stack)
 end
 
@@ -246,10 +252,10 @@ end
 
 -- Take the lock, waiting up to opts.lock_timeout seconds for a held one.
 local function acquire(st, opts)
-  local sys = require "wpo.core.sys"
   local info = { pid = sys.pid(), host = sys.hostname(), user = sys.user(), version = sys.versions().wpo,
     command = opts.command or "wpo", operation = opts.operation or "unknown",
     since = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local loop = require "wpo.core.loop"
   local deadline = opts.lock_timeout and loop.now() + opts.lock_timeout * 1000
   local told = false
@@ -269,6 +275,7 @@ local function acquire(st, opts)
         tostring(err)))
       told = true
     end
+    -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
     require("wpo.task").sleep(math.max(1, math.min(1000, math.floor(left))))
   end
 end
@@ -287,6 +294,7 @@ function M.open(stack, opts)
   st.backend = backend_for(stack, opts)
   st.keyring = crypt.keyring(stack.backend, stack)
   st.keyring:check()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   st.save_lock = require("wpo.task").semaphore(1)
   st.backend.restoring = opts.restoring
   local ok, err = pcall(function()
@@ -302,13 +310,13 @@ function M.open(stack, opts)
     st.snapshot_bytes = stored and #stored or 0
     if not stored then
       if st.backend.remote_lock and not opts.migrating and stack.path then
-        local lpath = require("wpo.state.local").default_path(stack)
-        local ltext = require("wpo.core.fs").read(lpath)
+        local lpath = localstate.default_path(stack)
+        local ltext = fs.read(lpath)
         local ldoc = ltext and (crypt.is_encrypted(ltext) and {} or cjson.decode(ltext))
         if ltext and not (type(ldoc) == "table" and ldoc.wpo_state_moved) then
           refuse(st, "there is no state here, but a local state exists at %s (planning from nothing would create "
             .. "everything again): move it here with 'wpo state migrate %s --to %s'", lpath,
-            require("wpo.stack").display(stack.path or "STACK"), (stack.backend or {}).type or "s3")
+            stackmod.display(stack.path or "STACK"), (stack.backend or {}).type or "s3")
         end
       end
       if opts.lineage then refuse(st, "there is no state, but the plan was made against lineage %s", opts.lineage) end
@@ -390,7 +398,7 @@ function State:encode(serial)
   end
   local doc = {
     format_version = M.FORMAT_VERSION, lineage = self.lineage, serial = serial, stack = self.stack_name,
-    wpo_version = require("wpo.core.sys").versions().wpo,
+    wpo_version = sys.versions().wpo,
     resources = list, outputs = self.outputs, generations = self.generations,
     source = self.source, history = self.history and self.history[1] and self.history or nil,
   }
@@ -419,7 +427,6 @@ end
 -- A state wpo could not write (the stored one changed under it) is kept
 -- beside the stack, so that nothing is lost either way.
 local function rescue(self, text, serial, err)
-  local fs = require "wpo.core.fs"
   local dir = (self.stack_path and self.stack_path:match("^(.*)/[^/]*$") or ".") .. "/.wpo"
   local path = string.format("%s/%s.unsaved-serial-%d.state.json", dir, self.stack_name, serial)
   if fs.mkdir_p(dir, "0700") and fs.write_atomic(path, text, "0600") then
@@ -458,6 +465,7 @@ end
 -- Wait for the journal's groups on their way to disk.
 local function settle_journal(self)
   local last = self.jlast
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   if last and last.status ~= "done" and last.status ~= "failed" then require("wpo.task").join(last) end
 end
 
@@ -482,8 +490,10 @@ local function write_group(self, g)
   end
   local seq = self.jseq + 1
   local line = self.jw:line(seq, "[" .. table.concat(g.parts, ",") .. "]")
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   local n, err
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   if self.jappender.append_sync and task.idle() and require("wpo.core.loop").pending("transfer") == 0 then
     -- nothing else could run meanwhile (no task ready, no request in flight):
     -- flush here rather than hand over to the appender's thread and back
@@ -502,6 +512,7 @@ end
 -- The task that writes group g, once the group before it (prev) is durable;
 -- until it starts, commits join g.
 local function flush_group(self, g, prev)
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   if prev then require("wpo.task").join(prev) end
   if self.jopen == g then self.jopen = nil end
   return pcall(write_group, self, g)
@@ -509,6 +520,7 @@ end
 
 function State:save(opts)
   opts = check_options("st:save", opts, { keep_serial = true })
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   if not self.lineage then self.lineage = require("wpo.core.crypto").uuid() end
   settle_journal(self)
   self.version = self.version + 1
@@ -517,6 +529,7 @@ function State:save(opts)
     self.reseal_backup = self.reseal_backup or self.stored_plaintext
   end
   self.stored_plaintext = nil
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   local scheme = self.keyring:write_scheme()
   if not self.backend.async and not (scheme and scheme.source == "kms") then
@@ -557,6 +570,7 @@ function State:commit(addresses, opts)
   if opts.outputs then parts[#parts + 1] = assert(cjson.encode({ outputs = self.outputs })) end
   if not parts[1] then return end
   self.version = self.version + 1
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   local g = self.jopen
   if not g then
@@ -606,6 +620,7 @@ end
 function State:describe() return self.backend:describe() end
 
 function State:close()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   for w in pairs(self.writers) do
     self.writers[w] = nil

@@ -97,6 +97,7 @@ function M.new(store, opts)
 end
 
 function Lock:new_record(info)
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local crypto = require "wpo.core.crypto"
   local id = self.record and self.record.ID or crypto.uuid()
   local now = self.clock()
@@ -171,6 +172,7 @@ function Lock:check()
 end
 
 function Lock:start_heartbeat()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   if self.heartbeat then return end
   local interval = math.max(500, math.floor(self.lease * 1000 / 3))
@@ -188,6 +190,7 @@ function Lock:start_heartbeat()
 end
 
 function Lock:stop_heartbeat()
+  -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local task = require "wpo.task"
   local hb = self.heartbeat
   self.heartbeat = nil

@@ -36,6 +36,8 @@ local crypto = require "wpo.core.crypto"
 local errors = require "wpo.errors"
 local lease = require "wpo.state.lease"
 local log = require "wpo.log"
+local textlib = require "wpo.text"
+local stackmod = require "wpo.stack"
 
 local M = {}
 
@@ -62,7 +64,7 @@ local function check_config(config, stack)
   for _, k in ipairs(M.KEYS) do valid[k] = true end
   for k in pairs(config) do
     if not valid[k] then
-      local near = require("wpo.text").closest(tostring(k), M.KEYS)
+      local near = textlib.closest(tostring(k), M.KEYS)
       errors.raise { code = "StateError", where = stack.where, message = string.format(
         "the s3 state backend: unknown key '%s'%s (valid: %s)", tostring(k),
         near and (" (did you mean '" .. near .. "'?)") or "", table.concat(M.KEYS, ", ")) }
@@ -218,6 +220,7 @@ function Backend:client(service)
     local o = {}
     for k, v in pairs(self.client_opts) do o[k] = v end
     o.region = o.region or self.region
+    -- lazy: the AWS client, credentials and models load only when AWS is called (the offline plan starts fast)
     c = require("wpo.aws").client(service, o)
     self.clients[service] = c
   end
@@ -227,7 +230,7 @@ end
 function Backend:describe() return self.url end
 
 local function unlock_hint(self, id)
-  local display = self.stack_path and require("wpo.stack").display(self.stack_path) or "STACK"
+  local display = self.stack_path and stackmod.display(self.stack_path) or "STACK"
   return string.format("wait for it with --lock-timeout DURATION (e.g. 5m), or if that process is gone: "
     .. "wpo unlock %s %s", display, tostring(id))
 end
@@ -249,7 +252,7 @@ function Backend:unlock()
   local ok, err = self.lease:release()
   if not ok and not lost then          -- a lost lock was reported when it was found lost
     local hint = id and string.format(" (if it remains: wpo unlock %s %s)",
-      self.stack_path and require("wpo.stack").display(self.stack_path) or "STACK", id) or ""
+      self.stack_path and stackmod.display(self.stack_path) or "STACK", id) or ""
     io.stderr:write("wpo: warning: ", err, hint, "\n")
   end
 end

@@ -44,6 +44,7 @@
 -- DBInstanceIdentifier), writer_identifier,
 -- autoscaling = { target, policy } | nil, resource (the cluster or instance) }.
 local parts = require "wpo.wordpress.deps"
+local resource = require "wpo.resource"
 
 local M = {}
 
@@ -92,7 +93,6 @@ local function aurora(stack, p, d, common)
     writer_identifier = instances[1].id,
     endpoint = cluster.endpoint, reader_endpoint = cluster.reader_endpoint, port = cluster.port, resource = cluster }
   if d.readers.max > d.readers.min then
-    local resource = require "wpo.resource"
     if not resource.get("aws.applicationautoscaling.target") then
       error("wordpress.database: read-replica autoscaling (database.readers.max > min) needs the resource type "
         .. "aws.applicationautoscaling.target, which this wpo does not have yet; set readers.max = readers.min", 3)

@@ -11,6 +11,7 @@
 local errors = require "wpo.errors"
 local cidr = require "wpo.cidr"
 local text = require "wpo.text"
+local stackmod = require "wpo.stack"
 
 local M = {}
 
@@ -33,7 +34,7 @@ local function line_of(source, path)
 end
 
 local function user_where(path)
-  local files = require("wpo.stack").user_files() or {}
+  local files = stackmod.user_files() or {}
   local is_user = {}
   for _, f in ipairs(files) do is_user["@" .. f.path] = true end
   local found
@@ -241,7 +242,7 @@ end
 -- wordpress.stack(spec) -> stack
 function M.stack(spec)
   local p = M.params(spec)
-  local stack = require("wpo.stack").new {
+  local stack = stackmod.new {
     name = p.name, region = p.region, azs = p.azs, backend = p.backend, aws = p.aws,
     tags = (function()
       local t = { ["wpo:app"] = "wordpress" }
@@ -250,6 +251,7 @@ function M.stack(spec)
     end)(),
     description = "WordPress on ECS: " .. p.site.domain,
   }
+  -- the module is named at run time
   local tier = function(name) return require("wpo.wordpress." .. name) end
   local parts = {}
   parts.net = tier("network").build(stack, p, {})

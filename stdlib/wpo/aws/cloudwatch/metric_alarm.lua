@@ -28,6 +28,7 @@
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 local value = require "wpo.value"
+local text = require "wpo.text"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -100,7 +101,7 @@ end
 local function put(ctx, want, with_tags)
   check(ctx, want)
   local dims = {}
-  for _, k in ipairs(require("wpo.text").sorted_keys(want.dimensions or {})) do
+  for _, k in ipairs(text.sorted_keys(want.dimensions or {})) do
     dims[#dims + 1] = { Name = k, Value = want.dimensions[k] }
   end
   ctx:aws("cloudwatch"):call("PutMetricAlarm", {

@@ -16,6 +16,8 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local cjson = require "cjson"
+local crypto = require "wpo.core.crypto"
 
 local ECS_AMI = "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 local HEADER = "#!/bin/bash\n# wpo: join the ECS cluster\ncat >>/etc/ecs/ecs.config <<'WPO_ECS_CONFIG'\n"
@@ -75,7 +77,6 @@ local function check(ctx, want)
 end
 
 local function launch_data(want)
-  local crypto = require "wpo.core.crypto"
   local d = {
     ImageId = want.image_id,
     InstanceType = want.instance_type,
@@ -97,7 +98,6 @@ local function launch_data(want)
 end
 
 local function from_data(d, prior_inputs)
-  local crypto = require "wpo.core.crypto"
   prior_inputs = prior_inputs or {}
   local o = {
     image_id = d.ImageId, instance_type = d.InstanceType, key_name = d.KeyName,
@@ -149,8 +149,6 @@ end
 -- The client token of the version an update makes: the same for the same
 -- template, the same version it starts from and the same data.
 local function version_token(ctx, id, data)
-  local crypto = require "wpo.core.crypto"
-  local cjson = require "cjson"
   local function canonical(v)
     if type(v) ~= "table" then return cjson.encode(v) end
     local keys = {}

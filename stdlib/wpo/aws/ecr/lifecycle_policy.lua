@@ -20,6 +20,7 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local value = require "wpo.value"
+local cjson = require "cjson"
 
 local GONE = { RepositoryNotFoundException = true, LifecyclePolicyNotFoundException = true }
 
@@ -53,7 +54,7 @@ end
 
 -- parse(text) -> keep_last, untagged_days: what a policy wpo wrote says; 0, 0 for any other
 function M.parse(text)
-  local ok, doc = pcall(require("cjson").decode, text)
+  local ok, doc = pcall(cjson.decode, text)
   if not ok or type(doc) ~= "table" or type(doc.rules) ~= "table" then return 0, 0 end
   local keep, days = nil, 0
   for _, r in ipairs(doc.rules) do

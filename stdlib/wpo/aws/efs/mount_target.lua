@@ -14,6 +14,7 @@ local aws = require "wpo.aws"
 local kit = require "wpo.aws.typekit"
 local efs = require "wpo.aws.efs.common"
 local resource = require "wpo.resource"
+local value = require "wpo.value"
 
 local function live(ctx, id)
   local mt = efs.mount_target(ctx, id)
@@ -74,7 +75,7 @@ return resource.define "aws.efs.mount_target" {
     end
     local mt = efs.available(ctx, "mount target", found.MountTargetId, live)
     local o = observed(ctx, mt, want)
-    if want.security_groups and not require("wpo.value").equal(o.security_groups, want.security_groups) then
+    if want.security_groups and not value.equal(o.security_groups, want.security_groups) then
       client:call("ModifyMountTargetSecurityGroups", { MountTargetId = mt.MountTargetId,
         SecurityGroups = want.security_groups })
       o.security_groups = want.security_groups

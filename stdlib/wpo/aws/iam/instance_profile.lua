@@ -15,6 +15,7 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local iamlib = require "wpo.iam"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -153,9 +154,8 @@ return resource.define "aws.iam.instance_profile" {
       "iam:GetInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
       "iam:UntagInstanceProfile" },
     resources = function(a)
-      local iam = require "wpo.iam"
       local path = a.path or "/"
-      if iam.known(a.name) and iam.known(path) then return iam.path_arns("instance-profile", path, a.name) end
+      if iamlib.known(a.name) and iamlib.known(path) then return iamlib.path_arns("instance-profile", path, a.name) end
     end,
   },
 }

@@ -29,6 +29,7 @@ local aws = require "wpo.aws"
 local policy = require "wpo.aws.iam.policy"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local iamlib = require "wpo.iam"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -240,9 +241,8 @@ return resource.define "aws.iam.role" {
       "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:TagRole",
       "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole" },
     resources = function(a)
-      local iam = require "wpo.iam"
       local path = a.path or "/"
-      if iam.known(a.name) and iam.known(path) then return iam.path_arns("role", path, a.name) end
+      if iamlib.known(a.name) and iamlib.known(path) then return iamlib.path_arns("role", path, a.name) end
     end,
   },
 }

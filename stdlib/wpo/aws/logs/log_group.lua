@@ -16,6 +16,7 @@
 -- already gone is fine.
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local iam = require "wpo.iam"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -146,7 +147,7 @@ return resource.define "aws.logs.log_group" {
       "logs:DisassociateKmsKey", "logs:ListTagsForResource", "logs:PutRetentionPolicy", "logs:TagResource",
       "logs:UntagResource" },
     resources = function(a, env)
-      if require("wpo.iam").known(a.name) then
+      if iam.known(a.name) then
         local arn = string.format("arn:aws:logs:%s:*:log-group:%s", env.region, a.name)
         return { arn, arn .. ":*" }
       end

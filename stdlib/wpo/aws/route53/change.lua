@@ -26,6 +26,7 @@
 -- POLL is a module table so that tests can make it short.
 local aws = require "wpo.aws"
 local log = require "wpo.log"
+local kit = require "wpo.aws.typekit"
 
 local M = {}
 
@@ -39,7 +40,7 @@ function M.wait(ctx, change_info, what)
     return info.Status == "INSYNC", info.Status
   end, { what = string.format("%s (%s) to reach every Route 53 server (change %s)", what, ctx.address,
       tostring(change_info.Id)),
-    interval = M.POLL.interval, first = math.min(require("wpo.aws.typekit").FIRST_POLL, M.POLL.interval),
+    interval = M.POLL.interval, first = math.min(kit.FIRST_POLL, M.POLL.interval),
     backoff = M.POLL.backoff, max_interval = M.POLL.max_interval,
     timeout = M.POLL.timeout })
 end

@@ -38,6 +38,7 @@ local aws = require "wpo.aws"
 local crypto = require "wpo.core.crypto"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local iam = require "wpo.iam"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -160,6 +161,7 @@ local function generated(ctx, want)
     if doc[key] then ctx:fail("InvalidAttribute", "json_keys names %s twice", key) end
     doc[key] = generate(ctx, want.length, want.exclude_characters)
   end
+  -- the protocol module is loaded on first use (it is not needed to plan)
   return require("wpo.aws.protocol.common").to_json(doc)
 end
 
@@ -275,7 +277,7 @@ local t = resource.define "aws.secretsmanager.secret" {
       "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:UpdateSecret" },
     -- a secret's ARN ends in its name, a dash and six random characters
     resources = function(a, env)
-      if require("wpo.iam").known(a.name) then
+      if iam.known(a.name) then
         return { string.format("arn:aws:secretsmanager:%s:*:secret:%s-??????", env.region, a.name) }
       end
     end,

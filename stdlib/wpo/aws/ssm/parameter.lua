@@ -22,6 +22,7 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local iam = require "wpo.iam"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -200,7 +201,7 @@ return resource.define "aws.ssm.parameter" {
     scoped = { "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:ListTagsForResource",
       "ssm:PutParameter", "ssm:RemoveTagsFromResource" },
     resources = function(a, env)
-      if require("wpo.iam").known(a.name) then
+      if iam.known(a.name) then
         return { string.format("arn:aws:ssm:%s:*:parameter/%s", env.region, (a.name:gsub("^/", ""))) }
       end
     end,
