@@ -313,7 +313,7 @@ describe("remote state (wpo binary against fakeaws)", function()
       .. 's:output("db_password", pw.result)\n'
 
     local function password(extra_env)
-      local r = wpo({ "output", "s.lua", "db_password", "--show-sensitive", "db_password" }, extra_env)
+      local r = wpo({ "output", "s.lua", "db_password", "--show-sensitive" }, extra_env)
       assert.are.equal(0, r.status, r.stderr)
       local pw = r.stdout:gsub("\n$", "")
       assert.are.equal(32, #pw)
