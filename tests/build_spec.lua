@@ -37,6 +37,12 @@ describe("build", function()
     h.rmrf(prefix)
   end)
 
+  it("runs the specs with plain busted, through the wpo binary (.busted)", function()
+    local r = h.sh("cd " .. h.quote(h.REPO) .. " && busted tests/json_spec.lua")
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("4 successes / 0 failures / 0 errors / 0 pending", r.stdout, 1, true)
+  end)
+
   it("builds and installs as a rock into any tree with luarocks --lua-version 5.4", function()
     -- a copy of the tracked files, so the rock builds from scratch as a user's checkout would
     local src, tree = h.tmpdir(), h.tmpdir()

@@ -6,7 +6,8 @@ local given = {}
 for i = 1, #arg do given[#given + 1] = arg[i] end
 local has_root = false
 for _, a in ipairs(given) do if a:sub(1, 1) ~= "-" then has_root = true end end
-local argv = { [0] = "busted", "--output=tests/lua/summary_output.lua", "--pattern=_spec%.lua$" }
+-- (--ignore-lua: already inside wpo, where .busted would send plain busted)
+local argv = { [0] = "busted", "--ignore-lua", "--output=tests/lua/summary_output.lua", "--pattern=_spec%.lua$" }
 for _, a in ipairs(given) do argv[#argv + 1] = a end
 if not has_root then argv[#argv + 1] = "tests" end
 _G.arg = argv

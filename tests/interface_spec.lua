@@ -14,6 +14,9 @@ describe("wpo types and wpo help TYPE", function()
     assert.are.same(names, (function() local c = { table.unpack(names) }; table.sort(c); return c end)())
     local doc = cjson.decode(h.wpo({ "types", "--json" }).stdout)
     assert.are.equal(#names, #doc)
+    -- the library built into the binary lists the same types
+    local built = h.sh("env -u WPO_STDLIB " .. h.quote(h.wpo_abs()) .. " types")
+    assert.are.equal(r.stdout, built.stdout)
     r = h.wpo { "help", "aws.ec2.subnet" }
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("cidr_block +cidr; changing it replaces the object; required", r.stdout)

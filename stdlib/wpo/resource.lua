@@ -256,7 +256,7 @@ function M.known_types()
   for n in pairs(registry) do names[#names + 1] = n; seen[n] = true end
   if package.wpo_types then             -- the library built into the binary says which it defines
     for _, n in ipairs(package.wpo_types) do
-      if not seen[n] then seen[n] = true; names[#names + 1] = n end
+      if not seen[n] and n:match(TYPE_NAME) then seen[n] = true; names[#names + 1] = n end
     end
     table.sort(names)
     return names
