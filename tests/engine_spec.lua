@@ -108,8 +108,8 @@ describe("wpo engine (end to end)", function()
     assert.matches("Plan: 1 to add", r.stdout)
     -- color only on a terminal: script(1) gives wpo one; --no-color turns it off there
     local function on_tty(args)
-      return h.sh("cd " .. h.quote(dir) .. " && script -qec " .. h.quote(h.quote(h.wpo_abs()) .. " " .. args)
-        .. " /dev/null")
+      return h.sh("cd " .. h.quote(dir) .. " && env -u NO_COLOR TERM=xterm script -qec "
+        .. h.quote(h.quote(h.wpo_abs()) .. " " .. args) .. " /dev/null")
     end
     assert.is_truthy(on_tty("plan s.lua").stdout:find("\27[", 1, true))
     assert.is_nil(on_tty("plan s.lua --no-color").stdout:find("\27[", 1, true))

@@ -32,7 +32,7 @@ describe("wpo.workflow planning", function()
     local s = et.stack('local s = wpo.stack { name = "t", region = "eu-west-1" }\ns:add("aws.test.thing", "a", { size = 1 })\nreturn s\n')
     local st = et.memstate({ ["aws.test.thing.a"] = { type = "aws.test.thing", id = "t-1", inputs = { size = 1 },
       outputs = { id = "t-1" }, deps = {}, where = "s.lua:2" } })
-    local p = workflow.make_plan(s, st, { parallelism = 4 })
+    local p = workflow.make_plan(s, st, { parallelism = 4, json = true })   -- (json: no progress lines)
     assert.are.equal("update", p.by_id["aws.test.thing.a"].action)
     assert.are.same({ { read_only = true, ok = false, code = "ReadOnlyViolation" } }, seen)
   end)
