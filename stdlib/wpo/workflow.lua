@@ -358,8 +358,8 @@ end
 
 -- Run a confirmed plan and report; the exit status: 0, 1 (something
 -- failed), 130 or 143 (interrupted by SIGINT or SIGTERM; the state saved).
--- After an apply: the stack's outputs, as `wpo output` shows them (secrets
--- as "(sensitive)").
+-- After an apply, and in `wpo show STACK`: the stack's outputs, as `wpo
+-- output` shows them (secrets as "(sensitive)").
 function M.print_outputs(st)
   local names = textlib.sorted_keys(st.outputs or {})
   if #names == 0 then return end

@@ -3,7 +3,6 @@
 local workflow = require "wpo.workflow"
 local json = require "wpo.json"
 local plan = require "wpo.plan"
-local text = require "wpo.text"
 local value = require "wpo.value"
 
 local M = {
@@ -60,14 +59,7 @@ local function show_state(opts, path)
         r.sensitive_values[k] and "(sensitive)" or value.show(r.values[k])))
     end
   end
-  local outs = text.sorted_keys(st.outputs)
-  if #outs > 0 then
-    io.stdout:write("\nOutputs:\n\n")
-    for _, n in ipairs(outs) do
-      local o = st.outputs[n]
-      io.stdout:write(n, " = ", value.show(o.value, o.sensitive), "\n")
-    end
-  end
+  workflow.print_outputs(st)
   return 0
 end
 
