@@ -105,10 +105,10 @@ end
 
 M.silent = setmetatable({}, { __index = function() return function() end end })
 
--- critical.path(p, calls) -> length (calls), the addresses along it
--- The longest chain of calls through the plan's graph: each action's own
--- calls after the longest chain among the actions it waits for.
-function M.path(p, calls)
+-- The longest chain of weight[address] through the plan's graph: each
+-- action's own weight after the heaviest chain among the actions it waits
+-- for. -> length, the addresses along it, each labelled by label(weight)
+local function heaviest(p, weight, label)
   local memo, via = {}, {}
   local function longest(id)
     if memo[id] then return memo[id] end
@@ -120,7 +120,7 @@ function M.path(p, calls)
         if n > best then best, via[id] = n, w end
       end
     end
-    memo[id] = best + (calls[a.address] or 0)
+    memo[id] = best + (weight[a.address] or 0)
     return memo[id]
   end
   local n, last = 0, nil
@@ -130,40 +130,21 @@ function M.path(p, calls)
   end
   local chain = {}
   while last do
-    table.insert(chain, 1, p.by_id[last].address .. " (" .. (calls[p.by_id[last].address] or 0) .. ")")
+    local address = p.by_id[last].address
+    table.insert(chain, 1, address .. " (" .. label(weight[address] or 0) .. ")")
     last = via[last]
   end
   return n, chain
 end
 
--- critical.weighted_path(p, seconds) -> length (seconds), the addresses along it:
--- the longest chain of seconds[address] through the plan's graph
+-- critical.path(p, calls) -> length (calls), the addresses along it
+function M.path(p, calls)
+  return heaviest(p, calls, tostring)
+end
+
+-- critical.weighted_path(p, seconds) -> length (seconds), the addresses along it
 function M.weighted_path(p, seconds)
-  local memo, via = {}, {}
-  local function longest(id)
-    if memo[id] then return memo[id] end
-    local a = p.by_id[id]
-    local best = 0
-    for _, w in ipairs(a.waits_for) do
-      if p.by_id[w] then
-        local n = longest(w)
-        if n > best then best, via[id] = n, w end
-      end
-    end
-    memo[id] = best + (seconds[a.address] or 0)
-    return memo[id]
-  end
-  local n, last = 0, nil
-  for _, a in ipairs(p.actions) do
-    local l = longest(a.id)
-    if l > n then n, last = l, a.id end
-  end
-  local chain = {}
-  while last do
-    table.insert(chain, 1, string.format("%s (%.2fs)", p.by_id[last].address, seconds[p.by_id[last].address] or 0))
-    last = via[last]
-  end
-  return n, chain
+  return heaviest(p, seconds, function(v) return string.format("%.2fs", v) end)
 end
 
 -- critical.imposed(log, requests, late_events) -> { [address] = { seconds, polls } }
