@@ -919,6 +919,23 @@ static int l_fs_appender(lua_State *L)
     return 1;
 }
 
+/* The appender of an append (argument 1) and its data (argument 2); raises
+ * after close and while an append is pending. */
+static struct appender *idle_appender(lua_State *L, const char *what, const char **data, size_t *len)
+{
+    struct appender_ud *u = check_appender(L);
+    *data = luaL_checklstring(L, 2, len);
+    struct appender *a = u->a;
+    if (!a)
+        luaL_error(L, "attempt to use a closed appender");
+    pthread_mutex_lock(&a->mu);
+    int busy = a->busy;
+    pthread_mutex_unlock(&a->mu);
+    if (busy)
+        luaL_error(L, "appender:%s: the previous append to %s has not completed", what, a->path);
+    return a;
+}
+
 /* appender:append(data) -> id
  * The completion (wpo.task.await(id)) is the number of bytes once they are
  * written and fdatasync'ed, or err, code. One append at a time: raises
@@ -926,17 +943,9 @@ static int l_fs_appender(lua_State *L)
  * write. */
 static int l_appender_append(lua_State *L)
 {
-    struct appender_ud *u = check_appender(L);
     size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
-    struct appender *a = u->a;
-    if (!a)
-        return luaL_error(L, "attempt to use a closed appender");
-    pthread_mutex_lock(&a->mu);
-    int busy = a->busy;
-    pthread_mutex_unlock(&a->mu);
-    if (busy)
-        return luaL_error(L, "appender:append: the previous append to %s has not completed", a->path);
+    const char *data;
+    struct appender *a = idle_appender(L, "append", &data, &len);
     /* the queue first: making the loop may raise, and nothing is held yet */
     struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
     if (!queue)
@@ -992,17 +1001,9 @@ static int l_appender_append(lua_State *L)
  * the flush). Raises while an append is pending, or after close. */
 static int l_appender_append_sync(lua_State *L)
 {
-    struct appender_ud *u = check_appender(L);
     size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
-    struct appender *a = u->a;
-    if (!a)
-        return luaL_error(L, "attempt to use a closed appender");
-    pthread_mutex_lock(&a->mu);
-    int busy = a->busy;
-    pthread_mutex_unlock(&a->mu);
-    if (busy)
-        return luaL_error(L, "appender:append_sync: the previous append to %s has not completed", a->path);
+    const char *data;
+    struct appender *a = idle_appender(L, "append_sync", &data, &len);
     /* no append is pending, so the worker (if any) is waiting: its fields are ours */
     struct append_result r;
     memset(&r, 0, sizeof r);
