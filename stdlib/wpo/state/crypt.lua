@@ -289,8 +289,8 @@ function Keyring:prepare()
   end
 end
 
--- The header and key that records written now are sealed with (the state's
--- journal): nil when writes are not encrypted.
+-- The header and key that what is written now is sealed with (a snapshot
+-- by seal, the journal's records): nil when writes are not encrypted.
 function Keyring:record_header()
   local s = self:write_scheme()
   if not s then return nil end
@@ -331,20 +331,8 @@ function M.open_record(key, b64, aad_text)
 end
 
 function Keyring:seal(plaintext)
-  local s = self:write_scheme()
-  if not s then return plaintext end
-  local key
-  local h = { scheme = SCHEME, key_source = s.source, stack = self.stack_name }
-  if s.source == "env" then
-    key = self:env_key("WPO_STATE_KEY")
-    if not key then
-      fail("the state is to be written encrypted with WPO_STATE_KEY, which is not set: nothing was written")
-    end
-    h.key_id = key_id(key)
-  else
-    local dk = self:kms_data_key(s.key)
-    key, h.key_id, h.data_key = dk.key, dk.key_id, dk.wrapped
-  end
+  local h, key = self:record_header()
+  if not h then return plaintext end
   return encode(h, crypto.aes_gcm_encrypt(key, plaintext, aad(h)))
 end
 
