@@ -61,6 +61,8 @@ SERVICES = [
     ("dynamodb", "dynamodb"), ("kms", "kms"), ("autoscaling", "autoscaling"),
     ("application-autoscaling", "application_autoscaling"), ("sns", "sns"),
     ("sso", "sso"), ("sso-oidc", "sso_oidc"),      # IAM Identity Center sign-in (credentials.lua)
+    ("acm", "acm"), ("cloudfront", "cloudfront"), ("wafv2", "wafv2"),  # a site at its own name
+    ("backup", "backup"),
 ]
 
 SCALARS = {"string", "integer", "long", "boolean", "timestamp", "blob", "float",

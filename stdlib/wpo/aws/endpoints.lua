@@ -11,7 +11,7 @@
 -- service -> URL: the stack's override), AWS_ENDPOINT_URL_<SERVICE_ID>
 -- (upper-cased, spaces to underscores), AWS_ENDPOINT_URL, then the regional
 -- endpoint. AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true ignores the two
--- environment variables. IAM and Route 53 are global: one endpoint per
+-- environment variables. IAM, Route 53 and CloudFront are global: one endpoint per
 -- partition, signed for its home region (us-east-1 in the aws partition).
 local errors = require "wpo.errors"
 
@@ -34,6 +34,10 @@ local GLOBAL = {
     ["aws"] = { "route53.amazonaws.com", "us-east-1" },
     ["aws-cn"] = { "route53.amazonaws.com.cn", "cn-northwest-1" },
     ["aws-us-gov"] = { "route53.us-gov.amazonaws.com", "us-gov-west-1" },
+  },
+  cloudfront = {
+    ["aws"] = { "cloudfront.amazonaws.com", "us-east-1" },
+    ["aws-cn"] = { "cloudfront.cn-northwest-1.amazonaws.com.cn", "cn-northwest-1" },
   },
 }
 M.GLOBAL = GLOBAL

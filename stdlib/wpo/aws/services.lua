@@ -3,8 +3,11 @@
 -- Format: see the docstring of tools/genmodels.py.
 -- services[botocore name] = metadata; the model is wpo.aws.models.<model>.
 return {
+  ["acm"] = {api_version="2015-12-08",endpoint_prefix="acm",json_version="1.1",model="acm",protocol="json",service_id="ACM",signature_version="v4",signing_name="acm",target_prefix="CertificateManager"},
   ["application-autoscaling"] = {api_version="2016-02-06",endpoint_prefix="application-autoscaling",json_version="1.1",model="application_autoscaling",protocol="json",service_id="Application Auto Scaling",signature_version="v4",signing_name="application-autoscaling",target_prefix="AnyScaleFrontendService"},
   ["autoscaling"] = {api_version="2011-01-01",endpoint_prefix="autoscaling",model="autoscaling",protocol="query",service_id="Auto Scaling",signature_version="v4",signing_name="autoscaling",xml_namespace="http://autoscaling.amazonaws.com/doc/2011-01-01/"},
+  ["backup"] = {api_version="2018-11-15",endpoint_prefix="backup",json_version="1.1",model="backup",protocol="rest-json",service_id="Backup",signature_version="v4",signing_name="backup"},
+  ["cloudfront"] = {api_version="2020-05-31",endpoint_prefix="cloudfront",global_endpoint="cloudfront.amazonaws.com",model="cloudfront",protocol="rest-xml",service_id="CloudFront",signature_version="v4",signing_name="cloudfront"},
   ["cloudwatch"] = {api_version="2010-08-01",endpoint_prefix="monitoring",model="cloudwatch",protocol="query",service_id="CloudWatch",signature_version="v4",signing_name="monitoring",xml_namespace="http://monitoring.amazonaws.com/doc/2010-08-01/"},
   ["dynamodb"] = {api_version="2012-08-10",endpoint_prefix="dynamodb",json_version="1.0",model="dynamodb",protocol="json",service_id="DynamoDB",signature_version="v4",signing_name="dynamodb",target_prefix="DynamoDB_20120810"},
   ["ec2"] = {api_version="2016-11-15",endpoint_prefix="ec2",model="ec2",protocol="ec2",service_id="EC2",signature_version="v4",signing_name="ec2",xml_namespace="http://ec2.amazonaws.com/doc/2016-11-15"},
@@ -25,4 +28,5 @@ return {
   ["sso"] = {api_version="2019-06-10",endpoint_prefix="portal.sso",json_version="1.1",model="sso",protocol="rest-json",service_id="SSO",signature_version="v4",signing_name="awsssoportal"},
   ["sso-oidc"] = {api_version="2019-06-10",endpoint_prefix="oidc",json_version="1.1",model="sso_oidc",protocol="rest-json",service_id="SSO OIDC",signature_version="v4",signing_name="awsssooidc"},
   ["sts"] = {api_version="2011-06-15",endpoint_prefix="sts",global_endpoint="sts.amazonaws.com",model="sts",protocol="query",service_id="STS",signature_version="v4",signing_name="sts",xml_namespace="https://sts.amazonaws.com/doc/2011-06-15/"},
+  ["wafv2"] = {api_version="2019-07-29",endpoint_prefix="wafv2",json_version="1.1",model="wafv2",protocol="json",service_id="WAFV2",signature_version="v4",signing_name="wafv2",target_prefix="AWSWAF_20190729"},
 }
