@@ -23,7 +23,8 @@ DESTDIR  ?=
 BUILD_PKGS := gcc libc6-dev pkg-config liblua5.4-dev lua-cjson-dev \
               libcurl4-openssl-dev libssl-dev libexpat1-dev libgit2-dev
 RUN_PKGS   := ca-certificates git
-TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace lua-check
+TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace lua-check \
+              docker-registry skopeo python3-cryptography util-linux
 
 PKGS     = lua5.4 libcurl openssl expat libgit2
 CC      ?= cc

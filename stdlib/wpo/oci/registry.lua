@@ -235,7 +235,7 @@ local function registry_error(address, what, resp)
       or "HTTP_" .. tostring(resp.status)
   end
   if type(message) ~= "string" then message = what .. " failed" end
-  return fail(address, code, what .. ": " .. message .. " (HTTP " .. tostring(resp.status) .. ")",
+  return fail(address, code, what .. ": " .. message,
     { status = resp.status })
 end
 
@@ -286,7 +286,7 @@ function Client:_token(params, scope, address)
   if resp.status ~= 200 then
     return fail(address, resp.status == 401 and "UNAUTHORIZED" or "DENIED",
       "the token service refused " .. (self.creds and "the credentials" or "an anonymous request") ..
-      " (HTTP " .. resp.status .. ")", { status = resp.status })
+      "", { status = resp.status })
   end
   local doc = M.decode(resp.body)
   local token = type(doc) == "table" and (doc.token or doc.access_token)
@@ -329,7 +329,7 @@ function Client:request(req, scope, address)
         { status = 401 })
     end
     if sent and self.scheme_auth == "basic" then
-      return fail(address, "UNAUTHORIZED", "the registry refused the credentials (HTTP 401)", { status = 401 })
+      return fail(address, "UNAUTHORIZED", "the registry refused the credentials", { status = 401 })
     end
     self.scheme_auth = "basic"
   elseif scheme == "bearer" then
@@ -350,7 +350,7 @@ function Client:request(req, scope, address)
   if not resp then return nil, sent end
   if resp.status == 401 then
     return fail(address, "UNAUTHORIZED", "the registry refused the " .. (scheme == "basic" and "credentials" or
-      "token it was given") .. " (HTTP 401)", { status = 401 })
+      "token it was given"), { status = 401 })
   end
   return resp
 end

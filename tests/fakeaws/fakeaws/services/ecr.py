@@ -2,7 +2,16 @@
 PutImageScanningConfiguration, PutImageTagMutability), their tags
 (TagResource, UntagResource, ListTagsForResource), lifecycle policies
 (PutLifecyclePolicy, GetLifecyclePolicy, DeleteLifecyclePolicy) and images
-(PutImage, DescribeImages, ListImages, BatchDeleteImage).
+(PutImage, DescribeImages, ListImages, BatchDeleteImage), and registry logins
+(GetAuthorizationToken: base64 "AWS:<password>", valid 12 hours).
+
+A test that runs a real registry (Debian's docker-registry with basic auth)
+in place of ECR's makes GetAuthorizationToken hand out that registry's
+password and address with the control call
+  POST /_fake/ecr/authorization {"password": "...", "proxy_endpoint": "http://127.0.0.1:PORT"}
+({} goes back to a fresh random password per call and ECR's own endpoint);
+  GET  /_fake/ecr/authorization -> {"proxy_endpoint", "password_set"} (never the password).
+Every password handed out is listed by GET /_fake/secrets.
 
 Repository names follow ECR's grammar (lower-case path segments); encryption
 is chosen at creation and never changes; a KMS key given by id or ARN must
@@ -12,10 +21,14 @@ countUnit days, and a rule for tagStatus "any" must come last. An image is a
 manifest (its digest is the manifest's sha256); a tag moves between images of
 a MUTABLE repository and may never move in an IMMUTABLE one. Deleting a
 repository that holds images needs force=true (RepositoryNotEmptyException)."""
+import base64
+import datetime
 import hashlib
 import json
 import re
+import secrets
 
+from .. import control
 from ..errors import AWSError
 from ..state import public, tag_dict, tag_list
 from . import Service
@@ -412,3 +425,49 @@ def batch_delete_image(ctx, p):
         deleted.append({"imageDigest": image["imageDigest"], **({"imageTag": image_id["imageTag"]}
                                                                   if image_id.get("imageTag") else {})})
     return {"imageIds": deleted, "failures": failures}
+
+
+def _authorization(store):
+    return store.scratch("ecr", "authorization")
+
+
+def issued_passwords(store):
+    """Every registry password GetAuthorizationToken handed out (for /_fake/secrets)."""
+    return store.scratch("ecr", "issued-passwords", list)
+
+
+@service.op("GetAuthorizationToken")
+def get_authorization_token(ctx, p):
+    conf = _authorization(ctx.store)
+    out = []
+    for registry_id in p.get("registryIds") or [ctx.account]:
+        if not re.match(r"^\d{12}$", registry_id):
+            raise _invalid(f"Invalid parameter at 'registryIds' failed to satisfy constraint: '{registry_id}'")
+        password = conf.get("password") or secrets.token_urlsafe(32)
+        if password not in issued_passwords(ctx.store):
+            issued_passwords(ctx.store).append(password)
+        endpoint = conf.get("proxy_endpoint") or f"https://{registry_id}.dkr.ecr.{ctx.region}.amazonaws.com"
+        out.append({"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(),
+                    "expiresAt": ctx.now().replace(microsecond=0) + datetime.timedelta(hours=12),
+                    "proxyEndpoint": endpoint})
+    return {"authorizationData": out}
+
+
+def _control_authorization(server, req):
+    with server.store.lock:
+        conf = _authorization(server.store)
+        if req.method == "POST":
+            try:
+                doc = json.loads(req.body or b"{}")
+                if not isinstance(doc, dict) or set(doc) - {"password", "proxy_endpoint"} or \
+                        not all(isinstance(v, str) and v for v in doc.values()):
+                    raise ValueError
+            except ValueError:
+                return 400, {"error": 'expected {"password": "...", "proxy_endpoint": "https://..."} (both optional)'}
+            conf.clear()
+            conf.update(doc)
+        return 200, {"proxy_endpoint": conf.get("proxy_endpoint"), "password_set": "password" in conf}
+
+
+control.register("GET", "/_fake/ecr/authorization", _control_authorization)
+control.register("POST", "/_fake/ecr/authorization", _control_authorization)

@@ -168,7 +168,8 @@ def _control_credentials(server, req):
 def _control_secrets(server, req):
     """Every secret the server handed out: temporary credentials' secret keys and
     session tokens, web identity tokens, SSO access and refresh tokens, client
-    secrets — so a test can assert none of them was printed."""
+    secrets, ECR registry passwords — so a test can assert none of them was printed."""
+    from .ecr import issued_passwords
     from .sso import clients, refresh_tokens, tokens
     out = []
     with server.keyring.lock:
@@ -178,6 +179,7 @@ def _control_secrets(server, req):
         out += list(server.store.scratch("sts", "web-identity-tokens"))
         out += list(tokens(server.store)) + list(refresh_tokens(server.store))
         out += [c["secret"] for c in clients(server.store).values()]
+        out += list(issued_passwords(server.store))
     return 200, {"secrets": sorted(out)}
 
 
