@@ -25,7 +25,7 @@
 --   image.push(client, repository, built, opts?) -> { digest, uri = "host/repo@sha256:..",
 --                                                    blobs = { exists, mounted, uploaded } }
 --       opts = { tag?, base_client? (the base's registry, when not client), layers_by_digest?
---                (digest -> bytes for layers given without blob), chunked? }
+--                (digest -> bytes: layers given without blob, base layers already at hand), chunked? }
 --       Base layers are mounted from the base's repository on the same registry,
 --       else copied blob -> upload from base_client. Nothing half-way: every
 --       blob of every platform is in before the first manifest goes, and every
@@ -257,13 +257,14 @@ function M.push(client, repository, built, opts)
   for _, p in ipairs(built.platforms) do
     for _, d in ipairs(p.layers) do
       local ok, err
-      if d.base then
+      local have = (opts.layers_by_digest or {})[d.digest]
+      if d.base and not have then
         local from = same_registry and base.repository or nil
         ok, err = blob(d.digest, function()
           return base_client:get_blob(base.repository, d.digest, d.size)
         end, from)
       else
-        local bytes = d.layer.blob or (opts.layers_by_digest or {})[d.digest]
+        local bytes = have or d.layer.blob
         if not bytes then
           return fail(client.host .. "/" .. repository, "layer " .. d.digest .. " has no bytes to push", "MissingLayer")
         end
