@@ -1,6 +1,7 @@
 """Wire tests (run by test_wire.WireTest) of the registry, identity and
 operations services: ECR, IAM, CloudWatch Logs, CloudWatch, Secrets Manager
 and SSM. A botocore client performs every operation each service serves."""
+import base64
 import json
 
 TRUST_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
@@ -42,6 +43,9 @@ class RegistryWire:
         self.assertEqual([], deleted["failures"])
         ecr.delete_repository(repositoryName="prod/wordpress")
         self.assertEqual([], ecr.describe_repositories()["repositories"])
+        login = ecr.get_authorization_token()["authorizationData"][0]
+        self.assertTrue(base64.b64decode(login["authorizationToken"]).startswith(b"AWS:"))
+        self.assertEqual("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", login["proxyEndpoint"])
         self.assert_all_served_ops_succeeded("ecr")
 
     def test_iam(self):

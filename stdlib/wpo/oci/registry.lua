@@ -29,6 +29,7 @@
 --   registry.platform_of(index_doc, "linux/amd64") -> descriptor | nil, err
 --   registry.digest(bytes) -> "sha256:<hex>"
 --   registry.ecr_auth(ctx_or_client, registry_id?) -> { username, password, endpoint, expires_at }
+--       | nil, err (the AWS error)
 --       ecr GetAuthorizationToken, its base64 "AWS:password" decoded
 --   registry.MANIFEST_TYPES, registry.INDEX_TYPES: media types accepted
 --
@@ -298,10 +299,29 @@ function Client:_token(params, scope, address)
   return token
 end
 
+-- a scope as a cache key: its items sorted, each item's actions sorted
+-- (distribution names "pull,push" or "push,pull" as its map iteration goes)
+local function canonical(scope)
+  local items = {}
+  for item in scope:gmatch("%S+") do
+    local head, actions = item:match("^(.*):([^:]*)$")
+    if head then
+      local list = {}
+      for a in actions:gmatch("[^,]+") do list[#list + 1] = a end
+      table.sort(list)
+      item = head .. ":" .. table.concat(list, ",")
+    end
+    items[#items + 1] = item
+  end
+  table.sort(items)
+  return table.concat(items, " ")
+end
+
 -- one request with authentication: req = { method, path or url, headers, body },
 -- scope: "repository:NAME:pull" ...; the answer whatever its status, after at
 -- most one challenge
 function Client:request(req, scope, address)
+  scope = canonical(scope)
   local url = req.url or (self.base .. req.path)
   local same_host = url:sub(1, #self.base + 1) == self.base .. "/"
   local function attempt(token)
@@ -335,11 +355,8 @@ function Client:request(req, scope, address)
   elseif scheme == "bearer" then
     self.scheme_auth = "bearer"
     -- the challenge names the scope this request needs (tokens are cached by it)
-    local want = (params.scope and params.scope ~= "") and params.scope or scope
-    if sent and self.tokens[want] and sent == "Bearer " .. self.tokens[want] then
-      return fail(address, "UNAUTHORIZED", "the registry refused the token it was given for " .. want,
-        { status = 401 })
-    end
+    local want = canonical((params.scope and params.scope ~= "") and params.scope or scope)
+    -- a cached token may have expired: a fresh one, once (the retry's 401 is final)
     local err
     token, err = self:_token(params, want, address)
     if not token then return nil, err end
@@ -557,10 +574,10 @@ function M.platform_of(index, platform)
 end
 
 -- ECR: the registry's basic credentials from GetAuthorizationToken. ctx is a
--- resource context (ctx.client("ecr")) or an ecr wpo.aws.client.
+-- resource context (ctx:aws("ecr")) or an ecr wpo.aws.client.
 function M.ecr_auth(ctx, registry_id)
   local ecr = ctx
-  if type(ctx) == "table" and type(ctx.client) == "function" then ecr = ctx.client("ecr") end
+  if type(ctx) == "table" and type(ctx.aws) == "function" then ecr = ctx:aws("ecr") end
   assert(type(ecr) == "table" and ecr.pcall, "registry.ecr_auth: a resource context or an ecr client expected")
   local params = {}
   if registry_id then params.registryIds = { registry_id } end
