@@ -25,7 +25,8 @@
 --   image.push(client, repository, built, opts?) -> { digest, uri = "host/repo@sha256:..",
 --                                                    blobs = { exists, mounted, uploaded } }
 --       opts = { tag?, base_client? (the base's registry, when not client), layers_by_digest?
---                (digest -> bytes: layers given without blob, base layers already at hand), chunked? }
+--                (digest -> bytes: layers given without blob, base layers already at hand), chunked?,
+--                parallel? (blobs pushed at a time, default 3) }
 --       Base layers are mounted from the base's repository on the same registry,
 --       else copied blob -> upload from base_client. Nothing half-way: every
 --       blob of every platform is in before the first manifest goes, and every
@@ -33,6 +34,7 @@
 local json = require "wpo.json"
 local registry = require "wpo.oci.registry"
 local reference = require "wpo.oci.reference"
+local task = require "wpo.task"
 
 local M = {}
 
@@ -244,37 +246,50 @@ function M.push(client, repository, built, opts)
   local base_client = opts.base_client or client
   local same_registry = base_client.host == client.host
   local counts = { exists = 0, mounted = 0, uploaded = 0 }
-  local done = {}
-  local function blob(digest, source, from)
-    if done[digest] then return true end
-    local how, err = client:push_blob(repository, digest, source, { from = from, chunked = opts.chunked })
-    if not how then return nil, err end
-    counts[how] = counts[how] + 1
-    done[digest] = true
-    return true
+  -- every blob of every platform first, each once, opts.parallel at a time
+  local jobs, seen = {}, {}
+  local function job(digest, source, from)
+    if seen[digest] then return end
+    seen[digest] = true
+    jobs[#jobs + 1] = { digest = digest, source = source, from = from }
   end
-  -- every blob of every platform first
   for _, p in ipairs(built.platforms) do
     for _, d in ipairs(p.layers) do
-      local ok, err
       local have = (opts.layers_by_digest or {})[d.digest]
       if d.base and not have then
-        local from = same_registry and base.repository or nil
-        ok, err = blob(d.digest, function()
+        job(d.digest, function()
           return base_client:get_blob(base.repository, d.digest, d.size)
-        end, from)
+        end, same_registry and base.repository or nil)
       else
         local bytes = have or d.layer.blob
         if not bytes then
           return fail(client.host .. "/" .. repository, "layer " .. d.digest .. " has no bytes to push", "MissingLayer")
         end
-        ok, err = blob(d.digest, bytes)
+        job(d.digest, bytes)
       end
-      if not ok then return nil, err end
     end
-    local ok, err = blob(p.config.digest, p.config.body)
-    if not ok then return nil, err end
+    job(p.config.digest, p.config.body)
   end
+  local sem = task.semaphore(opts.parallel or 3)
+  local running = {}
+  for i, j in ipairs(jobs) do
+    running[i] = task.spawn(function()
+      return sem:with(function()
+        return client:push_blob(repository, j.digest, j.source, { from = j.from, chunked = opts.chunked })
+      end)
+    end)
+  end
+  local first_err
+  for _, t in ipairs(running) do
+    local ok, how, err = task.join(t)
+    if not ok then how, err = nil, how end
+    if how then
+      counts[how] = counts[how] + 1
+    elseif not first_err then
+      first_err = err
+    end
+  end
+  if first_err then return nil, first_err end
   -- then the manifests, then the index (or the one manifest under the tag)
   local single = built.media_type ~= registry.OCI_INDEX
   for _, p in ipairs(built.platforms) do

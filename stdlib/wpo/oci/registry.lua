@@ -41,6 +41,7 @@
 local crypto = require "wpo.core.crypto"
 local errors = require "wpo.errors"
 local json = require "wpo.json"
+local task = require "wpo.task"
 local transport = require "wpo.aws.transport"
 
 local M = {}
@@ -203,7 +204,8 @@ function M.new(host, opts)
     ca_bundle = opts.ca_bundle,
     send = opts.send or transport.send,
     scheme_auth = nil,       -- "basic" | "bearer" once a challenge said so
-    tokens = {},             -- scope -> bearer token
+    tokens = {},             -- canonical scope -> bearer token
+    auth_lock = task.semaphore(1),
     stats = { requests = 0, by_method = {}, blob_uploads = 0, blob_bytes = 0, tokens = 0 },
   }, Client)
 end
@@ -357,8 +359,17 @@ function Client:request(req, scope, address)
     -- the challenge names the scope this request needs (tokens are cached by it)
     local want = canonical((params.scope and params.scope ~= "") and params.scope or scope)
     -- a cached token may have expired: a fresh one, once (the retry's 401 is final)
-    local err
-    token, err = self:_token(params, want, address)
+    -- one token fetch at a time: tasks that met the same challenge meanwhile
+    -- take the token the first one got
+    local locked, lerr, lcode = self.auth_lock:acquire()
+    if not locked then return fail(address, lcode or "cancelled", tostring(lerr)) end
+    local current, err = self.tokens[want], nil
+    if current and sent ~= "Bearer " .. current then
+      token = current
+    else
+      token, err = self:_token(params, want, address)
+    end
+    self.auth_lock:release()
     if not token then return nil, err end
   else
     return fail(address, "UNAUTHORIZED", "the registry asked for an unknown authentication scheme", { status = 401 })
