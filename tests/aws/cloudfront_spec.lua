@@ -162,6 +162,13 @@ describe("aws.cloudfront types against fakeaws", function()
       err = raised(function() t.check(ctx, flow:want("aws.cloudfront.distribution", "site",
         attrs { default_behavior = { origin_id = "nope", cache_policy_id = "x" } })) end)
       assert.matches("default_behavior.origin_id nope names no origin", err.message)
+      err = raised(function() t.check(ctx, flow:want("aws.cloudfront.distribution", "site",
+        attrs { web_acl_id = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1" })) end)
+      assert.matches("web_acl_id must be the ARN of a WAFv2 web ACL of scope CLOUDFRONT", err.message)
+      -- references not known yet when planning are not judged
+      local value = require "wpo.value"
+      t.check(ctx, flow:want("aws.cloudfront.distribution", "site", attrs { origins = value.UNKNOWN,
+        certificate_arn = value.UNKNOWN }))
       assert.are.equal(0, calls("CreateDistributionWithTags"))
     end)
 
@@ -200,6 +207,21 @@ describe("aws.cloudfront types against fakeaws", function()
       local imported = flow:import("aws.cloudfront.distribution", "site", rec.id)
       assert.are.equal("allow-all", imported.inputs.default_behavior.viewer_protocol_policy)
       assert.are.same({ "www.example.com" }, imported.inputs.aliases)
+    end)
+
+    it("changes only the tags without a new deployment; drops a policy the script no longer names", function()
+      local rec = flow:create("aws.cloudfront.distribution", "site", attrs { oac = new_oac() })
+      local updates = calls("UpdateDistribution")
+      rec = flow:update(rec, attrs { oac = rec.inputs.origins[2].origin_access_control_id, tags = { team = "web" } })
+      assert.are.equal(updates, calls("UpdateDistribution"))
+      local tags = cf:call("ListTagsForResource", { Resource = rec.outputs.arn }).Tags.Items
+      assert.are.equal(3, #tags)
+      local a = attrs { oac = rec.inputs.origins[2].origin_access_control_id, tags = { team = "web" } }
+      a.default_behavior.origin_request_policy_id = nil
+      rec = flow:update(rec, a)
+      assert.are.equal(updates + 1, calls("UpdateDistribution"))
+      assert.is_nil(dist_config(rec.id).DistributionConfig.DefaultCacheBehavior.OriginRequestPolicyId)
+      assert.are.same({}, flow:drift(rec))
     end)
 
     it("adopts what a lost answer made: by its caller reference, and by its wpo:address tag", function()
@@ -281,5 +303,29 @@ return s
       assert.is_nil(out:find(SECRET, 1, true), "the secret header value was printed")
     end
     assert.are.same({}, (env:objects("cloudfront", "distribution")))
+  end)
+
+  it("waits while CloudFront deploys (fakeaws's cloudfront-deploy delay), then deletes once disabled", function()
+    env.f:eventual { seconds = 1, fixed = true, behaviours = { "cloudfront-deploy" } }
+    local ok, err = pcall(function()
+      env:write("s.lua", stack("one"))
+      local r = env:wpo { "run", "s.lua", "--yes" }
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      assert.matches("waiting for the distribution to be Deployed (now: InProgress)", r.stdout, 1, true)
+      local rec = env:resources()["aws.cloudfront.distribution.site"]
+      assert.are.equal("Deployed", rec.outputs.status)
+      r = env:wpo { "destroy", "s.lua", "--yes" }
+      assert.are.equal(0, r.status, r.stdout .. r.stderr)
+      assert.matches("disabling the distribution", r.stdout, 1, true)
+      assert.are.same({}, (env:objects("cloudfront", "distribution")))
+      local shaped = 0
+      for _, e in ipairs(env.f:eventual().log) do
+        if e.behaviour == "cloudfront-deploy" and e.operation == "cloudfront.GetDistribution" then shaped = shaped + 1 end
+      end
+      assert.is_true(shaped > 0)
+      assert.is_nil(((env.f:calls(true)["cloudfront.DeleteDistribution"] or {}).errors or {}).DistributionNotDisabled)
+    end)
+    env.f:eventual {}
+    assert(ok, tostring(err))
   end)
 end)

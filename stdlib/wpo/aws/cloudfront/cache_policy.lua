@@ -24,6 +24,7 @@
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 local common = require "wpo.aws.cloudfront.common"
+local value = require "wpo.value"
 
 local GONE = { NoSuchCachePolicy = true }
 
@@ -49,7 +50,8 @@ local function problem(want)
   end
   for _, name in ipairs(PART_NAMES) do
     local p = want[name]
-    if type(p) == "table" and type(p.behavior) == "string" then
+    if type(p) == "table" and type(p.behavior) == "string" and not value.has_unknown(p.names)
+      and not value.is_lazy(p.names) then
       local listed = p.behavior == "whitelist" or p.behavior == "allExcept"
       local n = type(p.names) == "table" and #p.names or 0
       if listed and n == 0 then

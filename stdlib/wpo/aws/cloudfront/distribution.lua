@@ -50,6 +50,7 @@ local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
 local waiter = require "wpo.aws.waiter"
 local common = require "wpo.aws.cloudfront.common"
+local value = require "wpo.value"
 
 local GONE = { NoSuchDistribution = true }
 local HOSTED_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -109,8 +110,13 @@ local function certificate_problem(arn)
   return nil
 end
 
+-- a value known when planning (no reference still to resolve)
+local function known(v)
+  return type(v) ~= "table" or (not value.is_lazy(v) and not value.has_unknown(v))
+end
+
 local function methods_problem(where, methods)
-  if type(methods) ~= "table" then return nil end
+  if type(methods) ~= "table" or not known(methods) then return nil end
   for _, set in ipairs(METHOD_SETS) do
     if kit.same_set(methods, set) then return nil end
   end
@@ -125,19 +131,27 @@ local function problem(want)
   if type(want.aliases) == "table" and #want.aliases > 0 and want.certificate_arn == nil then
     return "aliases need certificate_arn (an ACM certificate in us-east-1 covering them)"
   end
-  local ids = {}
-  if type(want.origins) == "table" then
+  local acl = want.web_acl_id
+  if type(acl) == "string" and not acl:match("^arn:aws[%w%-]*:wafv2:us%-east%-1:%d+:global/webacl/") then
+    return string.format("web_acl_id must be the ARN of a WAFv2 web ACL of scope CLOUDFRONT "
+      .. "(arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>), got %s", acl)
+  end
+  local ids, all_ids = {}, false
+  if type(want.origins) == "table" and want.origins ~= value.UNKNOWN and not value.is_lazy(want.origins) then
     if #want.origins == 0 then return "origins: at least one origin is needed" end
+    all_ids = true
     for i, o in ipairs(want.origins) do
       if type(o) == "table" and type(o.id) == "string" then
         if ids[o.id] then return string.format("origins[%d]: the id %s is used twice", i, o.id) end
         ids[o.id] = true
+      else
+        all_ids = false
       end
     end
   end
   local function behavior(where, b)
     if type(b) ~= "table" then return nil end
-    if type(b.origin_id) == "string" and next(ids) and not ids[b.origin_id] then
+    if type(b.origin_id) == "string" and all_ids and not ids[b.origin_id] then
       return string.format("%s.origin_id %s names no origin (origins: %s)", where, b.origin_id,
         table.concat(kit.sorted((function() local l = {} for k in pairs(ids) do l[#l + 1] = k end return l end)()),
           ", "))
@@ -325,7 +339,9 @@ local function set_tags(ctx, arn, old, new)
   if next(set) then cf:call("TagResource", { Resource = arn, Tags = { Items = kit.tag_list(set) } }) end
 end
 
--- config changed by fn(current config) -> new config, sent with the ETag it came with
+-- config changed by fn(current config) -> new config, or nil when it already
+-- is as wanted; sent with the ETag it came with. -> UpdateDistribution's answer,
+-- { unchanged = true }, or nil when the distribution is gone
 local function change_config(ctx, id, fn)
   local cf = common.client(ctx)
   local config
@@ -338,17 +354,43 @@ local function change_config(ctx, id, fn)
     config = out.DistributionConfig
     return out.ETag
   end, function(etag)
-    return cf:call("UpdateDistribution", { Id = id, IfMatch = etag, DistributionConfig = fn(config) })
+    local new = fn(config)
+    if new == nil then return { unchanged = true } end
+    return cf:call("UpdateDistribution", { Id = id, IfMatch = etag, DistributionConfig = new })
   end)
+end
+
+local function text(v) return v or "" end
+
+-- does the config CloudFront holds already say what want says?
+local function as_wanted(config, want)
+  local seen = observe({ DistributionConfig = config }, {}, { inputs = want })
+  for _, k in ipairs({ "enabled", "price_class", "http_version", "ipv6" }) do
+    if seen[k] ~= want[k] then return false end
+  end
+  for _, k in ipairs({ "certificate_arn", "comment", "web_acl_id" }) do
+    if text(seen[k]) ~= text(want[k]) then return false end
+  end
+  local no_behaviors = #(seen.behaviors or {}) == 0 and #(want.behaviors or {}) == 0
+  return kit.same_set(seen.aliases or {}, want.aliases or {}) and seen.origins == want.origins
+    and seen.default_behavior == want.default_behavior and (no_behaviors or seen.behaviors == want.behaviors)
 end
 
 -- bring the distribution id to want (settings, tags), waiting when asked
 local function converge(ctx, id, want)
-  local changed = change_config(ctx, id, function(current) return config_of(want, nil, current) end)
+  local changed = change_config(ctx, id, function(current)
+    if as_wanted(current, want) then return nil end
+    return config_of(want, nil, current)
+  end)
   if not changed then ctx:fail("NotFound", "the distribution %s no longer exists", id) end
-  local dist = changed.Distribution
-  set_tags(ctx, dist.ARN, tags_of(ctx, dist.ARN), want.tags)
-  if want.wait_deployed then wait_deployed(ctx, id) end
+  local arn = changed.Distribution and changed.Distribution.ARN
+  if not arn then
+    local got = get(ctx, id)
+    if not got then ctx:fail("NotFound", "the distribution %s no longer exists", id) end
+    arn = got.Distribution.ARN
+  end
+  set_tags(ctx, arn, tags_of(ctx, arn), want.tags)
+  if want.wait_deployed and not changed.unchanged then wait_deployed(ctx, id) end
   return read(ctx, id, { inputs = want })
 end
 
