@@ -294,6 +294,9 @@ return s
     assert.matches("origins%s+= %(sensitive%)", run({ "plan", "s.lua" }).stdout)
     -- the debug log shows the requests, the header's value redacted
     assert.matches("CreateDistributionWithTags", run({ "run", "s.lua", "--yes" }).stderr)
+    local again = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
+    assert.are.equal(0, again.status, again.stdout .. again.stderr)
+    assert.matches("No changes", again.stdout, 1, true)
     env:write("s.lua", stack("two"))
     local r = run { "plan", "s.lua" }
     assert.matches("comment", r.stdout)
@@ -303,6 +306,45 @@ return s
       assert.is_nil(out:find(SECRET, 1, true), "the secret header value was printed")
     end
     assert.are.same({}, (env:objects("cloudfront", "distribution")))
+  end)
+
+  it("runs a policy, an OAC and a distribution using them; no changes on the next plan; destroys all", function()
+    env:write("s.lua", string.format([[
+local s = wpo.stack { name = "t", region = "eu-west-1" }
+local static = s:add("aws.cloudfront.cache_policy", "static", { name = "t-static", default_ttl = 3600,
+  query_strings = { behavior = "whitelist", names = { "ver" } } })
+local oac = s:add("aws.cloudfront.origin_access_control", "media", { name = "t-media" })
+s:add("aws.cloudfront.distribution", "site", {
+  aliases = { "www.example.com" }, certificate_arn = %q,
+  origins = {
+    { id = "alb", domain_name = "origin.example.com", custom_headers = { ["X-Origin-Verify"] = %q } },
+    { id = "media", domain_name = "t-media.s3.eu-west-1.amazonaws.com", origin_access_control_id = oac.id },
+  },
+  default_behavior = { origin_id = "alb", cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad" },
+  behaviors = {
+    { path_pattern = "/wp-content/uploads/*", origin_id = "media", cache_policy_id = static.id,
+      allowed_methods = { "GET", "HEAD" } },
+    { path_pattern = "/wp-includes/*", origin_id = "alb", cache_policy_id = static.id },
+  },
+  tags = { Name = "t-site" },
+})
+return s
+]], CERT, SECRET))
+    local r = env:wpo { "run", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    local d = select(2, next(env:objects("cloudfront", "distribution")))
+    local items = d.DistributionConfig.CacheBehaviors.Items
+    assert.are.same({ "/wp-content/uploads/*", "/wp-includes/*" }, { items[1].PathPattern, items[2].PathPattern })
+    r = env:wpo { "plan", "s.lua", "--detailed-exitcode" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    r = env:wpo { "destroy", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("3 destroyed", r.stdout, 1, true)
+    assert.are.same({}, env:objects("cloudfront", "distribution"))
+    assert.are.same({}, env:objects("cloudfront", "origin-access-control"))
+    for _, p in pairs(env:objects("cloudfront", "cache-policy")) do
+      assert.matches("^Managed%-", p.CachePolicyConfig.Name)
+    end
   end)
 
   it("waits while CloudFront deploys (fakeaws's cloudfront-deploy delay), then deletes once disabled", function()
