@@ -170,6 +170,18 @@ describe("aws.cloudfront types against fakeaws", function()
       t.check(ctx, flow:want("aws.cloudfront.distribution", "site", attrs { origins = value.UNKNOWN,
         certificate_arn = value.UNKNOWN }))
       assert.are.equal(0, calls("CreateDistributionWithTags"))
+      local config = flow:want("aws.cloudfront.distribution", "site", attrs { certificate_arn = eu })
+      local refused = raised(function()
+        cf:call("CreateDistributionWithTags", { DistributionConfigWithTags = { Tags = { Items = {} },
+          DistributionConfig = { CallerReference = "r", Comment = "", Enabled = true,
+            Aliases = { Quantity = 1, Items = config.aliases },
+            Origins = { Quantity = 1, Items = { { Id = "alb", DomainName = "origin.example.com",
+              CustomOriginConfig = { HTTPPort = 80, HTTPSPort = 443, OriginProtocolPolicy = "https-only" } } } },
+            DefaultCacheBehavior = { TargetOriginId = "alb", ViewerProtocolPolicy = "https-only",
+              CachePolicyId = managed.cache.CachingDisabled },
+            ViewerCertificate = { ACMCertificateArn = eu, SSLSupportMethod = "sni-only" } } } })
+      end)
+      assert.are.equal("InvalidViewerCertificate", refused.code)
     end)
 
     it("updates in place with the ETag, re-reading once after a stale one; sees drift; imports", function()
