@@ -66,6 +66,13 @@ local BEHAVIOR_FIELDS = {
   compress = { type = "boolean" },
 }
 
+-- the keys of a map, sorted
+local function keys(map)
+  local out = {}
+  for k in pairs(map or {}) do out[#out + 1] = k end
+  return kit.sorted(out)
+end
+
 local function with(fields, extra)
   local out = {}
   for k, v in pairs(fields) do out[k] = v end
@@ -153,8 +160,7 @@ local function problem(want)
     if type(b) ~= "table" then return nil end
     if type(b.origin_id) == "string" and all_ids and not ids[b.origin_id] then
       return string.format("%s.origin_id %s names no origin (origins: %s)", where, b.origin_id,
-        table.concat(kit.sorted((function() local l = {} for k in pairs(ids) do l[#l + 1] = k end return l end)()),
-          ", "))
+        table.concat(keys(ids), ", "))
     end
     return methods_problem(where, b.allowed_methods)
   end
@@ -184,11 +190,7 @@ end
 local function origin_of(o)
   local out = { Id = o.id, DomainName = o.domain_name, OriginPath = "" }
   local headers = {}
-  for _, name in ipairs(kit.sorted((function()
-    local l = {}
-    for k in pairs(o.custom_headers or {}) do l[#l + 1] = k end
-    return l
-  end)())) do
+  for _, name in ipairs(keys(o.custom_headers)) do
     headers[#headers + 1] = { HeaderName = name, HeaderValue = o.custom_headers[name] }
   end
   out.CustomHeaders = common.items(headers)
