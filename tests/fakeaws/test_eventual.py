@@ -287,6 +287,26 @@ class EventualTest(unittest.TestCase):
         self.assertTrue(changes[change["Id"].rsplit("/", 1)[-1]]["seen_insync"])
         self.assertFalse(changes[zone["ChangeInfo"]["Id"].rsplit("/", 1)[-1]]["seen_insync"])
 
+    def test_a_cloudfront_distribution_stays_in_progress_and_undeletable_until_its_delay_has_run(self):
+        cf = self.fake.client("cloudfront")
+        config = {"CallerReference": "d", "Comment": "", "Enabled": False,
+                  "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "origin.example.com",
+                                                        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443,
+                                                                               "OriginProtocolPolicy": "https-only"}}]},
+                  "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only",
+                                           "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"}}
+        out = cf.create_distribution_with_tags(DistributionConfigWithTags={"DistributionConfig": config,
+                                                                           "Tags": {"Items": []}})
+        dist_id = out["Distribution"]["Id"]
+        for _ in range(3):
+            self.assertEqual("InProgress", cf.get_distribution(Id=dist_id)["Distribution"]["Status"])
+        self.assertEqual(["InProgress"], [d["Status"] for d in cf.list_distributions()["DistributionList"]["Items"]])
+        self.assertEqual(("DistributionNotDisabled", 409), error_of(cf.delete_distribution, Id=dist_id,
+                                                                    IfMatch=out["ETag"]))
+        self.settled()
+        self.assertEqual("Deployed", cf.get_distribution(Id=dist_id)["Distribution"]["Status"])
+        cf.delete_distribution(Id=dist_id, IfMatch=out["ETag"])
+
     # -- deletion windows -----------------------------------------------------------------
 
     def test_a_force_deleted_secret_keeps_its_name_while_the_deletion_runs(self):

@@ -28,6 +28,11 @@ below cites the AWS documentation it reproduces (README.md lists them):
   launch-template    a new launch template version is not yet usable by Auto
                      Scaling ("You must use a valid fully-formed launch template")
   route53-change     a Route 53 change stays PENDING before INSYNC (GetChange)
+  cloudfront-deploy  a distribution just created or updated stays InProgress
+                     (GetDistribution, ListDistributions) before Deployed, and
+                     cannot be deleted meanwhile (DistributionNotDisabled), as
+                     CloudFront propagates each change to its edge locations
+                     ("Values that CloudFront displays in the console": Status)
   secret-purge       a secret deleted with ForceDeleteWithoutRecovery keeps its
                      name for a while ("...already scheduled for deletion"), as
                      the deletion is asynchronous (DeleteSecret)
@@ -47,7 +52,7 @@ import time
 from .errors import AWSError
 
 BEHAVIOURS = ("ec2-visibility", "iam-propagation", "target-group", "launch-template", "route53-change",
-              "secret-purge")
+              "secret-purge", "cloudfront-deploy")
 
 # EC2 ids: prefix, a hyphen, 8 or 17 hex digits
 _EC2_ID = re.compile(r"([a-z]+)-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -126,6 +131,7 @@ class Eventual:
         self.versions = {}      # (launch template id, version number) -> usable_at
         self.changes = {}       # Route 53 change id (bare) -> {"insync_at", "seen_insync"}
         self.purging = {}       # (region, account, secret name) -> gone_at
+        self.deploying = {}     # CloudFront distribution id -> deployed_at
         self.delays = []        # every delay drawn: {"behaviour", "subject", "delay"}
         self.log = []           # every answer a delay shaped
 
@@ -405,6 +411,34 @@ class _Call:
         m.changes[bare] = {"insync_at": m._draw("route53-change", bare), "seen_insync": False}
         info["Status"] = "PENDING"
         return result
+
+    def _check_cloudfront(self):
+        if self.op == "DeleteDistribution":
+            until = self.m.deploying.get(self.p.get("Id"))
+            if self.m.pending(until):
+                self._refuse("cloudfront-deploy", self.p["Id"], until, AWSError(
+                    "DistributionNotDisabled", "The distribution you are trying to delete has not been disabled.",
+                    409))
+
+    def _finish_cloudfront(self, result):
+        m = self.m
+        if self.op in ("CreateDistributionWithTags", "UpdateDistribution"):
+            dist = result.get("Distribution") or {}
+            if dist.get("Id"):
+                m.deploying[dist["Id"]] = m._draw("cloudfront-deploy", dist["Id"])
+                dist["Status"] = "InProgress"
+        elif self.op == "GetDistribution":
+            self._in_progress(result.get("Distribution") or {})
+        elif self.op == "ListDistributions":
+            for item in (result.get("DistributionList") or {}).get("Items") or []:
+                self._in_progress(item)
+        return result
+
+    def _in_progress(self, dist):
+        until = self.m.deploying.get(dist.get("Id"))
+        if self.m.pending(until):
+            dist["Status"] = "InProgress"
+            self.m._shaped(self.ctx, "cloudfront-deploy", dist["Id"], until, "InProgress")
 
     def _finish_secretsmanager(self, result):
         if self.op == "DeleteSecret" and self.p.get("ForceDeleteWithoutRecovery") and result.get("Name"):

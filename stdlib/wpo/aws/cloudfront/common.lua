@@ -1,0 +1,66 @@
+-- wpo.aws.cloudfront.common: what CloudFront's types share. CloudFront is
+-- global (one endpoint, signed for us-east-1, whatever the stack's region);
+-- its lists travel as { Quantity, Items }; every change of an object names
+-- the version it changes (If-Match with the ETag its Get* answered): a
+-- version changed meanwhile (PreconditionFailed) is read again and the change
+-- tried once more.
+--
+--   common.client(ctx) -> the CloudFront client of the resource
+--   common.items(list) -> { Quantity = n, Items = list } (no Items when empty)
+--   common.list(wrapper) -> the Items of a { Quantity, Items } (a list, maybe empty)
+--   common.with_etag(ctx, get, change) -> what change returned: get() -> the
+--        object's current ETag (nil when gone: change is then not called);
+--        change(etag) -> result; a PreconditionFailed runs both once more
+--   common.each(ctx, op, list_key, params?) -> iterator over the Items of every
+--        page of a CloudFront List* (Marker / NextMarker)
+local kit = require "wpo.aws.typekit"
+
+local M = {}
+
+function M.client(ctx)
+  return ctx:aws("cloudfront")
+end
+
+function M.items(list)
+  list = list or {}
+  if #list == 0 then return { Quantity = 0 } end
+  local copy = {}
+  for i, v in ipairs(list) do copy[i] = v end
+  return { Quantity = #copy, Items = copy }
+end
+
+function M.list(wrapper)
+  return (wrapper and wrapper.Items) or {}
+end
+
+function M.with_etag(ctx, get, change)
+  for attempt = 1, 2 do
+    local etag = get()
+    if etag == nil then return nil end
+    local ok, result = pcall(change, etag)
+    if ok then return result end
+    if attempt == 2 or not kit.is_code(result, "PreconditionFailed") then error(result, 0) end
+    ctx:log("changed by someone else since it was read (PreconditionFailed): reading it again")
+  end
+end
+
+function M.each(ctx, op, list_key, params)
+  local cf = M.client(ctx)
+  local items, i, marker, done = {}, 0, nil, false
+  return function()
+    while true do
+      i = i + 1
+      if items[i] ~= nil then return items[i] end
+      if done then return nil end
+      local p = {}
+      for k, v in pairs(params or {}) do p[k] = v end
+      p.Marker = marker
+      local page = cf:call(op, p)[list_key] or {}
+      items, i = page.Items or {}, 0
+      marker = page.NextMarker
+      done = marker == nil or marker == ""
+    end
+  end
+end
+
+return M
