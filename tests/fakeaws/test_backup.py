@@ -89,7 +89,8 @@ class BackupTest(unittest.TestCase):
         got = self.backup.get_backup_plan(BackupPlanId=made["BackupPlanId"])
         self.assertEqual((made["VersionId"], "wp", "cron(0 3 * * ? *)", {"DeleteAfterDays": 30}),
                          (got["VersionId"], got["BackupPlan"]["BackupPlanName"],
-                          got["BackupPlan"]["Rules"][0]["ScheduleExpression"], got["BackupPlan"]["Rules"][0]["Lifecycle"]))
+                          got["BackupPlan"]["Rules"][0]["ScheduleExpression"],
+                          got["BackupPlan"]["Rules"][0]["Lifecycle"]))
         again = self.backup.create_backup_plan(BackupPlan={"BackupPlanName": "wp", "Rules": [rule()]},
                                                CreatorRequestId="p-1")
         self.assertEqual(made["BackupPlanId"], again["BackupPlanId"])
