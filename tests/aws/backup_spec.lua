@@ -173,6 +173,16 @@ describe("aws.backup types against fakeaws", function()
       assert.are.equal("InvalidAttribute", err.code)
       assert.is_nil(f:calls()["backup.CreateBackupPlan"])
       t.check(ctx, { name = "wp", rules = { RULE } })
+      -- what is known only after apply is checked at the apply
+      local unknown = require("wpo.value").UNKNOWN
+      t.check(ctx, { name = "wp", rules = unknown })
+      t.check(ctx, { name = "wp", rules = { { name = "daily", vault_name = unknown, schedule = unknown } } })
+      local sel = require("wpo.resource").get("aws.backup.selection")
+      sel.check(flow:ctx("aws.backup.selection", "wp"), { plan_id = unknown, name = "wp", iam_role_arn = unknown,
+        resources = unknown })
+      err = raised(function() sel.check(flow:ctx("aws.backup.selection", "wp"), { plan_id = unknown, name = "wp",
+        iam_role_arn = "role", resources = { unknown } }) end)
+      assert.matches('iam_role_arn "role" is not an IAM role ARN', err.message)
     end)
 
     it("imports a plan by id; finds its plan after a lost answer; deleting twice is fine", function()

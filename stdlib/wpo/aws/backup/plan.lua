@@ -123,10 +123,11 @@ end
 
 local function check(ctx, want)
   local rules = want.rules
-  if type(rules) ~= "table" or value.is_lazy(rules) then return end
+  if type(rules) ~= "table" or rules == value.UNKNOWN or value.is_lazy(rules) then return end
   if #rules == 0 then ctx:fail("InvalidAttribute", "rules: a backup plan needs at least one rule") end
   local names = {}
   for i, r in ipairs(rules) do
+    if value.is_lazy(r) then r = {} end
     local function bad(fmt, ...)
       ctx:fail("InvalidAttribute", "rules[%d]: " .. fmt, i, ...)
     end
@@ -150,7 +151,8 @@ local function check(ctx, want)
     if math.type(r.delete_after_days) == "integer" and r.delete_after_days < 1 then
       bad("delete_after_days is %d: at least 1", r.delete_after_days)
     end
-    for j, c in ipairs(type(r.copy_to) == "table" and r.copy_to or {}) do
+    for j, c in ipairs(type(r.copy_to) == "table" and not value.is_lazy(r.copy_to) and r.copy_to or {}) do
+      if value.is_lazy(c) then c = {} end
       if type(c.vault_arn) == "string" and not c.vault_arn:match("^arn:aws[%w%-]*:backup:[%w%-]+:%d+:backup%-vault:.+$") then
         bad("copy_to[%d].vault_arn %q is not a backup vault ARN", j, c.vault_arn)
       end

@@ -48,7 +48,7 @@ local function check(ctx, want)
     ctx:fail("InvalidAttribute", "name %q: 1 to 50 letters, digits, '-', '_' or '.'", name)
   end
   local resources = want.resources
-  if type(resources) == "table" and not value.is_lazy(resources) then
+  if type(resources) == "table" and resources ~= value.UNKNOWN and not value.is_lazy(resources) then
     if #resources == 0 then ctx:fail("InvalidAttribute", "resources: give at least one ARN to back up") end
     for i, arn in ipairs(resources) do
       if type(arn) == "string" and not arn:match("^arn:aws[%w%-]*:[%w%-]+:") then
