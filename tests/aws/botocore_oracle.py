@@ -57,6 +57,8 @@ REQUEST_OPS = [
     ("s3", "PutObject"), ("s3", "PutBucketLifecycleConfiguration"), ("s3", "PutBucketTagging"),
     ("s3", "ListObjectsV2"), ("s3", "CreateBucket"), ("s3", "PutBucketPolicy"), ("s3", "GetObject"),
     ("s3", "DeleteObjects"), ("s3", "PutBucketAcl"), ("s3", "CopyObject"),
+    ("backup", "CreateBackupPlan"), ("backup", "CreateBackupSelection"), ("backup", "ListTags"),
+    ("backup", "ListRecoveryPointsByBackupVault"), ("backup", "DeleteRecoveryPoint"), ("backup", "TagResource"),
 ]
 
 RESPONSE_OPS = [
@@ -75,6 +77,8 @@ RESPONSE_OPS = [
     ("route53", "ListResourceRecordSets"), ("route53", "GetHostedZone"),
     ("route53", "ChangeResourceRecordSets"), ("s3", "ListObjectsV2"), ("s3", "HeadObject"),
     ("s3", "GetBucketLifecycleConfiguration"), ("s3", "GetBucketAcl"), ("s3", "GetBucketTagging"),
+    ("backup", "GetBackupPlan"), ("backup", "DescribeBackupVault"), ("backup", "ListTags"),
+    ("backup", "ListBackupSelections"),
 ]
 
 # Members botocore adds from service-2.sdk-extras.json for its own handlers

@@ -99,6 +99,10 @@ describe("wpo.aws.typekit late conditions", function()
       "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING",
       { MonitoringRoleArn = "arn:aws:iam::123456789012:role/rds-monitoring" },
       "IAM to propagate the monitoring role rds-monitoring" },
+    backup_iam_role = { "backup", "CreateBackupSelection", "InvalidParameterValueException",
+      "IAM Role arn:aws:iam::123456789012:role/backup cannot be assumed by AWS Backup",
+      { BackupPlanId = "p", BackupSelection = { SelectionName = "wp", IamRoleArn = "arn:aws:iam::123456789012:role/backup" } },
+      "IAM to propagate the role backup" },
     secret_name_purging = { "secretsmanager", "CreateSecret", "InvalidRequestException",
       "You can't create this secret because a secret with this name is already scheduled for deletion.",
       { Name = "prod/db" }, "Secrets Manager to finish deleting the secret prod/db" },
@@ -210,9 +214,9 @@ describe("wpo.aws.typekit late conditions", function()
 
   it("checks declarations", function()
     assert.has_error(function() kit.late { "iam_propagation" } end,
-      "typekit.late: unknown condition 'iam_propagation' (known: application_autoscaling_role, ecs_service_linked_role, "
-        .. "ecs_service_role, iam_instance_profile, launch_template_version, rds_monitoring_role, secret_name_purging, "
-        .. "target_group_association)")
+      "typekit.late: unknown condition 'iam_propagation' (known: application_autoscaling_role, backup_iam_role, "
+        .. "ecs_service_linked_role, ecs_service_role, iam_instance_profile, launch_template_version, "
+        .. "rds_monitoring_role, secret_name_purging, target_group_association)")
     assert.has_error(function() kit.late { "iam_instance_profile", timeot = 3 } end)
     assert.has_error(function() kit.late { timeout = -1 } end)
     assert.are.equal(kit.LATE_TIMEOUT, kit.late({}).timeout)

@@ -553,6 +553,17 @@ M.LATE = {
     subject = function(_, params) return "the role " .. arn_name(params.RoleARN) end,
     doc = "Application Auto Scaling: a new role not usable yet",
   },
+  backup_iam_role = {
+    services = { backup = true },
+    operations = { CreateBackupSelection = true },
+    codes = { InvalidParameterValueException = true },
+    texts = { "cannot be assumed by AWS Backup", "is not authorized to call" },
+    waits = "IAM to propagate %s",
+    subject = function(_, params)
+      return "the role " .. arn_name(((params or {}).BackupSelection or {}).IamRoleArn)
+    end,
+    doc = "AWS Backup: a selection's new role (or its policies) not usable yet",
+  },
   rds_monitoring_role = {
     services = { rds = true },
     codes = { InvalidParameterValue = true },

@@ -19,8 +19,9 @@ below cites the AWS documentation it reproduces (README.md lists them):
                      Auto Scaling/EC2 (a launch template's instance profile:
                      "Invalid IAM Instance Profile name"), ECS (a service's role;
                      the service-linked role made with the account's first
-                     cluster), Application Auto Scaling (RoleARN) and RDS
-                     (MonitoringRoleArn) ("Troubleshoot IAM: changes that I make
+                     cluster), Application Auto Scaling (RoleARN), RDS
+                     (MonitoringRoleArn) and AWS Backup (a selection's IamRoleArn)
+                     ("Troubleshoot IAM: changes that I make
                      are not always immediately visible")
   target-group       a target group a listener starts forwarding to has no
                      associated load balancer for ECS yet ("...does not have an
@@ -305,6 +306,14 @@ class _Call:
             if self.m.pending(until):
                 self._refuse("iam-propagation", "role/" + _role_name(self.p["RoleARN"]), until, AWSError(
                     "ValidationException", f"Unable to assume IAM role: {self.p['RoleARN']}"))
+
+    def _check_backup(self):
+        arn = (self.p.get("BackupSelection") or {}).get("IamRoleArn")
+        if self.op == "CreateBackupSelection" and arn:
+            until = self.m.iam.get(("role", _role_name(arn)))
+            if self.m.pending(until):
+                self._refuse("iam-propagation", "role/" + _role_name(arn), until, AWSError(
+                    "InvalidParameterValueException", f"IAM Role {arn} cannot be assumed by AWS Backup"))
 
     def _check_rds(self):
         if self.op in _RDS_ROLE_WRITES and self.p.get("MonitoringRoleArn"):

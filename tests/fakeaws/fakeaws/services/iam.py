@@ -34,6 +34,8 @@ MANAGED = {
     "AmazonECSTaskExecutionRolePolicy": "/service-role/",
     "AmazonEC2ContainerServiceRole": "/service-role/",
     "AmazonEC2ContainerServiceAutoscaleRole": "/service-role/",
+    "AWSBackupServiceRolePolicyForBackup": "/service-role/",
+    "AWSBackupServiceRolePolicyForRestores": "/service-role/",
     "AmazonSSMManagedInstanceCore": "/",
     "CloudWatchAgentServerPolicy": "/",
     "AmazonElasticFileSystemClientReadWriteAccess": "/",
