@@ -176,6 +176,45 @@ describe("wpo.oci.layer", function()
     assert.are.equal("split", h.slurp(b .. "/x" .. THEMES .. "/" .. ("m"):rep(80) .. "/" .. ("n"):rep(60)))
   end)
 
+  it("inside a task, lets other tasks run while it builds, and stops when cancelled", function()
+    local task = require "wpo.task"
+    populate(a, "022", "2020-01-01 00:00")
+    for i = 1, 8 do h.write(a .. "/site/themes/f" .. i, ("%08d"):format(i):rep(20000)) end
+    local saved = layer.YIELD_BYTES
+    layer.YIELD_BYTES = 100000
+    local ticks, ticks_when_built = 0, nil
+    local built = task.spawn(function()
+      local l = assert(build(a))
+      ticks_when_built = ticks
+      return l
+    end)
+    local ticker = task.spawn(function()
+      while not ticks_when_built do
+        ticks = ticks + 1
+        task.sleep(0)
+      end
+    end)
+    task.run()
+    local ok, l = task.join(built)
+    assert.is_true(ok)
+    assert.are.equal(11, l.files)
+    assert.is_true(task.join(ticker))
+    assert.is_true(ticks_when_built >= 5, "the other task ran " .. ticks_when_built .. " times")
+    -- the same bytes as outside a task
+    assert.are.equal(assert(build(a)).digest, l.digest)
+    -- cancelled while it yields
+    local err
+    local victim = task.spawn(function()
+      local none
+      none, err = build(a)
+      assert(none == nil)
+    end)
+    task.spawn(function() task.cancel(victim) end)
+    task.run()
+    layer.YIELD_BYTES = saved
+    assert.are.equal("Cancelled", err and err.code)
+  end)
+
   describe("refuses, naming the path and the reason", function()
     local function refused(code, pattern, extra)
       local l, err = build(a, extra)
