@@ -1,18 +1,20 @@
--- Building one image layer (wpo.oci.layer) of about 50 MB: 400 files of
+-- Building an image layer (wpo.oci.layer) of about 50 MB: 400 files of
 -- 100 KB and one of 10 MB, half base64 of random bytes (compresses to ~75%)
--- and half text with some repetition, made in /tmp by the bench (not timed).
+-- and half text with some repetition; then one file of 50 MB (base64 of
+-- random bytes). Made in /tmp by the bench (not timed).
 -- The build runs in a process of its own, which reports its wall time and
 -- peak RSS (VmHWM); the figures are printed beside the goals:
 --   throughput >= 20 MB of tar per CPU second (level 6 gzip is most of it;
 --   CPU time, so a loaded machine does not skew it: wall time is printed too)
 --   the build's CPU time <= 1.5x that of zlib.gzip alone over the same tar
---   (reading, tar headers, two SHA-256 and the joins cost the rest)
---   peak RSS <= 3x the layer's tar size (files are read one at a time, the
---   tar streams through the hashes and the compressor; the gzip output is
---   kept, then joined into the blob)
+--   (reading, tar headers and the two SHA-256 cost the rest)
+--   peak RSS over the idle process <= 2.5x the layer's tar size (files are
+--   read one at a time, a large one in slices; the tar streams through its
+--   hash and the compressor, whose output grows in one C buffer copied out
+--   once: about the gzip twice at the end)
 --   ./wpo lua bench/layer_bench.lua [MB]
 local MB = tonumber(arg and arg[1]) or 50
-local GOAL_MBPS, GOAL_OVERHEAD, GOAL_RSS_RATIO = 20, 1.5, 3
+local GOAL_MBPS, GOAL_OVERHEAD, GOAL_RSS_RATIO = 20, 1.5, 2.5
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function sh(cmd)
@@ -44,7 +46,8 @@ while [ $i -lt %d ]; do
   i=$((i + 1))
 done
 head -c 7680000 /dev/urandom | base64 -w 76 > site/themes/big.bin
-]], q(dir), small))
+mkdir -p site/one && head -c %d /dev/urandom | base64 -w 76 > site/one/whole.bin
+]], q(dir), small, MB * 1048576 * 3 // 4))
 
 local probe = dir .. "/probe.lua"
 local f = assert(io.open(probe, "w"))
@@ -52,7 +55,7 @@ f:write(string.format([[
 local layer = require "wpo.oci.layer"
 local loop = require "wpo.core.loop"
 local t0, c0 = loop.now(), os.clock()
-local l = assert(layer.build { source = %q, from = "site/themes",
+local l = assert(layer.build { source = %q, from = arg[1],
   to = "/usr/src/wordpress/wp-content/themes", owner = "33:33" })
 local t1, c1 = loop.now(), os.clock()
 local GZ, FILES = l.size, l.files
@@ -78,24 +81,31 @@ print("VmHWM_KB=" .. io.open("/proc/self/status"):read("a"):match("VmHWM:%s*(%d+
 ]])
 f:close()
 
-local out = sh(q(wpo) .. " lua " .. q(probe))
-local secs, tar, gz, files, kb, cpu, gzip_cpu =
-  out:match("SECS=([%d.]+) TAR=(%d+) GZ=(%d+) FILES=(%d+) VmHWM_KB=(%d+) CPU=([%d.]+) GZIP_CPU=([%d.]+)")
-assert(secs, "the build did not report: " .. out)
 local base_kb = tonumber(sh(q(wpo) .. " lua " .. q(base)):match("VmHWM_KB=(%d+)"))
-os.execute("rm -rf " .. q(dir))
+local missed = false
 
-secs, tar, gz, kb = tonumber(secs), tonumber(tar), tonumber(gz), tonumber(kb)
-cpu, gzip_cpu = tonumber(cpu), tonumber(gzip_cpu)
-local tar_mb = tar / 1048576
-local mbps = tar_mb / cpu
-local overhead = cpu / gzip_cpu
-local rss_mb, grown_mb = kb / 1024, (kb - base_kb) / 1024
-local ratio = grown_mb / tar_mb
-print(string.format("layer of %s files, %.1f MB tar -> %.1f MB gzip: %.2f s wall (%.1f MB/s), %.2f s CPU: " ..
-  "%.1f MB/s (goal >= %d MB/s)", files, tar_mb, gz / 1048576, secs, tar_mb / secs, cpu, mbps, GOAL_MBPS))
-print(string.format("CPU: the build %.2f s, zlib.gzip alone over the same tar %.2f s (%.1f MB/s): %.2fx (goal <= %.1fx)",
-  cpu, gzip_cpu, tar_mb / gzip_cpu, overhead, GOAL_OVERHEAD))
-print(string.format("peak RSS %.1f MB (%.1f MB over the idle %.1f MB) = %.2fx the tar (goal <= %dx)",
-  rss_mb, grown_mb, base_kb / 1024, ratio, GOAL_RSS_RATIO))
-if mbps < GOAL_MBPS or overhead > GOAL_OVERHEAD or ratio > GOAL_RSS_RATIO then print("goal missed") end
+local function measure(from, what)
+  local out = sh(q(wpo) .. " lua " .. q(probe) .. " " .. q(from))
+  local secs, tar, gz, files, kb, cpu, gzip_cpu =
+    out:match("SECS=([%d.]+) TAR=(%d+) GZ=(%d+) FILES=(%d+) VmHWM_KB=(%d+) CPU=([%d.]+) GZIP_CPU=([%d.]+)")
+  assert(secs, "the build did not report: " .. out)
+  secs, tar, gz, kb = tonumber(secs), tonumber(tar), tonumber(gz), tonumber(kb)
+  cpu, gzip_cpu = tonumber(cpu), tonumber(gzip_cpu)
+  local tar_mb = tar / 1048576
+  local mbps = tar_mb / cpu
+  local overhead = cpu / gzip_cpu
+  local rss_mb, grown_mb = kb / 1024, (kb - base_kb) / 1024
+  local ratio = grown_mb / tar_mb
+  print(string.format("%s: %s files, %.1f MB tar -> %.1f MB gzip: %.2f s wall (%.1f MB/s), %.2f s CPU: " ..
+    "%.1f MB/s (goal >= %d MB/s)", what, files, tar_mb, gz / 1048576, secs, tar_mb / secs, cpu, mbps, GOAL_MBPS))
+  print(string.format("  CPU: zlib.gzip alone over the same tar %.2f s (%.1f MB/s): the build %.2fx (goal <= %.1fx)",
+    gzip_cpu, tar_mb / gzip_cpu, overhead, GOAL_OVERHEAD))
+  print(string.format("  peak RSS %.1f MB (%.1f MB over the idle %.1f MB) = %.2fx the tar (goal <= %.1fx)",
+    rss_mb, grown_mb, base_kb / 1024, ratio, GOAL_RSS_RATIO))
+  if mbps < GOAL_MBPS or overhead > GOAL_OVERHEAD or ratio > GOAL_RSS_RATIO then missed = true end
+end
+
+measure("site/themes", "many files")
+measure("site/one", "one file")
+os.execute("rm -rf " .. q(dir))
+if missed then print("goal missed") end

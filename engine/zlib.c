@@ -11,11 +11,15 @@
  *       one gzip member; code "corrupt" (bad header, data, CRC or length,
  *       truncated, or bytes after the member) or "toolarge" (the output
  *       would pass max bytes; default 1 GiB)
- *   deflater([level]) -> d                 a gzip stream, written piecewise
- *   d:write(data) -> chunk                 compressed bytes ready so far ("" often)
- *   d:finish() -> chunk                    the rest, CRC-32 and length included
+ *   deflater([level [, keep]]) -> d        a gzip stream, written piecewise
+ *   d:write(data) -> chunk                 compressed bytes ready so far ("" often;
+ *                                          always "" with keep)
+ *   d:finish() -> chunk                    the rest, CRC-32 and length included;
+ *                                          with keep, the whole gzip stream: the
+ *                                          output grew in one C buffer, so the
+ *                                          caller never holds it twice in pieces
+ *   d:sizes() -> bytes in, bytes out so far
  *   d:close()                              idempotent; also __gc and __close
- *   d.size_in / d.size_out                 via d:sizes() -> in, out
  * Misuse (a bad level, writing after finish or close) raises; an internal
  * zlib failure raises too (it is not an environmental failure).
  */
@@ -214,7 +218,45 @@ struct wpo_deflater {
     int finished;
     int busy;                   /* set during a call: still set when it raised */
     lua_Integer in, out;
+    int keep;                   /* the output is kept here until finish */
+    char *kept;                 /* malloc'd; grown with realloc (mremap: no copy) */
+    size_t kept_len, kept_cap;
 };
+
+/* deflate into the kept buffer; Z_OK / Z_STREAM_END, Z_MEM_ERROR, or the
+ * zlib error. Never raises. */
+static int deflate_keep(struct wpo_deflater *w, const char *in, size_t len, int flush)
+{
+    z_stream *z = &w->d->s.z;
+    int rc = Z_OK;
+    z->next_in = (Bytef *)in;
+    size_t left = len;
+    do {
+        uInt take = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        z->avail_in = take;
+        left -= take;
+        int f = left ? Z_NO_FLUSH : flush;
+        do {
+            if (w->kept_cap - w->kept_len < CHUNK) {
+                size_t cap = w->kept_cap ? w->kept_cap * 2 : 4 * CHUNK;
+                char *p = realloc(w->kept, cap);
+                if (!p)
+                    return Z_MEM_ERROR;
+                w->kept = p;
+                w->kept_cap = cap;
+            }
+            size_t room = w->kept_cap - w->kept_len;
+            uInt avail = room > (1u << 30) ? (1u << 30) : (uInt)room;
+            z->next_out = (Bytef *)w->kept + w->kept_len;
+            z->avail_out = avail;
+            rc = deflate(z, f);
+            if (rc == Z_STREAM_ERROR)
+                return rc;
+            w->kept_len += avail - z->avail_out;
+        } while (z->avail_out == 0 || (f == Z_FINISH && rc != Z_STREAM_END));
+    } while (left);
+    return rc == Z_BUF_ERROR ? Z_OK : rc;
+}
 
 static struct wpo_deflater *check_deflater(lua_State *L)
 {
@@ -228,12 +270,14 @@ static struct wpo_deflater *check_deflater(lua_State *L)
     return w;
 }
 
-/* zlib.deflater([level]) -> d */
+/* zlib.deflater([level [, keep]]) -> d */
 static int l_zlib_deflater(lua_State *L)
 {
     int level = check_level(L, 1);
+    int keep = lua_toboolean(L, 2);
     struct wpo_deflater *w = lua_newuserdatauv(L, sizeof *w, 0);
     memset(w, 0, sizeof *w);
+    w->keep = keep;
     luaL_setmetatable(L, WPO_ZLIB_DEFLATER);
     struct deflate_stream *d = malloc(sizeof *d);
     if (!d)
@@ -250,6 +294,29 @@ static int deflater_run(lua_State *L, int flush)
     struct wpo_deflater *w = check_deflater(L);
     size_t len = 0;
     const char *data = flush == Z_FINISH ? "" : luaL_checklstring(L, 2, &len);
+    if (w->keep) {
+        size_t before = w->kept_len;
+        w->busy = 1;
+        int rc = deflate_keep(w, data, len, flush);
+        if (rc == Z_MEM_ERROR)
+            return luaL_error(L, "zlib deflater: out of memory");
+        if (rc != (flush == Z_FINISH ? Z_STREAM_END : Z_OK))
+            return luaL_error(L, "zlib deflater: deflate failed (%d)", rc);
+        w->in += (lua_Integer)len;
+        w->out += (lua_Integer)(w->kept_len - before);
+        if (flush != Z_FINISH) {
+            w->busy = 0;
+            lua_pushliteral(L, "");
+            return 1;
+        }
+        lua_pushlstring(L, w->kept ? w->kept : "", w->kept_len);   /* may raise: kept stays the userdata's */
+        free(w->kept);
+        w->kept = NULL;
+        w->kept_len = w->kept_cap = 0;
+        w->busy = 0;
+        w->finished = 1;
+        return 1;
+    }
     luaL_Buffer b;
     w->busy = 1;
     luaL_buffinit(L, &b);
@@ -294,6 +361,9 @@ static int l_deflater_close(lua_State *L)
         zstream_free(w->d);
         w->d = NULL;
     }
+    free(w->kept);
+    w->kept = NULL;
+    w->kept_len = w->kept_cap = 0;
     return 0;
 }
 

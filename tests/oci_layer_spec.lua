@@ -152,6 +152,23 @@ describe("wpo.oci.layer", function()
     assert.are.equal(dirty.digest, assert(build(wt)).digest)
   end)
 
+  it("streams a large file from disk in slices, to the bytes a commit's blob gives", function()
+    populate(a, "022", "2020-01-01 00:00")
+    local big = {}
+    for i = 1, 5 * 1024 * 1024 // 64 do big[i] = ("%063d\n"):format(i) end
+    big = table.concat(big)   -- 5 MB: over the 4 MB where files are streamed
+    h.write(a .. "/site/themes/twenty/big.txt", big)
+    local from_disk = assert(build(a))
+    gr.git(a, "init -q -b main . && git add -A && git commit -q -m big")
+    local repo = assert(git.open(a))
+    local from_commit = assert(build(git.at_commit(repo, assert(git.resolve(repo, "main")), {})))
+    repo:close()
+    assert.are.equal(from_commit.digest, from_disk.digest)
+    local tar = assert(zlib.gunzip(from_disk.blob))
+    assert.is_truthy(tar:find(big, 1, true))
+    assert.are.equal(4, from_disk.files)
+  end)
+
   it("writes a pax header for a path over 100/155 bytes, and GNU tar reads it back", function()
     local long = ("d"):rep(120) .. "/" .. ("f"):rep(120) .. ".php"
     local longer = ("e"):rep(200) .. ".txt"

@@ -114,6 +114,22 @@ describe("wpo.core.zlib", function()
     assert.has_error(function() zlib.gzip("x", -1) end)
   end)
 
+  it("keeps the output inside with keep: write gives \"\", finish the whole stream", function()
+    local data = noise(300000, 13)
+    local d = zlib.deflater(6, true)
+    for i = 1, #data, 65536 do assert.are.equal("", d:write(data:sub(i, i + 65535))) end
+    local gz = d:finish()
+    assert.are.equal(zlib.gzip(data), gz)
+    assert.are.equal(#gz, select(2, d:sizes()))
+    assert.has_error(function() d:finish() end, "zlib deflater: used after finish")
+    d:close()
+    local empty = zlib.deflater(nil, true)
+    assert.are.equal(zlib.gzip(""), empty:finish())
+    local dropped = zlib.deflater(1, true)
+    dropped:write(data)
+    dropped:close()   -- its buffer freed unfinished
+  end)
+
   it("crypto.sha256_new hashes data fed in pieces as sha256 does the whole", function()
     local data = noise(100000, 5)
     local s = crypto.sha256_new()

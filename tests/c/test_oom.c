@@ -139,7 +139,9 @@ static const struct snippet snippets[] = {
       "zlib.gunzip(gz, 10) zlib.gunzip('garbage') zlib.gunzip(gz:sub(1, -3))" },
     { "zlib.deflater", "zlib = require 'wpo.core.zlib' big = string.rep('wpo layer ', 20000)",
       "local d = zlib.deflater(6) d:write(big) d:write('more') d:finish() d:sizes() d:close()\n"
-      "local e <close> = zlib.deflater() e:write(big)" },
+      "local e <close> = zlib.deflater() e:write(big)\n"
+      "local k = zlib.deflater(6, true) k:write(big) k:write(big) k:finish()\n"
+      "local u <close> = zlib.deflater(1, true) u:write(big)" },
     { "fs.lstat", "fs = require 'wpo.core.fs' os.execute('ln -sf f.txt ' .. DIR .. '/link.txt')",
       "fs.lstat(DIR .. '/link.txt') fs.lstat(DIR) fs.lstat(DIR .. '/none')" },
     { "pattern", "pattern = require 'wpo.core.pattern'",

@@ -38,10 +38,9 @@
 -- (LayerSpecialFile); a file or the layer over max_bytes (LayerTooLarge).
 -- Misuse (an unknown option, a wrong type) raises.
 --
--- Memory: files are read one at a time; the tar streams through SHA-256 and
--- the compressor; only the gzip output is kept (then joined into blob).
--- Peak RSS is about 2x the tar for many files, 3x for one large file
--- (bench/layer_bench.lua). Inside a wpo.task the build lets other tasks run
+-- Memory: files are read one at a time (a large one on disk in 1 MB slices);
+-- the tar streams through SHA-256 and the compressor, whose output grows in
+-- one C buffer copied out once as blob (bench/layer_bench.lua measures it). Inside a wpo.task the build lets other tasks run
 -- after every M.YIELD_BYTES of tar, and ends with code "Cancelled" when its
 -- task is cancelled.
 local errors = require "wpo.errors"
@@ -65,6 +64,7 @@ local GIT_EXECUTABLE = tonumber("100755", 8)
 local FLUSH_AT = 256 * 1024
 local SLICE = 1024 * 1024
 local BIG_FILE = 4 * 1024 * 1024
+local GC_EVERY = 16 * 1024 * 1024
 local MAX_LINK_HOPS = 40
 
 local function fail(code, fmt, ...)
@@ -120,6 +120,22 @@ local function worktree_reader(root)
   end
   function r.read(rel, max)
     return fs.read(full(rel), max)
+  end
+  -- a large file, SLICE bytes at a time to fn: never whole in memory; true,
+  -- or nil, why when it cannot be read or does not hold size bytes now
+  function r.stream(rel, size, fn)
+    local f, err = io.open(full(rel), "rb")
+    if not f then return nil, "cannot read: " .. tostring(err) end
+    local total = 0
+    while total <= size do
+      local piece = f:read(SLICE)
+      if not piece then break end
+      total = total + #piece
+      if total <= size then fn(piece) end
+    end
+    f:close()
+    if total ~= size then return nil, string.format("changed while it was read (%d bytes when listed)", size) end
+    return true
   end
   return r
 end
@@ -366,22 +382,25 @@ end
 -- The tar stream: pieces are hashed and compressed as they come; only the
 -- compressed chunks are kept.
 local function new_sink(max)
-  local sink = { tar = crypto.sha256_new(), gz = crypto.sha256_new(), z = zlib.deflater(M.LEVEL),
-                 pending = {}, pending_size = 0, size = 0, chunks = {}, max = max }
-  function sink.flush(final)
+  -- keep: the compressed stream grows in one C buffer, returned by finish
+  local sink = { tar = crypto.sha256_new(), z = zlib.deflater(M.LEVEL, true),
+                 pending = {}, pending_size = 0, size = 0, max = max, churn = 0 }
+  function sink.flush()
     local data = #sink.pending == 1 and sink.pending[1] or table.concat(sink.pending)
     sink.pending, sink.pending_size = {}, 0
     sink.tar:update(data)
-    local chunk = sink.z:write(data)
-    if final then chunk = chunk .. sink.z:finish() end
-    if #chunk > 0 then
-      sink.gz:update(chunk)
-      sink.chunks[#sink.chunks + 1] = chunk
+    sink.z:write(data)
+    -- what went through is garbage: collect it every GC_EVERY bytes, or the
+    -- collector lets the heap grow to twice what is kept first
+    sink.churn = sink.churn + #data
+    if sink.churn >= GC_EVERY then
+      sink.churn = 0
+      collectgarbage()
     end
   end
   function sink.add(data)
     sink.size = sink.size + #data
-    if #data >= FLUSH_AT then   -- a large file goes through in slices: its output comes in pieces
+    if #data >= FLUSH_AT then   -- a large piece goes through in slices
       if #sink.pending > 0 then sink.flush() end
       for i = 1, #data, SLICE do
         sink.pending[1], sink.pending_size = i == 1 and #data <= SLICE and data or data:sub(i, i + SLICE - 1), 0
@@ -393,10 +412,15 @@ local function new_sink(max)
     sink.pending_size = sink.pending_size + #data
     if sink.pending_size >= FLUSH_AT then sink.flush() end
   end
+  -- the end: diff_id (raw), the gzip stream
+  function sink.finish()
+    sink.flush()
+    collectgarbage()   -- the last file's bytes, before the stream is copied out
+    return sink.tar:digest(), sink.z:finish()
+  end
   function sink.close()
     sink.z:close()
     sink.tar:close()
-    sink.gz:close()
   end
   return sink
 end
@@ -454,7 +478,7 @@ function M.build(opts)
     local mode = e.type == "dir" and o.mode_dirs or e.type == "link" and 511
       or (e.exec and (o.mode_files | (o.mode_files & 292) >> 2) or o.mode_files)
     entries[#entries + 1] = { key = key, rel = e.rel, type = e.type, target = e.target, uid = o.uid, gid = o.gid,
-                              mode = mode }
+                              mode = mode, size = e.size }
   end
   table.sort(entries, function(a, b) return a.key < b.key end)
 
@@ -470,6 +494,22 @@ function M.build(opts)
     elseif e.type == "link" then
       h.typeflag, h.linkname = "2", e.target
       sink.add(entry_header(h))
+    elseif e.size and e.size >= BIG_FILE and reader.stream then
+      -- a large file on disk streams through in slices: never whole in memory
+      if sink.size + 1024 + e.size > o.max then
+        sink.close()
+        return fail("LayerTooLarge", "%s: the layer passes max_bytes (%d) at this file", shown(e.rel), o.max)
+      end
+      h.typeflag, h.size = "0", e.size
+      sink.add(entry_header(h))
+      local ok, serr = reader.stream(shown(e.rel), e.size, sink.add)
+      if not ok then
+        sink.close()
+        return fail("LayerSource", "%s: %s", shown(e.rel), serr)
+      end
+      sink.add(padding(e.size))
+      files = files + 1
+      collectgarbage()   -- its slices, before the next file is read
     else
       local data, rerr, code = reader.read(shown(e.rel), o.max)
       if not data then
@@ -488,7 +528,7 @@ function M.build(opts)
       sink.add(data)
       sink.add(padding(#data))
       files = files + 1
-      -- a large file's bytes and slices are garbage now: free them before the
+      -- a large blob's bytes and slices are garbage now: free them before the
       -- next file is read (the collector would let the heap double first)
       if #data >= BIG_FILE then
         data = nil   -- luacheck: ignore 311
@@ -509,15 +549,12 @@ function M.build(opts)
     end
   end
   sink.add(("\0"):rep(1024))   -- the end of the archive
-  sink.flush(true)
-  local diff_id, digest = crypto.hex(sink.tar:digest()), crypto.hex(sink.gz:digest())
+  local tar_digest, blob = sink.finish()
   local tar_size = sink.size
   sink.close()
-  collectgarbage()   -- the last file's bytes, before the chunks are joined
-  local blob = table.concat(sink.chunks)
-  sink.chunks = nil
   return {
-    media_type = M.MEDIA_TYPE, digest = "sha256:" .. digest, diff_id = "sha256:" .. diff_id,
+    media_type = M.MEDIA_TYPE, digest = "sha256:" .. crypto.hex(crypto.sha256(blob)),
+    diff_id = "sha256:" .. crypto.hex(tar_digest),
     size = #blob, blob = blob, files = files, entries = #entries, tar_size = tar_size,
   }
 end
