@@ -33,16 +33,21 @@
 -- `from` (following the links inside it) are kept as links. ".git" entries
 -- are left out.
 -- Refusals (nil, err; one line naming the path): `from` absolute or with
--- "..", or missing, or not a directory (LayerSource); a link escaping
--- `from` (LayerLinkEscapes); a device, fifo, socket or submodule
--- (LayerSpecialFile); a file or the layer over max_bytes (LayerTooLarge).
+-- "..", or missing, or not a directory, or (on disk) leading out of the
+-- repository through a link; a file that changes while read (LayerSource);
+-- a link escaping `from` (LayerLinkEscapes); a device, fifo, socket or
+-- submodule (LayerSpecialFile); a file or the layer over max_bytes
+-- (LayerTooLarge).
 -- Misuse (an unknown option, a wrong type) raises.
 --
 -- Memory: files are read one at a time (a large one on disk in 1 MB slices);
 -- the tar streams through SHA-256 and the compressor, whose output grows in
--- one C buffer copied out once as blob (bench/layer_bench.lua measures it). Inside a wpo.task the build lets other tasks run
--- after every M.YIELD_BYTES of tar, and ends with code "Cancelled" when its
--- task is cancelled.
+-- one C buffer copied out once as blob (bench/layer_bench.lua: peak RSS
+-- 1.1x the tar for 400 files, 1.7x for one 50 MB file).
+-- Inside a wpo.task the build lets other tasks run after every
+-- M.YIELD_BYTES of tar, and ends with code "Cancelled" when its task is.
+-- From the working tree, untracked and ignored files are files like any
+-- other: only a commit source leaves out what is not committed.
 local errors = require "wpo.errors"
 local fs = require "wpo.core.fs"
 local gitcore = require "wpo.core.git"
@@ -372,7 +377,9 @@ local function check_options(opts)
     error("layer.build: mtime must be an integer number of seconds >= 0", 3)
   end
   local max = opts.max_bytes or M.DEFAULT_MAX_BYTES
-  if math.type(max) ~= "integer" or max <= 0 then error("layer.build: max_bytes must be a positive integer", 3) end
+  if math.type(max) ~= "integer" or max <= 0 or max > 8589934591 then
+    error("layer.build: max_bytes must be a positive integer below 8 GiB (ustar's size field)", 3)
+  end
   return { uid = uid, gid = gid, mode_dirs = mode(opts.mode_dirs, 493, "mode_dirs"),
            mode_files = mode(opts.mode_files, 420, "mode_files"), mtime = mtime, max = max }
 end
