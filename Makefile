@@ -21,12 +21,13 @@ DESTDIR  ?=
 
 # Debian packages: to build, to run, to test.
 BUILD_PKGS := gcc libc6-dev pkg-config liblua5.4-dev lua-cjson-dev \
-              libcurl4-openssl-dev libssl-dev libexpat1-dev libgit2-dev
+              libcurl4-openssl-dev libssl-dev libexpat1-dev libgit2-dev \
+              zlib1g-dev
 RUN_PKGS   := ca-certificates git
 TEST_PKGS  := lua5.4 lua-busted python3-botocore awscli openssl luarocks strace lua-check \
               docker-registry skopeo python3-cryptography util-linux
 
-PKGS     = lua5.4 libcurl openssl expat libgit2
+PKGS     = lua5.4 libcurl openssl expat libgit2 zlib
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

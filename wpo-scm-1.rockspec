@@ -25,6 +25,7 @@ external_dependencies = {
    OPENSSL = { header = "openssl/evp.h" },
    EXPAT = { header = "expat.h" },
    LIBGIT2 = { header = "git2.h" },
+   ZLIB = { header = "zlib.h" },
 }
 build = {
    type = "make",

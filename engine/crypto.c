@@ -8,6 +8,9 @@
  * Lua API (wpo.core.crypto):
  *   random(n) -> bytes                     n cryptographically random bytes
  *   sha256(data) -> bytes                  32 raw bytes
+ *   sha256_new() -> h                      incremental: h:update(data) -> h,
+ *                                          h:digest() -> 32 raw bytes (once),
+ *                                          h:close() (idempotent; __gc, __close)
  *   hmac_sha256(key, data) -> bytes        32 raw bytes
  *   md5(data) -> bytes                     16 raw bytes
  *   hex(bytes) -> string                   lower-case
@@ -493,9 +496,97 @@ static int l_crypto_aes_gcm_decrypt(lua_State *L)
     return 1;
 }
 
+/* ---- incremental SHA-256 ---------------------------------------------- */
+
+#define WPO_CRYPTO_SHA256 "wpo.crypto.sha256"
+
+struct wpo_sha256 {
+    EVP_MD_CTX *ctx;   /* NULL once digested or closed */
+};
+
+/* crypto.sha256_new() -> h */
+static int l_crypto_sha256_new(lua_State *L)
+{
+    struct wpo_sha256 *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->ctx = NULL;
+    luaL_setmetatable(L, WPO_CRYPTO_SHA256);
+    if (!(h->ctx = EVP_MD_CTX_new()))
+        return luaL_error(L, "crypto.sha256_new: OpenSSL failure");
+    if (EVP_DigestInit_ex(h->ctx, digest_sha256(), NULL) != 1)
+        return luaL_error(L, "crypto.sha256_new: OpenSSL failure");
+    return 1;
+}
+
+static struct wpo_sha256 *check_sha256(lua_State *L)
+{
+    struct wpo_sha256 *h = luaL_checkudata(L, 1, WPO_CRYPTO_SHA256);
+    if (!h->ctx)
+        luaL_error(L, "sha256: used after digest or close");
+    return h;
+}
+
+/* h:update(data) -> h */
+static int l_sha256_update(lua_State *L)
+{
+    struct wpo_sha256 *h = check_sha256(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    if (len > 0 && EVP_DigestUpdate(h->ctx, data, len) != 1)
+        return luaL_error(L, "sha256:update: OpenSSL failure");
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* h:digest() -> 32 raw bytes; h cannot be fed after */
+static int l_sha256_digest(lua_State *L)
+{
+    struct wpo_sha256 *h = check_sha256(L);
+    uint8_t out[WPO_SHA256_LEN];
+    unsigned int n = 0;
+    int rc = EVP_DigestFinal_ex(h->ctx, out, &n);
+    EVP_MD_CTX_free(h->ctx);
+    h->ctx = NULL;
+    if (rc != 1)
+        return luaL_error(L, "sha256:digest: OpenSSL failure");
+    lua_pushlstring(L, (const char *)out, sizeof out);
+    return 1;
+}
+
+/* h:close() (idempotent) */
+static int l_sha256_close(lua_State *L)
+{
+    struct wpo_sha256 *h = luaL_checkudata(L, 1, WPO_CRYPTO_SHA256);
+    EVP_MD_CTX_free(h->ctx);
+    h->ctx = NULL;
+    return 0;
+}
+
+static int l_sha256_tostring(lua_State *L)
+{
+    struct wpo_sha256 *h = luaL_checkudata(L, 1, WPO_CRYPTO_SHA256);
+    lua_pushfstring(L, "sha256 (%s)", h->ctx ? "open" : "done");
+    return 1;
+}
+
+static const luaL_Reg sha256_methods[] = {
+    {"update", l_sha256_update},
+    {"digest", l_sha256_digest},
+    {"close", l_sha256_close},
+    {NULL, NULL}
+};
+
+static const luaL_Reg sha256_meta[] = {
+    {"__gc", l_sha256_close},
+    {"__close", l_sha256_close},
+    {"__tostring", l_sha256_tostring},
+    {"__index", NULL},
+    {NULL, NULL}
+};
+
 static const luaL_Reg crypto_functions[] = {
     {"random", l_crypto_random},
     {"sha256", l_crypto_sha256},
+    {"sha256_new", l_crypto_sha256_new},
     {"hmac_sha256", l_crypto_hmac_sha256},
     {"md5", l_crypto_md5},
     {"hex", l_crypto_hex},
@@ -510,6 +601,11 @@ static const luaL_Reg crypto_functions[] = {
 
 int luaopen_wpo_core_crypto(lua_State *L)
 {
+    luaL_newmetatable(L, WPO_CRYPTO_SHA256);
+    luaL_setfuncs(L, sha256_meta, 0);
+    luaL_newlib(L, sha256_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     luaL_newlib(L, crypto_functions);
     return 1;
 }

@@ -577,6 +577,8 @@ static int l_fs_list(lua_State *L)
     return 1;
 }
 
+static void push_stat(lua_State *L, const struct stat *st);
+
 /* fs.stat(path) -> { type = "file"|"directory"|"link"|"other", size, mode,
  *                    mtime, ino } | nil, err, code   (follows links) */
 static int l_fs_stat(lua_State *L)
@@ -585,6 +587,45 @@ static int l_fs_stat(lua_State *L)
     struct stat st;
     if (stat(path, &st) != 0)
         return push_errno(L, "cannot stat", path);
+    push_stat(L, &st);
+    return 1;
+}
+
+/* fs.lstat(path) -> the table of fs.stat for path itself (a link is not
+ * followed), plus target (a link's contents) and, for type "other", special
+ * = "fifo"|"socket"|"character device"|"block device" | nil, err, code */
+static int l_fs_lstat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    char target[PATH_MAX];
+    ssize_t n = 0;
+    if (lstat(path, &st) != 0)
+        return push_errno(L, "cannot stat", path);
+    if (S_ISLNK(st.st_mode) && (n = readlink(path, target, sizeof target)) < 0)
+        return push_errno(L, "cannot read the link", path);
+    if (n >= (ssize_t)sizeof target) {
+        errno = ENAMETOOLONG;
+        return push_errno(L, "cannot read the link", path);
+    }
+    push_stat(L, &st);
+    if (S_ISLNK(st.st_mode)) {
+        lua_pushlstring(L, target, (size_t)n);
+        lua_setfield(L, -2, "target");
+    }
+    const char *special = S_ISFIFO(st.st_mode) ? "fifo" : S_ISSOCK(st.st_mode) ? "socket"
+                          : S_ISCHR(st.st_mode) ? "character device"
+                          : S_ISBLK(st.st_mode) ? "block device" : NULL;
+    if (special) {
+        lua_pushstring(L, special);
+        lua_setfield(L, -2, "special");
+    }
+    return 1;
+}
+
+static void push_stat(lua_State *L, const struct stat *stp)
+{
+    struct stat st = *stp;
     lua_createtable(L, 0, 5);
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory"
                       : S_ISLNK(st.st_mode) ? "link" : "other");
@@ -597,7 +638,6 @@ static int l_fs_stat(lua_State *L)
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)st.st_ino);
     lua_setfield(L, -2, "ino");
-    return 1;
 }
 
 /* The pid in name when it is ".<base>.tmp-<pid>-<n>" (write_atomic's temp
@@ -1082,6 +1122,7 @@ static const luaL_Reg fs_functions[] = {
     {"rename", l_fs_rename},
     {"list", l_fs_list},
     {"stat", l_fs_stat},
+    {"lstat", l_fs_lstat},
     {"remove_stale_temps", l_fs_remove_stale_temps},
     {"writable", l_fs_writable},
     {"appender", l_fs_appender},

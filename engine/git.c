@@ -13,8 +13,9 @@
  *   git.open_start(path [, {search, status}]) -> id   (the open on a worker thread)
  *   git.fetch(url, dir [, opts]) -> info    git.fetch_start(url, dir [, opts]) -> id
  *   git.blob_id(data) -> hex                git.redact(url) -> url
- *   repo:resolve(ref) -> id, kind, refname  repo:read(commit, path) -> data
- *   repo:list(commit, dir) -> entries       repo:tags() / repo:tags_at(commit) / repo:branches()
+ *   repo:resolve(ref) -> id, kind, refname  repo:read(commit, path [, max]) -> data
+ *   repo:readlink(commit, path) -> target   repo:list(commit, dir) -> entries
+ *   repo:tags() / repo:tags_at(commit) / repo:branches()
  *   repo:is_ancestor(a, b) -> boolean       repo:merge_base(a, b) -> id
  *   repo:commit(id) -> { id, short, summary, message, time, author, email, parents }
  *   repo:head() -> id, refname              repo:status([{untracked}]) / repo:file_status(path)
@@ -643,12 +644,11 @@ static int l_repo_resolve(lua_State *L)
     return push_error(L, "notfound", "no tag, branch or commit named '%s'", name);
 }
 
-/* repo:read(commit, path) -> data | nil, err, code
- * The blob's raw bytes at path (relative to the repository root) in the
- * commit's tree; no filters (line endings stay as committed). code "ENOENT"
- * when the path is absent, "notfound" for an unknown commit, "git" for a
- * directory, a symbolic link or a submodule. */
-static int l_repo_read(lua_State *L)
+static void free_odb(void *p) { git_odb_free(p); }
+
+/* The blob at path (link: a symbolic link's target, else a file's bytes),
+ * refused with code "EFBIG" over max bytes before it is loaded. */
+static int read_entry(lua_State *L, int link, lua_Integer max)
 {
     struct wpo_git_repo *r = check_repo(L, 1);
     const char *id = luaL_checkstring(L, 2);
@@ -689,13 +689,35 @@ static int l_repo_read(lua_State *L)
         n = push_error(L, "git", "%s: is a directory", clean);
         goto cleanup;
     }
-    if (mode == GIT_FILEMODE_LINK) {
+    if (mode == GIT_FILEMODE_LINK && !link) {
         n = push_error(L, "git", "%s: is a symbolic link (not followed)", clean);
+        goto cleanup;
+    }
+    if (mode != GIT_FILEMODE_LINK && link) {
+        n = push_error(L, "git", "%s: is not a symbolic link", clean);
         goto cleanup;
     }
     if (mode == GIT_FILEMODE_COMMIT) {
         n = push_error(L, "git", "%s: is a submodule (not read)", clean);
         goto cleanup;
+    }
+    if (max >= 0) {
+        git_odb *odb = NULL;
+        size_t size = 0;
+        git_object_t type;
+        rc = git_repository_odb(&odb, r->repo);
+        wpo_guard_hold(gd, odb, free_odb);
+        if (rc == 0)
+            rc = git_odb_read_header(&size, &type, odb, git_tree_entry_id(entry));
+        wpo_guard_free(gd, odb);
+        if (rc != 0) {
+            n = push_git_error(L, rc, clean);
+            goto cleanup;
+        }
+        if ((lua_Integer)size > max) {
+            n = push_error(L, "EFBIG", "%s: %d bytes, more than %d", clean, (int)size, (int)max);
+            goto cleanup;
+        }
     }
     rc = git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry));
     wpo_guard_hold(gd, blob, free_object);
@@ -710,6 +732,26 @@ cleanup:
     return n;
 }
 
+/* repo:read(commit, path [, max]) -> data | nil, err, code
+ * The blob's raw bytes at path (relative to the repository root) in the
+ * commit's tree; no filters (line endings stay as committed). code "ENOENT"
+ * when the path is absent, "notfound" for an unknown commit, "git" for a
+ * directory, a symbolic link or a submodule, "EFBIG" when the blob holds
+ * more than max bytes (checked before it is read). */
+static int l_repo_read(lua_State *L)
+{
+    lua_Integer max = luaL_optinteger(L, 4, -1);
+    luaL_argcheck(L, max >= -1, 4, "max must be >= 0");
+    return read_entry(L, 0, max);
+}
+
+/* repo:readlink(commit, path) -> target | nil, err, code
+ * A symbolic link's target at the commit; code "git" when path is not a link. */
+static int l_repo_readlink(lua_State *L)
+{
+    return read_entry(L, 1, 4096);
+}
+
 static const char *entry_kind(git_filemode_t mode)
 {
     switch (mode) {
@@ -720,9 +762,10 @@ static const char *entry_kind(git_filemode_t mode)
     }
 }
 
-/* repo:list(commit, dir) -> { {name, kind}... } | nil, err, code
+/* repo:list(commit, dir) -> { {name, kind, mode}... } | nil, err, code
  * The entries of a directory ("" or "." for the root) in the commit's tree,
- * in git's order (by name); kind "file", "dir", "link" or "submodule".
+ * in git's order (by name); kind "file", "dir", "link" or "submodule"; mode
+ * git's file mode (0100644, 0100755, 040000, 0120000, 0160000).
  * code "ENOENT" when dir is absent, "git" when it is not a directory. */
 static int l_repo_list(lua_State *L)
 {
@@ -775,11 +818,13 @@ static int l_repo_list(lua_State *L)
     lua_createtable(L, (int)count, 0);
     for (size_t i = 0; i < count; i++) {
         const git_tree_entry *e = git_tree_entry_byindex(dir, i);
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, 3);
         lua_pushstring(L, git_tree_entry_name(e));
         lua_setfield(L, -2, "name");
         lua_pushstring(L, entry_kind(git_tree_entry_filemode(e)));
         lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, (lua_Integer)git_tree_entry_filemode(e));
+        lua_setfield(L, -2, "mode");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     n = 1;
@@ -1766,6 +1811,7 @@ static const luaL_Reg repo_methods[] = {
     {"head", l_repo_head},
     {"resolve", l_repo_resolve},
     {"read", l_repo_read},
+    {"readlink", l_repo_readlink},
     {"list", l_repo_list},
     {"tags", l_repo_tags},
     {"tags_at", l_repo_tags_at},

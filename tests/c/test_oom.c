@@ -131,6 +131,19 @@ static const struct snippet snippets[] = {
     { "crypto", "crypto = require 'wpo.core.crypto'",
       "crypto.hex(crypto.sha256('abc')) crypto.hmac_sha256('k', 'v') crypto.md5('x')\n"
       "crypto.unbase64(crypto.base64('hello')) crypto.unhex('00ff') crypto.random(16)" },
+    { "crypto.sha256_new", "crypto = require 'wpo.core.crypto'",
+      "local h = crypto.sha256_new() h:update('abc'):update(string.rep('x', 3000)) h:digest()\n"
+      "crypto.sha256_new():close()" },
+    { "zlib", "zlib = require 'wpo.core.zlib' big = string.rep('wpo layer ', 20000)",
+      "local gz = zlib.gzip(big) assert(zlib.gunzip(gz) == big)\n"
+      "zlib.gunzip(gz, 10) zlib.gunzip('garbage') zlib.gunzip(gz:sub(1, -3))" },
+    { "zlib.deflater", "zlib = require 'wpo.core.zlib' big = string.rep('wpo layer ', 20000)",
+      "local d = zlib.deflater(6) d:write(big) d:write('more') d:finish() d:sizes() d:close()\n"
+      "local e <close> = zlib.deflater() e:write(big)\n"
+      "local k = zlib.deflater(6, true) k:write(big) k:write(big) k:finish()\n"
+      "local u <close> = zlib.deflater(1, true) u:write(big)" },
+    { "fs.lstat", "fs = require 'wpo.core.fs' os.execute('ln -sf f.txt ' .. DIR .. '/link.txt')",
+      "fs.lstat(DIR .. '/link.txt') fs.lstat(DIR) fs.lstat(DIR .. '/none')" },
     { "pattern", "pattern = require 'wpo.core.pattern'",
       "pattern.find('hello world', 'wor%a') pattern.match('k=v', '(%w+)=(%w+)')\n"
       "pattern.gsub('hello world', '(%w+)', '%1 %1')\n"
@@ -160,7 +173,8 @@ static const struct snippet snippets[] = {
     { "repo:resolve", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "r:resolve('v1') r:resolve('main') r:resolve('HEAD~1')" },
     { "repo:read", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
-      "local h = r:head() r:read(h, 'a.txt') r:read(h, 'd/b.txt') r:read(h, 'nope')" },
+      "local h = r:head() r:read(h, 'a.txt') r:read(h, 'd/b.txt') r:read(h, 'nope')\n"
+      "r:read(h, 'a.txt', 100) r:read(h, 'a.txt', 1) r:readlink(h, 'a.txt')" },
     { "repo:list", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "local h = r:head() r:list(h, '') r:list(h, 'd')" },
     { "repo:tags", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
