@@ -555,6 +555,15 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         elb.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[
             {"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
         self.assertEqual(80, elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]["Port"])
+        rule = elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=5, Conditions=[
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/wp-admin/*"]}}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403"}}])["Rules"][0]
+        elb.modify_rule(RuleArn=rule["RuleArn"], Conditions=[
+            {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Origin", "Values": ["v"]}}])
+        elb.set_rule_priorities(RulePriorities=[{"RuleArn": rule["RuleArn"], "Priority": 6}])
+        rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        self.assertEqual(["6", "default"], sorted(r["Priority"] for r in rules))
+        elb.delete_rule(RuleArn=rule["RuleArn"])
         got_tg = elb.describe_target_groups(TargetGroupArns=[tg["TargetGroupArn"]])["TargetGroups"][0]
         self.assertEqual([lb["LoadBalancerArn"]], got_tg["LoadBalancerArns"])
         elb.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "env", "Value": "test"}])
