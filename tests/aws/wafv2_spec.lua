@@ -148,6 +148,13 @@ describe("aws.wafv2 types against fakeaws", function()
       flow:delete(rec)
       assert.is_nil(flow:read(rec))
       flow:delete(rec)
+      -- with nothing but its id (no state inputs): found by listing
+      local bare = flow:create("aws.wafv2.web_acl", "bare", { name = "bare" })
+      local t = resource.get("aws.wafv2.web_acl")
+      assert.are.equal("bare", t.read(flow:ctx("aws.wafv2.web_acl", "bare"), bare.id, nil).name)
+      t.delete(flow:ctx("aws.wafv2.web_acl", "bare"), bare.id, nil)
+      assert.are.equal(0, #objects())
+      t.delete(flow:ctx("aws.wafv2.web_acl", "bare"), bare.id, nil)
     end)
 
     it("refuses CLOUDFRONT outside us-east-1, at plan time and at create, and makes it in us-east-1", function()

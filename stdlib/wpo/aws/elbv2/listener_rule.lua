@@ -14,7 +14,7 @@
 --   action        as aws.elbv2.listener's default_action: forward / redirect /
 --                 fixed-response (wpo.aws.elbv2.action)
 --   tags
--- Outputs: id = arn (the rule's ARN).
+-- Outputs: id = arn (the rule's ARN, which import takes).
 --
 -- A create whose answer was lost is found again among the listener's rules
 -- by its wpo:address tag; a rule at the same priority made by someone else is
@@ -203,6 +203,11 @@ return resource.define "aws.elbv2.listener_rule" {
     local rule = describe(ctx, id)
     if not rule then return nil end
     return observe(ctx, rule, prior and prior.inputs)
+  end,
+
+  import = function(ctx, id)
+    local rule = describe(ctx, id)
+    return rule and observe(ctx, rule) or nil
   end,
 
   update = function(ctx, id, old, new)

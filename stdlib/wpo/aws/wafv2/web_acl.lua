@@ -322,7 +322,8 @@ return resource.define "aws.wafv2.web_acl" {
   read = function(ctx, id, prior)
     local name, scope, acl_id = locate(id, prior)
     if not name then
-      kit.fail(ctx, "InvalidParameterValue", "%s is not a web ACL's ARN nor <id>/<name>/<scope>", tostring(id))
+      name, scope, acl_id = by_id(ctx, id)
+      if not name then return nil end
     end
     local acl = get(ctx, name, scope, acl_id)
     return acl and observe(ctx, acl, scope, prior) or nil
@@ -341,6 +342,10 @@ return resource.define "aws.wafv2.web_acl" {
 
   delete = function(ctx, id, prior)
     local name, scope, acl_id = locate(id, prior)
+    if not name then
+      name, scope, acl_id = by_id(ctx, id)
+      if not name then return end   -- no web ACL of that id: gone
+    end
     local waf = client(ctx)
     for attempt = 1, 2 do
       local acl, token = get(ctx, name, scope, acl_id)
@@ -373,6 +378,6 @@ return resource.define "aws.wafv2.web_acl" {
     create = { "wafv2:CreateWebACL", "wafv2:GetWebACL", "wafv2:ListTagsForResource", "wafv2:ListWebACLs",
       "wafv2:TagResource", "wafv2:UntagResource", "wafv2:UpdateWebACL" },
     update = { "wafv2:GetWebACL", "wafv2:TagResource", "wafv2:UntagResource", "wafv2:UpdateWebACL" },
-    delete = { "wafv2:DeleteWebACL", "wafv2:GetWebACL" },
+    delete = { "wafv2:DeleteWebACL", "wafv2:GetWebACL", "wafv2:ListWebACLs" },
   },
 }
