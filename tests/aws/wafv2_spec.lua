@@ -261,3 +261,69 @@ describe("aws.wafv2 types against fakeaws", function()
     end)
   end)
 end)
+
+describe("aws.wafv2 and aws.elbv2.listener_rule through wpo run", function()
+  local typeflow = require "typeflow"
+  local env
+  setup(function() env = typeflow.start { settle = 1 } end)
+  teardown(function() if env then env:stop() end end)
+
+  local SECRET = "cf-only-2b9e41f7a0"
+
+  -- an ALB whose listener answers 403 unless the secret header is there; a
+  -- web ACL protecting it; and a CLOUDFRONT web ACL in us-east-1
+  local function stack(net, default_action)
+    return table.concat({
+      'local s = wpo.stack { name = "t", region = "' .. env.f.region .. '" }',
+      'local edge = s:provider("edge", { region = "us-east-1" })',
+      'local alb = s:add("aws.elbv2.load_balancer", "web", { name = "wp-alb", subnet_ids = '
+        .. typeflow.lua_list { net.subnets[1], net.subnets[2] } .. ', security_group_ids = { "' .. net.sg .. '" } })',
+      'local tg = s:add("aws.elbv2.target_group", "web", { name = "wp-web", port = 80, vpc_id = "' .. net.vpc .. '" })',
+      'local http = s:add("aws.elbv2.listener", "http", { load_balancer_arn = alb.arn, port = 80,',
+      '  default_action = { type = "fixed-response", fixed_response = { status_code = "403" } } })',
+      's:add("aws.elbv2.listener_rule", "origin", { listener_arn = http.arn, priority = 1,',
+      '  conditions = { http_header = { name = "X-Origin-Verify", values = { "' .. SECRET .. '" } } },',
+      '  action = { type = "forward", target_group_arn = tg.arn } })',
+      'local acl = s:add("aws.wafv2.web_acl", "regional", { name = "wp", default_action = "' .. default_action .. '",',
+      '  managed_rule_groups = { { name = "AWSManagedRulesCommonRuleSet" }, { name = "AWSManagedRulesWordPressRuleSet" } },',
+      '  rate_limit = { limit = 1000 } })',
+      's:add("aws.wafv2.web_acl_association", "alb", { resource_arn = alb.arn, web_acl_arn = acl.arn })',
+      's:add("aws.wafv2.web_acl", "edge", { name = "wp-edge", scope = "CLOUDFRONT", provider = edge,',
+      '  managed_rule_groups = { { name = "AWSManagedRulesKnownBadInputsRuleSet", override = "count" } } })',
+      'return s', '' }, "\n")
+  end
+
+  it("applies, shows no changes, changes the web ACL in place, and destroys; the secret never printed", function()
+    local net = env:network()
+    env:write("s.lua", stack(net, "allow"))
+    local out = {}
+    local function run(args)
+      local r = env:wpo(args)
+      out[#out + 1] = r.stdout .. r.stderr
+      return r
+    end
+    local r = run { "run", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    local res = env:resources()
+    assert.matches(":global/webacl/wp%-edge/", res["aws.wafv2.web_acl.edge"].outputs.arn)
+    assert.are.equal(res["aws.elbv2.load_balancer.web"].outputs.arn, res["aws.wafv2.web_acl_association.alb"].id)
+    r = run { "plan", "s.lua", "--detailed-exitcode" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    env:write("s.lua", stack(net, "block"))
+    r = run { "plan", "s.lua" }
+    assert.matches("~ aws.wafv2.web_acl.regional", r.stdout, 1, true)
+    assert.matches("default_action%s+= \"allow\" %-> \"block\"", r.stdout)
+    r = run { "run", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    r = run { "plan", "s.lua", "--detailed-exitcode" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    r = run { "show", "s.lua" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    r = run { "destroy", "s.lua", "--yes" }
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.are.same({}, env:objects("wafv2", "web-acl"))
+    assert.are.same({}, env:objects("elbv2", "rule"))
+    assert.are.same({}, env:objects("elbv2", "load-balancer"))
+    assert.is_nil(table.concat(out, "\n"):find(SECRET, 1, true))
+  end)
+end)
