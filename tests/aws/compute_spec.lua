@@ -571,6 +571,9 @@ describe("compute, service and load-balancer types against fakeaws", function()
       assert.are.equal("20", got.Priority)
       assert.are.equal("host-header", got.Conditions[1].Field)
       assert.are.equal("403", got.Actions[1].FixedResponseConfig.StatusCode)
+      local modified = f:calls()["elbv2.ModifyRule"]
+      update(rule, t, { tags = { wp = "2" } })
+      assert.are.equal(modified, f:calls()["elbv2.ModifyRule"], "a change of tags alone modifies no rule")
       client("elbv2"):call("SetRulePriorities", { RulePriorities = { { RuleArn = rule.id, Priority = 30 } } })
       client("elbv2"):call("ModifyRule", { RuleArn = rule.id, Conditions = { { Field = "path-pattern",
         PathPatternConfig = { Values = { "/x" } } } } })

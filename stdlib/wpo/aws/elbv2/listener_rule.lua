@@ -122,13 +122,17 @@ local function check(ctx, want)
   action.check(ctx, want.action)
 end
 
-local function converge(ctx, arn, rule, want, old_tags)
+-- brings the rule to want: its priority when it differs, its conditions and
+-- action unless `modify` is false (only tags or the priority changed)
+local function converge(ctx, arn, rule, want, old_tags, modify)
   local elb = client(ctx)
   if math.tointeger(tonumber(rule.Priority)) ~= want.priority then
     elb:call("SetRulePriorities", { RulePriorities = { { RuleArn = arn, Priority = want.priority } } })
   end
-  elb:call("ModifyRule", { RuleArn = arn, Conditions = conditions_in(want.conditions),
-    Actions = { action.to_aws(want.action) } })
+  if modify ~= false then
+    elb:call("ModifyRule", { RuleArn = arn, Conditions = conditions_in(want.conditions),
+      Actions = { action.to_aws(want.action) } })
+  end
   local set, remove = kit.tag_changes(old_tags, want.tags)
   if #remove > 0 then elb:call("RemoveTags", { ResourceArns = { arn }, TagKeys = remove }) end
   if next(set) then elb:call("AddTags", { ResourceArns = { arn }, Tags = kit.tag_list(set) }) end
@@ -210,11 +214,15 @@ return resource.define "aws.elbv2.listener_rule" {
     return rule and observe(ctx, rule) or nil
   end,
 
-  update = function(ctx, id, old, new)
+  update = function(ctx, id, old, new, changed)
     check(ctx, new)
     local rule = describe(ctx, id)
     if not rule then kit.fail(ctx, "NotFound", "the listener rule %s is gone", id) end
-    converge(ctx, id, rule, new, old.tags)
+    local modify = false
+    for _, n in ipairs(changed or { "conditions" }) do
+      if n == "conditions" or n == "action" then modify = true end
+    end
+    converge(ctx, id, rule, new, old.tags, modify)
     return read_back(ctx, id, new)
   end,
 
