@@ -4,7 +4,7 @@
 -- aws.autoscaling.group, aws.ecs.cluster, aws.ecs.capacity_provider,
 -- aws.ecs.cluster_capacity_providers, aws.ecs.task_definition,
 -- aws.ecs.service, aws.applicationautoscaling.target/.policy,
--- aws.elbv2.load_balancer/.target_group/.listener. For each: create, read (no
+-- aws.elbv2.load_balancer/.target_group/.listener/.listener_rule. For each: create, read (no
 -- drift), update, import (read with an empty prior), delete (twice), and read
 -- after an out-of-band deletion (nil: the plan re-creates it).
 
@@ -520,6 +520,129 @@ describe("compute, service and load-balancer types against fakeaws", function()
       local err = raised(function() t.delete(ctx_for(t, "d"), alb.id, alb) end)
       assert.are.equal("DeletionProtected", err.code)
       assert.matches("deletion_protection = false", err.message, 1, true)
+    end)
+  end)
+
+  describe("aws.elbv2.listener_rule", function()
+    local SECRET = "cf-only-7f3a9c2e41d8"
+    local log = require "wpo.log"
+    after_each(function()
+      log.set_output(nil)
+      log.set_level(nil)
+    end)
+
+    local function rule_on(http, tg, address, attrs)
+      local a = { listener_arn = http.id, priority = 10,
+        conditions = { http_header = { name = "X-Origin-Verify", values = { SECRET } }, path_pattern = { "/*" } },
+        action = { type = "forward", target_group_arn = tg.id } }
+      for k, v in pairs(attrs or {}) do a[k] = v end
+      return create("aws.elbv2.listener_rule", address or "aws.elbv2.listener_rule.origin", a)
+    end
+
+    it("creates a rule on the listener: conditions and action as given, no drift, imported by ARN", function()
+      local _, tg, http = web()
+      local rule = rule_on(http, tg)
+      assert.matches(":listener%-rule/app/wp%-alb/", rule.id)
+      assert.are.equal(rule.id, rule.outputs.arn)
+      local got = client("elbv2"):call("DescribeRules", { RuleArns = { rule.id } }).Rules[1]
+      assert.are.equal("10", got.Priority)
+      local fields = {}
+      for _, c in ipairs(got.Conditions) do fields[c.Field] = c end
+      assert.are.same({ HttpHeaderName = "X-Origin-Verify", Values = { SECRET } },
+        fields["http-header"].HttpHeaderConfig)
+      assert.are.same({ "/*" }, fields["path-pattern"].PathPatternConfig.Values)
+      assert.are.equal(tg.id, got.Actions[1].TargetGroupArn)
+      local imported = import_matches(rule, resource.get("aws.elbv2.listener_rule"))
+      assert.are.equal(http.id, imported.listener_arn)
+      -- the target group is in use by the rule as well as by the listener
+      assert.are.equal("ResourceInUse", raised(function()
+        local _, e = kit.try(client("elbv2"), "DeleteTargetGroup", { TargetGroupArn = tg.id })
+        error(e, 0)
+      end).code)
+    end)
+
+    it("changes priority, conditions, action and tags in place; sees changes made outside wpo", function()
+      local _, tg, http = web()
+      local rule, t = rule_on(http, tg)
+      update(rule, t, { priority = 20, conditions = { host_header = { "www.example.com" } },
+        action = { type = "fixed-response", fixed_response = { status_code = "403", content_type = "text/plain",
+          message_body = "no" } }, tags = { wp = "1" } })
+      local got = client("elbv2"):call("DescribeRules", { RuleArns = { rule.id } }).Rules[1]
+      assert.are.equal("20", got.Priority)
+      assert.are.equal("host-header", got.Conditions[1].Field)
+      assert.are.equal("403", got.Actions[1].FixedResponseConfig.StatusCode)
+      local modified = f:calls()["elbv2.ModifyRule"]
+      update(rule, t, { tags = { wp = "2" } })
+      assert.are.equal(modified, f:calls()["elbv2.ModifyRule"], "a change of tags alone modifies no rule")
+      client("elbv2"):call("SetRulePriorities", { RulePriorities = { { RuleArn = rule.id, Priority = 30 } } })
+      client("elbv2"):call("ModifyRule", { RuleArn = rule.id, Conditions = { { Field = "path-pattern",
+        PathPatternConfig = { Values = { "/x" } } } } })
+      local seen = t.read(ctx_for(t, "r"), rule.id, rule)
+      assert.are.equal(30, seen.priority)
+      assert.are.same({ path_pattern = { "/x" } }, seen.conditions)
+      update(rule, t, { priority = 20, conditions = { host_header = { "www.example.com" } } })
+    end)
+
+    it("keeps the header value out of plans and debug logs", function()
+      local t = resource.get("aws.elbv2.listener_rule")
+      assert.is_true(t.attributes.conditions.sensitive)
+      local h = require "helpers"
+      local dir = h.tmpdir()
+      h.write(dir .. "/s.lua", 'local s = wpo.stack { name = "t", region = "eu-west-1" }\n'
+        .. 's:add("aws.elbv2.listener_rule", "origin", { listener_arn = "arn:aws:elasticloadbalancing:eu-west-1:'
+        .. '123456789012:listener/app/wp/1/2", priority = 1, conditions = { http_header = { name = "X-Origin-Verify",'
+        .. ' values = { "' .. SECRET .. '" } } }, action = { type = "fixed-response", fixed_response = { '
+        .. 'status_code = "403" } } })\nreturn s\n')
+      local plan, json = h.wpo_in(dir, { "plan", "s.lua" }), h.wpo_in(dir, { "plan", "s.lua", "--json" })
+      h.rmrf(dir)
+      assert.are.equal(0, plan.status, plan.stderr)
+      assert.matches("conditions   = (sensitive)", plan.stdout, 1, true)
+      assert.are.equal(0, json.status, json.stderr)
+      assert.is_nil((plan.stdout .. plan.stderr .. json.stdout .. json.stderr):find(SECRET, 1, true))
+      local lines = {}
+      log.set_level("debug")
+      log.set_output(function(l) lines[#lines + 1] = l end)
+      local _, tg, http = web()
+      local rule = rule_on(http, tg)
+      update(rule, t, { conditions = { http_header = { name = "X-Origin-Verify", values = { SECRET .. "-2" } } } })
+      log.set_output(nil)
+      local text = table.concat(lines, "\n")
+      assert.matches("elbv2 CreateRule params", text, 1, true)
+      assert.matches("elbv2 ModifyRule params", text, 1, true)
+      assert.is_nil(text:find(SECRET, 1, true))
+    end)
+
+    it("finds the rule its lost create made; refuses a priority another rule holds", function()
+      local _, tg, http = web()
+      f:faults { drop_rate = 1, operations = { "elbv2.CreateRule" } }
+      local rule = rule_on(http, tg)
+      f:faults {}
+      assert.are.equal(1, count(state("elbv2", "rule")))
+      assert.is_truthy(state("elbv2", "rule")[rule.id])
+      local err = raised(function() rule_on(http, tg, "aws.elbv2.listener_rule.other") end)
+      assert.are.equal("AlreadyExists", err.code)
+      assert.matches("already has a rule at priority 10", err.message, 1, true)
+    end)
+
+    it("refuses a rule without conditions or with too many values, before calling AWS", function()
+      local _, tg, http = web()
+      assert.matches("at least one condition", raised(function() rule_on(http, tg, nil, { conditions = {} }) end)
+        .message)
+      assert.matches("at most 5 condition values", raised(function()
+        rule_on(http, tg, nil, { conditions = { path_pattern = { "/a", "/b", "/c" }, host_header = { "a", "b", "c" } } })
+      end).message)
+      assert.matches("a forward action needs target_group_arn", raised(function()
+        rule_on(http, tg, nil, { action = { type = "forward" } }) end).message)
+      assert.are.equal(0, f:calls()["elbv2.CreateRule"] or 0)
+    end)
+
+    it("deletes twice, and reads nil once its listener is gone", function()
+      local _, tg, http = web()
+      local rule, t = rule_on(http, tg)
+      destroy(rule, t)
+      local again = rule_on(http, tg)
+      client("elbv2"):call("DeleteListener", { ListenerArn = http.id })
+      assert.is_nil(t.read(ctx_for(t, "x"), again.id, again))
     end)
   end)
 

@@ -106,6 +106,11 @@ describe("wpo.aws.typekit late conditions", function()
     secret_name_purging = { "secretsmanager", "CreateSecret", "InvalidRequestException",
       "You can't create this secret because a secret with this name is already scheduled for deletion.",
       { Name = "prod/db" }, "Secrets Manager to finish deleting the secret prod/db" },
+    waf_entity = { "wafv2", "AssociateWebACL", "WAFUnavailableEntityException",
+      "AWS WAF couldn't retrieve the resource that you requested. Retry your request.",
+      { ResourceArn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/prod-alb/0123456789abcdef",
+        WebACLArn = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/prod/1" },
+      "AWS WAF to know the load balancer prod-alb" },
   }
 
   -- what answers DescribeSecret (secret_name_purging asks whether the name is held)
@@ -216,7 +221,7 @@ describe("wpo.aws.typekit late conditions", function()
     assert.has_error(function() kit.late { "iam_propagation" } end,
       "typekit.late: unknown condition 'iam_propagation' (known: application_autoscaling_role, backup_iam_role, "
         .. "ecs_service_linked_role, ecs_service_role, iam_instance_profile, launch_template_version, "
-        .. "rds_monitoring_role, secret_name_purging, target_group_association)")
+        .. "rds_monitoring_role, secret_name_purging, target_group_association, waf_entity)")
     assert.has_error(function() kit.late { "iam_instance_profile", timeot = 3 } end)
     assert.has_error(function() kit.late { timeout = -1 } end)
     assert.are.equal(kit.LATE_TIMEOUT, kit.late({}).timeout)

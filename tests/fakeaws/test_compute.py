@@ -303,6 +303,41 @@ class ComputeTest(unittest.TestCase):
         self.assertEqual(("TargetGroupNotFound", 400), error_of(self.elb.describe_target_groups,
                                                                 TargetGroupArns=[tg["TargetGroupArn"]]))
 
+    def test_listener_rules(self):
+        lb, tg = self.web()
+        fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403"}}]
+        li = self.elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Port=80, Protocol="HTTP",
+                                      DefaultActions=fixed)["Listeners"][0]["ListenerArn"]
+        forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]
+        header = [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Origin", "Values": ["s3cr3t"]}},
+                  {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/wp-*"]}}]
+        rule = self.elb.create_rule(ListenerArn=li, Priority=10, Conditions=header, Actions=forward,
+                                    Tags=[{"Key": "k", "Value": "v"}])["Rules"][0]
+        self.assertEqual("10", rule["Priority"])
+        self.assertEqual(["/wp-*"], rule["Conditions"][1]["Values"])
+        self.assertEqual(("PriorityInUse", 400), error_of(
+            self.elb.create_rule, ListenerArn=li, Priority=10, Conditions=header, Actions=forward))
+        self.assertEqual(("ValidationError", 400), error_of(
+            self.elb.create_rule, ListenerArn=li, Priority=11, Conditions=[{"Field": "color", "Values": ["x"]}],
+            Actions=forward))
+        rules = self.elb.describe_rules(ListenerArn=li)["Rules"]
+        self.assertEqual(["10", "default"], sorted(r["Priority"] for r in rules))
+        default = [r for r in rules if r["IsDefault"]][0]
+        self.assertEqual(("OperationNotPermitted", 400), error_of(self.elb.delete_rule, RuleArn=default["RuleArn"]))
+        self.assertEqual([tg["TargetGroupArn"]], [t["TargetGroupArn"] for t in self.elb.describe_target_groups(
+            LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]])
+        self.assertEqual(("ResourceInUse", 400), error_of(self.elb.delete_target_group,
+                                                          TargetGroupArn=tg["TargetGroupArn"]))
+        self.elb.set_rule_priorities(RulePriorities=[{"RuleArn": rule["RuleArn"], "Priority": 20}])
+        self.elb.modify_rule(RuleArn=rule["RuleArn"], Conditions=header[1:], Actions=fixed)
+        got = self.elb.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"][0]
+        self.assertEqual(("20", "path-pattern", "fixed-response"),
+                         (got["Priority"], got["Conditions"][0]["Field"], got["Actions"][0]["Type"]))
+        self.assertEqual([{"Key": "k", "Value": "v"}], self.elb.describe_tags(
+            ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"])
+        self.elb.delete_listener(ListenerArn=li)
+        self.assertEqual(("RuleNotFound", 400), error_of(self.elb.describe_rules, RuleArns=[rule["RuleArn"]]))
+
     def test_load_balancer_and_instances_hold_their_subnets_through_interfaces(self):
         lb, _ = self.web()
         self.group(desired=1)

@@ -555,6 +555,15 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         elb.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[
             {"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
         self.assertEqual(80, elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]["Port"])
+        rule = elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=5, Conditions=[
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/wp-admin/*"]}}],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403"}}])["Rules"][0]
+        elb.modify_rule(RuleArn=rule["RuleArn"], Conditions=[
+            {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Origin", "Values": ["v"]}}])
+        elb.set_rule_priorities(RulePriorities=[{"RuleArn": rule["RuleArn"], "Priority": 6}])
+        rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        self.assertEqual(["6", "default"], sorted(r["Priority"] for r in rules))
+        elb.delete_rule(RuleArn=rule["RuleArn"])
         got_tg = elb.describe_target_groups(TargetGroupArns=[tg["TargetGroupArn"]])["TargetGroups"][0]
         self.assertEqual([lb["LoadBalancerArn"]], got_tg["LoadBalancerArns"])
         elb.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "env", "Value": "test"}])
@@ -614,6 +623,37 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
         for service, module in (("ec2", "ec2_launch_templates"), ("autoscaling", None), ("ecs", "ecs_clusters"),
                                 ("ecs", "ecs_services"), ("elbv2", None), ("application-autoscaling", None)):
             self.assert_all_served_ops_succeeded(service, module)
+
+    def test_wafv2(self):
+        """AWS WAF: a web ACL of a managed rule group protecting a load balancer."""
+        region = "eu-west-1"
+        ec2, elb = self.fake.client("ec2", region=region), self.fake.client("elbv2", region=region)
+        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.8.{i}.0/24", AvailabilityZone=region + z)
+                   ["Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+        lb = elb.create_load_balancer(Name="waf-alb", Subnets=subnets)["LoadBalancers"][0]
+        waf = self.fake.client("wafv2", region=region)
+        acl = waf.create_web_acl(Name="wp", Scope="REGIONAL", DefaultAction={"Allow": {}}, VisibilityConfig={
+            "SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "wp"}, Rules=[{
+                "Name": "common", "Priority": 0, "OverrideAction": {"None": {}},
+                "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS",
+                                                            "Name": "AWSManagedRulesCommonRuleSet"}},
+                "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                                     "MetricName": "common"}}])["Summary"]
+        self.assertEqual(["wp"], [a["Name"] for a in waf.list_web_acls(Scope="REGIONAL")["WebACLs"]])
+        got = waf.get_web_acl(Name="wp", Scope="REGIONAL", Id=acl["Id"])
+        token = waf.update_web_acl(Name="wp", Scope="REGIONAL", Id=acl["Id"], LockToken=got["LockToken"],
+                                   DefaultAction={"Block": {}}, VisibilityConfig=got["WebACL"]["VisibilityConfig"],
+                                   Rules=got["WebACL"]["Rules"])["NextLockToken"]
+        waf.tag_resource(ResourceARN=acl["ARN"], Tags=[{"Key": "env", "Value": "test"}])
+        waf.untag_resource(ResourceARN=acl["ARN"], TagKeys=["env"])
+        self.assertEqual([], waf.list_tags_for_resource(ResourceARN=acl["ARN"])["TagInfoForResource"]["TagList"])
+        waf.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=lb["LoadBalancerArn"])
+        self.assertEqual(acl["ARN"], waf.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])["WebACL"]["ARN"])
+        waf.disassociate_web_acl(ResourceArn=lb["LoadBalancerArn"])
+        waf.delete_web_acl(Name="wp", Scope="REGIONAL", Id=acl["Id"], LockToken=token)
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        self.assert_all_served_ops_succeeded("wafv2")
 
     def test_zz_every_service_has_a_wire_test(self):
         # runs last in this class (unittest sorts by name)

@@ -19,6 +19,10 @@
 --   flow:delete(rec)
 --   flow:import("aws.ecr.repository", "main", id) -> record (as `wpo import` makes it)
 --   flow:ctx(type_name, name, prior?) -> the context a type's function receives
+--   flow.late = true          the contexts' clients send again what AWS refuses
+--                             for a late condition the type declares (as apply's
+--                             do: typekit.late_call); off by default, since it
+--                             also waits out EC2's NotFound for a new object
 --
 --
 -- Through the command line (the data-tier specs):
@@ -53,9 +57,9 @@ local M = {}
 local CREDENTIALS = { access_key = "test", secret_key = "test" }
 
 -- a wpo.aws client of `service` pointed at the fakeaws server f
-local function client_of(f, service, region)
+local function client_of(f, service, region, late)
   return aws.client(service, { region = region or f.region, endpoint = f.url, credentials = CREDENTIALS,
-    rate_limit = false })
+    rate_limit = false, late = late })
 end
 
 -- typeflow.raised(fn) -> the error fn raised; fails the test when it returns
@@ -112,7 +116,8 @@ function Flow:ctx(type_name, name, prior, generation)
     c.clients = c.clients or {}
     local key = service .. ((o and o.region) or "")
     if not c.clients[key] then
-      c.clients[key] = client_of(flow.f, service, (o and o.region) or flow.region)
+      c.clients[key] = client_of(flow.f, service, (o and o.region) or flow.region,
+        flow.late and require("wpo.aws.typekit").late_call(c) or nil)
     end
     return c.clients[key]
   end

@@ -221,6 +221,8 @@ M.SECRET_MEMBERS = {
   -- signing in (STS web identity, SSO, SSO OIDC), which older models do not mark
   WebIdentityToken = true, SAMLAssertion = true, accessToken = true, refreshToken = true, idToken = true,
   clientSecret = true, secretAccessKey = true, sessionToken = true,
+  -- an ALB rule's header condition: its value may be a shared secret (the header only CloudFront sends)
+  HttpHeaderConfig = true,
 }
 
 local function redact(model, ref, v, name)

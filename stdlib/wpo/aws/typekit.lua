@@ -572,6 +572,17 @@ M.LATE = {
     subject = function(_, params) return "the monitoring role " .. arn_name(params.MonitoringRoleArn) end,
     doc = "RDS: a new monitoring role not usable yet",
   },
+  waf_entity = {
+    services = { wafv2 = true },
+    operations = { AssociateWebACL = true, GetWebACLForResource = true },
+    codes = { WAFUnavailableEntityException = true },
+    waits = "AWS WAF to know %s",
+    subject = function(_, params)
+      local arn = tostring(params.ResourceArn)
+      return "the load balancer " .. (arn:match("loadbalancer/app/([^/]+)") or arn)
+    end,
+    doc = "AWS WAF: a new load balancer not known to it yet",
+  },
   secret_name_purging = {
     services = { secretsmanager = true },
     operations = { CreateSecret = true },

@@ -37,6 +37,10 @@ below cites the AWS documentation it reproduces (README.md lists them):
   secret-purge       a secret deleted with ForceDeleteWithoutRecovery keeps its
                      name for a while ("...already scheduled for deletion"), as
                      the deletion is asynchronous (DeleteSecret)
+  waf-entity         a new application load balancer is not yet known to AWS
+                     WAF: AssociateWebACL and GetWebACLForResource naming it
+                     answer WAFUnavailableEntityException (AssociateWebACL:
+                     "retry the request ... the resource has just been created")
 
 Every answer a delay shaped (a refusal, a PENDING) is logged with the request
 id and how long the delay still had to run (GET /_fake/eventual), so a test can
@@ -53,7 +57,7 @@ import time
 from .errors import AWSError
 
 BEHAVIOURS = ("ec2-visibility", "iam-propagation", "target-group", "launch-template", "route53-change",
-              "secret-purge", "cloudfront-deploy")
+              "secret-purge", "cloudfront-deploy", "waf-entity")
 
 # EC2 ids: prefix, a hyphen, 8 or 17 hex digits
 _EC2_ID = re.compile(r"([a-z]+)-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -80,7 +84,7 @@ _NOT_REFERENCES = {"Filters", "Filter", "NextToken", "DryRun", "TagSpecification
                    "ClientToken"}
 
 _ASG_WRITES = ("CreateAutoScalingGroup", "UpdateAutoScalingGroup")
-_LISTENER_WRITES = ("CreateListener", "ModifyListener")
+_LISTENER_WRITES = ("CreateListener", "ModifyListener", "CreateRule", "ModifyRule")
 _RDS_ROLE_WRITES = ("CreateDBInstance", "CreateDBCluster", "ModifyDBInstance", "ModifyDBCluster")
 
 
@@ -133,6 +137,7 @@ class Eventual:
         self.changes = {}       # Route 53 change id (bare) -> {"insync_at", "seen_insync"}
         self.purging = {}       # (region, account, secret name) -> gone_at
         self.deploying = {}     # CloudFront distribution id -> deployed_at
+        self.waf_entities = {}  # load balancer ARN -> known to WAF at
         self.delays = []        # every delay drawn: {"behaviour", "subject", "delay"}
         self.log = []           # every answer a delay shaped
 
@@ -204,7 +209,7 @@ class _Call:
         if service == "elbv2" and operation in _LISTENER_WRITES:
             from .services import elbv2
             tgs = ctx.store.table("elbv2", "target-group")
-            for arn in elbv2._forwarded(params.get("DefaultActions") or []):
+            for arn in elbv2._forwarded(params.get("DefaultActions") or params.get("Actions") or []):
                 tg = tgs.get(arn)
                 if tg is not None and not elbv2.load_balancers_of(ctx, tg) and arn not in self.new_targets:
                     self.new_targets.append(arn)
@@ -323,6 +328,15 @@ class _Call:
                     "InvalidParameterValue", "IAM role ARN value is invalid or does not include the required "
                                              "permissions for: ENHANCED_MONITORING"))
 
+    def _check_wafv2(self):
+        if self.op in ("AssociateWebACL", "GetWebACLForResource"):
+            arn = self.p.get("ResourceArn")
+            until = self.m.waf_entities.get(arn)
+            if self.m.pending(until):
+                self._refuse("waf-entity", arn, until, AWSError(
+                    "WAFUnavailableEntityException", "AWS WAF couldn't retrieve the resource that you requested. "
+                                                     "Retry your request."))
+
     def _check_secretsmanager(self):
         if self.op == "CreateSecret":
             key = (self.ctx.region, self.ctx.account, self.p["Name"])
@@ -396,6 +410,11 @@ class _Call:
         return result
 
     def _finish_elbv2(self, result):
+        if self.op == "CreateLoadBalancer":
+            for lb in result.get("LoadBalancers") or []:
+                arn = lb.get("LoadBalancerArn")
+                if arn and arn not in self.m.waf_entities:
+                    self.m.waf_entities[arn] = self.m._draw("waf-entity", arn)
         for arn in self.new_targets:
             if arn not in self.m.associations or not self.m.pending(self.m.associations[arn]):
                 self.m.associations[arn] = self.m._draw("target-group", arn)

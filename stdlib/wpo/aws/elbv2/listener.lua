@@ -12,6 +12,7 @@
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
 local kit = require "wpo.aws.typekit"
+local action = require "wpo.aws.elbv2.action"
 
 local DEFAULT_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -32,71 +33,28 @@ local function tags_of(ctx, arn)
   return kit.tag_map(d and d.Tags)
 end
 
-local function action_in(a)
-  local out = { Type = a.type }
-  if a.type == "forward" then
-    out.TargetGroupArn = a.target_group_arn
-  elseif a.type == "redirect" then
-    local r = a.redirect or {}
-    out.RedirectConfig = { Protocol = r.protocol, Port = r.port, Host = r.host, Path = r.path, Query = r.query,
-      StatusCode = r.status_code or "HTTP_301" }
-  elseif a.type == "fixed-response" then
-    local f = a.fixed_response or {}
-    out.FixedResponseConfig = { StatusCode = f.status_code, ContentType = f.content_type, MessageBody = f.message_body }
-  end
-  return out
-end
-
-local function action_out(a)
-  local out = { type = a.Type }
-  if a.Type == "forward" then
-    out.target_group_arn = a.TargetGroupArn
-    if not out.target_group_arn and a.ForwardConfig then
-      out.target_group_arn = ((a.ForwardConfig.TargetGroups or {})[1] or {}).TargetGroupArn
-    end
-  elseif a.Type == "redirect" then
-    local r = a.RedirectConfig or {}
-    out.redirect = { protocol = r.Protocol, port = r.Port, host = r.Host, path = r.Path, query = r.Query,
-      status_code = r.StatusCode }
-  elseif a.Type == "fixed-response" then
-    local f = a.FixedResponseConfig or {}
-    out.fixed_response = { status_code = f.StatusCode, content_type = f.ContentType, message_body = f.MessageBody }
-  end
-  return out
-end
-
 local function observed(ctx, li, prior_inputs)
   prior_inputs = prior_inputs or {}
-  local action = action_out((li.DefaultActions or {})[1] or {})
-  if prior_inputs.default_action and kit.contains(prior_inputs.default_action, action) then
-    action = prior_inputs.default_action
-  end
+  local default_action = action.from_aws((li.DefaultActions or {})[1], prior_inputs.default_action)
   local policy = li.SslPolicy
   if policy == DEFAULT_TLS_POLICY and prior_inputs.ssl_policy == nil then policy = nil end
   return { id = li.ListenerArn, arn = li.ListenerArn, load_balancer_arn = li.LoadBalancerArn, port = li.Port,
     protocol = li.Protocol, certificate_arn = ((li.Certificates or {})[1] or {}).CertificateArn,
-    ssl_policy = policy, default_action = action, tags = kit.user_tags(tags_of(ctx, li.ListenerArn)) }
+    ssl_policy = policy, default_action = default_action, tags = kit.user_tags(tags_of(ctx, li.ListenerArn)) }
 end
 
 local function check(ctx, want)
-  local a = want.default_action
   if want.protocol == "HTTPS" and not want.certificate_arn then
     kit.fail(ctx, "InvalidParameterValue", "an HTTPS listener needs certificate_arn")
   end
   if want.protocol == "HTTP" and (want.certificate_arn or want.ssl_policy) then
     kit.fail(ctx, "InvalidParameterValue", "certificate_arn and ssl_policy are for HTTPS listeners")
   end
-  if a.type == "forward" and not a.target_group_arn then
-    kit.fail(ctx, "InvalidParameterValue", "a forward action needs target_group_arn")
-  elseif a.type == "redirect" and not a.redirect then
-    kit.fail(ctx, "InvalidParameterValue", "a redirect action needs redirect = { protocol, port, status_code }")
-  elseif a.type == "fixed-response" and not (a.fixed_response and a.fixed_response.status_code) then
-    kit.fail(ctx, "InvalidParameterValue", "a fixed-response action needs fixed_response = { status_code }")
-  end
+  action.check(ctx, want.default_action)
 end
 
 local function params(want)
-  local p = { Port = want.port, Protocol = want.protocol, DefaultActions = { action_in(want.default_action) } }
+  local p = { Port = want.port, Protocol = want.protocol, DefaultActions = { action.to_aws(want.default_action) } }
   if want.protocol == "HTTPS" then
     p.Certificates = { { CertificateArn = want.certificate_arn } }
     p.SslPolicy = want.ssl_policy or DEFAULT_TLS_POLICY
@@ -112,18 +70,7 @@ return resource.define "aws.elbv2.listener" {
     protocol = { type = "string", default = "HTTP", choices = { "HTTP", "HTTPS" } },
     certificate_arn = { type = "string" },
     ssl_policy = { type = "string" },
-    default_action = { type = "object", required = true, fields = {
-      type = { type = "string", required = true, choices = { "forward", "redirect", "fixed-response" } },
-      target_group_arn = { type = "string" },
-      redirect = { type = "object", fields = {
-        protocol = { type = "string" }, port = { type = "string" }, host = { type = "string" },
-        path = { type = "string" }, query = { type = "string" },
-        status_code = { type = "string", choices = { "HTTP_301", "HTTP_302" } },
-      } },
-      fixed_response = { type = "object", fields = {
-        status_code = { type = "string" }, content_type = { type = "string" }, message_body = { type = "string" },
-      } },
-    } },
+    default_action = action.attribute(true),
     tags = { type = "tags" },
   },
   outputs = { "id", "arn" },

@@ -5,11 +5,12 @@ CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer, SetSubnets,
 SetSecurityGroups, ModifyLoadBalancerAttributes, DescribeLoadBalancerAttributes,
 CreateTargetGroup, DescribeTargetGroups, ModifyTargetGroup,
 ModifyTargetGroupAttributes, DescribeTargetGroupAttributes, DeleteTargetGroup,
-CreateListener, DescribeListeners, ModifyListener, DeleteListener, AddTags,
+CreateListener, DescribeListeners, ModifyListener, DeleteListener, CreateRule,
+DescribeRules, ModifyRule, SetRulePriorities, DeleteRule, AddTags,
 RemoveTags, DescribeTags.
 
 Tables: ("elbv2", "load-balancer"), ("elbv2", "target-group"),
-("elbv2", "listener"), each by ARN. Kept from AWS: an ALB needs subnets in two
+("elbv2", "listener"), ("elbv2", "rule"), each by ARN. Kept from AWS: an ALB needs subnets in two
 AZs of one VPC and existing security groups; it goes provisioning -> active
 over describes, with a network interface in each of its subnets
 (services/ec2_interfaces.py; released, so lingering a little, when it goes or
@@ -19,7 +20,12 @@ are unique (DuplicateLoadBalancerName, DuplicateTargetGroupName); a target
 group used by a listener cannot be deleted (ResourceInUse) and belongs to one
 load balancer (TargetGroupAssociationLimit); an HTTPS listener needs a
 certificate; one listener per port (DuplicateListener); unknown attribute keys
-are refused."""
+are refused. Listener rules: priorities 1..50000 unique per listener
+(PriorityInUse); conditions on host-header, path-pattern and http-header
+(each in its *Config member; the legacy Values member is answered beside
+them), at most 5 condition values in all; DescribeRules of a listener answers
+its default rule too (Priority "default", IsDefault, which cannot be modified
+or deleted: OperationNotPermitted); deleting a listener deletes its rules."""
 import re
 
 from ..errors import AWSError
@@ -68,6 +74,10 @@ def _tgs(ctx):
 
 def _listeners(ctx):
     return ctx.store.table("elbv2", "listener")
+
+
+def _rules(ctx):
+    return ctx.store.table("elbv2", "rule")
 
 
 def _validation(message):
@@ -248,7 +258,7 @@ def delete_load_balancer(ctx, p):
         raise service.fault("OperationNotPermittedException", f"Load balancer '{lb['LoadBalancerArn']}' cannot be "
                                                               "deleted because deletion protection is enabled")
     for arn in [a for a, li in _listeners(ctx).items() if li["LoadBalancerArn"] == lb["LoadBalancerArn"]]:
-        del _listeners(ctx)[arn]
+        _drop_listener(ctx, arn)
     for eni in lb["_enis"].values():
         interfaces.release_interface(ctx, eni)
     del _lbs(ctx)[lb["LoadBalancerArn"]]
@@ -318,7 +328,11 @@ def load_balancers_of(ctx, tg):
     """The load balancers whose listeners forward to target group tg."""
     arns = []
     for li in _listeners(ctx).values():
-        if tg["TargetGroupArn"] in _forwarded(li["DefaultActions"]) and li["LoadBalancerArn"] not in arns:
+        actions = list(li["DefaultActions"])
+        for rule in _rules(ctx).values():
+            if rule["_listener"] == li["ListenerArn"]:
+                actions += rule["Actions"]
+        if tg["TargetGroupArn"] in _forwarded(actions) and li["LoadBalancerArn"] not in arns:
             arns.append(li["LoadBalancerArn"])
     return arns
 
@@ -456,6 +470,7 @@ def delete_target_group(ctx, p):
         return {}
     users = [li["ListenerArn"] for li in _listeners(ctx).values()
              if tg["TargetGroupArn"] in _forwarded(li["DefaultActions"])]
+    users += [r["RuleArn"] for r in _rules(ctx).values() if tg["TargetGroupArn"] in _forwarded(r["Actions"])]
     if users:
         raise service.fault("ResourceInUseException", f"Target group '{tg['TargetGroupArn']}' is currently in use by "
                                                       "a listener or a rule")
@@ -587,16 +602,178 @@ def modify_listener(ctx, p):
 @service.op("DeleteListener")
 def delete_listener(ctx, p):
     _get_listener(ctx, p["ListenerArn"])
-    del _listeners(ctx)[p["ListenerArn"]]
+    _drop_listener(ctx, p["ListenerArn"])
+    return {}
+
+
+def _drop_listener(ctx, arn):
+    for rule_arn in [a for a, r in _rules(ctx).items() if r["_listener"] == arn]:
+        del _rules(ctx)[rule_arn]
+    del _listeners(ctx)[arn]
+
+
+# -- listener rules -------------------------------------------------------------------
+
+_CONDITION_CONFIGS = {"host-header": "HostHeaderConfig", "path-pattern": "PathPatternConfig",
+                      "http-header": "HttpHeaderConfig"}
+
+
+def _get_rule(ctx, arn):
+    rule = _rules(ctx).get(arn)
+    if rule is None:
+        raise service.fault("RuleNotFoundException", f"One or more rules not found: '{arn}'")
+    return rule
+
+
+def _conditions(given):
+    if not given:
+        raise _validation("A rule needs at least one condition")
+    out, count, fields = [], 0, set()
+    for c in given:
+        field = c.get("Field")
+        config = _CONDITION_CONFIGS.get(field)
+        if config is None:
+            if field in ("query-string", "http-request-method", "source-ip"):
+                raise AWSError("NotImplemented", f"fakeaws does not support {field} conditions yet "
+                                                 "(services/elbv2.py)", 501)
+            raise _validation(f"Condition field '{field}' must be one of [{', '.join(_CONDITION_CONFIGS)}]")
+        if field != "http-header" and field in fields:
+            raise _validation(f"A rule can only have one '{field}' condition")
+        fields.add(field)
+        cfg = c.get(config) or {}
+        values = cfg.get("Values") if cfg.get("Values") is not None else c.get("Values")
+        if not values:
+            raise _validation(f"A '{field}' condition needs at least one value")
+        count += len(values)
+        if field == "http-header":
+            name = cfg.get("HttpHeaderName") or ""
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}", name):
+                raise _validation(f"HTTP header name '{name}' is not valid")
+            out.append({"Field": field, "HttpHeaderConfig": {"HttpHeaderName": name, "Values": list(values)}})
+        else:
+            for v in values:
+                if len(v) > 128:
+                    raise _validation(f"A '{field}' value can have at most 128 characters")
+            out.append({"Field": field, "Values": list(values), config: {"Values": list(values)}})
+    if count > 5:
+        raise service.fault("InvalidConfigurationRequestException",
+                            "A rule can have at most 5 condition values")
+    return out
+
+
+def _check_priority(ctx, listener_arn, priority, skip=None):
+    for r in _rules(ctx).values():
+        if r["_listener"] == listener_arn and r["_priority"] == priority and r["RuleArn"] != skip:
+            raise service.fault("PriorityInUseException", f"Priority '{priority}' is currently in use")
+
+
+def _render_rule(rule):
+    out = _public(rule)
+    out["Priority"] = str(rule["_priority"])
+    return out
+
+
+def _default_rule(li):
+    arn = li["ListenerArn"].replace(":listener/", ":listener-rule/", 1) + "/default"
+    return {"RuleArn": arn, "Priority": "default", "Conditions": [], "Actions": li["DefaultActions"],
+            "IsDefault": True}
+
+
+@service.op("CreateRule")
+def create_rule(ctx, p):
+    li = _get_listener(ctx, p["ListenerArn"])
+    lb = _get_lb(ctx, li["LoadBalancerArn"])
+    conditions = _conditions(p["Conditions"])
+    _check_priority(ctx, li["ListenerArn"], p["Priority"])
+    _check_actions(ctx, lb, p["Actions"])
+    if len([r for r in _rules(ctx).values() if r["_listener"] == li["ListenerArn"]]) >= 100:
+        raise service.fault("TooManyRulesException", "A listener can have at most 100 rules")
+    suffix = li["ListenerArn"].split(":listener/", 1)[1]
+    arn = ctx.arn("elasticloadbalancing", f"listener-rule/{suffix}/{new_id('', 16)}")
+    rule = {"RuleArn": arn, "Conditions": conditions,
+            "Actions": [dict(a, Order=a.get("Order", i + 1)) for i, a in enumerate(p["Actions"])],
+            "IsDefault": False, "_priority": p["Priority"], "_listener": li["ListenerArn"],
+            "_tags": _tags(p.get("Tags"))}
+    _rules(ctx)[arn] = rule
+    return {"Rules": [_render_rule(rule)]}
+
+
+@service.op("DescribeRules")
+def describe_rules(ctx, p):
+    arns = p.get("RuleArns") or []
+    if not arns and not p.get("ListenerArn"):
+        raise _validation("You must specify either listener ARNs or rule ARNs")
+    if arns:
+        found = [_render_rule(_get_rule(ctx, a)) for a in arns]
+    else:
+        li = _get_listener(ctx, p["ListenerArn"])
+        found = [_render_rule(r) for r in _rules(ctx).values() if r["_listener"] == li["ListenerArn"]]
+        found.append(_default_rule(li))
+    page, token = ctx.page(found, key=lambda r: r["RuleArn"], token=p.get("Marker"),
+                           limit=p.get("PageSize"), token_error=("ValidationError", 400))
+    out = {"Rules": page}
+    if token:
+        out["NextMarker"] = token
+    return out
+
+
+def _not_default(arn):
+    if arn.endswith("/default"):
+        raise service.fault("OperationNotPermittedException", "The default rule of a listener cannot be modified "
+                                                              "or deleted (modify the listener's default actions)")
+
+
+@service.op("ModifyRule")
+def modify_rule(ctx, p):
+    _not_default(p["RuleArn"])
+    rule = _get_rule(ctx, p["RuleArn"])
+    li = _get_listener(ctx, rule["_listener"])
+    conditions = _conditions(p["Conditions"]) if p.get("Conditions") else rule["Conditions"]
+    actions = p.get("Actions") or rule["Actions"]
+    _check_actions(ctx, _get_lb(ctx, li["LoadBalancerArn"]), actions)
+    rule["Conditions"] = conditions
+    rule["Actions"] = [dict(a, Order=a.get("Order", i + 1)) for i, a in enumerate(actions)]
+    return {"Rules": [_render_rule(rule)]}
+
+
+@service.op("SetRulePriorities")
+def set_rule_priorities(ctx, p):
+    pairs = p["RulePriorities"]
+    rules = []
+    for pair in pairs:
+        _not_default(pair["RuleArn"])
+        rules.append(_get_rule(ctx, pair["RuleArn"]))
+    moving = {r["RuleArn"] for r in rules}
+    seen = set()
+    for rule, pair in zip(rules, pairs):
+        key = (rule["_listener"], pair["Priority"])
+        if key in seen:
+            raise service.fault("PriorityInUseException", f"Priority '{pair['Priority']}' is given twice")
+        seen.add(key)
+        for other in _rules(ctx).values():
+            if other["RuleArn"] not in moving and (other["_listener"], other["_priority"]) == key:
+                raise service.fault("PriorityInUseException", f"Priority '{pair['Priority']}' is currently in use")
+    for rule, pair in zip(rules, pairs):
+        rule["_priority"] = pair["Priority"]
+    return {"Rules": [_render_rule(r) for r in rules]}
+
+
+@service.op("DeleteRule")
+def delete_rule(ctx, p):
+    _not_default(p["RuleArn"])
+    _get_rule(ctx, p["RuleArn"])
+    del _rules(ctx)[p["RuleArn"]]
     return {}
 
 
 # -- tags ------------------------------------------------------------------------------
 
 def _tagged(ctx, arn):
-    for table in (_lbs(ctx), _tgs(ctx), _listeners(ctx)):
+    for table in (_lbs(ctx), _tgs(ctx), _listeners(ctx), _rules(ctx)):
         if arn in table:
             return table[arn]
+    if ":listener-rule/" in arn:
+        raise service.fault("RuleNotFoundException", f"One or more rules not found: '{arn}'")
     if ":targetgroup/" in arn:
         raise service.fault("TargetGroupNotFoundException", f"Target groups '{arn}' not found")
     if ":listener/" in arn:
