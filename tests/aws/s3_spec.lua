@@ -156,6 +156,24 @@ describe("aws.s3 types against fakeaws", function()
       assert.are.equal("AlreadyExists", err.code)
     end)
 
+    it("makes the bucket once when CreateBucket's answers are lost", function()
+      for _, mode in ipairs({ "error", "close" }) do
+        f:reset()
+        f:faults { drop_rate = 1, drop_as = mode, operations = { "s3.CreateBucket" } }
+        local rec = flow:create("aws.s3.bucket", "b", { bucket = "acme-lost-" .. mode, versioning = true })
+        f:faults {}
+        assert.are.equal("acme-lost-" .. mode, rec.id)
+        assert.are.same({ "acme-lost-" .. mode }, (function()
+          local names = {}
+          for name in pairs((f:state().s3 or {}).bucket or {}) do names[#names + 1] = name end
+          return names
+        end)())
+        assert.are.equal("aws.s3.bucket.b", tags("acme-lost-" .. mode)["wpo:address"])
+        assert.are.equal("Enabled", held("acme-lost-" .. mode).Versioning)
+        assert.is_true(f:calls()["s3.CreateBucket"] >= 1)
+      end
+    end)
+
     it("says so when another account owns the name", function()
       f:post("/_fake/s3/foreign-bucket", { name = "taken-name" })
       local err = raised(function() flow:create("aws.s3.bucket", "b", { bucket = "taken-name" }) end)

@@ -737,6 +737,11 @@ function M.late_call(ctx)
       end
       local err = result
       if not errors.is(err) then error(err, 0) end
+      -- the bucket is this account's already: made by this create a moment
+      -- ago, its answer lost (or long ago, when no NoSuchBucket can follow)
+      if client.service == "s3" and op == "CreateBucket" and err.code == "BucketAlreadyOwnedByYou" then
+        remember("s3", op, params, {})
+      end
       local now = clock.now()
       local name, subject, deadline = classify(ctx, decl, client, op, params or {}, err, now)
       if not name then
