@@ -49,8 +49,10 @@ local bucket = s:add("aws.s3.bucket", "state", {
   provider = home,
 })
 
+-- the bucket by name (so `wpo iam-policy` can limit the policy's actions to it), after it
 s:add("aws.s3.bucket_policy", "state", {
-  bucket = bucket.id,
+  bucket = s.vars.bucket,
+  depends_on = { bucket },
   policy = {
     Version = "2012-10-17",
     Statement = {

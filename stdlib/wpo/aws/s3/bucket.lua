@@ -411,5 +411,17 @@ return resource.define "aws.s3.bucket" {
     update = { "s3:PutBucketTagging", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
       "s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutLifecycleConfiguration" },
     delete = { "s3:DeleteBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion" },
+    -- all but ListAllMyBuckets (which IAM cannot limit to one bucket)
+    scoped = { "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteObject", "s3:DeleteObjectVersion",
+      "s3:GetBucketOwnershipControls", "s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging",
+      "s3:GetBucketVersioning", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
+      "s3:ListBucketVersions", "s3:PutBucketOwnershipControls", "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketTagging", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
+      "s3:PutLifecycleConfiguration" },
+    resources = function(a)
+      if require("wpo.iam").known(a.bucket) then
+        return { "arn:aws:s3:::" .. a.bucket, "arn:aws:s3:::" .. a.bucket .. "/*" }
+      end
+    end,
   },
 }

@@ -89,6 +89,7 @@ return resource.define "aws.s3.bucket_policy" {
     update = { "s3:PutBucketPolicy" },
     delete = { "s3:DeleteBucketPolicy" },
     scoped = { "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy" },
+    -- the bucket's name, when the script gives it (not a reference to the bucket's id)
     resources = function(a)
       if require("wpo.iam").known(a.bucket) then return { "arn:aws:s3:::" .. a.bucket } end
     end,
