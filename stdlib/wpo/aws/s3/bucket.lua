@@ -25,7 +25,8 @@
 --                           wpo's: rules made outside wpo are replaced)
 --   force_destroy           delete every object version and delete marker with
 --                           the bucket (default false: destroying a bucket that
---                           holds anything fails, saying so)
+--                           holds anything fails, saying so). A destroy reads the
+--                           value last applied: set it, apply, then destroy
 --   tags
 -- Outputs: id (= bucket), arn (arn:aws:s3:::NAME), bucket_regional_domain_name
 -- (NAME.s3.REGION.amazonaws.com), region.
@@ -80,8 +81,8 @@ local function validate(ctx, want)
   local enc = want.encryption
   if type(enc) == "table" and not value.is_lazy(enc) then
     local algorithm = enc.algorithm or "AES256"
-    if algorithm ~= "aws:kms" and (enc.kms_key_id ~= nil or enc.bucket_key ~= nil) then
-      kit.fail(ctx, "InvalidAttribute", "encryption: kms_key_id and bucket_key are for algorithm = \"aws:kms\"")
+    if algorithm ~= "aws:kms" and (enc.kms_key_id ~= nil or enc.bucket_key == true) then
+      kit.fail(ctx, "InvalidAttribute", "encryption: kms_key_id and bucket_key = true are for algorithm = \"aws:kms\"")
     end
   end
   for _, name in ipairs({ "noncurrent_expiration_days", "abort_incomplete_upload_days" }) do
