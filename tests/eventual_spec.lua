@@ -63,6 +63,14 @@ s:add("aws.route53.record", "db", { zone_id = zone.zone_id, name = "db.ev.intern
   records = { "db.example.com" }, wait_insync = true })
 return s
 ]],
+  bucket = [[
+local s = wpo.stack { name = "ev", region = "eu-west-1" }
+local b = s:add("aws.s3.bucket", "media", { bucket = "ev-media", versioning = true })
+s:add("aws.s3.bucket_policy", "media", { bucket = b.id, policy = { Version = "2012-10-17", Statement = {
+  { Effect = "Deny", Principal = "*", Action = "s3:*", Resource = "arn:aws:s3:::ev-media/*",
+    Condition = { Bool = { ["aws:SecureTransport"] = "false" } } } } } })
+return s
+]],
   secret = function(window)
     return string.format([[
 local s = wpo.stack { name = "ev", region = "eu-west-1" }
@@ -190,6 +198,19 @@ describe("AWS's late conditions, end to end", function()
     assert.is_truthy(next(changes))
     for id, c in pairs(changes) do assert.is_true(c.seen_insync, id) end
     assert.is_truthy(shaped("route53-change")["route53.GetChange"])
+  end)
+
+  it("S3: a new bucket's configuration calls are sent again until S3 shows it", function()
+    h.write(dir .. "/s.lua", STACKS.bucket)
+    late("s3-bucket")
+    local r = ok(wpo { "run", "s.lua", "--yes" })
+    assert.matches("aws.s3.bucket.media: waiting for S3 to show the new bucket ev-media (0s)", r.stdout, 1, true)
+    assert.is_truthy(shaped("s3-bucket")["s3.PutBucketTagging"])
+    assert.are.equal(1, count("s3", "bucket"))
+    assert.are.equal("Enabled", f:state().s3.bucket["ev-media"].Versioning)
+    no_changes()
+    ok(wpo { "destroy", "s.lua", "--yes" })
+    assert.are.equal(0, count("s3", "bucket"))
   end)
 
   it("Secrets Manager: a stack destroyed and created again waits for its force-deleted secret's name", function()

@@ -71,4 +71,33 @@ describe("the IAM declarations of the resource types", function()
     assert.are.same({}, problems)
     assert.is_true(checked > 150, "operations checked: " .. checked)
   end)
+
+  it("declare every operation the state stack's run, plan and destroy call (S3 bucket, policy, DynamoDB)", function()
+    local vars = { "--var", "bucket=acme-wpo-state", "--var", "region=eu-west-1" }
+    local problems, checked, types = {}, 0, {}
+    for _, step in ipairs({ { "state-run", "run", "stacks/state.lua", "--yes" },
+        { "state-plan", "plan", "stacks/state.lua" }, { "state-destroy", "destroy", "stacks/state.lua", "--yes" } }) do
+      local args = { table.unpack(step, 2) }
+      for _, v in ipairs(vars) do args[#args + 1] = v end
+      for tname, phases in pairs(recorded(step[1], args)) do
+        if tname ~= "(engine)" then
+          types[tname] = true
+          local t = assert(resource.get(tname))
+          for phase, actions in pairs(phases) do
+            local declared = {}
+            for _, a in ipairs(t.iam[phase] or {}) do declared[a] = true end
+            for _, a in ipairs(t.iam.read or {}) do declared[a] = true end
+            for _, a in ipairs(actions) do
+              checked = checked + 1
+              if not declared[a] then problems[#problems + 1] = tname .. " " .. phase .. ": " .. a end
+            end
+          end
+        end
+      end
+    end
+    table.sort(problems)
+    assert.are.same({}, problems)
+    assert.are.same({ ["aws.dynamodb.table"] = true, ["aws.s3.bucket"] = true, ["aws.s3.bucket_policy"] = true }, types)
+    assert.is_true(checked > 20, "operations checked: " .. checked)
+  end)
 end)

@@ -35,7 +35,14 @@ M.PREFIX = { elbv2 = "elasticloadbalancing", efs = "elasticfilesystem" }
 M.S3_ACTION = {
   HeadBucket = "ListBucket", ListObjectsV2 = "ListBucket", ListObjects = "ListBucket",
   ListObjectVersions = "ListBucketVersions", HeadObject = "GetObject",
-  GetObjectAttributes = "GetObject",
+  GetObjectAttributes = "GetObject", ListBuckets = "ListAllMyBuckets", DeleteObjects = "DeleteObject",
+  GetBucketEncryption = "GetEncryptionConfiguration", PutBucketEncryption = "PutEncryptionConfiguration",
+  DeleteBucketEncryption = "PutEncryptionConfiguration",
+  GetPublicAccessBlock = "GetBucketPublicAccessBlock", PutPublicAccessBlock = "PutBucketPublicAccessBlock",
+  DeletePublicAccessBlock = "PutBucketPublicAccessBlock",
+  GetBucketLifecycleConfiguration = "GetLifecycleConfiguration",
+  PutBucketLifecycleConfiguration = "PutLifecycleConfiguration", DeleteBucketLifecycle = "PutLifecycleConfiguration",
+  DeleteBucketTagging = "PutBucketTagging", DeleteBucketOwnershipControls = "PutBucketOwnershipControls",
 }
 
 -- Actions IAM does not check: anyone signed may call them.

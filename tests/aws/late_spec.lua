@@ -111,6 +111,13 @@ describe("wpo.aws.typekit late conditions", function()
       { ResourceArn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/prod-alb/0123456789abcdef",
         WebACLArn = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/prod/1" },
       "AWS WAF to know the load balancer prod-alb" },
+    -- the 7th member: what happened before (this process made the bucket)
+    s3_new_bucket = { "s3", "PutBucketTagging", "NoSuchBucket", "The specified bucket does not exist",
+      { Bucket = "acme-wpo-state" }, "S3 to show the new bucket acme-wpo-state",
+      function(client_of)
+        kit.late_call(context(nil))(client_of("s3", function() return {} end), "CreateBucket",
+          { Bucket = "acme-wpo-state" })
+      end },
   }
 
   -- what answers DescribeSecret (secret_name_purging asks whether the name is held)
@@ -131,9 +138,10 @@ describe("wpo.aws.typekit late conditions", function()
   end)
 
   for name, ex in pairs(EXAMPLES) do
-    local service, op, code, message, params, waits = table.unpack(ex)
+    local service, op, code, message, params, waits, before = table.unpack(ex)
 
     it(name .. ": sent again with backoff while refused, when the type declares it", function()
+      if before then before(client) end
       local err = aws_error(service, op, code, message)
       local c = client(service, with_describe(refusing(err, 3)))
       local out = kit.late_call(context(kit.late { name }))(c, op, params)
@@ -157,6 +165,23 @@ describe("wpo.aws.typekit late conditions", function()
       assert.are.same({}, clock.slept)
     end)
   end
+
+  it("s3_new_bucket: NoSuchBucket for a bucket this process did not make, or deleted since, is raised at once",
+    function()
+      local ex = EXAMPLES.s3_new_bucket
+      local err = aws_error(ex[1], ex[2], ex[3], ex[4])
+      local c = client("s3", refusing(err, 1))
+      local ok, got = pcall(kit.late_call(context(kit.late { "s3_new_bucket" })), c, ex[2], ex[5])
+      assert.is_false(ok)
+      assert.are.equal(err, got)
+      local s3 = client("s3", function() return {} end)
+      kit.late_call(context(nil))(s3, "CreateBucket", ex[5])
+      kit.late_call(context(nil))(s3, "DeleteBucket", ex[5])
+      ok, got = pcall(kit.late_call(context(kit.late { "s3_new_bucket" })), client("s3", refusing(err, 1)), ex[2], ex[5])
+      assert.is_false(ok)
+      assert.are.equal(err, got)
+      assert.are.same({}, clock.slept)
+    end)
 
   it("sleeps through the context's idle (apply lends the resource's slot meanwhile)", function()
     local ex = EXAMPLES.target_group_association
@@ -221,7 +246,7 @@ describe("wpo.aws.typekit late conditions", function()
     assert.has_error(function() kit.late { "iam_propagation" } end,
       "typekit.late: unknown condition 'iam_propagation' (known: application_autoscaling_role, backup_iam_role, "
         .. "ecs_service_linked_role, ecs_service_role, iam_instance_profile, launch_template_version, "
-        .. "rds_monitoring_role, secret_name_purging, target_group_association, waf_entity)")
+        .. "rds_monitoring_role, s3_new_bucket, secret_name_purging, target_group_association, waf_entity)")
     assert.has_error(function() kit.late { "iam_instance_profile", timeot = 3 } end)
     assert.has_error(function() kit.late { timeout = -1 } end)
     assert.are.equal(kit.LATE_TIMEOUT, kit.late({}).timeout)

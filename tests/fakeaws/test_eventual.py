@@ -45,6 +45,19 @@ class EventualTest(unittest.TestCase):
     def settled(self):
         self.clock.advance(5.01)
 
+    # -- S3 --------------------------------------------------------------------------------
+
+    def test_a_new_bucket_answers_no_such_bucket_until_its_delay_has_run(self):
+        s3 = self.fake.client("s3")
+        s3.create_bucket(Bucket="fresh")
+        self.assertEqual("NoSuchBucket", error_of(s3.get_bucket_tagging, Bucket="fresh")[0])
+        self.assertEqual("NoSuchBucket", error_of(s3.put_bucket_versioning, Bucket="fresh",
+                                                  VersioningConfiguration={"Status": "Enabled"})[0])
+        self.assertEqual(["s3-bucket"], [e["behaviour"] for e in self.log()][:1])
+        self.settled()
+        s3.put_bucket_versioning(Bucket="fresh", VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual("Enabled", s3.get_bucket_versioning(Bucket="fresh")["Status"])
+
     # -- EC2 -------------------------------------------------------------------------------
 
     def test_a_new_vpc_is_not_found_by_id_and_left_out_of_lists_until_its_delay_has_run(self):

@@ -155,3 +155,63 @@ class S3Test(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class S3BucketConfigurationTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = Fake()
+        self.s3 = self.fake.client("s3", region="eu-west-1")
+        self.s3.create_bucket(Bucket="conf", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
+    def tearDown(self):
+        self.fake.stop()
+
+    def test_another_accounts_bucket_is_taken_and_closed(self):
+        self.fake.control("POST", "/_fake/s3/foreign-bucket", {"name": "theirs"})
+        self.assertEqual(("BucketAlreadyExists", 409), error_of(
+            self.s3.create_bucket, Bucket="theirs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}))
+        self.assertEqual(("AccessDenied", 403), error_of(self.s3.get_bucket_tagging, Bucket="theirs"))
+        self.assertEqual(["conf"], [b["Name"] for b in self.s3.list_buckets()["Buckets"]])
+
+    def test_own_bucket_again_and_a_mismatched_location(self):
+        self.assertEqual(("BucketAlreadyOwnedByYou", 409), error_of(
+            self.s3.create_bucket, Bucket="conf", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}))
+        self.assertEqual(("IllegalLocationConstraintException", 400), error_of(
+            self.s3.create_bucket, Bucket="other", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}))
+
+    def test_new_buckets_are_private_and_encrypted_and_absent_configurations_say_so(self):
+        self.assertTrue(all(self.s3.get_public_access_block(Bucket="conf")["PublicAccessBlockConfiguration"].values()))
+        self.assertEqual("BucketOwnerEnforced", self.s3.get_bucket_ownership_controls(Bucket="conf")[
+            "OwnershipControls"]["Rules"][0]["ObjectOwnership"])
+        for op, code in ((self.s3.get_bucket_tagging, "NoSuchTagSet"),
+                         (self.s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
+                         (self.s3.get_bucket_policy, "NoSuchBucketPolicy")):
+            self.assertEqual((code, 404), error_of(op, Bucket="conf"))
+
+    def test_lifecycle_rules_and_policies_are_checked(self):
+        self.assertEqual("InvalidArgument", error_of(
+            self.s3.put_bucket_lifecycle_configuration, Bucket="conf", LifecycleConfiguration={"Rules": [
+                {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""},
+                 "NoncurrentVersionExpiration": {"NoncurrentDays": 0}}]})[0])
+        self.assertEqual("InvalidRequest", error_of(
+            self.s3.put_bucket_lifecycle_configuration, Bucket="conf", LifecycleConfiguration={"Rules": [
+                {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}}]})[0])
+        self.assertEqual("MalformedPolicy", error_of(self.s3.put_bucket_policy, Bucket="conf", Policy="not json")[0])
+        self.assertEqual("MalformedPolicy", error_of(
+            self.s3.put_bucket_policy, Bucket="conf",
+            Policy='{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::x"}]}')[0])
+        # a public Allow while the public access block is on
+        self.assertEqual("AccessDenied", error_of(
+            self.s3.put_bucket_policy, Bucket="conf",
+            Policy='{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",'
+                   '"Resource":"arn:aws:s3:::conf/*"}]}')[0])
+
+    def test_delete_objects_removes_versions_and_markers(self):
+        self.s3.put_bucket_versioning(Bucket="conf", VersioningConfiguration={"Status": "Enabled"})
+        v1 = self.s3.put_object(Bucket="conf", Key="a", Body=b"1")["VersionId"]
+        marker = self.s3.delete_object(Bucket="conf", Key="a")["VersionId"]
+        out = self.s3.delete_objects(Bucket="conf", Delete={"Objects": [{"Key": "a", "VersionId": v1},
+                                                                        {"Key": "a", "VersionId": marker}]})
+        self.assertEqual({v1, marker}, {d["VersionId"] for d in out["Deleted"]})
+        self.assertNotIn("Versions", self.s3.list_object_versions(Bucket="conf"))
+        self.s3.delete_bucket(Bucket="conf")

@@ -407,6 +407,19 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
                               ConditionExpression="#n = :n", ExpressionAttributeNames={"#n": "N"},
                               ExpressionAttributeValues={":n": {"N": "1.5"}})
         self.assertEqual({"S": "{}"}, old["Attributes"]["Info"])
+        arn = table["TableDescription"]["TableArn"]
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "ops"}, {"Key": "x", "Value": "1"}])
+        ddb.untag_resource(ResourceArn=arn, TagKeys=["x"])
+        self.assertEqual([{"Key": "team", "Value": "ops"}], ddb.list_tags_of_resource(ResourceArn=arn)["Tags"])
+        backups = ddb.update_continuous_backups(TableName="wpo-locks", PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})["ContinuousBackupsDescription"]
+        self.assertEqual("ENABLED", backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"])
+        self.assertEqual("ENABLED", ddb.describe_continuous_backups(TableName="wpo-locks")[
+            "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"])
+        updated = ddb.update_table(TableName="wpo-locks", BillingMode="PROVISIONED",
+                                   ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 2})
+        self.assertEqual("PROVISIONED", updated["TableDescription"]["BillingModeSummary"]["BillingMode"])
+        self.assertEqual("ACTIVE", ddb.describe_table(TableName="wpo-locks")["Table"]["TableStatus"])
         ddb.delete_table(TableName="wpo-locks")
         self.assert_all_served_ops_succeeded("dynamodb")
 
@@ -439,7 +452,49 @@ class WireTest(*_wire_mixins(), unittest.TestCase):
             s3.delete_object(Bucket="wpo-state", Key=v["Key"], VersionId=v["VersionId"])
         s3.delete_object(Bucket="wpo-state", Key="stacks/prod state.json", VersionId=deleted["VersionId"])
         s3.delete_bucket(Bucket="wpo-state")
+        self.s3_bucket_configurations(s3)
         self.assert_all_served_ops_succeeded("s3")
+
+    def s3_bucket_configurations(self, s3):
+        s3.create_bucket(Bucket="wpo-conf", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.assertEqual(["wpo-conf"], [b["Name"] for b in s3.list_buckets()["Buckets"]])
+        s3.put_bucket_tagging(Bucket="wpo-conf", Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+        self.assertEqual([{"Key": "a", "Value": "1"}], s3.get_bucket_tagging(Bucket="wpo-conf")["TagSet"])
+        s3.delete_bucket_tagging(Bucket="wpo-conf")
+        default = s3.get_bucket_encryption(Bucket="wpo-conf")["ServerSideEncryptionConfiguration"]["Rules"][0]
+        self.assertEqual("AES256", default["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"])
+        s3.put_bucket_encryption(Bucket="wpo-conf", ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/x"},
+            "BucketKeyEnabled": True}]})
+        rule = s3.get_bucket_encryption(Bucket="wpo-conf")["ServerSideEncryptionConfiguration"]["Rules"][0]
+        self.assertEqual("alias/x", rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+        self.assertTrue(rule["BucketKeyEnabled"])
+        s3.delete_bucket_encryption(Bucket="wpo-conf")
+        self.assertTrue(all(s3.get_public_access_block(Bucket="wpo-conf")["PublicAccessBlockConfiguration"].values()))
+        s3.delete_public_access_block(Bucket="wpo-conf")
+        s3.put_public_access_block(Bucket="wpo-conf", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+        self.assertFalse(s3.get_public_access_block(Bucket="wpo-conf")["PublicAccessBlockConfiguration"][
+            "BlockPublicPolicy"])
+        s3.put_bucket_ownership_controls(Bucket="wpo-conf", OwnershipControls={"Rules": [
+            {"ObjectOwnership": "ObjectWriter"}]})
+        self.assertEqual("ObjectWriter", s3.get_bucket_ownership_controls(Bucket="wpo-conf")["OwnershipControls"][
+            "Rules"][0]["ObjectOwnership"])
+        s3.delete_bucket_ownership_controls(Bucket="wpo-conf")
+        s3.put_bucket_lifecycle_configuration(Bucket="wpo-conf", LifecycleConfiguration={"Rules": [
+            {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 90}}]})
+        rules = s3.get_bucket_lifecycle_configuration(Bucket="wpo-conf")["Rules"]
+        self.assertEqual(90, rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        s3.delete_bucket_lifecycle(Bucket="wpo-conf")
+        policy = ('{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*",'
+                  '"Resource":"arn:aws:s3:::wpo-conf/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}')
+        s3.put_bucket_policy(Bucket="wpo-conf", Policy=policy)
+        self.assertEqual(policy, s3.get_bucket_policy(Bucket="wpo-conf")["Policy"])
+        s3.delete_bucket_policy(Bucket="wpo-conf")
+        s3.put_object(Bucket="wpo-conf", Key="a", Body=b"1")
+        out = s3.delete_objects(Bucket="wpo-conf", Delete={"Objects": [{"Key": "a"}]})
+        self.assertEqual(["a"], [d["Key"] for d in out["Deleted"]])
+        s3.delete_bucket(Bucket="wpo-conf")
 
     def test_kms(self):
         kms = self.fake.client("kms")

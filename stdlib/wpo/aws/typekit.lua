@@ -583,6 +583,19 @@ M.LATE = {
     end,
     doc = "AWS WAF: a new load balancer not known to it yet",
   },
+  s3_new_bucket = {
+    services = { s3 = true },
+    codes = { NoSuchBucket = true },
+    waits = "S3 to show %s",
+    subject = function(_, params) return "the new bucket " .. tostring(params.Bucket) end,
+    -- only a bucket this process made a moment ago (CreateBucket answered,
+    -- no DeleteBucket since): any other NoSuchBucket means it is gone
+    still = function(_, _, params)
+      local at = M.made["s3:" .. tostring(params.Bucket)]
+      return at ~= nil and resource.clock.epoch() - at < resource.VISIBLE_AFTER_CREATE
+    end,
+    doc = "S3: a bucket just made answers NoSuchBucket to its configuration calls for a moment",
+  },
   secret_name_purging = {
     services = { secretsmanager = true },
     operations = { CreateSecret = true },
@@ -651,6 +664,11 @@ local function each_string(v, fn, depth)
 end
 
 local function remember(service, op, params, result)
+  if service == "s3" and (op == "CreateBucket" or op == "DeleteBucket") then
+    local key = "s3:" .. tostring(params.Bucket)
+    M.made[key] = op == "CreateBucket" and resource.clock.epoch() or nil
+    return
+  end
   if service ~= "ec2" then return end
   if starts(op, MAKING) then
     local now = resource.clock.epoch()
@@ -741,6 +759,11 @@ function M.late_call(ctx)
       end
       local err = result
       if not errors.is(err) then error(err, 0) end
+      -- the bucket is this account's already: made by this create a moment
+      -- ago, its answer lost (or long ago, when no NoSuchBucket can follow)
+      if client.service == "s3" and op == "CreateBucket" and err.code == "BucketAlreadyOwnedByYou" then
+        remember("s3", op, params, {})
+      end
       local now = clock.now()
       local name, subject, deadline = classify(ctx, decl, client, op, params or {}, err, now)
       if not name then

@@ -34,6 +34,10 @@ below cites the AWS documentation it reproduces (README.md lists them):
                      cannot be deleted meanwhile (DistributionNotDisabled), as
                      CloudFront propagates each change to its edge locations
                      ("Values that CloudFront displays in the console": Status)
+  s3-bucket          a new S3 bucket answers NoSuchBucket to every call but
+                     CreateBucket for a while (S3 User Guide, "Amazon S3 data
+                     consistency model": bucket configurations are eventually
+                     consistent, and a bucket just made may not be listed yet)
   secret-purge       a secret deleted with ForceDeleteWithoutRecovery keeps its
                      name for a while ("...already scheduled for deletion"), as
                      the deletion is asynchronous (DeleteSecret)
@@ -57,7 +61,7 @@ import time
 from .errors import AWSError
 
 BEHAVIOURS = ("ec2-visibility", "iam-propagation", "target-group", "launch-template", "route53-change",
-              "secret-purge", "cloudfront-deploy", "waf-entity")
+              "secret-purge", "cloudfront-deploy", "waf-entity", "s3-bucket")
 
 # EC2 ids: prefix, a hyphen, 8 or 17 hex digits
 _EC2_ID = re.compile(r"([a-z]+)-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -138,6 +142,7 @@ class Eventual:
         self.purging = {}       # (region, account, secret name) -> gone_at
         self.deploying = {}     # CloudFront distribution id -> deployed_at
         self.waf_entities = {}  # load balancer ARN -> known to WAF at
+        self.buckets = {}       # S3 bucket name -> visible_at
         self.delays = []        # every delay drawn: {"behaviour", "subject", "delay"}
         self.log = []           # every answer a delay shaped
 
@@ -346,7 +351,22 @@ class _Call:
                     "InvalidRequestException", "You can't create this secret because a secret with this name is "
                                                "already scheduled for deletion."))
 
+    def _check_s3(self):
+        name = self.p.get("Bucket")
+        until = self.m.buckets.get(name)
+        if self.op != "CreateBucket" and self.m.pending(until):
+            self._refuse("s3-bucket", name, until, AWSError(
+                "NoSuchBucket", "The specified bucket does not exist", 404, fields={"BucketName": name}))
+
     # -- after the handler -----------------------------------------------------------------
+
+    def _finish_s3(self, result):
+        name = self.p.get("Bucket")
+        if self.op == "CreateBucket" and name not in self.m.buckets:
+            self.m.buckets[name] = self.m._draw("s3-bucket", name)
+        elif self.op == "DeleteBucket":
+            self.m.buckets.pop(name, None)
+        return result
 
     def finish(self, result):
         fn = getattr(self, "_finish_" + self.service.replace("-", "_"), None)

@@ -19,7 +19,17 @@ import re
 
 PREFIX = {"elbv2": "elasticloadbalancing", "efs": "elasticfilesystem", "cloudwatch": "cloudwatch"}
 S3_ACTION = {"HeadBucket": "ListBucket", "ListObjectsV2": "ListBucket", "ListObjects": "ListBucket",
-             "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject"}
+             "ListObjectVersions": "ListBucketVersions", "HeadObject": "GetObject",
+             # the IAM actions of bucket configurations are not their operations' names (wpo.iam.S3_ACTION)
+             "ListBuckets": "ListAllMyBuckets", "DeleteObjects": "DeleteObject",
+             "GetBucketEncryption": "GetEncryptionConfiguration", "PutBucketEncryption": "PutEncryptionConfiguration",
+             "DeleteBucketEncryption": "PutEncryptionConfiguration",
+             "GetPublicAccessBlock": "GetBucketPublicAccessBlock", "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+             "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+             "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+             "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+             "DeleteBucketLifecycle": "PutLifecycleConfiguration", "DeleteBucketTagging": "PutBucketTagging",
+             "DeleteBucketOwnershipControls": "PutBucketOwnershipControls"}
 UNCHECKED = {"sts:GetCallerIdentity"}
 
 _ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/")

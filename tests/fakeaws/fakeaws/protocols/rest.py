@@ -51,8 +51,10 @@ class Route:
                 self.required_query.append(ser.get("name", name))
             elif ser.get("location") == "header":
                 self.required_headers.append(ser.get("name", name))
+        # ...and a deprecated operation sharing its template with its successor
+        # (S3's GetBucketLifecycle and GetBucketLifecycleConfiguration) loses the tie
         self.score = (len(self.query) + len(self.required_query) + len(self.required_headers), literal,
-                      not greedy)
+                      not greedy, not op.deprecated)
 
     def match(self, path, query, headers):
         m = self.regex.match(path)

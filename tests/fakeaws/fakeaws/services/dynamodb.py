@@ -1,4 +1,7 @@
-"""DynamoDB: tables (CreateTable, DescribeTable, DeleteTable) and items (PutItem,
+"""DynamoDB: tables (CreateTable, DescribeTable, UpdateTable for the billing
+mode, DeleteTable; point-in-time recovery with DescribeContinuousBackups /
+UpdateContinuousBackups; tags with TagResource, UntagResource,
+ListTagsOfResource) and items (PutItem,
 GetItem, DeleteItem) with ConditionExpression (dynamodb_expressions.py),
 ExpressionAttributeNames/Values, ReturnValues ALL_OLD and ProjectionExpression.
 TableStatus: CREATING -> ACTIVE, DELETING -> gone, over describes; items can be
@@ -85,6 +88,7 @@ def create_table(ctx, p):
         "TableId": str(uuid.uuid4()),
         "BillingModeSummary": {"BillingMode": mode},
         "_tags": [dict(t) for t in p.get("Tags") or []],
+        "_pitr": False,
     }
     if p.get("SSESpecification", {}).get("Enabled"):
         table["SSEDescription"] = {"Status": "ENABLED", "SSEType": "KMS",
@@ -124,6 +128,101 @@ def delete_table(ctx, p):
         del items[k]
     start_lifecycle(table, "TableStatus", "DELETING", None, ctx.settle)
     return {"TableDescription": _describe(ctx, table)}
+
+
+@service.op("UpdateTable")
+def update_table(ctx, p):
+    table = _table(ctx, p["TableName"])
+    unsupported = [k for k in ("GlobalSecondaryIndexUpdates", "StreamSpecification", "ReplicaUpdates", "TableClass",
+                               "SSESpecification") if p.get(k) is not None]
+    if unsupported:
+        raise AWSError("NotImplemented", f"fakeaws does not support UpdateTable's {unsupported[0]} yet "
+                                         "(tests/fakeaws/fakeaws/services/dynamodb.py)", 501)
+    if table["TableStatus"] != "ACTIVE":
+        raise AWSError("ResourceInUseException", f"Attempt to change a resource which is still in use: Table is "
+                                                 f"being {table['TableStatus'].lower()}: {table['TableName']}", 400)
+    mode = p.get("BillingMode", table["BillingModeSummary"]["BillingMode"])
+    throughput = p.get("ProvisionedThroughput")
+    if mode == "PROVISIONED" and not throughput and table["BillingModeSummary"]["BillingMode"] != "PROVISIONED":
+        raise _validation("One or more parameter values were invalid: ProvisionedThroughput must be specified when "
+                          "BillingMode is PROVISIONED")
+    if mode == "PAY_PER_REQUEST" and throughput:
+        raise _validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                          "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    if p.get("BillingMode") is None and throughput is None:
+        raise _validation("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
+                          "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
+    table["BillingModeSummary"] = {"BillingMode": mode}
+    pt = table["ProvisionedThroughput"]
+    if mode == "PAY_PER_REQUEST":
+        pt["ReadCapacityUnits"], pt["WriteCapacityUnits"] = 0, 0
+    elif throughput:
+        pt["ReadCapacityUnits"] = throughput["ReadCapacityUnits"]
+        pt["WriteCapacityUnits"] = throughput["WriteCapacityUnits"]
+    start_lifecycle(table, "TableStatus", "UPDATING", "ACTIVE", ctx.settle)
+    return {"TableDescription": _describe(ctx, table)}
+
+
+def _backups(table):
+    status = "ENABLED" if table.get("_pitr") else "DISABLED"
+    return {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": {
+        "PointInTimeRecoveryStatus": status}}
+
+
+@service.op("DescribeContinuousBackups")
+def describe_continuous_backups(ctx, p):
+    table = _tables(ctx).get(p["TableName"])
+    if table is None:
+        raise AWSError("TableNotFoundException", f"Table not found: {p['TableName']}", 400)
+    return {"ContinuousBackupsDescription": _backups(table)}
+
+
+@service.op("UpdateContinuousBackups")
+def update_continuous_backups(ctx, p):
+    table = _tables(ctx).get(p["TableName"])
+    if table is None:
+        raise AWSError("TableNotFoundException", f"Table not found: {p['TableName']}", 400)
+    if table["TableStatus"] == "CREATING":
+        raise AWSError("ContinuousBackupsUnavailableException", "Backups are being enabled for the table: "
+                                                                f"{p['TableName']}. Please retry later", 400)
+    table["_pitr"] = bool(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+    return {"ContinuousBackupsDescription": _backups(table)}
+
+
+def _table_by_arn(ctx, arn):
+    for table in _tables(ctx).values():
+        if table["TableArn"] == arn:
+            return table
+    raise AWSError("ResourceNotFoundException", f"Requested resource not found: ResourcArn: {arn} not found", 400)
+
+
+@service.op("TagResource")
+def tag_resource(ctx, p):
+    table = _table_by_arn(ctx, p["ResourceArn"])
+    tags = {t["Key"]: t["Value"] for t in table["_tags"]}
+    for t in p["Tags"]:
+        if t["Key"].startswith("aws:"):
+            raise _validation("One or more parameter values were invalid: Tag keys starting with 'aws:' are reserved "
+                              "for system use")
+        tags[t["Key"]] = t["Value"]
+    if len(tags) > 50:
+        raise _validation("One or more parameter values were invalid: too many tags (at most 50)")
+    table["_tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    return {}
+
+
+@service.op("UntagResource")
+def untag_resource(ctx, p):
+    table = _table_by_arn(ctx, p["ResourceArn"])
+    gone = set(p["TagKeys"])
+    table["_tags"] = [t for t in table["_tags"] if t["Key"] not in gone]
+    return {}
+
+
+@service.op("ListTagsOfResource")
+def list_tags_of_resource(ctx, p):
+    table = _table_by_arn(ctx, p["ResourceArn"])
+    return {"Tags": [dict(t) for t in table["_tags"]]}
 
 
 # -- items ------------------------------------------------------------------------

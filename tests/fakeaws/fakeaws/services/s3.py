@@ -1,6 +1,14 @@
 """S3 (path-style addressing): buckets (CreateBucket, HeadBucket, DeleteBucket,
-PutBucketVersioning, GetBucketVersioning) and objects (PutObject, GetObject,
-HeadObject, DeleteObject, ListObjectsV2, ListObjectVersions).
+ListBuckets, PutBucketVersioning, GetBucketVersioning, and each bucket
+configuration's Put/Get/Delete: tagging, encryption, public access block,
+ownership controls, lifecycle, policy) and objects (PutObject, GetObject,
+HeadObject, DeleteObject, DeleteObjects, ListObjectsV2, ListObjectVersions).
+
+Buckets as S3 makes them today: SSE-S3 (AES256) encryption, all four public
+access block flags on and BucketOwnerEnforced ownership from the start; a
+bucket name is global, so another account's bucket answers CreateBucket
+BucketAlreadyExists and every other call AccessDenied (POST
+/_fake/s3/foreign-bucket {"name"} makes one).
 
 Kept from S3: versions (Enabled: every write a new version, deletes leave
 delete markers; Suspended and never-versioned buckets write the "null"
@@ -11,11 +19,14 @@ If-None-Match 304, If-(Un)Modified-Since), Content-MD5 checks, byte ranges,
 encoding-type=url, delimiters and common prefixes, small pages."""
 import base64
 import binascii
+import datetime
 import hashlib
 import ipaddress
 import re
+import json
 import urllib.parse
 
+from .. import control
 from ..errors import AWSError
 from ..state import new_name_id
 from . import Service
@@ -23,7 +34,8 @@ from . import Service
 service = Service(
     "s3", s3_style=True, xml_namespace="http://s3.amazonaws.com/doc/2006-03-01/",
     xml_roots={"ListObjectsV2": "ListBucketResult", "ListObjectVersions": "ListVersionsResult",
-               "GetBucketVersioning": "VersioningConfiguration"},
+               "GetBucketVersioning": "VersioningConfiguration", "GetBucketTagging": "Tagging",
+               "GetBucketLifecycleConfiguration": "LifecycleConfiguration", "DeleteObjects": "DeleteResult"},
     ignored_query=("x-id",),
     codes={
         "missing": ("InvalidRequest", 400), "unknown": ("MalformedXML", 400), "invalid": ("InvalidArgument", 400),
@@ -48,11 +60,26 @@ def _objects(ctx):
     return ctx.store.table("s3", "object")
 
 
+FOREIGN_ACCOUNT = "210987654321"     # the owner of the buckets /_fake/s3/foreign-bucket makes
+
+
 def _bucket(ctx, name):
     bucket = _buckets(ctx).get(name)
     if bucket is None:
         raise AWSError("NoSuchBucket", "The specified bucket does not exist", 404, fields={"BucketName": name})
+    if bucket.get("_owner", ctx.account) != ctx.account:
+        raise AWSError("AccessDenied", "Access Denied", 403)
     return bucket
+
+
+def _new_bucket(name, region, now, owner):
+    return {"Name": name, "CreationDate": now.replace(microsecond=0), "Region": region, "Versioning": None,
+            "_owner": owner,
+            "Encryption": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                                      "BucketKeyEnabled": False}]},
+            "PublicAccessBlock": {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                                  "RestrictPublicBuckets": True},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}
 
 
 def _no_such_key(key):
@@ -83,12 +110,20 @@ def create_bucket(ctx, p):
     if p.get("ObjectLockEnabledForBucket"):
         raise AWSError("NotImplemented", "fakeaws does not support S3 Object Lock", 501)
     if name in _buckets(ctx):
+        if _buckets(ctx)[name].get("_owner", ctx.account) != ctx.account:
+            raise AWSError("BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace "
+                                                  "is shared by all users of the system. Please select a different "
+                                                  "name and try again.", 409, fields={"BucketName": name})
         if ctx.region == "us-east-1":
             return {"Location": f"/{name}"}
         raise AWSError("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded "
                                                   "and you already own it.", 409, fields={"BucketName": name})
-    _buckets(ctx)[name] = {"Name": name, "CreationDate": ctx.now().replace(microsecond=0),
-                           "Region": ctx.region, "Versioning": None}
+    if p.get("ObjectOwnership"):
+        _check_ownership(p["ObjectOwnership"])
+    bucket = _new_bucket(name, ctx.region, ctx.now(), ctx.account)
+    if p.get("ObjectOwnership"):
+        bucket["OwnershipControls"] = {"Rules": [{"ObjectOwnership": p["ObjectOwnership"]}]}
+    _buckets(ctx)[name] = bucket
     return {"Location": f"/{name}" if ctx.region == "us-east-1" else f"http://{name}.s3.amazonaws.com/"}
 
 
@@ -126,6 +161,254 @@ def put_bucket_versioning(ctx, p):
 def get_bucket_versioning(ctx, p):
     bucket = _bucket(ctx, p["Bucket"])
     return {"Status": bucket["Versioning"]} if bucket["Versioning"] else {}
+
+
+@service.op("ListBuckets")
+def list_buckets(ctx, p):
+    mine = sorted((b for b in _buckets(ctx).values() if b.get("_owner", ctx.account) == ctx.account),
+                  key=lambda b: b["Name"])
+    return {"Buckets": [{"Name": b["Name"], "CreationDate": b["CreationDate"]} for b in mine], "Owner": _owner(ctx)}
+
+
+# -- bucket configurations: each held whole, as S3 does (a Put replaces it) ----------
+
+def _config(ctx, p, name, code, message):
+    bucket = _bucket(ctx, p["Bucket"])
+    if bucket.get(name) is None:
+        raise AWSError(code, message, 404, fields={"BucketName": bucket["Name"]})
+    return bucket[name]
+
+
+@service.op("PutBucketTagging")
+def put_bucket_tagging(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    tags = p["Tagging"]["TagSet"]
+    keys = [t["Key"] for t in tags]
+    if len(set(keys)) != len(keys):
+        raise AWSError("InvalidTag", "Cannot provide multiple Tags with the same key", 400)
+    if len(tags) > 50:
+        raise AWSError("BadRequest", "Object tags cannot be greater than 50", 400)
+    for t in tags:
+        if t["Key"].lower().startswith("aws:"):
+            raise AWSError("InvalidTag", "System tags cannot be added/updated by requester", 400)
+    bucket["Tags"] = [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
+    if not tags:
+        bucket.pop("Tags")
+    return {}
+
+
+@service.op("GetBucketTagging")
+def get_bucket_tagging(ctx, p):
+    return {"TagSet": _config(ctx, p, "Tags", "NoSuchTagSet", "The TagSet does not exist")}
+
+
+@service.op("DeleteBucketTagging")
+def delete_bucket_tagging(ctx, p):
+    _bucket(ctx, p["Bucket"]).pop("Tags", None)
+    return {}
+
+
+@service.op("PutBucketEncryption")
+def put_bucket_encryption(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    rules = p["ServerSideEncryptionConfiguration"]["Rules"]
+    if len(rules) != 1:
+        raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                                       "published schema", 400)
+    default = rules[0].get("ApplyServerSideEncryptionByDefault") or {}
+    algorithm = default.get("SSEAlgorithm")
+    if algorithm not in ("AES256", "aws:kms", "aws:kms:dsse"):
+        raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                                       "published schema", 400)
+    if default.get("KMSMasterKeyID") and algorithm == "AES256":
+        raise AWSError("InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not "
+                                          "aws:kms or aws:kms:dsse", 400)
+    rule = {"ApplyServerSideEncryptionByDefault": {k: v for k, v in default.items() if v is not None},
+            "BucketKeyEnabled": bool(rules[0].get("BucketKeyEnabled"))}
+    bucket["Encryption"] = {"Rules": [rule]}
+    return {}
+
+
+@service.op("GetBucketEncryption")
+def get_bucket_encryption(ctx, p):
+    return {"ServerSideEncryptionConfiguration": _config(
+        ctx, p, "Encryption", "ServerSideEncryptionConfigurationNotFoundError",
+        "The server side encryption configuration was not found")}
+
+
+@service.op("DeleteBucketEncryption")
+def delete_bucket_encryption(ctx, p):
+    # every bucket is encrypted: deleting the configuration brings back SSE-S3
+    bucket = _bucket(ctx, p["Bucket"])
+    bucket["Encryption"] = _new_bucket(bucket["Name"], bucket["Region"], bucket["CreationDate"], None)["Encryption"]
+    return {}
+
+
+@service.op("PutPublicAccessBlock")
+def put_public_access_block(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    conf = p["PublicAccessBlockConfiguration"]
+    bucket["PublicAccessBlock"] = {k: bool(conf.get(k)) for k in
+                                   ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                    "RestrictPublicBuckets")}
+    return {}
+
+
+@service.op("GetPublicAccessBlock")
+def get_public_access_block(ctx, p):
+    return {"PublicAccessBlockConfiguration": _config(
+        ctx, p, "PublicAccessBlock", "NoSuchPublicAccessBlockConfiguration",
+        "The public access block configuration was not found")}
+
+
+@service.op("DeletePublicAccessBlock")
+def delete_public_access_block(ctx, p):
+    _bucket(ctx, p["Bucket"]).pop("PublicAccessBlock", None)
+    return {}
+
+
+def _check_ownership(value):
+    if value not in ("BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"):
+        raise AWSError("InvalidArgument", f"Invalid x-amz-object-ownership header: {value}", 400)
+
+
+@service.op("PutBucketOwnershipControls")
+def put_bucket_ownership_controls(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    rules = p["OwnershipControls"]["Rules"]
+    if len(rules) != 1:
+        raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                                       "published schema", 400)
+    _check_ownership(rules[0]["ObjectOwnership"])
+    bucket["OwnershipControls"] = {"Rules": [{"ObjectOwnership": rules[0]["ObjectOwnership"]}]}
+    return {}
+
+
+@service.op("GetBucketOwnershipControls")
+def get_bucket_ownership_controls(ctx, p):
+    return {"OwnershipControls": _config(ctx, p, "OwnershipControls", "OwnershipControlsNotFoundError",
+                                         "The bucket ownership controls were not found")}
+
+
+@service.op("DeleteBucketOwnershipControls")
+def delete_bucket_ownership_controls(ctx, p):
+    _bucket(ctx, p["Bucket"]).pop("OwnershipControls", None)
+    return {}
+
+
+_LIFECYCLE_ACTIONS = ("Expiration", "Transitions", "NoncurrentVersionTransitions", "NoncurrentVersionExpiration",
+                      "AbortIncompleteMultipartUpload")
+
+
+@service.op("PutBucketLifecycleConfiguration")
+def put_bucket_lifecycle_configuration(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    rules = (p.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if not rules:
+        raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                                       "published schema", 400)
+    ids = [r.get("ID") for r in rules if r.get("ID")]
+    if len(set(ids)) != len(ids):
+        raise AWSError("InvalidArgument", "Rule ID must be unique. Found same ID for more than one rule", 400)
+    for r in rules:
+        if r.get("Filter") is None and r.get("Prefix") is None:
+            raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against "
+                                           "our published schema", 400)
+        if not any(r.get(a) for a in _LIFECYCLE_ACTIONS):
+            raise AWSError("InvalidRequest", "At least one action needs to be specified in a rule", 400)
+        for member, field in (("NoncurrentVersionExpiration", "NoncurrentDays"),
+                              ("AbortIncompleteMultipartUpload", "DaysAfterInitiation")):
+            days = (r.get(member) or {}).get(field)
+            if days is not None and days <= 0:
+                raise AWSError("InvalidArgument", f"'{field}' in the {member} action for filter must be a positive "
+                                                  "integer", 400)
+    bucket["Lifecycle"] = [json.loads(json.dumps(r, default=str)) for r in rules]
+    return {}
+
+
+@service.op("GetBucketLifecycleConfiguration")
+def get_bucket_lifecycle_configuration(ctx, p):
+    return {"Rules": _config(ctx, p, "Lifecycle", "NoSuchLifecycleConfiguration",
+                             "The lifecycle configuration does not exist")}
+
+
+@service.op("DeleteBucketLifecycle")
+def delete_bucket_lifecycle(ctx, p):
+    _bucket(ctx, p["Bucket"]).pop("Lifecycle", None)
+    return {}
+
+
+def _malformed_policy(why):
+    return AWSError("MalformedPolicy", why, 400)
+
+
+@service.op("PutBucketPolicy")
+def put_bucket_policy(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    text = p["Policy"]
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise _malformed_policy("Policies must be valid JSON and the first byte must be '{'") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), (list, dict)):
+        raise _malformed_policy("Missing required field Statement")
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
+            raise _malformed_policy("Invalid effect")
+        if "Action" not in st and "NotAction" not in st:
+            raise _malformed_policy("Missing required field Action")
+        if "Principal" not in st and "NotPrincipal" not in st:
+            raise _malformed_policy("Missing required field Principal")
+        resources = st.get("Resource", st.get("NotResource"))
+        resources = resources if isinstance(resources, list) else [resources]
+        for r in resources:
+            if not isinstance(r, str) or not (r == f"arn:aws:s3:::{bucket['Name']}" or
+                                              r.startswith(f"arn:aws:s3:::{bucket['Name']}/")):
+                raise _malformed_policy("Policy has invalid resource")
+    if bucket.get("PublicAccessBlock", {}) and bucket["PublicAccessBlock"].get("BlockPublicPolicy") and \
+            any(st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"}) and not st.get("Condition")
+                for st in statements):
+        raise AWSError("AccessDenied", "Access Denied", 403)
+    # S3 keeps the document as given (its own whitespace and key order)
+    bucket["Policy"] = text
+    return {}
+
+
+@service.op("GetBucketPolicy")
+def get_bucket_policy(ctx, p):
+    return {"Policy": _config(ctx, p, "Policy", "NoSuchBucketPolicy", "The bucket policy does not exist")}
+
+
+@service.op("DeleteBucketPolicy")
+def delete_bucket_policy(ctx, p):
+    _bucket(ctx, p["Bucket"]).pop("Policy", None)
+    return {}
+
+
+def _control_foreign_bucket(server, req):
+    """POST /_fake/s3/foreign-bucket {"name"}: a bucket of that name owned by another account."""
+    try:
+        doc = json.loads(req.body or b"{}")
+        if not isinstance(doc, dict) or set(doc) != {"name"} or not isinstance(doc["name"], str):
+            raise ValueError("expected {\"name\": bucket name}")
+    except ValueError as e:
+        return 400, {"error": str(e)}
+    with server.store.lock:
+        table = server.store.table("s3", "bucket")
+        if doc["name"] in table:
+            return 409, {"error": f"bucket {doc['name']} exists"}
+        table[doc["name"]] = _new_bucket(doc["name"], "us-east-1", datetime.datetime(2020, 1, 1), FOREIGN_ACCOUNT)
+    return 200, {"name": doc["name"], "owner": FOREIGN_ACCOUNT}
+
+
+control.register("POST", "/_fake/s3/foreign-bucket", _control_foreign_bucket)
 
 
 # -- objects -----------------------------------------------------------------------
@@ -324,6 +607,31 @@ def delete_object(ctx, p):
               "LastModified": ctx.now().replace(microsecond=0)}
     _write_version(ctx, bucket, key, marker)
     return {"DeleteMarker": True, "VersionId": marker["VersionId"]}
+
+
+@service.op("DeleteObjects")
+def delete_objects(ctx, p):
+    bucket = _bucket(ctx, p["Bucket"])
+    _check_md5(ctx, required=True)
+    wanted = p["Delete"]["Objects"]
+    if len(wanted) > 1000:
+        raise AWSError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                                       "published schema", 400)
+    deleted = []
+    for o in wanted:
+        one = {"Bucket": bucket["Name"], "Key": o["Key"]}
+        if o.get("VersionId"):
+            one["VersionId"] = o["VersionId"]
+        out = delete_object(ctx, one)
+        entry = {"Key": o["Key"]}
+        if o.get("VersionId"):
+            entry["VersionId"] = o["VersionId"]
+        if out.get("DeleteMarker"):
+            entry["DeleteMarker"] = True
+            if not o.get("VersionId"):
+                entry["DeleteMarkerVersionId"] = out["VersionId"]
+        deleted.append(entry)
+    return {} if p["Delete"].get("Quiet") else {"Deleted": deleted}
 
 
 def _url(text, encoding):
