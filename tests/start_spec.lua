@@ -109,8 +109,8 @@ describe("starting wpo", function()
   end)
 end)
 
--- libgit2's TLS, set up only for a fetch (its initialisation skipped the CA
--- bundle), still verifies: against the system CAs it refuses a server they
+-- libgit2's TLS, given the CA bundle wpo names only before a fetch, still
+-- verifies: against the system CAs it refuses a server they
 -- did not sign; given that server's CA (SSL_CERT_FILE) it gets past the
 -- handshake (the echo server on 127.0.0.1 is no git server: the fetch then
 -- fails on HTTP).
