@@ -42,9 +42,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "curlapi.h"
 #include "guard.h"
 #include "loop.h"
 
@@ -97,7 +97,7 @@ static void req_free(void *ctx)
     struct http_req *req = ctx;
     if (!req)
         return;
-    curl_slist_free_all(req->headers);
+    wpo_curl.slist_free_all(req->headers);
     free(req->body.data);
     free(req->head.data);
     free(req);
@@ -161,7 +161,7 @@ static const char *error_code(CURLcode c)
 static void push_error(lua_State *L, struct http_req *req, CURLcode c)
 {
     const char *code = error_code(c);
-    const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(c);
+    const char *detail = req->errbuf[0] ? req->errbuf : wpo_curl.easy_strerror(c);
     if (req->body.oom || req->head.oom)
         detail = "out of memory while receiving the response";
     if (strcmp(code, "timeout") == 0)
@@ -240,7 +240,7 @@ static void push_headers(lua_State *L, struct buf *head)
 static double ms_info(CURL *easy, CURLINFO what)
 {
     curl_off_t us = 0;
-    curl_easy_getinfo(easy, what, &us);
+    wpo_curl.easy_getinfo(easy, what, &us);
     return (double)us / 1000.0;
 }
 
@@ -252,11 +252,11 @@ static int http_convert(lua_State *L, CURL *easy, CURLcode code, void *ctx)
         return WPO_LOOP_FAIL;
     }
     long status = 0, connects = 0;
-    CURLcode ic = curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    CURLcode ic = wpo_curl.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (ic == CURLE_OK)
-        ic = curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+        ic = wpo_curl.easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
     if (ic != CURLE_OK) {
-        lua_pushfstring(L, "request to %s: curl_easy_getinfo: %s", req->host, curl_easy_strerror(ic));
+        lua_pushfstring(L, "request to %s: curl_easy_getinfo: %s", req->host, wpo_curl.easy_strerror(ic));
         lua_pushliteral(L, "transport");
         return WPO_LOOP_FAIL;
     }
@@ -380,37 +380,37 @@ static void check_headers(lua_State *L, int h)
 /* Parse url: 0 and host[:port] in host, or -1 with a reason in err. */
 static int parse_url(const char *url, char *host, size_t hostlen, char *err, size_t errlen)
 {
-    CURLU *u = curl_url();
+    CURLU *u = wpo_curl.url();
     char *scheme = NULL, *h = NULL, *port = NULL;
     int rc = -1;
     if (!u) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    CURLUcode uc = wpo_curl.url_set(u, CURLUPART_URL, url, 0);
     if (uc != CURLUE_OK) {
-        snprintf(err, errlen, "url is not valid: %s", curl_url_strerror(uc));
+        snprintf(err, errlen, "url is not valid: %s", wpo_curl.url_strerror(uc));
         goto cleanup;
     }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+    if (wpo_curl.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
         snprintf(err, errlen, "url must start with http:// or https://");
         goto cleanup;
     }
-    if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || !*h) {
+    if (wpo_curl.url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || !*h) {
         snprintf(err, errlen, "url has no host");
         goto cleanup;
     }
-    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+    if (wpo_curl.url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
         snprintf(host, hostlen, "%s:%s", h, port);
     else
         snprintf(host, hostlen, "%s", h);
     rc = 0;
 cleanup:
-    curl_free(scheme);
-    curl_free(h);
-    curl_free(port);
-    curl_url_cleanup(u);
+    wpo_curl.free(scheme);
+    wpo_curl.free(h);
+    wpo_curl.free(port);
+    wpo_curl.url_cleanup(u);
     return rc;
 }
 
@@ -509,7 +509,7 @@ static int build_headers(lua_State *L, const struct http_opts *o, struct curl_sl
                 snprintf(line, n, "%s: %s", name, value);
             else
                 snprintf(line, n, "%s;", name);
-            l = curl_slist_append(*out, line);
+            l = wpo_curl.slist_append(*out, line);
             free(line);
             if (!l) {
                 lua_pop(L, 2);
@@ -528,7 +528,7 @@ static int build_headers(lua_State *L, const struct http_opts *o, struct curl_sl
     if (!o->user_expect)
         suppress[ns++] = "Expect:";
     for (int i = 0; i < ns; i++) {
-        if (!(l = curl_slist_append(*out, suppress[i])))
+        if (!(l = wpo_curl.slist_append(*out, suppress[i])))
             return -1;
         *out = l;
     }
@@ -538,9 +538,9 @@ static int build_headers(lua_State *L, const struct http_opts *o, struct curl_sl
 /* Every curl_easy_setopt is checked: a refused option (out of memory in
  * COPYPOSTFIELDS, say) fails the request instead of sending another one. */
 #define SETOPT(easy, opt, value, err, errlen) do { \
-        CURLcode c_ = curl_easy_setopt((easy), (opt), (value)); \
+        CURLcode c_ = wpo_curl.easy_setopt((easy), (opt), (value)); \
         if (c_ != CURLE_OK) { \
-            snprintf((err), (errlen), "curl_easy_setopt(%s): %s", #opt, curl_easy_strerror(c_)); \
+            snprintf((err), (errlen), "curl_easy_setopt(%s): %s", #opt, wpo_curl.easy_strerror(c_)); \
             return -1; \
         } \
     } while (0)
@@ -599,7 +599,7 @@ static int setup_body(CURL *easy, const struct http_opts *o, char *err, size_t e
 
 static void free_easy(void *p)
 {
-    curl_easy_cleanup(p);
+    wpo_curl.easy_cleanup(p);
 }
 
 /* http.start(req) -> id */
@@ -609,11 +609,13 @@ static int l_http_start(lua_State *L)
     lua_settop(L, 1);
     struct http_opts o;
     parse_options(L, &o);
+    char err[300];
+    if (wpo_curl_load(err, sizeof err) != 0)
+        return luaL_error(L, "http.start: %s", err);
 
     /* req and the easy handle sit in a guard until the loop owns them: a
      * Lua call that raises (out of memory) frees them with it */
     struct wpo_guard *gd = wpo_guard_new(L);
-    char err[300];
     struct http_req *req = calloc(1, sizeof *req);
     if (!req)
         return luaL_error(L, "http.start: out of memory");
@@ -623,7 +625,7 @@ static int l_http_start(lua_State *L)
         return luaL_argerror(L, 1, lua_pushstring(L, err));
     }
     CURL *easy = NULL;
-    if (build_headers(L, &o, &req->headers) != 0 || !(easy = curl_easy_init())) {
+    if (build_headers(L, &o, &req->headers) != 0 || !(easy = wpo_curl.easy_init())) {
         wpo_guard_release(gd);
         return luaL_error(L, "http.start: out of memory");
     }

@@ -1,7 +1,9 @@
 /*
- * loop.c — wpo.core.loop: the event loop. A curl multi handle, a heap of
- * timers, a queue of results posted by worker threads, and the interrupt
- * signals (SIGINT, SIGTERM), all turned into completions by loop.wait. It owns the operations' ids and
+ * loop.c — wpo.core.loop: the event loop. A curl multi handle (made at the
+ * first transfer: a run that sends no request never loads libcurl), a heap of
+ * timers, a queue of results posted by worker threads (which wake the loop
+ * through an eventfd), and the interrupt signals (SIGINT, SIGTERM), all
+ * turned into completions by loop.wait. It owns the operations' ids and
  * their lifetimes; it never resumes a coroutine (stdlib/wpo/task.lua does)
  * and never calls Lua from a curl callback or a worker thread. The C side for
  * other modules is engine/loop.h; HTTP requests themselves are http.c's.
@@ -38,15 +40,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
+#include "curlapi.h"
 #include "loop.h"
 
 #define LOOP_STATE_MT "wpo.core.loop.state"
@@ -77,14 +84,15 @@ struct posted {
 struct wpo_loop_queue {
     pthread_mutex_t mu;
     int refs;
-    CURLM *multi;               /* NULL once the loop closed */
+    int open;                   /* 0 once the loop closed */
+    int wake_fd;                /* eventfd: a post makes it readable; -1 once closed */
     struct posted *head, *tail;
     struct posted *spare;       /* one node reserved per started worker operation */
 };
 
 struct wpo_loop {
     int closed;
-    CURLM *multi;
+    CURLM *multi;               /* NULL until the first transfer */
     struct wpo_loop_queue *queue;
     int64_t next_id;
     struct op **buckets;
@@ -180,14 +188,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_code;
-
-static void curl_init(void)
-{
-    curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* ---- the id -> op table ---- */
@@ -377,14 +377,17 @@ void wpo_loop_post(struct wpo_loop_queue *q, int64_t id,
     p->result = result;
     p->next = NULL;
     pthread_mutex_lock(&q->mu);
-    if (q->multi) {
+    if (q->open) {
         if (q->tail)
             q->tail->next = p;
         else
             q->head = p;
         q->tail = p;
-        /* a failed wakeup only delays delivery to the next poll slice */
-        (void)curl_multi_wakeup(q->multi);
+        /* never blocks (the counter is far from its limit); a failed write
+         * would only delay delivery to the next poll slice */
+        uint64_t one = 1;
+        ssize_t w = write(q->wake_fd, &one, sizeof one);
+        (void)w;
         p = NULL;
     }
     pthread_mutex_unlock(&q->mu);
@@ -403,8 +406,8 @@ static void op_release(struct wpo_loop *loop, struct op *op)
         heap_remove(loop, op);
         break;
     case OP_TRANSFER:
-        curl_multi_remove_handle(loop->multi, op->u.xfer.easy);
-        curl_easy_cleanup(op->u.xfer.easy);
+        wpo_curl.multi_remove_handle(loop->multi, op->u.xfer.easy);
+        wpo_curl.easy_cleanup(op->u.xfer.easy);
         op->u.xfer.type->free(op->u.xfer.ctx);
         break;
     case OP_WORKER:
@@ -442,14 +445,19 @@ static void loop_close(struct wpo_loop *loop)
     loop->draining = NULL;
     struct wpo_loop_queue *q = loop->queue;
     pthread_mutex_lock(&q->mu);
-    q->multi = NULL;
+    q->open = 0;
+    /* closed here, not with the last reference: a worker still running
+     * keeps the queue, but never writes to a closed one */
+    close(q->wake_fd);
+    q->wake_fd = -1;
     struct posted *left = q->head;
     q->head = q->tail = NULL;
     pthread_mutex_unlock(&q->mu);
     queue_free_posted(left);
     wpo_loop_queue_unref(q);
     loop->queue = NULL;
-    curl_multi_cleanup(loop->multi);
+    if (loop->multi)
+        wpo_curl.multi_cleanup(loop->multi);
     loop->multi = NULL;
 }
 
@@ -470,7 +478,7 @@ static int l_loop_state_tostring(lua_State *L)
 }
 
 /* The loop of L, created on first use. Raises only on out-of-memory or when
- * curl cannot be initialised. */
+ * the eventfd cannot be made. */
 static struct wpo_loop *loop_get(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &loop_key) == LUA_TUSERDATA) {
@@ -479,10 +487,6 @@ static struct wpo_loop *loop_get(lua_State *L)
         return loop;
     }
     lua_pop(L, 1);
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_code != CURLE_OK)
-        luaL_error(L, "curl_global_init failed: %s", curl_easy_strerror(curl_init_code));
-    /* (luaL_error does not return) */
 
     struct wpo_loop *loop = lua_newuserdatauv(L, sizeof *loop, 0);
     memset(loop, 0, sizeof *loop);
@@ -498,29 +502,20 @@ static struct wpo_loop *loop_get(lua_State *L)
     lua_setmetatable(L, -2);
 
     struct wpo_loop_queue *q = calloc(1, sizeof *q);
-    CURLM *multi = curl_multi_init();
-    if (!q || !multi) {
-        free(q);
-        if (multi)
-            curl_multi_cleanup(multi);
+    if (!q) {
         luaL_error(L, "cannot create the event loop: out of memory");
         return NULL;
     }
-    /* Keep-alive: idle connections stay in the multi handle's cache, shared
-     * by every request, up to this many. */
-    CURLMcode mc = curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
-    if (mc == CURLM_OK)
-        mc = curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-    if (mc != CURLM_OK) {
+    q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->wake_fd < 0) {
+        int e = errno;
         free(q);
-        curl_multi_cleanup(multi);
-        luaL_error(L, "cannot create the event loop: curl_multi_setopt: %s", curl_multi_strerror(mc));
+        luaL_error(L, "cannot create the event loop: eventfd: %s", strerror(e));
         return NULL;
     }
     pthread_mutex_init(&q->mu, NULL);
     q->refs = 1;
-    q->multi = multi;
-    loop->multi = multi;
+    q->open = 1;
     loop->queue = q;
     loop->closed = 0;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &loop_key);
@@ -562,6 +557,32 @@ struct wpo_loop_queue *wpo_loop_queue_ref(lua_State *L)
     return loop->queue;
 }
 
+/* The multi handle, made at the first transfer: 0, or -1 with a message */
+static int multi_ready(struct wpo_loop *loop, char *err, size_t errlen)
+{
+    if (loop->multi)
+        return 0;
+    if (wpo_curl_load(err, errlen) != 0)
+        return -1;
+    CURLM *multi = wpo_curl.multi_init();
+    if (!multi) {
+        snprintf(err, errlen, "cannot create curl's multi handle: out of memory");
+        return -1;
+    }
+    /* Keep-alive: idle connections stay in the multi handle's cache, shared
+     * by every request, up to this many. */
+    CURLMcode mc = wpo_curl.multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
+    if (mc == CURLM_OK)
+        mc = wpo_curl.multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    if (mc != CURLM_OK) {
+        snprintf(err, errlen, "curl_multi_setopt: %s", wpo_curl.multi_strerror(mc));
+        wpo_curl.multi_cleanup(multi);
+        return -1;
+    }
+    loop->multi = multi;
+    return 0;
+}
+
 int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
                                 const struct wpo_loop_transfer_type *type, void *ctx,
                                 char *err, size_t errlen)
@@ -571,6 +592,8 @@ int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
         snprintf(err, errlen, "the event loop is closed");
         return -1;
     }
+    if (multi_ready(loop, err, errlen) != 0)
+        return -1;
     struct op *op = op_new(loop, OP_TRANSFER);
     if (!op) {
         snprintf(err, errlen, "out of memory");
@@ -579,16 +602,16 @@ int64_t wpo_loop_transfer_start(lua_State *L, CURL *easy,
     op->u.xfer.easy = easy;
     op->u.xfer.type = type;
     op->u.xfer.ctx = ctx;
-    CURLcode ec = curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
+    CURLcode ec = wpo_curl.easy_setopt(easy, CURLOPT_PRIVATE, (void *)op);
     if (ec != CURLE_OK) {
-        snprintf(err, errlen, "curl_easy_setopt(CURLOPT_PRIVATE): %s", curl_easy_strerror(ec));
+        snprintf(err, errlen, "curl_easy_setopt(CURLOPT_PRIVATE): %s", wpo_curl.easy_strerror(ec));
         table_remove(loop, op);
         free(op);
         return -1;
     }
-    CURLMcode mc = curl_multi_add_handle(loop->multi, easy);
+    CURLMcode mc = wpo_curl.multi_add_handle(loop->multi, easy);
     if (mc != CURLM_OK) {
-        snprintf(err, errlen, "%s", curl_multi_strerror(mc));
+        snprintf(err, errlen, "%s", wpo_curl.multi_strerror(mc));
         table_remove(loop, op);
         free(op);
         return -1;
@@ -672,9 +695,9 @@ static int push_converted(lua_State *L, int list, int n, struct conversion *c)
 static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
 {
     int running;
-    CURLMcode pmc = curl_multi_perform(loop->multi, &running);
+    CURLMcode pmc = loop->multi ? wpo_curl.multi_perform(loop->multi, &running) : CURLM_OK;
     if (pmc != CURLM_OK)
-        return luaL_error(L, "loop.wait: curl_multi_perform: %s", curl_multi_strerror(pmc));
+        return luaL_error(L, "loop.wait: curl_multi_perform: %s", wpo_curl.multi_strerror(pmc));
 
     if (loop->sig_catching) {
         int seen_now = sig_count;
@@ -728,20 +751,20 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
 
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(loop->multi, &left))) {
+    while (loop->multi && (m = wpo_curl.multi_info_read(loop->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *easy = m->easy_handle;
         struct conversion c = { NULL, NULL, m->data.result };
         char *priv = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        wpo_curl.easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         c.op = (struct op *)(void *)priv;
-        curl_multi_remove_handle(loop->multi, easy);
+        wpo_curl.multi_remove_handle(loop->multi, easy);
         /* the op stays in the table while converting may raise: then
          * loop_close frees its handle and ctx */
         n = push_converted(L, list, n, &c);
         table_remove(loop, c.op);
-        curl_easy_cleanup(easy);
+        wpo_curl.easy_cleanup(easy);
         c.op->u.xfer.type->free(c.op->u.xfer.ctx);
         free(c.op);
     }
@@ -776,6 +799,45 @@ static int collect(lua_State *L, struct wpo_loop *loop, int list, int n)
         free(p);
     }
     return n;
+}
+
+/* Blocks at most ms for a transfer's socket (once there is a multi handle),
+ * a worker's post or a caught signal; drains the wakeups it saw. 0, or -1
+ * with a message in err. */
+static int wait_readable(struct wpo_loop *loop, int ms, char *err, size_t errlen)
+{
+    int wake = loop->queue->wake_fd;
+    int sig = loop->sig_catching && sig_pipe[0] >= 0 ? sig_pipe[0] : -1;
+    int woken = 0, signalled = 0;
+    if (loop->multi) {
+        struct curl_waitfd extra[2] = { { wake, CURL_WAIT_POLLIN, 0 }, { sig, CURL_WAIT_POLLIN, 0 } };
+        CURLMcode mc = wpo_curl.multi_poll(loop->multi, extra, sig >= 0 ? 2 : 1, ms, NULL);
+        if (mc != CURLM_OK) {
+            snprintf(err, errlen, "curl_multi_poll: %s", wpo_curl.multi_strerror(mc));
+            return -1;
+        }
+        woken = extra[0].revents != 0;
+        signalled = sig >= 0 && extra[1].revents != 0;
+    } else {
+        struct pollfd fds[2] = { { wake, POLLIN, 0 }, { sig, POLLIN, 0 } };
+        int r = poll(fds, sig >= 0 ? 2 : 1, ms);
+        if (r < 0 && errno != EINTR) {
+            snprintf(err, errlen, "poll: %s", strerror(errno));
+            return -1;
+        }
+        if (r > 0) {
+            woken = fds[0].revents != 0;
+            signalled = sig >= 0 && fds[1].revents != 0;
+        }
+    }
+    if (woken) {
+        uint64_t count;
+        ssize_t r = read(wake, &count, sizeof count);
+        (void)r;        /* EAGAIN: another read took it; nothing is lost */
+    }
+    if (signalled)
+        drain_sig_pipe();
+    return 0;
 }
 
 /* ---- Lua API ---- */
@@ -822,13 +884,9 @@ static int l_loop_wait(lua_State *L)
             if (d < POLL_SLICE_MS)
                 ms = (int)d;
         }
-        struct curl_waitfd extra = { sig_pipe[0], CURL_WAIT_POLLIN, 0 };
-        int nextra = loop->sig_catching && sig_pipe[0] >= 0;
-        CURLMcode mc = curl_multi_poll(loop->multi, nextra ? &extra : NULL, (unsigned)nextra, ms, NULL);
-        if (mc != CURLM_OK)
-            return luaL_error(L, "loop.wait: curl_multi_poll: %s", curl_multi_strerror(mc));
-        if (nextra && extra.revents)
-            drain_sig_pipe();
+        char err[160];
+        if (wait_readable(loop, ms, err, sizeof err) != 0)
+            return luaL_error(L, "loop.wait: %s", err);
     }
     lua_pushnil(L);     /* the key exists: clearing it allocates nothing */
     lua_rawsetp(L, LUA_REGISTRYINDEX, &undelivered_key);

@@ -12,7 +12,7 @@
  *   - worker operations (a libgit2 worker in git.c, say): started on the main
  *     thread with wpo_loop_op_start, finished from ANY thread with
  *     wpo_loop_post, which queues the result and wakes loop.wait
- *     (curl_multi_wakeup). The result becomes a Lua value on the main thread,
+ *     (through the loop's eventfd). The result becomes a Lua value on the main thread,
  *     inside loop.wait, through the operation type's convert().
  *
  * convert() never runs inside a curl or worker callback, so it may use the

@@ -10,13 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <expat.h>
 #include <git2.h>
 #include <openssl/crypto.h>
 #include <lauxlib.h>
 
-/* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=} */
+#include "curlapi.h"
+
+/* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=}; curl
+ * is loaded to ask it, and is "unavailable: WHY" when it cannot be */
 static int l_sys_versions(lua_State *L)
 {
     lua_createtable(L, 0, 6);
@@ -24,7 +26,11 @@ static int l_sys_versions(lua_State *L)
     lua_setfield(L, -2, "wpo");
     lua_pushstring(L, LUA_RELEASE);
     lua_setfield(L, -2, "lua");
-    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+    char err[256];
+    if (wpo_curl_load(err, sizeof err) == 0)
+        lua_pushstring(L, wpo_curl.version_info(CURLVERSION_NOW)->version);
+    else
+        lua_pushfstring(L, "unavailable: %s", err);
     lua_setfield(L, -2, "curl");
     lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
     lua_setfield(L, -2, "openssl");
@@ -119,5 +125,7 @@ static const luaL_Reg sys_functions[] = {
 int luaopen_wpo_core_sys(lua_State *L)
 {
     luaL_newlib(L, sys_functions);
+    lua_pushliteral(L, WPO_VERSION);    /* sys.VERSION: wpo's, without loading libcurl */
+    lua_setfield(L, -2, "VERSION");
     return 1;
 }

@@ -2,7 +2,9 @@
 -- (whose TLS backend reads every CA certificate of the system as it starts)
 -- only when a repository is opened — never for `wpo version` or a stack
 -- outside git, once for a stack in a git work tree — and the work tree's
--- status taken once (each tracked file looked at once).
+-- status taken once (each tracked file looked at once); libcurl (and what it
+-- pulls in) only to send a request or report its version, with a one-line
+-- error when it cannot be loaded.
 local h = require "helpers"
 
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
@@ -60,10 +62,55 @@ describe("starting wpo", function()
       assert.are.equal(1, seen[path], path)
     end
   end)
+
+  local function curl_loads(seen)
+    local n = 0
+    for path, times in pairs(seen) do
+      if path:match("libcurl[^/]*%.so[.%d]*$") then n = n + times end
+    end
+    return n
+  end
+
+  local REQUEST = [[
+    local http, loop = require "wpo.core.http", require "wpo.core.loop"
+    local ok, err = pcall(http.start, { url = "http://127.0.0.1:9/x" })
+    if not ok then io.stderr:write(err, "\n") os.exit(3) end
+    local done = loop.wait()
+    print(done[1].ok and "answered" or done[1].code)
+  ]]
+
+  it("loads libcurl only to send a request or print its version", function()
+    if not have_strace() then return end
+    h.write(dir .. "/s.lua", STACK)
+    h.write(dir .. "/request.lua", REQUEST)
+    assert.are.equal(0, curl_loads(touched(dir, { "plan", "s.lua" })))
+    assert.are.equal(0, curl_loads(touched(dir, { "validate", "s.lua" })))
+    assert.is_true(curl_loads(touched(dir, { "version" })) >= 1)
+    assert.is_true(curl_loads(touched(dir, { "lua", "request.lua" })) >= 1)
+    local r = h.wpo_in(dir, { "lua", "request.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("connect\n", r.stdout)      -- nothing listens on port 9
+  end)
+
+  it("says in one line that libcurl is missing, and plans without it", function()
+    local missing = { WPO_LIBCURL = dir .. "/no/libcurl.so.4" }
+    h.write(dir .. "/s.lua", STACK)
+    h.write(dir .. "/request.lua", REQUEST)
+    local r = h.wpo_in(dir, { "lua", "request.lua" }, missing)
+    assert.are.equal(3, r.status, r.stdout .. r.stderr)
+    assert.matches("^http%.start: cannot load libcurl %(needed for HTTP requests%): [^\n]*no/libcurl%.so%.4: "
+      .. "cannot open shared object file[^\n]*\n$", r.stderr)
+    r = h.wpo_in(dir, { "version" }, missing)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("\n  curl +unavailable: cannot load libcurl %(needed for HTTP requests%): [^\n]*\n", r.stdout)
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("Plan: 1 to add", r.stdout)
+  end)
 end)
 
--- libgit2's TLS, set up only for a fetch (its initialisation skipped the CA
--- bundle), still verifies: against the system CAs it refuses a server they
+-- libgit2's TLS, given the CA bundle wpo names only before a fetch, still
+-- verifies: against the system CAs it refuses a server they
 -- did not sign; given that server's CA (SSL_CERT_FILE) it gets past the
 -- handshake (the echo server on 127.0.0.1 is no git server: the fetch then
 -- fails on HTTP).

@@ -308,7 +308,7 @@ local user_agent
 local function get_user_agent()
   if not user_agent then
     local ok, sys = pcall(require, "wpo.core.sys")
-    user_agent = "wpo/" .. (ok and sys.versions().wpo or "dev")
+    user_agent = "wpo/" .. (ok and sys.VERSION or "dev")
   end
   return user_agent
 end

@@ -252,7 +252,7 @@ end
 
 -- Take the lock, waiting up to opts.lock_timeout seconds for a held one.
 local function acquire(st, opts)
-  local info = { pid = sys.pid(), host = sys.hostname(), user = sys.user(), version = sys.versions().wpo,
+  local info = { pid = sys.pid(), host = sys.hostname(), user = sys.user(), version = sys.VERSION,
     command = opts.command or "wpo", operation = opts.operation or "unknown",
     since = os.date("!%Y-%m-%dT%H:%M:%SZ") }
   -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
@@ -398,7 +398,7 @@ function State:encode(serial)
   end
   local doc = {
     format_version = M.FORMAT_VERSION, lineage = self.lineage, serial = serial, stack = self.stack_name,
-    wpo_version = sys.versions().wpo,
+    wpo_version = sys.VERSION,
     resources = list, outputs = self.outputs, generations = self.generations,
     source = self.source, history = self.history and self.history[1] and self.history or nil,
   }
