@@ -80,6 +80,7 @@ return resource.define "aws.route53.zone_lookup" {
     private = { type = "boolean", default = false, force_new = true },
   },
   outputs = { "zone_id", "name_servers" },
+  lookup = true,
 
   create = function(ctx, want)
     local id = lookup(ctx, want)
