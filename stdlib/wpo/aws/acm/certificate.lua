@@ -27,6 +27,7 @@
 -- balancer or a distribution being deleted still holds it
 -- (ResourceInUseException) the delete is sent again for up to common.IN_USE_WAIT (10 minutes),
 -- then fails naming what uses it (InUseBy). Gone is fine.
+local aws = require "wpo.aws"
 local common = require "wpo.aws.acm.common"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
@@ -157,8 +158,7 @@ return resource.define "aws.acm.certificate" {
           if n:lower() ~= want.domain_name:lower() then params.SubjectAlternativeNames[#params.SubjectAlternativeNames + 1] = n end
         end
       end
-      arn = ctx:aws("acm"):call("RequestCertificate", params).CertificateArn
-      if not arn then kit.fail(ctx, "InvalidResponse", "RequestCertificate answered no CertificateArn") end
+      arn = aws.required(ctx:aws("acm"):call("RequestCertificate", params), "CertificateArn")
     end
     local cert = common.wait_records(ctx, arn)
     local tags = {}
