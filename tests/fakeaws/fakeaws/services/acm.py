@@ -133,11 +133,13 @@ def _caa_refuses(records, name):
     return False
 
 
-def _refresh(ctx, cert):
-    """One describe of cert: its records show after `settle` describes; DNS
-    validation, CAA and the 72-hour limit move its status on."""
+def _refresh(ctx, cert, describe=True):
+    """One look at cert: its records show after `settle` describes (a list
+    does not count); DNS validation, CAA and the 72-hour limit move its
+    status on."""
     if cert["_records_in"] > 0:
-        cert["_records_in"] -= 1
+        if describe:
+            cert["_records_in"] -= 1
         return
     for option in cert["DomainValidationOptions"]:
         option["ResourceRecord"] = validation_record(cert["_account"], option["DomainName"])
@@ -248,7 +250,7 @@ def list_certificates(ctx, p):
         m = _ARN.match(arn)
         if m.group(1) != ctx.region or m.group(2) != ctx.account:
             continue
-        _refresh(ctx, cert)
+        _refresh(ctx, cert, describe=False)
         if (statuses and cert["Status"] not in statuses) or cert["KeyAlgorithm"] not in key_types:
             continue
         found.append(cert)
