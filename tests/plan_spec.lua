@@ -65,6 +65,25 @@ describe("wpo.plan", function()
     assert.is_nil(text:find("wpo.null.same", 1, true))
   end)
 
+  it("says that a lookup type's object is looked up and forgotten, not created and destroyed", function()
+    local t = resource.define "test.lookup" {
+      attributes = { name = { type = "string", required = true, force_new = true } },
+      lookup = true,
+      create = function() return { id = "x" } end, read = function() return nil end, delete = function() end,
+    }
+    assert.is_true(t.lookup)
+    local s = et.stack(HEAD .. 's:add("test.lookup", "zone", { name = "example.com" })\nreturn s\n')
+    local text = plan.render(plan.make(s, et.memstate()), { color = false })
+    assert.matches("  %+ test%.lookup%.zone  # .*s%.lua:2 will be looked up %(made outside the stack: nothing is "
+      .. "created%)\n", text)
+    local gone = plan.render(plan.make(et.stack(HEAD .. "return s\n"), et.memstate({
+      ["test.lookup.zone"] = record("test.lookup", "Z1", { name = "example.com" }) })), { color = false })
+    assert.matches("  %- test%.lookup%.zone  # s%.lua:9 will be forgotten %(made outside the stack: it is not "
+      .. "destroyed%) %(no longer in the stack%)", gone)
+    assert.has_error(function() resource.define "test.badlookup" { lookup = "yes", create = print, read = print,
+      delete = print } end)
+  end)
+
   it("resolves references to unchanged resources from the state", function()
     local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", { value = 1 })\n'
       .. 's:add("wpo.null", "b", { value = "x-" .. a.id })\nreturn s\n')

@@ -515,6 +515,10 @@ local COLORS = { create = "32", update = "33", replace = "35", delete = "31" }
 local SYMBOLS = { create = "  +", update = "  ~", replace = "-/+", delete = "  -" }
 local VERBS = { create = "will be created", update = "will be updated in place", replace = "will be replaced",
                 delete = "will be destroyed" }
+-- a type that finds an object made outside the stack (resource.define's lookup)
+local LOOKUP_VERBS = { create = "will be looked up (made outside the stack: nothing is created)",
+  replace = "will be looked up again (made outside the stack: nothing is destroyed)",
+  delete = "will be forgotten (made outside the stack: it is not destroyed)" }
 
 local function paint(color, code, s)
   if not color then return s end
@@ -576,7 +580,8 @@ end
 local function render_action(lines, a, color)
   local head = string.format("%s %s", paint(color, COLORS[a.action], SYMBOLS[a.action]), a.address)
   if a.deposed then head = head .. " (deposed object " .. tostring(a.prior.id) .. ")" end
-  local why = VERBS[a.action]
+  local t = a.type_def
+  local why = t and t.lookup and LOOKUP_VERBS[a.action] or VERBS[a.action]
   if a.action == "replace" then
     if a.tainted then
       why = why .. " (tainted: " .. a.tainted .. ")"
@@ -589,7 +594,6 @@ local function render_action(lines, a, color)
     why = why .. " (" .. a.reason .. ")"
   end
   lines[#lines + 1] = string.format("%s  # %s %s", head, a.where or "?", why)
-  local t = a.type_def
   if a.action == "create" then
     local names = {}
     for _, n in ipairs(t.attribute_names) do if a.after[n] ~= nil then names[#names + 1] = n end end

@@ -50,6 +50,10 @@
 --                                     that this type's calls meet: every call it
 --                                     makes through ctx:aws() is sent again while
 --                                     AWS refuses it for one of them (wpo.aws.typekit)
+--   lookup = true                     (optional) the type finds an object made
+--                                     outside the stack: its create looks it up,
+--                                     its delete only forgets it; plans say
+--                                     "will be looked up" / "will be forgotten"
 --   check(ctx, after, action)         (optional) called while planning each
 --                                     create, update and replace, under the AWS
 --                                     read-only guard, with the attributes
@@ -103,7 +107,7 @@ local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "numbe
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
 local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "iam",
-                    "import", "late", "outputs", "read", "unique_name", "update" }
+                    "import", "late", "lookup", "outputs", "read", "unique_name", "update" }
 local IAM_KEYS = { "create", "delete", "read", "resources", "scoped", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
 
@@ -196,6 +200,9 @@ function M.define(name)
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
     end
+    if spec.lookup ~= nil and type(spec.lookup) ~= "boolean" then
+      error(string.format("resource.define %s: lookup is true or false", name), 2)
+    end
     if (spec.find == nil) ~= (spec.found_by == nil) or (spec.found_by ~= nil and type(spec.found_by) ~= "string") then
       error(string.format("resource.define %s: find and found_by (a phrase: \"its wpo:address tag\") go together",
         name), 2)
@@ -208,6 +215,7 @@ function M.define(name)
       iam = check_iam(name, spec.iam),
       unique_name = spec.unique_name,
       late = spec.late,
+      lookup = spec.lookup == true,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
       if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then

@@ -172,6 +172,92 @@ describe("aws.route53 types against fakeaws", function()
       assert.are.same({}, flow:drift(rec))
     end)
 
+    it("aliases A and AAAA records to an ALB and to a CloudFront distribution", function()
+      local targets = {
+        alb = { name = "Prod-ALB-1234.eu-west-1.elb.amazonaws.com", zone_id = "Z32O12XQLNTSW2",
+          evaluate_target_health = true },
+        cdn = { name = "d111111abcdef8.cloudfront.net", zone_id = "Z2FDTNDATAQYW2" },
+      }
+      local recs = {}
+      for _, which in ipairs({ "alb", "cdn" }) do
+        for _, rtype in ipairs({ "A", "AAAA" }) do
+          recs[which .. rtype] = flow:create("aws.route53.record", which .. "-" .. rtype, { zone_id = zone,
+            name = which .. ".prod.internal", type = rtype, alias = targets[which] })
+        end
+      end
+      local held = sets(zone)
+      for _, rtype in ipairs({ "A", "AAAA" }) do
+        local a = held["alb.prod.internal. " .. rtype].AliasTarget
+        assert.are.same({ "prod-alb-1234.eu-west-1.elb.amazonaws.com.", "Z32O12XQLNTSW2", true },
+          { a.DNSName:lower(), a.HostedZoneId, a.EvaluateTargetHealth })
+        local c = held["cdn.prod.internal. " .. rtype]
+        assert.are.same({ "d111111abcdef8.cloudfront.net.", "Z2FDTNDATAQYW2", false },
+          { c.AliasTarget.DNSName, c.AliasTarget.HostedZoneId, c.AliasTarget.EvaluateTargetHealth })
+        assert.is_nil(c.TTL)
+        assert.is_nil(c.ResourceRecords)
+      end
+      for _, rec in pairs(recs) do assert.are.same({}, flow:drift(rec)) end
+      assert.are.equal(zone .. "_cdn.prod.internal._AAAA", recs.cdnAAAA.id)
+      assert.are.equal("cdn.prod.internal.", recs.cdnAAAA.outputs.fqdn)
+      flow:delete(recs.cdnAAAA)
+      assert.is_nil(sets(zone)["cdn.prod.internal. AAAA"])
+      assert.is_not_nil(sets(zone)["cdn.prod.internal. A"])
+    end)
+
+    it("sees an alias moved to another target, or turned into plain records, and heals it; imports an alias",
+        function()
+      local want = { zone_id = zone, name = "www.prod.internal", type = "A",
+        alias = { name = "d111111abcdef8.cloudfront.net", zone_id = "Z2FDTNDATAQYW2" } }
+      local rec = flow:create("aws.route53.record", "www", want)
+      r53:call("ChangeResourceRecordSets", { HostedZoneId = zone, ChangeBatch = { Changes = { { Action = "UPSERT",
+        ResourceRecordSet = { Name = "www.prod.internal.", Type = "A", AliasTarget = {
+          DNSName = "prod-alb-1234.eu-west-1.elb.amazonaws.com", HostedZoneId = "Z32O12XQLNTSW2",
+          EvaluateTargetHealth = false } } } } } })
+      local changed, observed = flow:drift(rec)
+      assert.are.same({ "alias" }, changed)
+      assert.are.equal("Z32O12XQLNTSW2", observed.alias.zone_id)
+      rec = flow:update(rec, want)
+      assert.are.equal("d111111abcdef8.cloudfront.net.", sets(zone)["www.prod.internal. A"].AliasTarget.DNSName)
+      assert.are.same({}, flow:drift(rec))
+      -- plain records in its place: both the records and the alias differ
+      r53:call("ChangeResourceRecordSets", { HostedZoneId = zone, ChangeBatch = { Changes = { { Action = "UPSERT",
+        ResourceRecordSet = { Name = "www.prod.internal.", Type = "A", TTL = 300,
+          ResourceRecords = { { Value = "10.9.1.1" } } } } } } })
+      local plain
+      changed, plain = flow:drift(rec)
+      assert.are.same({ "alias", "records" }, changed)
+      assert.are.same({ {}, { "10.9.1.1" } }, { plain.alias, plain.records })
+      rec = flow:update(rec, want)
+      assert.is_not_nil(sets(zone)["www.prod.internal. A"].AliasTarget)
+      assert.are.same({}, flow:drift(rec))
+      -- wpo import of the alias: the same values, no drift against them
+      local imported = flow:import("aws.route53.record", "legacy", rec.id)
+      assert.are.same({ name = "d111111abcdef8.cloudfront.net.", zone_id = "Z2FDTNDATAQYW2" }, imported.inputs.alias)
+      assert.are.same({ "A", "www.prod.internal.", zone }, { imported.inputs.type, imported.inputs.name,
+        imported.inputs.zone_id })
+      assert.is_nil(imported.inputs.records)
+      assert.is_nil(imported.inputs.ttl)
+      assert.are.same({}, flow:drift(imported))
+      assert.is_not_nil(require("wpo.resource").get("aws.route53.record").import, "wpo import takes it")
+    end)
+
+    it("sees plain records turned into an alias outside wpo, and puts the records back", function()
+      local want = { zone_id = zone, name = "db.prod.internal", type = "A", records = { "10.9.1.10" } }
+      local rec = flow:create("aws.route53.record", "db", want)
+      r53:call("ChangeResourceRecordSets", { HostedZoneId = zone, ChangeBatch = { Changes = { { Action = "UPSERT",
+        ResourceRecordSet = { Name = "db.prod.internal.", Type = "A", AliasTarget = {
+          DNSName = "prod-alb-1234.eu-west-1.elb.amazonaws.com", HostedZoneId = "Z32O12XQLNTSW2",
+          EvaluateTargetHealth = false } } } } } })
+      local changed, observed = flow:drift(rec)
+      assert.are.same({ "alias", "records" }, changed)
+      assert.are.same({}, observed.records)
+      rec = flow:update(rec, want)
+      local held = sets(zone)["db.prod.internal. A"]
+      assert.are.same({ "10.9.1.10" }, { held.ResourceRecords[1].Value })
+      assert.is_nil(held.AliasTarget)
+      assert.are.same({}, flow:drift(rec))
+    end)
+
     it("sees values changed outside wpo, a deleted record as gone, and imports one", function()
       local rec = flow:create("aws.route53.record", "db", { zone_id = zone, name = "db.prod.internal", type = "A",
         records = { "10.9.1.10" } })
@@ -216,6 +302,51 @@ describe("aws.route53 types against fakeaws", function()
       assert.matches("the new zone prod.internal. (aws.route53.zone.internal) to reach every Route 53 server",
         err.message, 1, true)
       assert.matches("last state: PENDING", err.message, 1, true)
+    end)
+  end)
+  describe("aws.route53.zone_lookup", function()
+    local function zone_named(name, reference, private_vpc)
+      local params = { Name = name, CallerReference = reference }
+      if private_vpc then params.VPC = { VPCId = private_vpc, VPCRegion = "eu-west-1" } end
+      return (r53:call("CreateHostedZone", params).HostedZone.Id:gsub("^/hostedzone/", ""))
+    end
+
+    it("finds a zone made outside the stack by name and kind; destroying it only forgets it", function()
+      local public = zone_named("example.com", "company")
+      local private = zone_named("example.com", "inside", vpc)
+      local rec = flow:create("aws.route53.zone_lookup", "site", { name = "example.com" })
+      assert.are.same({ public, public }, { rec.id, rec.outputs.zone_id })
+      assert.are.equal(4, #rec.outputs.name_servers)
+      assert.are.same({}, flow:drift(rec))
+      local inner = flow:create("aws.route53.zone_lookup", "inner", { name = "example.com.", private = true })
+      assert.are.equal(private, inner.outputs.zone_id)
+      assert.is_nil(inner.outputs.name_servers)
+      assert.are.same({}, flow:drift(inner))
+      flow:delete(rec)
+      flow:delete(inner)
+      assert.is_nil(f:calls()["route53.DeleteHostedZone"])
+      assert.is_not_nil(r53:call("GetHostedZone", { Id = public }).HostedZone)
+      assert.matches("forgetting the hosted zone " .. public .. " (not deleted", table.concat(flow.logs, "\n"), 1,
+        true)
+      local imported = flow:import("aws.route53.zone_lookup", "again", public)
+      assert.are.same({ "example.com.", false }, { imported.inputs.name, imported.inputs.private })
+      r53:call("DeleteHostedZone", { Id = public })
+      assert.is_nil(flow:read(rec))
+    end)
+
+    it("fails naming the resource when no zone or several zones have the name", function()
+      local err = raised(function() flow:create("aws.route53.zone_lookup", "site", { name = "example.org" }) end)
+      assert.are.same({ "NotFound", "aws.route53.zone_lookup.site" }, { err.code, err.address })
+      assert.matches("no public hosted zone named example.org.", err.message, 1, true)
+      zone_named("example.org", "private-only", vpc)
+      assert.are.equal("NotFound", raised(function()
+        flow:create("aws.route53.zone_lookup", "site", { name = "example.org" }) end).code)
+      local a, b = zone_named("example.org", "one"), zone_named("example.org", "two")
+      err = raised(function() flow:create("aws.route53.zone_lookup", "site", { name = "example.org" }) end)
+      assert.are.equal("Ambiguous", err.code)
+      assert.matches("2 public hosted zones are named example.org.", err.message, 1, true)
+      assert.matches(a, err.message, 1, true)
+      assert.matches(b, err.message, 1, true)
     end)
   end)
 end)

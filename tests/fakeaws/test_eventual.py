@@ -320,6 +320,17 @@ class EventualTest(unittest.TestCase):
         self.assertEqual("Deployed", cf.get_distribution(Id=dist_id)["Distribution"]["Status"])
         cf.delete_distribution(Id=dist_id, IfMatch=out["ETag"])
 
+    def test_a_new_certificate_shows_its_validation_records_once_its_delay_has_run(self):
+        acm = self.fake.client("acm")
+        arn = acm.request_certificate(DomainName="example.com", ValidationMethod="DNS")["CertificateArn"]
+        for _ in range(3):
+            options = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+            self.assertNotIn("ResourceRecord", options[0])
+        self.assertEqual("no ResourceRecord", self.log()[-1]["answer"])
+        self.settled()
+        options = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+        self.assertEqual("CNAME", options[0]["ResourceRecord"]["Type"])
+
     # -- deletion windows -----------------------------------------------------------------
 
     def test_a_force_deleted_secret_keeps_its_name_while_the_deletion_runs(self):

@@ -45,6 +45,11 @@ below cites the AWS documentation it reproduces (README.md lists them):
                      WAF: AssociateWebACL and GetWebACLForResource naming it
                      answer WAFUnavailableEntityException (AssociateWebACL:
                      "retry the request ... the resource has just been created")
+  acm-records        a new ACM certificate's DNS validation records
+                     (DomainValidationOptions' ResourceRecord) are left out of
+                     DescribeCertificate until its delay has run, as ACM fills
+                     them in a few seconds after RequestCertificate (beside
+                     acm.py's own `settle` describes)
 
 Every answer a delay shaped (a refusal, a PENDING) is logged with the request
 id and how long the delay still had to run (GET /_fake/eventual), so a test can
@@ -61,7 +66,7 @@ import time
 from .errors import AWSError
 
 BEHAVIOURS = ("ec2-visibility", "iam-propagation", "target-group", "launch-template", "route53-change",
-              "secret-purge", "cloudfront-deploy", "waf-entity", "s3-bucket")
+              "secret-purge", "cloudfront-deploy", "waf-entity", "s3-bucket", "acm-records")
 
 # EC2 ids: prefix, a hyphen, 8 or 17 hex digits
 _EC2_ID = re.compile(r"([a-z]+)-(?:[0-9a-f]{8}|[0-9a-f]{17})")
@@ -143,6 +148,7 @@ class Eventual:
         self.deploying = {}     # CloudFront distribution id -> deployed_at
         self.waf_entities = {}  # load balancer ARN -> known to WAF at
         self.buckets = {}       # S3 bucket name -> visible_at
+        self.acm_records = {}   # certificate ARN -> when its validation records show
         self.delays = []        # every delay drawn: {"behaviour", "subject", "delay"}
         self.log = []           # every answer a delay shaped
 
@@ -492,4 +498,19 @@ class _Call:
         if self.op == "DeleteSecret" and self.p.get("ForceDeleteWithoutRecovery") and result.get("Name"):
             key = (self.ctx.region, self.ctx.account, result["Name"])
             self.m.purging[key] = self.m._draw("secret-purge", result["Name"])
+        return result
+
+    def _finish_acm(self, result):
+        m = self.m
+        if self.op == "RequestCertificate":
+            arn = result.get("CertificateArn")
+            if arn and arn not in m.acm_records:
+                m.acm_records[arn] = m._draw("acm-records", arn)
+        elif self.op == "DescribeCertificate":
+            cert = result.get("Certificate") or {}
+            until = m.acm_records.get(cert.get("CertificateArn"))
+            if m.pending(until):
+                for option in cert.get("DomainValidationOptions") or []:
+                    option.pop("ResourceRecord", None)
+                m._shaped(self.ctx, "acm-records", cert["CertificateArn"], until, "no ResourceRecord")
         return result

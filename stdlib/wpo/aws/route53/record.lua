@@ -94,11 +94,15 @@ local function observe(zone_id, rrs, inputs)
       observed.alias.evaluate_target_health = nil
     end
     observed.ttl = inputs.ttl
+    -- records given but an alias held: they read as none ({}), so that the
+    -- drift shows and the update puts the script's form back
+    if inputs.records ~= nil then observed.records = {} end
   else
     observed.ttl = math.tointeger(rrs.TTL) or rrs.TTL
     if inputs.ttl == nil and observed.ttl == M.DEFAULT_TTL then observed.ttl = nil end
     observed.records = {}
     for i, r in ipairs(rrs.ResourceRecords or {}) do observed.records[i] = r.Value end
+    if inputs.alias ~= nil then observed.alias = {} end   -- an alias given, plain records held
   end
   return observed
 end
@@ -122,6 +126,13 @@ end
 
 local function same_values(want, rrs)
   return value.equal(observe(want.zone_id, rrs, want), observe(want.zone_id, record_set(want), want))
+end
+
+local function read(ctx, id, prior)
+  local zone, name, rtype = split(id)
+  if not zone then ctx:fail("InvalidId", "%s is not <zone id>_<name>_<type>", tostring(id)) end
+  local rrs = find(ctx, zone, name, rtype)
+  return rrs and observe(zone, rrs, prior and prior.inputs)
 end
 
 M.type = resource.define "aws.route53.record" {
@@ -159,12 +170,9 @@ M.type = resource.define "aws.route53.record" {
     return observe(want.zone_id, record_set(want), want)
   end,
 
-  read = function(ctx, id, prior)
-    local zone, name, rtype = split(id)
-    if not zone then ctx:fail("InvalidId", "%s is not <zone id>_<name>_<type>", tostring(id)) end
-    local rrs = find(ctx, zone, name, rtype)
-    return rrs and observe(zone, rrs, prior and prior.inputs)
-  end,
+  read = read,
+  -- wpo import takes the id "<zone id>_<name>_<type>" ("Z123_www.example.com._A")
+  import = function(ctx, id) return read(ctx, id) end,
 
   update = function(ctx, _, _, new)
     check(ctx, new)
