@@ -174,6 +174,18 @@ describe("wpo.plan", function()
       values = { id = "i", value = 1 }, sensitive_values = {} } }, doc.prior_state.values.root_module.resources)
   end)
 
+  it("writes a list with unknown elements as Terraform does: null in after, a list in after_unknown", function()
+    local json = require "wpo.json"
+    local s = et.stack(HEAD .. 'local a = s:add("wpo.null", "a", {})\n'
+      .. 's:add("wpo.null", "b", { value = { list = { "x", a.id, { id = a.id, k = 1 } } } })\nreturn s\n')
+    local doc = plan.json(plan.make(s, et.memstate({})))
+    local b
+    for _, c in ipairs(doc.resource_changes) do if c.address == "wpo.null.b" then b = c end end
+    local text = json.encode(b.change)
+    assert.matches('"after":{"value":{"list":["x",null,{"k":1}]}}', text, 1, true)
+    assert.matches('"after_unknown":{"id":true,"value":{"list":[false,true,{"id":true}]}}', text, 1, true)
+  end)
+
   it("writes Terraform's plan shape: replace actions and paths, secrets left out, outputs, stable bytes", function()
     local json = require "wpo.json"
     local s = et.stack(HEAD .. 'local pw = s:add("random.password", "db", { length = 12 })\n'

@@ -663,11 +663,31 @@ local function name_in_type(address, type_name)
   return address
 end
 
+local function is_list(v)
+  local n = #v
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(v) do count = count + 1 end
+  return count == n
+end
+
 -- v without its unknown parts -> known (nil where wholly unknown), unknown
--- (true, or a table of the unknown parts' paths; nil where none)
+-- (true, or a table of the unknown parts' paths; nil where none). In a list,
+-- as Terraform writes it: null where an element is wholly unknown, and the
+-- unknown paths a list too, false for the known elements.
 local function split_unknown(v)
   if v == value.UNKNOWN or value.is_lazy(v) then return nil, true end
   if type(v) ~= "table" then return v, nil end
+  if is_list(v) then
+    local known, unknown, any = {}, {}, false
+    for i = 1, #v do
+      local kx, ux = split_unknown(v[i])
+      if kx == nil then kx = json.null end
+      known[i], unknown[i] = kx, ux or false
+      any = any or ux ~= nil
+    end
+    return json.array(known), any and json.array(unknown) or nil
+  end
   local known, unknown = {}, nil
   for k, x in pairs(v) do
     local kx, ux = split_unknown(x)
