@@ -37,6 +37,16 @@ class BackupTest(unittest.TestCase):
     def plan(self, name="wp", **kw):
         return self.backup.create_backup_plan(BackupPlan={"BackupPlanName": name, "Rules": [rule(**kw)]})
 
+    def test_each_region_sees_only_its_own_vaults_and_plans(self):
+        self.backup.create_backup_vault(BackupVaultName="main")
+        self.plan()
+        there = self.fake.client("backup", region="eu-central-1")
+        self.assertEqual([], there.list_backup_vaults()["BackupVaultList"])
+        self.assertEqual([], there.list_backup_plans()["BackupPlansList"])
+        with self.assertRaises(there.exceptions.ResourceNotFoundException):
+            there.describe_backup_vault(BackupVaultName="main")
+        self.assertEqual(["main"], [v["BackupVaultName"] for v in self.backup.list_backup_vaults()["BackupVaultList"]])
+
     def test_a_vault_is_encrypted_tagged_and_found_again_by_its_request_id(self):
         made = self.backup.create_backup_vault(BackupVaultName="main", CreatorRequestId="req-1",
                                                BackupVaultTags={"a": "1"})

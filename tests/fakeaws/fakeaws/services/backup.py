@@ -53,6 +53,13 @@ def _vaults(ctx):
     return ctx.store.table("backup", "vault")
 
 
+def _here(ctx, obj, arn_key):
+    """Whether an object belongs to the request's region (its ARN says). Objects
+    are kept by name or id across regions (a limitation of this fake: one vault
+    name per account), but each region sees only its own."""
+    return obj[arn_key].split(":")[3] == ctx.region
+
+
 def _plans(ctx):
     return ctx.store.table("backup", "plan")
 
@@ -84,7 +91,7 @@ def _default_key(ctx):
 
 def _vault(ctx, name):
     vault = _vaults(ctx).get(name)
-    if vault is None:
+    if vault is None or not _here(ctx, vault, "BackupVaultArn"):
         raise _fault("ResourceNotFoundException", f"Backup vault {name} does not exist.", Context=name)
     return vault
 
@@ -133,7 +140,8 @@ def describe_backup_vault(ctx, p):
 
 @service.op("ListBackupVaults")
 def list_backup_vaults(ctx, p):
-    page, token = ctx.page(list(_vaults(ctx).values()), key=lambda v: v["BackupVaultName"],
+    page, token = ctx.page([v for v in _vaults(ctx).values() if _here(ctx, v, "BackupVaultArn")],
+                           key=lambda v: v["BackupVaultName"],
                            token=p.get("NextToken"), limit=p.get("MaxResults"),
                            token_error=("InvalidParameterValueException", 400))
     out = {"BackupVaultList": [_vault_view(v) for v in page]}
@@ -263,7 +271,7 @@ def _check_plan(ctx, plan):
 
 def _plan(ctx, plan_id):
     plan = _plans(ctx).get(plan_id)
-    if plan is None:
+    if plan is None or not _here(ctx, plan, "BackupPlanArn"):
         raise _fault("ResourceNotFoundException", f"Backup plan {plan_id} does not exist.", Context=plan_id)
     return plan
 
@@ -322,7 +330,7 @@ def list_backup_plans(ctx, p):
               "CreationDate": x["CreationDate"], "VersionId": x["VersionId"],
               "BackupPlanName": x["BackupPlan"]["BackupPlanName"],
               **({"CreatorRequestId": x["CreatorRequestId"]} if "CreatorRequestId" in x else {})}
-             for x in _plans(ctx).values()]
+             for x in _plans(ctx).values() if _here(ctx, x, "BackupPlanArn")]
     page, token = ctx.page(items, key=lambda x: x["BackupPlanId"], token=p.get("NextToken"),
                            limit=p.get("MaxResults"), token_error=("InvalidParameterValueException", 400))
     out = {"BackupPlansList": page}
