@@ -75,6 +75,27 @@ describe("wpo.wordpress parameters", function()
     assert.are.equal(1, r.status)
     assert.matches("site: expected a table, got boolean", r.stderr)
   end)
+  it("rejects a site whose names are not in its zone, and options that cannot work", function()
+    expect_error({ site = '{ domain = "shop.example.com", zone = "example.org" }' }, "site",
+      "site%.domain: 'shop%.example%.com' is not in the zone example%.org")
+    expect_error({ site = '{ domain = "shop.example.com", aliases = { "shop.example.net" }, zone = "example.com" }' },
+      "site", "site%.aliases%[1%]: 'shop%.example%.net' is not in the zone example%.com")
+    expect_error({ site = '{ domain = "shop.example.com", cdn = true }' }, "site", "site%.cdn: needs site%.zone")
+    expect_error({ site = '{ domain = "shop.example.com", create_zone = true }' }, "site",
+      "site%.create_zone: needs site%.zone")
+    expect_error({ site = '{ domain = "shop.example.com", zone = "Z123ABC", create_zone = true }' }, "site",
+      "site%.create_zone: site%.zone 'Z123ABC' is an id")
+    expect_error({ site = '{ domain = "shop.example.com", cdn_certificate_arn = '
+      .. '"arn:aws:acm:eu-west-1:123456789012:certificate/x" }' }, "site",
+      "site%.cdn_certificate_arn: .* is not an ACM certificate ARN in us%-east%-1")
+  end)
+  it("rejects a backup time that is not a time of day, and a copy to the stack's own region", function()
+    expect_error({ backup = '{ daily = "25:00" }' }, "backup", "backup%.daily: '25:00' is not a time of day")
+    expect_error({ backup = '{ daily = "3am" }' }, "backup", "backup%.daily: '3am' is not a time of day")
+    expect_error({ backup = '{ copy_to_region = "eu-west-1" }' }, "backup",
+      "backup%.copy_to_region: 'eu%-west%-1' is the stack's own region")
+    expect_error({ media = '{ bucket = "yes" }' }, "media", "media%.bucket: expected boolean, got string")
+  end)
   it("points a customer's error at the customer's file, not the shared module", function()
     local line = expect_error({ cidr = '"10.300.0.0/16"' }, "cidr", "cidr: ", { customer = true })
     assert.matches("/s%.lua:%d+:", line)

@@ -309,13 +309,89 @@ describe("wpo.wordpress.dns", function()
     assert.are.equal(zid, resolved(d.zone_id))
   end)
 
-  it("adds the public alias to the ALB when site.zone_id is given", function()
+  it("leaves the public names to the edge tier", function()
     local p = params { site = { domain = "www.acme.test", zone_id = "ZPUBLIC123" }, protect = false }
     local s = new_stack(p)
     dns.build(s, p, deps)
+    assert.is_nil(s.by_address["aws.route53.record.site"])
+    assert.is_true(attrs(s, "aws.route53.zone.internal").force_destroy)
+  end)
+end)
+
+describe("wpo.wordpress.edge", function()
+  local edge = require "wpo.wordpress.edge"
+  local lb = { alb_arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/acme-alb/1",
+    dns_name = "acme-1.eu-west-1.elb.amazonaws.com", zone_id = "Z32O12XQLNTSW2" }
+
+  it("points the site's name at the ALB in a zone given by id, with a certificate validated there", function()
+    local p = params { site = { domain = "www.acme.test", zone_id = "ZPUBLIC123" }, protect = false }
+    local s = new_stack(p)
+    local e = edge.prepare(s, p)
+    edge.front(s, p, e, { lb = lb })
     local site = attrs(s, "aws.route53.record.site")
     assert.are.same({ "ZPUBLIC123", "www.acme.test", "A" }, { site.zone_id, site.name, site.type })
-    assert.are.same({ name = deps.lb.dns_name, zone_id = deps.lb.zone_id, evaluate_target_health = true }, site.alias)
-    assert.is_true(attrs(s, "aws.route53.zone.internal").force_destroy)
+    assert.are.same({ name = lb.dns_name, zone_id = lb.zone_id, evaluate_target_health = true }, site.alias)
+    -- the ALB of this layout has no IPv6: no AAAA record points at it
+    assert.is_nil(s.by_address["aws.route53.record.site-aaaa"])
+    assert.are.equal("ZPUBLIC123", attrs(s, "aws.acm.certificate_validation.site").zone_id)
+    assert.are.same({ "aws.acm.certificate_validation.site" }, refs_of(e.certificate_arn))
+    assert.is_nil(s.by_address["aws.route53.zone_lookup.public"])
+  end)
+
+  it("looks a zone given by name up, or makes it with create_zone", function()
+    local p = params { site = { domain = "www.acme.test", zone = "acme.test" } }
+    local s = new_stack(p)
+    local e = edge.prepare(s, p)
+    assert.are.equal("acme.test", attrs(s, "aws.route53.zone_lookup.public").name)
+    assert.are.same({ "aws.route53.zone_lookup.public" }, refs_of(e.zone_id))
+    p = params { site = { domain = "www.acme.test", zone = "acme.test", create_zone = true }, protect = false }
+    s = new_stack(p)
+    e = edge.prepare(s, p)
+    assert.is_true(attrs(s, "aws.route53.zone.public").force_destroy)
+    assert.is_nil(s.by_address["aws.route53.zone_lookup.public"])
+    assert.are.same({ "aws.route53.zone.public" }, refs_of(e.zone_id))
+  end)
+
+  it("keeps a given certificate ARN: it wins over one the stack would make", function()
+    local arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    local p = params { site = { domain = "www.acme.test", zone = "acme.test", certificate_arn = arn } }
+    local s = new_stack(p)
+    assert.are.equal(arn, edge.prepare(s, p).certificate_arn)
+    assert.is_nil(s.by_address["aws.acm.certificate.site"])
+  end)
+
+  it("with the CDN: a us-east-1 certificate, the secret header, A and AAAA aliases to CloudFront for each name",
+    function()
+      local p = params { site = { domain = "www.acme.test", aliases = { "acme.test" }, zone = "acme.test", cdn = true,
+        waf = true } }
+      local s = new_stack(p)
+      local e = edge.prepare(s, p)
+      edge.front(s, p, e, { lb = lb })
+      local cert, decl = attrs(s, "aws.acm.certificate.cdn")
+      assert.are.same({ "www.acme.test", { "acme.test" } }, { cert.domain_name, cert.subject_alternative_names })
+      assert.are.equal("us-east-1", s.providers[decl.provider].region)
+      local dist = attrs(s, "aws.cloudfront.distribution.site")
+      assert.are.same({ "www.acme.test", "acme.test" }, dist.aliases)
+      assert.are.same({ "aws.acm.certificate_validation.cdn" }, refs_of(dist.certificate_arn))
+      assert.are.same({ "aws.wafv2.web_acl.site" }, refs_of(dist.web_acl_id))
+      assert.are.equal("CLOUDFRONT", attrs(s, "aws.wafv2.web_acl.site").scope)
+      assert.are.same({ "random.password.origin-secret" }, refs_of(dist.origins[1].custom_headers[edge.ORIGIN_HEADER]))
+      -- nothing but static files is cached
+      assert.are.equal(require("wpo.aws.cloudfront.managed").cache.CachingDisabled, dist.default_behavior.cache_policy_id)
+      for _, key in ipairs({ "site", "site-aaaa", "alias-1", "alias-1-aaaa" }) do
+        local r = attrs(s, "aws.route53.record." .. key)
+        assert.are.equal(edge.CLOUDFRONT_ZONE_ID, r.alias.zone_id)
+        assert.are.same({ "aws.cloudfront.distribution.site" }, refs_of(r.alias.name))
+      end
+    end)
+
+  it("puts the WAF on the ALB without the CDN", function()
+    local p = params { site = { domain = "www.acme.test", waf = true } }
+    local s = new_stack(p)
+    local e = edge.prepare(s, p)
+    edge.front(s, p, e, { lb = lb })
+    assert.are.equal("REGIONAL", attrs(s, "aws.wafv2.web_acl.site").scope)
+    assert.are.equal(lb.alb_arn, attrs(s, "aws.wafv2.web_acl_association.alb").resource_arn)
+    assert.is_nil(s.by_address["aws.route53.record.site"])
   end)
 end)

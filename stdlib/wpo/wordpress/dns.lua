@@ -3,8 +3,8 @@
 --
 --   dns.build(stack, p, deps) -> dns
 --
--- Reads from p: name, region, protect, site.domain, site.zone_id (optional: the public
--- hosted zone of site.domain).
+-- Reads from p: name, region, protect. (The site's public names are
+-- wpo.wordpress.edge's.)
 -- Reads from deps (a record whose target is missing from deps is not declared):
 --   deps.net.vpc_id                   the VPC the private zone is attached to (required)
 --   deps.db.endpoint                  the database's writer endpoint
@@ -13,8 +13,6 @@
 --   deps.files.file_system_id         the EFS file system (its regional DNS name
 --                                     <fs-id>.efs.<region>.amazonaws.com), or
 --   deps.files.dns_name               that name, when the files tier gives it
---   deps.lb.dns_name, deps.lb.zone_id the ALB's DNS name and canonical hosted zone
---                                     (for the public alias)
 --
 -- Declares:
 --   aws.route53.zone.internal         "<name>.internal", private, attached to the VPC
@@ -23,13 +21,11 @@
 --   aws.route53.record.db-ro          CNAME db-ro.<name>.internal -> the reader endpoint
 --   aws.route53.record.cache          CNAME cache.<name>.internal -> the Redis primary endpoint
 --   aws.route53.record.nfs            CNAME nfs.<name>.internal -> the EFS DNS name
---   aws.route53.record.site           A alias site.domain -> the ALB, in p.site.zone_id (only
---                                     when given)
 -- (records: TTL 60, so a failover's new endpoint is picked up within a minute)
 --
 -- Returns dns = { zone (resource), zone_id, zone_name ("<name>.internal"),
---   records = { db, db_ro, cache, nfs, site } (the resources declared),
---   names = { db = "db.<name>.internal", db_ro, cache, nfs, site = p.site.domain } }
+--   records = { db, db_ro, cache, nfs } (the resources declared),
+--   names = { db = "db.<name>.internal", db_ro, cache, nfs } }
 local value = require "wpo.value"
 
 local M = {}
@@ -73,13 +69,6 @@ function M.build(stack, p, deps)
   end
   cname("nfs", "nfs", nfs)
 
-  if p.site.zone_id and field(deps.lb, "dns_name") and field(deps.lb, "zone_id") then
-    records.site = stack:add("aws.route53.record", "site", {
-      zone_id = p.site.zone_id, name = p.site.domain, type = "A",
-      alias = { name = deps.lb.dns_name, zone_id = deps.lb.zone_id, evaluate_target_health = true },
-    })
-    names.site = p.site.domain
-  end
   return { zone = zone, zone_id = zone.zone_id, zone_name = zone_name, records = records, names = names }
 end
 

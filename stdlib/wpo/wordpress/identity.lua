@@ -31,7 +31,9 @@
 --                                                secrets only
 --   aws.iam.role.task                            the containers' role, same trust
 --   aws.iam.role_policy.task                     elasticfilesystem:ClientMount/ClientWrite
---                                                through the access point (see deps.files)
+--                                                through the access point (see deps.files);
+--                                                with deps.media.bucket_arn, the objects of
+--                                                that bucket (get, put, delete) and its listing
 --
 -- Returns identity = {
 --   instance_role, instance_profile (resources), instance_profile_name, instance_profile_arn,
@@ -63,7 +65,7 @@ local function need(deps, path)
 end
 
 -- the account id inside an ARN (a reference resolved at apply time)
-local function account_of(arn)
+function M.account_of(arn)
   return value.compute(function(a)
     local account = tostring(a):match("^arn:[^:]+:[^:]+:[^:]*:(%d+):")
     if not account then error("no account id in the ARN " .. tostring(a), 0) end
@@ -87,7 +89,7 @@ function M.build(stack, p, deps)
   local repository_arn = need(deps, "registry.repository_arn")
   local secret_arns = need(deps, "secrets.arns")
   local partition = M.partition(p.region)
-  local account = account_of(repository_arn)
+  local account = M.account_of(repository_arn)
   local log_group_arn = deps.logs and deps.logs.log_group_arn
     or value.format("arn:%s:logs:%s:%s:log-group:%s", partition, p.region, account,
       observability.log_group_name(p))
@@ -146,8 +148,15 @@ function M.build(stack, p, deps)
       Condition = { StringEquals = { ["aws:ResourceTag/wpo:stack"] = p.name },
         Bool = { ["elasticfilesystem:AccessedViaMountTarget"] = "true" } } }
   end
+  local task_statements = { efs }
+  local media = deps.media
+  if media and media.bucket_arn then   -- the uploads bucket, and no other
+    task_statements[2] = { Sid = "MediaObjects", Effect = "Allow",
+      Action = { "s3:GetObject", "s3:PutObject", "s3:DeleteObject" }, Resource = media.bucket_arn .. "/*" }
+    task_statements[3] = { Sid = "MediaList", Effect = "Allow", Action = "s3:ListBucket", Resource = media.bucket_arn }
+  end
   local task_policy = stack:add("aws.iam.role_policy", "task", {
-    role = task_role.name, name = "wp-content", policy = policy.document { efs },
+    role = task_role.name, name = "wp-content", policy = policy.document(task_statements),
   })
 
   return {

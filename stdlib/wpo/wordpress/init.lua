@@ -104,6 +104,53 @@ local SCHEMA = {
     certificate_arn = { type = "string", check = pattern("^arn:aws[%w%-]*:acm:[%w%-]+:%d+:certificate/.+$",
       "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)") },
     zone_id = { type = "string", check = pattern("^Z[A-Z0-9]+$", "a Route53 hosted zone id (Z...)") },
+    -- the public hosted zone of the site's names: an id (Z...) or a name, looked up
+    -- (kept, never destroyed) or, with create_zone, made by the stack
+    zone = { type = "string", check = pattern("^[%w][%w%.%-]*[%w]%.?$", "a hosted zone's id (Z...) or name") },
+    create_zone = { type = "boolean", default = false },
+    aliases = { type = "list", default = function() return {} end, check = function(v, path)
+      for i, name in ipairs(v) do
+        if type(name) ~= "string" or not name:match("^[%w%*][%w%.%-]*%.[%a][%w%-]*$") then
+          fail(path .. "[" .. i .. "]", "'%s' is not a domain name", tostring(name))
+        end
+      end
+    end },
+    cdn = { type = "boolean", default = false },
+    cdn_certificate_arn = { type = "string", check = pattern("^arn:aws[%w%-]*:acm:us%-east%-1:%d+:certificate/.+$",
+      "an ACM certificate ARN in us-east-1, where CloudFront's certificates live") },
+    waf = { type = "boolean", default = false },
+    waf_rate_limit = { type = "integer", default = 2000, check = range(100, 2000000000) },
+  }, check = function(path, t)
+    if t.zone and t.zone_id then fail(path .. ".zone_id", "give zone or zone_id, not both") end
+    if t.create_zone and not t.zone then fail(path .. ".create_zone", "needs site.zone, the zone's name") end
+    if t.create_zone and t.zone:match("^Z[A-Z0-9]+$") then
+      fail(path .. ".create_zone", "site.zone '%s' is an id; give the name of the zone to create", t.zone)
+    end
+    local zone_name = t.zone and not t.zone:match("^Z[A-Z0-9]+$") and t.zone:gsub("%.$", ""):lower()
+    if zone_name then
+      for i, name in ipairs({ t.domain, table.unpack(t.aliases) }) do
+        local n = name:lower()
+        if n ~= zone_name and n:sub(-#zone_name - 1) ~= "." .. zone_name then
+          fail(i == 1 and (path .. ".domain") or (path .. ".aliases[" .. (i - 1) .. "]"),
+            "'%s' is not in the zone %s", name, zone_name)
+        end
+      end
+    end
+    if t.cdn and not (t.zone or t.zone_id or (t.certificate_arn and t.cdn_certificate_arn)) then
+      fail(path .. ".cdn", "needs site.zone (wpo makes and validates the certificates), or both "
+        .. "site.certificate_arn (the ALB's: CloudFront reaches it over HTTPS) and site.cdn_certificate_arn")
+    end
+  end },
+  media = { type = "table", default = function() return {} end, fields = {
+    bucket = { type = "boolean", default = false },
+    noncurrent_days = { type = "integer", default = 30, check = range(1, 3650) },
+  } },
+  backup = { type = "table", fields = {
+    daily = { type = "string", default = "03:00",
+      check = pattern("^[0-2]%d:[0-5]%d$", "a time of day, HH:MM in UTC") },
+    retention_days = { type = "integer", default = 35, check = range(1, 36500) },
+    copy_to_region = { type = "string",
+      check = pattern("^[a-z][a-z]%-[a-z]+%-%d$", "an AWS region name such as eu-central-1") },
   } },
   compute = { type = "table", default = function() return {} end, fields = {
     instance_type = { type = "string", default = "m6i.large",
@@ -232,6 +279,14 @@ function M.params(spec)
     if seen[az] then fail("azs[" .. i .. "]", "'%s' is listed twice", az) end
     seen[az] = true
   end
+  if p.site.zone_id then p.site.zone = p.site.zone_id end   -- the older name of an id
+  if p.backup then
+    local hour = tonumber(p.backup.daily:sub(1, 2))
+    if hour > 23 then fail("backup.daily", "'%s' is not a time of day (HH:MM, 00:00 to 23:59)", p.backup.daily) end
+    if p.backup.copy_to_region == p.region then
+      fail("backup.copy_to_region", "'%s' is the stack's own region; copies go to another", p.region)
+    end
+  end
   if p.database.engine ~= "aurora-mysql" and (p.database.readers.max > 0) then
     -- Plain RDS instances have no reader autoscaling in this layout.
     p.database.readers = { min = 0, max = 0 }
@@ -259,16 +314,21 @@ function M.stack(spec)
   parts.registry = tier("registry").build(stack, p, {})
   parts.secrets = tier("secrets").build(stack, p, {})
   parts.files = tier("files").build(stack, p, { net = parts.net, sg = parts.sg })
+  parts.media = tier("media").build(stack, p, { registry = parts.registry })
   parts.identity = tier("identity").build(stack, p, { registry = parts.registry, secrets = parts.secrets,
-    files = parts.files })
+    files = parts.files, media = parts.media })
   parts.db = tier("database").build(stack, p, { net = parts.net, sg = parts.sg, secrets = parts.secrets })
   parts.cache = tier("cache").build(stack, p, { net = parts.net, sg = parts.sg, secrets = parts.secrets })
-  parts.lb = tier("loadbalancer").build(stack, p, { net = parts.net, sg = parts.sg })
+  parts.edge = tier("edge").prepare(stack, p)
+  parts.lb = tier("loadbalancer").build(stack, p, { net = parts.net, sg = parts.sg, edge = parts.edge })
+  tier("edge").front(stack, p, parts.edge, { lb = parts.lb, media = parts.media })
+  tier("media").policy(stack, p, parts.media, parts.edge)
   parts.compute = tier("compute").build(stack, p, { net = parts.net, sg = parts.sg, identity = parts.identity })
   parts.ops = tier("observability").build(stack, p, { lb = parts.lb, db = parts.db, compute = parts.compute })
   parts.service = tier("service").build(stack, p, parts)
   parts.dns = tier("dns").build(stack, p, { net = parts.net, db = parts.db, cache = parts.cache,
-    files = parts.files, lb = parts.lb })
+    files = parts.files })
+  parts.backup = tier("backup").build(stack, p, { db = parts.db, files = parts.files })
   M.outputs(stack, p, parts)
   return stack
 end
@@ -284,6 +344,11 @@ function M.outputs(stack, p, parts)
   stack:output("db_secret_arn", db.secret_arn)
   stack:output("efs_id", parts.files.file_system_id)
   stack:output("redis_endpoint", parts.cache.primary_endpoint)
+  local edge = parts.edge or {}
+  if edge.zone then stack:output("zone_name_servers", edge.zone.name_servers) end
+  if edge.distribution then stack:output("cdn_domain_name", edge.distribution.domain_name) end
+  if parts.media and parts.media.bucket then stack:output("media_bucket", parts.media.bucket_name) end
+  if parts.backup then stack:output("backup_vault_arn", parts.backup.vault.arn) end
 end
 
 return M

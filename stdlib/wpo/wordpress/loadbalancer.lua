@@ -5,7 +5,10 @@
 --   loadbalancer.build(stack, p, deps) -> lb
 --
 -- Reads from p (validated by wpo.wordpress): name, site.certificate_arn
--- (optional), service.port (the container's port; default 80).
+-- (optional), site.cdn, service.port (the container's port; default 80).
+-- Reads from deps: edge.certificate_arn (wpo.wordpress.edge: the given or the
+-- validated certificate; site.certificate_arn without it), edge.origin_header
+-- (with the CDN: { name, value } of the header only CloudFront sends).
 -- Reads from deps: net.subnet_ids.public (the public subnets' ids, one per
 -- zone; or net.subnets.public, their resources), net.vpc_id (or net.vpc),
 -- sg.ids.alb (or sg.alb) from wpo.wordpress.network and .security.
@@ -20,9 +23,13 @@
 --                                 302 to its installer), 30 s deregistration delay
 --   aws.elbv2.listener.http       80: with a certificate, a 301 redirect to
 --                                 HTTPS; without, forward to the target group
---   aws.elbv2.listener.https      443 with site.certificate_arn (TLS 1.2/1.3
+--   aws.elbv2.listener.https      443 with the certificate (TLS 1.2/1.3
 --                                 policy), forward to the target group — only
---                                 with a certificate
+--                                 with a certificate; with the CDN its default
+--                                 answer is 403, and
+--   aws.elbv2.listener_rule.from-cdn  forwards only requests that carry the
+--                                 origin header's secret value, so the ALB
+--                                 cannot be used around CloudFront
 --
 -- Returns lb = { alb, target_group (resources), listeners = { http, https? },
 --   alb_arn, alb_arn_suffix ("app/<name>/<id>": the CloudWatch LoadBalancer
@@ -46,7 +53,8 @@ function M.build(stack, p, deps)
   local vpc_id = net.vpc_id or parts.id("loadbalancer", net.vpc, "net.vpc_id")
   local alb_sg = parts.group("loadbalancer", sg, "alb")
   local port = p.service and p.service.port or 80
-  local cert = p.site and p.site.certificate_arn
+  local edge = deps.edge or {}
+  local cert = edge.certificate_arn or (p.site and p.site.certificate_arn)
 
   local alb = stack:add("aws.elbv2.load_balancer", "web", {
     name = p.name .. "-alb", subnet_ids = public, security_group_ids = { alb_sg },
@@ -65,9 +73,18 @@ function M.build(stack, p, deps)
       load_balancer_arn = alb.arn, port = 80, protocol = "HTTP",
       default_action = { type = "redirect", redirect = { protocol = "HTTPS", port = "443", status_code = "HTTP_301" } },
     })
+    local origin = edge.origin_header
     listeners.https = stack:add("aws.elbv2.listener", "https", {
-      load_balancer_arn = alb.arn, port = 443, protocol = "HTTPS", certificate_arn = cert, default_action = forward,
+      load_balancer_arn = alb.arn, port = 443, protocol = "HTTPS", certificate_arn = cert,
+      default_action = origin and { type = "fixed-response", fixed_response = { status_code = "403",
+        content_type = "text/plain", message_body = "Forbidden" } } or forward,
     })
+    if origin then
+      listeners.from_cdn = stack:add("aws.elbv2.listener_rule", "from-cdn", {
+        listener_arn = listeners.https.arn, priority = 1,
+        conditions = { http_header = { name = origin.name, values = { origin.value } } }, action = forward,
+      })
+    end
   else
     listeners.http = stack:add("aws.elbv2.listener", "http", {
       load_balancer_arn = alb.arn, port = 80, protocol = "HTTP", default_action = forward,

@@ -5,8 +5,8 @@
 --   security.build(stack, p, deps) -> sg
 --
 -- Reads from p (validated by wpo.wordpress): name, tags (optional map),
--- site.certificate_arn (443 is opened only when there is a certificate to
--- serve it), service.network_mode ("bridge" when absent: ECS maps each
+-- site.certificate_arn or site.zone (443 is opened only when there is a
+-- certificate to serve it: given, or made and validated in the zone), service.network_mode ("bridge" when absent: ECS maps each
 -- container to a dynamic host port, 32768-65535; "awsvpc": the container's own
 -- port, service.port, default 80). wpo.wordpress does not take network_mode as
 -- a parameter: the service tier runs tasks in bridge mode behind these rules.
@@ -73,7 +73,8 @@ function M.build(stack, p, deps)
   local net = deps and deps.net
   local vpc_id = net and (net.vpc_id or (net.vpc and net.vpc.id))
   if not vpc_id then error("security.build: deps.net (from wpo.wordpress.network) with the VPC expected", 2) end
-  local https = (p.site or {}).certificate_arn ~= nil
+  local site = p.site or {}
+  local https = site.certificate_arn ~= nil or site.zone ~= nil
   local ecs_ports = M.ecs_ports(p)
   local sg = { ids = {}, rules = {}, https = https,
     ports = { ecs = ecs_ports, db = M.PORTS.db, cache = M.PORTS.cache, efs = M.PORTS.efs, http = M.PORTS.http,

@@ -25,6 +25,8 @@
 --   ops.log_group_name (or logs.log_group_name; default "/wpo/<name>/wordpress"),
 --     ops.log_group (optional resource the service waits for)
 --   registry.repository_url and registry.repository_name (with service.ecr_tag)
+--   media.bucket_name (optional: the uploads bucket, given to the container as
+--     WP_MEDIA_BUCKET and WP_MEDIA_REGION for an S3 uploads plugin)
 --
 -- Declares:
 --   aws.ecs.task_definition.wordpress   family <name>-wordpress, bridge network mode
@@ -126,6 +128,11 @@ function M.build(stack, p, deps)
     environment[#environment + 1] = { name = "WORDPRESS_CONFIG_EXTRA", value = M.REDIS_CONFIG }
     container_secrets[#container_secrets + 1] = { name = "WP_REDIS_PASSWORD",
       valueFrom = need(secrets.redis_auth_arn, "secrets.redis_auth_arn") }
+  end
+  local media = deps.media or {}
+  if media.bucket_name then
+    environment[#environment + 1] = { name = "WP_MEDIA_BUCKET", value = media.bucket_name }
+    environment[#environment + 1] = { name = "WP_MEDIA_REGION", value = p.region }
   end
   if secrets.wordpress_keys_arn then
     for _, key in ipairs(M.WORDPRESS_KEYS) do
