@@ -197,3 +197,102 @@ for _, path in ipairs(STACKS) do
     end)
   end)
 end
+
+
+-- The options of a site at its own name (CDN, WAF, uploads bucket, backups),
+-- on the stacks that take them all.
+for _, path in ipairs({ "stacks/prod.lua" }) do
+  describe("security checklist of " .. path .. ", at its own name", function()
+    local s
+    setup(function() s = stack.load(h.REPO .. "/" .. path) end)
+
+    local function the(type_name)
+      local list = by_type(s, type_name)
+      assert.is_true(#list > 0, "the stack declares a " .. type_name)
+      return list
+    end
+
+    -- the options of a site at its own name, checked where the stack takes them
+    local function one(type_name)
+      local list = by_type(s, type_name)
+      return #list == 1 and list[1] or nil, #list
+    end
+
+    it("keeps the uploads bucket private and TLS-only, readable by its CloudFront only", function()
+      for _, b in ipairs(the("aws.s3.bucket")) do
+        assert.is_true(b.attrs.block_public_access, b.address)
+        local policy
+        for _, bp in ipairs(by_type(s, "aws.s3.bucket_policy")) do
+          for _, t in ipairs(targets(bp.attrs.bucket)) do if t == b.address then policy = bp end end
+        end
+        assert.is_truthy(policy, b.address .. " has a policy")
+        local tls, readers = false, {}
+        for _, st in ipairs(policy.attrs.policy.Statement) do
+          local c = st.Condition or {}
+          if st.Effect == "Deny" and c.Bool and c.Bool["aws:SecureTransport"] == "false" then tls = true end
+          if st.Effect == "Allow" then
+            assert.are.same({ Service = "cloudfront.amazonaws.com" }, st.Principal, policy.address)
+            readers = targets(c.StringEquals["AWS:SourceArn"])
+          end
+        end
+        assert.is_true(tls, policy.address .. " refuses plain HTTP")
+        for _, r in ipairs(readers) do
+          assert.are.equal("aws.cloudfront.distribution", s.by_address[r].type.name)
+        end
+      end
+    end)
+
+    it("lets only CloudFront through the load balancer", function()
+      local cdn = one("aws.cloudfront.distribution")
+      local https
+      for _, l in ipairs(the("aws.elbv2.listener")) do if l.attrs.port == 443 then https = l end end
+      assert.are.equal("fixed-response", https.attrs.default_action.type)
+      assert.are.equal("403", https.attrs.default_action.fixed_response.status_code)
+      local rule = one("aws.elbv2.listener_rule")
+      assert.are.same({ https.address }, targets(rule.attrs.listener_arn))
+      local header = rule.attrs.conditions.http_header
+      local sent
+      for _, o in ipairs(cdn.attrs.origins) do
+        if o.custom_headers and o.custom_headers[header.name] then sent = o.custom_headers[header.name] end
+      end
+      assert.is_truthy(sent, "CloudFront sends " .. header.name)
+      -- the same secret, from one generator, on both sides
+      assert.are.same(targets(sent), targets(header.values[1]))
+      assert.are.equal("random.password", s.by_address[targets(sent)[1]].type.name)
+    end)
+
+    it("attaches the WAF to CloudFront", function()
+      local acl = one("aws.wafv2.web_acl")
+      local cdn = one("aws.cloudfront.distribution")
+      assert.are.equal("CLOUDFRONT", acl.attrs.scope)
+      assert.are.same({ acl.address }, targets(cdn.attrs.web_acl_id))
+      assert.is_nil(one("aws.wafv2.web_acl_association"))
+    end)
+
+    it("validates certificates by DNS before the listener and CloudFront use them", function()
+      for _, c in ipairs(the("aws.acm.certificate")) do
+        assert.are.equal("DNS", c.attrs.validation_method)
+      end
+      local users, checked = {}, 0
+      for _, l in ipairs(by_type(s, "aws.elbv2.listener")) do users[#users + 1] = l.attrs.certificate_arn end
+      for _, d in ipairs(by_type(s, "aws.cloudfront.distribution")) do users[#users + 1] = d.attrs.certificate_arn end
+      for _, arn in ipairs(users) do
+        for _, t in ipairs(targets(arn)) do
+          assert.are.equal("aws.acm.certificate_validation", s.by_address[t].type.name)
+          checked = checked + 1
+        end
+      end
+      assert.are.equal(2, checked, "the HTTPS listener's and CloudFront's certificates")
+    end)
+
+    it("backs up the database and the file system", function()
+      local sel = one("aws.backup.selection")
+      local kinds = {}
+      for _, r in ipairs(sel.attrs.resources) do
+        for _, t in ipairs(targets(r)) do kinds[s.by_address[t].type.name] = true end
+      end
+      assert.is_true(kinds["aws.rds.cluster"] or kinds["aws.rds.instance"])
+      assert.is_true(kinds["aws.efs.file_system"])
+    end)
+  end)
+end
