@@ -74,6 +74,17 @@ describe("aws.acm types against fakeaws", function()
       assert.are.same({}, flow:drift(rec))
     end)
 
+    it("waits for validation records ACM fills in late (fakeaws eventual: acm-records)", function()
+      f:eventual { seconds = 0.1, fixed = true, behaviours = { "acm-records" } }
+      local ok, rec = pcall(flow.create, flow, "aws.acm.certificate", "site", SITE)
+      local log = f:eventual().log
+      f:eventual { seconds = 0 }
+      assert.is_true(ok, tostring(rec))
+      assert.are.equal(1, #rec.outputs.validation_records)
+      assert.is_true(#log >= 1, "a describe was answered without the records")
+      assert.are.same({ "acm-records", "no ResourceRecord" }, { log[1].behaviour, log[1].answer })
+    end)
+
     it("sends one name list without repeats and keeps the script's order when it reads them back", function()
       local rec = flow:create("aws.acm.certificate", "multi", { domain_name = "example.com",
         subject_alternative_names = { "www.example.com", "api.example.com" }, key_algorithm = "EC_prime256v1" })
