@@ -62,6 +62,7 @@ struct http_req {
     struct buf body, head;          /* the response's; head: the last response's header lines */
     char host[300];                 /* host[:port], for messages */
     char errbuf[CURL_ERROR_SIZE];
+    int headers_ended;              /* the last response's blank line came: its headers are whole */
 };
 
 static const char *const methods[] = {
@@ -114,8 +115,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct http_req *req = ud;
     size_t len = size * n;
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         req->head.len = 0;      /* a new response (after a 1xx): forget the last */
+        req->headers_ended = 0;
+    }
+    if ((len == 2 && memcmp(data, "\r\n", 2) == 0) || (len == 1 && data[0] == '\n'))
+        req->headers_ended = 1;
     return buf_append(&req->head, data, len) == 0 ? len : 0;
 }
 
@@ -257,6 +262,14 @@ static int http_convert(lua_State *L, CURL *easy, CURLcode code, void *ctx)
         ic = wpo_curl.easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
     if (ic != CURLE_OK) {
         lua_pushfstring(L, "request to %s: curl_easy_getinfo: %s", req->host, wpo_curl.easy_strerror(ic));
+        lua_pushliteral(L, "transport");
+        return WPO_LOOP_FAIL;
+    }
+    /* libcurl takes a connection closed inside the header block for a whole
+     * answer with no body; it is an answer lost on the way (the request may
+     * well have been carried out), never a success. */
+    if (!req->headers_ended) {
+        lua_pushfstring(L, "request to %s failed (the connection closed inside the answer's headers)", req->host);
         lua_pushliteral(L, "transport");
         return WPO_LOOP_FAIL;
     }

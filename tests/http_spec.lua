@@ -203,6 +203,14 @@ describe("wpo.core.http", function()
     assert.matches("127.0.0.1", err)
   end)
 
+  it("returns code transport when the connection closes inside the answer's headers (an answer lost, not a 200)",
+    function()
+      local r, err, code = get("/cut-headers")
+      assert.is_nil(r)
+      assert.are.equal("transport", code)
+      assert.matches("closed inside the answer's headers", err, 1, true)
+    end)
+
   it("raises on misuse", function()
     local url = server.url .. "/echo"
     local pending_before = loop.pending()

@@ -86,6 +86,10 @@ async def handle(reader, writer):
                 msg = response(200, b"started", extra)
             elif path == "/close":
                 return
+            elif path == "/cut-headers":     # an answer lost on the way: its headers cut short
+                writer.write(response(200, b'{"Id":"x"}', extra)[:30])
+                await writer.drain()
+                return
             elif path == "/stats":
                 msg = response(200, json.dumps({"connections": next_conn}).encode(), extra)
             elif path == "/bench":
