@@ -504,7 +504,8 @@ function Run:ctx_for(a, prior, generation)
   return resource.context { address = a.address, type = a.type_def, stack = self.stack.name, region = region,
     aws_settings = aws, where = a.where, prior = prior, lineage = self.st.lineage, generation = generation,
     state_view = resource.state_view(self.st), logger = function(_, msg) reporter:note(a, msg) end,
-    idle = function(fn) return self:idle(fn) end, read_cache = readcache.of(self.st) }
+    idle = function(fn) return self:idle(fn) end, read_cache = readcache.of(self.st),
+    source = self.stack.source, root = self.stack.root }
 end
 
 function Run:count(a)
