@@ -153,6 +153,18 @@ describe("plan-time checks", function()
       assert.matches("DescribeImages", calls[1].headers["X-Amz-Target"] or calls[1].headers["x-amz-target"], 1, true)
     end)
 
+    it("leaves out the images the stack builds itself (built_images), checking the others", function()
+      local ctx, calls = ctx_with(function()
+        return json(200, { imageDetails = { { imageTags = { "v2" }, imageDigest = "sha256:ab" } } })
+      end)
+      local built = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/wordpress@sha256:" .. string.rep("0", 64)
+      local a = after(built, { built_images = { built } })
+      table.insert(a.container_definitions, { name = "sidecar", image = IMAGE })
+      td.check(ctx, a, "replace")
+      assert.are.equal(1, #calls)
+      assert.are.same({ { imageTag = "v2" } }, require("cjson").decode(calls[1].body).imageIds)
+    end)
+
     it("refuses a tag that does not exist, naming the container, the image and the way out", function()
       local ctx = ctx_with(function()
         return json(400, { __type = "ImageNotFoundException", message = "The image with imageId {imageTag:'v2'} "
