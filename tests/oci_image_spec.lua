@@ -202,6 +202,33 @@ describe("oci.image", function()
     assert.is_truthy(r.stderr:find("stacks/img.lua:3", 1, true), r.stderr)
     assert.is_nil(r.stderr:find("wrong-password", 1, true))
   end)
+  it("a saved plan whose files changed since is refused; so is an apply that would push other content", function()
+    local d = new_fixture()
+    local r = wpo(d, { "plan", "stacks/img.lua", "--out", "img.plan" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    gr.write(d, "site/plugins/p1/p1.php", "<?php // plugin, edited\n")
+    r = wpo(d, { "apply", "img.plan" })
+    assert.are.equal(1, r.status, r.stdout .. r.stderr)
+    assert.matches("StalePlan", r.stderr)
+    -- the type itself, handed a digest the plan derived that the files no longer give
+    h.write(d .. "/create.lua", ([[
+local resource = require "wpo.resource"
+local t = assert(resource.get("oci.image"))
+local ctx = resource.context { address = "oci.image.site", type = t, stack = "img", region = "eu-west-1",
+  where = "stacks/img.lua:3", root = %q }
+local ok, err = pcall(t.create, ctx, { base = %q, platforms = { "linux/amd64" }, auth = "anonymous",
+  layers = { { from = "site/themes", to = "/srv/themes" } }, repository = %q,
+  digest = "sha256:" .. string.rep("0", 64), layer_digests = { "sha256:" .. string.rep("1", 64) } })
+io.write(tostring(ok), " ", tostring(err), "\n")
+]]):format(d, base_ref, hub.host .. "/pushed"))
+    local before = #hub:requests("^P[UOA]")
+    r = h.sh(h.quote(h.wpo_abs()) .. " lua " .. h.quote(d .. "/create.lua"), { env = env })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("^false stacks/img.lua:3: oci.image.site: ContentChanged: the image would be sha256:%x+, not the "
+      .. "sha256:0+ the plan showed: layers%[1%]'s files changed since the plan", r.stdout)
+    assert.are.equal(before, #hub:requests("^P[UOA]"), "nothing sent")
+  end)
+
   it("the same files on another path give the same digest, planned offline from the cache", function()
     assert(first, "the first test ran")
     local other = new_fixture()

@@ -249,6 +249,16 @@ local function resolve_at_apply(st, a)
     end
     want[name] = v
   end
+  -- what the type's derive computed while planning (an image's digest): the
+  -- create or update is handed it, to make exactly that or refuse
+  if t.derive and a.after then
+    for _, name in ipairs(t.attribute_names) do
+      local v = a.after[name]
+      if want[name] == nil and t.attributes[name].computed and v ~= nil and not value.has_unknown(v) then
+        want[name] = v
+      end
+    end
+  end
   return want
 end
 

@@ -67,7 +67,10 @@
 --                                     object would be (an image's layer
 --                                     digests and its digest), so that the
 --                                     plan compares them (value.UNKNOWN where
---                                     it cannot tell); raise to refuse the plan
+--                                     it cannot tell); raise to refuse the plan.
+--                                     The apply hands create and update the
+--                                     values it derived (known ones), to make
+--                                     exactly what the plan showed or refuse
 --
 -- "observed" is one flat table of what the type knows: outputs (id is
 -- required after create) and any attribute values it can read back (those are

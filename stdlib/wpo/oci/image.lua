@@ -26,9 +26,10 @@
 -- update of this image and of what uses its uri. It computes the image's
 -- digest too: offline when the base is pinned by digest and its manifests
 -- and configs are in wpo's cache (<cache>/oci, content-addressed, filled on
--- the first read), else reading the base's manifest (a read). A layer built
--- while planning is reused by the apply in the same process, so what is
--- pushed is what the plan showed.
+-- the first read), else reading the base's manifest (a read). The apply
+-- builds the layers again and pushes only what the plan showed: a digest
+-- that differs (a file edited since the plan, a base tag moved) refuses
+-- the create or update (ContentChanged).
 --
 -- Push: every blob of every platform, then the manifests, then the index
 -- (nothing half-way), tagged "wpo-<first 16 hex of the digest>" (tag) so
@@ -194,44 +195,35 @@ end
 
 -- ---- layers ----
 
--- built layers, by source and spec, for the life of the process: the apply
--- pushes the layers the plan computed
-local built_layers = {}
-
 local function source_of(ctx, spec)
   local src = ctx.source
   if spec.source == "worktree" or not src then
     local root = (src and src.root) or ctx.root
     if not root then fail(ctx, "InvalidImage", "the stack's directory is unknown: no layer can be read") end
-    return root, "dir:" .. root
+    return root
   end
-  if src.kind == "commit" then return src, "commit:" .. tostring(src.commit) end
-  return src.root, "dir:" .. tostring(src.root)
+  if src.kind == "commit" then return src end
+  return src.root
 end
 
-local function build_layers(ctx, want)
+-- the layers, in order (an optional one whose directory is missing is none);
+-- keep_blobs: the gzip bytes too (to push), else only what the plan compares
+local function build_layers(ctx, want, keep_blobs)
   local out = {}
   for i, spec in ipairs(want.layers or {}) do
-    local src, key = source_of(ctx, spec)
-    key = table.concat({ key, spec.from, spec.to, tostring(spec.owner), tostring(spec.mode_files),
-      tostring(spec.mode_dirs), tostring(spec.include), tostring(want.max_layer_bytes) }, "\0")
-    local l = built_layers[key]
-    if l == nil then
-      local ok, err
-      ok, l, err = pcall(layer.build, { source = src, from = spec.from, to = spec.to, owner = spec.owner or "0:0",
-        mode_files = spec.mode_files, mode_dirs = spec.mode_dirs, include = spec.include,
-        max_bytes = want.max_layer_bytes })
-      if not ok then fail(ctx, "InvalidLayer", "layers[%d] (%s): %s", i, spec.from, tostring(l)) end
-      if not l then
-        if not (spec.optional and errors.is(err) and err.missing) then
-          fail(ctx, errors.is(err) and err.code or "InvalidLayer", "layers[%d] (%s): %s", i, spec.from,
-            errors.is(err) and err.message or tostring(err))
-        end
-        l = false     -- an optional layer whose directory is not there: no layer
+    local ok, l, err = pcall(layer.build, { source = source_of(ctx, spec), from = spec.from, to = spec.to,
+      owner = spec.owner or "0:0", mode_files = spec.mode_files, mode_dirs = spec.mode_dirs, include = spec.include,
+      max_bytes = want.max_layer_bytes })
+    if not ok then fail(ctx, "InvalidLayer", "layers[%d] (%s): %s", i, spec.from, tostring(l)) end
+    if not l then
+      if not (spec.optional and errors.is(err) and err.missing) then
+        fail(ctx, errors.is(err) and err.code or "InvalidLayer", "layers[%d] (%s): %s", i, spec.from,
+          errors.is(err) and err.message or tostring(err))
       end
-      built_layers[key] = l
+    else
+      if not keep_blobs then l.blob = nil end
+      out[#out + 1] = l
     end
-    if l then out[#out + 1] = l end
   end
   return out
 end
@@ -319,7 +311,7 @@ end
 
 local function push(ctx, want)
   local bref = base_ref(ctx, want)
-  local layers = build_layers(ctx, want)
+  local layers = build_layers(ctx, want, true)
   local rref = parse_repository(ctx, want.repository)
   local client, host = repository_client(ctx, want, rref)
   local base_client
@@ -331,6 +323,15 @@ local function push(ctx, want)
   end)
   local built, err = build.assemble(base, spec_of(want, layers))
   if not built then fail(ctx, "InvalidImage", "%s", message(err)) end
+  -- what the plan showed (its derive), or nothing
+  if want.digest and want.digest ~= built.digest then
+    local what = "its base"
+    for i, l in ipairs(layers) do
+      if want.layer_digests and want.layer_digests[i] ~= l.digest then what = "layers[" .. i .. "]'s files" break end
+    end
+    fail(ctx, "ContentChanged", "the image would be %s, not the %s the plan showed: %s changed since the plan "
+      .. "(plan again)", built.digest, want.digest, what)
+  end
   local tag = tag_of(want, built.digest)
   -- already there under its tag (a create run again, an immutable tag): nothing to send
   local have = client:get_manifest(rref.repository, tag)
