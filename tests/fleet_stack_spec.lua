@@ -4,7 +4,7 @@
 -- nothing at all; planned with no AWS credentials; run against fakeaws with
 -- its image pushed to a Debian docker-registry (basic auth, standing in for
 -- ECR; the base, standing in for debian:12-slim, on another, anonymous one);
--- no changes after. The runner layer, unpacked with GNU tar into a Debian
+-- no changes after; destroyed. The runner layer, unpacked with GNU tar into a Debian
 -- root (libc6's files, /usr merged), holds a wpo that starts with nothing but
 -- that root's loader and libraries.
 local cjson = require "cjson"
@@ -147,5 +147,18 @@ describe("stacks/fleet.lua", function()
     assert.matches("^wpo %d+%.%d+%.%d+", out)
     assert.matches("libgit2", out)
     assert.is_true(fs.lstat(deb .. "/etc/ssl/certs/ca-certificates.crt").size > 100000)
+  end)
+
+  it("destroys everything in AWS; the image is forgotten, left to the registry", function()
+    assert(image_uri, "the run made the image")
+    local r = wpo({ "destroy", "stacks/fleet.lua", "--yes" }, f.env)
+    assert(r.status == 0, r.stdout .. r.stderr)
+    assert.matches("%- oci%.image%.runner", r.stdout)
+    for _, kind in ipairs({ { "ecs", "task-definition" }, { "ecs", "cluster" } }) do
+      for _, o in ipairs(by_kind(f, kind[1], kind[2])) do assert.are.equal("INACTIVE", o.status) end
+    end
+    assert.are.equal(0, #by_kind(f, "ecr", "repository"))
+    assert.are.equal(0, #by_kind(f, "iam", "role"))
+    assert.is_truthy(client:get_manifest("wpo/runner", image_uri:match("@(sha256:%x+)$")))
   end)
 end)
