@@ -162,6 +162,24 @@ describe("oci.image", function()
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
   end)
 
+  it("an image the registry no longer has (a lifecycle rule expired it) is pushed again", function()
+    assert(first, "the first test ran")
+    local digest = state(dir).inputs.digest
+    local resp = assert(client:request({ method = "DELETE", path = "/v2/img/site/manifests/" .. digest },
+      "repository:img/site:pull,push", "delete"))
+    assert.are.equal(202, resp.status)
+    assert.is_nil(client:get_manifest("img/site", digest))
+    local r = wpo(dir, { "plan", "stacks/img.lua", "--detailed-exitcode" })
+    assert.are.equal(2, r.status, r.stdout .. r.stderr)
+    assert.matches("%+ oci%.image%.site  # stacks/img%.lua:3 will be created", r.stdout)
+    r = wpo(dir, { "run", "stacks/img.lua", "--yes" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.are.equal(digest, state(dir).inputs.digest)
+    assert.is_truthy(client:get_manifest("img/site", digest))
+    r = wpo(dir, { "plan", "stacks/img.lua", "--detailed-exitcode" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+  end)
+
   it("refuses bad input with one line naming the declaration", function()
     local cases = {
       { base = hub.host .. "/nothing:v9", want = "BaseImage.*nothing:v9.*MANIFEST_UNKNOWN" },

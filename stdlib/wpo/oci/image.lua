@@ -46,8 +46,8 @@
 --
 -- Destroy forgets the image: images are content, a task definition revision
 -- or a rollback may still name the digest, and ECR's lifecycle policy
--- expires old ones (many registries refuse deletes anyway). Refresh keeps
--- what the state recorded.
+-- expires old ones (many registries refuse deletes anyway). Refresh asks
+-- the registry for the manifest: one it no longer has is pushed again.
 --
 -- Bad input fails the plan with one line naming the declaration (file:line):
 -- a base that cannot be parsed or is missing (the registry's answer), a
@@ -394,9 +394,17 @@ M.type = resource.define "oci.image" {
     return push(ctx, new)
   end,
 
-  -- images are content: what the state recorded stands
-  read = function(_, id)
-    return { id = id }
+  -- images are content: the state's record stands while the registry has
+  -- the digest; gone (a lifecycle rule expired it), it is pushed again
+  read = function(ctx, id, prior)
+    local repo_url, digest = tostring(id):match("^(.-)@(sha256:%x+)$")
+    if not repo_url then return { id = id } end
+    local rref = parse_repository(ctx, repo_url)
+    local client, host = repository_client(ctx, { auth = prior and prior.inputs.auth, repository = repo_url }, rref)
+    local m, err = client:get_manifest(rref.repository, digest)
+    if m then return { id = id } end
+    if errors.is(err) and (err.status == 404 or err.code == "MANIFEST_UNKNOWN") then return nil end
+    fail(ctx, "RegistryError", "reading %s/%s@%s: %s", host, rref.repository, digest, message(err))
   end,
 
   -- forgotten, not deleted (see the header)
