@@ -353,7 +353,9 @@ M.type = resource.define "oci.image" {
     base = { type = "string", required = true, description = "the base image reference (pin it: name@sha256:...)" },
     repository = { type = "string", required = true,
       description = "the registry repository URL (an ECR repository's repository_url), no tag" },
-    layers = { type = "list", description = "layers of the stack repository's files, in order", of = {
+    layers = { type = "list", description = "layers of the stack repository's files, in order: { from (a directory of the "
+      .. "repository), to (absolute, in the image), owner (\"UID:GID\"), mode_files, mode_dirs, include (a file-name "
+      .. "glob), optional (a missing from is no layer), source (\"worktree\": from disk even with --ref) }", of = {
       type = "object", fields = {
         from = { type = "string", required = true }, to = { type = "string", required = true },
         owner = { type = "string" }, mode_files = { type = "integer" }, mode_dirs = { type = "integer" },
