@@ -10,6 +10,7 @@
 #   make bench        the benchmarks, each figure beside its goal
 #   make models       regenerate stdlib/wpo/aws/models from Debian's botocore
 #   make install      PREFIX=/usr/local (binary in bin/, stdlib in share/wpo/)
+#   make runner-root  build/runner-root: the fleet runner image's layer (stacks/fleet.lua)
 #
 # BUILDDIR=DIR keeps objects and the binary out of the tree (./wpo is a copy
 # of $(BUILDDIR)/wpo when BUILDDIR is the default).
@@ -53,7 +54,7 @@ LIB_OBJ     := $(filter-out $(BUILDDIR)/engine/main.o,$(ENGINE_OBJ))
 CTEST_SRC   := $(wildcard tests/c/test_*.c)
 CTEST_BIN   := $(patsubst tests/c/%.c,$(BUILDDIR)/tests/%,$(CTEST_SRC))
 
-.PHONY: all deps deps-test run check lint check-asan check-oom chaos iam-check test tests-c bench models docs install uninstall clean
+.PHONY: all deps deps-test run check lint check-asan check-oom chaos iam-check test tests-c bench models docs install uninstall clean runner-root
 
 all: $(BUILDDIR)/wpo
 ifeq ($(BUILDDIR),build)
@@ -178,6 +179,13 @@ $(BUILDDIR)/modules.h: $(ENGINE_SRC)
 docs: all
 	mkdir -p docs/types
 	WPO_STDLIB=$(CURDIR)/stdlib ./wpo lua tools/typedocs.lua docs/types
+
+# The fleet runner's root (stacks/fleet.lua makes it a layer over
+# debian:12-slim): the binary at usr/local/bin/wpo and the Debian packages of
+# the libraries it loads, unpacked (apt-get download + dpkg-deb -x); under
+# build/, which git ignores.
+runner-root: all
+	tools/runner-root.sh $(BUILDDIR)/wpo $(BUILDDIR)/runner-root
 
 # the binary, its Lua library, the manual page made from the command modules
 # and the bash completion script

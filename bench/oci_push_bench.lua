@@ -1,4 +1,4 @@
--- bench/oci_push_bench.lua — pushing an image to a registry: wpo.oci.image.push
+-- bench/oci_push_bench.lua — pushing an image to a registry: wpo.oci.build.push
 -- beside Debian's `skopeo copy` of the same image, in the same run, against
 -- Debian's docker-registry on 127.0.0.1 (tests/lua/ociregistry.lua).
 --   wpo lua bench/oci_push_bench.lua [--base-mb 50] [--layer-mb 5]
@@ -18,7 +18,7 @@ local json = require "wpo.json"
 local ociregistry = require "ociregistry"
 local ocitest = require "ocitest"
 local registry = require "wpo.oci.registry"
-local image = require "wpo.oci.image"
+local image = require "wpo.oci.build"
 
 local BASE_MB, LAYER_MB = 50, 5
 for i = 1, #arg do

@@ -1,4 +1,4 @@
--- wpo.oci.reference, wpo.oci.registry and wpo.oci.image against Debian's
+-- wpo.oci.reference, wpo.oci.registry and wpo.oci.build against Debian's
 -- docker-registry (distribution 2.8) started on 127.0.0.1 by the spec:
 -- anonymous, with htpasswd basic auth (standing in for ECR, its password
 -- handed out by fakeaws's GetAuthorizationToken), and with bearer tokens from
@@ -11,7 +11,7 @@ local ociregistry = require "ociregistry"
 local ocitest = require "ocitest"
 local reference = require "wpo.oci.reference"
 local registry = require "wpo.oci.registry"
-local image = require "wpo.oci.image"
+local image = require "wpo.oci.build"
 
 local PLATFORMS = { "linux/amd64", "linux/arm64" }
 

@@ -64,6 +64,54 @@ describe("plan-time checks", function()
     assert.matches("s.lua:3: test.checked.bad: Refused: value bad is not allowed", tostring(err), 1, true)
   end)
 
+  describe("a type's derive", function()
+    local derived = {}
+    resource.define "test.derived" {
+      attributes = { content = { type = "string" }, hash = { type = "string", computed = true } },
+      derive = function(ctx, after)
+        derived[#derived + 1] = { address = ctx.address, offline = ctx.offline, read_only = ctx.read_only }
+        if after.content == "bad" then ctx:fail("Refused", "content %s refused", after.content) end
+        after.hash = "h-" .. after.content
+      end,
+      create = function(_, want) return { id = "x", hash = "h-" .. want.content } end,
+      read = function(_, id) return { id = id } end,
+      update = function() return {} end,
+      delete = function() end,
+    }
+    local function rec(content, hash)
+      return { type = "test.derived", id = "i", inputs = { content = content, hash = hash }, outputs = { id = "i" },
+        deps = {}, where = "s.lua:2" }
+    end
+
+    it("sets computed attributes before the comparison: what it derives decides the action", function()
+      derived = {}
+      local s = et.stack('local s = wpo.stack { name = "t" }\n'
+        .. 's:add("test.derived", "same", { content = "a" })\n'
+        .. 's:add("test.derived", "stale", { content = "b" })\n'
+        .. 'return s\n')
+      -- "stale": the script says the same, what it derives differs from the record
+      local st = et.memstate({ ["test.derived.same"] = rec("a", "h-a"), ["test.derived.stale"] = rec("b", "h-old") })
+      local p = plan.make(s, st)
+      assert.are.equal("no-op", p.by_id["test.derived.same"].action)
+      assert.are.equal("update", p.by_id["test.derived.stale"].action)
+      assert.are.same({ "hash" }, p.by_id["test.derived.stale"].changed)
+      assert.are.equal("h-b", p.by_id["test.derived.stale"].after.hash)
+      assert.are.equal(2, #derived)
+      assert.is_true(derived[1].read_only)
+      assert.is_nil(derived[1].offline)
+      plan.make(s, st, { checks = false })
+      assert.is_true(derived[3].offline)
+    end)
+
+    it("refuses the plan naming the declaration", function()
+      local s = et.stack('local s = wpo.stack { name = "t" }\n\ns:add("test.derived", "bad", { content = "bad" })\n'
+        .. 'return s\n')
+      local ok, err = pcall(plan.make, s, et.memstate())
+      assert.is_false(ok)
+      assert.matches("s.lua:3: test.derived.bad: Refused: content bad refused", tostring(err), 1, true)
+    end)
+  end)
+
   describe("aws.ecs.task_definition", function()
     local aws = require "wpo.aws"
     local td = assert(resource.get("aws.ecs.task_definition"))
@@ -103,6 +151,18 @@ describe("plan-time checks", function()
       assert.are.same({ registryId = "123456789012", repositoryName = "acme/wordpress",
         imageIds = { { imageTag = "v2" } } }, body)
       assert.matches("DescribeImages", calls[1].headers["X-Amz-Target"] or calls[1].headers["x-amz-target"], 1, true)
+    end)
+
+    it("leaves out the images the stack builds itself (built_images), checking the others", function()
+      local ctx, calls = ctx_with(function()
+        return json(200, { imageDetails = { { imageTags = { "v2" }, imageDigest = "sha256:ab" } } })
+      end)
+      local built = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/wordpress@sha256:" .. string.rep("0", 64)
+      local a = after(built, { built_images = { built } })
+      table.insert(a.container_definitions, { name = "sidecar", image = IMAGE })
+      td.check(ctx, a, "replace")
+      assert.are.equal(1, #calls)
+      assert.are.same({ { imageTag = "v2" } }, require("cjson").decode(calls[1].body).imageIds)
     end)
 
     it("refuses a tag that does not exist, naming the container, the image and the way out", function()

@@ -22,7 +22,7 @@ describe("wpo.resource", function()
   it("refuses malformed definitions, naming the key", function()
     assert.has_error(function() resource.define "test.bad" { create = noop, read = noop, delete = noop, updat = noop } end,
       "resource.define test.bad: unknown key 'updat' (did you mean 'update'?) (valid: attributes, check, create, delete, "
-        .. "description, find, found_by, iam, import, late, outputs, read, unique_name, update)")
+        .. "derive, description, find, found_by, iam, import, late, outputs, read, unique_name, update)")
     assert.has_error(function() resource.define "test.bad" { attributes = { x = { type = "strnig" } },
       create = noop, read = noop, delete = noop } end)
     assert.has_error(function() resource.define "test.bad" { read = noop, delete = noop } end,

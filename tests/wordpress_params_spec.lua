@@ -96,6 +96,21 @@ describe("wpo.wordpress parameters", function()
       "backup%.copy_to_region: 'eu%-west%-1' is the stack's own region")
     expect_error({ media = '{ bucket = "yes" }' }, "media", "media%.bucket: expected boolean, got string")
   end)
+  it("checks service.image as a reference or { base, content }", function()
+    expect_error({ service = '{ image = { content = "../site" } }' }, "service",
+      "service%.image%.content: '%.%./site' goes outside the stack repository")
+    expect_error({ service = '{ image = { content = "/srv/site" } }' }, "service",
+      "service%.image%.content: '/srv/site' is not a directory relative to the stack repository")
+    expect_error({ service = '{ image = { base = "wordpress:6-apache" } }' }, "service",
+      "service%.image%.content: is required")
+    expect_error({ service = '{ image = { content = "site/", bsae = "x" } }' }, "service",
+      "service%.image%.bsae: unknown parameter %(did you mean 'base'%?%)")
+    expect_error({ service = '{ image = { content = "site/", base = "Bad Image!" } }' }, "service",
+      "service%.image%.base: 'Bad Image!' is not a container image reference")
+    expect_error({ service = '{ image = 3 }' }, "service", "service%.image: expected an image reference or")
+    expect_error({ service = '{ image = { content = "site" }, ecr_tag = "v1" }' }, "service",
+      "service%.ecr_tag: 'v1' cannot go with image%.content")
+  end)
   it("points a customer's error at the customer's file, not the shared module", function()
     local line = expect_error({ cidr = '"10.300.0.0/16"' }, "cidr", "cidr: ", { customer = true })
     assert.matches("/s%.lua:%d+:", line)
@@ -116,6 +131,11 @@ describe("wpo.wordpress.params", function()
     assert.are.equal(20, p.registry.keep_images)
     assert.are.equal(wordpress.DEFAULT_IMAGE, p.service.image)
     assert.are.equal(2, p.service.min)
+  end)
+  it("normalises service.image = { content } with the default base", function()
+    local p = wordpress.params { name = "shop", region = "eu-west-1", cidr = "10.20.0.0/16",
+      site = { domain = "shop.example.com" }, service = { image = { content = "./site/" } } }
+    assert.are.same({ base = wordpress.DEFAULT_IMAGE, content = "site" }, p.service.image)
   end)
   it("lets protect=false turn deletion protection off unless asked", function()
     local p = wordpress.params { name = "shop", region = "eu-west-1", cidr = "10.20.0.0/16", protect = false,

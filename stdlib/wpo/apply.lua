@@ -249,6 +249,16 @@ local function resolve_at_apply(st, a)
     end
     want[name] = v
   end
+  -- what the type's derive computed while planning (an image's digest): the
+  -- create or update is handed it, to make exactly that or refuse
+  if t.derive and a.after then
+    for _, name in ipairs(t.attribute_names) do
+      local v = a.after[name]
+      if want[name] == nil and t.attributes[name].computed and v ~= nil and not value.has_unknown(v) then
+        want[name] = v
+      end
+    end
+  end
   return want
 end
 
@@ -504,7 +514,8 @@ function Run:ctx_for(a, prior, generation)
   return resource.context { address = a.address, type = a.type_def, stack = self.stack.name, region = region,
     aws_settings = aws, where = a.where, prior = prior, lineage = self.st.lineage, generation = generation,
     state_view = resource.state_view(self.st), logger = function(_, msg) reporter:note(a, msg) end,
-    idle = function(fn) return self:idle(fn) end, read_cache = readcache.of(self.st) }
+    idle = function(fn) return self:idle(fn) end, read_cache = readcache.of(self.st),
+    source = self.stack.source, root = self.stack.root }
 end
 
 function Run:count(a)

@@ -277,12 +277,29 @@ local function decide(a, d, prior)
   end
 end
 
+-- A type's derive (see wpo.resource): computed attributes of after, before
+-- the comparison; an error refuses the plan naming the declaration.
+local function derive(stack, st, d, after, prior, offline)
+  local region, aws = stackmod.aws_for(stack, d.provider)
+  local ctx = resource.context { address = d.address, type = d.type, stack = stack.name, region = region,
+    aws_settings = aws, where = d.where, prior = prior, lineage = st.lineage, read_only = true,
+    source = stack.source, root = stack.root, offline = offline or nil }
+  local ok, err = pcall(d.type.derive, ctx, after, prior)
+  if ok then return end
+  if errors.is(err) then
+    errors.raise { code = err.code ~= "error" and err.code or "PlanError", where = err.where or d.where,
+      address = err.address or d.address, message = err.message }
+  end
+  plan_error(d.where, d.address, "%s", tostring(err))
+end
+
 -- One action per declared resource in scope, dependencies first.
-local function plan_declared(p, stack, st, desired_scope)
+local function plan_declared(p, stack, st, desired_scope, offline)
   for _, d in ipairs(stack.order) do
     if not desired_scope or desired_scope[d.address] then
       local prior = st:get(d.address)
       local after, sensitive = resolve_attributes(p, d)
+      if d.type.derive then derive(stack, st, d, after, prior, offline) end
       local a = { address = d.address, type = d.type_name, type_def = d.type, where = d.where, decl = d,
         prior = prior, after = after, sensitive = sensitive, changed = {}, forces = {}, waits_for = {},
         cbd = d.lifecycle.create_before_destroy }
@@ -457,7 +474,7 @@ function M.make(stack, st, opts)
   local p = { stack = stack.name, actions = {}, by_id = {}, drift = opts.drift or {},
     lineage = st.lineage, serial = st.serial, destroy = opts.destroy or false }
   local desired_scope, state_scope = target_scope(stack, st, opts)
-  if not opts.destroy then plan_declared(p, stack, st, desired_scope) end
+  if not opts.destroy then plan_declared(p, stack, st, desired_scope, opts.checks == false) end
   local deletes = plan_deletes(p, stack, st, opts, desired_scope, state_scope)
   plan_replaces(p, deletes)
   order_deletes(p)

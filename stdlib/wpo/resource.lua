@@ -60,6 +60,21 @@
 --                                     resolved as far as known (value.UNKNOWN
 --                                     where not yet); it raises to refuse the
 --                                     plan (e.g. an image tag that does not exist)
+--   derive(ctx, after, prior)         (optional) called while planning each
+--                                     declared resource, before it is compared
+--                                     with its record (under the AWS read-only
+--                                     guard; ctx.offline when the plan may not
+--                                     read anything, ctx.source the stack's
+--                                     wpo.git source): it sets computed
+--                                     attributes of after from what the script
+--                                     gives and what it may read — what the
+--                                     object would be (an image's layer
+--                                     digests and its digest), so that the
+--                                     plan compares them (value.UNKNOWN where
+--                                     it cannot tell); raise to refuse the plan.
+--                                     The apply hands create and update the
+--                                     values it derived (known ones), to make
+--                                     exactly what the plan showed or refuse
 --
 -- "observed" is one flat table of what the type knows: outputs (id is
 -- required after create) and any attribute values it can read back (those are
@@ -106,7 +121,7 @@ local registry = {}
 local VALUE_TYPES = { "any", "boolean", "cidr", "integer", "list", "map", "number", "object", "string", "tags" }
 local ATTR_KEYS = { "choices", "computed", "default", "description", "fields", "force_new", "of", "required",
                     "sensitive", "type" }
-local TYPE_KEYS = { "attributes", "check", "create", "delete", "description", "find", "found_by", "iam",
+local TYPE_KEYS = { "attributes", "check", "create", "delete", "derive", "description", "find", "found_by", "iam",
                     "import", "late", "lookup", "outputs", "read", "unique_name", "update" }
 local IAM_KEYS = { "create", "delete", "read", "resources", "scoped", "update" }
 local OUTPUT_KEYS = { "description", "sensitive" }
@@ -195,7 +210,7 @@ function M.define(name)
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
     end
-    for _, fn in ipairs({ "update", "import", "check", "find" }) do
+    for _, fn in ipairs({ "update", "import", "check", "find", "derive" }) do
       if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
         error(string.format("resource.define %s: %s must be a function", name, fn), 2)
       end
@@ -211,7 +226,7 @@ function M.define(name)
       name = name, description = spec.description,
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
-      import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by,
+      import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by, derive = spec.derive,
       iam = check_iam(name, spec.iam),
       unique_name = spec.unique_name,
       late = spec.late,
@@ -465,7 +480,10 @@ local Context = {}
 Context.__index = Context
 
 -- resource.context{ address, type, stack, region, aws_settings, where, lineage, generation, log, prior,
---                   read_only, idle, read_cache }
+--                   read_only, idle, read_cache, source, root, offline }
+-- source, root: the stack's wpo.git source (its working tree, or the commit
+-- of --ref) and its root directory, for types that read the stack's files
+-- (oci.image's layers); offline: a plan that may read nothing (validate, show).
 -- read_cache: the run's wpo.aws.readcache (the refresh's read-only clients
 -- fill it, the apply's take from it)
 -- aws_settings: { profile, assume_role } of the resource's provider (wpo.stack's aws_for).

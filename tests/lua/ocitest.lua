@@ -7,7 +7,7 @@
 --       -> index digest, { [platform] = { manifest digest, config digest } }
 --       a Docker manifest list (one Docker v2 manifest per platform, each with
 --       layers_of[platform] and a config with Env and Labels), pushed under tag
---   ocitest.oci_layout(dir, built, blobs) -- write built (wpo.oci.image) as an OCI layout
+--   ocitest.oci_layout(dir, built, blobs) -- write built (wpo.oci.build) as an OCI layout
 --       for skopeo; blobs: digest -> bytes of every layer
 local json = require "wpo.json"
 local registry = require "wpo.oci.registry"

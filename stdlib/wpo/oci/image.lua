@@ -1,307 +1,416 @@
--- wpo.oci.image: an image made from a base image plus layers, env and labels,
--- assembled offline (every digest computed here, nothing from the clock) and
--- pushed blobs first, then manifests, then the index.
+-- oci.image: a container image built without Docker — a base image plus
+-- reproducible layers of the stack repository's files (wpo.oci.layer), env
+-- and labels (wpo.oci.build) — pushed to a registry repository by digest.
 --
---   image.read_base(client, ref, platforms?) -> base | nil, err
---       client: a wpo.oci.registry client of ref's registry; ref: a parsed
---       wpo.oci.reference; platforms: the ones wanted (default linux/amd64 and
---       linux/arm64; of an index, those it has — none of them is an error;
---       a single manifest is taken as the one platform its config names).
---       base = { ref, repository, digest (what ref resolved to), index (bool),
---                platforms = { { platform = "linux/amd64", manifest = bytes,
---                                config = bytes }, ... } }
---       Everything image.assemble needs: keep it and the plan is offline.
---   image.assemble(base, spec) -> built | nil, err
---       spec = { layers = { layer, ... }              appended to every platform
---                platform_layers = { ["linux/arm64"] = { layer, ... } }?  after those
---                env = { NAME = "value" }?             merged into Env (replaces a name)
---                labels = { key = "value" }?           merged into Labels
---                created = "1970-01-01T00:00:00Z"?     the new history entries' time
---                created_by = "wpo"? }                 their created_by prefix
---       layer = { media_type, digest = "sha256:..", diff_id = "sha256:..", size, blob = bytes? }
---       built = { digest, media_type (index or manifest), body,
---                 platforms = { { platform, manifest = { digest, body, media_type },
---                                 config = { digest, body }, layers = { descriptor... } } } }
---   image.push(client, repository, built, opts?) -> { digest, uri = "host/repo@sha256:..",
---                                                    blobs = { exists, mounted, uploaded } }
---       opts = { tag?, base_client? (the base's registry, when not client), layers_by_digest?
---                (digest -> bytes: layers given without blob, base layers already at hand), chunked?,
---                parallel? (blobs pushed at a time, default 3) }
---       Base layers are mounted from the base's repository on the same registry,
---       else copied blob -> upload from base_client. Nothing half-way: every
---       blob of every platform is in before the first manifest goes, and every
---       manifest before the index.
-local json = require "wpo.json"
-local registry = require "wpo.oci.registry"
+--   stack:add("oci.image", "site", {
+--     base = "wordpress:6-apache",                 -- a reference; pinned by @sha256: is best
+--     layers = { { from = "site/themes", to = "/usr/src/wordpress/wp-content/themes", owner = "33:33" } },
+--     env = { WP_ENV = "staging" }, labels = { ["org.opencontainers.image.source"] = "..." },
+--     platforms = { "linux/amd64" },               -- several: pushed as an index
+--     repository = repo.repository_url,            -- "host/path", no tag, no digest
+--     auth = "ecr",                                -- default for an ECR host, else "anonymous"
+--   })
+--   -> digest ("sha256:..") and uri ("host/path@sha256:..") for a task definition
+--
+-- Layers: { from, to, owner?, mode_files?, mode_dirs?, include?, optional?,
+-- source? } (wpo.oci.layer's options). `from` is a directory relative to the
+-- stack repository's root, read from the working tree, or from the commit
+-- with --ref (uncommitted edits never get in); `source = "worktree"` reads
+-- it from disk even with --ref (a directory the build prepares, ignored by
+-- git); `include = "*.ini"` keeps only the files so named; `optional = true`
+-- makes a missing `from` no layer rather than an error. The same files give
+-- the same bytes and digests on any machine and path.
+--
+-- The plan (derive) builds the layers and compares their digests with the
+-- state's, so unchanged content is no change and a changed file is an
+-- update of this image and of what uses its uri. It computes the image's
+-- digest too: offline when the base is pinned by digest and its manifests
+-- and configs are in wpo's cache (<cache>/oci, content-addressed, filled on
+-- the first read), else reading the base's manifest (a read). The apply
+-- builds the layers again and pushes only what the plan showed: a digest
+-- that differs (a file edited since the plan, a base tag moved) refuses
+-- the create or update (ContentChanged).
+--
+-- Push: every blob of every platform, then the manifests, then the index
+-- (nothing half-way), tagged "wpo-<first 16 hex of the digest>" (tag) so
+-- that an ECR lifecycle rule for untagged images never expires an image in
+-- use; base layers on the same registry are mounted, others copied. An
+-- image already there under its tag is not sent again.
+--
+-- Auth: "ecr" — GetAuthorizationToken of the repository's account (the
+-- registry is reached at the token's proxy endpoint); "basic" — the
+-- credentials in $WPO_REGISTRY_USERNAME and $WPO_REGISTRY_PASSWORD (never
+-- in the stack file); "anonymous". The base is read with the same client
+-- when it lives on the repository's registry, else anonymously (Docker
+-- Hub's anonymous bearer tokens).
+--
+-- Destroy forgets the image: images are content, a task definition revision
+-- or a rollback may still name the digest, and ECR's lifecycle policy
+-- expires old ones (many registries refuse deletes anyway). Refresh asks
+-- the registry for the manifest: one it no longer has is pushed again.
+--
+-- Bad input fails the plan with one line naming the declaration (file:line):
+-- a base that cannot be parsed or is missing (the registry's answer), a
+-- registry refusing the credentials, a layer outside the repository or a
+-- symbolic link escaping it, a file over max_layer_bytes.
+local errors = require "wpo.errors"
+local fs = require "wpo.core.fs"
+local resource = require "wpo.resource"
+local value = require "wpo.value"
+local build = require "wpo.oci.build"
+local layer = require "wpo.oci.layer"
 local reference = require "wpo.oci.reference"
-local task = require "wpo.task"
+local registry = require "wpo.oci.registry"
 
 local M = {}
 
-M.DEFAULT_PLATFORMS = { "linux/amd64", "linux/arm64" }
-M.EPOCH = "1970-01-01T00:00:00Z"
+M.DEFAULT_PLATFORMS = { "linux/amd64" }
+M.ENV_USERNAME = "WPO_REGISTRY_USERNAME"
+M.ENV_PASSWORD = "WPO_REGISTRY_PASSWORD"
 
-local OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-local DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-local LAYER_TYPES = {
-  ["application/vnd.docker.image.rootfs.diff.tar.gzip"] = "application/vnd.oci.image.layer.v1.tar+gzip",
-  ["application/vnd.oci.image.layer.v1.tar+gzip"] = "application/vnd.oci.image.layer.v1.tar+gzip",
-  ["application/vnd.oci.image.layer.v1.tar"] = "application/vnd.oci.image.layer.v1.tar",
-  ["application/vnd.oci.image.layer.v1.tar+zstd"] = "application/vnd.oci.image.layer.v1.tar+zstd",
-}
-
-local function decode(bytes, what)
-  local doc, err = registry.decode(bytes)
-  if type(doc) ~= "table" then return nil, what .. " is not JSON: " .. tostring(err) end
-  return doc
+local function fail(ctx, code, fmt, ...)
+  errors.raise { code = code, message = string.format(fmt, ...), address = ctx.address, where = ctx.where }
 end
 
-local function platform_string(p)
-  local s = tostring(p.os) .. "/" .. tostring(p.architecture)
-  if p.variant and p.variant ~= "" then s = s .. "/" .. p.variant end
-  return s
-end
-
-local function fail(address, message, code)
-  local errors = require "wpo.errors"
-  return nil, errors.new { address = address, code = code or "InvalidImage", message = message }
-end
-
-function M.read_base(client, ref, platforms)
-  assert(type(ref) == "table" and ref.repository, "image.read_base: a parsed reference expected")
-  platforms = platforms or M.DEFAULT_PLATFORMS
-  local address = reference.string(ref)
-  local top, err = client:get_manifest(ref.repository, ref.digest or ref.tag)
-  if not top then return nil, err end
-  local base = { ref = ref, repository = ref.repository, digest = top.digest, index = false, platforms = {} }
-  local function add(m, wanted)
-    if not registry.MANIFEST_TYPES[m.media_type] then
-      return fail(address, "the image for " .. tostring(wanted) .. " is not an image manifest (" .. m.media_type .. ")")
-    end
-    local cfg = m.doc.config
-    if type(cfg) ~= "table" or not reference.is_digest(cfg.digest) then
-      return fail(address, "the manifest " .. m.digest .. " has no config descriptor")
-    end
-    local config, cerr = client:get_blob(ref.repository, cfg.digest, cfg.size)
-    if not config then return nil, cerr end
-    local doc, derr = decode(config, "the config " .. cfg.digest)
-    if not doc then return fail(address, derr) end
-    local p = wanted or platform_string(doc)
-    base.platforms[#base.platforms + 1] = { platform = p, manifest = m.body, config = config }
-    return true
+-- the message of an error from the oci modules, one line
+local function message(err)
+  if errors.is(err) then
+    return (err.code and err.code ~= "error" and (err.code .. ": ") or "") .. tostring(err.message)
   end
-  if registry.INDEX_TYPES[top.media_type] then
-    base.index = true
-    for _, p in ipairs(platforms) do
-      local d = registry.platform_of(top.doc, p)
-      if d then
-        local m, merr = client:get_manifest(ref.repository, d.digest)
-        if not m then return nil, merr end
-        local ok, aerr = add(m, p)
-        if not ok then return nil, aerr end
+  return tostring(err)
+end
+
+-- ---- the cache of base manifests and configs (content-addressed) ----
+
+local function cache_dir()
+  local root = require("wpo.source").cache_root()
+  return root and (root .. "/oci/sha256") or nil
+end
+
+local function cache_get(digest)
+  local dir = cache_dir()
+  if not dir or not reference.is_digest(digest) then return nil end
+  local hex = digest:sub(8)
+  local body = fs.read(dir .. "/" .. hex)
+  if not body or registry.digest(body) ~= digest then return nil end
+  return body, fs.read(dir .. "/" .. hex .. ".type")
+end
+
+local function cache_put(digest, body, media_type)
+  local dir = cache_dir()
+  if not dir or registry.digest(body) ~= digest then return end
+  if not fs.mkdir_p(dir) then return end
+  local hex = digest:sub(8)
+  fs.write_atomic(dir .. "/" .. hex, body, "0644")
+  if media_type then fs.write_atomic(dir .. "/" .. hex .. ".type", media_type, "0644") end
+end
+
+-- A client for read_base that answers by digest from the cache, and asks
+-- the registry (connect() -> client) only for what the cache lacks.
+local function caching_client(connect)
+  local c = {}
+  function c.get_manifest(_, repo, ref)
+    if reference.is_digest(ref) then
+      local body, media_type = cache_get(ref)
+      if body and media_type then
+        local doc = registry.decode(body)
+        if type(doc) == "table" then
+          return { media_type = media_type, digest = ref, size = #body, body = body, doc = doc }
+        end
       end
     end
-    if #base.platforms == 0 then
-      local _, why = registry.platform_of(top.doc, platforms[1])
-      return fail(address, "none of " .. table.concat(platforms, ", ") .. " in the base: " .. why)
+    local client, err = connect()
+    if not client then return nil, err end
+    local m, merr = client:get_manifest(repo, ref)
+    if not m then return nil, merr end
+    cache_put(m.digest, m.body, m.media_type)
+    return m
+  end
+  function c.get_blob(_, repo, digest, size)
+    local body = cache_get(digest)
+    if body then return body end
+    local client, err = connect()
+    if not client then return nil, err end
+    local b, berr = client:get_blob(repo, digest, size)
+    if not b then return nil, berr end
+    cache_put(digest, b)
+    return b
+  end
+  return c
+end
+
+-- ---- registries and credentials ----
+
+local function parse_repository(ctx, url)
+  if url:find("@", 1, true) or (url:match("/([^/]*)$") or ""):find(":", 1, true) then
+    fail(ctx, "InvalidImage", "repository %s: a repository URL has no tag or digest", url)
+  end
+  local ref, err = reference.parse(url)
+  if not ref then fail(ctx, "InvalidImage", "repository: %s", message(err)) end
+  ref.tag = nil
+  return ref
+end
+
+-- what the plan can tell of the credentials without asking for them
+local function check_auth(ctx, want)
+  if want.auth == "basic" then
+    local user, password = os.getenv(M.ENV_USERNAME), os.getenv(M.ENV_PASSWORD)
+    if not user or user == "" or not password or password == "" then
+      fail(ctx, "RegistryAuth", "auth \"basic\" takes its credentials from $%s and $%s, which are not both set",
+        M.ENV_USERNAME, M.ENV_PASSWORD)
     end
-  else
-    local ok, aerr = add(top)
-    if not ok then return nil, aerr end
+  elseif want.auth == "ecr" and type(want.repository) == "string" and not value.has_unknown(want.repository) then
+    local ref = parse_repository(ctx, want.repository)
+    if not ref.ecr then
+      fail(ctx, "InvalidImage", "auth \"ecr\" needs an ECR repository URL "
+        .. "(<account>.dkr.ecr.<region>.amazonaws.com/...), not %s", ref.registry)
+    end
+  end
+end
+
+-- -> client, host (the registry API's host) for the repository's registry
+local function repository_client(ctx, want, ref)
+  local auth = want.auth or (ref.ecr and "ecr" or "anonymous")
+  check_auth(ctx, { auth = auth, repository = want.repository })
+  if auth == "ecr" then
+    local creds, err = registry.ecr_auth(ctx:aws("ecr", { region = ref.ecr.region }), ref.ecr.account)
+    if not creds then fail(ctx, "RegistryAuth", "ECR GetAuthorizationToken for %s: %s", ref.registry, message(err)) end
+    -- the registry is where the token says (ECR's own host; a test registry)
+    local host = ref.registry
+    if type(creds.endpoint) == "string" then
+      local scheme, h = creds.endpoint:match("^(https?)://([^/]+)/?$")
+      if not h then fail(ctx, "RegistryAuth", "ECR answered a proxy endpoint that is not a URL") end
+      host = h
+      if scheme == "http" and not (h:match("^127%.0%.0%.1") or h:match("^localhost") or h:match("^%[::1%]")) then
+        fail(ctx, "RegistryAuth", "ECR answered a plain-http proxy endpoint %s; wpo speaks https to it", h)
+      end
+    end
+    return registry.new(host, { username = creds.username, password = creds.password }), host
+  elseif auth == "basic" then
+    return registry.new(ref.registry, { username = os.getenv(M.ENV_USERNAME), password = os.getenv(M.ENV_PASSWORD) }),
+      ref.registry
+  end
+  return registry.new(ref.registry), ref.registry
+end
+
+-- ---- layers ----
+
+local function source_of(ctx, spec)
+  local src = ctx.source
+  if spec.source == "worktree" or not src then
+    local root = (src and src.root) or ctx.root
+    if not root then fail(ctx, "InvalidImage", "the stack's directory is unknown: no layer can be read") end
+    return root
+  end
+  if src.kind == "commit" then return src end
+  return src.root
+end
+
+-- the layers, in order (an optional one whose directory is missing is none);
+-- keep_blobs: the gzip bytes too (to push), else only what the plan compares
+local function build_layers(ctx, want, keep_blobs)
+  local out = {}
+  for i, spec in ipairs(want.layers or {}) do
+    local ok, l, err = pcall(layer.build, { source = source_of(ctx, spec), from = spec.from, to = spec.to,
+      owner = spec.owner or "0:0", mode_files = spec.mode_files, mode_dirs = spec.mode_dirs, include = spec.include,
+      max_bytes = want.max_layer_bytes })
+    if not ok then fail(ctx, "InvalidLayer", "layers[%d] (%s): %s", i, spec.from, tostring(l)) end
+    if not l then
+      if not (spec.optional and errors.is(err) and err.missing) then
+        fail(ctx, errors.is(err) and err.code or "InvalidLayer", "layers[%d] (%s): %s", i, spec.from,
+          errors.is(err) and err.message or tostring(err))
+      end
+    else
+      if not keep_blobs then l.blob = nil end
+      out[#out + 1] = l
+    end
+  end
+  return out
+end
+
+-- ---- the image ----
+
+local function base_ref(ctx, want)
+  local ref, err = reference.parse(want.base)
+  if not ref then fail(ctx, "InvalidImage", "base: %s", message(err)) end
+  return ref
+end
+
+-- a client for the base's registry: the repository's when they share one
+local function base_connector(ctx, want, bref)
+  local client
+  return function()
+    if client then return client end
+    if ctx.offline then return nil, "offline" end
+    local repo_ref = not value.has_unknown(want.repository) and want.repository
+      and parse_repository(ctx, want.repository)
+    if repo_ref and repo_ref.registry == bref.registry then
+      client = repository_client(ctx, want, repo_ref)
+    elseif bref.ecr then
+      local creds, err = registry.ecr_auth(ctx:aws("ecr", { region = bref.ecr.region }), bref.ecr.account)
+      if not creds then fail(ctx, "RegistryAuth", "ECR GetAuthorizationToken for the base: %s", message(err)) end
+      client = registry.new(bref.registry, { username = creds.username, password = creds.password })
+    else
+      client = registry.new(bref.registry)
+    end
+    return client
+  end
+end
+
+local function read_base(ctx, want, bref, connect)
+  local base, err = build.read_base(caching_client(connect), bref, want.platforms or M.DEFAULT_PLATFORMS)
+  if not base then
+    if err == "offline" then return nil end
+    fail(ctx, "BaseImage", "base %s: %s", want.base, message(err))
   end
   return base
 end
 
-local function check_layer(l, where)
-  assert(type(l) == "table", where .. ": a layer table expected")
-  assert(reference.is_digest(l.digest), where .. ": digest must be sha256:<64 hex>")
-  assert(reference.is_digest(l.diff_id), where .. ": diff_id must be sha256:<64 hex>")
-  assert(math.type(l.size) == "integer" and l.size >= 0, where .. ": size must be an integer")
-  assert(type(l.media_type) == "string", where .. ": media_type expected")
-  if l.blob ~= nil then
-    assert(type(l.blob) == "string" and #l.blob == l.size, where .. ": blob must be size bytes")
-  end
+local function spec_of(want, layers)
+  return { layers = layers, env = want.env, labels = want.labels }
 end
 
-local SPEC = { layers = true, platform_layers = true, env = true, labels = true, created = true, created_by = true }
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
+local function digests(layers)
+  local out = {}
+  for i, l in ipairs(layers) do out[i] = l.digest end
+  return out
 end
 
-local function build_platform(entry, spec)
-  local manifest, merr = decode(entry.manifest, "the base manifest")
-  if not manifest then error(merr, 0) end
-  local config, cerr = decode(entry.config, "the base config")
-  if not config then error(cerr, 0) end
-  local layers = {}
-  for _, l in ipairs(spec.layers or {}) do layers[#layers + 1] = l end
-  for _, l in ipairs((spec.platform_layers or {})[entry.platform] or {}) do layers[#layers + 1] = l end
-  -- config: rootfs, history, Env, Labels; no time from the clock
-  config.rootfs = config.rootfs or { type = "layers" }
-  config.rootfs.diff_ids = json.array(config.rootfs.diff_ids or {})
-  config.history = json.array(config.history or {})
-  for _, l in ipairs(layers) do
-    config.rootfs.diff_ids[#config.rootfs.diff_ids + 1] = l.diff_id
-    config.history[#config.history + 1] = { created = spec.created or M.EPOCH,
-      created_by = (spec.created_by or "wpo") .. " layer " .. l.diff_id:sub(8, 19) }
-  end
-  config.created = spec.created or M.EPOCH
-  if type(config.config) ~= "table" then config.config = {} end
-  local c = config.config
-  if spec.env and next(spec.env) then
-    local env, seen = json.array({}), {}
-    for _, kv in ipairs(type(c.Env) == "table" and c.Env or {}) do
-      local name = kv:match("^([^=]*)")
-      if spec.env[name] ~= nil then
-        env[#env + 1] = name .. "=" .. spec.env[name]
-        seen[name] = true
-      else
-        env[#env + 1] = kv
-      end
-    end
-    for _, name in ipairs(sorted_keys(spec.env)) do
-      if not seen[name] then env[#env + 1] = name .. "=" .. spec.env[name] end
-    end
-    c.Env = env
-  end
-  if spec.labels and next(spec.labels) then
-    c.Labels = type(c.Labels) == "table" and c.Labels or {}
-    for k, v in pairs(spec.labels) do c.Labels[k] = v end
-  end
-  local config_body = json.encode(config)
-  local config_desc = { mediaType = OCI_CONFIG, digest = registry.digest(config_body), size = #config_body }
-  local descs = json.array({})
-  for _, d in ipairs(manifest.layers or {}) do
-    local mt = LAYER_TYPES[d.mediaType]
-    if not mt then error("the base has a layer of media type " .. tostring(d.mediaType) .. ", which wpo cannot carry", 0) end
-    descs[#descs + 1] = { mediaType = mt, digest = d.digest, size = d.size, base = true }
-  end
-  for _, l in ipairs(layers) do
-    descs[#descs + 1] = { mediaType = l.media_type, digest = l.digest, size = l.size, layer = l }
-  end
-  local out = json.array({})
-  for i, d in ipairs(descs) do out[i] = { mediaType = d.mediaType, digest = d.digest, size = d.size } end
-  local body = json.encode({ schemaVersion = 2, mediaType = registry.OCI_MANIFEST, config = config_desc, layers = out })
-  return {
-    platform = entry.platform,
-    os = config.os, architecture = config.architecture, variant = config.variant,
-    manifest = { digest = registry.digest(body), body = body, media_type = registry.OCI_MANIFEST },
-    config = { digest = config_desc.digest, body = config_body },
-    layers = descs,
-  }
+local function tag_of(want, digest)
+  return want.tag or ("wpo-" .. digest:sub(8, 23))
 end
 
-function M.assemble(base, spec)
-  assert(type(base) == "table" and type(base.platforms) == "table", "image.assemble: a base from image.read_base expected")
-  assert(type(spec) == "table", "image.assemble: a spec table expected")
-  for k in pairs(spec) do
-    if not SPEC[k] then
-      error(string.format("image.assemble: unknown key '%s' (valid: %s)", tostring(k),
-        table.concat(sorted_keys(SPEC), ", ")), 2)
+local INPUTS = { "base", "layers", "env", "labels", "platforms", "max_layer_bytes" }
+
+function M.derive(ctx, after)
+  check_auth(ctx, after)
+  for _, name in ipairs(INPUTS) do
+    if value.has_unknown(after[name]) then
+      after.layer_digests, after.digest, after.uri = value.UNKNOWN, value.UNKNOWN, value.UNKNOWN
+      return
     end
   end
-  for i, l in ipairs(spec.layers or {}) do check_layer(l, "image.assemble: layers[" .. i .. "]") end
-  for p, ls in pairs(spec.platform_layers or {}) do
-    for i, l in ipairs(ls) do check_layer(l, "image.assemble: platform_layers[" .. p .. "][" .. i .. "]") end
+  local bref = base_ref(ctx, after)
+  local layers = build_layers(ctx, after)
+  after.layer_digests = digests(layers)
+  local base = read_base(ctx, after, bref, base_connector(ctx, after, bref))
+  if not base then
+    after.digest, after.uri = value.UNKNOWN, value.UNKNOWN
+    return
   end
-  for k, v in pairs(spec.env or {}) do
-    assert(type(k) == "string" and k:match("^[^=]+$") and type(v) == "string",
-      "image.assemble: env holds NAME = \"value\" strings")
-  end
-  for k, v in pairs(spec.labels or {}) do
-    assert(type(k) == "string" and type(v) == "string", "image.assemble: labels hold string = string")
-  end
-  local built = { platforms = {} }
-  for i, entry in ipairs(base.platforms) do
-    local ok, p = pcall(build_platform, entry, spec)
-    if not ok then return fail(base.ref and reference.string(base.ref) or "the base image", tostring(p)) end
-    built.platforms[i] = p
-  end
-  if #built.platforms == 1 and not base.index then
-    local p = built.platforms[1]
-    built.digest, built.body, built.media_type = p.manifest.digest, p.manifest.body, p.manifest.media_type
+  local built, err = build.assemble(base, spec_of(after, layers))
+  if not built then fail(ctx, "InvalidImage", "%s", message(err)) end
+  after.digest = built.digest
+  if value.has_unknown(after.repository) then
+    after.uri = value.UNKNOWN
   else
-    local manifests = json.array({})
-    for i, p in ipairs(built.platforms) do
-      local plat = { os = p.os, architecture = p.architecture, variant = p.variant }
-      manifests[i] = { mediaType = p.manifest.media_type, digest = p.manifest.digest, size = #p.manifest.body,
-        platform = plat }
-    end
-    built.body = json.encode({ schemaVersion = 2, mediaType = registry.OCI_INDEX, manifests = manifests })
-    built.digest, built.media_type = registry.digest(built.body), registry.OCI_INDEX
+    parse_repository(ctx, after.repository)
+    after.uri = after.repository .. "@" .. built.digest
   end
-  built.base = base
-  return built
 end
 
-M.CONFIG_TYPES = { [OCI_CONFIG] = true, [DOCKER_CONFIG] = true }
-
-function M.push(client, repository, built, opts)
-  opts = opts or {}
-  local base = built.base
-  local base_client = opts.base_client or client
-  local same_registry = base_client.host == client.host
-  local counts = { exists = 0, mounted = 0, uploaded = 0 }
-  -- every blob of every platform first, each once, opts.parallel at a time
-  local jobs, seen = {}, {}
-  local function job(digest, source, from)
-    if seen[digest] then return end
-    seen[digest] = true
-    jobs[#jobs + 1] = { digest = digest, source = source, from = from }
-  end
-  for _, p in ipairs(built.platforms) do
-    for _, d in ipairs(p.layers) do
-      local have = (opts.layers_by_digest or {})[d.digest]
-      if d.base and not have then
-        job(d.digest, function()
-          return base_client:get_blob(base.repository, d.digest, d.size)
-        end, same_registry and base.repository or nil)
-      else
-        local bytes = have or d.layer.blob
-        if not bytes then
-          return fail(client.host .. "/" .. repository, "layer " .. d.digest .. " has no bytes to push", "MissingLayer")
-        end
-        job(d.digest, bytes)
-      end
+local function push(ctx, want)
+  local bref = base_ref(ctx, want)
+  local layers = build_layers(ctx, want, true)
+  local rref = parse_repository(ctx, want.repository)
+  local client, host = repository_client(ctx, want, rref)
+  local base_client
+  if bref.registry == rref.registry or bref.registry == host then base_client = client end
+  local connect = base_connector(ctx, want, bref)
+  local base = read_base(ctx, want, bref, function()
+    if base_client then return base_client end
+    return connect()
+  end)
+  local built, err = build.assemble(base, spec_of(want, layers))
+  if not built then fail(ctx, "InvalidImage", "%s", message(err)) end
+  -- what the plan showed (its derive), or nothing
+  if want.digest and want.digest ~= built.digest then
+    local what = "its base"
+    for i, l in ipairs(layers) do
+      if want.layer_digests and want.layer_digests[i] ~= l.digest then what = "layers[" .. i .. "]'s files" break end
     end
-    job(p.config.digest, p.config.body)
+    fail(ctx, "ContentChanged", "the image would be %s, not the %s the plan showed: %s changed since the plan "
+      .. "(plan again)", built.digest, want.digest, what)
   end
-  local sem = task.semaphore(opts.parallel or 3)
-  local running = {}
-  for i, j in ipairs(jobs) do
-    running[i] = task.spawn(function()
-      return sem:with(function()
-        return client:push_blob(repository, j.digest, j.source, { from = j.from, chunked = opts.chunked })
-      end)
-    end)
+  local tag = tag_of(want, built.digest)
+  -- already there under its tag (a create run again, an immutable tag): nothing to send
+  local have = client:get_manifest(rref.repository, tag)
+  if have and have.digest == built.digest then
+    ctx:log("%s is already in %s/%s", built.digest, host, rref.repository)
+  else
+    local out, perr = build.push(client, rref.repository, built, { tag = tag, base_client = base_client or connect() })
+    if not out then fail(ctx, "PushFailed", "pushing to %s/%s: %s", host, rref.repository, message(perr)) end
+    ctx:log("pushed %s (%d blobs uploaded, %d mounted, %d already there)", built.digest, out.blobs.uploaded,
+      out.blobs.mounted, out.blobs.exists)
   end
-  local first_err
-  for _, t in ipairs(running) do
-    local ok, how, err = task.join(t)
-    if not ok then how, err = nil, how end
-    if how then
-      counts[how] = counts[how] + 1
-    elseif not first_err then
-      first_err = err
-    end
-  end
-  if first_err then return nil, first_err end
-  -- then the manifests, then the index (or the one manifest under the tag)
-  local single = built.media_type ~= registry.OCI_INDEX
-  for _, p in ipairs(built.platforms) do
-    local ref = (single and opts.tag) or p.manifest.digest
-    local digest, err = client:put_manifest(repository, ref, p.manifest.media_type, p.manifest.body)
-    if not digest then return nil, err end
-  end
-  if not single then
-    local digest, err = client:put_manifest(repository, opts.tag or built.digest, built.media_type, built.body)
-    if not digest then return nil, err end
-  end
-  return { digest = built.digest, uri = client.host .. "/" .. repository .. "@" .. built.digest, blobs = counts }
+  local uri = want.repository .. "@" .. built.digest
+  return { id = uri, uri = uri, digest = built.digest, layer_digests = digests(layers) }
 end
 
-return M
+M.type = resource.define "oci.image" {
+  description = "a container image: a base image plus layers of the stack repository's files, pushed by digest",
+  attributes = {
+    base = { type = "string", required = true, description = "the base image reference (pin it: name@sha256:...)" },
+    repository = { type = "string", required = true,
+      description = "the registry repository URL (an ECR repository's repository_url), no tag" },
+    layers = { type = "list", description = "layers of the stack repository's files, in order: { from (a directory of the "
+      .. "repository), to (absolute, in the image), owner (\"UID:GID\"), mode_files, mode_dirs, include (a file-name "
+      .. "glob), optional (a missing from is no layer), source (\"worktree\": from disk even with --ref) }", of = {
+      type = "object", fields = {
+        from = { type = "string", required = true }, to = { type = "string", required = true },
+        owner = { type = "string" }, mode_files = { type = "integer" }, mode_dirs = { type = "integer" },
+        source = { type = "string", choices = { "stack", "worktree" } },
+        include = { type = "string" }, optional = { type = "boolean" },
+      } } },
+    env = { type = "map", of = "string", description = "merged into the base's environment" },
+    labels = { type = "map", of = "string", description = "merged into the base's labels" },
+    platforms = { type = "list", of = "string", default = M.DEFAULT_PLATFORMS,
+      description = "the base's platforms to build (several: an index)" },
+    auth = { type = "string", choices = { "ecr", "anonymous", "basic" },
+      description = "ecr (default for an ECR host), anonymous (default otherwise), or basic from "
+        .. M.ENV_USERNAME .. "/" .. M.ENV_PASSWORD },
+    tag = { type = "string", description = "the tag pushed with the image (default wpo-<16 hex of the digest>)" },
+    max_layer_bytes = { type = "integer", description = "any one file and any one layer at most (default 512 MiB)" },
+    layer_digests = { type = "list", of = "string", computed = true, description = "each layer's digest" },
+    digest = { type = "string", computed = true, description = "the image's (or index's) digest" },
+    uri = { type = "string", computed = true, description = "repository@digest, for a task definition" },
+  },
+  outputs = { "id" },
+  iam = {
+    create = { "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+      "ecr:PutImage" },
+    update = { "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+      "ecr:PutImage" },
+    read = { "ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer" },
+  },
+
+  derive = M.derive,
+
+  create = function(ctx, want)
+    return push(ctx, want)
+  end,
+
+  update = function(ctx, _, _, new)
+    return push(ctx, new)
+  end,
+
+  -- images are content: the state's record stands while the registry has
+  -- the digest; gone (a lifecycle rule expired it), it is pushed again
+  read = function(ctx, id, prior)
+    local repo_url, digest = tostring(id):match("^(.-)@(sha256:%x+)$")
+    if not repo_url then return { id = id } end
+    local rref = parse_repository(ctx, repo_url)
+    local client, host = repository_client(ctx, { auth = prior and prior.inputs.auth, repository = repo_url }, rref)
+    local m, err = client:get_manifest(rref.repository, digest)
+    if m then return { id = id } end
+    if errors.is(err) and (err.status == 404 or err.code == "MANIFEST_UNKNOWN") then return nil end
+    fail(ctx, "RegistryError", "reading %s/%s@%s: %s", host, rref.repository, digest, message(err))
+  end,
+
+  -- forgotten, not deleted (see the header)
+  delete = function() end,
+}
+
+return M.type

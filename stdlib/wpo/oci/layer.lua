@@ -14,6 +14,9 @@
 --                                        -- 0640 -> 0750)
 --   mtime      = 0,                      -- every entry's mtime
 --   max_bytes  = 512 MiB,                -- any one file, and the whole tar
+--   include    = "*.ini",                -- only the files and links whose name
+--                                        -- matches this glob (* and ?; directories
+--                                        -- are kept); default every file
 -- } -> layer | nil, err
 -- layer = { media_type = layer.MEDIA_TYPE, digest = "sha256:<hex of blob>",
 --           diff_id = "sha256:<hex of the tar>", size = #blob, blob = gzip bytes,
@@ -62,8 +65,8 @@ M.LEVEL = 6
 M.YIELD_BYTES = 4 * 1024 * 1024   -- inside a task, other tasks run after each this many tar bytes
 
 local OPTIONS = { source = true, from = true, to = true, owner = true, mode_dirs = true,
-                  mode_files = true, mtime = true, max_bytes = true }
-local OPTION_LIST = "from, max_bytes, mode_dirs, mode_files, mtime, owner, source, to"
+                  mode_files = true, mtime = true, max_bytes = true, include = true }
+local OPTION_LIST = "from, include, max_bytes, mode_dirs, mode_files, mtime, owner, source, to"
 
 local GIT_EXECUTABLE = tonumber("100755", 8)
 local FLUSH_AT = 256 * 1024
@@ -380,8 +383,15 @@ local function check_options(opts)
   if math.type(max) ~= "integer" or max <= 0 or max > 8589934591 then
     error("layer.build: max_bytes must be a positive integer below 8 GiB (ustar's size field)", 3)
   end
+  local include
+  if opts.include ~= nil then
+    if type(opts.include) ~= "string" or opts.include == "" or opts.include:find("/", 1, true) then
+      error("layer.build: include must be a glob of file names such as '*.ini' (no '/')", 3)
+    end
+    include = "^" .. opts.include:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
+  end
   return { uid = uid, gid = gid, mode_dirs = mode(opts.mode_dirs, 493, "mode_dirs"),
-           mode_files = mode(opts.mode_files, 420, "mode_files"), mtime = mtime, max = max }
+           mode_files = mode(opts.mode_files, 420, "mode_files"), mtime = mtime, max = max, include = include }
 end
 
 -- ---------------------------------------------------------------- build
@@ -448,7 +458,11 @@ function M.build(opts)
   end
   local kind, kerr = reader.dir_kind(from)
   if not kind then
-    if kerr == "missing" then return fail("LayerSource", "from %s: no such directory in %s", opts.from, reader.where) end
+    if kerr == "missing" then
+      local _, err = fail("LayerSource", "from %s: no such directory in %s", opts.from, reader.where)
+      err.missing = true    -- for a caller whose layer is optional
+      return nil, err
+    end
     return fail("LayerSource", "from %s: %s", opts.from, tostring(kerr))
   end
   if kind ~= "dir" then
@@ -470,6 +484,14 @@ function M.build(opts)
     elseif e.type == "file" and e.size and e.size > o.max then
       return fail("LayerTooLarge", "%s: %d bytes, over max_bytes (%d)", shown(e.rel), e.size, o.max)
     end
+  end
+
+  if o.include then
+    local kept = {}
+    for _, e in ipairs(found) do
+      if e.type == "dir" or (e.rel:match("([^/]*)$")):match(o.include) then kept[#kept + 1] = e end
+    end
+    found = kept
   end
 
   -- the tar entries, sorted by path

@@ -59,8 +59,9 @@ local function fail(path, fmt, ...)
 end
 
 -- ---- the parameter schema ----
--- Each field: type ("string" | "integer" | "boolean" | "table" | "list"),
--- default (a value or function(p) -> value), check(value, path, p), fields
+-- Each field: type ("string" | "integer" | "boolean" | "table" | "list" |
+-- "any": its check tells), default (a value or function(p) -> value),
+-- check(value, path) (may return the value normalised), fields
 -- (for tables: a nested schema), required.
 
 local function one_of(choices)
@@ -80,6 +81,43 @@ local function range(lo, hi)
   return function(v, path)
     if v < lo or v > hi then fail(path, "%d is out of range (%d to %d)", v, lo, hi) end
   end
+end
+
+-- service.image: a reference (the image as it is), or { base, content }:
+-- the image wpo builds from `content`, a directory of the stack repository
+-- (wpo.wordpress.service). -> the value, its table with base filled in
+local IMAGE_REF = pattern("^[%w][%w%.%-_/:@]*$", "a container image reference")
+local IMAGE_KEYS = { "base", "content" }
+
+local function check_image(v, path)
+  if type(v) == "string" then
+    IMAGE_REF(v, path)
+    return v
+  end
+  if type(v) ~= "table" or #v > 0 then
+    fail(path, "expected an image reference or { base = \"wordpress:6-apache\", content = \"site/\" }, got %s", type(v))
+  end
+  for k in pairs(v) do
+    if k ~= "base" and k ~= "content" then
+      local near = text.closest(tostring(k), IMAGE_KEYS)
+      fail(path .. "." .. tostring(k), "unknown parameter%s (valid: base, content)",
+        near and (" (did you mean '" .. near .. "'?)") or "")
+    end
+  end
+  local base = v.base == nil and M.DEFAULT_IMAGE or v.base
+  if type(base) ~= "string" then fail(path .. ".base", "expected string, got %s", type(base)) end
+  IMAGE_REF(base, path .. ".base")
+  local content = v.content
+  if content == nil then fail(path .. ".content", "is required (a directory of the stack repository, e.g. \"site/\")") end
+  if type(content) ~= "string" then fail(path .. ".content", "expected string, got %s", type(content)) end
+  local dir = content:gsub("/+$", ""):gsub("^%./", "")
+  if dir == "" or dir:sub(1, 1) == "/" or not dir:match("^[%w%._%-/]+$") then
+    fail(path .. ".content", "'%s' is not a directory relative to the stack repository (e.g. \"site/\")", content)
+  end
+  for part in dir:gmatch("[^/]+") do
+    if part == ".." then fail(path .. ".content", "'%s' goes outside the stack repository ('..')", content) end
+  end
+  return { base = base, content = dir }
 end
 
 local function min_max(path, t)
@@ -164,12 +202,15 @@ local SCHEMA = {
     desired = { type = "integer", default = 2, check = range(1, 1000) },
     min = { type = "integer", default = function(t) return math.min(2, t.desired) end, check = range(1, 1000) },
     max = { type = "integer", default = 20, check = range(1, 1000) },
-    image = { type = "string", default = M.DEFAULT_IMAGE,
-      check = pattern("^[%w][%w%.%-_/:@]*$", "a container image reference") },
+    image = { type = "any", default = M.DEFAULT_IMAGE, check = check_image },
     ecr_tag = { type = "string", check = pattern("^[%w_][%w%.%-_]*$", "an image tag") },
     port = { type = "integer", default = 80, check = range(1, 65535) },
   }, check = function(path, t)
     min_max(path, t)
+    if type(t.image) == "table" and t.ecr_tag then
+      fail(path .. ".ecr_tag", "'%s' cannot go with image.content: the image is built from the stack's files",
+        t.ecr_tag)
+    end
     if t.desired < t.min or t.desired > t.max then
       fail(path .. ".desired", "%d is outside min..max (%d..%d)", t.desired, t.min, t.max)
     end
@@ -240,12 +281,13 @@ local function validate(schema, given, path)
       if f.required then fail(at, "is required") end
     else
       local want, got = f.type, type_of(v)
-      local ok = got == want or (want == "table" and got == "list" and next(v) == nil)
+      local ok = want == "any" or got == want or (want == "table" and got == "list" and next(v) == nil)
         or (want == "list" and got == "table" and next(v) == nil)
       if not ok then fail(at, "expected %s, got %s", want == "table" and "a table" or want, got) end
       if f.fields then v = validate(f.fields, v, at) end
       if f.check then
-        if f.fields then f.check(at, v) else f.check(v, at) end
+        -- a check may give the value back normalised (service.image)
+        if f.fields then f.check(at, v) else v = f.check(v, at) or v end
       end
       out[k] = v
     end

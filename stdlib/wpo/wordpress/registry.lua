@@ -1,6 +1,8 @@
 -- wpo.wordpress.registry: the stack's ECR repository, for custom WordPress
 -- images (the service runs the public image until p.service.ecr_tag names one
--- of these), with its lifecycle policy.
+-- of these, or service.image = { base, content } has wpo build one and push
+-- it here, tagged wpo-<digest>), with its lifecycle policy (which expires the
+-- old digests wpo's builds leave: a destroyed oci.image is only forgotten).
 --
 --   registry.build(stack, p, deps) -> registry
 --

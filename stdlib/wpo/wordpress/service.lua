@@ -5,8 +5,9 @@
 --
 -- Reads from p (validated by wpo.wordpress): name, region, service = { cpu,
 -- memory, desired, min, max, image (default the public official WordPress
--- image), ecr_tag (optional), port }, database = { name, user } (defaults when
--- deps.db has none), logs.
+-- image; or { base, content }: the image built from `content`, a directory
+-- of the stack repository), ecr_tag (optional), port }, database = { name,
+-- user } (defaults when deps.db has none), logs.
 -- Reads from deps (the parts wpo.wordpress builds before this tier):
 --   compute.cluster_name, compute.capacity_provider_name,
 --   compute.cluster_capacity_providers (a resource: the service waits for the
@@ -29,9 +30,18 @@
 --     WP_MEDIA_BUCKET and WP_MEDIA_REGION for an S3 uploads plugin)
 --
 -- Declares:
+--   oci.image.wordpress                 (service.image = { base, content } only) the
+--       customer's image: `base` plus a layer for each of <content>/themes,
+--       <content>/plugins and <content>/mu-plugins that exists, to
+--       /usr/src/wordpress/wp-content/<x> owned 33:33 (www-data; the image's
+--       entrypoint copies /usr/src/wordpress into the document root at each
+--       start), and <content>/conf.d/*.ini to /usr/local/etc/php/conf.d/;
+--       pushed to registry.repository_url by digest (ECR auth); from the
+--       working tree, or the commit with --ref
 --   aws.ecs.task_definition.wordpress   family <name>-wordpress, bridge network mode
 --       (dynamic host port behind the target group), task cpu/memory from p.service,
---       the container "wordpress": image p.service.image, or
+--       the container "wordpress": image p.service.image, the built image's uri
+--       (<repository_url>@sha256:..., pinned), or
 --       <repository_url>:<ecr_tag> with service.ecr_tag — checked at plan time
 --       (DescribeImages: a tag that does not exist refuses the plan); environment
 --       WORDPRESS_DB_HOST/NAME/USER, WP_REDIS_HOST/PORT and WORDPRESS_CONFIG_EXTRA
@@ -51,7 +61,8 @@
 --
 -- Returns service = { task_definition, service, scaling_target, scaling_policies =
 --   { cpu, requests } (resources), service_name, service_arn, task_definition_arn,
---   container_name, image, log_group_name }.
+--   container_name, image, log_group_name, built_image (the oci.image resource,
+--   or nil) }.
 local value = require "wpo.value"
 
 local M = {}
@@ -60,6 +71,11 @@ M.CONTAINER = "wordpress"
 M.CPU_TARGET = 60
 M.REQUESTS_PER_TARGET = 1000
 M.CONTENT = "/var/www/html/wp-content"
+-- what service.image.content holds, and where each goes in the image
+M.SOURCE_CONTENT = "/usr/src/wordpress/wp-content"
+M.CONTENT_DIRS = { "themes", "plugins", "mu-plugins" }
+M.PHP_CONF = "/usr/local/etc/php/conf.d"
+M.WWW_DATA = "33:33"
 M.HEALTH_CHECK = { "CMD-SHELL", "curl -fsS -o /dev/null http://localhost/wp-includes/images/blank.gif || exit 1" }
 -- The Redis Object Cache plugin's settings, read from the container's
 -- environment (the password from its secret): nothing secret in the text.
@@ -104,8 +120,11 @@ function M.build(stack, p, deps)
   local family = p.name .. "-wordpress"
   local log_group = ops.log_group_name or ("/wpo/" .. p.name .. "/wordpress")
 
-  local image, ecr_images = svc.image, nil
-  if svc.ecr_tag then
+  local image, ecr_images, built_image, built_images = svc.image, nil, nil, nil
+  if type(svc.image) == "table" then
+    built_image = M.image(stack, svc.image, need(registry.repository_url, "registry.repository_url"))
+    image, built_images = built_image.uri, { built_image.uri }
+  elseif svc.ecr_tag then
     image = need(registry.repository_url, "registry.repository_url") .. ":" .. svc.ecr_tag
     ecr_images = { { container = M.CONTAINER, repository = need(registry.repository_name, "registry.repository_name"),
       tag = svc.ecr_tag } }
@@ -146,7 +165,7 @@ function M.build(stack, p, deps)
     cpu = svc.cpu, memory = svc.memory,
     execution_role_arn = need(identity.execution_role_arn, "identity.execution_role_arn"),
     task_role_arn = need(identity.task_role_arn, "identity.task_role_arn"),
-    ecr_images = ecr_images,
+    ecr_images = ecr_images, built_images = built_images,
     container_definitions = { {
       name = M.CONTAINER, image = image, essential = true,
       portMappings = { { containerPort = svc.port or 80, hostPort = 0, protocol = "tcp" } },
@@ -204,8 +223,21 @@ function M.build(stack, p, deps)
     task_definition = td, service = service, scaling_target = target,
     scaling_policies = { cpu = cpu, requests = requests },
     service_name = service.name, service_arn = service.arn, task_definition_arn = td.arn,
-    container_name = M.CONTAINER, image = image, log_group_name = log_group,
+    container_name = M.CONTAINER, image = image, log_group_name = log_group, built_image = built_image,
   }
+end
+
+-- service.image = { base, content } -> the oci.image resource that builds it
+function M.image(stack, spec, repository_url)
+  local layers = {}
+  for _, dir in ipairs(M.CONTENT_DIRS) do
+    layers[#layers + 1] = { from = spec.content .. "/" .. dir, to = M.SOURCE_CONTENT .. "/" .. dir,
+      owner = M.WWW_DATA, optional = true }
+  end
+  layers[#layers + 1] = { from = spec.content .. "/conf.d", to = M.PHP_CONF, include = "*.ini", optional = true }
+  return stack:add("oci.image", "wordpress", {
+    base = spec.base, layers = layers, repository = repository_url, auth = "ecr",
+  })
 end
 
 return M

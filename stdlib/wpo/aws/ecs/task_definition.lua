@@ -23,7 +23,10 @@
 -- "<name>", tag = "v1" | digest = "sha256:...", registry_id?, container? } } —
 -- for an image whose URL is not known while planning (the repository's URL
 -- comes from another resource), the repository's name and the tag are. Both
--- are checked again at apply, before the revision is registered. id = the
+-- are checked again at apply, before the revision is registered. Not
+-- checked: the images listed in built_images — what a resource of the stack
+-- builds and pushes during the apply (an oci.image's uri), which the plan
+-- cannot find yet and the apply has pushed before this. id = the
 -- revision's ARN; outputs arn, revision.
 local aws = require "wpo.aws"
 local resource = require "wpo.resource"
@@ -56,8 +59,15 @@ end
 
 -- The ECR images to check: those found in the containers (when known) and
 -- the declared ecr_images (when known), once each.
-local function image_refs(ctx, defs, declared)
-  local out, seen = ecr_images(defs), {}
+local function image_refs(ctx, defs, declared, built)
+  local out, seen = {}, {}
+  local skip = {}
+  for _, b in ipairs(type(built) == "table" and built or {}) do
+    if type(b) == "string" then skip[b] = true end
+  end
+  for _, r in ipairs(ecr_images(defs)) do
+    if not skip[r.image] then out[#out + 1] = r end
+  end
   for _, r in ipairs(out) do seen[r.repository .. "|" .. (r.tag or r.digest)] = true end
   for _, e in ipairs(type(declared) == "table" and declared or {}) do
     local named = type(e) == "table" and type(e.repository) == "string"
@@ -75,8 +85,8 @@ local function image_refs(ctx, defs, declared)
 end
 
 -- Every ECR image must exist; raises ImageNotFound naming the container.
-local function check_images(ctx, defs, declared)
-  for _, ref in ipairs(image_refs(ctx, defs, declared)) do
+local function check_images(ctx, defs, declared, built)
+  for _, ref in ipairs(image_refs(ctx, defs, declared, built)) do
     local ecr = ctx:aws("ecr", ref.region and ref.region ~= ctx.region and { region = ref.region } or nil)
     local id = ref.digest and { imageDigest = ref.digest } or { imageTag = ref.tag }
     local out, err = kit.try(ecr, "DescribeImages", { registryId = ref.registry, repositoryName = ref.repository,
@@ -209,12 +219,14 @@ return resource.define "aws.ecs.task_definition" {
     ecr_images = { type = "list", description = "ECR images to check at plan time", of = { type = "object", fields = {
       repository = { type = "string", required = true }, tag = { type = "string" }, digest = { type = "string" },
       registry_id = { type = "string" }, container = { type = "string" } } } },
+    built_images = { type = "list", of = "string",
+      description = "images the stack builds and pushes itself (an oci.image's uri): not checked in ECR" },
     tags = { type = "tags" },
   },
   outputs = { "id", "arn", "revision" },
 
   check = function(ctx, after)
-    check_images(ctx, after.container_definitions, after.ecr_images)
+    check_images(ctx, after.container_definitions, after.ecr_images, after.built_images)
   end,
 
   -- a revision has no name of its own: the family's latest, registered for
@@ -234,7 +246,7 @@ return resource.define "aws.ecs.task_definition" {
 
   create = function(ctx, want, found)
     check(ctx, want)
-    check_images(ctx, want.container_definitions, want.ecr_images)
+    check_images(ctx, want.container_definitions, want.ecr_images, want.built_images)
     if found then return found end
     local out = register(ctx, want)
     return observed(aws.required(out, "taskDefinition"), out.tags or kit.tag_list(want.tags, "key", "value"), want)
