@@ -208,7 +208,20 @@ return resource.define "aws.acm.certificate_validation" {
   },
   outputs = { "certificate_arn", "status", "records" },
 
-  create = function(ctx, want) return validate(ctx, want) end,
+  -- Its create only UPSERTs records and waits, so running it again makes
+  -- nothing twice; a validation already done (ISSUED, its records in the
+  -- zone) is taken as it is, without writing or waiting again.
+  found_by = "its certificate being ISSUED with its records in the zone",
+  find = function(ctx, want)
+    local done = read(ctx, bare(want.zone_id) .. "_" .. tostring(want.certificate_arn))
+    if done and done.status == "ISSUED" and done.records_in_zone then return { done } end
+    return {}
+  end,
+  create = function(ctx, want, found)
+    if not found then return validate(ctx, want) end
+    common.released[want.certificate_arn] = nil   -- its records are needed again
+    return found
+  end,
 
   read = read,
   import = function(ctx, id) return read(ctx, id) end,
