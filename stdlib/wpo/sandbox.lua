@@ -39,8 +39,8 @@ local M = {}
 
 M.API = { "wpo", "wpo.cidr", "wpo.wordpress" }
 -- and the WordPress tiers, for layouts of one's own
-M.TIERS = { "cache", "compute", "database", "dns", "files", "identity", "loadbalancer", "network",
-            "observability", "registry", "secrets", "security", "service" }
+M.TIERS = { "backup", "cache", "compute", "database", "dns", "edge", "files", "identity", "loadbalancer", "media",
+            "network", "observability", "registry", "secrets", "security", "service" }
 for _, tier in ipairs(M.TIERS) do M.API[#M.API + 1] = "wpo.wordpress." .. tier end
 M.API_TEXT = "wpo, wpo.cidr, wpo.wordpress and its tiers (wpo.wordpress." .. table.concat(M.TIERS, ", .") .. ")"
 M.DEFAULTS = {

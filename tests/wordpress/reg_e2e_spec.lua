@@ -51,8 +51,10 @@ local ops = require("wpo.wordpress.observability").build(s, p, {
   db = { cluster_id = "acme" }, compute = { cluster_name = "acme" } })
 local dns = require("wpo.wordpress.dns").build(s, p, { net = { vpc_id = %q },
   db = { endpoint = "acme.cluster-x.us-east-1.rds.amazonaws.com" },
-  cache = { primary_endpoint = "master.acme.x.use1.cache.amazonaws.com" }, files = { file_system_id = "fs-0123abcd" },
-  lb = { dns_name = "acme-1.us-east-1.elb.amazonaws.com", zone_id = "Z35SXDOTRQ7X7K" } })
+  cache = { primary_endpoint = "master.acme.x.use1.cache.amazonaws.com" }, files = { file_system_id = "fs-0123abcd" } })
+local edge = require "wpo.wordpress.edge"
+local e = edge.prepare(s, p)
+edge.front(s, p, e, { lb = { dns_name = "acme-1.us-east-1.elb.amazonaws.com", zone_id = "Z35SXDOTRQ7X7K" } })
 s:output("ecr_repository_url", registry.repository_url)
 s:output("db_secret_arn", secrets.db_password_arn)
 s:output("execution_role_arn", identity.execution_role_arn)
@@ -73,7 +75,7 @@ return s
 
   it("runs: every object exists, tagged with the stack and its address", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("Plan: 26 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
+    assert.matches("Plan: 28 to add, 0 to change, 0 to destroy.", plan.stdout, 1, true)
     record("first plan", plan)
     record("run (debug log)", ok(wpo({ "run", "stack.lua", "--yes" }, { WPO_LOG = "debug" })))
     assert.matches("wpo[debug] aws secretsmanager CreateSecret", outputs["run (debug log)"], 1, true)
@@ -106,12 +108,18 @@ return s
       for _, t in ipairs(kind[1].Tags) do tags[t.Key] = t.Value end
       assert.are.same({ ["wpo:stack"] = "acme", ["wpo:address"] = kind[2] }, tags)
     end
-    local names = {}
-    for key in pairs(st.route53["record-set"]) do names[#names + 1] = key:match("^%S+ (%S+ %S+)") end
+    local names, validations = {}, 0
+    for key in pairs(st.route53["record-set"]) do
+      local name = key:match("^%S+ (%S+ %S+)")
+      -- the certificate's validation record: _<hash>.www.acme.test.
+      if name:match("^_%x+%.www%.acme%.test%. CNAME$") then validations = validations + 1
+      else names[#names + 1] = name end
+    end
     table.sort(names)
     assert.are.same({ "acme.internal. NS", "acme.internal. SOA", "acme.test. NS", "acme.test. SOA",
       "cache.acme.internal. CNAME", "db.acme.internal. CNAME", "nfs.acme.internal. CNAME", "www.acme.test. A" },
       names)
+    assert.are.equal(1, validations)
     secret_values = {}
     for _, sec in ipairs(secrets) do
       secret_values[sec.Name] = client("secretsmanager"):call("GetSecretValue", { SecretId = sec.ARN }).SecretString
@@ -127,7 +135,7 @@ return s
 
   it("plans no changes on a second run", function()
     local plan = ok(wpo { "plan", "stack.lua" })
-    assert.matches("No changes: stack acme matches its script (26 resources).", plan.stdout, 1, true)
+    assert.matches("No changes: stack acme matches its script (28 resources).", plan.stdout, 1, true)
     record("plan", plan)
     record("plan --json", ok(wpo { "plan", "stack.lua", "--json" }))
     record("plan (debug log)", ok(wpo({ "plan", "stack.lua" }, { WPO_LOG = "debug" })))
