@@ -2,8 +2,8 @@
 # tools/runner-root.sh WPO DIR — the fleet runner's root (`make runner-root`;
 # stacks/fleet.lua makes it one layer over debian:12-slim): WPO at
 # DIR/usr/local/bin/wpo (the standard library is built into it) and the
-# Debian packages of every library it loads, unpacked with dpkg-deb -x from
-# `apt-get download` (libc6 is the base image's), plus ca-certificates with
+# Debian packages of every library it loads, as this host installed them
+# (libc6 is the base image's), plus ca-certificates with
 # the bundle update-ca-certificates would have made. Laid out as the base
 # is, /usr merged (a /lib directory in a layer would replace the base's
 # /lib -> usr/lib link); documentation left out. Needs a Debian host of the
@@ -12,14 +12,16 @@ set -eu
 wpo=$1
 mkdir -p "$(dirname "$2")"
 root=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-debs=$root.debs
 [ -x "$wpo" ] || { echo "runner-root: $wpo: no such executable (make first)" >&2; exit 1; }
-rm -rf "$root" "$debs"
-mkdir -p "$root" "$debs"
+rm -rf "$root"
+mkdir -p "$root"
 
-# the package of each library wpo loads
+# the package of each library wpo loads, and of libcurl and what it loads
+# (wpo opens libcurl with dlopen at its first request: ldd does not list it)
+curl=$(/sbin/ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ {print $NF; exit}')
+[ -n "$curl" ] || { echo "runner-root: libcurl.so.4 is not installed (libcurl4)" >&2; exit 1; }
 pkgs=ca-certificates
-for lib in $(ldd "$wpo" | awk '/=> \//{print $3}'); do
+for lib in $curl $(ldd "$wpo" "$curl" | awk '/=> \//{print $3}'); do
   real=$(readlink -f "$lib")
   owner=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null) || {
     echo "runner-root: no Debian package holds $lib ($real)" >&2; exit 1; }
@@ -28,9 +30,17 @@ for lib in $(ldd "$wpo" | awk '/=> \//{print $3}'); do
 done
 pkgs=$(echo "$pkgs" | tr ' ' '\n' | LC_ALL=C sort -u | tr '\n' ' ')
 echo "runner-root: $pkgs"
-(cd "$debs" && apt-get download -q $pkgs >/dev/null 2>"$root.apt.log") || {
-  echo "runner-root: apt-get download failed:" >&2; cat "$root.apt.log" >&2; exit 1; }
-for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$root"; done
+# The packages' files as this host installed them (the same release as the
+# base, so the same files apt-get download and dpkg-deb -x would give),
+# without the network.
+for pkg in $pkgs; do
+  dpkg -L "$pkg" | while read -r path; do
+    # files and links to files (a directory, or a link to one such as the
+    # host's /lib, is made by what it holds)
+    if [ ! -d "$path" ] && { [ -f "$path" ] || [ -L "$path" ]; }; then echo "$path"; fi
+  done
+done | LC_ALL=C sort -u | sed 's|^/||' | tar -C / -cf - -T - 2>"$root.tar.log" | tar -xf - -C "$root" || {
+  echo "runner-root: copying the packages' files failed:" >&2; cat "$root.tar.log" >&2; exit 1; }
 
 # /usr merged, as in debian:12-slim
 for d in bin sbin lib lib32 lib64 libx32; do
@@ -47,5 +57,5 @@ mkdir -p "$root/etc/ssl/certs"
 find "$root/usr/share/ca-certificates" -name '*.crt' | LC_ALL=C sort | xargs cat >"$root/etc/ssl/certs/ca-certificates.crt"
 
 install -D -m 0755 "$wpo" "$root/usr/local/bin/wpo"
-rm -rf "$debs" "$root.apt.log"
+rm -f "$root.tar.log"
 echo "runner-root: $root ($(du -sh "$root" | cut -f1))"
