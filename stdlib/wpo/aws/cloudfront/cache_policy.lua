@@ -189,19 +189,8 @@ return resource.define "aws.cloudfront.cache_policy" {
   update = update,
 
   delete = function(ctx, id)
-    local cf = common.client(ctx)
-    local ok, err = pcall(common.with_etag, ctx, function()
-      local got = get(ctx, id)
-      return got and got.ETag
-    end, function(etag)
-      return cf:call("DeleteCachePolicy", { Id = id, IfMatch = etag })
-    end)
-    if ok or kit.is_code(err, "NoSuchCachePolicy") then return end
-    if kit.is_code(err, "CachePolicyInUse") then
-      ctx:fail("CachePolicyInUse", "the cache policy %s is still used by a distribution's cache behavior: "
-        .. "change or delete that distribution first", id)
-    end
-    error(err, 0)
+    common.delete(ctx, id, get, "DeleteCachePolicy", "NoSuchCachePolicy", "CachePolicyInUse",
+      "the cache policy %s is still used by a distribution's cache behavior: change or delete that distribution first")
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {

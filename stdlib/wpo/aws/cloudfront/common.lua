@@ -44,6 +44,24 @@ function M.with_etag(ctx, get, change)
   end
 end
 
+-- common.delete(ctx, id, get, op, gone, in_use, message): the delete of an
+-- object CloudFront guards with an ETag — `op` with its current ETag (read
+-- again once when it changed meanwhile); gone (the code of an object that
+-- is not there) is done; in_use (the code of one still used) is an error
+-- saying so with `message` (a format taking the id).
+function M.delete(ctx, id, get, op, gone, in_use, message)
+  local cf = M.client(ctx)
+  local ok, err = pcall(M.with_etag, ctx, function()
+    local got = get(ctx, id)
+    return got and got.ETag
+  end, function(etag)
+    return cf:call(op, { Id = id, IfMatch = etag })
+  end)
+  if ok or kit.is_code(err, gone) then return end
+  if kit.is_code(err, in_use) then ctx:fail(in_use, message, id) end
+  error(err, 0)
+end
+
 function M.each(ctx, op, list_key, params)
   local cf = M.client(ctx)
   local items, i, marker, done = {}, 0, nil, false

@@ -473,7 +473,6 @@ return resource.define "aws.cloudfront.distribution" {
   update = update,
 
   delete = function(ctx, id)
-    local cf = common.client(ctx)
     local got = get(ctx, id)
     if not got then return end
     if got.Distribution.DistributionConfig.Enabled then
@@ -491,18 +490,8 @@ return resource.define "aws.cloudfront.distribution" {
         error(err, 0)
       end
     end
-    local ok, err = pcall(common.with_etag, ctx, function()
-      local now = get(ctx, id)
-      return now and now.ETag
-    end, function(etag)
-      return cf:call("DeleteDistribution", { Id = id, IfMatch = etag })
-    end)
-    if ok or kit.is_code(err, "NoSuchDistribution") then return end
-    if kit.is_code(err, "DistributionNotDisabled") then
-      ctx:fail("DistributionNotDisabled", "the distribution %s was enabled again while wpo deleted it: "
-        .. "run the destroy again", id)
-    end
-    error(err, 0)
+    common.delete(ctx, id, get, "DeleteDistribution", "NoSuchDistribution", "DistributionNotDisabled",
+      "the distribution %s was enabled again while wpo deleted it: run the destroy again")
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {

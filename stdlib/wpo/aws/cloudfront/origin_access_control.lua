@@ -16,7 +16,6 @@
 -- they read (If-Match); one changed meanwhile is read again once. Delete: one
 -- already gone is fine; one a distribution still uses is an error saying so.
 local resource = require "wpo.resource"
-local kit = require "wpo.aws.typekit"
 local common = require "wpo.aws.cloudfront.common"
 
 local GONE = { NoSuchOriginAccessControl = true }
@@ -100,19 +99,8 @@ return resource.define "aws.cloudfront.origin_access_control" {
   end,
 
   delete = function(ctx, id)
-    local cf = common.client(ctx)
-    local ok, err = pcall(common.with_etag, ctx, function()
-      local got = get(ctx, id)
-      return got and got.ETag
-    end, function(etag)
-      return cf:call("DeleteOriginAccessControl", { Id = id, IfMatch = etag })
-    end)
-    if ok or kit.is_code(err, "NoSuchOriginAccessControl") then return end
-    if kit.is_code(err, "OriginAccessControlInUse") then
-      ctx:fail("OriginAccessControlInUse", "the origin access control %s is still used by a distribution's "
-        .. "origin: change or delete that distribution first", id)
-    end
-    error(err, 0)
+    common.delete(ctx, id, get, "DeleteOriginAccessControl", "NoSuchOriginAccessControl", "OriginAccessControlInUse",
+      "the origin access control %s is still used by a distribution's origin: change or delete that distribution first")
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {
