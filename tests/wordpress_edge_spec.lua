@@ -44,8 +44,6 @@ local EDGE = {
   "aws.backup.plan.main", "aws.backup.selection.main",
 }
 
-local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
-
 local function new_root()
   local root = h.tmpdir()
   assert(require("wpo.core.fs").mkdir_p(root .. "/.git"))
@@ -61,7 +59,7 @@ describe("a WordPress stack at its own name (zone, certificates, CDN, WAF, media
     for _, k in ipairs({ "PATH", "WPO_STDLIB", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
       if os.getenv(k) then parts[#parts + 1] = h.quote(k .. "=" .. os.getenv(k)) end
     end
-    parts[#parts + 1] = h.quote(WPO) .. " plan shop.lua --json"
+    parts[#parts + 1] = h.quote(h.wpo_abs()) .. " plan shop.lua --json"
     local r = h.sh(table.concat(parts, " "))
     h.rmrf(root)
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
@@ -87,13 +85,7 @@ describe("a WordPress stack at its own name (zone, certificates, CDN, WAF, media
     end)
 
     local function wpo(args)
-      local e = { WPO_WAIT_SCALE = "0.01", NO_COLOR = "1" }
-      for k, v in pairs(f.env) do e[k] = v end
-      local parts = { "cd " .. h.quote(root) .. " && env" }
-      for k, v in pairs(e) do parts[#parts + 1] = h.quote(k .. "=" .. v) end
-      parts[#parts + 1] = h.quote(WPO)
-      for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-      return h.sh(table.concat(parts, " "))
+      return h.sh(h.command_in(root, args, { WPO_WAIT_SCALE = "0.01", NO_COLOR = "1" }, f.env))
     end
 
     local function ok(r)
