@@ -13,6 +13,7 @@
 --   f:faults { throttle_rate = 1, operations = { "ec2.CreateVpc" } }  -> the settings now in force
 --   f:eventual { seconds = 3, seed = 1 }  -> eventual consistency now in force (forgets the delays drawn);
 --   f:eventual() -> the settings, every delay drawn and every answer a delay shaped
+--   f:hosted_zone(name) -> id: a public zone made before wpo (as its owner would have)
 --   f:reset()    -- forget objects, calls, faults and temporary credentials
 --   f:stop()     -- kill the server (by its pid) and wait for it; idempotent, also run by __gc/__close
 --
@@ -191,6 +192,15 @@ end
 -- f:post(path, tbl) -> the decoded answer of POST path with tbl as JSON
 function Fake:post(path, tbl)
   return self:_control("POST", path, (tbl == nil or next(tbl) == nil) and "{}" or cjson.encode(tbl))
+end
+
+-- f:hosted_zone(name) -> id: a public hosted zone made before wpo runs, as
+-- its owner would have (stacks/prod.lua looks example.com up)
+function Fake:hosted_zone(name)
+  local r53 = require("wpo.aws").client("route53", { region = self.region, endpoint = self.url, rate_limit = false,
+    credentials = { access_key = self.env.AWS_ACCESS_KEY_ID, secret_key = self.env.AWS_SECRET_ACCESS_KEY } })
+  local out = r53:call("CreateHostedZone", { Name = name, CallerReference = "before-wpo-" .. name })
+  return (out.HostedZone.Id:gsub("^/hostedzone/", ""))
 end
 
 -- f:reset()
