@@ -249,7 +249,7 @@ describe("wpo.plan", function()
     }
     local src = { HEAD }
     local resources = {}
-    for i = 1, 20 do
+    for i = 1, 80 do
       src[#src + 1] = string.format('s:add("test.slowread", "r%d", { size = 1 })\n', i)
       local id = (i == 1 and "gone") or (i == 2 and "drifted") or ("id" .. i)
       resources["test.slowread.r" .. i] = record("test.slowread", id, { size = 1 })
@@ -260,8 +260,10 @@ describe("wpo.plan", function()
     local loop = require "wpo.core.loop"
     local t0 = loop.now()
     local drift = plan.refresh(s, st, { parallelism = 10 })
-    assert.are.equal(20, #reads)
-    assert.are.equal(2000, loop.now() - t0)          -- 20 reads of 1 s, 10 at a time
+    assert.are.equal(80, #reads)
+    -- 80 reads of 1 s, 40 at a time: a refresh reads 4 objects per operation --parallelism allows
+    assert.are.equal(4, plan.REFRESH_READS_PER_OPERATION)
+    assert.are.equal(2000, loop.now() - t0)
     assert.are.same({ { address = "test.slowread.r1", gone = true },
                       { address = "test.slowread.r2", changed = { "size" } } }, drift)
     local p = plan.make(s, st, { drift = drift })

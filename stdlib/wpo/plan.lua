@@ -5,7 +5,8 @@
 --
 --   plan.refresh(stack, st, { addresses?, parallelism, log,
 --                             progress = fn(address, id, done, total) after each read }) -> drift
---        reads every resource in state in parallel (tasks); updates st's
+--        reads every resource in state in parallel (tasks: REFRESH_READS_PER_OPERATION
+--        x parallelism at once); updates st's
 --        records in memory; drift = { { address, gone = bool, deleting = bool,
 --        changed = {names} } }; an object a type reads as deleting (a delete
 --        in flight when a run was killed) stays, tainted, so that destroy
@@ -62,10 +63,15 @@ end
 
 -- ---- refresh ----
 
+-- A refresh only reads, and each client's rate limiter paces the reads of
+-- its service: it reads this many objects at once per operation that
+-- --parallelism allows (refresh time is most of a destroy's overhead).
+M.REFRESH_READS_PER_OPERATION = 4
+
 function M.refresh(stack, st, opts)
   opts = check_options("plan.refresh", opts, { addresses = true, parallelism = true, log = true, progress = true })
   local addresses = opts.addresses or st:addresses()
-  local sem = task.semaphore(math.max(1, opts.parallelism or 16))
+  local sem = task.semaphore(math.max(1, opts.parallelism or 16) * M.REFRESH_READS_PER_OPERATION)
   local drift, failures, tasks = {}, {}, {}
   local done = 0
   local function read_one(address, record, t)

@@ -99,7 +99,8 @@ M.PLAN_OPTIONS = {
   refresh = { type = "boolean", default = true, help = "read every resource first (--refresh=false skips it)" },
   target = { type = "string", repeatable = true, metavar = "ADDRESS",
              help = "only this resource and what it depends on" },
-  parallelism = { type = "integer", default = 16, min = 1, metavar = "N", help = "operations at a time" },
+  parallelism = { type = "integer", default = 16, min = 1, metavar = "N",
+    help = "operations at a time (a refresh reads 4 times as many objects at once)" },
   json = { type = "boolean", help = "machine-readable output" },
 }
 
