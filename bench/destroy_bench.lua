@@ -63,6 +63,7 @@ end
 local function destroy(label, cached)
   f:reset()
   f:hosted_zone("example.com")   -- stacks/prod.lua looks its zone up
+  require("wpo.aws.typekit").forget()   -- fakeaws forgot what this process made: so does wpo
   require("wpo.aws.retry").reset()
   local bench = critical.new { url = f.url, region = "eu-west-1", latency = LATENCY }
   local stack = require("wpo.stack").load(STACK, {})
