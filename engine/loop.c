@@ -19,9 +19,9 @@
  *   loop.timer(ms) -> id            completes ok (value true) after ms
  *   loop.cancel(id) -> boolean      true if id was pending and not already
  *       cancelled; it then completes with ok = false, code = "cancelled".
- *   loop.pending() -> integer       operations started and not yet delivered
- *   loop.pending(id) -> boolean     whether id is one of them
- *   loop.pending(kind) -> integer   those of one kind: "timer", "transfer", "worker"
+ *   loop.outstanding() -> integer       operations started and not yet delivered
+ *   loop.outstanding(id) -> boolean     whether id is one of them
+ *   loop.outstanding(kind) -> integer   those of one kind: "timer", "transfer", "worker"
  *   loop.now() -> ms                monotonic clock, float milliseconds
  *   loop.catch_interrupts(on) -> was    install (true) or remove (false)
  *       wpo's handler of SIGINT and SIGTERM; returns whether it was installed
@@ -935,8 +935,8 @@ static int l_loop_cancel(lua_State *L)
     return 1;
 }
 
-/* loop.pending() -> integer | loop.pending(id) -> boolean | loop.pending(kind) -> integer */
-static int l_loop_pending(lua_State *L)
+/* loop.outstanding() -> integer | loop.outstanding(id) -> boolean | loop.outstanding(kind) -> integer */
+static int l_loop_outstanding(lua_State *L)
 {
     struct wpo_loop *loop = loop_get(L);
     if (lua_isnoneornil(L, 1)) {
@@ -991,7 +991,7 @@ static const luaL_Reg loop_functions[] = {
     {"wait", l_loop_wait},
     {"timer", l_loop_timer},
     {"cancel", l_loop_cancel},
-    {"pending", l_loop_pending},
+    {"outstanding", l_loop_outstanding},
     {"now", l_loop_now},
     {"catch_interrupts", l_loop_catch_interrupts},
     {"interrupts", l_loop_interrupts},

@@ -213,7 +213,7 @@ describe("wpo.core.http", function()
 
   it("raises on misuse", function()
     local url = server.url .. "/echo"
-    local pending_before = loop.pending()
+    local pending_before = loop.outstanding()
     assert.has_error(function() http.start() end)
     assert.has_error(function() http.start { method = "GET" } end)
     assert.has_error(function() http.start { url = url, method = "FETCH" } end)
@@ -231,7 +231,7 @@ describe("wpo.core.http", function()
     assert.is_false(ok)
     assert.matches("unknown request key 'timeuot_ms'", err)
     assert.matches("timeout_ms", err)
-    assert.are.equal(pending_before, loop.pending())
+    assert.are.equal(pending_before, loop.outstanding())
   end)
 end)
 

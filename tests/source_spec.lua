@@ -324,7 +324,7 @@ while True:
     local ticked = false
     task.spawn(function() task.sleep(20); ticked = true end)
     task.run()
-    local still_pending = loop.pending(id)
+    local still_pending = loop.outstanding(id)
     assert.is_true(loop.cancel(id))
     local none, _, code = task.await(id)
     os.execute("kill " .. pid)

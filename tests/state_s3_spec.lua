@@ -45,11 +45,11 @@ describe("wpo.state.s3 (against fakeaws)", function()
   local loop = require "wpo.core.loop"
   local pending_before
   after_each(function()
-    assert.are.equal(pending_before, loop.pending(), "the test left operations pending (a heartbeat?)")
+    assert.are.equal(pending_before, loop.outstanding(), "the test left operations pending (a heartbeat?)")
   end)
 
   before_each(function()
-    pending_before = loop.pending()
+    pending_before = loop.outstanding()
     f:reset()
     client("s3"):call("CreateBucket", { Bucket = "wpo-state" })
     create_table("locks")

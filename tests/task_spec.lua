@@ -14,7 +14,7 @@ describe("wpo.task", function()
   local errors_seen, previous_handler, pending_before
 
   before_each(function()
-    pending_before = loop.pending()
+    pending_before = loop.outstanding()
     errors_seen = {}
     previous_handler = task.on_error(function(t, err, traceback)
       errors_seen[#errors_seen + 1] = { task = t, err = err, traceback = traceback }
@@ -23,7 +23,7 @@ describe("wpo.task", function()
 
   after_each(function()
     task.on_error(previous_handler)
-    assert.are.equal(pending_before, loop.pending(), "the test left operations pending")
+    assert.are.equal(pending_before, loop.outstanding(), "the test left operations pending")
   end)
 
   it("says whether any other task is ready to run", function()
@@ -325,7 +325,7 @@ describe("wpo.task over a fake loop", function()
       complete { id = id, ok = false, err = "cancelled", code = "cancelled" }
       return true
     end
-    function L.pending(id)
+    function L.outstanding(id)
       if id then return L.timers[id] ~= nil or L.ready_ids[id] == true end
       local n = #L.ready
       for _ in pairs(L.timers) do n = n + 1 end

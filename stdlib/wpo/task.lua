@@ -203,7 +203,7 @@ local function blocked_names()
 end
 
 local function check_progress(what)
-  if q_first > q_last and loop.pending() == 0 then
+  if q_first > q_last and loop.outstanding() == 0 then
     errors.raise { code = "Deadlock",
       message = string.format("%s can never return: no operation is pending and every task is blocked (%s)", what,
         blocked_names()) }
@@ -265,7 +265,7 @@ function M.await(id)
     arrived[id] = nil
     return result_of(c)
   end
-  if not loop.pending(id) then
+  if not loop.outstanding(id) then
     error("task.await: no pending operation has id " .. id, 2)
   end
   if waiters[id] then

@@ -289,7 +289,7 @@ static void test_wait_out_of_memory_loses_nothing(void)
         lua_settop(L, 0);
         /* then waits with memory, until nothing is pending */
         for (int k = 0; k < 10; k++) {
-            CHECK(luaL_dostring(L, "return loop.wait(0), loop.pending()") == LUA_OK);
+            CHECK(luaL_dostring(L, "return loop.wait(0), loop.outstanding()") == LUA_OK);
             lua_Integer pending = lua_tointeger(L, -1);
             lua_pop(L, 1);
             for (int i = 0; i < 3; i++)

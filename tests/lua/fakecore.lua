@@ -101,7 +101,7 @@ function M.install(opts)
     cancelled[#cancelled + 1] = id
     return true
   end
-  function loop.pending(id)
+  function loop.outstanding(id)
     if id == nil then return count + #cancelled end
     if pending[id] then return true end
     for _, c in ipairs(cancelled) do if c == id then return true end end

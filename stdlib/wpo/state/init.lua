@@ -494,7 +494,7 @@ local function write_group(self, g)
   local task = require "wpo.task"
   local n, err
   -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
-  if self.jappender.append_sync and task.idle() and require("wpo.core.loop").pending("transfer") == 0 then
+  if self.jappender.append_sync and task.idle() and require("wpo.core.loop").outstanding("transfer") == 0 then
     -- nothing else could run meanwhile (no task ready, no request in flight):
     -- flush here rather than hand over to the appender's thread and back
     n, err = self.jappender:append_sync(line)
