@@ -26,7 +26,6 @@ local kit = require "wpo.aws.typekit"
 local common = require "wpo.aws.cloudfront.common"
 local value = require "wpo.value"
 
-local GONE = { NoSuchCachePolicy = true }
 
 local function part(behaviors)
   return { type = "object", default = { behavior = "none" }, fields = {
@@ -97,12 +96,7 @@ local function observe(policy, prior)
   return out
 end
 
-local function get(ctx, id)
-  local out, err = common.client(ctx):pcall("GetCachePolicy", { Id = id })
-  if out then return out end
-  if GONE[err.code] then return nil end
-  error(err, 0)
-end
+local get = common.getter("GetCachePolicy", "NoSuchCachePolicy")
 
 local function read(ctx, id, prior)
   local got = get(ctx, id)

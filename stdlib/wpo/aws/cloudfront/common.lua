@@ -44,6 +44,17 @@ function M.with_etag(ctx, get, change)
   end
 end
 
+-- common.getter(op, gone) -> get(ctx, id): op's answer for that id, nil when
+-- CloudFront answers the code gone (the object is not there)
+function M.getter(op, gone)
+  return function(ctx, id)
+    local out, err = M.client(ctx):pcall(op, { Id = id })
+    if out then return out end
+    if kit.is_code(err, gone) then return nil end
+    error(err, 0)
+  end
+end
+
 -- common.delete(ctx, id, get, op, gone, in_use, message): the delete of an
 -- object CloudFront guards with an ETag — `op` with its current ETag (read
 -- again once when it changed meanwhile); gone (the code of an object that

@@ -308,12 +308,7 @@ local function observe(dist, tags, prior)
   return out
 end
 
-local function get(ctx, id)
-  local out, err = common.client(ctx):pcall("GetDistribution", { Id = id })
-  if out then return out end
-  if GONE[err.code] then return nil end
-  error(err, 0)
-end
+local get = common.getter("GetDistribution", "NoSuchDistribution")
 
 local function tags_of(ctx, arn)
   local out, err = common.client(ctx):pcall("ListTagsForResource", { Resource = arn })

@@ -18,7 +18,6 @@
 local resource = require "wpo.resource"
 local common = require "wpo.aws.cloudfront.common"
 
-local GONE = { NoSuchOriginAccessControl = true }
 local SETTINGS = { "description", "origin_type", "signing_behavior", "signing_protocol" }
 
 local function config_of(want)
@@ -35,12 +34,7 @@ local function observe(id, c, prior)
   return out
 end
 
-local function get(ctx, id)
-  local out, err = common.client(ctx):pcall("GetOriginAccessControl", { Id = id })
-  if out then return out end
-  if GONE[err.code] then return nil end
-  error(err, 0)
-end
+local get = common.getter("GetOriginAccessControl", "NoSuchOriginAccessControl")
 
 local function read(ctx, id, prior)
   local got = get(ctx, id)
