@@ -245,7 +245,8 @@ return resource.define "aws.rds.instance" {
   end,
   -- the IAM actions each phase calls (wpo.iam, `wpo iam-policy`)
   iam = {
-    read = { "rds:ListTagsForResource" },
+    read = { "rds:DescribeDBInstances", "rds:ListTagsForResource", "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue" },
     create = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance" },
     update = { "rds:AddTagsToResource", "rds:CreateDBInstance", "rds:ModifyDBInstance",
       "rds:RemoveTagsFromResource" },
