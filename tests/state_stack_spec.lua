@@ -35,15 +35,7 @@ describe("stacks/state.lua", function()
   end
 
   it("plans offline with no credentials at all", function()
-    local keep = { "PATH", "WPO_STDLIB", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }
-    local parts = { "cd " .. h.quote(env.dir) .. " && env -i", h.quote("HOME=/nonexistent"), "NO_COLOR=1",
-      h.quote("AWS_ENDPOINT_URL=http://127.0.0.1:9") }
-    for _, k in ipairs(keep) do
-      if os.getenv(k) then parts[#parts + 1] = h.quote(k .. "=" .. os.getenv(k)) end
-    end
-    parts[#parts + 1] = h.quote(require("wpo.stack").absolute(h.WPO)) .. " plan state.lua"
-    for _, v in ipairs(VARS) do parts[#parts + 1] = h.quote(v) end
-    local r = h.sh(table.concat(parts, " "))
+    local r = h.sh(h.offline_command(env.dir, { "plan", "state.lua", table.unpack(VARS) }))
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("Plan: 3 to add, 0 to change, 0 to destroy", r.stdout, 1, true)
     for _, address in ipairs({ "aws.s3.bucket.state", "aws.s3.bucket_policy.state", "aws.dynamodb.table.locks" }) do

@@ -54,13 +54,7 @@ end
 describe("a WordPress stack at its own name (zone, certificates, CDN, WAF, media, backup)", function()
   it("plans offline, with no credentials", function()
     local root = new_root()
-    local parts = { "cd " .. h.quote(root) .. " && env -i", h.quote("HOME=/nonexistent"), "NO_COLOR=1",
-      h.quote("AWS_ENDPOINT_URL=http://127.0.0.1:9") }
-    for _, k in ipairs({ "PATH", "WPO_STDLIB", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
-      if os.getenv(k) then parts[#parts + 1] = h.quote(k .. "=" .. os.getenv(k)) end
-    end
-    parts[#parts + 1] = h.quote(h.wpo_abs()) .. " plan shop.lua --json"
-    local r = h.sh(table.concat(parts, " "))
+    local r = h.sh(h.offline_command(root, { "plan", "shop.lua", "--json" }))
     h.rmrf(root)
     assert.are.equal(0, r.status, r.stdout .. r.stderr)
     local doc = cjson.decode(r.stdout)

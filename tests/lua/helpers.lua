@@ -84,6 +84,21 @@ function M.command_in(dir, args, ...)
   return table.concat(parts, " ")
 end
 
+-- helpers.offline_command(dir, args, endpoint?) -> a shell command running wpo
+-- in dir with no AWS setup at all: an empty environment but for PATH,
+-- WPO_STDLIB and the sanitizers' options, HOME nowhere, and every AWS call
+-- sent to endpoint (default: port 9 of 127.0.0.1, where nothing listens)
+function M.offline_command(dir, args, endpoint)
+  local parts = { "cd " .. M.quote(dir) .. " && env -i", M.quote("HOME=/nonexistent"), "NO_COLOR=1",
+    M.quote("AWS_ENDPOINT_URL=" .. (endpoint or "http://127.0.0.1:9")) }
+  for _, k in ipairs({ "PATH", "WPO_STDLIB", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
+    if os.getenv(k) then parts[#parts + 1] = M.quote(k .. "=" .. os.getenv(k)) end
+  end
+  parts[#parts + 1] = M.quote(M.wpo_abs())
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  return table.concat(parts, " ")
+end
+
 -- helpers.wpo_in(dir, args, env, opts) -> { status, stdout, stderr }: wpo run
 -- in dir (helpers.command_in); opts as helpers.sh's (stdin)
 function M.wpo_in(dir, args, env, opts)
