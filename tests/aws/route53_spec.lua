@@ -338,6 +338,7 @@ describe("aws.route53 types against fakeaws", function()
       local err = raised(function() flow:create("aws.route53.zone_lookup", "site", { name = "example.org" }) end)
       assert.are.same({ "NotFound", "aws.route53.zone_lookup.site" }, { err.code, err.address })
       assert.matches("no public hosted zone named example.org.", err.message, 1, true)
+      assert.matches("site.create_zone = true", err.message, 1, true)   -- how a WordPress stack makes one
       zone_named("example.org", "private-only", vpc)
       assert.are.equal("NotFound", raised(function()
         flow:create("aws.route53.zone_lookup", "site", { name = "example.org" }) end).code)

@@ -62,7 +62,8 @@ local function lookup(ctx, want)
   end
   if #found == 0 then
     ctx:fail("NotFound", "no %s hosted zone named %s in this account (aws.route53.zone_lookup finds a zone made "
-      .. "outside this stack; make one with aws.route53.zone)", kind, name)
+      .. "outside this stack; make one with aws.route53.zone, or with site.create_zone = true in wordpress.stack)",
+      kind, name)
   end
   if #found > 1 then
     table.sort(found)
