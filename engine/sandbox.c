@@ -19,6 +19,17 @@
  *     that an error from a spent budget is raised again instead of caught.
  *   resume(co, ...)  as coroutine.resume, with the same exception.
  *   usage() -> bytes in use, current limit (0: none)
+ *   caller(level, user, stdlib, engine, stop) -> "file:line" | nil
+ *     The file:line stack code is blamed for, from the calling thread's
+ *     frames `level` and outward (numbered as debug.getinfo numbers them from
+ *     the caller), stopping at a frame running the function `stop` (nil:
+ *     none): the innermost frame whose source is a key of the table `user`
+ *     (nil: none); else the innermost frame in the stdlib (source starting
+ *     with the string `stdlib`, nil: none) whose file relative to it is not a
+ *     key of `engine`, as that relative path:line, when `user` is given; else
+ *     the innermost other file's frame. Frames without a line are skipped.
+ *     What stdlib/wpo/stack.lua's user_where asks at every declaration,
+ *     without a debug.getinfo table per frame.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -365,7 +376,67 @@ static int l_sandbox_usage(lua_State *L)
     return 2;
 }
 
+#define CALLER_DEPTH 60
+
+static int l_sandbox_caller(lua_State *L)
+{
+    int level = (int)luaL_checkinteger(L, 1);
+    int has_user = lua_istable(L, 2);
+    size_t stdlib_len = 0;
+    const char *stdlib = lua_isstring(L, 3) ? lua_tolstring(L, 3, &stdlib_len) : NULL;
+    int has_engine = lua_istable(L, 4);
+    int has_stop = !lua_isnoneornil(L, 5);
+    int library = 0, fallback = 0;   /* stack indices of the found strings (0: none) */
+    lua_settop(L, 5);
+    lua_Debug ar;
+    for (; level <= CALLER_DEPTH && lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, has_stop ? "Slf" : "Sl", &ar))
+            break;
+        if (has_stop) {
+            int stop = lua_rawequal(L, -1, 5);
+            lua_pop(L, 1);
+            if (stop)
+                break;
+        }
+        if (ar.currentline <= 0)
+            continue;
+        if (has_user) {
+            lua_pushstring(L, ar.source);
+            int user = lua_rawget(L, 2) != LUA_TNIL;
+            lua_pop(L, 1);
+            if (user) {
+                lua_pushfstring(L, "%s:%d", ar.source + 1, ar.currentline);
+                return 1;
+            }
+        }
+        int in_stdlib = stdlib && strncmp(ar.source, stdlib, stdlib_len) == 0;
+        if (in_stdlib && has_user && !library) {
+            const char *rel = ar.source + stdlib_len;
+            int engine = 0;
+            if (has_engine) {
+                lua_pushstring(L, rel);
+                engine = lua_rawget(L, 4) != LUA_TNIL;
+                lua_pop(L, 1);
+            }
+            if (!engine) {
+                lua_pushfstring(L, "%s:%d", rel, ar.currentline);
+                library = lua_gettop(L);
+            }
+        }
+        if (!fallback && !in_stdlib && ar.source[0] == '@') {
+            lua_pushfstring(L, "%s:%d", ar.source + 1, ar.currentline);
+            fallback = lua_gettop(L);
+        }
+    }
+    if (library || fallback)
+        lua_pushvalue(L, library ? library : fallback);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static const luaL_Reg sandbox_functions[] = {
+    {"caller", l_sandbox_caller},
     {"run", l_sandbox_run},
     {"pcall", l_sandbox_pcall},
     {"xpcall", l_sandbox_xpcall},

@@ -71,35 +71,23 @@ local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
 local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/value.lua"] = true,
                        ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true, ["wpo/sandbox.lua"] = true }
 
-
 local sandbox_run = require("wpo.core.sandbox").run
+local sandbox_caller = require("wpo.core.sandbox").caller
 local fs = require "wpo.core.fs"
 local wpo = require "wpo"
 local cidr = require "wpo.cidr"
 
+-- (wpo.core.sandbox.caller walks the frames in C: a declaration asks, and
+-- a debug.getinfo table per frame cost more than the rest of declaring)
 local function user_where()
   local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
-  local fallback, library
-  for level = 3, 60 do
-    local info = debug.getinfo(level, "Slf")
-    if not info then break end
-    -- what called the sandbox is the engine's, never the stack's
-    if loading and info.func == sandbox_run then break end
-    if info.currentline and info.currentline > 0 then
-      if loading and loading.user_sources[info.source] then
-        return info.source:sub(2) .. ":" .. info.currentline
-      end
-      local in_stdlib = stdlib and info.source:sub(1, #stdlib) == stdlib
-      if in_stdlib and loading and not library then
-        local rel = info.source:sub(#stdlib + 1)
-        if not ENGINE_FILES[rel] then library = rel .. ":" .. info.currentline end
-      end
-      if not fallback and info.source:sub(1, 1) == "@" and not in_stdlib then
-        fallback = info.source:sub(2) .. ":" .. info.currentline
-      end
-    end
+  local where
+  if loading then
+    where = sandbox_caller(3, loading.user_sources, stdlib, ENGINE_FILES, sandbox_run)
+  else
+    where = sandbox_caller(3, nil, stdlib)
   end
-  return library or fallback
+  return where
 end
 M.user_where = user_where
 
