@@ -16,6 +16,20 @@ describe("wpo cli", function()
     end
   end)
 
+  it("exits with the command's status whether it frees its memory at exit or leaves it to the kernel", function()
+    local dir = h.tmpdir()
+    for _, env in ipairs({ {}, { WPO_FREE_AT_EXIT = "1" } }) do
+      local ok = h.wpo_in(dir, { "version" }, env)
+      assert.are.equal(0, ok.status)
+      assert.matches("^wpo %d", ok.stdout)
+      local bad = h.wpo_in(dir, { "plan", "missing.lua" }, env)
+      assert.are.equal(1, bad.status)
+      assert.matches("missing%.lua", bad.stderr)
+      assert.are.equal(2, h.wpo_in(dir, { "verison" }, env).status)
+    end
+    h.rmrf(dir)
+  end)
+
   it("prints versions as JSON with --json", function()
     local r = h.wpo({ "version", "--json" })
     assert.are.equal(0, r.status)
