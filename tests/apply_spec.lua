@@ -203,7 +203,7 @@ describe("wpo.apply", function()
     for _, e in ipairs(r:all("finish")) do order[#order + 1] = e.id end
     assert.are.same({ "wpo.null.nat (destroy)", "wpo.null.subnet (destroy)", "wpo.null.subnet",
                       "wpo.null.nat", "wpo.null.route" }, order)
-    assert.are.same({ added = 2, changed = 1, destroyed = 2 }, result.counts)
+    assert.are.same({ added = 2, changed = 1, destroyed = 2, looked_up = 0, forgotten = 0 }, result.counts)
     local subnet = st:get("wpo.null.subnet").id
     assert.are_not.equal(old_subnet, subnet)
     assert.are.equal(subnet, st:get("wpo.null.nat").inputs.triggers.subnet)
@@ -216,7 +216,7 @@ describe("wpo.apply", function()
     local result = run(src:format("2", ', fail_on_create = "no"'), st)
     assert.is_false(result.ok)
     assert.is_nil(st:get("wpo.null.a"))
-    assert.are.same({ added = 0, changed = 0, destroyed = 0 }, result.counts)
+    assert.are.same({ added = 0, changed = 0, destroyed = 0, looked_up = 0, forgotten = 0 }, result.counts)
   end)
 
   it("records stack outputs, keeping secrets marked sensitive", function()

@@ -283,7 +283,7 @@ describe("wpo engine (end to end)", function()
     local doc = cjson.decode(r.stdout)
     assert.are.equal("1.2", doc.format_version)
     assert.are.equal("t", doc.stack)
-    assert.are.same({ add = 3, change = 0, destroy = 0 }, doc.summary)
+    assert.are.same({ add = 3, change = 0, destroy = 0, read = 0, forget = 0 }, doc.summary)
     assert.are.equal(3, #doc.resource_changes)
     for _, c in ipairs(doc.resource_changes) do
       assert.are.same({ "create" }, c.change.actions)
@@ -488,7 +488,7 @@ describe("wpo engine (end to end)", function()
     local events = {}
     for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = cjson.decode(line) end
     assert.are.equal("plan", events[1].event)
-    assert.are.same({ add = 3, change = 0, destroy = 0 }, events[1].summary)
+    assert.are.same({ add = 3, change = 0, destroy = 0, read = 0, forget = 0 }, events[1].summary)
     local starts, ends = 0, 0
     local stamp = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d%d%d%dZ$"
     for i, e in ipairs(events) do

@@ -116,6 +116,9 @@ describe("a WordPress stack at its own name (zone, certificates, CDN, WAF, media
       local before = records(zone_id)
 
       local run = ok(wpo { "run", "shop.lua", "--yes" })
+      -- the zone is counted as looked up, not added
+      assert.matches("Plan: %d+ to add, 0 to change, 0 to destroy, 1 to look up%.", run.stdout)
+      assert.matches("Apply complete: %d+ added, 0 changed, 0 destroyed, 1 looked up%.", run.stdout)
 
       -- certificates: one per region, DNS-validated in the zone, ISSUED
       for _, region in ipairs({ "eu-west-1", "us-east-1" }) do
@@ -230,7 +233,8 @@ describe("a WordPress stack at its own name (zone, certificates, CDN, WAF, media
       assert.are.equal(0, r.status, r.stdout .. r.stderr)
 
       -- destroy: everything of its own, not the zone
-      ok(wpo { "destroy", "shop.lua", "--yes" })
+      local destroyed = ok(wpo { "destroy", "shop.lua", "--yes" })
+      assert.matches("Destroy complete! Resources: %d+ destroyed, 1 forgotten%.", destroyed.stdout)
       assert.are.equal(zone.HostedZone.Id, call("route53", "GetHostedZone", { Id = zone_id }).HostedZone.Id)
       assert.are.same(before, records(zone_id))
       assert.are.same({}, call("cloudfront", "ListDistributions", {}).DistributionList.Items or {})

@@ -269,7 +269,7 @@ describe("wpo.wordpress network and security tiers", function()
 
       local s2 = build { nat = "per_az", azs = { "eu-west-1a", "eu-west-1b" } }
       local moved = replan(s2, st)
-      assert.are.same({ add = 2, change = 1, destroy = 0 }, moved.summary)    -- eip + nat of b; b's route
+      assert.are.same({ add = 2, change = 1, destroy = 0, read = 0, forget = 0 }, moved.summary)    -- eip + nat of b; b's route
       assert.are.equal("update", moved.by_id["aws.ec2.route.private-b-internet"].action)
       run(s2, st)
       local routes = f:state().ec2["route-table"][st:get("aws.ec2.route_table.private-b").id].Routes

@@ -189,14 +189,16 @@ describe("the WordPress stacks", function()
         assert.is_true(n > 60, r.stdout)
         -- every resource shown with the file:line declaring it
         assert.is_nil(r.stdout:find("# ?", 1, true), r.stdout)
-        local creates = 0
+        local reads = tonumber(r.stdout:match("Plan: %d+ to add, 0 to change, 0 to destroy, (%d+) to look up%.")) or 0
+        local creates, lookups = 0, 0
         for _ in r.stdout:gmatch("\n%s*%+ [%w_.%-]+  # [%w_/.%-]+%.lua:%d+ will be created") do
           creates = creates + 1
         end
         for _ in r.stdout:gmatch("\n%s*%+ [%w_.%-]+  # [%w_/.%-]+%.lua:%d+ will be looked up") do
-          creates = creates + 1
+          lookups = lookups + 1
         end
         assert.are.equal(n, creates, r.stdout)
+        assert.are.equal(reads, lookups, r.stdout)
         -- nothing written but the lock directory beside the script
         for path in pairs(files_under(root)) do
           if not before[path] then

@@ -14,7 +14,7 @@
 --   result = { ok, interrupted, signal ("SIGINT" | "SIGTERM": the first one),
 --              failures = { { address, where, action, err } },
 --              skipped = { { address, where, reason } },
---              not_started = { address }, counts = { added, changed, destroyed },
+--              not_started = { address }, counts = { added, changed, destroyed, looked_up, forgotten },
 --              where_of = { [node id] = "file:line" } }
 --   apply.reporter(kind, out, err) -> r     kind "human" | "json"; r receives
 --        start(a), still(a, elapsed_ms), finish(a, ms, record), fail(a, ms, err),
@@ -112,11 +112,18 @@ end
 
 -- The summary of a run that did not complete: a header, then one line per
 -- failure, skip and node not started.
+-- "2 added, 0 changed, 0 destroyed" (and ", 1 looked up", ", 1 forgotten"
+-- when there are such)
+local function counts_text(c)
+  return string.format("%d added, %d changed, %d destroyed%s%s", c.added, c.changed, c.destroyed,
+    c.looked_up > 0 and string.format(", %d looked up", c.looked_up) or "",
+    c.forgotten > 0 and string.format(", %d forgotten", c.forgotten) or "")
+end
+
 local function failure_summary(r)
-  local c = r.counts
-  local lines = { string.format("Apply %s: %d added, %d changed, %d destroyed; %d failed, %d skipped%s.",
-    r.interrupted and ("interrupted (" .. (r.signal or "SIGINT") .. ")") or "failed", c.added, c.changed,
-    c.destroyed, #r.failures, #r.skipped,
+  local lines = { string.format("Apply %s: %s; %d failed, %d skipped%s.",
+    r.interrupted and ("interrupted (" .. (r.signal or "SIGINT") .. ")") or "failed", counts_text(r.counts),
+    #r.failures, #r.skipped,
     #r.not_started > 0 and string.format(", %d not started", #r.not_started) or "") }
   for _, f in ipairs(r.failures) do
     local e = f.err
@@ -139,9 +146,10 @@ function Human:summary(r)
   local c = r.counts
   if r.ok then
     if r.destroy then
-      self:line(string.format("\nDestroy complete! Resources: %d destroyed.", c.destroyed))
+      self:line(string.format("\nDestroy complete! Resources: %d destroyed%s.", c.destroyed,
+        c.forgotten > 0 and string.format(", %d forgotten", c.forgotten) or ""))
     else
-      self:line(string.format("\nApply complete: %d added, %d changed, %d destroyed.", c.added, c.changed, c.destroyed))
+      self:line(string.format("\nApply complete: %s.", counts_text(c)))
     end
     return
   end
@@ -198,7 +206,8 @@ function Json:summary(r)
     failures[#failures + 1] = { address = f.address, where = f.where, action = f.action, error = message_of(f.err) }
   end
   self:event({ event = "summary", ok = r.ok, interrupted = r.interrupted, signal = r.signal, added = r.counts.added,
-    changed = r.counts.changed, destroyed = r.counts.destroyed, failed = #failures,
+    changed = r.counts.changed, destroyed = r.counts.destroyed, looked_up = r.counts.looked_up,
+    forgotten = r.counts.forgotten, failed = #failures,
     skipped = #r.skipped, not_started = #r.not_started, failures = failures[1] and failures or nil })
   if not r.ok then
     for _, line in ipairs(failure_summary(r)) do self.err:write(line, "\n") end
@@ -518,15 +527,14 @@ function Run:ctx_for(a, prior, generation)
     source = self.stack.source, root = self.stack.root }
 end
 
+-- what plan.counts_as says an action counts as -> the count it adds to
+local COUNTED = { add = "added", change = "changed", destroy = "destroyed", read = "looked_up", forget = "forgotten" }
+
 function Run:count(a)
   local c = self.result.counts
-  if a.replace_of then return end -- counted with its replace
-  if a.action == "create" then c.added = c.added + 1
-  elseif a.action == "update" then c.changed = c.changed + 1
-  elseif a.action == "replace" then
-    c.added = c.added + 1
-    if not a.cbd then c.destroyed = c.destroyed + 1 end
-  elseif a.action == "delete" then c.destroyed = c.destroyed + 1 end
+  local first, second = plan.counts_as(a)
+  if first then c[COUNTED[first]] = c[COUNTED[first]] + 1 end
+  if second then c[COUNTED[second]] = c[COUNTED[second]] + 1 end
 end
 
 -- A failed node: its dependents are skipped (independent branches go on);
@@ -641,7 +649,8 @@ function M.run(p, stack, st, opts)
   if not st.lineage and #p.actions > 0 then st:save() end
 
   local result = { ok = true, interrupted = false, failures = {}, skipped = {}, not_started = {},
-    counts = { added = 0, changed = 0, destroyed = 0 }, where_of = {}, destroy = p.destroy or nil }
+    counts = { added = 0, changed = 0, destroyed = 0, looked_up = 0, forgotten = 0 }, where_of = {},
+    destroy = p.destroy or nil }
   for _, a in ipairs(p.actions) do result.where_of[a.id] = a.where end
   local run = setmetatable({ p = p, stack = stack, st = st, g = g, result = result,
     parallelism = opts.parallelism or 16, reporter = opts.reporter or M.reporter("human"),

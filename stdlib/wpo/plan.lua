@@ -458,21 +458,34 @@ local function plan_outputs(p, stack, st, destroy)
   p.outputs = outs
 end
 
--- { add, change, destroy }: a replace counts as one to add (and one to
--- destroy unless create_before_destroy, whose old object is not shown)
-local function summarise(p)
-  local add_n, change_n, destroy_n = 0, 0, 0
-  for _, a in ipairs(p.actions) do
-    if a.replace_of then goto counted end -- counted with its replace
-    if a.action == "create" then add_n = add_n + 1
-    elseif a.action == "update" then change_n = change_n + 1
-    elseif a.action == "replace" then
-      add_n = add_n + 1
-      if not a.cbd then destroy_n = destroy_n + 1 end
-    elseif a.action == "delete" then destroy_n = destroy_n + 1 end
-    ::counted::
+-- plan.counts_as(a) -> what a planned action counts as in the summary: "add",
+-- "change", "destroy", "read" (an object a lookup type finds: made outside
+-- the stack) or "forget" (such an object left alone), and a second kind for
+-- a replace ("destroy", unless create_before_destroy, whose old object's
+-- delete is not shown); nil for a no-op or the delete half of a replace.
+function M.counts_as(a)
+  if a.replace_of then return nil end
+  local action = a.action
+  if a.type_def and a.type_def.lookup then
+    if action == "create" or action == "replace" then return "read" end
+    if action == "delete" then return "forget" end
   end
-  return { add = add_n, change = change_n, destroy = destroy_n }
+  if action == "create" then return "add" end
+  if action == "update" then return "change" end
+  if action == "replace" then return "add", (not a.cbd) and "destroy" or nil end
+  if action == "delete" then return "destroy" end
+  return nil
+end
+
+-- { add, change, destroy, read, forget } (plan.counts_as)
+local function summarise(p)
+  local n = { add = 0, change = 0, destroy = 0, read = 0, forget = 0 }
+  for _, a in ipairs(p.actions) do
+    local first, second = M.counts_as(a)
+    if first then n[first] = n[first] + 1 end
+    if second then n[second] = n[second] + 1 end
+  end
+  return n
 end
 
 function M.make(stack, st, opts)
@@ -529,7 +542,17 @@ function M.run_checks(stack, st, p)
 end
 
 function M.has_changes(p)
-  return p.summary.add + p.summary.change + p.summary.destroy > 0
+  local n = p.summary
+  return n.add + n.change + n.destroy + n.read + n.forget > 0
+end
+
+-- plan.summary_line(p) -> "Plan: 2 to add, 0 to change, 0 to destroy." (and
+-- ", 1 to look up", ", 1 to forget" when there are such)
+function M.summary_line(p)
+  local n = p.summary
+  return string.format("Plan: %d to add, %d to change, %d to destroy%s%s.", n.add, n.change, n.destroy,
+    n.read > 0 and string.format(", %d to look up", n.read) or "",
+    n.forget > 0 and string.format(", %d to forget", n.forget) or "")
 end
 
 -- ---- rendering ----
@@ -669,8 +692,7 @@ function M.render(p, opts)
       if a.action ~= "no-op" and not a.replace_of then render_action(lines, a, color) end
     end
   end
-  lines[#lines + 1] = string.format("Plan: %d to add, %d to change, %d to destroy.", p.summary.add,
-    p.summary.change, p.summary.destroy)
+  lines[#lines + 1] = M.summary_line(p)
   return table.concat(lines, "\n") .. "\n"
 end
 

@@ -31,7 +31,7 @@
 -- rollout record with the stack (the executor's own notes, e.g. the task it
 -- started, there again when the rollout is resumed), save() writes the
 -- record now. An executor result is { ok = boolean, err = message (not ok),
---   counts = { add = n, change = n, destroy = n } (a plan's summary),
+--   counts = { add = n, change = n, destroy = n, read = n, forget = n } (a plan's summary),
 --   from = provenance | nil, to = provenance, planned = what apply and
 --   release are given, details = { lines } (shown under a failure, e.g. the
 --   end of a log) }.
@@ -96,7 +96,7 @@ end
 
 local function count_changes(counts)
   if not counts then return 0 end
-  return (counts.add or 0) + (counts.change or 0) + (counts.destroy or 0)
+  return (counts.add or 0) + (counts.change or 0) + (counts.destroy or 0) + (counts.read or 0) + (counts.forget or 0)
 end
 M.count_changes = count_changes
 

@@ -23,7 +23,8 @@ local silent = setmetatable({}, { __index = function() return function() end end
 
 -- The executor's result for a finished apply (wpo.apply's result).
 local function apply_result(result, provenance)
-  local counts = { add = result.counts.added, change = result.counts.changed, destroy = result.counts.destroyed }
+  local c = result.counts
+  local counts = { add = c.added, change = c.changed, destroy = c.destroyed, read = c.looked_up, forget = c.forgotten }
   if result.ok then return { ok = true, counts = counts, to = provenance } end
   local f = result.failures[1]
   local err = f and errors.new { code = errors.is(f.err) and f.err.code or nil, where = f.where,
