@@ -28,6 +28,13 @@
  * "bare", "auth", "certificate", "network", "cancelled", "io", "git".
  * No Lua function is ever called from a libgit2 callback.
  *
+ * libgit2 is loaded with dlopen (gitapi.h) by the first entry point that
+ * needs it: git.open, git.fetch, git.blob_id on the calling thread,
+ * git.open_start and git.fetch_start on their worker. When it cannot be,
+ * they answer nil, "cannot load libgit2 (needed for git): ...",
+ * "unavailable" (the job's error for the _start functions; git.blob_id,
+ * which has no failure of its own, raises it).
+ *
  * TLS certificates are verified (libgit2's default; the system CA bundle is
  * configured before the first fetch); SSH host keys must be in ~/.ssh/known_hosts
  * (libgit2 1.5.1 checks them when no certificate callback is set, and none
@@ -52,6 +59,8 @@
 #include <lauxlib.h>
 
 #include "git.h"
+#include "gitapi.h"
+#include "gitcalls.h"   /* generated: git_NAME is wpo_git.NAME, libgit2 through dlopen */
 #include "guard.h"
 #include "loop.h"
 
@@ -63,21 +72,17 @@ struct wpo_git_repo {
 
 /* ---------------------------------------------------------------- init */
 
-/* libgit2 is initialised when a repository is first opened (or a blob id
- * computed, or a remote fetched), never when the module loads: its TLS
- * backend reads the system's CA certificates as it initialises. The CA
- * bundle wpo names (SSL_CERT_FILE) is handed to it only before a fetch. */
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* libgit2 is loaded (dlopen, gitapi.c) and initialised when a repository is
+ * first opened (or a blob id computed, or a remote fetched), never when the
+ * module loads: mapping it costs about 3 ms, and its TLS backend reads the
+ * system's CA certificates as it initialises. git.open_start and
+ * git.fetch_start load it on their worker thread. The CA bundle wpo names
+ * (SSL_CERT_FILE) is handed to it only before a fetch. */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
-static void init_libgit2(void)
+int wpo_git_init(char *err, size_t errlen)
 {
-    git_libgit2_init();
-}
-
-void wpo_git_init(void)
-{
-    pthread_once(&init_once, init_libgit2);
+    return wpo_git_load(err, errlen);
 }
 
 static void init_tls(void)
@@ -90,10 +95,12 @@ static void init_tls(void)
         git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, bundle, NULL);
 }
 
-void wpo_git_init_tls(void)
+int wpo_git_init_tls(char *err, size_t errlen)
 {
-    wpo_git_init();
+    if (wpo_git_load(err, errlen) != 0)
+        return -1;
     pthread_once(&tls_once, init_tls);
+    return 0;
 }
 
 /* ------------------------------------------------------------- errors */
@@ -247,12 +254,17 @@ static int clean_tree_path(const char *path, char *out, size_t outlen)
 static int status_list_new(git_repository *repo, int untracked, git_status_list **out);
 static void push_status_list(lua_State *L, git_status_list *list);
 
+/* open_repo's answer when libgit2 cannot be loaded (no libgit2 code) */
+#define NO_LIBGIT2 (-10000)
+
 /* Open the repository containing path (a file or a directory), searching
- * parent directories when search is set. 0 or a libgit2 error code. Runs on
- * any thread; initialises libgit2 first. */
-static int open_repo(const char *path, int search, git_repository **out)
+ * parent directories when search is set. 0 or a libgit2 error code, or
+ * NO_LIBGIT2 with the message in nolib. Runs on any thread; loads and
+ * initialises libgit2 first. */
+static int open_repo(const char *path, int search, git_repository **out, char *nolib, size_t nolib_len)
 {
-    wpo_git_init();
+    if (wpo_git_init(nolib, nolib_len) != 0)
+        return NO_LIBGIT2;
     /* Start from the directory of a file. */
     struct stat st;
     char *dir = NULL;
@@ -298,7 +310,10 @@ static int l_git_open(lua_State *L)
     struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
     r->repo = NULL;
     luaL_setmetatable(L, WPO_GIT_REPO);
-    int rc = open_repo(path, search, &r->repo);
+    char nolib[256];
+    int rc = open_repo(path, search, &r->repo, nolib, sizeof nolib);
+    if (rc == NO_LIBGIT2)
+        return push_error(L, "unavailable", "%s", nolib);
     if (rc == GIT_ENOTFOUND)
         return push_error(L, "notfound", "%s is not inside a git repository", path);
     if (rc != 0)
@@ -326,6 +341,8 @@ static void open_job_free(void *result)
     struct open_job *job = result;
     if (!job)
         return;
+    if (job->list || job->repo)
+        wpo_git_load(NULL, 0);  /* done on the worker: the once orders its writes before our reads */
     if (job->list)
         git_status_list_free(job->list);
     if (job->repo)
@@ -343,6 +360,9 @@ static int open_convert(lua_State *L, void *result)
         lua_pushstring(L, job->code);
         return WPO_LOOP_FAIL;
     }
+    /* The worker loaded libgit2: pthread_once makes its writes (wpo_git's
+     * pointers, libgit2's state) visible to this thread before any use. */
+    wpo_git_load(NULL, 0);
     lua_createtable(L, 0, 2);
     struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
     r->repo = job->repo;
@@ -368,8 +388,10 @@ static void *open_worker(void *arg)
 {
     struct open_job *job = arg;
     struct wpo_loop_queue *queue = job->queue;
-    job->rc = open_repo(job->path, job->search, &job->repo);
-    if (job->rc == GIT_ENOTFOUND) {
+    job->rc = open_repo(job->path, job->search, &job->repo, job->err, sizeof job->err);
+    if (job->rc == NO_LIBGIT2) {
+        job->code = "unavailable";
+    } else if (job->rc == GIT_ENOTFOUND) {
         job->code = "notfound";
         snprintf(job->err, sizeof job->err, "%s is not inside a git repository", job->path);
     } else if (job->rc != 0) {
@@ -447,7 +469,9 @@ static int l_git_blob_id(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 1, &len);
     git_oid oid;
-    wpo_git_init();
+    char nolib[256];
+    if (wpo_git_init(nolib, sizeof nolib) != 0)
+        return luaL_error(L, "git.blob_id: %s", nolib);
     if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0)
         return push_git_error(L, -1, "hash");
     push_oid(L, &oid);
@@ -1451,11 +1475,14 @@ static int create_remote(git_repository *repo, const char *url, git_remote **out
 
 int wpo_git_fetch_run(struct wpo_git_fetch *f)
 {
-    wpo_git_init_tls();
     char url[1024], lockpath[4096], tmp[4096];
-    wpo_git_redact_url(f->url, url, sizeof url);
     f->err[0] = '\0';
     f->code = NULL;
+    if (wpo_git_init_tls(f->err, sizeof f->err) != 0) {
+        f->code = "unavailable";
+        return -1;
+    }
+    wpo_git_redact_url(f->url, url, sizeof url);
     f->head[0] = '\0';
     f->cloned = 0;
     f->tried[0] = '\0';

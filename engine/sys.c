@@ -16,9 +16,13 @@
 #include <lauxlib.h>
 
 #include "curlapi.h"
+#include "gitapi.h"
+#include "gitcalls.h"   /* generated: git_NAME is wpo_git.NAME */
 
 /* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=}; curl
- * is loaded to ask it, and is "unavailable: WHY" when it cannot be */
+ * and libgit2 are loaded to ask them (libgit2 not initialised: that would
+ * read the system's CA certificates), each "unavailable: WHY" when it
+ * cannot be */
 static int l_sys_versions(lua_State *L)
 {
     lua_createtable(L, 0, 6);
@@ -36,9 +40,13 @@ static int l_sys_versions(lua_State *L)
     lua_setfield(L, -2, "openssl");
     lua_pushstring(L, XML_ExpatVersion());
     lua_setfield(L, -2, "expat");
-    int major, minor, rev;
-    git_libgit2_version(&major, &minor, &rev);
-    lua_pushfstring(L, "%d.%d.%d", major, minor, rev);
+    if (wpo_git_load_lib(err, sizeof err) == 0) {
+        int major, minor, rev;
+        git_libgit2_version(&major, &minor, &rev);
+        lua_pushfstring(L, "%d.%d.%d", major, minor, rev);
+    } else {
+        lua_pushfstring(L, "unavailable: %s", err);
+    }
     lua_setfield(L, -2, "libgit2");
     return 1;
 }

@@ -4,7 +4,8 @@
 -- outside git, once for a stack in a git work tree — and the work tree's
 -- status taken once (each tracked file looked at once); libcurl (and what it
 -- pulls in) only to send a request or report its version, with a one-line
--- error when it cannot be loaded.
+-- error when it cannot be loaded; libgit2 the same way (dlopen), mapped by
+-- the worker thread that opens the repository.
 local h = require "helpers"
 
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
@@ -106,6 +107,80 @@ describe("starting wpo", function()
     r = h.wpo_in(dir, { "plan", "s.lua" }, missing)
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("Plan: 1 to add", r.stdout)
+  end)
+
+  it("is linked against neither libgit2 nor libcurl (each is opened with dlopen)", function()
+    local r = h.sh("ldd " .. h.quote(WPO))
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("liblua", r.stdout)
+    assert.is_nil(r.stdout:match("libgit2"), r.stdout)
+    assert.is_nil(r.stdout:match("libcurl"), r.stdout)
+  end)
+
+  -- { pid = ..., lines = { {pid, path}... } }: the files a command opened,
+  -- with the thread that opened each (strace -f: the main thread's id is the
+  -- process's, the one of the execve)
+  local function opened_by(args)
+    local parts = { "cd " .. h.quote(dir) .. " && strace -f -qq -e trace=execve,openat -o trace", h.quote(WPO) }
+    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
+    local r = h.sh(table.concat(parts, " "))
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    local main, out = nil, {}
+    for line in io.lines(dir .. "/trace") do
+      local pid = line:match("^(%d+) ")
+      if not main and line:match("execve%(") then main = pid end
+      -- an openat another thread interrupts ends "<unfinished ...>": its
+      -- result is on a later line; failed ones (the search path) are left out
+      local path = line:match('openat%([^"]*"([^"]*)"')
+      if path and not line:match("= %-1 ") then out[#out + 1] = { pid = pid, path = path } end
+    end
+    return main, out
+  end
+
+  local function git_loads(lines)
+    local out = {}
+    for _, l in ipairs(lines) do if l.path:match("libgit2[^/]*%.so[.%d]*$") then out[#out + 1] = l end end
+    return out
+  end
+
+  it("maps libgit2 only to open a repository, on the open's worker thread", function()
+    if not have_strace() then return end
+    h.write(dir .. "/s.lua", STACK)
+    local _, lines = opened_by({ "plan", "s.lua" })     -- not in git
+    assert.are.equal(0, #git_loads(lines))
+    _, lines = opened_by({ "validate", "s.lua" })
+    assert.are.equal(0, #git_loads(lines))
+    local r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
+      .. "-c user.email=t@t commit -qm one")
+    assert.are.equal(0, r.status, r.stderr)
+    local main
+    main, lines = opened_by({ "plan", "s.lua" })
+    local loads = git_loads(lines)
+    assert.are.equal(1, #loads)
+    assert.is_truthy(main)
+    assert.are_not.equal(main, loads[1].pid, "libgit2 was loaded on the main thread")
+  end)
+
+  it("says in one line that libgit2 is missing, and fails a plan that needs it", function()
+    local missing = { WPO_LIBGIT2 = dir .. "/no/libgit2.so" }
+    local ONE_LINE = "^wpo: GitUnavailable: cannot load libgit2 %(needed for git%): [^\n]*no/libgit2%.so: "
+      .. "cannot open shared object file[^\n]*\n$"
+    h.write(dir .. "/s.lua", STACK)
+    local r = h.wpo_in(dir, { "plan", "s.lua" }, missing)          -- not in git: no need of it
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("Plan: 1 to add", r.stdout)
+    r = h.wpo_in(dir, { "version" }, missing)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("\n  libgit2 +unavailable: cannot load libgit2 %(needed for git%): [^\n]*\n", r.stdout)
+    r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
+      .. "-c user.email=t@t commit -qm one")
+    assert.are.equal(0, r.status, r.stderr)
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)                -- in a work tree: opened on a worker
+    assert.are_not.equal(0, r.status, r.stdout)
+    assert.matches(ONE_LINE, r.stderr)
+    r = h.wpo_in(dir, { "plan", "--ref", "HEAD", "s.lua" }, missing)   -- at a ref: opened on the main thread
+    assert.are_not.equal(0, r.status, r.stdout)
+    assert.matches(ONE_LINE, r.stderr)
   end)
 end)
 

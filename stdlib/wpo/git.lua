@@ -143,12 +143,15 @@ end
 
 -- Wait for the repository opening on a worker thread (git.open_start): it
 -- is the source's repository when its work tree is the source's root; when
--- it cannot be opened, the source is not in git after all.
+-- it cannot be opened, the source is not in git after all — unless libgit2
+-- itself could not be loaded (code "unavailable"): that is raised, as a
+-- plan that went on would not show what git knows.
 local function settle(src)
   local id = rawget(src, "opening")
   src.opening = nil
   -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
-  local opened = require("wpo.task").await(id)
+  local opened, err, code = require("wpo.task").await(id)
+  if code == "unavailable" then errors.raise { code = "GitUnavailable", message = err } end
   local repo = opened and opened.repo
   if repo and repo:workdir() ~= src.root then
     repo:close()

@@ -155,7 +155,8 @@ function M.fetch(spec, opts)
   local dir, err = M.cache_dir(spec.url)
   if not dir then return nil, err end
   if opts.offline then
-    local repo = core.open(dir, { search = false })
+    local repo, oerr, ocode = core.open(dir, { search = false })
+    if ocode == "unavailable" then return fail("GitUnavailable", "%s", oerr) end
     if not repo then
       return fail("OfflineCacheMissing", "--offline: no cached clone of %s (looked in %s); run once without --offline",
         core.redact(spec.url), dir)
@@ -231,7 +232,8 @@ end
 local function open_local(spec, opts)
   local path = spec.path
   if not opts.ref then return open_work_tree(spec) end
-  local repo = core.open(path)
+  local repo, oerr, ocode = core.open(path)
+  if ocode == "unavailable" then return fail("GitUnavailable", "%s", oerr) end
   if not repo then
     return fail("NotInGit", "--ref %s: %s is not inside a git repository", opts.ref, path)
   end

@@ -149,7 +149,11 @@ int main(void)
         fprintf(stderr, "cannot build the test repository\n");
         return 1;
     }
-    wpo_git_init();
+    char err[256];
+    if (wpo_git_init(err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     static const struct test_case cases[] = {
         TEST(test_redact),
         TEST(test_fetch_clone_and_update),

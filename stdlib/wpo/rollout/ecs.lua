@@ -145,7 +145,9 @@ local function task_source(o, arg)
     if not abs and (probe == "." or probe == "/") then break end
   end
   abs = abs and (abs .. rest)
-  local repo = abs and core_git.open(probe)
+  local repo, oerr, ocode = nil, nil, nil
+  if abs then repo, oerr, ocode = core_git.open(probe) end
+  if ocode == "unavailable" then return nil, fail("GitUnavailable", "%s", oerr) end
   if not repo then
     return nil, fail("NotInGit", "%s is not inside a git repository; an ECS task reads its stack from git", arg)
   end
