@@ -34,7 +34,7 @@ M.COMMANDS = {
 local function load_command(name)
   if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") then return nil end
   local modname = "wpo.commands." .. name:gsub("-", "_")
-  if not package.searchpath(modname, package.path) and not package.preload[modname] then
+  if not package.preload[modname] and not package.searchpath(modname, package.path) then
     return nil
   end
   -- the module is named at run time
