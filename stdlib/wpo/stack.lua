@@ -662,8 +662,6 @@ end
 
 -- ---- loading a script ----
 
--- ---- loading a script ----
-
 -- The stack's view: what stack code may read of a stack (its settings and
 -- variables) and do with it (add, output, ref); the engine's fields stay out
 -- of reach.
