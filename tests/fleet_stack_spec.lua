@@ -10,9 +10,7 @@
 local cjson = require "cjson"
 local fs = require "wpo.core.fs"
 local h = require "helpers"
-local ociregistry = require "ociregistry"
 local ocitest = require "ocitest"
-local registry = require "wpo.oci.registry"
 
 local PASSWORD = "fleet-registry-pw-9d1e"
 local REPO = require("wpo.stack").absolute(h.REPO)
@@ -30,20 +28,13 @@ local function by_kind(f, service, kind)
 end
 
 describe("stacks/fleet.lua", function()
-  local fakeaws = require "fakeaws"
-  local f, reg, hub, client, base, root, cache, work
+  local world, f, client, base, root, cache, work
 
   lazy_setup(function()
-    f = fakeaws.start { region = "eu-west-1" }
-    reg = ociregistry.start { auth = "basic", username = "AWS", password = PASSWORD }
-    hub = ociregistry.start()
-    f:post("/_fake/ecr/authorization", { password = PASSWORD, proxy_endpoint = "http://" .. reg.host })
-    client = registry.new(reg.host, { username = "AWS", password = PASSWORD })
-    local index = ocitest.push_base(registry.new(hub.host), "library/debian", "12-slim", { "linux/amd64" }, {
-      ["linux/amd64"] = { ocitest.layer { { "etc/debian_version", "12.8\n" } } } })
-    base = hub.host .. "/library/debian@" .. index
+    world = ocitest.ecr_world(PASSWORD, { repo = "library/debian", tag = "12-slim", platforms = { "linux/amd64" },
+      layers_of = { ["linux/amd64"] = { ocitest.layer { { "etc/debian_version", "12.8\n" } } } } })
+    f, client, base, cache = world.f, world.client, world.base, world.cache
     root = h.tmpdir()
-    cache = h.tmpdir()
     work = h.tmpdir()
     sh("cp -r " .. h.quote(REPO .. "/stacks") .. " " .. h.quote(root .. "/stacks"))
     assert(fs.mkdir_p(root .. "/.git"))
@@ -51,10 +42,8 @@ describe("stacks/fleet.lua", function()
       .. h.quote(root .. "/build/runner-root"))
   end)
   lazy_teardown(function()
-    if reg then reg:stop() end
-    if hub then hub:stop() end
-    if f then f:stop() end
-    for _, d in ipairs({ root, cache, work }) do if d then h.rmrf(d) end end
+    if world then world:stop() end
+    for _, d in ipairs({ root, work }) do if d then h.rmrf(d) end end
   end)
 
   local VARS = { WPO_VAR_state_bucket = "acme-wpo-state", WPO_VAR_lock_table = "wpo-locks",

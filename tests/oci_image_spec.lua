@@ -10,7 +10,6 @@
 local cjson = require "cjson"
 local gr = require "gitrepo"
 local h = require "helpers"
-local ociregistry = require "ociregistry"
 local ocitest = require "ocitest"
 local registry = require "wpo.oci.registry"
 
@@ -70,28 +69,16 @@ local function one_line(s)
 end
 
 describe("oci.image", function()
-  local fakeaws = require "fakeaws"
-  local f, reg, hub, client, base_ref, env, cache
+  local world, f, reg, hub, client, base_ref, env
   local dirs = {}
 
   lazy_setup(function()
-    f = fakeaws.start { region = "eu-west-1" }
-    reg = ociregistry.start { auth = "basic", username = "AWS", password = PASSWORD }
-    f:post("/_fake/ecr/authorization", { password = PASSWORD, proxy_endpoint = "http://" .. reg.host })
-    client = registry.new(reg.host, { username = "AWS", password = PASSWORD })
-    hub = ociregistry.start()
-    local index = ocitest.push_base(registry.new(hub.host), "base", "v1", PLATFORMS, base_layers())
-    base_ref = hub.host .. "/base@" .. index
-    cache = h.tmpdir()
-    env = { WPO_CACHE_DIR = cache }
-    for k, v in pairs(f.env) do env[k] = v end
+    world = ocitest.ecr_world(PASSWORD, { repo = "base", tag = "v1", platforms = PLATFORMS, layers_of = base_layers() })
+    f, reg, hub, client, base_ref, env = world.f, world.reg, world.hub, world.client, world.base, world.env
   end)
   lazy_teardown(function()
-    if reg then reg:stop() end
-    if hub then hub:stop() end
-    if f then f:stop() end
+    if world then world:stop() end
     for _, d in ipairs(dirs) do h.rmrf(d) end
-    if cache then h.rmrf(cache) end
   end)
 
   local function new_fixture(base, extra)

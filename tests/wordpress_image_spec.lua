@@ -12,9 +12,7 @@
 local cjson = require "cjson"
 local gr = require "gitrepo"
 local h = require "helpers"
-local ociregistry = require "ociregistry"
 local ocitest = require "ocitest"
-local registry = require "wpo.oci.registry"
 
 local PASSWORD = "ecr-standin-pw-51c2"
 
@@ -79,29 +77,18 @@ local function layer_listing(blob)
 end
 
 describe("wordpress with service.image.content", function()
-  local fakeaws = require "fakeaws"
-  local f, reg, hub, client, base, env, cache
+  local world, f, client, base, env
   local dirs = {}
 
   lazy_setup(function()
-    f = fakeaws.start { region = "eu-west-1" }
-    reg = ociregistry.start { auth = "basic", username = "AWS", password = PASSWORD }
-    hub = ociregistry.start()
-    f:post("/_fake/ecr/authorization", { password = PASSWORD, proxy_endpoint = "http://" .. reg.host })
-    client = registry.new(reg.host, { username = "AWS", password = PASSWORD })
-    local index = ocitest.push_base(registry.new(hub.host), "library/wordpress", "6-apache", { "linux/amd64" }, {
-      ["linux/amd64"] = { ocitest.layer { { "usr/src/wordpress/index.php", "<?php // WordPress\n" } } } })
-    base = hub.host .. "/library/wordpress@" .. index
-    cache = h.tmpdir()
-    env = { WPO_CACHE_DIR = cache, WPO_WAIT_SCALE = "0.01" }
-    for k, v in pairs(f.env) do env[k] = v end
+    world = ocitest.ecr_world(PASSWORD, { repo = "library/wordpress", tag = "6-apache", platforms = { "linux/amd64" },
+      layers_of = { ["linux/amd64"] = { ocitest.layer { { "usr/src/wordpress/index.php", "<?php // WordPress\n" } } } } })
+    f, client, base, env = world.f, world.client, world.base, world.env
+    env.WPO_WAIT_SCALE = "0.01"
   end)
   lazy_teardown(function()
-    if reg then reg:stop() end
-    if hub then hub:stop() end
-    if f then f:stop() end
+    if world then world:stop() end
     for _, d in ipairs(dirs) do h.rmrf(d) end
-    if cache then h.rmrf(cache) end
   end)
 
   local function wpo(dir, args)

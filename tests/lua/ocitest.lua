@@ -9,6 +9,13 @@
 --       layers_of[platform] and a config with Env and Labels), pushed under tag
 --   ocitest.oci_layout(dir, built, blobs) -- write built (wpo.oci.build) as an OCI layout
 --       for skopeo; blobs: digest -> bytes of every layer
+--   ocitest.ecr_world(password, base) -> w: what a spec that pushes images through
+--       wpo needs: w.f, fakeaws; w.reg, a registry with basic auth standing in for
+--       ECR (fakeaws's GetAuthorizationToken hands out user AWS and password);
+--       w.client, a client of it; w.hub, a second registry holding the base image
+--       base = { repo, tag, platforms, layers_of } (ocitest.push_base's), pushed
+--       there as w.base ("host/repo@sha256:..."); w.cache, a cache directory;
+--       w.env, fakeaws's environment with WPO_CACHE_DIR; w:stop()
 local json = require "wpo.json"
 local registry = require "wpo.oci.registry"
 
@@ -89,6 +96,32 @@ function M.push_base(client, repo, tag, platforms, layers_of)
   local list = json.encode({ schemaVersion = 2, mediaType = registry.DOCKER_LIST, manifests = entries })
   local digest = assert(client:put_manifest(repo, tag, registry.DOCKER_LIST, list))
   return digest, out
+end
+
+local World = {}
+World.__index = World
+
+function M.ecr_world(password, base)
+  local fakeaws, ociregistry, h = require "fakeaws", require "ociregistry", require "helpers"
+  local w = setmetatable({}, World)
+  w.f = fakeaws.start { region = "eu-west-1" }
+  w.reg = ociregistry.start { auth = "basic", username = "AWS", password = password }
+  w.hub = ociregistry.start()
+  w.f:post("/_fake/ecr/authorization", { password = password, proxy_endpoint = "http://" .. w.reg.host })
+  w.client = registry.new(w.reg.host, { username = "AWS", password = password })
+  local index = M.push_base(registry.new(w.hub.host), base.repo, base.tag, base.platforms, base.layers_of)
+  w.base = w.hub.host .. "/" .. base.repo .. "@" .. index
+  w.cache = h.tmpdir()
+  w.env = { WPO_CACHE_DIR = w.cache }
+  for k, v in pairs(w.f.env) do w.env[k] = v end
+  return w
+end
+
+function World:stop()
+  if self.reg then self.reg:stop() end
+  if self.hub then self.hub:stop() end
+  if self.f then self.f:stop() end
+  if self.cache then require("helpers").rmrf(self.cache) end
 end
 
 local function write(path, data)
