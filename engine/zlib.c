@@ -88,10 +88,16 @@ static int start_deflate(struct deflate_stream *d, int level)
     return deflateSetHeader(&d->s.z, &d->header);
 }
 
-/* Run deflate over in with flush, appending output to b; Z_OK / Z_STREAM_END
- * or the zlib error. May raise (out of memory in the buffer): the stream is
- * then owned by a guard or a userdata. */
-static int deflate_into(luaL_Buffer *b, z_stream *z, const char *in, size_t len, int flush)
+/* Where deflate writes: room(sink, &out) -> bytes free at out (0: out of
+ * memory); then wrote(sink, n) for the n of them deflate filled. */
+struct sink {
+    size_t (*room)(struct sink *sink, char **out);
+    void (*wrote)(struct sink *sink, size_t n);
+};
+
+/* Run deflate over in with flush, writing to sink; Z_OK / Z_STREAM_END,
+ * Z_MEM_ERROR, or the zlib error. */
+static int deflate_run(z_stream *z, const char *in, size_t len, int flush, struct sink *sink)
 {
     int rc = Z_OK;
     z->next_in = (Bytef *)in;
@@ -102,16 +108,44 @@ static int deflate_into(luaL_Buffer *b, z_stream *z, const char *in, size_t len,
         left -= take;
         int f = left ? Z_NO_FLUSH : flush;
         do {
-            char *out = luaL_prepbuffsize(b, CHUNK);
+            char *out;
+            size_t room = sink->room(sink, &out);
+            if (!room)
+                return Z_MEM_ERROR;
+            uInt avail = room > (1u << 30) ? (1u << 30) : (uInt)room;
             z->next_out = (Bytef *)out;
-            z->avail_out = CHUNK;
+            z->avail_out = avail;
             rc = deflate(z, f);
             if (rc == Z_STREAM_ERROR)
                 return rc;
-            luaL_addsize(b, CHUNK - z->avail_out);
+            sink->wrote(sink, avail - z->avail_out);
         } while (z->avail_out == 0 || (f == Z_FINISH && rc != Z_STREAM_END));
     } while (left);
     return rc == Z_BUF_ERROR ? Z_OK : rc;
+}
+
+/* A sink into a luaL_Buffer: may raise (out of memory), so the stream is
+ * then owned by a guard or a userdata. */
+struct buffer_sink {
+    struct sink sink;
+    luaL_Buffer *b;
+};
+
+static size_t buffer_room(struct sink *sink, char **out)
+{
+    *out = luaL_prepbuffsize(((struct buffer_sink *)sink)->b, CHUNK);
+    return CHUNK;
+}
+
+static void buffer_wrote(struct sink *sink, size_t n)
+{
+    luaL_addsize(((struct buffer_sink *)sink)->b, n);
+}
+
+static int deflate_into(luaL_Buffer *b, z_stream *z, const char *in, size_t len, int flush)
+{
+    struct buffer_sink bs = {{buffer_room, buffer_wrote}, b};
+    return deflate_run(z, in, len, flush, &bs.sink);
 }
 
 /* zlib.gzip(data [, level]) -> gz */
@@ -223,39 +257,38 @@ struct wpo_deflater {
     size_t kept_len, kept_cap;
 };
 
+/* A sink into the deflater's kept buffer: never raises. */
+struct keep_sink {
+    struct sink sink;
+    struct wpo_deflater *w;
+};
+
+static size_t keep_room(struct sink *sink, char **out)
+{
+    struct wpo_deflater *w = ((struct keep_sink *)sink)->w;
+    if (w->kept_cap - w->kept_len < CHUNK) {
+        size_t cap = w->kept_cap ? w->kept_cap * 2 : 4 * CHUNK;
+        char *p = realloc(w->kept, cap);
+        if (!p)
+            return 0;
+        w->kept = p;
+        w->kept_cap = cap;
+    }
+    *out = w->kept + w->kept_len;
+    return w->kept_cap - w->kept_len;
+}
+
+static void keep_wrote(struct sink *sink, size_t n)
+{
+    ((struct keep_sink *)sink)->w->kept_len += n;
+}
+
 /* deflate into the kept buffer; Z_OK / Z_STREAM_END, Z_MEM_ERROR, or the
  * zlib error. Never raises. */
 static int deflate_keep(struct wpo_deflater *w, const char *in, size_t len, int flush)
 {
-    z_stream *z = &w->d->s.z;
-    int rc = Z_OK;
-    z->next_in = (Bytef *)in;
-    size_t left = len;
-    do {
-        uInt take = left > (1u << 30) ? (1u << 30) : (uInt)left;
-        z->avail_in = take;
-        left -= take;
-        int f = left ? Z_NO_FLUSH : flush;
-        do {
-            if (w->kept_cap - w->kept_len < CHUNK) {
-                size_t cap = w->kept_cap ? w->kept_cap * 2 : 4 * CHUNK;
-                char *p = realloc(w->kept, cap);
-                if (!p)
-                    return Z_MEM_ERROR;
-                w->kept = p;
-                w->kept_cap = cap;
-            }
-            size_t room = w->kept_cap - w->kept_len;
-            uInt avail = room > (1u << 30) ? (1u << 30) : (uInt)room;
-            z->next_out = (Bytef *)w->kept + w->kept_len;
-            z->avail_out = avail;
-            rc = deflate(z, f);
-            if (rc == Z_STREAM_ERROR)
-                return rc;
-            w->kept_len += avail - z->avail_out;
-        } while (z->avail_out == 0 || (f == Z_FINISH && rc != Z_STREAM_END));
-    } while (left);
-    return rc == Z_BUF_ERROR ? Z_OK : rc;
+    struct keep_sink ks = {{keep_room, keep_wrote}, w};
+    return deflate_run(&w->d->s.z, in, len, flush, &ks.sink);
 }
 
 static struct wpo_deflater *check_deflater(lua_State *L)
