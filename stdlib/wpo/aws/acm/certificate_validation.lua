@@ -34,20 +34,14 @@ local change = require "wpo.aws.route53.change"
 local common = require "wpo.aws.acm.common"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local names = require "wpo.aws.route53.common"
 
 local TTL = 300
 
 local TYPE = "aws.acm.certificate_validation"
 local LIVE = { "PENDING_VALIDATION", "ISSUED" }
 
-local function bare(id)
-  return (tostring(id):gsub("^/hostedzone/", ""))
-end
-
-local function fqdn(name)
-  name = tostring(name):lower()
-  return name:sub(-1) == "." and name or name .. "."
-end
+local fqdn, bare = names.fqdn, names.zone_id
 
 local function split(id)
   return tostring(id):match("^([%w]+)_(arn:.+)$")

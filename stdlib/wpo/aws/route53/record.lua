@@ -30,20 +30,14 @@ local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local names = require "wpo.aws.route53.common"
 local value = require "wpo.value"
 
 local M = { DEFAULT_TTL = 300 }
 
 local TYPES = { "A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS", "PTR", "SPF" }
 
-local function fqdn(name)
-  name = tostring(name):lower():gsub("\\052", "*")
-  return name:sub(-1) == "." and name or name .. "."
-end
-
-local function bare(id)
-  return (tostring(id):gsub("^/hostedzone/", ""))
-end
+local fqdn, bare = names.fqdn, names.zone_id
 
 local function split(id)
   local zone, name, rtype = tostring(id):match("^([^_]+)_(.+)_([A-Z]+)$")

@@ -26,6 +26,7 @@ local aws = require "wpo.aws"
 local change = require "wpo.aws.route53.change"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local names = require "wpo.aws.route53.common"
 
 -- An optional setting AWS no longer holds but the script gave reads as ""
 -- (a nil in what read returns would mean "unchanged").
@@ -36,14 +37,7 @@ end
 
 local GONE = { NoSuchHostedZone = true }
 
-local function fqdn(name)
-  name = tostring(name):lower()
-  return name:sub(-1) == "." and name or name .. "."
-end
-
-local function bare(id)
-  return (tostring(id):gsub("^/hostedzone/", ""))
-end
+local fqdn, bare = names.fqdn, names.zone_id
 
 local function get(ctx, id)
   local out, err = ctx:aws("route53"):pcall("GetHostedZone", { Id = bare(id) })

@@ -16,15 +16,9 @@
 local aws = require "wpo.aws"
 local kit = require "wpo.aws.typekit"
 local resource = require "wpo.resource"
+local names = require "wpo.aws.route53.common"
 
-local function fqdn(name)
-  name = tostring(name):lower()
-  return name:sub(-1) == "." and name or name .. "."
-end
-
-local function bare(id)
-  return (tostring(id):gsub("^/hostedzone/", ""))
-end
+local fqdn, bare = names.fqdn, names.zone_id
 
 local function observe(got, inputs)
   inputs = inputs or {}
