@@ -24,6 +24,7 @@
 --   iam.policy(stack, phase) -> policy document (a table; encode with iam.json)
 --   iam.json(doc) -> deterministic JSON text
 local value = require "wpo.value"
+local text = require "wpo.text"
 local cjson = require "cjson"
 
 local M = {}
@@ -62,13 +63,6 @@ function M.phases(phase) return M.PHASES[phase] end
 
 local function known(v) return type(v) == "string" and not value.is_lazy(v) end
 M.known = known
-
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
 
 local function region_of(stack, decl)
   local providers = stack.providers or {}
@@ -168,7 +162,7 @@ function M.needs(stack, phase)
   for _, st in ipairs(M.backend(stack, phase)) do
     for _, a in ipairs(st.actions) do add(a, st.resources) end
   end
-  return need, sorted_keys(missing)
+  return need, text.sorted_keys(missing)
 end
 
 -- iam.policy(stack, phase) -> document, missing (types without a declaration)
@@ -177,13 +171,13 @@ function M.policy(stack, phase)
   -- group actions by the resources they apply to
   local groups = {}
   for action, set in pairs(need) do
-    local resources = set == "*" and { "*" } or sorted_keys(set)
+    local resources = set == "*" and { "*" } or text.sorted_keys(set)
     local key = table.concat(resources, "\n")
     groups[key] = groups[key] or { resources = resources, actions = {} }
     table.insert(groups[key].actions, action)
   end
   local statements = {}
-  for _, key in ipairs(sorted_keys(groups)) do
+  for _, key in ipairs(text.sorted_keys(groups)) do
     local g = groups[key]
     table.sort(g.actions)
     statements[#statements + 1] = { Effect = "Allow", Action = g.actions,
@@ -203,7 +197,7 @@ local function encode(v, indent)
       for _, x in ipairs(v) do parts[#parts + 1] = pad .. "  " .. encode(x, indent + 1) end
       return "[\n" .. table.concat(parts, ",\n") .. "\n" .. pad .. "]"
     end
-    local keys = sorted_keys(v)
+    local keys = text.sorted_keys(v)
     table.sort(keys, function(a, b)
       local oa, ob = ORDER[a] or 99, ORDER[b] or 99
       if oa ~= ob then return oa < ob end

@@ -100,16 +100,10 @@ local aws = require "wpo.aws"
 local errors = require "wpo.errors"
 local resource = require "wpo.resource"
 local task = require "wpo.task"
+local text = require "wpo.text"
 local cjson = require "cjson"
 
 local M = {}
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
 
 -- ---- tags ----
 -- In a stack, tags are a map name -> value; on the wire a list of pairs whose
@@ -122,7 +116,7 @@ end
 function M.tag_list(map, key_name, value_name)
   key_name, value_name = key_name or "Key", value_name or "Value"
   local out = {}
-  for _, k in ipairs(sorted_keys(map)) do out[#out + 1] = { [key_name] = k, [value_name] = map[k] } end
+  for _, k in ipairs(text.sorted_keys(map or {})) do out[#out + 1] = { [key_name] = k, [value_name] = map[k] } end
   return out
 end
 
@@ -152,7 +146,7 @@ function M.tag_changes(old, new)
   for k, v in pairs(new or {}) do
     if (old or {})[k] ~= v then set[k] = v end
   end
-  for _, k in ipairs(sorted_keys(old)) do
+  for _, k in ipairs(text.sorted_keys(old or {})) do
     if (new or {})[k] == nil then removed[#removed + 1] = k end
   end
   return set, removed

@@ -37,6 +37,7 @@ local json = require "wpo.json"
 local registry = require "wpo.oci.registry"
 local reference = require "wpo.oci.reference"
 local task = require "wpo.task"
+local text = require "wpo.text"
 
 local M = {}
 
@@ -127,13 +128,6 @@ end
 
 local SPEC = { layers = true, platform_layers = true, env = true, labels = true, created = true, created_by = true }
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
-
 local function build_platform(entry, spec)
   local manifest, merr = decode(entry.manifest, "the base manifest")
   if not manifest then error(merr, 0) end
@@ -165,7 +159,7 @@ local function build_platform(entry, spec)
         env[#env + 1] = kv
       end
     end
-    for _, name in ipairs(sorted_keys(spec.env)) do
+    for _, name in ipairs(text.sorted_keys(spec.env or {})) do
       if not seen[name] then env[#env + 1] = name .. "=" .. spec.env[name] end
     end
     c.Env = env
@@ -203,7 +197,7 @@ function M.assemble(base, spec)
   for k in pairs(spec) do
     if not SPEC[k] then
       error(string.format("image.assemble: unknown key '%s' (valid: %s)", tostring(k),
-        table.concat(sorted_keys(SPEC), ", ")), 2)
+        table.concat(text.sorted_keys(SPEC), ", ")), 2)
     end
   end
   for i, l in ipairs(spec.layers or {}) do check_layer(l, "image.assemble: layers[" .. i .. "]") end
