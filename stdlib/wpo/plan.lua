@@ -708,14 +708,6 @@ local function name_in_type(address, type_name)
   return address
 end
 
-local function is_list(v)
-  local n = #v
-  if n == 0 then return false end
-  local count = 0
-  for _ in pairs(v) do count = count + 1 end
-  return count == n
-end
-
 -- v without its unknown parts -> known (nil where wholly unknown), unknown
 -- (true, or a table of the unknown parts' paths; nil where none). In a list,
 -- as Terraform writes it: null where an element is wholly unknown, and the
@@ -723,7 +715,7 @@ end
 local function split_unknown(v)
   if v == value.UNKNOWN or value.is_lazy(v) then return nil, true end
   if type(v) ~= "table" then return v, nil end
-  if is_list(v) then
+  if #v > 0 and value.is_array(v) then
     local known, unknown, any = {}, {}, false
     for i = 1, #v do
       local kx, ux = split_unknown(v[i])
