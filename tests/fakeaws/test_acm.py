@@ -3,18 +3,8 @@ fakeaws's Route 53, records filled in late, idempotency tokens, tags, the
 in-use refusal, CAA and the 72-hour limit."""
 import unittest
 
-from botocore.exceptions import ClientError
-
 from fakeaws.services import acm
-from fakeaws.testing import Fake
-
-
-def error_code(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
+from fakeaws.testing import Fake, error_code
 
 
 class AcmTest(unittest.TestCase):

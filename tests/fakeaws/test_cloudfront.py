@@ -5,17 +5,9 @@ import unittest
 
 from botocore.exceptions import ClientError
 
-from fakeaws.testing import Fake
+from fakeaws.testing import Fake, error_code
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
-
-
-def error_code(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
 
 
 def config(ref, enabled=True, cert=CERT, aliases=("www.example.com",), policy="658327ea-f89d-4fab-a63d-7e88639e58f6",

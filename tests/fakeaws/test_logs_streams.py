@@ -3,17 +3,7 @@ services/logs.py) driven by botocore, and the log lines of ECS tasks
 (ecs_tasks.py) written to them through the containers' awslogs configuration."""
 import unittest
 
-from botocore.exceptions import ClientError
-
-from fakeaws.testing import Fake
-
-
-def error_code(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
+from fakeaws.testing import Fake, error_code
 
 
 class LogsStreamsTest(unittest.TestCase):

@@ -5,6 +5,7 @@
     status, headers, body = fake.raw(...)     # a hand-made request, signed by botocore
     fake.control("GET", "/_fake/state")
     fake.stop()
+    error_code(ec2.describe_vpcs, VpcIds=["vpc-1"])   # "InvalidVpcID.NotFound", or None
 """
 import atexit
 import datetime
@@ -20,11 +21,21 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from .httpd import FakeAWS
 
 _session = None
 _session_lock = threading.Lock()
+
+
+def error_code(call, *args, **kwargs):
+    """The AWS error code call(*args, **kwargs) raised, or None when it succeeded."""
+    try:
+        call(*args, **kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
 
 
 def session():
