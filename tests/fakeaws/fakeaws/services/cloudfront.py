@@ -277,17 +277,22 @@ def _list(ctx, p, items, key):
     return page, (key(page[-1]) if len(items) > size else None), wanted
 
 
+def _list_out(ctx, p, items, key, view):
+    """-> a list with Marker, MaxItems, IsTruncated, Quantity, Items (view of each) and NextMarker."""
+    page, nxt, wanted = _list(ctx, p, items, key)
+    out = {"Marker": p.get("Marker") or "", "MaxItems": wanted, "IsTruncated": nxt is not None,
+           "Quantity": len(page), "Items": [view(i) for i in page]}
+    if nxt:
+        out["NextMarker"] = nxt
+    return out
+
+
 @service.op("ListDistributions")
 def list_distributions(ctx, p):
     dists = list(_distributions(ctx).values())
     for d in dists:
         advance(d)
-    page, nxt, wanted = _list(ctx, p, dists, lambda d: d["Id"])
-    out = {"Marker": p.get("Marker") or "", "MaxItems": wanted, "IsTruncated": nxt is not None,
-           "Quantity": len(page), "Items": [_summary(d) for d in page]}
-    if nxt:
-        out["NextMarker"] = nxt
-    return {"DistributionList": out}
+    return {"DistributionList": _list_out(ctx, p, dists, lambda d: d["Id"], _summary)}
 
 
 # -- tags --------------------------------------------------------------------
@@ -382,18 +387,12 @@ def delete_origin_access_control(ctx, p):
 
 @service.op("ListOriginAccessControls")
 def list_origin_access_controls(ctx, p):
-    page, nxt, wanted = _list(ctx, p, list(_oacs(ctx).values()), lambda o: o["Id"])
-    items = []
-    for oac in page:
+    def summary(oac):
         c = oac["OriginAccessControlConfig"]
-        items.append({"Id": oac["Id"], "Name": c["Name"], "Description": c.get("Description", ""),
-                      "SigningProtocol": c["SigningProtocol"], "SigningBehavior": c["SigningBehavior"],
-                      "OriginAccessControlOriginType": c["OriginAccessControlOriginType"]})
-    out = {"Marker": p.get("Marker") or "", "MaxItems": wanted, "IsTruncated": nxt is not None,
-           "Quantity": len(items), "Items": items}
-    if nxt:
-        out["NextMarker"] = nxt
-    return {"OriginAccessControlList": out}
+        return {"Id": oac["Id"], "Name": c["Name"], "Description": c.get("Description", ""),
+                "SigningProtocol": c["SigningProtocol"], "SigningBehavior": c["SigningBehavior"],
+                "OriginAccessControlOriginType": c["OriginAccessControlOriginType"]}
+    return {"OriginAccessControlList": _list_out(ctx, p, list(_oacs(ctx).values()), lambda o: o["Id"], summary)}
 
 
 # -- cache policies -------------------------------------------------------------
