@@ -164,7 +164,7 @@ describe("starting wpo", function()
 
   it("says in one line that libgit2 is missing, and fails a plan that needs it", function()
     local missing = { WPO_LIBGIT2 = dir .. "/no/libgit2.so" }
-    local ONE_LINE = "^wpo: GitUnavailable: cannot load libgit2 %(needed for git%): [^\n]*no/libgit2%.so: "
+    local ONE_LINE = "^wpo: s%.lua: GitUnavailable: cannot load libgit2 %(needed for git%): [^\n]*no/libgit2%.so: "
       .. "cannot open shared object file[^\n]*\n$"
     h.write(dir .. "/s.lua", STACK)
     local r = h.wpo_in(dir, { "plan", "s.lua" }, missing)          -- not in git: no need of it

@@ -151,7 +151,9 @@ local function settle(src)
   src.opening = nil
   -- looked up at the call: tests/lua/fakecore.lua swaps the core (and reloads wpo.task) under loaded modules
   local opened, err, code = require("wpo.task").await(id)
-  if code == "unavailable" then errors.raise { code = "GitUnavailable", message = err } end
+  if code == "unavailable" then
+    errors.raise { code = "GitUnavailable", where = rawget(src, "user_path") or src.path, message = err }
+  end
   local repo = opened and opened.repo
   if repo and repo:workdir() ~= src.root then
     repo:close()

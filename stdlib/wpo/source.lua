@@ -156,7 +156,9 @@ function M.fetch(spec, opts)
   if not dir then return nil, err end
   if opts.offline then
     local repo, oerr, ocode = core.open(dir, { search = false })
-    if ocode == "unavailable" then return fail("GitUnavailable", "%s", oerr) end
+    if ocode == "unavailable" then
+      return fail("GitUnavailable", "%s (opening the cached clone of %s)", oerr, core.redact(spec.url))
+    end
     if not repo then
       return fail("OfflineCacheMissing", "--offline: no cached clone of %s (looked in %s); run once without --offline",
         core.redact(spec.url), dir)
@@ -233,7 +235,9 @@ local function open_local(spec, opts)
   local path = spec.path
   if not opts.ref then return open_work_tree(spec) end
   local repo, oerr, ocode = core.open(path)
-  if ocode == "unavailable" then return fail("GitUnavailable", "%s", oerr) end
+  if ocode == "unavailable" then
+    return nil, errors.new { code = "GitUnavailable", where = path, message = oerr }
+  end
   if not repo then
     return fail("NotInGit", "--ref %s: %s is not inside a git repository", opts.ref, path)
   end
