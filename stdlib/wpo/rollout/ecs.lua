@@ -147,7 +147,7 @@ local function task_source(o, arg)
   abs = abs and (abs .. rest)
   local repo, oerr, ocode = nil, nil, nil
   if abs then repo, oerr, ocode = core_git.open(probe) end
-  if ocode == "unavailable" then return nil, fail("GitUnavailable", "%s", oerr) end
+  if ocode == "unavailable" then return nil, fail("GitUnavailable", "%s: %s", arg, oerr) end
   if not repo then
     return nil, fail("NotInGit", "%s is not inside a git repository; an ECS task reads its stack from git", arg)
   end
