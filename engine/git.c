@@ -74,10 +74,10 @@ struct wpo_git_repo {
 
 /* libgit2 is loaded (dlopen, gitapi.c) and initialised when a repository is
  * first opened (or a blob id computed, or a remote fetched), never when the
- * module loads: mapping it costs about 3 ms, and its TLS backend reads the
- * system's CA certificates as it initialises. git.open_start and
- * git.fetch_start load it on their worker thread. The CA bundle wpo names
- * (SSL_CERT_FILE) is handed to it only before a fetch. */
+ * module loads: mapping it costs about 3 ms. git.open_start and
+ * git.fetch_start load it on their worker thread. Its TLS backend reads no
+ * CA certificate as it initialises (gitapi.c defers that): the bundle is
+ * handed to it, and parsed, only before the first fetch. */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 int wpo_git_init(char *err, size_t errlen)
@@ -87,12 +87,20 @@ int wpo_git_init(char *err, size_t errlen)
 
 static void init_tls(void)
 {
-    /* TLS verification stays on; make sure libgit2 knows the system CAs. */
+    /* TLS verification stays on: libgit2 trusts no certificate until it is
+     * given these. SSL_CERT_FILE, else the system bundle, else where libgit2
+     * itself would have looked. */
     const char *bundle = getenv("SSL_CERT_FILE");
     if (!bundle || access(bundle, R_OK) != 0)
         bundle = "/etc/ssl/certs/ca-certificates.crt";
-    if (access(bundle, R_OK) == 0)
+    if (access(bundle, R_OK) == 0) {
         git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, bundle, NULL);
+        return;
+    }
+    const char *file, *dir;
+    wpo_git_default_ca(&file, &dir);
+    if (file || dir)
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
 }
 
 int wpo_git_init_tls(char *err, size_t errlen)

@@ -2,6 +2,7 @@
  * gitapi.c — libgit2 through dlopen, on first use (see gitapi.h).
  */
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,59 @@ static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int lib_status = -1, init_status = -1;
 static char lib_error[256], init_error[256];
+static void *lib_handle;
+
+/* ---------------------------------------------------- CA certificates
+ * libgit2 built with mbedTLS (Debian's) parses every certificate of the
+ * system's CA bundle inside git_libgit2_init: about 5 ms on this project's
+ * machines, at every start that opens a repository, for a TLS connection
+ * that an offline plan never makes. wpo defines the two mbedTLS functions
+ * libgit2 reads them with; the binary exports its symbols (-Wl,-E), and an
+ * executable's definitions come first when the dynamic linker binds
+ * libgit2's references. While git_libgit2_init runs on this thread they
+ * note the location libgit2 asked for and load nothing; at any other time
+ * they are mbedTLS's own, looked up among libgit2's dependencies. Before a
+ * fetch, git.c hands libgit2 the CA bundle (SSL_CERT_FILE, the system's, or
+ * what libgit2 would have read: wpo_git_default_ca), parsed then. Until
+ * then libgit2 trusts no certificate: a connection made without that step
+ * is refused, never let through. A libgit2 built with OpenSSL never calls
+ * these. */
+static _Thread_local int deferring_ca;
+static char default_ca_file[PATH_MAX], default_ca_dir[PATH_MAX];
+
+typedef int ca_parse_fn(void *chain, const char *location);
+
+/* MBEDTLS_ERR_X509_FILE_IO_ERROR: what mbedTLS answers for a file it cannot read */
+#define CA_FILE_IO_ERROR (-0x2900)
+
+static int parse_ca(const char *name, void *chain, const char *location, char *note, size_t notelen)
+{
+    if (deferring_ca) {
+        snprintf(note, notelen, "%s", location ? location : "");
+        return 0;
+    }
+    ca_parse_fn *real = lib_handle ? (ca_parse_fn *)dlsym(lib_handle, name) : NULL;
+    return real ? real(chain, location) : CA_FILE_IO_ERROR;
+}
+
+int mbedtls_x509_crt_parse_file(void *chain, const char *path);
+int mbedtls_x509_crt_parse_path(void *chain, const char *path);
+
+int mbedtls_x509_crt_parse_file(void *chain, const char *path)
+{
+    return parse_ca("mbedtls_x509_crt_parse_file", chain, path, default_ca_file, sizeof default_ca_file);
+}
+
+int mbedtls_x509_crt_parse_path(void *chain, const char *path)
+{
+    return parse_ca("mbedtls_x509_crt_parse_path", chain, path, default_ca_dir, sizeof default_ca_dir);
+}
+
+void wpo_git_default_ca(const char **file, const char **dir)
+{
+    *file = default_ca_file[0] ? default_ca_file : NULL;
+    *dir = default_ca_dir[0] ? default_ca_dir : NULL;
+}
 
 static void load_lib(void)
 {
@@ -43,6 +97,7 @@ static void load_lib(void)
     WPO_GIT_FUNCTIONS(WPO_GIT_RESOLVE)
 #undef WPO_GIT_RESOLVE
     wpo_git = api;      /* the library stays loaded for the process's life */
+    lib_handle = lib;
     lib_status = 0;
 }
 
@@ -53,7 +108,9 @@ static void init(void)
         snprintf(init_error, sizeof init_error, "%s", lib_error);
         return;
     }
+    deferring_ca = 1;
     int rc = wpo_git.libgit2_init();
+    deferring_ca = 0;
     if (rc < 0) {
         const git_error *e = wpo_git.error_last();
         snprintf(init_error, sizeof init_error, "cannot load libgit2 (needed for git): git_libgit2_init failed: %s",

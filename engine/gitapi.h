@@ -12,8 +12,7 @@
  * wpo was compiled against), resolves every function wpo calls and runs
  * git_libgit2_init, once per process (thread-safe; later calls return the
  * first outcome). wpo_git_load_lib() only loads and resolves, without
- * git_libgit2_init (whose TLS backend reads every CA certificate of the
- * system): enough for git_libgit2_version (sys.versions).
+ * git_libgit2_init: enough for git_libgit2_version (sys.versions).
  *
  * Then wpo_git.NAME is git_NAME. git.c and sys.c call them by their own
  * names: they include "gitcalls.h" after this header, which the Makefile
@@ -82,6 +81,11 @@ extern struct wpo_git_api wpo_git;
  * err (e.g. "cannot load libgit2 (needed for git): libgit2.so.1.5: cannot
  * open shared object file: ..."). err may be NULL. */
 int wpo_git_load(char *err, size_t errlen);
+
+/* Where libgit2 looked for the system's CA certificates as it initialised
+ * (a bundle file, a directory; NULL for neither): wpo defers reading them
+ * until a fetch (gitapi.c). Valid once wpo_git_load has returned 0. */
+void wpo_git_default_ca(const char **file, const char **dir);
 
 /* 0 once libgit2 is loaded (not initialised: only git_libgit2_version may
  * be called); -1 with the message in err. */
