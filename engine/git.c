@@ -10,7 +10,7 @@
  *
  * Lua API (each function's comment gives its exact contract):
  *   git.open(path [, {search}]) -> repo     git.realpath(path) -> abs
- *   git.open_start(path [, {search, status}]) -> id   (the open on a worker thread)
+ *   git.open_start(path [, {search}]) -> id   (the open on a worker thread)
  *   git.fetch(url, dir [, opts]) -> info    git.fetch_start(url, dir [, opts]) -> id
  *   git.blob_id(data) -> hex                git.redact(url) -> url
  *   repo:resolve(ref) -> id, kind, refname  repo:read(commit, path [, max]) -> data
@@ -259,9 +259,6 @@ static int clean_tree_path(const char *path, char *out, size_t outlen)
 
 /* -------------------------------------------------------- module level */
 
-static int status_list_new(git_repository *repo, int untracked, git_status_list **out);
-static void push_status_list(lua_State *L, git_status_list *list);
-
 /* open_repo's answer when libgit2 cannot be loaded (no libgit2 code) */
 #define NO_LIBGIT2 (-10000)
 
@@ -329,16 +326,15 @@ static int l_git_open(lua_State *L)
     return 1;
 }
 
-/* An open (and the work tree's status) on a worker thread. The request is
- * the result: the worker fills it and posts it; the loop owns it from then. */
+/* An open on a worker thread. The request is the result: the worker fills
+ * it and posts it; the loop owns it from then. */
 struct open_job {
     char *path;
-    int search, status;
+    int search;
     struct wpo_loop_queue *queue;
     int64_t id;
     /* results */
     git_repository *repo;       /* moves into a repo userdata in convert */
-    git_status_list *list;      /* the status, when asked and not bare */
     int rc;
     const char *code;
     char err[1024];
@@ -349,17 +345,15 @@ static void open_job_free(void *result)
     struct open_job *job = result;
     if (!job)
         return;
-    if (job->list || job->repo)
+    if (job->repo) {
         wpo_git_load(NULL, 0);  /* done on the worker: the once orders its writes before our reads */
-    if (job->list)
-        git_status_list_free(job->list);
-    if (job->repo)
         git_repository_free(job->repo);
+    }
     free(job->path);
     free(job);
 }
 
-/* Main thread, inside loop.wait: { repo = repo, status = {...}? } */
+/* Main thread, inside loop.wait: { repo = repo } */
 static int open_convert(lua_State *L, void *result)
 {
     struct open_job *job = result;
@@ -371,16 +365,12 @@ static int open_convert(lua_State *L, void *result)
     /* The worker loaded libgit2: pthread_once makes its writes (wpo_git's
      * pointers, libgit2's state) visible to this thread before any use. */
     wpo_git_load(NULL, 0);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 1);
     struct wpo_git_repo *r = lua_newuserdatauv(L, sizeof *r, 0);
     r->repo = job->repo;
     job->repo = NULL;
     luaL_setmetatable(L, WPO_GIT_REPO);
     lua_setfield(L, -2, "repo");
-    if (job->list) {
-        push_status_list(L, job->list);
-        lua_setfield(L, -2, "status");
-    }
     return WPO_LOOP_OK;
 }
 
@@ -405,33 +395,20 @@ static void *open_worker(void *arg)
     } else if (job->rc != 0) {
         job->code = code_for(job->rc);
         snprintf(job->err, sizeof job->err, "%s: %s", job->path, last_message());
-    } else if (job->status && !git_repository_is_bare(job->repo)) {
-        int rc = status_list_new(job->repo, 0, &job->list);
-        if (rc != 0) {
-            job->rc = rc;
-            job->code = code_for(rc);
-            snprintf(job->err, sizeof job->err, "status: %s", last_message());
-        }
     }
     wpo_loop_post(queue, job->id, &open_op, job);   /* job is the loop's now */
     wpo_loop_queue_unref(queue);
     return NULL;
 }
 
-/* git.open_start(path [, {search = true, status = false}]) -> id
- * As git.open, on a worker thread (libgit2's initialisation included): the
- * completion (wpo.task.await(id)) is { repo = repo, status = {...} } —
- * status, as repo:status() gives it, when asked for and the repository has
- * a work tree — or err, code. */
+/* git.open_start(path [, {search = true}]) -> id
+ * As git.open, on a worker thread (libgit2's loading and initialisation
+ * included): the completion (wpo.task.await(id)) is { repo = repo }, or
+ * err, code. */
 static int l_git_open_start(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int search = opt_search(L, 2), status = 0;
-    if (lua_istable(L, 2)) {
-        lua_getfield(L, 2, "status");
-        status = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
+    int search = opt_search(L, 2);
     /* the queue first: making the loop may raise, and nothing is held yet */
     struct wpo_loop_queue *queue = wpo_loop_queue_ref(L);
     if (!queue)
@@ -443,7 +420,6 @@ static int l_git_open_start(lua_State *L)
         return luaL_error(L, "out of memory");
     }
     job->search = search;
-    job->status = status;
     job->queue = queue;
     int64_t id = wpo_loop_op_start(L, &open_op, NULL);
     if (id < 0) {
@@ -1136,22 +1112,30 @@ static const char *status_word(unsigned int s)
  * left out unless untracked = true; ignored files and submodules always.
  * state: "modified", "new" (staged), "deleted", "renamed", "typechange",
  * "conflicted", "untracked". A bare repository: code "bare". */
-/* The status list of a work tree (as repo:status describes it); 0 or a
- * libgit2 error code. Runs on any thread. */
-static int status_list_new(git_repository *repo, int untracked, git_status_list **out)
+static int l_repo_status(lua_State *L)
 {
+    struct wpo_git_repo *r = check_repo(L, 1);
+    int untracked = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "untracked");
+        untracked = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (git_repository_is_bare(r->repo))
+        return push_error(L, "bare", "a bare repository has no working tree");
     git_status_options opts;
     git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
     opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
     opts.flags = GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
     if (untracked)
         opts.flags |= GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
-    return git_status_list_new(out, repo, &opts);
-}
-
-/* Push { {path, state, staged}... } for a status list. */
-static void push_status_list(lua_State *L, git_status_list *list)
-{
+    struct wpo_guard *gd = wpo_guard_new(L);   /* the list, while pushing */
+    git_status_list *list = NULL;
+    int rc = git_status_list_new(&list, r->repo, &opts);
+    if (rc != 0)
+        return push_git_error(L, rc, "status");
+    wpo_guard_hold(gd, list, free_status_list);
     size_t count = git_status_list_entrycount(list);
     lua_createtable(L, (int)count, 0);
     lua_Integer n = 0;
@@ -1172,27 +1156,6 @@ static void push_status_list(lua_State *L, git_status_list *list)
         lua_setfield(L, -2, "staged");
         lua_rawseti(L, -2, ++n);
     }
-}
-
-static int l_repo_status(lua_State *L)
-{
-    struct wpo_git_repo *r = check_repo(L, 1);
-    int untracked = 0;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "untracked");
-        untracked = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    if (git_repository_is_bare(r->repo))
-        return push_error(L, "bare", "a bare repository has no working tree");
-    struct wpo_guard *gd = wpo_guard_new(L);   /* the list, while pushing */
-    git_status_list *list = NULL;
-    int rc = status_list_new(r->repo, untracked, &list);
-    if (rc != 0)
-        return push_git_error(L, rc, "status");
-    wpo_guard_hold(gd, list, free_status_list);
-    push_status_list(L, list);
     wpo_guard_release(gd);
     return 1;
 }

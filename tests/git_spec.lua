@@ -278,12 +278,20 @@ describe("wpo.git", function()
     gr.git(dir, "reset -q --hard HEAD~1")
   end)
 
-  it("detects a dirty working tree from tracked edits, and a clean one", function()
+  it("calls the working tree dirty when a file the stack loaded differs from HEAD, staged or not", function()
     local wt = git.worktree(repo:workdir(), { repo = repo, path = "stacks/prod.lua" })
+    evaluate(wt)                                   -- loads stacks/prod.lua and lib/net.lua
+    assert.is_false((wt:dirty()))
+    gr.write(dir, "lib/other.lua", "return { edited = true }\n")   -- staged, never loaded
+    gr.git(dir, "add lib/other.lua")
     assert.is_false((wt:dirty()))
     gr.write(dir, "lib/net.lua", "return {}\n")
     local dirty, paths = wt:dirty()
-    gr.git(dir, "checkout -q -- lib/net.lua")
+    assert.is_true(dirty)
+    assert.are.same({ "lib/net.lua" }, paths)
+    gr.git(dir, "add lib/net.lua")                 -- staged: still not what HEAD holds
+    dirty, paths = wt:dirty()
+    gr.git(dir, "reset -q && git checkout -q -- lib/net.lua && rm lib/other.lua")
     assert.is_true(dirty)
     assert.are.same({ "lib/net.lua" }, paths)
     assert.is_false(git.at_commit(repo, assert(git.resolve(repo, "HEAD"))):dirty())

@@ -30,11 +30,13 @@
 -- Module names map to "<name with / for .>.lua" then ".../init.lua" under
 -- the repository root (M.PATH).
 --
--- Dirty (working tree): a tracked file differs from HEAD (staged or not),
--- or a file the stack loaded is not committed as it is on disk (untracked,
--- ignored, new, modified). Other untracked files do not count: a stray
--- notes.txt does not make a deployment irreproducible; an untracked module
--- the stack required does.
+-- Dirty (working tree): a file the stack loaded (its script, the modules it
+-- required, its var files) is not committed at HEAD as it is on disk
+-- (modified, staged, untracked, ignored, new). Nothing else counts: an
+-- edited README or another stack's script does not make this deployment
+-- irreproducible; an edited or untracked module the stack required does.
+-- Only those files are looked at (git status of each), never the whole
+-- work tree.
 --
 -- Also: git.open, git.resolve (an unknown ref lists the nearest tags),
 -- git.compare / git.check_rollback (rollback detection), git.describe /
@@ -160,7 +162,7 @@ local function settle(src)
     repo = nil
   end
   if repo then
-    src.repo, src.status_list = repo, opened.status
+    src.repo = repo
     read_head(src)
   end
 end
@@ -351,18 +353,10 @@ end
 function Source:dirty()
   if self.kind == "commit" or not self.repo then return false, {} end
   local paths, seen = {}, {}
-  -- the status taken on the worker thread that opened the repository (as
-  -- the run began), or the work tree's as it is now
-  local status = self.status_list or self.repo:status()
-  self.status_list = nil
-  for _, e in ipairs(status or {}) do
-    if not seen[e.path] then seen[e.path] = true; paths[#paths + 1] = e.path end
-  end
   for _, path in ipairs(self.files) do
-    local state = self.repo:file_status(path)
-    if state ~= "current" and not seen[path] then
+    if not seen[path] then
       seen[path] = true
-      paths[#paths + 1] = path
+      if self.repo:file_status(path) ~= "current" then paths[#paths + 1] = path end
     end
   end
   table.sort(paths)

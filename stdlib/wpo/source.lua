@@ -210,8 +210,8 @@ local function work_tree_of(abs)
 end
 
 -- The work tree, without a ref: the stack is read from disk while its
--- repository opens (libgit2's start included) and its status is taken on a
--- worker thread; outside git, libgit2 is never started.
+-- repository opens (libgit2's start included) on a worker thread; outside
+-- git, libgit2 is never started.
 local function open_work_tree(spec)
   local path = spec.path
   local f = io.open(path, "rb")
@@ -225,7 +225,7 @@ local function open_work_tree(spec)
     return git.worktree(cwd, { path = rel })
   end
   local src = git.worktree(root, { path = abs:sub(#root + (root == "/" and 1 or 2)),
-    opening = core.open_start(abs, { status = true }) })
+    opening = core.open_start(abs) })
   src.owns_repo = true
   src.user_path = path
   return src

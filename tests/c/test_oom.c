@@ -194,7 +194,7 @@ static const struct snippet snippets[] = {
     { "repo:remote_url", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
       "r:remote_url()", 1 },
     { "git.open_start", "git = require 'wpo.core.git' loop = require 'wpo.core.loop' r = git.open(DIR .. '/repo')",
-      "local id = git.open_start(DIR .. '/repo', { status = true })\n"
+      "local id = git.open_start(DIR .. '/repo')\n"
       "for _ = 1, 200 do if #loop.wait(50) > 0 then break end end" },
     /* libgit2's fetch leaks pcre2 frames as its remote lookup does */
     { "git.fetch", "git = require 'wpo.core.git'",
