@@ -96,6 +96,22 @@ print(package.wpo_types and #package.wpo_types or 0)
     assert.matches("s%.lua:2: unknown resource type 'aws%.ec2%.vpx' %(did you mean aws%.ec2%.vpc%?%)", r.stderr)
   end)
 
+  it("defines its own types unchecked, and checks every other definition", function()
+    if skip_if_stale() then return end
+    h.write(dir .. "/define.lua", [[
+local resource = require "wpo.resource"
+local vpc = resource.get("aws.ec2.vpc")
+print(vpc.attributes.tags.type, vpc.attributes.cidr_block.type, #vpc.output_names)
+local ok, err = pcall(function()
+  resource.define "test.bad" { create = print, read = print, delete = print, updat = print }
+end)
+print(ok, err)
+]])
+    local r = builtin(dir, { "lua", "define.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^tags\tcidr\t%d+\nfalse\t[^\n]*resource%.define test%.bad: unknown key 'updat'", r.stdout)
+  end)
+
   it("passes the stack sandbox's specs (the engine's frames recognised by their chunknames)", function()
     if skip_if_stale() then return end
     local r = h.sh("cd " .. h.quote(REPO) .. " && env -u WPO_STDLIB " .. h.quote(WPO) .. " lua tests/busted.lua "

@@ -30,6 +30,22 @@ describe("wpo.resource", function()
     assert.has_error(function() resource.define "Bad Name" end)
   end)
 
+  -- The copy of the library built into the binary does not check its own
+  -- types again at each start: this is where each of them is checked, from
+  -- the Lua files the binary is built from.
+  it("checks every type of the library, defined from its Lua files", function()
+    assert.is_nil(package.wpo_types, "the specs run the library's Lua files (WPO_STDLIB)")
+    local defined = 0
+    for _, name in ipairs(resource.known_types()) do
+      if package.searchpath(resource.module_name(name), package.path) then
+        local t = assert(resource.get(name))
+        assert.are.equal(name, t.name)
+        defined = defined + 1
+      end
+    end
+    assert.is_true(defined >= 58, "types defined: " .. defined)
+  end)
+
   it("loads types lazily by name and suggests the closest unknown one", function()
     assert.are.equal("wpo.aws.ec2.vpc", resource.module_name("aws.ec2.vpc"))
     assert.are.equal("wpo.null", resource.module_name("wpo.null"))

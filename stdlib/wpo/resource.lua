@@ -142,55 +142,108 @@ local function bad_key(what, key, valid)
 end
 
 -- The subject of a message about an attribute's spec: made only for a
--- message (every type of the library is defined, attribute by attribute,
--- at each start).
+-- message.
 local function attr_subject(tname, path) return "resource.define " .. tname .. ": attribute " .. path end
 
-local function check_attr_spec(tname, path, spec)
-  if type(spec) ~= "table" then error(attr_subject(tname, path) .. ": expected a table", 4) end
-  for k in pairs(spec) do
-    if not ATTR_KEY_SET[k] then error(bad_key(attr_subject(tname, path), k, ATTR_KEYS), 4) end
+-- An attribute's spec, normalised in place (type "any" by default, of =
+-- "string" -> of = { type = "string" }); with checked, refused (an error
+-- at the definition's line) when malformed. path is only for messages.
+local function attr_spec(tname, path, spec, checked)
+  if checked then
+    if type(spec) ~= "table" then error(attr_subject(tname, path) .. ": expected a table", 4) end
+    for k in pairs(spec) do
+      if not ATTR_KEY_SET[k] then error(bad_key(attr_subject(tname, path), k, ATTR_KEYS), 4) end
+    end
   end
   local t = spec.type or "any"
-  if not VALUE_TYPE_SET[t] then
+  if checked and not VALUE_TYPE_SET[t] then
     error(bad_key(attr_subject(tname, path) .. ": type", t, VALUE_TYPES):gsub("unknown key", "unknown type"), 4)
   end
   spec.type = t
   if spec.of ~= nil then
-    if t ~= "list" and t ~= "map" then
+    if checked and t ~= "list" and t ~= "map" then
       error(attr_subject(tname, path) .. ": 'of' is for list and map attributes", 4)
     end
     if type(spec.of) == "string" then spec.of = { type = spec.of } end
-    check_attr_spec(tname, path .. "[]", spec.of)
+    attr_spec(tname, checked and path .. "[]", spec.of, checked)
   end
   if spec.fields ~= nil then
-    if t ~= "object" then error(attr_subject(tname, path) .. ": 'fields' is for object attributes", 4) end
-    for name, f in pairs(spec.fields) do check_attr_spec(tname, path .. "." .. name, f) end
+    if checked and t ~= "object" then error(attr_subject(tname, path) .. ": 'fields' is for object attributes", 4) end
+    for name, f in pairs(spec.fields) do attr_spec(tname, checked and path .. "." .. name, f, checked) end
   end
 end
 
 -- The IAM actions a type calls (see wpo.iam): lists of "prefix:Action" by
 -- phase, scoped actions and a resources function.
 local function check_iam(name, iam)
-  if iam == nil then return nil end
+  if iam == nil then return end
   local what = "resource.define " .. name .. ": iam"
-  if type(iam) ~= "table" then error(what .. " must be a table", 3) end
+  if type(iam) ~= "table" then error(what .. " must be a table", 4) end
   for k, v in pairs(iam) do
-    if not IAM_KEY_SET[k] then error(bad_key(what, k, IAM_KEYS), 3) end
+    if not IAM_KEY_SET[k] then error(bad_key(what, k, IAM_KEYS), 4) end
     if k == "resources" then
-      if type(v) ~= "function" then error(what .. ".resources must be a function", 3) end
+      if type(v) ~= "function" then error(what .. ".resources must be a function", 4) end
     else
-      if type(v) ~= "table" then error(what .. "." .. k .. " must be a list of actions", 3) end
+      if type(v) ~= "table" then error(what .. "." .. k .. " must be a list of actions", 4) end
       for _, a in ipairs(v) do
         if type(a) ~= "string" or not a:match("^[a-z0-9-]+:[A-Z][A-Za-z0-9]*$") then
           error(string.format("%s.%s: '%s' is not an IAM action like \"ec2:CreateVpc\" (no wildcards)",
-            what, k, tostring(a)), 3)
+            what, k, tostring(a)), 4)
         end
       end
     end
   end
-  return iam
 end
+
+-- What resource.define refuses in a type's spec, outside its attributes
+-- (errors at the definition's line).
+local function check_spec(name, spec)
+  for k in pairs(spec) do
+    if not TYPE_KEY_SET[k] then error(bad_key("resource.define " .. name, k, TYPE_KEYS), 3) end
+  end
+  for _, fn in ipairs({ "create", "read", "delete" }) do
+    if type(spec[fn]) ~= "function" then
+      error(string.format("resource.define %s: %s must be a function", name, fn), 3)
+    end
+  end
+  for _, fn in ipairs({ "update", "import", "check", "find", "derive" }) do
+    if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
+      error(string.format("resource.define %s: %s must be a function", name, fn), 3)
+    end
+  end
+  if spec.lookup ~= nil and type(spec.lookup) ~= "boolean" then
+    error(string.format("resource.define %s: lookup is true or false", name), 3)
+  end
+  if (spec.find == nil) ~= (spec.found_by == nil) or (spec.found_by ~= nil and type(spec.found_by) ~= "string") then
+    error(string.format("resource.define %s: find and found_by (a phrase: \"its wpo:address tag\") go together",
+      name), 3)
+  end
+  check_iam(name, spec.iam)
+  for aname in pairs(spec.attributes or {}) do
+    if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
+      error("resource.define " .. name .. ": bad attribute name " .. tostring(aname), 3)
+    end
+  end
+  for k, v in pairs(spec.outputs or {}) do
+    local oname, ospec = k, v
+    if math.type(k) == "integer" then oname, ospec = v, {} end
+    if type(oname) ~= "string" or type(ospec) ~= "table" then
+      error("resource.define " .. name .. ": outputs is a list of names or a map of name -> { sensitive = }", 3)
+    end
+    for ok in pairs(ospec) do
+      if not OUTPUT_KEY_SET[ok] then error(bad_key("resource.define " .. name .. ": output " .. oname, ok, OUTPUT_KEYS), 3) end
+    end
+  end
+end
+
+-- The library's own types, when it runs from the copy built into the binary
+-- (package.wpo_types, set only then, names the types its modules define):
+-- those definitions are not checked again at every start (about 3 ms for
+-- the 58 of them). The test suite checks each one, defined from the very
+-- Lua files the binary is built from (WPO_STDLIB; tests/resource_spec.lua
+-- loads every type); any other definition is checked.
+local BUILT_IN = {}
+for _, n in ipairs(package.wpo_types or {}) do BUILT_IN[n] = true end
 
 -- A type's name: dotted lower-case words (aws.ec2.vpc)
 local TYPE_NAME = "^[a-z][a-z0-9_]*%.[a-z0-9_.]*[a-z0-9_]$"
@@ -202,64 +255,36 @@ function M.define(name)
   end
   return function(spec)
     if type(spec) ~= "table" then error("resource.define " .. name .. ": expected a table", 2) end
-    for k in pairs(spec) do
-      if not TYPE_KEY_SET[k] then error(bad_key("resource.define " .. name, k, TYPE_KEYS), 2) end
-    end
-    for _, fn in ipairs({ "create", "read", "delete" }) do
-      if type(spec[fn]) ~= "function" then
-        error(string.format("resource.define %s: %s must be a function", name, fn), 2)
-      end
-    end
-    for _, fn in ipairs({ "update", "import", "check", "find", "derive" }) do
-      if spec[fn] ~= nil and type(spec[fn]) ~= "function" then
-        error(string.format("resource.define %s: %s must be a function", name, fn), 2)
-      end
-    end
-    if spec.lookup ~= nil and type(spec.lookup) ~= "boolean" then
-      error(string.format("resource.define %s: lookup is true or false", name), 2)
-    end
-    if (spec.find == nil) ~= (spec.found_by == nil) or (spec.found_by ~= nil and type(spec.found_by) ~= "string") then
-      error(string.format("resource.define %s: find and found_by (a phrase: \"its wpo:address tag\") go together",
-        name), 2)
-    end
+    local checked = not BUILT_IN[name]
+    if checked then check_spec(name, spec) end
     local t = {
       name = name, description = spec.description,
       attributes = {}, attribute_names = {}, outputs = {}, output_names = {},
       create = spec.create, read = spec.read, update = spec.update, delete = spec.delete,
       import = spec.import, check = spec.check, find = spec.find, found_by = spec.found_by, derive = spec.derive,
-      iam = check_iam(name, spec.iam),
+      iam = spec.iam,
       unique_name = spec.unique_name,
       late = spec.late,
       lookup = spec.lookup == true,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
-      if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
-        error("resource.define " .. name .. ": bad attribute name " .. tostring(aname), 2)
-      end
       local copy = {}
+      if checked and type(aspec) ~= "table" then attr_spec(name, aname, aspec, true) end
       for k, v in pairs(aspec) do copy[k] = v end
-      check_attr_spec(name, aname, copy)
+      attr_spec(name, aname, copy, checked)
       t.attributes[aname] = copy
       t.attribute_names[#t.attribute_names + 1] = aname
     end
     table.sort(t.attribute_names)
-    local outputs = spec.outputs or {}
-    for k, v in pairs(outputs) do
-      local oname, ospec = k
-      if math.type(k) == "integer" then oname, ospec = v, {} else ospec = v end
-      if type(oname) ~= "string" or type(ospec) ~= "table" then
-        error("resource.define " .. name .. ": outputs is a list of names or a map of name -> { sensitive = }", 2)
-      end
-      for ok in pairs(ospec) do
-        if not OUTPUT_KEY_SET[ok] then error(bad_key("resource.define " .. name .. ": output " .. oname, ok, OUTPUT_KEYS), 2) end
-      end
-      t.outputs[oname] = ospec
+    for k, v in pairs(spec.outputs or {}) do
+      if math.type(k) == "integer" then t.outputs[v] = {} else t.outputs[k] = v end
     end
     t.outputs.id = t.outputs.id or {}
     for oname in pairs(t.outputs) do t.output_names[#t.output_names + 1] = oname end
     table.sort(t.output_names)
     t.taggable = t.attributes.tags ~= nil and t.attributes.tags.type == "tags"
-    if t.unique_name ~= nil and not (t.attributes[t.unique_name] and t.attributes[t.unique_name].type == "string") then
+    if checked and t.unique_name ~= nil
+        and not (t.attributes[t.unique_name] and t.attributes[t.unique_name].type == "string") then
       error(string.format("resource.define %s: unique_name names a string attribute, not %s", name,
         tostring(t.unique_name)), 2)
     end
