@@ -646,11 +646,12 @@ local function render_action(lines, a, color)
     local outs = {}
     for _, n in ipairs(t.output_names) do if not t.attributes[n] then outs[#outs + 1] = n end end
     local w = math.max(width(names), width(outs))
+    local after, sensitive = a.after, a.sensitive
     for _, n in ipairs(names) do
-      lines[#lines + 1] = string.format("      %s = %s", pad(n, w), value.show(a.after[n], a.sensitive[n]))
+      lines[#lines + 1] = "      " .. pad(n, w) .. " = " .. value.show(after[n], sensitive[n])
     end
     for _, n in ipairs(outs) do
-      lines[#lines + 1] = string.format("      %s = (known after apply)", pad(n, w))
+      lines[#lines + 1] = "      " .. pad(n, w) .. " = (known after apply)"
     end
   elseif a.action == "update" or a.action == "replace" then
     local forces = ordered_set(a.forces)
