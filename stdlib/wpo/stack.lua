@@ -452,7 +452,7 @@ function Stack:add(type_name, name, attrs)
       meta[k] = value.plain(v, "lifecycle", where, address)
     else
       if type(k) ~= "string" then raise(where, address, "attribute names are strings, got a %s", type(k)) end
-      plain[k] = value.plain(v, "attribute " .. k, where, address)
+      plain[k] = value.plain(v, "attribute", where, address, k)
     end
   end
   local desired, _, err = resource.desired(t, plain)

@@ -147,14 +147,27 @@ local function key_path(k)
   return "[" .. (type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or tostring(k)) .. "]"
 end
 
-function M.plain(v, what, where, address)
+-- value.plain(v, what, where, address, name) -> v as a plain value; what
+-- (and name: what .. " " .. name) names it in a message
+function M.plain(v, what, where, address, name)
+  -- most values are a string, a number, a boolean or a lazy: no walk
+  local vt = type(v)
+  if vt == "string" then
+    if #v <= M.max_string then return v end
+  elseif vt == "number" then
+    if v == v and v ~= math.huge and v ~= -math.huge then return v end
+  elseif vt == "boolean" or vt == "nil" then
+    return v
+  elseif vt == "table" and (is_lazy(v) or v == UNKNOWN) then
+    return v
+  end
   -- the keys from v down to the value walked at each depth: its path
   -- (".a[2]"), made only for a message
   local keys = {}
   local function fail(depth, msg)
     local parts = {}
     for i = 1, depth do parts[i] = key_path(keys[i]) end
-    local subject = (what or "value") .. table.concat(parts)
+    local subject = (what or "value") .. (name and (" " .. name) or "") .. table.concat(parts)
     errors.raise { kind = "ValueError", where = where, address = address, message = subject .. ": " .. msg }
   end
   local open = {}
