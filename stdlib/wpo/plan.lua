@@ -231,10 +231,15 @@ local function resolve_attributes(p, d)
   local function lookup(ref_decl, name) return planned_value(p, ref_decl, name) end
   local after, sensitive = {}, {}
   for _, name in ipairs(t.attribute_names) do
-    local v, s = value.resolve(d.attrs[name], lookup)
+    local v, s
+    if d.lazy[name] then
+      v, s = value.resolve(d.attrs[name], lookup)
+    else
+      v, s = value.copy(d.attrs[name]), false    -- plain data, checked when declared
+    end
     after[name] = v
     if s or sensitive_attr(t, name) then sensitive[name] = true end
-    if v ~= nil and not value.has_unknown(v) then
+    if d.lazy[name] and v ~= nil and not value.has_unknown(v) then
       local err = resource.check(t.attributes[name], v)
       if err then
         if sensitive[name] then

@@ -441,7 +441,9 @@ function Stack:add(type_name, name, attrs)
   if attrs ~= nil and (type(attrs) ~= "table" or getmetatable(attrs) ~= nil) then
     raise(where, address, "attributes must be a plain table, got %s", value.is_lazy(attrs) and "a reference" or type(attrs))
   end
-  local plain, meta = {}, {}
+  -- lazy: the attributes holding a reference or a computed value; the
+  -- others are plain data, checked once, here (resource.desired)
+  local plain, meta, lazy = {}, {}, {}
   for k, v in next, attrs or {} do
     if k == "depends_on" then
       meta[k] = v
@@ -452,12 +454,17 @@ function Stack:add(type_name, name, attrs)
       meta[k] = value.plain(v, "lifecycle", where, address)
     else
       if type(k) ~= "string" then raise(where, address, "attribute names are strings, got a %s", type(k)) end
-      plain[k] = value.plain(v, "attribute", where, address, k)
+      local v_plain, has_lazy = value.plain(v, "attribute", where, address, k)
+      plain[k] = v_plain
+      if has_lazy then lazy[k] = true end
     end
   end
   local desired, _, err = resource.desired(t, plain)
   if not desired then raise(where, address, "%s", err) end
-  if t.taggable then desired.tags = resource.tags(self.name, address, self.tags, desired.tags) end
+  if t.taggable then
+    desired.tags = resource.tags(self.name, address, self.tags, desired.tags)
+    if value.contains_lazy(desired.tags) then lazy.tags = true end
+  end
 
   local lifecycle = { prevent_destroy = false, create_before_destroy = false }
   if meta.lifecycle ~= nil then
@@ -492,7 +499,7 @@ function Stack:add(type_name, name, attrs)
     end
   end
   local decl = {
-    address = address, type = t, type_name = type_name, name = name, attrs = desired,
+    address = address, type = t, type_name = type_name, name = name, attrs = desired, lazy = lazy,
     lifecycle = lifecycle, depends_on = depends_on, where = where, index = #self.resources + 1,
     provider = meta.provider,
   }
@@ -632,10 +639,13 @@ function M.finish(s)
         deps[#deps + 1] = target
       end
     end
-    value.refs(d.attrs, function(ref_decl, name)
-      check_ref(s, d.where, d.address, ref_decl.address, name)
-      add(ref_decl.address)
-    end)
+    -- only an attribute holding a lazy value can hold a reference
+    for attr in pairs(d.lazy) do
+      value.refs(d.attrs[attr], function(ref_decl, name)
+        check_ref(s, d.where, d.address, ref_decl.address, name)
+        add(ref_decl.address)
+      end)
+    end
     for _, target in ipairs(d.depends_on) do
       check_ref(s, d.where, d.address, target)
       add(target)

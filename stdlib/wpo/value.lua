@@ -131,8 +131,9 @@ Lazy.__concat = function(a, b)
   return new({ kind = "fn", fn = concat_parts, args = table.pack(a, b), concat = true })
 end
 
--- value.plain(v, what, where, address?) -> a deep copy of v that is plain data (raises
--- a ValueError at where naming the path inside v): strings up to
+-- value.plain(v, what, where, address?, name?) -> a deep copy of v that is
+-- plain data, and whether it holds a lazy value (raises a ValueError at where
+-- naming what (what .. " " .. name) and the path inside v): strings up to
 -- value.max_string bytes, finite numbers, booleans, tables of them (string or
 -- number keys, no metatable, no cycle, at most MAX_DEPTH levels), and lazies.
 -- What stack code hands the engine goes through it, so the engine never holds
@@ -147,19 +148,17 @@ local function key_path(k)
   return "[" .. (type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or tostring(k)) .. "]"
 end
 
--- value.plain(v, what, where, address, name) -> v as a plain value; what
--- (and name: what .. " " .. name) names it in a message
 function M.plain(v, what, where, address, name)
   -- most values are a string, a number, a boolean or a lazy: no walk
   local vt = type(v)
   if vt == "string" then
-    if #v <= M.max_string then return v end
+    if #v <= M.max_string then return v, false end
   elseif vt == "number" then
-    if v == v and v ~= math.huge and v ~= -math.huge then return v end
+    if v == v and v ~= math.huge and v ~= -math.huge then return v, false end
   elseif vt == "boolean" or vt == "nil" then
-    return v
+    return v, false
   elseif vt == "table" and (is_lazy(v) or v == UNKNOWN) then
-    return v
+    return v, true
   end
   -- the keys from v down to the value walked at each depth: its path
   -- (".a[2]"), made only for a message
@@ -170,7 +169,7 @@ function M.plain(v, what, where, address, name)
     local subject = (what or "value") .. (name and (" " .. name) or "") .. table.concat(parts)
     errors.raise { kind = "ValueError", where = where, address = address, message = subject .. ": " .. msg }
   end
-  local open = {}
+  local open, lazy = {}, false
   local function walk(x, depth)
     local t = type(x)
     if t == "string" then
@@ -186,7 +185,10 @@ function M.plain(v, what, where, address, name)
     elseif t == "boolean" or t == "nil" then
       return x
     elseif t == "table" then
-      if is_lazy(x) or x == UNKNOWN then return x end
+      if is_lazy(x) or x == UNKNOWN then
+        lazy = true
+        return x
+      end
       local mt = getmetatable(x)
       if mt ~= nil then
         if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
@@ -212,7 +214,8 @@ function M.plain(v, what, where, address, name)
     fail(depth, "a " .. (t == "thread" and "coroutine" or t)
       .. " is not a value (values are strings, numbers, booleans and tables of them)")
   end
-  return walk(v, 0)
+  local out = walk(v, 0)
+  return out, lazy
 end
 
 local function contains_lazy(v, seen)
