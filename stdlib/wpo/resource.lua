@@ -268,11 +268,15 @@ function M.define(name)
       lookup = spec.lookup == true,
     }
     for aname, aspec in pairs(spec.attributes or {}) do
-      local copy = {}
-      if checked and type(aspec) ~= "table" then attr_spec(name, aname, aspec, true) end
-      for k, v in pairs(aspec) do copy[k] = v end
-      attr_spec(name, aname, copy, checked)
-      t.attributes[aname] = copy
+      if checked then
+        -- a copy: the caller's table is left as it was given
+        if type(aspec) ~= "table" then attr_spec(name, aname, aspec, true) end
+        local copy = {}
+        for k, v in pairs(aspec) do copy[k] = v end
+        aspec = copy
+      end
+      attr_spec(name, aname, aspec, checked)     -- the library's own: normalised in place
+      t.attributes[aname] = aspec
       t.attribute_names[#t.attribute_names + 1] = aname
     end
     table.sort(t.attribute_names)
