@@ -2,6 +2,7 @@
  * gitapi.c — libgit2 through dlopen, on first use (see gitapi.h).
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,12 +28,13 @@ static void *lib_handle;
  * executable's definitions come first when the dynamic linker binds
  * libgit2's references. While git_libgit2_init runs on this thread they
  * note the location libgit2 asked for and load nothing; at any other time
- * they are mbedTLS's own, looked up among libgit2's dependencies. Before a
- * fetch, git.c hands libgit2 the CA bundle (SSL_CERT_FILE, the system's, or
- * what libgit2 would have read: wpo_git_default_ca), parsed then. Until
- * then libgit2 trusts no certificate: a connection made without that step
- * is refused, never let through. A libgit2 built with OpenSSL never calls
- * these. */
+ * they are mbedTLS's own, looked up in the mbedTLS library already mapped
+ * (libgit2's, or another caller's: a libcurl built with mbedTLS would call
+ * them too). Before a fetch, git.c hands libgit2 the CA bundle
+ * (SSL_CERT_FILE, the system's, or what libgit2 would have read:
+ * wpo_git_default_ca), parsed then. Until then libgit2 trusts no
+ * certificate: a connection made without that step is refused, never let
+ * through. A libgit2 built with OpenSSL never calls these. */
 static _Thread_local int deferring_ca;
 static char default_ca_file[PATH_MAX], default_ca_dir[PATH_MAX];
 
@@ -41,13 +43,33 @@ typedef int ca_parse_fn(void *chain, const char *location);
 /* MBEDTLS_ERR_X509_FILE_IO_ERROR: what mbedTLS answers for a file it cannot read */
 #define CA_FILE_IO_ERROR (-0x2900)
 
+/* the mbedTLS X.509 library already mapped (by whichever library calls
+ * these: libgit2, or a libcurl built with mbedTLS), opened again without
+ * loading anything */
+static int find_x509(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    if (info->dlpi_name && strstr(info->dlpi_name, "libmbedx509")) {
+        *(void **)data = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+        return *(void **)data != NULL;
+    }
+    return 0;
+}
+
 static int parse_ca(const char *name, void *chain, const char *location, char *note, size_t notelen)
 {
     if (deferring_ca) {
         snprintf(note, notelen, "%s", location ? location : "");
         return 0;
     }
-    ca_parse_fn *real = lib_handle ? (ca_parse_fn *)dlsym(lib_handle, name) : NULL;
+    void *x509 = NULL;
+    dl_iterate_phdr(find_x509, &x509);
+    ca_parse_fn *real = x509 ? (ca_parse_fn *)dlsym(x509, name) : NULL;
+    if (!real && lib_handle)
+        real = (ca_parse_fn *)dlsym(lib_handle, name);
+    /* the caller of this function holds the library mapped */
+    if (x509)
+        dlclose(x509);
     return real ? real(chain, location) : CA_FILE_IO_ERROR;
 }
 
