@@ -41,21 +41,18 @@ describe("starting wpo", function()
     return true
   end
 
-  local function ca_reads(seen)
+  -- how many times the paths in seen matching any of the patterns were touched
+  local function count(seen, ...)
     local n = 0
     for path, times in pairs(seen) do
-      if path:match("ca%-certificates%.crt$") or path:match("^/etc/ssl/certs/?$") then n = n + times end
+      for _, pattern in ipairs({ ... }) do
+        if path:match(pattern) then n = n + times break end
+      end
     end
     return n
   end
-
-  local function libgit2_loads(opened)
-    local n = 0
-    for path, times in pairs(opened) do
-      if path:match("libgit2[^/]*%.so[.%d]*$") then n = n + times end
-    end
-    return n
-  end
+  local function ca_reads(seen) return count(seen, "ca%-certificates%.crt$", "^/etc/ssl/certs/?$") end
+  local function libgit2_loads(opened) return count(opened, "libgit2[^/]*%.so[.%d]*$") end
 
   it("starts libgit2 only to open a repository, and reads no CA certificate for it", function()
     if not have_strace() then return end
@@ -80,13 +77,7 @@ describe("starting wpo", function()
     assert.is_true((seen[require("wpo.core.git").realpath(dir) .. "/s.lua"] or 0) >= 1)
   end)
 
-  local function curl_loads(seen)
-    local n = 0
-    for path, times in pairs(seen) do
-      if path:match("libcurl[^/]*%.so[.%d]*$") then n = n + times end
-    end
-    return n
-  end
+  local function curl_loads(seen) return count(seen, "libcurl[^/]*%.so[.%d]*$") end
 
   local REQUEST = [[
     local http, loop = require "wpo.core.http", require "wpo.core.loop"
