@@ -80,11 +80,6 @@ struct wpo_git_repo {
  * handed to it, and parsed, only before the first fetch. */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
-int wpo_git_init(char *err, size_t errlen)
-{
-    return wpo_git_load(err, errlen);
-}
-
 static void init_tls(void)
 {
     /* TLS verification stays on: libgit2 trusts no certificate until it is
@@ -268,7 +263,7 @@ static int clean_tree_path(const char *path, char *out, size_t outlen)
  * initialises libgit2 first. */
 static int open_repo(const char *path, int search, git_repository **out, char *nolib, size_t nolib_len)
 {
-    if (wpo_git_init(nolib, nolib_len) != 0)
+    if (wpo_git_load(nolib, nolib_len) != 0)
         return NO_LIBGIT2;
     /* Start from the directory of a file. */
     struct stat st;
@@ -454,7 +449,7 @@ static int l_git_blob_id(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     git_oid oid;
     char nolib[256];
-    if (wpo_git_init(nolib, sizeof nolib) != 0)
+    if (wpo_git_load(nolib, sizeof nolib) != 0)
         return luaL_error(L, "git.blob_id: %s", nolib);
     if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0)
         return push_git_error(L, -1, "hash");

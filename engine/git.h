@@ -54,11 +54,9 @@ void wpo_git_fetch_free(struct wpo_git_fetch *f);
 /* url with any password in its user info replaced by "***". */
 void wpo_git_redact_url(const char *url, char *out, size_t outlen);
 
-/* libgit2 loaded (dlopen) and git_libgit2_init run, once per process
- * (before the first libgit2 call): 0, or -1 with a one-line message in err
- * ("cannot load libgit2 (needed for git): ..."). Any thread. */
-int wpo_git_init(char *err, size_t errlen);
-/* wpo_git_init and, once, the CA bundle for HTTPS (before a fetch). */
+/* wpo_git_load (gitapi.h: libgit2 loaded and initialised) and, once, the
+ * CA bundle for HTTPS (before a fetch): 0, or -1 with a one-line message in
+ * err. Any thread. */
 int wpo_git_init_tls(char *err, size_t errlen);
 
 #endif

@@ -6,9 +6,9 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "dl.h"
 #include "gitapi.h"
 
 struct wpo_git_api wpo_git;
@@ -95,29 +95,16 @@ void wpo_git_default_ca(const char **file, const char **dir)
 static void load_lib(void)
 {
     struct wpo_git_api api;
-    const char *name = getenv("WPO_LIBGIT2");
-    if (!name || !*name)
-        name = WPO_GIT_SONAME;
-    void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        /* dlerror names the file and why (not found, wrong class...) */
-        const char *why = dlerror();
-        snprintf(lib_error, sizeof lib_error, "cannot load libgit2 (needed for git): %s",
-                 why ? why : name);
+    const struct wpo_dl_symbol symbols[] = {
+#define WPO_GIT_SYMBOL(name) {"git_" #name, (void **)&api.name},
+        WPO_GIT_FUNCTIONS(WPO_GIT_SYMBOL)
+#undef WPO_GIT_SYMBOL
+        {NULL, NULL}
+    };
+    void *lib = wpo_dl_open("WPO_LIBGIT2", WPO_GIT_SONAME, "libgit2 (needed for git)", symbols,
+                            "wpo was built for libgit2 " LIBGIT2_VERSION, lib_error, sizeof lib_error);
+    if (!lib)
         return;
-    }
-    /* dlsym's void * to a function pointer: POSIX guarantees it works */
-    const char *lib_name = name;
-#define WPO_GIT_RESOLVE(name) \
-    *(void **)(&api.name) = dlsym(lib, "git_" #name); \
-    if (!api.name) { \
-        snprintf(lib_error, sizeof lib_error, "cannot load libgit2 (needed for git): %s has no git_%s " \
-                 "(wpo was built for libgit2 %s)", lib_name, #name, LIBGIT2_VERSION); \
-        dlclose(lib); \
-        return; \
-    }
-    WPO_GIT_FUNCTIONS(WPO_GIT_RESOLVE)
-#undef WPO_GIT_RESOLVE
     wpo_git = api;      /* the library stays loaded for the process's life */
     lib_handle = lib;
     lib_status = 0;

@@ -20,9 +20,8 @@
 #include "gitcalls.h"   /* generated: git_NAME is wpo_git.NAME */
 
 /* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=}; curl
- * and libgit2 are loaded to ask them (libgit2 not initialised: that would
- * read the system's CA certificates), each "unavailable: WHY" when it
- * cannot be */
+ * and libgit2 are loaded to ask them (libgit2 not initialised: its version
+ * needs no more), each "unavailable: WHY" when it cannot be */
 static int l_sys_versions(lua_State *L)
 {
     lua_createtable(L, 0, 6);

@@ -11,24 +11,45 @@ local h = require "helpers"
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
 local STACK = 'local s = wpo.stack { name = "t" }\ns:add("wpo.null", "a", {})\nreturn s\n'
 
--- the files a command opened or looked at: { path = times }, and those it
--- opened: { path = times }
-local function touched(dir, args)
-  local parts = { "cd " .. h.quote(dir) .. " && strace -f -qq -e trace=openat,newfstatat,stat,lstat,statx -o trace",
-    h.quote(WPO) }
+-- What a command did to files, from strace -f: the main thread's id (the
+-- process's, the one of the execve), and every call that named a path:
+-- { pid, call = "openat" | "newfstatat" | ..., path, failed }. An openat
+-- another thread interrupts ends "<unfinished ...>": its result is on a
+-- later line, and it counts as done.
+local function trace(dir, args)
+  local parts = { "cd " .. h.quote(dir) .. " && strace -f -qq -e trace=execve,openat,newfstatat,stat,lstat,statx "
+    .. "-o trace", h.quote(WPO) }
   for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
   local r = h.sh(table.concat(parts, " "))
   assert.are.equal(0, r.status, r.stdout .. r.stderr)
-  local seen, opened = {}, {}
+  local main, calls = nil, {}
   for line in io.lines(dir .. "/trace") do
-    local path = line:match('"([^"]*)"')
-    if path then
-      seen[path] = (seen[path] or 0) + 1
-      if line:match("openat%(") then opened[path] = (opened[path] or 0) + 1 end
+    local pid, call, path = line:match('^(%d+) +([%w_]+)%([^"]*"([^"]*)"')
+    if call == "execve" then
+      main = main or pid
+    elseif call then
+      calls[#calls + 1] = { pid = pid, call = call, path = path, failed = line:match("= %-1 ") ~= nil }
     end
   end
-  return seen, opened
+  return main, calls
 end
+
+-- The calls (those of kind `call` when given) on a path matching one of
+-- the patterns that did not fail.
+local function on(calls, call, ...)
+  local out = {}
+  for _, c in ipairs(calls) do
+    if not c.failed and (call == nil or c.call == call) then
+      for _, pattern in ipairs({ ... }) do
+        if c.path:match(pattern) then out[#out + 1] = c break end
+      end
+    end
+  end
+  return out
+end
+
+local CA = { "ca%-certificates%.crt$", "^/etc/ssl/certs/?$" }
+local LIBGIT2, LIBCURL = "libgit2[^/]*%.so[.%d]*$", "libcurl[^/]*%.so[.%d]*$"
 
 describe("starting wpo", function()
   local dir
@@ -41,43 +62,26 @@ describe("starting wpo", function()
     return true
   end
 
-  -- how many times the paths in seen matching any of the patterns were touched
-  local function count(seen, ...)
-    local n = 0
-    for path, times in pairs(seen) do
-      for _, pattern in ipairs({ ... }) do
-        if path:match(pattern) then n = n + times break end
-      end
-    end
-    return n
-  end
-  local function ca_reads(seen) return count(seen, "ca%-certificates%.crt$", "^/etc/ssl/certs/?$") end
-  local function libgit2_loads(opened) return count(opened, "libgit2[^/]*%.so[.%d]*$") end
-
-  it("starts libgit2 only to open a repository, and reads no CA certificate for it", function()
+  it("reads no CA certificate to open a repository, and of the work tree only what the stack loaded", function()
     if not have_strace() then return end
     h.write(dir .. "/s.lua", STACK)
-    assert.are.equal(0, ca_reads(touched(dir, { "version" })))
-    assert.are.equal(0, ca_reads(touched(dir, { "plan", "s.lua" })))          -- not in git
+    assert.are.equal(0, #on(select(2, trace(dir, { "version" })), nil, table.unpack(CA)))
+    assert.are.equal(0, #on(select(2, trace(dir, { "plan", "s.lua" })), nil, table.unpack(CA)))   -- not in git
     local r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
       .. "-c user.email=t@t commit -qm one")
     assert.are.equal(0, r.status, r.stderr)
     for i = 1, 30 do h.write(string.format("%s/f%02d.txt", dir, i), "x\n") end
     h.sh("cd " .. h.quote(dir) .. " && git add . && git -c user.name=t -c user.email=t@t commit -qm two")
-    local seen, opened = touched(dir, { "plan", "s.lua" })
-    assert.are.equal(1, libgit2_loads(opened))
+    local _, calls = trace(dir, { "plan", "s.lua" })
     -- libgit2 looks where the bundle is as it starts; wpo has it read nothing
-    assert.are.equal(0, ca_reads(opened))
+    assert.are.equal(0, #on(calls, "openat", table.unpack(CA)))
     -- dirty or not is asked of the files the stack loaded, never of the
     -- whole work tree: no other tracked file is looked at
-    for i = 1, 30 do
-      local path = string.format("%s/f%02d.txt", require("wpo.core.git").realpath(dir), i)
-      assert.is_nil(seen[path], path)
-    end
-    assert.is_true((seen[require("wpo.core.git").realpath(dir) .. "/s.lua"] or 0) >= 1)
+    assert.are.equal(0, #on(calls, nil, "/f%d%d%.txt$"))
+    assert.is_true(#on(calls, nil, "/s%.lua$") >= 1)
   end)
 
-  local function curl_loads(seen) return count(seen, "libcurl[^/]*%.so[.%d]*$") end
+  local function curl_loads(args) return #on(select(2, trace(dir, args)), "openat", LIBCURL) end
 
   local REQUEST = [[
     local http, loop = require "wpo.core.http", require "wpo.core.loop"
@@ -91,10 +95,10 @@ describe("starting wpo", function()
     if not have_strace() then return end
     h.write(dir .. "/s.lua", STACK)
     h.write(dir .. "/request.lua", REQUEST)
-    assert.are.equal(0, curl_loads(touched(dir, { "plan", "s.lua" })))
-    assert.are.equal(0, curl_loads(touched(dir, { "validate", "s.lua" })))
-    assert.is_true(curl_loads(touched(dir, { "version" })) >= 1)
-    assert.is_true(curl_loads(touched(dir, { "lua", "request.lua" })) >= 1)
+    assert.are.equal(0, curl_loads({ "plan", "s.lua" }))
+    assert.are.equal(0, curl_loads({ "validate", "s.lua" }))
+    assert.is_true(curl_loads({ "version" }) >= 1)
+    assert.is_true(curl_loads({ "lua", "request.lua" }) >= 1)
     local r = h.wpo_in(dir, { "lua", "request.lua" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.equal("connect\n", r.stdout)      -- nothing listens on port 9
@@ -125,45 +129,19 @@ describe("starting wpo", function()
     assert.is_nil(r.stdout:match("libcurl"), r.stdout)
   end)
 
-  -- { pid = ..., lines = { {pid, path}... } }: the files a command opened,
-  -- with the thread that opened each (strace -f: the main thread's id is the
-  -- process's, the one of the execve)
-  local function opened_by(args)
-    local parts = { "cd " .. h.quote(dir) .. " && strace -f -qq -e trace=execve,openat -o trace", h.quote(WPO) }
-    for _, a in ipairs(args) do parts[#parts + 1] = h.quote(a) end
-    local r = h.sh(table.concat(parts, " "))
-    assert.are.equal(0, r.status, r.stdout .. r.stderr)
-    local main, out = nil, {}
-    for line in io.lines(dir .. "/trace") do
-      local pid = line:match("^(%d+) ")
-      if not main and line:match("execve%(") then main = pid end
-      -- an openat another thread interrupts ends "<unfinished ...>": its
-      -- result is on a later line; failed ones (the search path) are left out
-      local path = line:match('openat%([^"]*"([^"]*)"')
-      if path and not line:match("= %-1 ") then out[#out + 1] = { pid = pid, path = path } end
-    end
-    return main, out
-  end
-
-  local function git_loads(lines)
-    local out = {}
-    for _, l in ipairs(lines) do if l.path:match("libgit2[^/]*%.so[.%d]*$") then out[#out + 1] = l end end
-    return out
-  end
-
   it("maps libgit2 only to open a repository, on the open's worker thread", function()
     if not have_strace() then return end
     h.write(dir .. "/s.lua", STACK)
-    local _, lines = opened_by({ "plan", "s.lua" })     -- not in git
-    assert.are.equal(0, #git_loads(lines))
-    _, lines = opened_by({ "validate", "s.lua" })
-    assert.are.equal(0, #git_loads(lines))
+    local _, calls = trace(dir, { "plan", "s.lua" })     -- not in git
+    assert.are.equal(0, #on(calls, "openat", LIBGIT2))
+    _, calls = trace(dir, { "validate", "s.lua" })
+    assert.are.equal(0, #on(calls, "openat", LIBGIT2))
     local r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
       .. "-c user.email=t@t commit -qm one")
     assert.are.equal(0, r.status, r.stderr)
     local main
-    main, lines = opened_by({ "plan", "s.lua" })
-    local loads = git_loads(lines)
+    main, calls = trace(dir, { "plan", "s.lua" })
+    local loads = on(calls, "openat", LIBGIT2)
     assert.are.equal(1, #loads)
     assert.is_truthy(main)
     assert.are_not.equal(main, loads[1].pid, "libgit2 was loaded on the main thread")
@@ -180,6 +158,13 @@ describe("starting wpo", function()
     r = h.wpo_in(dir, { "version" }, missing)
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("\n  libgit2 +unavailable: cannot load libgit2 %(needed for git%): [^\n]*\n", r.stdout)
+    -- a library that is not libgit2 (nor libcurl): the first function it lacks
+    r = h.wpo_in(dir, { "version" }, { WPO_LIBGIT2 = "libz.so.1", WPO_LIBCURL = "libz.so.1" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("\n  libgit2 +unavailable: cannot load libgit2 %(needed for git%): libz%.so%.1 has no "
+      .. "git_libgit2_init %(wpo was built for libgit2 [%d.]+%)\n", r.stdout)
+    assert.matches("\n  curl +unavailable: cannot load libcurl %(needed for HTTP requests%): libz%.so%.1 has no "
+      .. "curl_global_init %(wpo needs libcurl 7%.80 or later%)\n", r.stdout)
     r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
       .. "-c user.email=t@t commit -qm one")
     assert.are.equal(0, r.status, r.stderr)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "git.h"
+#include "gitapi.h"
 #include "test.h"
 
 static char tmp[256];
@@ -150,7 +151,7 @@ int main(void)
         return 1;
     }
     char err[256];
-    if (wpo_git_init(err, sizeof err) != 0) {
+    if (wpo_git_load(err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -1,0 +1,24 @@
+/*
+ * dl.h — a shared library opened with dlopen at its first use, and the
+ * functions wpo calls in it looked up by name (curlapi.c, gitapi.c).
+ */
+#ifndef WPO_DL_H
+#define WPO_DL_H
+
+#include <stddef.h>
+
+/* A function to look up, and where its address goes. */
+struct wpo_dl_symbol {
+    const char *name;
+    void **slot;
+};
+
+/* Opens $env when set (a path, or a name for dlopen), else soname, and
+ * stores the address of each symbol (the list ends at a NULL name) in its
+ * slot. The handle (kept for the process's life), or NULL with one line in
+ * err: "cannot load WHAT: <dlerror: the file and why>", or "cannot load
+ * WHAT: FILE has no SYMBOL (HINT)" (the library is closed again). */
+void *wpo_dl_open(const char *env, const char *soname, const char *what, const struct wpo_dl_symbol *symbols,
+                  const char *hint, char *err, size_t errlen);
+
+#endif
