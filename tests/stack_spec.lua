@@ -44,6 +44,24 @@ return s
     assert.is_true(value.is_lazy(s.by_address["wpo.null.b"].attrs.value))
   end)
 
+  -- Only attributes that hold a lazy value are walked for references (and
+  -- resolved again at plan time): one deep in a table, or in the tags the
+  -- stack gives every resource, is found too.
+  it("finds a reference deep in an attribute's table and in the stack's tags", function()
+    local s = load({ ["/repo/stacks/s.lua"] = [[
+local s = wpo.stack { name = "demo", tags = { owner = wpo.compute(string.upper, "ops") } }
+local a = s:add("wpo.null", "a", { value = 1 })
+local b = s:add("wpo.null", "b", { value = { deep = { list = { 1, a.id } } } })
+local v = s:add("aws.ec2.vpc", "v", { cidr_block = "10.0.0.0/16" })
+return s
+]] })
+    local b, v = s.by_address["wpo.null.b"], s.by_address["aws.ec2.vpc.v"]
+    assert.are.same({ "wpo.null.a" }, b.deps)
+    assert.are.same({ value = true }, b.lazy)
+    assert.are.same({ tags = true }, v.lazy)
+    assert.are.same({}, s.by_address["wpo.null.a"].lazy)
+  end)
+
   it("raises on an unknown global, naming it with file:line", function()
     local line = load_error('local s = wpo.stack { name = "x" }\nlocal v = vpc_idd\nreturn s\n')
     assert.matches("s%.lua:2: unknown global 'vpc_idd'$", line)

@@ -219,10 +219,11 @@ local function check_spec(name, spec)
       name), 3)
   end
   check_iam(name, spec.iam)
-  for aname in pairs(spec.attributes or {}) do
+  for aname, aspec in pairs(spec.attributes or {}) do
     if type(aname) ~= "string" or not aname:match("^[%a_][%w_]*$") then
       error("resource.define " .. name .. ": bad attribute name " .. tostring(aname), 3)
     end
+    if type(aspec) ~= "table" then error(attr_subject(name, aname) .. ": expected a table", 3) end
   end
   for k, v in pairs(spec.outputs or {}) do
     local oname, ospec = k, v
@@ -270,7 +271,6 @@ function M.define(name)
     for aname, aspec in pairs(spec.attributes or {}) do
       if checked then
         -- a copy: the caller's table is left as it was given
-        if type(aspec) ~= "table" then attr_spec(name, aname, aspec, true) end
         local copy = {}
         for k, v in pairs(aspec) do copy[k] = v end
         aspec = copy

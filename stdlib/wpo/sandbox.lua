@@ -99,9 +99,11 @@ end
 local Sandbox = {}
 Sandbox.__index = Sandbox
 
+-- "@<stdlib>/": how the chunknames of the library's own files begin
 local function stdlib_prefix()
   return package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
 end
+M.stdlib_prefix = stdlib_prefix
 
 -- Budget errors and whatever else stack code raised, as one wpo error.
 local function budget_error(err, where)

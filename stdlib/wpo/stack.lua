@@ -71,21 +71,21 @@ local VAR_TYPES = { "any", "boolean", "list", "map", "number", "string" }
 local ENGINE_FILES = { ["wpo/stack.lua"] = true, ["wpo/init.lua"] = true, ["wpo/value.lua"] = true,
                        ["wpo/resource.lua"] = true, ["wpo/cidr.lua"] = true, ["wpo/sandbox.lua"] = true }
 
-local sandbox_run = require("wpo.core.sandbox").run
-local sandbox_caller = require("wpo.core.sandbox").caller
+local core_sandbox = require "wpo.core.sandbox"
 local fs = require "wpo.core.fs"
 local wpo = require "wpo"
 local cidr = require "wpo.cidr"
 
 -- (wpo.core.sandbox.caller walks the frames in C: a declaration asks, and
 -- a debug.getinfo table per frame cost more than the rest of declaring)
+local STDLIB = sandbox.stdlib_prefix()
 local function user_where()
-  local stdlib = package.wpo_stdlib and ("@" .. package.wpo_stdlib .. "/") or nil
+  -- no tail call: level 3 counts this function's frame
   local where
   if loading then
-    where = sandbox_caller(3, loading.user_sources, stdlib, ENGINE_FILES, sandbox_run)
+    where = core_sandbox.caller(3, loading.user_sources, STDLIB, ENGINE_FILES, core_sandbox.run)
   else
-    where = sandbox_caller(3, nil, stdlib)
+    where = core_sandbox.caller(3, nil, STDLIB)
   end
   return where
 end
@@ -356,6 +356,7 @@ function M.new(spec)
   if type(spec) ~= "table" or getmetatable(spec) ~= nil then
     raise(where, nil, "wpo.stack: expected a table like { name = \"prod\" }")
   end
+  local tags_lazy = false   -- whether a stack tag's value is known only at apply
   do -- plain data, but for the variable declarations (wpo.var)
     local copy = {}
     for k, v in next, spec do
@@ -366,7 +367,9 @@ function M.new(spec)
         end
         copy[k] = vars
       else
-        copy[k] = value.plain(v, "wpo.stack: " .. tostring(k), where)
+        local has_lazy
+        copy[k], has_lazy = value.plain(v, "wpo.stack: " .. tostring(k), where)
+        if k == "tags" then tags_lazy = has_lazy end
       end
     end
     spec = copy
@@ -401,7 +404,7 @@ function M.new(spec)
   end
   local s = setmetatable({
     name = spec.name, region = region, aws = { profile = aws.profile, assume_role = aws.assume_role }, providers = {},
-    tags = spec.tags or {}, backend = spec.backend or { type = "local" },
+    tags = spec.tags or {}, tags_lazy = tags_lazy, backend = spec.backend or { type = "local" },
     description = spec.description, azs = spec.azs, where = where,
     vars = resolve_vars(spec.vars, where),
     resources = {}, by_address = {}, outputs = {}, output_by_name = {}, pending_refs = {},
@@ -463,7 +466,7 @@ function Stack:add(type_name, name, attrs)
   if not desired then raise(where, address, "%s", err) end
   if t.taggable then
     desired.tags = resource.tags(self.name, address, self.tags, desired.tags)
-    if value.contains_lazy(desired.tags) then lazy.tags = true end
+    if self.tags_lazy then lazy.tags = true end
   end
 
   local lifecycle = { prevent_destroy = false, create_before_destroy = false }

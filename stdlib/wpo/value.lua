@@ -148,13 +148,26 @@ local function key_path(k)
   return "[" .. (type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or tostring(k)) .. "]"
 end
 
+-- what makes a string or a number (of type t) no value, or nil
+local function scalar_problem(x, t)
+  if t == "string" then
+    if #x > M.max_string then
+      return string.format("a string of %d bytes is over the limit of %d for one value (--max-value-size)",
+        #x, M.max_string)
+    end
+  elseif x ~= x then
+    return "NaN is not a value"
+  elseif x == math.huge or x == -math.huge then
+    return "infinity is not a value"
+  end
+  return nil
+end
+
 function M.plain(v, what, where, address, name)
   -- most values are a string, a number, a boolean or a lazy: no walk
   local vt = type(v)
-  if vt == "string" then
-    if #v <= M.max_string then return v, false end
-  elseif vt == "number" then
-    if v == v and v ~= math.huge and v ~= -math.huge then return v, false end
+  if vt == "string" or vt == "number" then
+    if not scalar_problem(v, vt) then return v, false end
   elseif vt == "boolean" or vt == "nil" then
     return v, false
   elseif vt == "table" and (is_lazy(v) or v == UNKNOWN) then
@@ -172,15 +185,9 @@ function M.plain(v, what, where, address, name)
   local open, lazy = {}, false
   local function walk(x, depth)
     local t = type(x)
-    if t == "string" then
-      if #x > M.max_string then
-        fail(depth, string.format("a string of %d bytes is over the limit of %d for one value (--max-value-size)",
-          #x, M.max_string))
-      end
-      return x
-    elseif t == "number" then
-      if x ~= x then fail(depth, "NaN is not a value") end
-      if x == math.huge or x == -math.huge then fail(depth, "infinity is not a value") end
+    if t == "string" or t == "number" then
+      local problem = scalar_problem(x, t)
+      if problem then fail(depth, problem) end
       return x
     elseif t == "boolean" or t == "nil" then
       return x
