@@ -189,6 +189,12 @@ end
 
 -- JSON with keys in a fixed order, two-space indented.
 local ORDER = { Version = 1, Statement = 2, Sid = 1, Effect = 2, Action = 3, Resource = 4 }
+local function in_order(a, b)
+  local oa, ob = ORDER[a] or 99, ORDER[b] or 99
+  if oa ~= ob then return oa < ob end
+  return a < b
+end
+
 local function encode(v, indent)
   local pad = string.rep("  ", indent)
   if type(v) == "table" then
@@ -197,12 +203,7 @@ local function encode(v, indent)
       for _, x in ipairs(v) do parts[#parts + 1] = pad .. "  " .. encode(x, indent + 1) end
       return "[\n" .. table.concat(parts, ",\n") .. "\n" .. pad .. "]"
     end
-    local keys = text.sorted_keys(v)
-    table.sort(keys, function(a, b)
-      local oa, ob = ORDER[a] or 99, ORDER[b] or 99
-      if oa ~= ob then return oa < ob end
-      return a < b
-    end)
+    local keys = text.sorted_keys(v, in_order)
     local parts = {}
     for _, k in ipairs(keys) do parts[#parts + 1] = pad .. "  " .. cjson.encode(k) .. ": " .. encode(v[k], indent + 1) end
     return "{\n" .. table.concat(parts, ",\n") .. "\n" .. pad .. "}"

@@ -546,9 +546,14 @@ function M.run_checks(stack, st, p)
   end
 end
 
+-- plan.count_changes(summary) -> how many actions a summary ({ add, change,
+-- destroy, read, forget }; one an older wpo recorded may lack some) counts
+function M.count_changes(n)
+  return (n.add or 0) + (n.change or 0) + (n.destroy or 0) + (n.read or 0) + (n.forget or 0)
+end
+
 function M.has_changes(p)
-  local n = p.summary
-  return n.add + n.change + n.destroy + n.read + n.forget > 0
+  return M.count_changes(p.summary) > 0
 end
 
 -- plan.summary_line(p) -> "Plan: 2 to add, 0 to change, 0 to destroy." (and

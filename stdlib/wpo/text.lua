@@ -32,17 +32,18 @@ function M.closest(word, candidates)
   return nil
 end
 
--- text.sorted_keys(t) -> array of t's keys, sorted as strings
+-- text.sorted_keys(t [, less]) -> array of t's keys, sorted as strings (or
+-- by less(a, b) when given)
 local function as_strings(a, b) return tostring(a) < tostring(b) end
 
-function M.sorted_keys(t)
+function M.sorted_keys(t, less)
   local keys, strings = {}, true
   for k in pairs(t) do
     keys[#keys + 1] = k
     if type(k) ~= "string" then strings = false end
   end
   -- strings compare as they are: the sort's own comparison, no Lua call per pair
-  table.sort(keys, not strings and as_strings or nil)
+  table.sort(keys, less or (not strings and as_strings or nil))
   return keys
 end
 

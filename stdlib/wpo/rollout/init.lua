@@ -39,6 +39,7 @@
 -- Stacks run as wpo.task tasks; the executor may yield (await) inside.
 local errors = require "wpo.errors"
 local gitmod = require "wpo.git"
+local plan = require "wpo.plan"
 local task = require "wpo.task"
 local text = require "wpo.text"
 
@@ -95,8 +96,7 @@ function M.plan_waves(n, canary, waves)
 end
 
 local function count_changes(counts)
-  if not counts then return 0 end
-  return (counts.add or 0) + (counts.change or 0) + (counts.destroy or 0) + (counts.read or 0) + (counts.forget or 0)
+  return counts and plan.count_changes(counts) or 0
 end
 M.count_changes = count_changes
 
