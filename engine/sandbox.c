@@ -1,7 +1,8 @@
 /*
  * sandbox.c — wpo.core.sandbox: the budgets under which untrusted stack code
  * runs. It owns the Lua state's allocator (every byte counted, and refused
- * past the running sandbox's memory cap) and an instruction budget charged by
+ * past the running sandbox's memory cap; small blocks from its own size
+ * classes, see "small blocks" below) and an instruction budget charged by
  * a count hook (and by C code that does unbounded work in one call, through
  * wpo_sandbox_charge). It also gives stack code the pcall, xpcall and
  * coroutine.resume that cannot catch a spent budget. Building the stack's
@@ -32,9 +33,11 @@
  *     without a debug.getinfo table per frame.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <lauxlib.h>
 
@@ -44,6 +47,138 @@
 #define WHERE_MAX 512
 
 enum { TRIP_NONE, TRIP_STEPS, TRIP_MEMORY };
+
+/* ---- small blocks ----
+ * Lua tells its allocator the size of every block it resizes or frees, so a
+ * block needs no header: one of n <= SMALL_MAX bytes is a block of its size
+ * class, n rounded up to a multiple of SMALL_STEP. The free blocks of a
+ * class are a list threaded through their first word; new ones are cut from
+ * regions of REGION bytes, aligned and advised for transparent huge pages.
+ * Nine in ten of the allocations of a plan are small: a list pop instead of
+ * malloc's hundred instructions, and their memory first touched 2 MiB at a
+ * time (one page fault) rather than 4 KiB at a time (about 2.5 us each).
+ * Blocks never change class and regions go back to the system only when the
+ * state is closed. Larger blocks are malloc's. Sanitizer builds use malloc
+ * for every block, so their checks see each one. */
+#define SMALL_STEP 16
+#define SMALL_MAX 512
+#define SMALL_CLASSES (SMALL_MAX / SMALL_STEP)
+#define REGION ((size_t)2 << 20)
+#if defined(__SANITIZE_ADDRESS__)
+#define SMALL_BLOCKS 0
+#else
+#define SMALL_BLOCKS 1
+#endif
+
+struct small {
+    void *free[SMALL_CLASSES];  /* free blocks of each class */
+    char *next, *end;           /* the rest of the newest region */
+    void *regions;              /* the regions, each linked through its first word */
+};
+
+static int is_small(size_t n)
+{
+    return SMALL_BLOCKS && n <= SMALL_MAX;
+}
+
+static size_t class_of(size_t n)
+{
+    return (n - 1) / SMALL_STEP;
+}
+
+/* A new region, its first SMALL_STEP bytes the link; 0 when the system has
+ * no memory to give. */
+static int small_region(struct small *sm)
+{
+    char *raw = mmap(NULL, 2 * REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return 0;
+    char *r = (char *)(((uintptr_t)raw + REGION - 1) & ~(uintptr_t)(REGION - 1));
+    if (r > raw)
+        munmap(raw, (size_t)(r - raw));
+    munmap(r + REGION, (size_t)(raw + REGION - r));
+#ifdef MADV_HUGEPAGE
+    madvise(r, REGION, MADV_HUGEPAGE);
+#endif
+    *(void **)r = sm->regions;
+    sm->regions = r;
+    sm->next = r + SMALL_STEP;
+    sm->end = r + REGION;
+    return 1;
+}
+
+static void *small_get(struct small *sm, size_t n)
+{
+    size_t c = class_of(n);
+    void *p = sm->free[c];
+    if (p) {
+        sm->free[c] = *(void **)p;
+        return p;
+    }
+    size_t size = (c + 1) * SMALL_STEP;
+    if ((size_t)(sm->end - sm->next) < size) {
+        /* the rest of the region is a free block of the largest class it fits */
+        size_t rest = (size_t)(sm->end - sm->next);
+        if (rest >= SMALL_STEP) {
+            size_t rc = rest / SMALL_STEP - 1;
+            *(void **)sm->next = sm->free[rc];
+            sm->free[rc] = sm->next;
+        }
+        if (!small_region(sm))
+            return NULL;
+    }
+    p = sm->next;
+    sm->next += size;
+    return p;
+}
+
+static void small_put(struct small *sm, void *p, size_t n)
+{
+    size_t c = class_of(n);
+    *(void **)p = sm->free[c];
+    sm->free[c] = p;
+}
+
+static void block_free(struct small *sm, void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (is_small(n))
+        small_put(sm, p, n);
+    else
+        free(p);
+}
+
+/* realloc for blocks of either kind; NULL when out of memory (never when
+ * shrinking: Lua counts on that) */
+static void *block_resize(struct small *sm, void *p, size_t old, size_t n)
+{
+    if (!p)
+        return is_small(n) ? small_get(sm, n) : malloc(n);
+    if (is_small(old) && is_small(n) && class_of(old) == class_of(n))
+        return p;
+    if (!is_small(old) && !is_small(n))
+        return realloc(p, n);
+    void *q = is_small(n) ? small_get(sm, n) : malloc(n);
+    if (!q) {
+        /* shrinking a large block into a class without memory for one: it
+         * stays where it is and, being at least as big, serves as a block of
+         * the class from now on (never passed to free) */
+        return n < old ? p : NULL;
+    }
+    memcpy(q, p, old < n ? old : n);
+    block_free(sm, p, old);
+    return q;
+}
+
+static void small_release(struct small *sm)
+{
+    while (sm->regions) {
+        void *r = sm->regions;
+        sm->regions = *(void **)r;
+        munmap(r, REGION);
+    }
+}
 
 struct wpo_sandbox {
     size_t used;            /* bytes the Lua state holds */
@@ -56,6 +191,7 @@ struct wpo_sandbox {
     long fail_seen;         /* tests: growing allocations since wpo_sandbox_fail_at */
     char skip[WHERE_MAX];   /* sources starting with this are not the user's */
     char where[WHERE_MAX];  /* where the budget ran out */
+    struct small small;
 };
 
 static const char TRIP_KEY = 0;   /* light userdata: the error value of a spent budget */
@@ -67,7 +203,11 @@ void *wpo_sandbox_new(void)
 
 void wpo_sandbox_free(void *ud)
 {
-    free(ud);
+    struct wpo_sandbox *sb = ud;
+    if (!sb)
+        return;
+    small_release(&sb->small);
+    free(sb);
 }
 
 static struct wpo_sandbox *sandbox_of(lua_State *L)
@@ -104,7 +244,7 @@ void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     struct wpo_sandbox *sb = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        block_free(&sb->small, ptr, old);
         sb->used -= old;
         return NULL;
     }
@@ -118,7 +258,7 @@ void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         }
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = block_resize(&sb->small, ptr, old, nsize);
     if (p)
         sb->used = sb->used - old + nsize;
     return p;
