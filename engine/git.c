@@ -382,6 +382,14 @@ static void *open_worker(void *arg)
     struct open_job *job = arg;
     struct wpo_loop_queue *queue = job->queue;
     job->rc = open_repo(job->path, job->search, &job->repo, job->err, sizeof job->err);
+    if (job->rc == 0 && !git_repository_is_bare(job->repo)) {
+        /* read the index here, off the main thread: the repository keeps it
+         * for file_status and status, which re-read it only if it changed */
+        git_index *index = NULL;
+        if (git_repository_index(&index, job->repo) == 0)
+            git_index_free(index);
+        git_error_clear();
+    }
     if (job->rc == NO_LIBGIT2) {
         job->code = "unavailable";
     } else if (job->rc == GIT_ENOTFOUND) {
