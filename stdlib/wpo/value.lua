@@ -358,68 +358,11 @@ local function is_array(t)
 end
 M.is_array = is_array
 
--- what quote writes for each character it escapes (%c: 0-31 and 127)
-local ESCAPES = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
-for byte = 0, 127 do
-  local c = string.char(byte)
-  if c:find("%c") and not ESCAPES[c] then ESCAPES[c] = string.format("\\u%04x", byte) end
-end
-
-local function quote(s)
-  if not s:find('[%c"\\]') then return '"' .. s .. '"' end
-  return '"' .. s:gsub('[%c"\\]', ESCAPES) .. '"'
-end
-M.quote = quote
-
--- k as show writes a string key: bare when it is a name, else nil (memoised:
--- the same keys come back in every value)
-local bare_keys = {}
-local function bare_key(k)
-  local b = bare_keys[k]
-  if b == nil then
-    b = k:match("^[%a_][%w_]*$") ~= nil
-    bare_keys[k] = b
-  end
-  return b and k or nil
-end
-
-local function key_order(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return ta < tb end
-  return a < b
-end
-
--- value.show(v, sensitive) -> one line: "x", 3, true, [ ... ], { k = ... }
-local function show(v, sensitive)
-  if sensitive then return "(sensitive)" end
-  local t = type(v)
-  if t == "string" then return quote(v) end
-  if v == nil then return "null" end
-  if t == "number" then
-    local i = math.tointeger(v)
-    return i and tostring(i) or string.format("%.17g", v)
-  end
-  if t ~= "table" then return tostring(v) end
-  if v == UNKNOWN or getmetatable(v) == Lazy then return "(known after apply)" end
-  if next(v) == nil then return "{}" end
-  local parts = {}
-  if is_array(v) then
-    for _, x in ipairs(v) do parts[#parts + 1] = show(x) end
-    return "[" .. table.concat(parts, ", ") .. "]"
-  end
-  local keys, strings = {}, true
-  for k in pairs(v) do
-    keys[#keys + 1] = k
-    if type(k) ~= "string" then strings = false end
-  end
-  if strings then table.sort(keys) else table.sort(keys, key_order) end
-  for i, k in ipairs(keys) do
-    local ks = type(k) == "string" and bare_key(k) or ("[" .. show(k) .. "]")
-    parts[i] = ks .. " = " .. show(v[k])
-  end
-  return "{ " .. table.concat(parts, ", ") .. " }"
-end
-M.show = show
+-- show and quote are engine/value.c's (wpo.core.value documents them): a
+-- plan shows every attribute of every resource it creates
+local core = require "wpo.core.value"
+M.quote = core.quote
+M.show = core.shower(UNKNOWN, Lazy)
 
 -- value.mask(v, sensitive) -> a copy fit for JSON output: unknown -> "(known after apply)",
 -- sensitive -> "(sensitive)"
