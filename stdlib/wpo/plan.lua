@@ -153,8 +153,10 @@ end
 -- Whether the state recorded this attribute of the resource as sensitive
 -- (its value came from a sensitive one: a password, a sensitive variable).
 local function was_sensitive(a, name)
-  for _, n in ipairs(a and a.prior and a.prior.sensitive or {}) do
-    if n == name then return true end
+  local names = a and a.prior and a.prior.sensitive
+  if not names then return false end
+  for i = 1, #names do
+    if names[i] == name then return true end
   end
   return false
 end
@@ -230,15 +232,18 @@ local function resolve_attributes(p, d)
   local t = d.type
   local function lookup(ref_decl, name) return planned_value(p, ref_decl, name) end
   local after, sensitive = {}, {}
+  local attrs, specs = d.attrs, t.attributes
   for _, name in ipairs(t.attribute_names) do
-    local v, s
-    if d.lazy[name] then
-      v, s = value.resolve(d.attrs[name], lookup)
-    else
-      v, s = value.copy(d.attrs[name]), false    -- plain data, checked when declared
+    local v, s = attrs[name], false    -- most attributes are not set: nil
+    if v ~= nil then
+      if d.lazy[name] then
+        v, s = value.resolve(v, lookup)
+      else
+        v = value.copy(v)    -- plain data, checked when declared
+      end
     end
     after[name] = v
-    if s or sensitive_attr(t, name) then sensitive[name] = true end
+    if s or specs[name].sensitive then sensitive[name] = true end
     if d.lazy[name] and v ~= nil and not value.has_unknown(v) then
       local err = resource.check(t.attributes[name], v)
       if err then
