@@ -1,7 +1,8 @@
 /*
  * crypto.c — wpo.core.crypto: random bytes, SHA-256, HMAC-SHA-256, MD5,
  * hex and base64, v4 UUIDs and AES-256-GCM (state encryption), all over
- * OpenSSL's EVP interface. It owns no key material: callers pass keys in and
+ * OpenSSL's EVP interface, libcrypto loaded at the first call that needs it
+ * (cryptoapi.h). It owns no key material: callers pass keys in and
  * nothing here keeps them. The pure C functions (crypto.h) serve sigv4.c and
  * the C tests; the Lua bindings sit at the end.
  *
@@ -20,18 +21,34 @@
  *   uuid() -> "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
  *   aes_gcm_encrypt(key32, plaintext, aad?) -> iv(12) .. ciphertext .. tag(16)
  *   aes_gcm_decrypt(key32, blob, aad?) -> plaintext | nil, "authentication failed ..."
- * A key that is not 32 bytes, or an argument of the wrong type, raises.
+ * A key that is not 32 bytes, or an argument of the wrong type, raises; so
+ * does every function but hex and base64 when libcrypto cannot be loaded
+ * (one line: "crypto.sha256: cannot load libcrypto (...): why").
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <lauxlib.h>
 
 #include "crypto.h"
+#include "cryptoapi.h"
+#include "cryptocalls.h"   /* generated: NAME is wpo_libcrypto.NAME */
+
+static int loaded(void)
+{
+    return wpo_libcrypto_load(NULL, 0) == 0;
+}
+
+void wpo_crypto_why(const char *what, char *err, size_t errlen)
+{
+    char why[256];
+    if (wpo_libcrypto_load(why, sizeof why) != 0)
+        snprintf(err, errlen, "%s: %s", what, why);
+    else
+        snprintf(err, errlen, "%s: OpenSSL failure", what);
+}
 
 /* Fetching an algorithm costs more than hashing a short string: fetch the
  * two digests once per process. */
@@ -59,6 +76,8 @@ static const EVP_MD *digest_md5(void)
 
 int wpo_crypto_random(void *out, size_t n)
 {
+    if (!loaded())
+        return -1;
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
         if (RAND_bytes(out, chunk) != 1)
@@ -71,12 +90,16 @@ int wpo_crypto_random(void *out, size_t n)
 
 int wpo_crypto_sha256(const void *data, size_t len, uint8_t out[WPO_SHA256_LEN])
 {
+    if (!loaded())
+        return -1;
     unsigned int outlen = 0;
     return EVP_Digest(data, len, out, &outlen, digest_sha256(), NULL) == 1 ? 0 : -1;
 }
 
 int wpo_crypto_md5(const void *data, size_t len, uint8_t out[WPO_MD5_LEN])
 {
+    if (!loaded())
+        return -1;
     const EVP_MD *md = digest_md5();
     unsigned int outlen = 0;
     if (!md)
@@ -93,9 +116,12 @@ int wpo_crypto_hmac_sha256(const void *key, size_t keylen, const void *data, siz
     uint8_t k[BLOCK] = {0}, pad[BLOCK], inner[WPO_SHA256_LEN];
     unsigned int n = 0;
     int rc = -1;
-    const EVP_MD *md = digest_sha256();
+    const EVP_MD *md = NULL;
     EVP_MD_CTX *ctx = NULL;
 
+    if (!loaded())
+        return -1;
+    md = digest_sha256();
     if (keylen > BLOCK) {
         if (wpo_crypto_sha256(key, keylen, k) != 0)
             goto cleanup;
@@ -243,6 +269,8 @@ int wpo_crypto_aes_gcm_encrypt(const uint8_t key[WPO_AES_KEY_LEN], const void *p
     EVP_CIPHER_CTX *ctx = NULL;
     uint8_t *iv = out, *cipher = out + WPO_AES_GCM_IV_LEN, *tag = cipher + n;
 
+    if (!loaded())
+        return -1;
     if (n > (size_t)INT32_MAX - 64 || aadlen > (size_t)INT32_MAX)
         goto cleanup;
     if (wpo_crypto_random(iv, WPO_AES_GCM_IV_LEN) != 0)
@@ -275,6 +303,10 @@ int wpo_crypto_aes_gcm_decrypt(const uint8_t key[WPO_AES_KEY_LEN], const uint8_t
     EVP_CIPHER_CTX *ctx = NULL;
     const size_t overhead = WPO_AES_GCM_IV_LEN + WPO_AES_GCM_TAG_LEN;
 
+    if (!loaded()) {
+        wpo_crypto_why("aes_gcm_decrypt", err, errlen);
+        return -1;
+    }
     if (n < overhead) {
         snprintf(err, errlen, "authentication failed: %zu bytes is shorter than IV and tag (%zu)",
                  n, overhead);
@@ -311,10 +343,19 @@ cleanup:
 
 /* ---- Lua bindings ------------------------------------------------------ */
 
+/* raises "crypto.WHAT: OpenSSL failure", or why libcrypto cannot be loaded */
+static int raise_failure(lua_State *L, const char *what)
+{
+    char name[64], err[400];
+    snprintf(name, sizeof name, "crypto.%s", what);
+    wpo_crypto_why(name, err, sizeof err);
+    return luaL_error(L, "%s", err);
+}
+
 static int push_result_or_raise(lua_State *L, luaL_Buffer *b, int rc, const char *what)
 {
     if (rc != 0)
-        return luaL_error(L, "crypto.%s: OpenSSL failure", what);
+        return raise_failure(L, what);
     luaL_pushresult(b);
     return 1;
 }
@@ -338,7 +379,7 @@ static int l_crypto_sha256(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     uint8_t out[WPO_SHA256_LEN];
     if (wpo_crypto_sha256(data, len, out) != 0)
-        return luaL_error(L, "crypto.sha256: OpenSSL failure");
+        return raise_failure(L, "sha256");
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -351,7 +392,7 @@ static int l_crypto_hmac_sha256(lua_State *L)
     const char *data = luaL_checklstring(L, 2, &len);
     uint8_t out[WPO_SHA256_LEN];
     if (wpo_crypto_hmac_sha256(key, klen, data, len, out) != 0)
-        return luaL_error(L, "crypto.hmac_sha256: OpenSSL failure");
+        return raise_failure(L, "hmac_sha256");
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -363,7 +404,8 @@ static int l_crypto_md5(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     uint8_t out[WPO_MD5_LEN];
     if (wpo_crypto_md5(data, len, out) != 0)
-        return luaL_error(L, "crypto.md5: OpenSSL failure (is MD5 available?)");
+        return loaded() ? luaL_error(L, "crypto.md5: OpenSSL failure (is MD5 available?)")
+                        : raise_failure(L, "md5");
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -433,7 +475,7 @@ static int l_crypto_uuid(lua_State *L)
     uint8_t r[16];
     char hex[33], out[37];
     if (wpo_crypto_random(r, sizeof r) != 0)
-        return luaL_error(L, "crypto.uuid: OpenSSL failure");
+        return raise_failure(L, "uuid");
     r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);  /* version 4 */
     r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
     wpo_crypto_hex(r, sizeof r, hex);
@@ -469,7 +511,7 @@ static int l_crypto_aes_gcm_encrypt(lua_State *L)
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, total);
     if (wpo_crypto_aes_gcm_encrypt(key, plain, n, aad, aadlen, out) != 0)
-        return luaL_error(L, "crypto.aes_gcm_encrypt: OpenSSL failure");
+        return raise_failure(L, "aes_gcm_encrypt");
     luaL_pushresultsize(&b, total);
     return 1;
 }
@@ -481,7 +523,9 @@ static int l_crypto_aes_gcm_decrypt(lua_State *L)
     const uint8_t *key = check_key(L, 1);
     const char *blob = luaL_checklstring(L, 2, &n);
     const char *aad = luaL_optlstring(L, 3, NULL, &aadlen);
-    char err[160];
+    char err[320];
+    if (!loaded())
+        return raise_failure(L, "aes_gcm_decrypt");   /* not an authentication failure */
     size_t plen = n >= WPO_AES_GCM_IV_LEN + WPO_AES_GCM_TAG_LEN
                       ? n - WPO_AES_GCM_IV_LEN - WPO_AES_GCM_TAG_LEN : 0;
     luaL_Buffer b;
@@ -507,13 +551,13 @@ struct wpo_sha256 {
 /* crypto.sha256_new() -> h */
 static int l_crypto_sha256_new(lua_State *L)
 {
+    if (!loaded())
+        return raise_failure(L, "sha256_new");
     struct wpo_sha256 *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->ctx = NULL;
     luaL_setmetatable(L, WPO_CRYPTO_SHA256);
-    if (!(h->ctx = EVP_MD_CTX_new()))
-        return luaL_error(L, "crypto.sha256_new: OpenSSL failure");
-    if (EVP_DigestInit_ex(h->ctx, digest_sha256(), NULL) != 1)
-        return luaL_error(L, "crypto.sha256_new: OpenSSL failure");
+    if (!(h->ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(h->ctx, digest_sha256(), NULL) != 1)
+        return raise_failure(L, "sha256_new");
     return 1;
 }
 

@@ -1,6 +1,7 @@
 /*
  * crypto.h — the digests and encodings other engine files (sigv4.c) and the
- * C tests use. Implemented in crypto.c with OpenSSL's EVP interface.
+ * C tests use. Implemented in crypto.c with OpenSSL's EVP interface, libcrypto
+ * loaded by the first function that needs it (cryptoapi.h).
  */
 #ifndef WPO_CRYPTO_H
 #define WPO_CRYPTO_H
@@ -14,7 +15,9 @@
 #define WPO_AES_GCM_TAG_LEN 16
 #define WPO_AES_KEY_LEN 32
 
-/* Each returns 0, or -1 when OpenSSL fails (out of memory, no provider). */
+/* Each returns 0, or -1 when OpenSSL fails (libcrypto cannot be loaded, out
+ * of memory, no provider): wpo_crypto_why says which, in one line. */
+void wpo_crypto_why(const char *what, char *err, size_t errlen);
 int wpo_crypto_random(void *out, size_t n);
 int wpo_crypto_sha256(const void *data, size_t len, uint8_t out[WPO_SHA256_LEN]);
 int wpo_crypto_md5(const void *data, size_t len, uint8_t out[WPO_MD5_LEN]);

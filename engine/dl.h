@@ -1,6 +1,6 @@
 /*
  * dl.h — a shared library opened with dlopen at its first use, and the
- * functions wpo calls in it looked up by name (curlapi.c, gitapi.c).
+ * functions wpo calls in it looked up by name (curlapi.c, cryptoapi.c, gitapi.c).
  */
 #ifndef WPO_DL_H
 #define WPO_DL_H

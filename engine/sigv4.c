@@ -831,7 +831,7 @@ static int payload_hash(const struct wpo_sigv4_request *req, struct wpo_sigv4_si
         buf_adds(&s->payload_hash, EMPTY_SHA256);
     } else {
         if (wpo_crypto_sha256(req->body.ptr, req->body.len, digest) != 0) {
-            snprintf(err, errlen, "sha256 failed");
+            wpo_crypto_why("sha256", err, errlen);
             return -1;
         }
         wpo_crypto_hex(digest, sizeof digest, hex);
@@ -991,7 +991,7 @@ int wpo_sigv4_string_to_sign(const struct wpo_sigv4_request *req, const char *cr
     if (check_scope(req, err, errlen) != 0 || format_dates(req->time, s, err, errlen) != 0)
         return -1;
     if (wpo_crypto_sha256(cr, crlen, digest) != 0) {
-        snprintf(err, errlen, "sha256 failed");
+        wpo_crypto_why("sha256", err, errlen);
         return -1;
     }
     wpo_crypto_hex(digest, sizeof digest, hex);

@@ -12,16 +12,17 @@
 
 #include <expat.h>
 #include <git2.h>
-#include <openssl/crypto.h>
 #include <lauxlib.h>
 
+#include "cryptoapi.h"
+#include "cryptocalls.h"   /* generated: NAME is wpo_libcrypto.NAME */
 #include "curlapi.h"
 #include "gitapi.h"
 #include "gitcalls.h"   /* generated: git_NAME is wpo_git.NAME */
 
-/* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=}; curl
- * and libgit2 are loaded to ask them (libgit2 not initialised: its version
- * needs no more), each "unavailable: WHY" when it cannot be */
+/* sys.versions() -> {wpo=, lua=, curl=, openssl=, expat=, libgit2=}; curl,
+ * libcrypto and libgit2 are loaded to ask them (libgit2 not initialised: its
+ * version needs no more), each "unavailable: WHY" when it cannot be */
 static int l_sys_versions(lua_State *L)
 {
     lua_createtable(L, 0, 6);
@@ -35,7 +36,10 @@ static int l_sys_versions(lua_State *L)
     else
         lua_pushfstring(L, "unavailable: %s", err);
     lua_setfield(L, -2, "curl");
-    lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+    if (wpo_libcrypto_load(err, sizeof err) == 0)
+        lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+    else
+        lua_pushfstring(L, "unavailable: %s", err);
     lua_setfield(L, -2, "openssl");
     lua_pushstring(L, XML_ExpatVersion());
     lua_setfield(L, -2, "expat");

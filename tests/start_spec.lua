@@ -5,7 +5,8 @@
 -- over HTTPS, and of the work tree only the files the stack loaded looked
 -- at; libcurl (and what it pulls in) only to send a request or report its
 -- version, with a one-line error when it cannot be loaded; libgit2 the same
--- way (dlopen), mapped by the worker thread that opens the repository.
+-- way (dlopen), mapped by the worker thread that opens the repository;
+-- libcrypto only to hash, sign or encrypt.
 local h = require "helpers"
 
 local WPO = h.WPO:find("/", 1, true) and require("wpo.stack").absolute(h.WPO) or h.WPO
@@ -120,13 +121,48 @@ describe("starting wpo", function()
     assert.matches("Plan: 1 to add", r.stdout)
   end)
 
-  it("is linked against neither libgit2 nor libcurl (each is opened with dlopen), Lua built in", function()
+  it("is linked against neither libgit2, libcurl nor libcrypto (each is opened with dlopen), Lua built in", function()
     local r = h.sh("ldd " .. h.quote(WPO))
     assert.are.equal(0, r.status, r.stderr)
-    assert.matches("libcrypto", r.stdout)
+    assert.matches("libexpat", r.stdout)
+    assert.is_nil(r.stdout:match("libcrypto"), r.stdout)
     assert.is_nil(r.stdout:match("liblua"), r.stdout)
     assert.is_nil(r.stdout:match("libgit2"), r.stdout)
     assert.is_nil(r.stdout:match("libcurl"), r.stdout)
+  end)
+
+  local HASH = [[
+    local ok, err = pcall(require("wpo.core.crypto").sha256, "x")
+    if not ok then io.stderr:write(err, "\n") os.exit(3) end
+    print(#err)
+  ]]
+
+  it("loads libcrypto only to hash, sign or encrypt, and says in one line when it cannot", function()
+    if not have_strace() then return end
+    h.write(dir .. "/s.lua", STACK)
+    h.write(dir .. "/hash.lua", HASH)
+    local LIBCRYPTO = "libcrypto[^/]*%.so[.%d]*$"
+    assert.are.equal(0, #on(select(2, trace(dir, { "plan", "s.lua" })), "openat", LIBCRYPTO))   -- not in git
+    assert.is_true(#on(select(2, trace(dir, { "lua", "hash.lua" })), "openat", LIBCRYPTO) >= 1)
+    local r = h.wpo_in(dir, { "lua", "hash.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("32\n", r.stdout)
+
+    local missing = { WPO_LIBCRYPTO = dir .. "/no/libcrypto.so.3" }
+    r = h.wpo_in(dir, { "lua", "hash.lua" }, missing)
+    assert.are.equal(3, r.status, r.stdout .. r.stderr)
+    assert.matches("^crypto%.sha256: cannot load libcrypto %(needed for hashing, signing and encryption%): "
+      .. "[^\n]*no/libcrypto%.so%.3: cannot open shared object file[^\n]*\n$", r.stderr)
+    r = h.wpo_in(dir, { "version" }, missing)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("\n  openssl +unavailable: cannot load libcrypto %(needed for hashing, signing and encryption%): "
+      .. "[^\n]*\n", r.stdout)
+    r = h.wpo_in(dir, { "version" }, { WPO_LIBCRYPTO = "libz.so.1" })
+    assert.matches("\n  openssl +unavailable: cannot load libcrypto [^\n]*: libz%.so%.1 has no OpenSSL_version "
+      .. "%(wpo was built for OpenSSL %d+%)\n", r.stdout)
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("Plan: 1 to add", r.stdout)
   end)
 
   it("maps libgit2 only to open a repository, on the open's worker thread", function()
