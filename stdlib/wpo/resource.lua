@@ -280,6 +280,13 @@ function M.define(name)
       t.attribute_names[#t.attribute_names + 1] = aname
     end
     table.sort(t.attribute_names)
+    -- what desired adds to every declaration: the defaults, the required
+    t.defaulted, t.required_names = {}, {}
+    for _, aname in ipairs(t.attribute_names) do
+      local a = t.attributes[aname]
+      if a.default ~= nil then t.defaulted[#t.defaulted + 1] = aname end
+      if a.required then t.required_names[#t.required_names + 1] = aname end
+    end
     for k, v in pairs(spec.outputs or {}) do
       if math.type(k) == "integer" then t.outputs[v] = {} else t.outputs[k] = v end
     end
@@ -472,9 +479,29 @@ function M.desired(t, attrs)
         near and (" (did you mean '" .. near .. "'?)") or "", valid)
     end
   end
-  local out = {}
+  -- the attributes given, the defaults of the others: when all fit and no
+  -- required one is missing (almost always), that is all
+  local specs, out, fits = t.attributes, {}, true
+  for k, v in pairs(attrs) do
+    if check(specs[k], v) then fits = false break end
+    out[k] = v
+  end
+  if fits then
+    for _, name in ipairs(t.defaulted) do
+      if out[name] == nil then
+        local v = value.copy(specs[name].default)
+        if check(specs[name], v) then fits = false break end
+        out[name] = v
+      end
+    end
+    for _, name in ipairs(t.required_names) do
+      if out[name] == nil then fits = false break end
+    end
+    if fits then return out end
+  end
+  -- else the attributes in order of name: the first one wrong is the one named
   for _, name in ipairs(t.attribute_names) do
-    local spec = t.attributes[name]
+    local spec = specs[name]
     local v = attrs[name]
     if v == nil and spec.default ~= nil then v = value.copy(spec.default) end
     if v == nil and spec.required then
@@ -484,9 +511,8 @@ function M.desired(t, attrs)
       local err = check(spec, v)
       if err then return nil, name, string.format("attribute %s: %s", name, err) end
     end
-    out[name] = v
   end
-  return out
+  error("resource.desired: " .. t.name .. ": a check failed, then passed")
 end
 
 -- The tags a taggable resource gets: the stack's, the script's, then wpo's own.

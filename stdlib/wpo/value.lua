@@ -163,6 +163,57 @@ local function scalar_problem(x, t)
   return nil
 end
 
+-- plain's walk: the copy of x (at depth, under keys[1..depth]), and whether
+-- a lazy was met; w = { what, where, address, name, keys, open } for a
+-- message (made once per walked value, not per table)
+local function plain_fail(w, depth, msg)
+  local parts = {}
+  for i = 1, depth do parts[i] = key_path(w.keys[i]) end
+  local subject = (w.what or "value") .. (w.name and (" " .. w.name) or "") .. table.concat(parts)
+  errors.raise { kind = "ValueError", where = w.where, address = w.address, message = subject .. ": " .. msg }
+end
+
+local function plain_walk(w, x, depth)
+  local t = type(x)
+  if t == "string" or t == "number" then
+    local problem = scalar_problem(x, t)
+    if problem then plain_fail(w, depth, problem) end
+    return x
+  elseif t == "boolean" or t == "nil" then
+    return x
+  elseif t == "table" then
+    if x == UNKNOWN or getmetatable(x) == Lazy then
+      w.lazy = true
+      return x
+    end
+    local mt = getmetatable(x)
+    if mt ~= nil then
+      if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
+        plain_fail(w, depth, "a resource is not a value: give one of its outputs (like vpc.id)")
+      end
+      plain_fail(w, depth, "a table with a metatable is not a value (give plain tables)")
+    end
+    local open = w.open
+    if open[x] then plain_fail(w, depth, "a cyclic value (a table that contains itself)") end
+    if depth >= MAX_DEPTH then plain_fail(w, depth, "nested deeper than " .. MAX_DEPTH .. " levels") end
+    open[x] = true
+    local out, keys = {}, w.keys
+    for k, e in next, x do
+      local kt = type(k)
+      if kt ~= "string" and (kt ~= "number" or k ~= k or k == math.huge or k == -math.huge) then
+        plain_fail(w, depth, "a key that is a " .. (kt == "number" and "NaN or infinity" or kt)
+          .. " (keys are strings or numbers)")
+      end
+      keys[depth + 1] = k
+      out[k] = plain_walk(w, e, depth + 1)
+    end
+    open[x] = nil
+    return out
+  end
+  plain_fail(w, depth, "a " .. (t == "thread" and "coroutine" or t)
+    .. " is not a value (values are strings, numbers, booleans and tables of them)")
+end
+
 function M.plain(v, what, where, address, name)
   -- most values are a string, a number, a boolean or a lazy: no walk
   local vt = type(v)
@@ -173,56 +224,9 @@ function M.plain(v, what, where, address, name)
   elseif vt == "table" and (is_lazy(v) or v == UNKNOWN) then
     return v, true
   end
-  -- the keys from v down to the value walked at each depth: its path
-  -- (".a[2]"), made only for a message
-  local keys = {}
-  local function fail(depth, msg)
-    local parts = {}
-    for i = 1, depth do parts[i] = key_path(keys[i]) end
-    local subject = (what or "value") .. (name and (" " .. name) or "") .. table.concat(parts)
-    errors.raise { kind = "ValueError", where = where, address = address, message = subject .. ": " .. msg }
-  end
-  local open, lazy = {}, false
-  local function walk(x, depth)
-    local t = type(x)
-    if t == "string" or t == "number" then
-      local problem = scalar_problem(x, t)
-      if problem then fail(depth, problem) end
-      return x
-    elseif t == "boolean" or t == "nil" then
-      return x
-    elseif t == "table" then
-      if is_lazy(x) or x == UNKNOWN then
-        lazy = true
-        return x
-      end
-      local mt = getmetatable(x)
-      if mt ~= nil then
-        if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
-          fail(depth, "a resource is not a value: give one of its outputs (like vpc.id)")
-        end
-        fail(depth, "a table with a metatable is not a value (give plain tables)")
-      end
-      if open[x] then fail(depth, "a cyclic value (a table that contains itself)") end
-      if depth >= MAX_DEPTH then fail(depth, "nested deeper than " .. MAX_DEPTH .. " levels") end
-      open[x] = true
-      local out = {}
-      for k, e in next, x do
-        local kt = type(k)
-        if kt ~= "string" and (kt ~= "number" or k ~= k or k == math.huge or k == -math.huge) then
-          fail(depth, "a key that is a " .. (kt == "number" and "NaN or infinity" or kt) .. " (keys are strings or numbers)")
-        end
-        keys[depth + 1] = k
-        out[k] = walk(e, depth + 1)
-      end
-      open[x] = nil
-      return out
-    end
-    fail(depth, "a " .. (t == "thread" and "coroutine" or t)
-      .. " is not a value (values are strings, numbers, booleans and tables of them)")
-  end
-  local out = walk(v, 0)
-  return out, lazy
+  local w = { what = what, where = where, address = address, name = name, keys = {}, open = {}, lazy = false }
+  local out = plain_walk(w, v, 0)
+  return out, w.lazy
 end
 
 local function contains_lazy(v, seen)
