@@ -638,6 +638,24 @@ local function attr_change(lines, name, old, new, sensitive, forces, w)
   lines[#lines + 1] = string.format("      %s = %s -> %s%s", pad(name, w), value.show(old), value.show(new), note)
 end
 
+-- a type's outputs that are not attributes (shown as known after apply for
+-- a create), and the width of the longest: made once per type
+local output_only = setmetatable({}, { __mode = "k" })
+local function outputs_only(t)
+  local o = output_only[t]
+  if not o then
+    o = { names = {}, width = 0 }
+    for _, n in ipairs(t.output_names) do
+      if not t.attributes[n] then
+        o.names[#o.names + 1] = n
+        if #n > o.width then o.width = #n end
+      end
+    end
+    output_only[t] = o
+  end
+  return o
+end
+
 local function render_action(lines, a, color)
   local head = string.format("%s %s", paint(color, COLORS[a.action], SYMBOLS[a.action]), a.address)
   if a.deposed then head = head .. " (deposed object " .. tostring(a.prior.id) .. ")" end
@@ -656,16 +674,19 @@ local function render_action(lines, a, color)
   end
   lines[#lines + 1] = string.format("%s  # %s %s", head, a.where or "?", why)
   if a.action == "create" then
-    local names = {}
-    for _, n in ipairs(t.attribute_names) do if a.after[n] ~= nil then names[#names + 1] = n end end
-    local outs = {}
-    for _, n in ipairs(t.output_names) do if not t.attributes[n] then outs[#outs + 1] = n end end
-    local w = math.max(width(names), width(outs))
     local after, sensitive = a.after, a.sensitive
+    local outs = outputs_only(t)
+    local names, w = {}, outs.width
+    for _, n in ipairs(t.attribute_names) do
+      if after[n] ~= nil then
+        names[#names + 1] = n
+        if #n > w then w = #n end
+      end
+    end
     for _, n in ipairs(names) do
       lines[#lines + 1] = "      " .. pad(n, w) .. " = " .. value.show(after[n], sensitive[n])
     end
-    for _, n in ipairs(outs) do
+    for _, n in ipairs(outs.names) do
       lines[#lines + 1] = "      " .. pad(n, w) .. " = (known after apply)"
     end
   elseif a.action == "update" or a.action == "replace" then
