@@ -153,6 +153,9 @@ static const struct snippet snippets[] = {
       "g:order() g:closure({ 'c' }, 'deps') g:deps('c') g:dependents('a') g:ids() g:check()\n"
       "assert(g:walk()) local n = g:next() g:done(n) g:status(n) g:counts() g:close()\n"
       "local h = dag.new() h:add('x') h:add('y') h:depend('x', 'y') h:depend('y', 'x') h:check() h:order() h:walk()" },
+    { "value", "value = require 'wpo.core.value' show = value.shower({}, {})",
+      "show({ b = { 1, 2.5, 'three' }, a = 'x\\ny', [3] = true, c = {} }) show('plain') show(42)\n"
+      "value.quote('a\\t\"b\"') show(string.rep('long ', 100))" },
     { "sandbox", "sandbox = require 'wpo.core.sandbox'",
       "sandbox.run({ instructions = 100000, memory = 1000000 }, function() local t = {} for i = 1, 50 do t[i] = {i} end return t end)\n"
       "sandbox.run({}, function() error('x') end)\n"
