@@ -230,21 +230,28 @@ end
 
 local function resolve_attributes(p, d)
   local t = d.type
-  local function lookup(ref_decl, name) return planned_value(p, ref_decl, name) end
   local after, sensitive = {}, {}
-  local attrs, specs = d.attrs, t.attributes
-  for _, name in ipairs(t.attribute_names) do
-    local v, s = attrs[name], false    -- most attributes are not set: nil
-    if v ~= nil then
-      if d.lazy[name] then
-        v, s = value.resolve(v, lookup)
-      else
-        v = value.copy(v)    -- plain data, checked when declared
-      end
+  for _, name in ipairs(t.sensitive_names) do sensitive[name] = true end
+  -- plain data is copied (it was checked when declared); the lazy values
+  -- (references, computed) are resolved and checked in order of name, so an
+  -- error names the same attribute every time
+  local attrs, lazy, lazy_names = d.attrs, d.lazy, nil
+  for name, v in next, attrs do
+    if lazy[name] then
+      lazy_names = lazy_names or {}
+      lazy_names[#lazy_names + 1] = name
+    else
+      after[name] = value.copy(v)
     end
+  end
+  if not lazy_names then return after, sensitive end
+  table.sort(lazy_names)
+  local function lookup(ref_decl, name) return planned_value(p, ref_decl, name) end
+  for _, name in ipairs(lazy_names) do
+    local v, s = value.resolve(attrs[name], lookup)
     after[name] = v
-    if s or specs[name].sensitive then sensitive[name] = true end
-    if d.lazy[name] and v ~= nil and not value.has_unknown(v) then
+    if s then sensitive[name] = true end
+    if v ~= nil and not value.has_unknown(v) then
       local err = resource.check(t.attributes[name], v)
       if err then
         if sensitive[name] then

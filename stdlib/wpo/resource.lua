@@ -280,12 +280,14 @@ function M.define(name)
       t.attribute_names[#t.attribute_names + 1] = aname
     end
     table.sort(t.attribute_names)
-    -- what desired adds to every declaration: the defaults, the required
-    t.defaulted, t.required_names = {}, {}
+    -- what desired adds to every declaration (the defaults, the required)
+    -- and what a plan hides
+    t.defaulted, t.required_names, t.sensitive_names = {}, {}, {}
     for _, aname in ipairs(t.attribute_names) do
       local a = t.attributes[aname]
       if a.default ~= nil then t.defaulted[#t.defaulted + 1] = aname end
       if a.required then t.required_names[#t.required_names + 1] = aname end
+      if a.sensitive then t.sensitive_names[#t.sensitive_names + 1] = aname end
     end
     for k, v in pairs(spec.outputs or {}) do
       if math.type(k) == "integer" then t.outputs[v] = {} else t.outputs[k] = v end
