@@ -16,9 +16,10 @@ root=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 rm -rf "$root"
 mkdir -p "$root"
 
-# the package of each library wpo loads, and of libcurl and libgit2 and what
-# they load (wpo opens each with dlopen at its first use: ldd does not list
-# them). libgit2's soname is the one wpo was built for, a string in it.
+# the package of each library wpo loads, and of libcurl, libcrypto and
+# libgit2 and what they load (wpo opens each with dlopen at its first use:
+# ldd does not list them). libgit2's and libcrypto's sonames are the ones wpo
+# was built for, strings in it.
 lookup() {
   /sbin/ldconfig -p | awk -v so="$1" '$1 == so && /x86-64/ {print $NF; exit}'
 }
@@ -28,8 +29,12 @@ gitso=$(strings -a "$wpo" | grep -m1 -x 'libgit2\.so\.[0-9.]*') || {
   echo "runner-root: $wpo names no libgit2.so.N (not built from engine/gitapi.c?)" >&2; exit 1; }
 git2=$(lookup "$gitso")
 [ -n "$git2" ] || { echo "runner-root: $gitso is not installed (the libgit2 package wpo was built against)" >&2; exit 1; }
+cryptoso=$(strings -a "$wpo" | grep -m1 -x 'libcrypto\.so\.[0-9]*') || {
+  echo "runner-root: $wpo names no libcrypto.so.N (not built from engine/cryptoapi.c?)" >&2; exit 1; }
+crypto=$(lookup "$cryptoso")
+[ -n "$crypto" ] || { echo "runner-root: $cryptoso is not installed (the OpenSSL wpo was built against)" >&2; exit 1; }
 pkgs=ca-certificates
-for lib in $curl $git2 $(ldd "$wpo" "$curl" "$git2" | awk '/=> \//{print $3}'); do
+for lib in $curl $crypto $git2 $(ldd "$wpo" "$curl" "$crypto" "$git2" | awk '/=> \//{print $3}'); do
   real=$(readlink -f "$lib")
   owner=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || dpkg -S "/usr$real" 2>/dev/null) || {
     echo "runner-root: no Debian package holds $lib ($real)" >&2; exit 1; }
