@@ -2,17 +2,14 @@
  * cryptoapi.c — OpenSSL's libcrypto through dlopen, on first use (see
  * cryptoapi.h).
  */
-#include <pthread.h>
-#include <stdio.h>
+#include <stddef.h>
 
 #include "cryptoapi.h"
 #include "dl.h"
 
 struct wpo_libcrypto_api wpo_libcrypto;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int load_status = -1;
-static char load_error[256];
+static struct wpo_dl_once loading = WPO_DL_ONCE_INIT;
 
 static void load(void)
 {
@@ -24,17 +21,14 @@ static void load(void)
         {NULL, NULL}
     };
     if (!wpo_dl_open("WPO_LIBCRYPTO", WPO_LIBCRYPTO_SONAME, "libcrypto (needed for hashing, signing and encryption)",
-                     symbols, "wpo was built for OpenSSL " WPO_LIBCRYPTO_STR(OPENSSL_VERSION_MAJOR), load_error,
-                     sizeof load_error))
+                     symbols, "wpo was built for OpenSSL " WPO_LIBCRYPTO_STR(OPENSSL_VERSION_MAJOR), loading.error,
+                     sizeof loading.error))
         return;
     wpo_libcrypto = api;     /* the library stays loaded for the process's life */
-    load_status = 0;
+    loading.status = 0;
 }
 
 int wpo_libcrypto_load(char *err, size_t errlen)
 {
-    pthread_once(&load_once, load);
-    if (load_status != 0 && err && errlen)
-        snprintf(err, errlen, "%s", load_error);
-    return load_status;
+    return wpo_dl_once(&loading, load, err, errlen);
 }

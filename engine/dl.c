@@ -31,3 +31,11 @@ void *wpo_dl_open(const char *env, const char *soname, const char *what, const s
     }
     return lib;
 }
+
+int wpo_dl_once(struct wpo_dl_once *o, void (*load)(void), char *err, size_t errlen)
+{
+    pthread_once(&o->once, load);
+    if (o->status != 0 && err && errlen)
+        snprintf(err, errlen, "%s", o->error);
+    return o->status;
+}

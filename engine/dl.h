@@ -5,6 +5,7 @@
 #ifndef WPO_DL_H
 #define WPO_DL_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 /* A function to look up, and where its address goes. */
@@ -20,5 +21,19 @@ struct wpo_dl_symbol {
  * WHAT: FILE has no SYMBOL (HINT)" (the library is closed again). */
 void *wpo_dl_open(const char *env, const char *soname, const char *what, const struct wpo_dl_symbol *symbols,
                   const char *hint, char *err, size_t errlen);
+
+/* A library's loading, done once per process whichever thread asks first:
+ * load() sets status to 0, or leaves it -1 with one line in error. */
+struct wpo_dl_once {
+    pthread_once_t once;
+    int status;
+    char error[256];
+};
+#define WPO_DL_ONCE_INIT { PTHREAD_ONCE_INIT, -1, "" }
+
+/* Runs load once (o's once); then 0, or -1 with o->error copied to err (err
+ * may be NULL). The pthread_once is the memory barrier: a thread that gets 0
+ * sees everything load wrote. */
+int wpo_dl_once(struct wpo_dl_once *o, void (*load)(void), char *err, size_t errlen);
 
 #endif

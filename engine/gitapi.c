@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,10 +12,7 @@
 
 struct wpo_git_api wpo_git;
 
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int lib_status = -1, init_status = -1;
-static char lib_error[256], init_error[256];
+static struct wpo_dl_once lib_loading = WPO_DL_ONCE_INIT, initialising = WPO_DL_ONCE_INIT;
 static void *lib_handle;
 
 /* ---------------------------------------------------- CA certificates
@@ -102,45 +98,38 @@ static void load_lib(void)
         {NULL, NULL}
     };
     void *lib = wpo_dl_open("WPO_LIBGIT2", WPO_GIT_SONAME, "libgit2 (needed for git)", symbols,
-                            "wpo was built for libgit2 " LIBGIT2_VERSION, lib_error, sizeof lib_error);
+                            "wpo was built for libgit2 " LIBGIT2_VERSION, lib_loading.error,
+                            sizeof lib_loading.error);
     if (!lib)
         return;
     wpo_git = api;      /* the library stays loaded for the process's life */
     lib_handle = lib;
-    lib_status = 0;
+    lib_loading.status = 0;
 }
 
 static void init(void)
 {
-    pthread_once(&lib_once, load_lib);
-    if (lib_status != 0) {
-        snprintf(init_error, sizeof init_error, "%s", lib_error);
+    if (wpo_dl_once(&lib_loading, load_lib, initialising.error, sizeof initialising.error) != 0)
         return;
-    }
     deferring_ca = 1;
     int rc = wpo_git.libgit2_init();
     deferring_ca = 0;
     if (rc < 0) {
         const git_error *e = wpo_git.error_last();
-        snprintf(init_error, sizeof init_error, "cannot load libgit2 (needed for git): git_libgit2_init failed: %s",
+        snprintf(initialising.error, sizeof initialising.error,
+                 "cannot load libgit2 (needed for git): git_libgit2_init failed: %s",
                  e && e->message ? e->message : "unknown error");
         return;
     }
-    init_status = 0;
+    initialising.status = 0;
 }
 
 int wpo_git_load_lib(char *err, size_t errlen)
 {
-    pthread_once(&lib_once, load_lib);
-    if (lib_status != 0 && err && errlen)
-        snprintf(err, errlen, "%s", lib_error);
-    return lib_status;
+    return wpo_dl_once(&lib_loading, load_lib, err, errlen);
 }
 
 int wpo_git_load(char *err, size_t errlen)
 {
-    pthread_once(&init_once, init);
-    if (init_status != 0 && err && errlen)
-        snprintf(err, errlen, "%s", init_error);
-    return init_status;
+    return wpo_dl_once(&initialising, init, err, errlen);
 }

@@ -48,8 +48,8 @@
     X(oid_cpy) X(oid_equal) X(oid_fromstrn) X(oid_tostr) \
     X(odb_free) X(odb_hash) X(odb_read_header) \
     X(repository_free) X(repository_head) X(repository_head_detached) X(repository_init) \
-    X(repository_index) X(index_free) X(repository_is_bare) X(repository_odb) X(repository_open_ext) X(repository_path) \
-    X(repository_set_head) X(repository_workdir) \
+    X(repository_index) X(repository_is_bare) X(repository_odb) X(repository_open_ext) X(repository_path) \
+    X(repository_set_head) X(repository_workdir) X(index_free) \
     X(object_free) X(object_id) X(object_lookup) X(object_lookup_prefix) X(object_peel) \
     X(object_short_id) X(revparse_single) \
     X(reference_free) X(reference_lookup) X(reference_name) X(reference_peel) \
