@@ -15,8 +15,10 @@
  *     order (by type name, then by value; strings byte by byte), a key bare
  *     when it is a name ([A-Za-z_][A-Za-z0-9_]*). Other values as tostring.
  *     Tables are read raw (no metamethod of a value runs: values may be
- *     stack code's); nesting deeper than MAX_DEPTH is an error. The work is
- *     charged to the running sandbox's instruction budget.
+ *     stack code's). A table inside itself shows as <cycle>, one nested
+ *     deeper than MAX_DEPTH as {...}: show never fails on what it is given
+ *     (it is used in error messages about bad values). The work is charged
+ *     to the running sandbox's instruction budget.
  *   quote(s) -> s in double quotes, with \" \\ \n \t \r and the other
  *     control characters as \u00XX.
  * It keeps no state: the sentinels are the closure's upvalues.
@@ -42,6 +44,7 @@ struct out {
     size_t len, cap;
     lua_Alloc alloc;
     void *ud;
+    const void *open[MAX_DEPTH];   /* the tables being shown, outermost first */
 };
 
 static int out_gc(lua_State *L)
@@ -205,8 +208,18 @@ static void show_table(lua_State *L, struct out *o, int idx, int depth)
             return;
         }
     }
-    if (depth >= MAX_DEPTH)
-        luaL_error(L, "value nested more than %d deep", MAX_DEPTH);
+    const void *self = lua_topointer(L, idx);
+    for (int i = 0; i < depth; i++) {
+        if (o->open[i] == self) {
+            PUT_LIT(L, o, "<cycle>");
+            return;
+        }
+    }
+    if (depth >= MAX_DEPTH) {
+        PUT_LIT(L, o, "{...}");
+        return;
+    }
+    o->open[depth] = self;
     luaL_checkstack(L, 8, "value nested too deep");
     size_t count = 0;
     lua_pushnil(L);

@@ -181,6 +181,14 @@ v.self = v
 s:add("wpo.null", "a", { value = v }) --!
 return s
 ]] },
+  { name = "names a resource with a table that holds itself",
+    expect = "a name is letters, digits, %- and _, got { me = <cycle> }", src = [[
+local s = wpo.stack { name = "t" }
+local n = {}
+n.me = n
+s:add("wpo.null", n, {}) --!
+return s
+]] },
   { name = "hands wpo a value nested 100000 deep", expect = "nested deeper than 64 levels", src = [[
 local s = wpo.stack { name = "t" }
 local v = {}
