@@ -89,6 +89,27 @@ describe("wpo.resource", function()
     assert.are.equal("unknown attribute 'sise' (did you mean 'size'?) (valid: name, size)", err)
   end)
 
+  it("names, of several wrong attributes, the first by name, whatever order they were given in", function()
+    local t = resource.define "test.many" {
+      attributes = { a_name = { type = "string", required = true }, b_size = { type = "integer" },
+                     c_zone = { type = "string" }, d_count = { type = "integer", default = "many" } },
+      create = noop, read = noop, delete = noop,
+    }
+    -- a missing required attribute, two bad values and a bad default: a_name comes first
+    for _, attrs in ipairs({ { b_size = "big", c_zone = 3 }, { c_zone = 3, b_size = "big" } }) do
+      local _, attr, err = resource.desired(t, attrs)
+      assert.are.equal("a_name", attr)
+      assert.are.equal("missing required attribute 'a_name'", err)
+    end
+    local _, attr, err = resource.desired(t, { a_name = "x", c_zone = 3, b_size = "big" })
+    assert.are.equal("b_size", attr)
+    assert.are.equal("attribute b_size: expected an integer, got string \"big\"", err)
+    _, attr, err = resource.desired(t, { a_name = "x" })
+    assert.are.equal("d_count", attr)          -- the default itself is checked
+    assert.matches("^attribute d_count: expected an integer", err)
+    assert.are.same({ a_name = "x", d_count = 4 }, resource.desired(t, { a_name = "x", d_count = 4 }))
+  end)
+
   it("tags every taggable resource with its stack and address, over the stack's and the user's tags", function()
     local tags = resource.tags("prod", "aws.ec2.vpc.main", { team = "web", env = "x" }, { env = "prod" })
     assert.are.same({ team = "web", env = "prod", ["wpo:stack"] = "prod", ["wpo:address"] = "aws.ec2.vpc.main" }, tags)

@@ -470,6 +470,12 @@ local function check(spec, v)
 end
 M.check = check
 
+-- of two (attribute, message) pairs, the one whose attribute comes first by name
+local function earlier(name, msg, other, other_msg)
+  if name == nil or other < name then return other, other_msg end
+  return name, msg
+end
+
 -- resource.desired(t, attrs) -> attributes with defaults | nil, attribute, message
 -- attrs are the script's (possibly lazy) values, meta keys already removed.
 function M.desired(t, attrs)
@@ -481,40 +487,30 @@ function M.desired(t, attrs)
         near and (" (did you mean '" .. near .. "'?)") or "", valid)
     end
   end
-  -- the attributes given, the defaults of the others: when all fit and no
-  -- required one is missing (almost always), that is all
-  local specs, out, fits = t.attributes, {}, true
+  -- the attributes given and the defaults of the others, each checked; of
+  -- what is wrong (a bad value, a required attribute missing), the first by
+  -- name is the one named, so a declaration always gets the same message
+  local specs, out, first, first_err = t.attributes, {}, nil, nil
   for k, v in pairs(attrs) do
-    if check(specs[k], v) then fits = false break end
+    local err = check(specs[k], v)
+    if err then first, first_err = earlier(first, first_err, k, "attribute " .. k .. ": " .. err) end
     out[k] = v
   end
-  if fits then
-    for _, name in ipairs(t.defaulted) do
-      if out[name] == nil then
-        local v = value.copy(specs[name].default)
-        if check(specs[name], v) then fits = false break end
-        out[name] = v
-      end
-    end
-    for _, name in ipairs(t.required_names) do
-      if out[name] == nil then fits = false break end
-    end
-    if fits then return out end
-  end
-  -- else the attributes in order of name: the first one wrong is the one named
-  for _, name in ipairs(t.attribute_names) do
-    local spec = specs[name]
-    local v = attrs[name]
-    if v == nil and spec.default ~= nil then v = value.copy(spec.default) end
-    if v == nil and spec.required then
-      return nil, name, string.format("missing required attribute '%s'", name)
-    end
-    if v ~= nil then
-      local err = check(spec, v)
-      if err then return nil, name, string.format("attribute %s: %s", name, err) end
+  for _, name in ipairs(t.defaulted) do
+    if out[name] == nil then
+      local v = value.copy(specs[name].default)
+      local err = check(specs[name], v)
+      if err then first, first_err = earlier(first, first_err, name, "attribute " .. name .. ": " .. err) end
+      out[name] = v
     end
   end
-  error("resource.desired: " .. t.name .. ": a check failed, then passed")
+  for _, name in ipairs(t.required_names) do
+    if out[name] == nil then
+      first, first_err = earlier(first, first_err, name, "missing required attribute '" .. name .. "'")
+    end
+  end
+  if first then return nil, first, first_err end
+  return out
 end
 
 -- The tags a taggable resource gets: the stack's, the script's, then wpo's own.
