@@ -96,6 +96,25 @@ print(package.wpo_types and #package.wpo_types or 0)
     assert.matches("s%.lua:2: unknown resource type 'aws%.ec2%.vpx' %(did you mean aws%.ec2%.vpc%?%)", r.stderr)
   end)
 
+  -- tools/embed.c keeps file names and line numbers, not local names
+  it("keeps each chunk's lines but not its local variable names, unlike the Lua files", function()
+    if skip_if_stale() then return end
+    h.write(dir .. "/names.lua", [[
+local text = require "wpo.text"
+print(debug.getinfo(text.closest, "S").linedefined, debug.getlocal(text.closest, 1))
+print(select(2, pcall(text.closest, nil, { "a" })))
+]])
+    local r = builtin(dir, { "lua", "names.lua" })
+    assert.are.equal(0, r.status, r.stderr)
+    local line, name, err = r.stdout:match("^(%d+)\t(%a*)\n(.-)\n$")
+    assert.is_true(tonumber(line) > 0, r.stdout)
+    assert.are.equal("nil", name)                        -- no parameter name
+    assert.matches("/wpo/text%.lua:%d+: attempt to index a nil value$", err)   -- the file:line stays
+    r = builtin(dir, { "lua", "names.lua" }, REPO .. "/stdlib")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^%d+\tword\n[^\n]*/wpo/text%.lua:%d+: attempt to index a nil value %(local 'word'%)\n$", r.stdout)
+  end)
+
   -- its own types are normalised without being checked again (the specs
   -- check them from the Lua files: resource_spec)
   it("normalises its own types' definitions, and checks every other definition", function()

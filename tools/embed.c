@@ -65,9 +65,10 @@ static int write_chunk(lua_State *L, const void *p, size_t n, void *ud)
  * end) and upvalue names. Sizes are varints, 7 bits a byte, most significant
  * first, the last byte marked with 0x80; a string is its size + 1 (0: none)
  * and its bytes. strip_names copies a chunk with no local variables and no
- * upvalue names: loading the stdlib then interns about a third fewer strings
- * and allocates two vectors fewer per function, and the source names and
- * line numbers, which wpo's messages point at, stay. What goes are the names
+ * upvalue names: loading the modules of a plan then interns 45% fewer
+ * strings (20,000 instead of 36,000) and allocates two vectors fewer per
+ * function, and the source names and line numbers, which wpo's messages
+ * point at, stay (tests/embedded_spec.lua). What goes are the names
  * Lua's own messages give inside the stdlib ("local 'x'", "upvalue 'y'");
  * WPO_STDLIB=<checkout>/stdlib loads the sources with every name. */
 struct reader {
@@ -303,8 +304,12 @@ int main(int argc, char **argv)
         }
         size_t offset = b.len;
         struct buf full = { 0 }, stripped = { 0 };
-        if (lua_dump(L, write_chunk, &full, 0) != 0 || strip_names(&full, &stripped) != 0) {
-            fprintf(stderr, "embed: %s: the bytecode is not Lua 5.4's layout as strip_names reads it\n", path);
+        int dumped = lua_dump(L, write_chunk, &full, 0) == 0;
+        if (!dumped || full.oom || strip_names(&full, &stripped) != 0) {
+            if (full.oom || stripped.oom)
+                fprintf(stderr, "embed: %s: out of memory\n", path);
+            else
+                fprintf(stderr, "embed: %s: the bytecode is not Lua 5.4's layout as strip_names reads it\n", path);
             return 1;
         }
         lua_pop(L, 1);
