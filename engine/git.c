@@ -20,6 +20,8 @@
  *   repo:commit(id) -> { id, short, summary, message, time, author, email, parents }
  *   repo:head() -> id, refname              repo:status([{untracked}]) / repo:file_status(path)
  *   repo:remote_url([name]) -> url          repo:path() / repo:workdir() / repo:close()
+ *   git.read_head(root) / git.read_clean(root, tree, paths): without
+ *       libgit2, for a plain work tree (gitread.c)
  *
  * Commit ids cross the boundary as 40-digit lower-case hex strings; where a
  * commit is expected, any unique prefix of at least 4 digits is accepted.
@@ -60,6 +62,7 @@
 
 #include "git.h"
 #include "gitapi.h"
+#include "gitread.h"
 #include "gitcalls.h"   /* generated: git_NAME is wpo_git.NAME, libgit2 through dlopen */
 #include "guard.h"
 #include "loop.h"
@@ -1855,5 +1858,6 @@ int luaopen_wpo_core_git(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, git_functions);
+    wpo_gitread_register(L);   /* read_head, read_clean: gitread.c */
     return 1;
 }

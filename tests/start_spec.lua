@@ -165,16 +165,31 @@ describe("starting wpo", function()
     assert.matches("Plan: 1 to add", r.stdout)
   end)
 
-  it("maps libgit2 only to open a repository, on the open's worker thread", function()
+  -- s.lua committed a minute after it was written: the index proves it clean
+  -- (a file as new as the index would be read again, by libgit2)
+  local function commit_stack()
+    h.write(dir .. "/s.lua", STACK)
+    local r = h.sh("cd " .. h.quote(dir) .. " && touch -d '-1 minute' s.lua && git init -q && git add s.lua "
+      .. "&& git -c user.name=t -c user.email=t@t commit -qm one")
+    assert.are.equal(0, r.status, r.stderr)
+  end
+  -- a setting only libgit2 reads (url rewriting): the repository is its
+  local function rewrite_urls()
+    local r = h.sh("git -C " .. h.quote(dir) .. " config url.https://mirror.invalid/.insteadOf https://x.invalid/")
+    assert.are.equal(0, r.status, r.stderr)
+  end
+
+  it("maps libgit2 only for a repository wpo does not read itself, on the open's worker thread", function()
     if not have_strace() then return end
     h.write(dir .. "/s.lua", STACK)
     local _, calls = trace(dir, { "plan", "s.lua" })     -- not in git
     assert.are.equal(0, #on(calls, "openat", LIBGIT2))
     _, calls = trace(dir, { "validate", "s.lua" })
     assert.are.equal(0, #on(calls, "openat", LIBGIT2))
-    local r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
-      .. "-c user.email=t@t commit -qm one")
-    assert.are.equal(0, r.status, r.stderr)
+    commit_stack()
+    _, calls = trace(dir, { "plan", "s.lua" })         -- a plain repository: read without it
+    assert.are.equal(0, #on(calls, "openat", LIBGIT2))
+    rewrite_urls()
     local main
     main, calls = trace(dir, { "plan", "s.lua" })
     local loads = on(calls, "openat", LIBGIT2)
@@ -201,10 +216,18 @@ describe("starting wpo", function()
       .. "git_libgit2_init %(wpo was built for libgit2 [%d.]+%)\n", r.stdout)
     assert.matches("\n  curl +unavailable: cannot load libcurl %(needed for HTTP requests%): libz%.so%.1 has no "
       .. "curl_global_init %(wpo needs libcurl 7%.80 or later%)\n", r.stdout)
-    r = h.sh("cd " .. h.quote(dir) .. " && git init -q && git add s.lua && git -c user.name=t "
-      .. "-c user.email=t@t commit -qm one")
+    commit_stack()
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)                -- a plain work tree: read without it
     assert.are.equal(0, r.status, r.stderr)
-    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)                -- in a work tree: opened on a worker
+    assert.matches("Plan: 1 to add", r.stdout)
+    h.write(dir .. "/s.lua", STACK .. "-- edited\n")
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)                -- an edit: libgit2 says how it differs
+    assert.are_not.equal(0, r.status, r.stdout)
+    assert.matches(ONE_LINE, r.stderr)
+    r = h.sh("git -C " .. h.quote(dir) .. " checkout -q s.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    rewrite_urls()
+    r = h.wpo_in(dir, { "plan", "s.lua" }, missing)                -- opened on a worker
     assert.are_not.equal(0, r.status, r.stdout)
     assert.matches(ONE_LINE, r.stderr)
     r = h.wpo_in(dir, { "plan", "--ref", "HEAD", "s.lua" }, missing)   -- at a ref: opened on the main thread

@@ -209,6 +209,76 @@ function M.at_commit(repo, resolved, opts)
   }
 end
 
+-- A work tree's repository as wpo.core.git's read_head saw it, without
+-- libgit2: head(), workdir(), path(), remote_url("origin") and clean(paths)
+-- answer from what it read; anything else (and the status of a file the
+-- index does not prove clean) opens the repository with libgit2 then.
+local Native = {}
+
+local function real_repo(self)
+  local repo = rawget(self, "real")
+  if not repo then
+    local err, code
+    repo, err, code = core.open(self.info.workdir, { search = false })
+    if not repo then
+      errors.raise { code = code == "unavailable" and "GitUnavailable" or "GitError",
+                     where = rawget(self, "where") or self.info.workdir, message = err }
+    end
+    self.real = repo
+  end
+  return repo
+end
+
+Native.__index = function(self, key)
+  local own = Native[key]
+  if own then return own end
+  return function(_, ...)
+    local repo = real_repo(self)
+    return repo[key](repo, ...)
+  end
+end
+
+function Native:head() return self.info.commit, self.info.refname end
+function Native:workdir() return self.info.workdir end
+function Native:path() return self.info.path end
+
+function Native:remote_url(name)
+  if name ~= nil and name ~= "origin" then
+    local repo = real_repo(self)
+    return repo:remote_url(name)
+  end
+  if self.info.remote then return self.info.remote end
+  return nil, "no remote named 'origin'", "notfound"
+end
+
+-- repo:clean(paths) -> true when the index proves each one is as HEAD has it
+function Native:clean(paths)
+  return (core.read_clean(self.info.workdir, self.info.tree, paths))
+end
+
+function Native:file_status(path)
+  if self:clean({ path }) then return "current" end
+  local repo = real_repo(self)
+  return repo:file_status(path)
+end
+
+function Native:close()
+  local repo = rawget(self, "real")
+  self.real = nil
+  if repo then repo:close() end
+  return true
+end
+
+-- git.read_worktree(root [, where]) -> repo | nil: the work tree's
+-- repository read without libgit2 (see Native), or nil when it is outside
+-- what wpo.core.git's read_head reads (then git.open / open_start is the
+-- way). where: what an error opening libgit2 later names (the stack path).
+function M.read_worktree(root, where)
+  local info = core.read_head(root)
+  if not info then return nil end
+  return setmetatable({ info = info, where = where }, Native)
+end
+
 -- git.worktree(root, opts) -> source
 -- root: the directory module names resolve under (the repository's work
 -- tree, or the current directory outside git); opts: { path = stack path
@@ -218,7 +288,14 @@ function M.worktree(root, opts)
   local cwd = core.realpath(".")
   local src = new_source { kind = "worktree", root = root, repo = opts.repo, path = opts.path,
                            url = opts.url, cwd = cwd, opening = opts.opening }
-  if rawget(src, "repo") then read_head(src) end
+  local native = getmetatable(opts.repo) == Native and opts.repo.info
+  if native then
+    src.commit, src.short, src.summary, src.committed = native.commit, native.short, native.summary, native.time
+    src.ref = native.refname == "HEAD" and native.commit or native.refname:gsub("^refs/heads/", "")
+    src.refkind = native.refname == "HEAD" and "commit" or "branch"
+  elseif rawget(src, "repo") then
+    read_head(src)
+  end
   return src
 end
 
@@ -352,12 +429,18 @@ end
 -- src:dirty() -> boolean, { path... }: see the header. A commit is never dirty.
 function Source:dirty()
   if self.kind == "commit" or not self.repo then return false, {} end
-  local paths, seen = {}, {}
+  local files, seen = {}, {}
   for _, path in ipairs(self.files) do
     if not seen[path] then
       seen[path] = true
-      if self.repo:file_status(path) ~= "current" then paths[#paths + 1] = path end
+      files[#files + 1] = path
     end
+  end
+  -- a repository read without libgit2 answers for all of them at once
+  if getmetatable(self.repo) == Native and self.repo:clean(files) then return false, {} end
+  local paths = {}
+  for _, path in ipairs(files) do
+    if self.repo:file_status(path) ~= "current" then paths[#paths + 1] = path end
   end
   table.sort(paths)
   return #paths > 0, paths

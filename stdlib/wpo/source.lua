@@ -209,9 +209,11 @@ local function work_tree_of(abs)
   return nil
 end
 
--- The work tree, without a ref: the stack is read from disk while its
--- repository opens (libgit2's start included) on a worker thread; outside
--- git, libgit2 is never started.
+-- The work tree, without a ref: the stack is read from disk. A plain
+-- repository's HEAD and index are read directly (git.read_worktree), and
+-- libgit2 is started only for a question they do not answer; any other
+-- repository opens (libgit2's start included) on a worker thread while the
+-- stack loads. Outside git, libgit2 is never started.
 local function open_work_tree(spec)
   local path = spec.path
   local f = io.open(path, "rb")
@@ -224,8 +226,11 @@ local function open_work_tree(spec)
     local rel = abs:sub(1, #cwd + 1) == cwd .. "/" and abs:sub(#cwd + 2) or abs
     return git.worktree(cwd, { path = rel })
   end
-  local src = git.worktree(root, { path = abs:sub(#root + (root == "/" and 1 or 2)),
-    opening = core.open_start(abs) })
+  -- a plain repository is read directly; any other is opened by libgit2
+  -- on a worker thread meanwhile
+  local repo = git.read_worktree(root, path)
+  local src = git.worktree(root, { path = abs:sub(#root + (root == "/" and 1 or 2)), repo = repo,
+    opening = not repo and core.open_start(abs) or nil })
   src.owns_repo = true
   src.user_path = path
   return src
