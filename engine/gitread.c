@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -305,7 +306,7 @@ static int resolve_ref(const char *gitdir, const char *ref, char *hex, struct wh
 /* ----------------------------------------------------------- objects */
 
 struct pack {
-    char *idx;          /* the whole .idx file */
+    char *idx;          /* the whole .idx file, mapped */
     size_t idx_len;
     uint32_t count;
     char path[PATH_MAX];   /* the .pack */
@@ -320,7 +321,7 @@ struct odb {
 static void odb_close(struct odb *db)
 {
     for (int i = 0; i < db->npacks; i++)
-        free(db->packs[i].idx);
+        munmap(db->packs[i].idx, db->packs[i].idx_len);
     free(db->packs);
     db->packs = NULL;
     db->npacks = 0;
@@ -354,11 +355,21 @@ static int odb_open(struct odb *db, const char *gitdir, struct why *w)
         struct pack *p = &db->packs[db->npacks];
         char idxpath[PATH_MAX];
         pathf(idxpath, sizeof idxpath, "%s/%s", path, e->d_name);
-        p->idx = slurp(idxpath, 1u << 30, &p->idx_len);
-        if (!p->idx) {
+        /* mapped, not read: a large repository's index is hundreds of MB, of
+         * which a lookup touches a few pages */
+        int fd = open(idxpath, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        void *map = MAP_FAILED;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+            map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (fd >= 0)
+            close(fd);
+        if (map == MAP_FAILED) {
             rc = outside(w, "cannot read %s", idxpath);
             break;
         }
+        p->idx = map;
+        p->idx_len = (size_t)st.st_size;
         db->npacks++;
         const unsigned char *u = (const unsigned char *)p->idx;
         if (p->idx_len < 8 + 256 * 4 + 40 || memcmp(u, "\377tOc", 4) != 0 || be32(u + 4) != 2) {
