@@ -20,6 +20,8 @@
  *     that an error from a spent budget is raised again instead of caught.
  *   resume(co, ...)  as coroutine.resume, with the same exception.
  *   usage() -> bytes in use, current limit (0: none)
+ *   unmetered(fn, ...) -> fn's results, run without the instruction count
+ *     (the library's own work inside a run; see its comment)
  *   caller(level, user, stdlib, engine, stop) -> "file:line" | nil
  *     The file:line stack code is blamed for, from the calling thread's
  *     frames `level` and outward (numbered as debug.getinfo numbers them from
@@ -303,6 +305,30 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     wpo_sandbox_charge(L, HOOK_STEP);
 }
 
+/* unmetered(fn, ...) -> fn's results: fn runs without the count hook (the
+ * library's own work, such as loading one of its modules for stack code,
+ * is not stack code's; the memory cap still holds). The hook comes back
+ * however fn ends, counting afresh from HOOK_STEP; fn's error is raised
+ * again as it was. Stack code cannot reach it: wpo.core.sandbox is not in
+ * its API, and finalisers (which could run inside) are refused to it. */
+static int l_sandbox_unmetered(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Hook hook = lua_gethook(L);
+    int nargs = lua_gettop(L) - 1;
+    if (hook != count_hook) {
+        lua_call(L, nargs, LUA_MULTRET);
+        return lua_gettop(L);
+    }
+    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+    lua_sethook(L, NULL, 0, 0);
+    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    lua_sethook(L, hook, mask, count);
+    if (status != LUA_OK)
+        return lua_error(L);
+    return lua_gettop(L);
+}
+
 static int spent(lua_State *L, int status)
 {
     struct wpo_sandbox *sb = sandbox_of(L);
@@ -582,6 +608,7 @@ static const luaL_Reg sandbox_functions[] = {
     {"xpcall", l_sandbox_xpcall},
     {"resume", l_sandbox_resume},
     {"usage", l_sandbox_usage},
+    {"unmetered", l_sandbox_unmetered},
     {NULL, NULL}
 };
 

@@ -180,6 +180,30 @@ return s
       assert.matches("s%.lua:3: the script exceeded its instruction budget %(1000000 instructions", tostring(err))
     end)
 
+    it("does not charge loading a library module to stack code, and counts again after one fails", function()
+      local core = require "wpo.core.sandbox"
+      local LOOP = "local n = 0 for i = 1, 100000 do n = n + i end return n"
+      package.preload["wpo_test.heavy"] = _G.load(LOOP)
+      package.preload["wpo_test.fails"] = function() error("boom") end
+      finally(function()
+        package.preload["wpo_test.heavy"], package.preload["wpo_test.fails"] = nil, nil
+        package.loaded["wpo_test.heavy"] = nil
+      end)
+      local ok, err = core.run({ instructions = 10000 }, function() return require "wpo_test.heavy" end)
+      assert.is_true(ok, type(err) == "table" and tostring(err.budget) or tostring(err))
+      assert.are.equal(5000050000, err)               -- the module's value
+      -- the same loop run by stack code itself
+      ok, err = core.run({ instructions = 10000 }, _G.load(LOOP))
+      assert.is_false(ok)
+      assert.are.equal("instructions", err.budget)
+      ok, err = core.run({ instructions = 10000 }, function()
+        assert(not pcall(require, "wpo_test.fails"))
+        while true do end
+      end)
+      assert.is_false(ok)
+      assert.are.equal("instructions", err.budget)
+    end)
+
     it("takes the limits from the command line", function()
       h.write(dir .. "/s.lua", "local s = wpo.stack { name = 't' }\nlocal x = string.rep('x', 9 * 1024 * 1024)\nreturn s\n")
       local r = h.wpo({ "plan", dir .. "/s.lua", "--script-memory", "8M" })
