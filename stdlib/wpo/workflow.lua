@@ -39,7 +39,7 @@ M.STACK_OPTIONS = {
           help = "the stack as committed at REF (tag, branch or commit), never the working tree" },
   offline = { type = "boolean", help = "a git+ stack URL: use the cached clone as it is, fetch nothing" },
   script_budget = { type = "string", metavar = "N",
-                    help = "instructions stack code may run (default 2G: 500M, 4G, 10000000)" },
+                    help = "instructions stack code may run (default 500M; like 2G or 10000000)" },
   script_memory = { type = "string", metavar = "SIZE", help = "memory stack code may take (default 512M)" },
   max_value_size = { type = "string", metavar = "SIZE",
                      help = "the longest string stack code may hand wpo in one value (default 1M)" },
