@@ -745,18 +745,14 @@ static int l_read_head(lua_State *L)
     lua_setfield(L, -2, "summary");
     lua_pushinteger(L, time);
     lua_setfield(L, -2, "time");
-    lua_pushstring(L, tree);
-    lua_setfield(L, -2, "tree");
-    lua_pushstring(L, hex);
-    lua_setfield(L, -2, "commit");
-    lua_pushlstring(L, hex, (size_t)n);
-    lua_setfield(L, -2, "short");
-    lua_pushstring(L, refname);
-    lua_setfield(L, -2, "refname");
-    lua_pushstring(L, root);
-    lua_setfield(L, -2, "workdir");
-    lua_pushstring(L, gitdir);
-    lua_setfield(L, -2, "path");
+    const struct { const char *key, *value; size_t len; } fields[] = {
+        {"tree", tree, 40}, {"commit", hex, 40}, {"short", hex, (size_t)n},
+        {"refname", refname, strlen(refname)}, {"workdir", root, strlen(root)}, {"path", gitdir, strlen(gitdir)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        lua_pushlstring(L, fields[i].value, fields[i].len);
+        lua_setfield(L, -2, fields[i].key);
+    }
     if (url[0]) {
         size_t len = strlen(url);
         char *out = malloc(len + 4);
