@@ -15,10 +15,12 @@
  * index other than version 2-4 or with a required extension (split or
  * sparse index). A file is "clean" only when the index proves it: its entry
  * (stage 0, no assume-valid, skip-worktree or intent-to-add flag) has the
- * file's mode, size, times, inode and owner, was written before the index
- * (not racily clean), and the index's cached tree for the root is HEAD's
- * tree (nothing staged). Anything else is "not proven": libgit2 decides.
- * Nothing here writes.
+ * file's mode, size, times, inode and owner, and the index's cached tree
+ * for the root is HEAD's tree (nothing staged). An entry as new as the
+ * index itself (racily clean: an edit in the same clock tick would not show
+ * in the times) is decided as git decides it, by hashing the file, unless
+ * attributes or line-ending settings could make git store other bytes.
+ * Anything else is "not proven": libgit2 decides. Nothing here writes.
  *
  * Lua API (wpo.core.git):
  *   git.read_head(root) -> { workdir, path, commit, tree, refname, short,
@@ -894,7 +896,12 @@ static int read_index(struct index *ix, const char *gitdir, struct why *w)
     return 0;
 }
 
-/* Does the entry match the file as lstat has it, written before the index? */
+enum { CHANGED, CLEAN, RACY };
+
+/* Does the entry match the file as lstat has it? CLEAN when it does and was
+ * written before the index; RACY when it does but in the index's own time
+ * (the file could have changed since without its times showing it), or
+ * git smudged the entry (size 0) for that reason: the content decides. */
 static int stat_clean(const struct entry *e, const struct stat *st, const struct stat *ixst)
 {
     const unsigned char *s = e->stat;
@@ -903,19 +910,173 @@ static int stat_clean(const struct entry *e, const struct stat *st, const struct
              size = be32(s + 36);
     uint32_t want_mode = (st->st_mode & S_IXUSR) ? 0100755 : 0100644;
     if (!S_ISREG(st->st_mode) || mode != want_mode)
-        return 0;
-    if (size != (uint32_t)st->st_size || size == 0)   /* 0: git smudged it (racily clean) */
-        return 0;
+        return CHANGED;
     if (mtime_s != (uint32_t)st->st_mtim.tv_sec || mtime_ns != (uint32_t)st->st_mtim.tv_nsec
         || ctime_s != (uint32_t)st->st_ctim.tv_sec || ctime_ns != (uint32_t)st->st_ctim.tv_nsec)
-        return 0;
+        return CHANGED;
     if (ino != (uint32_t)st->st_ino || uid != (uint32_t)st->st_uid || gid != (uint32_t)st->st_gid)
-        return 0;
-    /* racily clean: changed in the index's own second could look the same */
+        return CHANGED;
+    if (size == 0)
+        return RACY;
+    if (size != (uint32_t)st->st_size)
+        return CHANGED;
     if ((int64_t)mtime_s > (int64_t)ixst->st_mtim.tv_sec
         || ((int64_t)mtime_s == (int64_t)ixst->st_mtim.tv_sec && (long)mtime_ns >= ixst->st_mtim.tv_nsec))
-        return 0;
-    return 1;
+        return RACY;
+    return CLEAN;
+}
+
+/* ---------------------------------------------------------------- SHA-1
+ * FIPS 180-4, for the one id git gives a file's content ("blob N\0" then
+ * the bytes): what decides a racily clean entry. */
+
+struct sha1 {
+    uint32_t h[5];
+    uint64_t len;
+    unsigned char block[64];
+    size_t used;
+};
+
+static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+static void sha1_block(struct sha1 *c, const unsigned char *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = be32(p + 4 * i);
+    for (int i = 16; i < 80; i++)
+        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = c->h[0], b = c->h[1], d = c->h[3], e = c->h[4], cc = c->h[2];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) { f = (b & cc) | (~b & d); k = 0x5a827999; }
+        else if (i < 40) { f = b ^ cc ^ d; k = 0x6ed9eba1; }
+        else if (i < 60) { f = (b & cc) | (b & d) | (cc & d); k = 0x8f1bbcdc; }
+        else { f = b ^ cc ^ d; k = 0xca62c1d6; }
+        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        e = d;
+        d = cc;
+        cc = rol(b, 30);
+        b = a;
+        a = t;
+    }
+    c->h[0] += a;
+    c->h[1] += b;
+    c->h[2] += cc;
+    c->h[3] += d;
+    c->h[4] += e;
+}
+
+static void sha1_init(struct sha1 *c)
+{
+    static const uint32_t iv[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    memcpy(c->h, iv, sizeof iv);
+    c->len = 0;
+    c->used = 0;
+}
+
+static void sha1_update(struct sha1 *c, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    c->len += n;
+    while (n > 0) {
+        size_t take = 64 - c->used < n ? 64 - c->used : n;
+        memcpy(c->block + c->used, p, take);
+        c->used += take;
+        p += take;
+        n -= take;
+        if (c->used == 64) {
+            sha1_block(c, c->block);
+            c->used = 0;
+        }
+    }
+}
+
+static void sha1_final(struct sha1 *c, unsigned char out[20])
+{
+    uint64_t bits = c->len * 8;
+    unsigned char pad = 0x80, zero = 0, be[8];
+    sha1_update(c, &pad, 1);
+    while (c->used != 56)
+        sha1_update(c, &zero, 1);
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha1_update(c, be, 8);
+    for (int i = 0; i < 5; i++) {
+        out[4 * i] = (unsigned char)(c->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)c->h[i];
+    }
+}
+
+/* Could git store this file as other bytes than it has (line endings, a
+ * filter)? Only attributes or core.autocrlf / core.eol make it do that:
+ * any .gitattributes on the file's way down from the root, the repository's
+ * info/attributes, the user's attributes file, or a config that mentions
+ * them, and the content cannot decide here. */
+static int may_filter(const char *root, const char *rel, const char *gitdir, struct why *w)
+{
+    char path[PATH_MAX];
+    const char *slash = rel;
+    for (;;) {
+        pathf(path, sizeof path, "%s/%.*s%s.gitattributes", strcmp(root, "/") == 0 ? "" : root,
+              (int)(slash - rel), rel, slash == rel ? "" : "/");
+        if (path[0] == '\0' || access(path, F_OK) == 0)
+            return outside(w, "%s: attributes may change how git stores it", rel);
+        slash = strchr(slash == rel ? rel : slash + 1, '/');
+        if (!slash)
+            break;
+    }
+    const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+    char user[PATH_MAX] = "";
+    if (xdg && *xdg)
+        pathf(user, sizeof user, "%s/git/attributes", xdg);
+    else if (home && *home)
+        pathf(user, sizeof user, "%s/.config/git/attributes", home);
+    pathf(path, sizeof path, "%s/info/attributes", gitdir);
+    if (access(path, F_OK) == 0 || (user[0] && access(user, F_OK) == 0))
+        return outside(w, "%s: attributes may change how git stores it", rel);
+    char repo[PATH_MAX], global[PATH_MAX] = "", xdgconfig[PATH_MAX] = "";
+    const char *configs[4] = {repo, global, xdgconfig, "/etc/gitconfig"};
+    pathf(repo, sizeof repo, "%s/config", gitdir);
+    if (home && *home)
+        pathf(global, sizeof global, "%s/.gitconfig", home);
+    if (xdg && *xdg)
+        pathf(xdgconfig, sizeof xdgconfig, "%s/git/config", xdg);
+    else if (home && *home)
+        pathf(xdgconfig, sizeof xdgconfig, "%s/.config/git/config", home);
+    for (int i = 0; i < 4; i++) {
+        if (!configs[i][0])
+            continue;
+        char *text = slurp(configs[i], MAX_SMALL, NULL);
+        int hit = text && (mentions(text, "autocrlf") || mentions(text, "eol") || mentions(text, "attributesfile"));
+        free(text);
+        if (hit)
+            return outside(w, "%s sets line endings or an attributes file", configs[i]);
+    }
+    return 0;
+}
+
+/* Is the file's content the blob the entry names? 1 yes, 0 no, -1 outside. */
+static int same_blob(const struct entry *e, const char *abs, const struct stat *st, struct why *w)
+{
+    if ((uint64_t)st->st_size > (64u << 20))
+        return outside(w, "%s: too large to hash here", abs);
+    size_t len;
+    char *data = slurp(abs, 64u << 20, &len);
+    if (!data)
+        return outside(w, "cannot read %s", abs);
+    char head[32];
+    int hn = snprintf(head, sizeof head, "blob %zu", len);
+    struct sha1 c;
+    unsigned char id[20];
+    sha1_init(&c);
+    sha1_update(&c, head, (size_t)hn + 1);   /* the NUL too */
+    sha1_update(&c, data, len);
+    sha1_final(&c, id);
+    free(data);
+    return memcmp(id, e->stat + 40, 20) == 0;
 }
 
 static int l_read_clean(lua_State *L)
@@ -970,8 +1131,19 @@ static int l_read_clean(lua_State *L)
             rc = outside(&w, "%s is not in the index", rel);
         else if ((hit->flags & 0xb000) || (hit->xflags & 0x6000))
             rc = outside(&w, "%s: its index entry is staged, assumed valid, skipped or intent-to-add", rel);
-        else if (lstat(abs, &st) != 0 || !stat_clean(hit, &st, &ix.st))
-            rc = outside(&w, "%s changed since the index was written, or may have", rel);
+        else if (lstat(abs, &st) != 0)
+            rc = outside(&w, "%s is gone", rel);
+        else {
+            int how = stat_clean(hit, &st, &ix.st);
+            if (how == RACY) {   /* as git does: the content decides */
+                int same = may_filter(root, rel, gitdir, &w) ? -1 : same_blob(hit, abs, &st, &w);
+                how = same == 1 ? CLEAN : CHANGED;
+                if (same < 0)
+                    rc = -1;
+            }
+            if (rc == 0 && how != CLEAN)
+                rc = outside(&w, "%s changed since the index was written", rel);
+        }
         lua_pop(L, 1);
     }
     if (ix.data || ix.entries)
