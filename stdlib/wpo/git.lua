@@ -38,7 +38,9 @@
 -- Only those files are looked at (git status of each), never the whole
 -- work tree.
 --
--- Also: git.open, git.resolve (an unknown ref lists the nearest tags),
+-- Also: git.open, git.read_worktree (a plain work tree's repository, read
+-- without libgit2 as far as a plan needs), git.resolve (an unknown ref
+-- lists the nearest tags),
 -- git.compare / git.check_rollback (rollback detection), git.describe /
 -- git.transition (the plan header "v1.3.0 (abc1234) → v1.4.0 (def5678)").
 local core = require "wpo.core.git"
