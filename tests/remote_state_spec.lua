@@ -219,7 +219,7 @@ describe("remote state (wpo binary against fakeaws)", function()
       stack(", lock_lease = 2", 's:add("aws.ec2.vpc", "main", { cidr_block = "10.0.0.0/16" })\n')
       local r = wpo({ "run", "s.lua", "--yes" })
       assert.are.equal(0, r.status, r.stderr .. r.stdout)
-      local before = f:calls()["dynamodb.PutItem"]
+      local before = f:calls(true)["dynamodb.PutItem"].ok
       -- the refresh takes longer than the lease and its allowance (3 s)
       f:faults { latency_ms = 4000, operations = { "ec2.DescribeVpcs" } }
       r = wpo({ "plan", "s.lua", "--detailed-exitcode" })
@@ -227,9 +227,13 @@ describe("remote state (wpo binary against fakeaws)", function()
       assert.are.equal(0, r.status, r.stderr .. r.stdout)
       assert.matches("No changes", r.stdout)
       assert.is_nil(r.stderr:find("ReadOnlyViolation", 1, true), r.stderr)
+      assert.is_nil(r.stderr:find("lost the state lock", 1, true), r.stderr)
       -- the lock was taken once and renewed at least four times (every 2/3 s) while reading
-      assert.is_true(f:calls()["dynamodb.PutItem"] - before >= 5, r.stderr)
-      assert.are.same({}, f:calls(true)["dynamodb.PutItem"].errors)
+      local put = f:calls(true)["dynamodb.PutItem"]
+      assert.is_true(put.ok - before >= 5, r.stderr)
+      -- a write refused can only be a retry of one whose answer was lost on a
+      -- loaded machine (wpo looks, finds its own record and goes on)
+      for code in pairs(put.errors) do assert.are.equal("ConditionalCheckFailedException", code) end
     end)
 
     it("on SIGINT while waiting for the lock, exits at once holding nothing; the holder's lock stays its own", function()

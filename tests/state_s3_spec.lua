@@ -296,3 +296,55 @@ describe("wpo.state.s3 (against fakeaws)", function()
     end)
   end)
 end)
+
+-- A store whose writes land but whose answers are lost once: the retry is
+-- refused (its condition no longer holds), as DynamoDB and S3 answer a
+-- conditional write sent twice.
+describe("wpo.state.lease when a write's answer is lost", function()
+  local lease = require "wpo.state.lease"
+
+  local function lossy_store()
+    local store = { lose = {} }
+    local n = 0
+    local function put(rec)
+      n = n + 1
+      store.rec, store.token = rec, "t" .. n
+      return store.token
+    end
+    function store.get() return store.rec, store.token end
+    function store.create(_, rec)
+      if store.rec then return nil end
+      local token = put(rec)
+      if store.lose.create then store.lose.create = nil return nil end
+      return token
+    end
+    function store.replace(_, rec, token)
+      if token ~= store.token then return nil end
+      local t = put(rec)
+      if store.lose.replace then store.lose.replace = nil return nil end
+      return t
+    end
+    function store.delete(_, rec)
+      if not store.rec or store.rec.ID ~= rec.ID then return nil end
+      store.rec, store.token = nil, nil
+      return true
+    end
+    return store
+  end
+
+  local INFO = { pid = 1, host = "h", user = "u", command = "wpo run s.lua", operation = "run" }
+
+  it("takes the lock its own create made, and keeps it through a renewal that landed", function()
+    local store = lossy_store()
+    local lock = lease.new(store, { lease = 60, clock = function() return 1000 end, what = "t" })
+    store.lose.create = true
+    assert.is_true(lock:acquire(INFO))
+    assert.are.equal(store.rec.ID, lock.record.ID)
+    store.lose.replace = true
+    assert.is_true(lock:renew())
+    assert.is_nil(lock.lost)
+    assert.are.equal(store.token, lock.token)
+    assert.is_true(lock:release())
+    assert.is_nil(store.rec)
+  end)
+end)

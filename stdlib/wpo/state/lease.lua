@@ -120,6 +120,11 @@ function Lock:acquire(info)
       return true
     end
     local cur, cur_token = self.store:get()
+    if cur and cur.ID == rec.ID then
+      -- our create landed though its answer was lost (a retry was refused)
+      self.record, self.token, self.lost = cur, cur_token, nil
+      return true
+    end
     if cur then
       local now = self.clock()
       if not M.is_stale(cur, now) then
