@@ -276,8 +276,11 @@ end
 -- what wpo.core.git's read_head reads (then git.open / open_start is the
 -- way). where: what an error opening libgit2 later names (the stack path).
 function M.read_worktree(root, where)
-  local info = core.read_head(root)
-  if not info then return nil end
+  local info, why = core.read_head(root)
+  if not info then
+    require("wpo.log").debug("git: %s: %s; libgit2 opens it", root, why)
+    return nil
+  end
   return setmetatable({ info = info, where = where }, Native)
 end
 
