@@ -7,8 +7,9 @@
  * whole plan it serves; this reads a few small files.
  *
  * It reads only the plain layout, and says so when a repository is outside
- * it: the caller then asks libgit2, which knows every case. Outside: .git a
- * file (linked work trees, submodules), not owned by this user, another
+ * it: the caller then asks libgit2, which knows every case. A .git file
+ * (a linked work tree, a submodule) is followed to its directories.
+ * Outside: not owned by this user, another
  * repository format or extensions, alternates, config includes, url
  * rewriting (insteadOf), core.abbrev, core.bare or core.worktree, a
  * symbolic ref that is not HEAD -> refs/heads/..., a deltified commit, an
@@ -651,26 +652,81 @@ static int parse_commit(lua_State *L, const char *body, char *tree, lua_Integer 
 
 /* ------------------------------------------------------------- open */
 
-/* root -> its .git directory, checked to be this user's plain repository. */
-static int git_dir(const char *root, char *gitdir, size_t cap, struct why *w)
+/* Where a work tree's repository keeps what it shares with other work
+ * trees (config, refs, objects) and what is its own (HEAD, the index). For
+ * a .git directory both are it; for a .git file ("gitdir: PATH", as a
+ * linked work tree or a submodule has) PATH is its own, and PATH/commondir
+ * names the shared one. */
+struct dirs {
+    char git[PATH_MAX];
+    char common[PATH_MAX];
+};
+
+/* path's target, relative to base when not absolute, as realpath has it */
+static int resolve_under(const char *base, const char *path, char *out, struct why *w)
 {
-    pathf(gitdir, cap, "%s/.git", strcmp(root, "/") == 0 ? "" : root);
+    char joined[PATH_MAX];
+    if (path[0] == '/')
+        pathf(joined, sizeof joined, "%s", path);
+    else
+        pathf(joined, sizeof joined, "%s/%s", base, path);
+    if (!joined[0] || !realpath(joined, out))
+        return outside(w, "%s does not exist", joined[0] ? joined : path);
+    return 0;
+}
+
+/* A file holding one path ("gitdir: PATH" with prefix, or just PATH) ->
+ * that path resolved under base. */
+static int read_pointer(const char *file, const char *prefix, const char *base, char *out, struct why *w)
+{
+    char *text = slurp(file, MAX_SMALL, NULL);
+    if (!text)
+        return outside(w, "cannot read %s", file);
+    size_t n = strlen(prefix);
+    int rc;
+    text[strcspn(text, "\r\n")] = '\0';
+    if (strncmp(text, prefix, n) != 0 || !text[n])
+        rc = outside(w, "%s is not a pointer to a git directory", file);
+    else
+        rc = resolve_under(base, text + n, out, w);
+    free(text);
+    return rc;
+}
+
+/* root -> its repository's directories, checked to be this user's. */
+static int git_dir(const char *root, struct dirs *d, struct why *w)
+{
+    char dotgit[PATH_MAX], path[PATH_MAX];
+    const char *top = strcmp(root, "/") == 0 ? "" : root;
+    pathf(dotgit, sizeof dotgit, "%s/.git", top);
     struct stat st;
-    if (lstat(gitdir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return outside(w, "%s is not a directory (a linked work tree or a submodule)", gitdir);
-    struct stat top;
-    if (st.st_uid != geteuid() || stat(root, &top) != 0 || top.st_uid != geteuid())
-        return outside(w, "%s belongs to another user (libgit2 checks safe.directory)", gitdir);
+    if (lstat(dotgit, &st) != 0)
+        return outside(w, "%s is missing", dotgit);
+    if (S_ISDIR(st.st_mode)) {
+        pathf(d->git, sizeof d->git, "%s", dotgit);
+    } else if (S_ISREG(st.st_mode)) {
+        if (read_pointer(dotgit, "gitdir: ", root, d->git, w))
+            return -1;
+    } else {
+        return outside(w, "%s is neither a directory nor a gitdir file", dotgit);
+    }
+    pathf(path, sizeof path, "%s/commondir", d->git);
+    if (access(path, F_OK) == 0) {
+        if (read_pointer(path, "", d->git, d->common, w))
+            return -1;
+    } else {
+        pathf(d->common, sizeof d->common, "%s", d->git);
+    }
+    const char *mine[] = {root, d->git, d->common, NULL};
+    for (int i = 0; mine[i]; i++)
+        if (stat(mine[i], &st) != 0 || st.st_uid != geteuid())
+            return outside(w, "%s belongs to another user (libgit2 checks safe.directory)", mine[i]);
     const char *need[] = {"objects", "refs", NULL};
-    char path[PATH_MAX];
     for (int i = 0; need[i]; i++) {
-        pathf(path, sizeof path, "%s/%s", gitdir, need[i]);
+        pathf(path, sizeof path, "%s/%s", d->common, need[i]);
         if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             return outside(w, "%s is missing", path);
     }
-    pathf(path, sizeof path, "%s/commondir", gitdir);
-    if (access(path, F_OK) == 0)
-        return outside(w, "%s shares another repository", gitdir);
     return 0;
 }
 
@@ -685,16 +741,16 @@ static int l_read_head(lua_State *L)
 {
     const char *root = luaL_checkstring(L, 1);
     struct why w = {{0}};
-    char real[PATH_MAX], gitdir[PATH_MAX], url[4096];
+    char real[PATH_MAX], url[4096];
+    struct dirs d;
     if (!realpath(root, real) || strcmp(real, root) != 0) {
         outside(&w, "%s is not its own real path", root);
         return push_why(L, &w);
     }
-    if (git_dir(root, gitdir, sizeof gitdir, &w) || check_user_configs(&w)
-        || read_repo_config(gitdir, url, sizeof url, &w))
+    if (git_dir(root, &d, &w) || check_user_configs(&w) || read_repo_config(d.common, url, sizeof url, &w))
         return push_why(L, &w);
     char path[PATH_MAX];
-    pathf(path, sizeof path, "%s/HEAD", gitdir);
+    pathf(path, sizeof path, "%s/HEAD", d.git);
     char *head = slurp(path, MAX_SMALL, NULL);
     if (!head) {
         outside(&w, "cannot read %s", path);
@@ -706,7 +762,7 @@ static int l_read_head(lua_State *L)
     head[hn] = '\0';
     if (strncmp(head, "ref: refs/heads/", 16) == 0 && hn - 5 < sizeof refname && !strstr(head, "..")) {
         pathf(refname, sizeof refname, "%s", head + 5);
-        rc = resolve_ref(gitdir, refname, hex, &w);
+        rc = resolve_ref(d.common, refname, hex, &w);   /* branches are shared */
         if (rc == 0)
             rc = outside(&w, "HEAD names %s, which has no commit yet", refname);
     } else if (hn == 40 && is_hex40(head)) {
@@ -721,7 +777,7 @@ static int l_read_head(lua_State *L)
     struct odb db;
     char *body = NULL;
     size_t blen = 0;
-    if (odb_open(&db, gitdir, &w) || read_commit(&db, hex, &body, &blen, &w)) {
+    if (odb_open(&db, d.common, &w) || read_commit(&db, hex, &body, &blen, &w)) {
         odb_close(&db);
         return push_why(L, &w);
     }
@@ -749,7 +805,7 @@ static int l_read_head(lua_State *L)
     lua_setfield(L, -2, "time");
     const struct { const char *key, *value; size_t len; } fields[] = {
         {"tree", tree, 40}, {"commit", hex, 40}, {"short", hex, (size_t)n},
-        {"refname", refname, strlen(refname)}, {"workdir", root, strlen(root)}, {"path", gitdir, strlen(gitdir)},
+        {"refname", refname, strlen(refname)}, {"workdir", root, strlen(root)}, {"path", d.git, strlen(d.git)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         lua_pushlstring(L, fields[i].value, fields[i].len);
@@ -1085,7 +1141,7 @@ static int l_read_clean(lua_State *L)
     const char *tree = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     struct why w = {{0}};
-    char gitdir[PATH_MAX];
+    struct dirs d;
     if (strlen(tree) != 40 || !is_hex40(tree))
         return luaL_argerror(L, 2, "a 40-digit tree id");
     lua_Integer n = luaL_len(L, 3);
@@ -1096,13 +1152,13 @@ static int l_read_clean(lua_State *L)
             return luaL_argerror(L, 3, "paths relative to the root");
         lua_pop(L, 1);
     }
-    if (git_dir(root, gitdir, sizeof gitdir, &w)) {
+    if (git_dir(root, &d, &w)) {
         lua_pushboolean(L, 0);
         lua_pushstring(L, w.msg);
         return 2;
     }
     struct index ix;
-    int rc = read_index(&ix, gitdir, &w);
+    int rc = read_index(&ix, d.git, &w);     /* each work tree has its own */
     unsigned char raw[20];
     hex_to_raw(tree, raw);
     if (rc == 0 && (!ix.root_tree || memcmp(ix.root_tree, raw, 20) != 0))
@@ -1136,7 +1192,7 @@ static int l_read_clean(lua_State *L)
         else {
             int how = stat_clean(hit, &st, &ix.st);
             if (how == RACY) {   /* as git does: the content decides */
-                int same = may_filter(root, rel, gitdir, &w) ? -1 : same_blob(hit, abs, &st, &w);
+                int same = may_filter(root, rel, d.common, &w) ? -1 : same_blob(hit, abs, &st, &w);
                 how = same == 1 ? CLEAN : CHANGED;
                 if (same < 0)
                     rc = -1;

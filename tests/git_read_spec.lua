@@ -116,18 +116,37 @@ describe("git.read_head", function()
     assert.is_nil(info)
     assert.matches("no commit yet", why)
 
-    local main = track(repo_with({ ["s.lua"] = "return 1\n" }))
-    local linked = track(real(h.tmpdir()))
-    h.rmrf(linked)
-    gitrepo.git(main, "worktree add -q " .. h.quote(linked))
-    info, why = core.read_head(linked)                  -- .git is a file there
+    local pointer = track(real(h.tmpdir()))
+    h.write(pointer .. "/.git", "gitdir: " .. pointer .. "/nowhere\n")
+    info, why = core.read_head(pointer)                 -- a .git file naming nothing
     assert.is_nil(info)
-    assert.matches("not a directory", why)
-    assert.is_truthy(core.open(linked, { search = false }))
+    assert.matches("nowhere does not exist", why)
+
+    local main = track(repo_with({ ["s.lua"] = "return 1\n" }))
 
     info, why = core.read_head(main .. "/./")           -- not its own real path
     assert.is_nil(info)
     assert.matches("real path", why)
+  end)
+
+  it("follows a linked work tree's .git file to its own HEAD and index and the shared objects", function()
+    local main = track(repo_with({ ["s.lua"] = "return 1\n" }))
+    local linked = track(real(h.tmpdir()))
+    h.rmrf(linked)
+    gitrepo.git(main, "worktree add -q -b other " .. h.quote(linked))
+    old_file(linked, "t.lua", "return 2\n")
+    gitrepo.git(linked, "add t.lua && git commit -q -m 'on other'")
+    gitrepo.git(main, "gc -q")                          -- its commit packed, its branch in packed-refs
+    local info = same_as_libgit2(linked)
+    assert.are.equal("refs/heads/other", info.refname)
+    assert.are.equal(gitrepo.rev(linked, "HEAD"), info.commit)
+    local repo = assert(core.open(linked, { search = false }))
+    assert.are.equal(repo:path(), info.path)
+    repo:close()
+    assert.are.equal("refs/heads/main", same_as_libgit2(main).refname)
+    assert.is_true(core.read_clean(linked, info.tree, { "t.lua", "s.lua" }))
+    gitrepo.write(linked, "t.lua", "return 22\n")
+    assert.is_false(core.read_clean(linked, info.tree, { "t.lua" }))
   end)
 
   it("says a damaged commit is outside, never raising", function()
