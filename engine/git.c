@@ -20,7 +20,7 @@
  *   repo:commit(id) -> { id, short, summary, message, time, author, email, parents }
  *   repo:head() -> id, refname              repo:status([{untracked}]) / repo:file_status(path)
  *   repo:remote_url([name]) -> url          repo:path() / repo:workdir() / repo:close()
- *   git.read_head(root) / git.read_clean(root, tree, paths): without
+ *   git.read_head(root) / git.read_unproven(root, tree, paths): without
  *       libgit2, for a plain work tree (gitread.c)
  *
  * Commit ids cross the boundary as 40-digit lower-case hex strings; where a
@@ -1858,6 +1858,6 @@ int luaopen_wpo_core_git(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, git_functions);
-    wpo_gitread_register(L);   /* read_head, read_clean: gitread.c */
+    wpo_gitread_register(L);   /* read_head, read_unproven: gitread.c */
     return 1;
 }

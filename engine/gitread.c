@@ -29,9 +29,9 @@
  *       root: the work tree (the directory holding .git), as realpath has
  *       it; refname "refs/heads/NAME" or "HEAD" (detached); remote the
  *       "origin" URL, password redacted, or false when there is none
- *   git.read_clean(root, tree, paths) -> true | false, why
- *       paths relative to root; true when the index proves each one is as
- *       commit tree has it
+ *   git.read_unproven(root, tree, paths) -> { path... } [, why]
+ *       paths relative to root; those the index does not prove to be as
+ *       the commit tree has them (none: all clean), and why the first is not
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -153,39 +153,34 @@ static int mentions(const char *text, const char *word)
     return 0;
 }
 
-/* Settings that change what libgit2 would answer: any of them and the
- * repository is outside what this file reads. */
-static int check_config_text(const char *text, const char *file, struct why *w)
+/* A file under the user's git directory: $XDG_CONFIG_HOME/git/NAME, else
+ * $HOME/.config/git/NAME ("" with neither). */
+static void user_git_file(char *out, size_t cap, const char *name)
 {
-    static const char *const words[] = {"insteadof", "[include", "abbrev", "worktree", NULL};
-    for (int i = 0; words[i]; i++)
-        if (mentions(text, words[i]))
-            return outside(w, "%s sets include, insteadOf, abbrev or worktree", file);
-    return 0;
+    const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+    out[0] = '\0';
+    if (xdg && *xdg)
+        pathf(out, cap, "%s/git/%s", xdg, name);
+    else if (home && *home)
+        pathf(out, cap, "%s/.config/git/%s", home, name);
 }
 
-/* The global and system config files libgit2 reads (git_config_open_default). */
-static int check_user_configs(struct why *w)
+/* The first of the config files libgit2 reads for a repository (its own,
+ * ~/.gitconfig, the XDG one, /etc/gitconfig) that mentions one of words,
+ * case-insensitively: outside, naming it and what the words are about. A
+ * file that exists but cannot be read is outside too. */
+static int configs_mention(const char *common, const char *const *words, const char *what, struct why *w)
 {
-    char path[PATH_MAX];
+    char files[4][PATH_MAX];
     const char *home = getenv("HOME");
-    const char *xdg = getenv("XDG_CONFIG_HOME");
-    const char *files[3] = {NULL, NULL, "/etc/gitconfig"};
-    char xdgpath[PATH_MAX];
-    if (home && *home) {
-        pathf(path, sizeof path, "%s/.gitconfig", home);
-        files[0] = path;
-    }
-    if (xdg && *xdg)
-        pathf(xdgpath, sizeof xdgpath, "%s/git/config", xdg);
-    else if (home && *home)
-        pathf(xdgpath, sizeof xdgpath, "%s/.config/git/config", home);
-    else
-        xdgpath[0] = '\0';
-    if (xdgpath[0])
-        files[1] = xdgpath;
-    for (int i = 0; i < 3; i++) {
-        if (!files[i])
+    pathf(files[0], sizeof files[0], "%s/config", common);
+    files[1][0] = '\0';
+    if (home && *home)
+        pathf(files[1], sizeof files[1], "%s/.gitconfig", home);
+    user_git_file(files[2], sizeof files[2], "config");
+    pathf(files[3], sizeof files[3], "/etc/gitconfig");
+    for (int i = 0; i < 4; i++) {
+        if (!files[i][0])
             continue;
         char *text = slurp(files[i], MAX_SMALL, NULL);
         if (!text) {
@@ -193,27 +188,32 @@ static int check_user_configs(struct why *w)
                 continue;
             return outside(w, "cannot read %s", files[i]);
         }
-        int rc = check_config_text(text, files[i], w);
+        int hit = 0;
+        for (int k = 0; words[k] && !hit; k++)
+            hit = mentions(text, words[k]);
         free(text);
-        if (rc)
-            return rc;
+        if (hit)
+            return outside(w, "%s sets %s", files[i], what);
     }
     return 0;
 }
+
+/* Settings that change what libgit2 would answer for HEAD and the remote. */
+static const char *const LIBGIT2_ONLY[] = {"insteadof", "[include", "abbrev", "worktree", NULL};
 
 /* The repository's own config: format version 0, no extensions, not bare;
  * remote "origin"'s url copied to url (empty when none). Lines are the plain
  * form git writes (`[section "sub"]`, `\tkey = value`); a value with quotes,
  * escapes or a continuation is outside. */
-static int read_repo_config(const char *gitdir, char *url, size_t urlcap, struct why *w)
+static int read_repo_config(const char *common, char *url, size_t urlcap, struct why *w)
 {
     char path[PATH_MAX];
-    pathf(path, sizeof path, "%s/config", gitdir);
+    pathf(path, sizeof path, "%s/config", common);
     char *text = slurp(path, MAX_SMALL, NULL);
     url[0] = '\0';
     if (!text)
         return outside(w, "cannot read %s", path);
-    int rc = check_config_text(text, path, w);
+    int rc = 0;
     char section[128] = "";
     for (char *line = text; rc == 0 && line && *line;) {
         char *next = strchr(line, '\n');
@@ -269,10 +269,10 @@ static int read_repo_config(const char *gitdir, char *url, size_t urlcap, struct
 
 /* ref (like "refs/heads/main") -> its 40-digit id, loose first, then
  * packed-refs; 1 found, 0 not found, -1 outside. */
-static int resolve_ref(const char *gitdir, const char *ref, char *hex, struct why *w)
+static int resolve_ref(const char *common, const char *ref, char *hex, struct why *w)
 {
     char path[PATH_MAX];
-    pathf(path, sizeof path, "%s/%s", gitdir, ref);
+    pathf(path, sizeof path, "%s/%s", common, ref);
     char *text = slurp(path, MAX_SMALL, NULL);
     if (text) {
         int ok = strlen(text) >= 40 && is_hex40(text) && (text[40] == '\n' || text[40] == '\0');
@@ -283,7 +283,7 @@ static int resolve_ref(const char *gitdir, const char *ref, char *hex, struct wh
     }
     if (errno != ENOENT && errno != ENOTDIR && errno != EISDIR)
         return outside(w, "cannot read %s", path);
-    pathf(path, sizeof path, "%s/packed-refs", gitdir);
+    pathf(path, sizeof path, "%s/packed-refs", common);
     text = slurp(path, 64u << 20, NULL);
     if (!text)
         return errno == ENOENT ? 0 : outside(w, "cannot read %s", path);
@@ -331,10 +331,10 @@ static void odb_close(struct odb *db)
 }
 
 /* Every pack's index (version 2), read whole. */
-static int odb_open(struct odb *db, const char *gitdir, struct why *w)
+static int odb_open(struct odb *db, const char *common, struct why *w)
 {
     memset(db, 0, sizeof *db);
-    pathf(db->objects, sizeof db->objects, "%s/objects", gitdir);
+    pathf(db->objects, sizeof db->objects, "%s/objects", common);
     char path[PATH_MAX];
     pathf(path, sizeof path, "%s/info/alternates", db->objects);
     if (access(path, F_OK) == 0)
@@ -747,7 +747,9 @@ static int l_read_head(lua_State *L)
         outside(&w, "%s is not its own real path", root);
         return push_why(L, &w);
     }
-    if (git_dir(root, &d, &w) || check_user_configs(&w) || read_repo_config(d.common, url, sizeof url, &w))
+    if (git_dir(root, &d, &w)
+        || configs_mention(d.common, LIBGIT2_ONLY, "include, insteadOf, abbrev or worktree", &w)
+        || read_repo_config(d.common, url, sizeof url, &w))
         return push_why(L, &w);
     char path[PATH_MAX];
     pathf(path, sizeof path, "%s/HEAD", d.git);
@@ -1071,7 +1073,7 @@ static void sha1_final(struct sha1 *c, unsigned char out[20])
  * any .gitattributes on the file's way down from the root, the repository's
  * info/attributes, the user's attributes file, or a config that mentions
  * them, and the content cannot decide here. */
-static int may_filter(const char *root, const char *rel, const char *gitdir, struct why *w)
+static int may_filter(const char *root, const char *rel, const char *common, struct why *w)
 {
     char path[PATH_MAX];
     const char *slash = rel;
@@ -1084,34 +1086,13 @@ static int may_filter(const char *root, const char *rel, const char *gitdir, str
         if (!slash)
             break;
     }
-    const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
-    char user[PATH_MAX] = "";
-    if (xdg && *xdg)
-        pathf(user, sizeof user, "%s/git/attributes", xdg);
-    else if (home && *home)
-        pathf(user, sizeof user, "%s/.config/git/attributes", home);
-    pathf(path, sizeof path, "%s/info/attributes", gitdir);
+    char user[PATH_MAX];
+    user_git_file(user, sizeof user, "attributes");
+    pathf(path, sizeof path, "%s/info/attributes", common);
     if (access(path, F_OK) == 0 || (user[0] && access(user, F_OK) == 0))
         return outside(w, "%s: attributes may change how git stores it", rel);
-    char repo[PATH_MAX], global[PATH_MAX] = "", xdgconfig[PATH_MAX] = "";
-    const char *configs[4] = {repo, global, xdgconfig, "/etc/gitconfig"};
-    pathf(repo, sizeof repo, "%s/config", gitdir);
-    if (home && *home)
-        pathf(global, sizeof global, "%s/.gitconfig", home);
-    if (xdg && *xdg)
-        pathf(xdgconfig, sizeof xdgconfig, "%s/git/config", xdg);
-    else if (home && *home)
-        pathf(xdgconfig, sizeof xdgconfig, "%s/.config/git/config", home);
-    for (int i = 0; i < 4; i++) {
-        if (!configs[i][0])
-            continue;
-        char *text = slurp(configs[i], MAX_SMALL, NULL);
-        int hit = text && (mentions(text, "autocrlf") || mentions(text, "eol") || mentions(text, "attributesfile"));
-        free(text);
-        if (hit)
-            return outside(w, "%s sets line endings or an attributes file", configs[i]);
-    }
-    return 0;
+    static const char *const converting[] = {"autocrlf", "eol", "attributesfile", NULL};
+    return configs_mention(common, converting, "line endings or an attributes file", w);
 }
 
 /* Is the file's content the blob the entry names? 1 yes, 0 no, -1 outside. */
@@ -1135,13 +1116,47 @@ static int same_blob(const struct entry *e, const char *abs, const struct stat *
     return memcmp(id, e->stat + 40, 20) == 0;
 }
 
-static int l_read_clean(lua_State *L)
+/* Why the index does not prove rel clean, or 0 when it does. */
+static int unproven(const struct index *ix, const char *root, const char *common, const char *rel, size_t len,
+                    struct why *w)
+{
+    struct entry key = {.path = (char *)rel, .len = len};
+    /* entries are sorted by path, then stage: the first of a path */
+    size_t lo = 0, hi = ix->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (entry_cmp(&ix->entries[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo >= ix->count || entry_cmp(&ix->entries[lo], &key) != 0)
+        return outside(w, "%s is not in the index", rel);
+    const struct entry *hit = &ix->entries[lo];
+    if ((hit->flags & 0xb000) || (hit->xflags & 0x6000))
+        return outside(w, "%s: its index entry is staged, assumed valid, skipped or intent-to-add", rel);
+    char abs[PATH_MAX];
+    pathf(abs, sizeof abs, "%s/%s", strcmp(root, "/") == 0 ? "" : root, rel);
+    struct stat st;
+    if (lstat(abs, &st) != 0)
+        return outside(w, "%s is gone", rel);
+    int how = stat_clean(hit, &st, &ix->st);
+    if (how == RACY) {   /* as git does: the content decides */
+        if (may_filter(root, rel, common, w))
+            return -1;
+        int same = same_blob(hit, abs, &st, w);
+        if (same < 0)
+            return -1;
+        how = same ? CLEAN : CHANGED;
+    }
+    return how == CLEAN ? 0 : outside(w, "%s changed since the index was written", rel);
+}
+
+static int l_read_unproven(lua_State *L)
 {
     const char *root = luaL_checkstring(L, 1);
     const char *tree = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
-    struct why w = {{0}};
-    struct dirs d;
     if (strlen(tree) != 40 || !is_hex40(tree))
         return luaL_argerror(L, 2, "a 40-digit tree id");
     lua_Integer n = luaL_len(L, 3);
@@ -1152,68 +1167,42 @@ static int l_read_clean(lua_State *L)
             return luaL_argerror(L, 3, "paths relative to the root");
         lua_pop(L, 1);
     }
-    if (git_dir(root, &d, &w)) {
-        lua_pushboolean(L, 0);
-        lua_pushstring(L, w.msg);
-        return 2;
-    }
+    struct why w = {{0}}, first = {{0}};
+    struct dirs d;
     struct index ix;
-    int rc = read_index(&ix, d.git, &w);     /* each work tree has its own */
+    memset(&ix, 0, sizeof ix);
+    /* a reason that holds for every path: none is proven */
+    int all = git_dir(root, &d, &w) || read_index(&ix, d.git, &w);   /* each work tree has its own index */
     unsigned char raw[20];
     hex_to_raw(tree, raw);
-    if (rc == 0 && (!ix.root_tree || memcmp(ix.root_tree, raw, 20) != 0))
-        rc = outside(&w, "the index is not HEAD's tree (something is staged)");
-    for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
-        lua_geti(L, 3, i);
+    if (!all && (!ix.root_tree || memcmp(ix.root_tree, raw, 20) != 0))
+        all = outside(&w, "the index is not HEAD's tree (something is staged)");
+    if (all)
+        first = w;
+    lua_createtable(L, all ? (int)n : 0, 0);
+    int out = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
         size_t len;
-        const char *rel = lua_tolstring(L, -1, &len);
-        struct entry key = {.path = (char *)rel, .len = len};
-        /* entries are sorted by path, then stage: the first of a path */
-        struct entry *hit = NULL;
-        size_t lo = 0, hi = ix.count;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (entry_cmp(&ix.entries[mid], &key) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
+        const char *rel = (lua_geti(L, 3, i), lua_tolstring(L, -1, &len));
+        if (all || unproven(&ix, root, d.common, rel, len, &w)) {
+            if (!first.msg[0])
+                first = w;
+            lua_rawseti(L, -2, ++out);    /* rel, popped */
+        } else {
+            lua_pop(L, 1);
         }
-        if (lo < ix.count && entry_cmp(&ix.entries[lo], &key) == 0)
-            hit = &ix.entries[lo];
-        char abs[PATH_MAX];
-        pathf(abs, sizeof abs, "%s/%s", strcmp(root, "/") == 0 ? "" : root, rel);
-        struct stat st;
-        if (!hit)
-            rc = outside(&w, "%s is not in the index", rel);
-        else if ((hit->flags & 0xb000) || (hit->xflags & 0x6000))
-            rc = outside(&w, "%s: its index entry is staged, assumed valid, skipped or intent-to-add", rel);
-        else if (lstat(abs, &st) != 0)
-            rc = outside(&w, "%s is gone", rel);
-        else {
-            int how = stat_clean(hit, &st, &ix.st);
-            if (how == RACY) {   /* as git does: the content decides */
-                int same = may_filter(root, rel, d.common, &w) ? -1 : same_blob(hit, abs, &st, &w);
-                how = same == 1 ? CLEAN : CHANGED;
-                if (same < 0)
-                    rc = -1;
-            }
-            if (rc == 0 && how != CLEAN)
-                rc = outside(&w, "%s changed since the index was written", rel);
-        }
-        lua_pop(L, 1);
     }
     if (ix.data || ix.entries)
         index_free(&ix);
-    lua_pushboolean(L, rc == 0);
-    if (rc == 0)
+    if (!out)
         return 1;
-    lua_pushstring(L, w.msg);
+    lua_pushstring(L, first.msg);
     return 2;
 }
 
 static const luaL_Reg functions[] = {
     {"read_head", l_read_head},
-    {"read_clean", l_read_clean},
+    {"read_unproven", l_read_unproven},
     {NULL, NULL}
 };
 

@@ -1,5 +1,5 @@
 /*
- * gitread.h — git.read_head and git.read_clean (gitread.c): what an offline
+ * gitread.h — git.read_head and git.read_unproven (gitread.c): what an offline
  * plan needs from a plain work tree's repository, read without libgit2.
  */
 #ifndef WPO_GITREAD_H
@@ -7,7 +7,7 @@
 
 #include <lua.h>
 
-/* Adds read_head and read_clean to the table on the top of the stack. */
+/* Adds read_head and read_unproven to the table on the top of the stack. */
 void wpo_gitread_register(lua_State *L);
 
 #endif

@@ -1,4 +1,4 @@
--- wpo.core.git's read_head and read_clean (engine/gitread.c): a plain work
+-- wpo.core.git's read_head and read_unproven (engine/gitread.c): a plain work
 -- tree's HEAD, remote and clean files read without libgit2. Each answer is
 -- checked against libgit2's (git.open on the same repository) and the git
 -- CLI; a repository outside what gitread reads says why and is left to
@@ -144,9 +144,9 @@ describe("git.read_head", function()
     assert.are.equal(repo:path(), info.path)
     repo:close()
     assert.are.equal("refs/heads/main", same_as_libgit2(main).refname)
-    assert.is_true(core.read_clean(linked, info.tree, { "t.lua", "s.lua" }))
+    assert.are.same({}, core.read_unproven(linked, info.tree, { "t.lua", "s.lua" }))
     gitrepo.write(linked, "t.lua", "return 22\n")
-    assert.is_false(core.read_clean(linked, info.tree, { "t.lua" }))
+    assert.are.same({ "t.lua" }, core.read_unproven(linked, info.tree, { "s.lua", "t.lua" }))
   end)
 
   it("says a damaged commit is outside, never raising", function()
@@ -161,7 +161,7 @@ describe("git.read_head", function()
   end)
 end)
 
-describe("git.read_clean", function()
+describe("git.read_unproven", function()
   local dir, tree
   before_each(function()
     dir = repo_with({ ["stacks/prod.lua"] = "return 1\n", ["lib/net.lua"] = "return 2\n" })
@@ -169,7 +169,12 @@ describe("git.read_clean", function()
   end)
   after_each(function() h.rmrf(dir) end)
 
-  local function clean(paths) return core.read_clean(dir, tree, paths) end
+  -- true when the index proves every one of paths; else false, why
+  local function clean(paths)
+    local left, why = core.read_unproven(dir, tree, paths)
+    if #left == 0 then return true end
+    return false, why
+  end
 
   it("proves committed files clean, in every index version", function()
     assert.is_true(clean({ "stacks/prod.lua", "lib/net.lua" }))
@@ -189,11 +194,13 @@ describe("git.read_clean", function()
     ok, why = clean({ "stacks/prod.lua", "lib/net.lua" })
     assert.is_false(ok)
     assert.matches("lib/net.lua changed", why)
+    assert.are.same({ "lib/net.lua" }, core.read_unproven(dir, tree, { "stacks/prod.lua", "lib/net.lua" }))
 
     gitrepo.git(dir, "add lib/net.lua")
     ok, why = clean({ "stacks/prod.lua" })                 -- staged elsewhere: not HEAD's tree
     assert.is_false(ok)
     assert.matches("staged", why)
+    assert.are.same({ "stacks/prod.lua" }, core.read_unproven(dir, tree, { "stacks/prod.lua" }))   -- every one
     gitrepo.git(dir, "checkout -q HEAD -- lib/net.lua")
 
   end)

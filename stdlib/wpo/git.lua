@@ -47,6 +47,7 @@ local core = require "wpo.core.git"
 local errors = require "wpo.errors"
 local text = require "wpo.text"
 local sys = require "wpo.core.sys"
+local log = require "wpo.log"
 
 local M = {}
 
@@ -128,6 +129,77 @@ end
 
 local Source = {}
 
+-- A work tree's repository as wpo.core.git's read_head saw it, without
+-- libgit2: head(), workdir(), path(), remote_url("origin"), HEAD's commit
+-- (repo.info) and unproven(paths) answer from what it read; anything else
+-- (the status of a file the index does not prove clean among them) opens
+-- the repository with libgit2 then: repo:libgit2().
+local Native = {}
+
+function Native:libgit2()
+  local repo = rawget(self, "real")
+  if not repo then
+    local err, code
+    repo, err, code = core.open(self.info.workdir, { search = false })
+    if not repo then
+      errors.raise { code = code == "unavailable" and "GitUnavailable" or "GitError",
+                     where = rawget(self, "where") or self.info.workdir, message = err }
+    end
+    self.real = repo
+  end
+  return repo
+end
+
+Native.__index = function(self, key)
+  local own = Native[key]
+  if own then return own end
+  return function(_, ...)
+    local repo = self:libgit2()
+    return repo[key](repo, ...)
+  end
+end
+
+function Native:head() return self.info.commit, self.info.refname end
+function Native:workdir() return self.info.workdir end
+function Native:path() return self.info.path end
+
+function Native:remote_url(name)
+  if name ~= nil and name ~= "origin" then return self:libgit2():remote_url(name) end
+  if self.info.remote then return self.info.remote end
+  return nil, "no remote named 'origin'", "notfound"
+end
+
+-- repo:unproven(paths) -> those of paths the index does not prove to be
+-- as HEAD has them (an empty list: all are)
+function Native:unproven(paths)
+  return (core.read_unproven(self.info.workdir, self.info.tree, paths))
+end
+
+function Native:file_status(path)
+  if #self:unproven({ path }) == 0 then return "current" end
+  return self:libgit2():file_status(path)
+end
+
+function Native:close()
+  local repo = rawget(self, "real")
+  self.real = nil
+  if repo then repo:close() end
+  return true
+end
+
+-- git.read_worktree(root [, where]) -> repo | nil: the work tree's
+-- repository read without libgit2 (see Native), or nil when it is outside
+-- what wpo.core.git's read_head reads (then git.open / open_start is the
+-- way). where: what an error opening libgit2 later names (the stack path).
+function M.read_worktree(root, where)
+  local info, why = core.read_head(root)
+  if not info then
+    log.debug("git: %s: %s; libgit2 opens it", root, why)
+    return nil
+  end
+  return setmetatable({ info = info, where = where }, Native)
+end
+
 -- What a work tree source learns from its repository once open (a
 -- worktree opened with opts.opening resolves them on first use).
 local FROM_REPO = { repo = true, commit = true, short = true, summary = true, committed = true, ref = true,
@@ -137,7 +209,8 @@ local FROM_REPO = { repo = true, commit = true, short = true, summary = true, co
 local function read_head(src)
   local commit, refname = src.repo:head()
   if commit then
-    local info = src.repo:commit(commit)
+    -- read without libgit2, HEAD's commit is known already
+    local info = getmetatable(src.repo) == Native and src.repo.info or src.repo:commit(commit)
     src.commit, src.short = commit, info and info.short
     src.summary, src.committed = info and info.summary, info and info.time
     src.ref = refname == "HEAD" and commit or refname:gsub("^refs/heads/", "")
@@ -211,79 +284,6 @@ function M.at_commit(repo, resolved, opts)
   }
 end
 
--- A work tree's repository as wpo.core.git's read_head saw it, without
--- libgit2: head(), workdir(), path(), remote_url("origin") and clean(paths)
--- answer from what it read; anything else (and the status of a file the
--- index does not prove clean) opens the repository with libgit2 then.
-local Native = {}
-
-local function real_repo(self)
-  local repo = rawget(self, "real")
-  if not repo then
-    local err, code
-    repo, err, code = core.open(self.info.workdir, { search = false })
-    if not repo then
-      errors.raise { code = code == "unavailable" and "GitUnavailable" or "GitError",
-                     where = rawget(self, "where") or self.info.workdir, message = err }
-    end
-    self.real = repo
-  end
-  return repo
-end
-
-Native.__index = function(self, key)
-  local own = Native[key]
-  if own then return own end
-  return function(_, ...)
-    local repo = real_repo(self)
-    return repo[key](repo, ...)
-  end
-end
-
-function Native:head() return self.info.commit, self.info.refname end
-function Native:workdir() return self.info.workdir end
-function Native:path() return self.info.path end
-
-function Native:remote_url(name)
-  if name ~= nil and name ~= "origin" then
-    local repo = real_repo(self)
-    return repo:remote_url(name)
-  end
-  if self.info.remote then return self.info.remote end
-  return nil, "no remote named 'origin'", "notfound"
-end
-
--- repo:clean(paths) -> true when the index proves each one is as HEAD has it
-function Native:clean(paths)
-  return (core.read_clean(self.info.workdir, self.info.tree, paths))
-end
-
-function Native:file_status(path)
-  if self:clean({ path }) then return "current" end
-  local repo = real_repo(self)
-  return repo:file_status(path)
-end
-
-function Native:close()
-  local repo = rawget(self, "real")
-  self.real = nil
-  if repo then repo:close() end
-  return true
-end
-
--- git.read_worktree(root [, where]) -> repo | nil: the work tree's
--- repository read without libgit2 (see Native), or nil when it is outside
--- what wpo.core.git's read_head reads (then git.open / open_start is the
--- way). where: what an error opening libgit2 later names (the stack path).
-function M.read_worktree(root, where)
-  local info, why = core.read_head(root)
-  if not info then
-    require("wpo.log").debug("git: %s: %s; libgit2 opens it", root, why)
-    return nil
-  end
-  return setmetatable({ info = info, where = where }, Native)
-end
-
 -- git.worktree(root, opts) -> source
 -- root: the directory module names resolve under (the repository's work
 -- tree, or the current directory outside git); opts: { path = stack path
@@ -293,14 +293,7 @@ function M.worktree(root, opts)
   local cwd = core.realpath(".")
   local src = new_source { kind = "worktree", root = root, repo = opts.repo, path = opts.path,
                            url = opts.url, cwd = cwd, opening = opts.opening }
-  local native = getmetatable(opts.repo) == Native and opts.repo.info
-  if native then
-    src.commit, src.short, src.summary, src.committed = native.commit, native.short, native.summary, native.time
-    src.ref = native.refname == "HEAD" and native.commit or native.refname:gsub("^refs/heads/", "")
-    src.refkind = native.refname == "HEAD" and "commit" or "branch"
-  elseif rawget(src, "repo") then
-    read_head(src)
-  end
+  if rawget(src, "repo") then read_head(src) end
   return src
 end
 
@@ -441,11 +434,16 @@ function Source:dirty()
       files[#files + 1] = path
     end
   end
-  -- a repository read without libgit2 answers for all of them at once
-  if getmetatable(self.repo) == Native and self.repo:clean(files) then return false, {} end
+  -- a repository read without libgit2 proves what it can in one index
+  -- read; libgit2 says what became of the rest
+  local repo = self.repo
+  if getmetatable(repo) == Native then
+    files = repo:unproven(files)
+    if #files > 0 then repo = repo:libgit2() end
+  end
   local paths = {}
   for _, path in ipairs(files) do
-    if self.repo:file_status(path) ~= "current" then paths[#paths + 1] = path end
+    if repo:file_status(path) ~= "current" then paths[#paths + 1] = path end
   end
   table.sort(paths)
   return #paths > 0, paths
