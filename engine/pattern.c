@@ -23,13 +23,12 @@
 #define WPO_PATTERN_MAXCAPTURES   32     /* lstrlib's LUA_MAXCAPTURES */
 #define WPO_PATTERN_MAXDEPTH      200    /* nested matches before "pattern too complex" */
 #define WPO_PATTERN_CHARGE_EVERY  4096   /* units gathered before one charge */
-#define WPO_PATTERN_BYTES_PER_UNIT 8     /* bytes scanned, compared or copied per unit */
 
 #define WPO_CAP_OPEN      (-1)           /* capture length while still open */
 #define WPO_CAP_POSITION  (-2)           /* a () capture: its position only */
 
 /* A unit of work: one attempt to match one pattern item at one subject
- * position, one step of backtracking, or WPO_PATTERN_BYTES_PER_UNIT bytes of
+ * position, one step of backtracking, or WPO_SANDBOX_BYTES_PER_UNIT bytes of
  * a scan (a set's text, %b, a back-reference, a plain find, a copy). */
 struct wpo_pattern_match {
     lua_State *L;
@@ -63,7 +62,7 @@ static void charge(struct wpo_pattern_match *m, size_t units)
 
 static size_t bytes_units(size_t n)
 {
-    return n / WPO_PATTERN_BYTES_PER_UNIT + 1;
+    return n / WPO_SANDBOX_BYTES_PER_UNIT + 1;
 }
 
 /* Raises a pattern error, the work done so far charged first. */
@@ -121,7 +120,7 @@ static const char *item_end(struct wpo_pattern_match *m, const char *p)
             if (c == '%' && p < m->pattern_end)
                 p++;
         } while (p == m->pattern_end || *p != ']');
-        m->work += 2 * (size_t)(p - start) / WPO_PATTERN_BYTES_PER_UNIT;
+        m->work += 2 * (size_t)(p - start) / WPO_SANDBOX_BYTES_PER_UNIT;
         return p + 1;
     }
     return p;
@@ -193,7 +192,7 @@ static int item_matches(const struct wpo_pattern_match *m, const char *s, const 
 /* The units of one test of the item from p to ep against a byte. */
 static size_t item_units(const char *p, const char *ep)
 {
-    return *p == '[' ? 1 + (size_t)(ep - p) / WPO_PATTERN_BYTES_PER_UNIT : 1;
+    return *p == '[' ? 1 + (size_t)(ep - p) / WPO_SANDBOX_BYTES_PER_UNIT : 1;
 }
 
 /* item* : the longest run first, then ever shorter ones. */

@@ -19,6 +19,10 @@ void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void *wpo_sandbox_new(void);
 void wpo_sandbox_free(void *ud);
 
+/* Bytes a C function may scan, compare or copy for one unit of the budget
+ * (pattern matching, value.show). */
+#define WPO_SANDBOX_BYTES_PER_UNIT 8
+
 /* Charge n units of work to the running sandbox's instruction budget. Outside
  * a sandbox it does nothing; when the budget is spent it raises the budget
  * error (it may longjmp: hold no C resource across it). */

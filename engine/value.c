@@ -32,29 +32,18 @@
 
 #include "sandbox.h"
 
-#define OUT "wpo.value.out"
-#define MAX_DEPTH 100
-#define BYTES_PER_UNIT 8        /* bytes written per unit of budget, as pattern.c */
+#define MAX_DEPTH 100            /* deeper than value.lua's MAX_DEPTH (64): any plain value fits */
 
-/* The text being built: a growing array from the state's allocator (so it
- * counts against the sandbox's memory), owned by a userdata whose __gc frees
- * it if an error cuts the show short. */
+/* The text being built, in a userdata that is the out's user value: Lua
+ * allocates it (counted against the sandbox's memory; a refusal is Lua's own
+ * memory error, which stack code cannot catch) and collects it however the
+ * show ends. */
 struct out {
     char *p;
     size_t len, cap;
-    lua_Alloc alloc;
-    void *ud;
+    int slot;                      /* the out userdata's stack index */
     const void *open[MAX_DEPTH];   /* the tables being shown, outermost first */
 };
-
-static int out_gc(lua_State *L)
-{
-    struct out *o = lua_touserdata(L, 1);
-    if (o->p)
-        o->alloc(o->ud, o->p, o->cap, 0);
-    o->p = NULL;
-    return 0;
-}
 
 static void out_put(lua_State *L, struct out *o, const char *s, size_t n)
 {
@@ -65,14 +54,27 @@ static void out_put(lua_State *L, struct out *o, const char *s, size_t n)
                 luaL_error(L, "value too large to show");
             cap *= 2;
         }
-        char *p = o->alloc(o->ud, o->p, o->p ? o->cap : 0, cap);
-        if (!p)
-            luaL_error(L, "not enough memory");
+        char *p = lua_newuserdatauv(L, cap, 0);
+        if (o->len)
+            memcpy(p, o->p, o->len);
+        lua_setiuservalue(L, o->slot, 1);   /* the old text is garbage now */
         o->p = p;
         o->cap = cap;
     }
     memcpy(o->p + o->len, s, n);
     o->len += n;
+}
+
+/* the budget for handling n bytes */
+static void charge_bytes(lua_State *L, size_t n)
+{
+    wpo_sandbox_charge(L, 1 + n / WPO_SANDBOX_BYTES_PER_UNIT);
+}
+
+/* written as it is inside quotes */
+static int plain_char(unsigned char c)
+{
+    return c >= 32 && c != 127 && c != '"' && c != '\\';
 }
 
 #define PUT_LIT(L, o, s) out_put(L, o, "" s, sizeof(s) - 1)
@@ -85,7 +87,7 @@ static void put_quoted(lua_State *L, struct out *o, const char *s, size_t n)
     size_t run = 0;   /* bytes copied as they are, not yet written */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 32 && c != 127 && c != '"' && c != '\\') {
+        if (plain_char(c)) {
             run++;
             continue;
         }
@@ -155,7 +157,7 @@ static int key_less(const struct key *a, const struct key *b)
     case LUA_TBOOLEAN:
         return a->b < b->b;
     default:
-        return 0;   /* other key types keep the order they came in */
+        return a->slot < b->slot;   /* other key types: the order the walk met them */
     }
 }
 
@@ -184,14 +186,28 @@ static int type_order(int t)
 
 static void show(lua_State *L, struct out *o, int idx, int depth);
 
-static void put_number(lua_State *L, struct out *o, int idx)
+/* the number at idx as show writes it, into buf (64 bytes): its length */
+static size_t format_number(lua_State *L, int idx, char *buf)
 {
-    char buf[64];
     int isint = 0;
     lua_Integer i = lua_tointegerx(L, idx, &isint);
-    int n = isint ? snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)i)
-                  : snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, idx));
-    out_put(L, o, buf, (size_t)n);
+    int n = isint ? snprintf(buf, 64, LUA_INTEGER_FMT, (LUAI_UACINT)i)
+                  : snprintf(buf, 64, "%.17g", (double)lua_tonumber(L, idx));
+    return (size_t)n;
+}
+
+/* an array: its keys are exactly 1..count (count keys in all) */
+static int is_array(lua_State *L, int idx, size_t count)
+{
+    if (lua_rawlen(L, idx) != count)
+        return 0;
+    for (lua_Integer i = 1; i <= (lua_Integer)count; i++) {
+        int absent = lua_rawgeti(L, idx, i) == LUA_TNIL;
+        lua_pop(L, 1);
+        if (absent)
+            return 0;
+    }
+    return 1;
 }
 
 static void show_table(lua_State *L, struct out *o, int idx, int depth)
@@ -201,12 +217,23 @@ static void show_table(lua_State *L, struct out *o, int idx, int depth)
         return;
     }
     if (lua_getmetatable(L, idx)) {
-        int lazy = lua_rawequal(L, -1, lua_upvalueindex(2));
-        lua_pop(L, 1);
-        if (lazy) {
+        if (lua_rawequal(L, -1, lua_upvalueindex(2))) {
+            lua_pop(L, 1);
             PUT_LIT(L, o, "(known after apply)");
             return;
         }
+        /* an object with a name (a resource's handle): the name, not its insides */
+        lua_pushliteral(L, "__name");
+        if (lua_rawget(L, -2) == LUA_TSTRING) {
+            size_t n;
+            const char *name = lua_tolstring(L, -1, &n);
+            PUT_LIT(L, o, "<");
+            out_put(L, o, name, n);
+            PUT_LIT(L, o, ">");
+            lua_pop(L, 2);
+            return;
+        }
+        lua_pop(L, 2);
     }
     const void *self = lua_topointer(L, idx);
     for (int i = 0; i < depth; i++) {
@@ -232,8 +259,7 @@ static void show_table(lua_State *L, struct out *o, int idx, int depth)
         return;
     }
     wpo_sandbox_charge(L, count);
-    if (lua_rawlen(L, idx) == count) {
-        /* every key is 1..#t: an array */
+    if (is_array(L, idx, count)) {
         PUT_LIT(L, o, "[");
         for (lua_Integer i = 1; i <= (lua_Integer)count; i++) {
             if (i > 1)
@@ -250,9 +276,8 @@ static void show_table(lua_State *L, struct out *o, int idx, int depth)
     lua_createtable(L, (int)count, 0);
     int ks = lua_gettop(L);
     size_t n = 0;
-    int more = 1;
     lua_pushnil(L);
-    while (n < count && (more = lua_next(L, idx))) {
+    while (lua_next(L, idx)) {   /* the same count keys: nothing ran since they were counted */
         lua_pop(L, 1);
         struct key *k = &keys[n++];
         memset(k, 0, sizeof *k);
@@ -270,8 +295,6 @@ static void show_table(lua_State *L, struct out *o, int idx, int depth)
         lua_pushvalue(L, -1);
         lua_rawseti(L, ks, k->slot);
     }
-    if (more)
-        lua_pop(L, 1);   /* the last key: the count ended the walk, not lua_next */
     qsort(keys, n, sizeof *keys, key_cmp);
     PUT_LIT(L, o, "{ ");
     for (size_t j = 0; j < n; j++) {
@@ -303,7 +326,7 @@ static void show(lua_State *L, struct out *o, int idx, int depth)
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        wpo_sandbox_charge(L, 1 + n / BYTES_PER_UNIT);
+        charge_bytes(L, n);
         put_quoted(L, o, s, n);
         break;
     }
@@ -311,9 +334,11 @@ static void show(lua_State *L, struct out *o, int idx, int depth)
     case LUA_TNONE:
         PUT_LIT(L, o, "null");
         break;
-    case LUA_TNUMBER:
-        put_number(L, o, idx);
+    case LUA_TNUMBER: {
+        char buf[64];
+        out_put(L, o, buf, format_number(L, idx, buf));
         break;
+    }
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
             PUT_LIT(L, o, "true");
@@ -323,9 +348,10 @@ static void show(lua_State *L, struct out *o, int idx, int depth)
     case LUA_TTABLE:
         show_table(L, o, idx, depth);
         break;
-    default: {
+    default: {   /* as tostring without a metamethod: none of a value runs */
         size_t n;
-        const char *s = luaL_tolstring(L, idx, &n);
+        const char *s = lua_pushfstring(L, "%s: %p", luaL_typename(L, idx), lua_topointer(L, idx));
+        n = strlen(s);
         out_put(L, o, s, n);
         lua_pop(L, 1);
     }
@@ -334,18 +360,15 @@ static void show(lua_State *L, struct out *o, int idx, int depth)
 
 static struct out *new_out(lua_State *L)
 {
-    struct out *o = lua_newuserdatauv(L, sizeof *o, 0);
+    struct out *o = lua_newuserdatauv(L, sizeof *o, 1);
     memset(o, 0, sizeof *o);
-    o->alloc = lua_getallocf(L, &o->ud);
-    luaL_setmetatable(L, OUT);
+    o->slot = lua_gettop(L);
     return o;
 }
 
 static int push_out(lua_State *L, struct out *o)
 {
     lua_pushlstring(L, o->p ? o->p : "", o->len);
-    o->alloc(o->ud, o->p, o->cap, 0);
-    o->p = NULL;
     return 1;
 }
 
@@ -359,25 +382,21 @@ static int l_show(lua_State *L)
     if (t == LUA_TNUMBER || t == LUA_TNIL || t == LUA_TNONE || t == LUA_TBOOLEAN) {
         /* no buffer for a scalar */
         char buf[64];
-        int isint = 0;
-        lua_Integer i = t == LUA_TNUMBER ? lua_tointegerx(L, 1, &isint) : 0;
         if (t != LUA_TNUMBER)
             lua_pushstring(L, t == LUA_TBOOLEAN ? (lua_toboolean(L, 1) ? "true" : "false") : "null");
-        else if (isint)
-            lua_pushlstring(L, buf, (size_t)snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)i));
         else
-            lua_pushlstring(L, buf, (size_t)snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, 1)));
+            lua_pushlstring(L, buf, format_number(L, 1, buf));
         return 1;
     }
     if (t == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, 1, &n);
         size_t i = 0;
-        while (i < n && (unsigned char)s[i] >= 32 && s[i] != 127 && s[i] != '"' && s[i] != '\\')
+        while (i < n && plain_char((unsigned char)s[i]))
             i++;
         if (i == n) {
             /* nothing to escape: no buffer of ours */
-            wpo_sandbox_charge(L, 1 + n / BYTES_PER_UNIT);
+            charge_bytes(L, n);
             luaL_Buffer b;
             luaL_buffinitsize(L, &b, n + 2);
             luaL_addchar(&b, '"');
@@ -406,7 +425,7 @@ static int l_quote(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    wpo_sandbox_charge(L, 1 + n / BYTES_PER_UNIT);
+    charge_bytes(L, n);
     struct out *o = new_out(L);
     put_quoted(L, o, s, n);
     return push_out(L, o);
@@ -419,10 +438,6 @@ int luaopen_wpo_core_value(lua_State *L)
         {"quote", l_quote},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, OUT);
-    lua_pushcfunction(L, out_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -89,25 +89,44 @@ describe("wpo.resource", function()
     assert.are.equal("unknown attribute 'sise' (did you mean 'size'?) (valid: name, size)", err)
   end)
 
-  it("names, of several wrong attributes, the first by name, whatever order they were given in", function()
-    local t = resource.define "test.many" {
-      attributes = { a_name = { type = "string", required = true }, b_size = { type = "integer" },
-                     c_zone = { type = "string" }, d_count = { type = "integer", default = "many" } },
-      create = noop, read = noop, delete = noop,
-    }
-    -- a missing required attribute, two bad values and a bad default: a_name comes first
-    for _, attrs in ipairs({ { b_size = "big", c_zone = 3 }, { c_zone = 3, b_size = "big" } }) do
-      local _, attr, err = resource.desired(t, attrs)
-      assert.are.equal("a_name", attr)
-      assert.are.equal("missing required attribute 'a_name'", err)
+  it("names, of several wrong attributes, the first by name, whatever order pairs meets them in", function()
+    local attributes = { a_name = { type = "string", required = true }, d_count = { type = "integer", default = 2 } }
+    for i = 1, 20 do attributes[string.format("n%02d", i)] = { type = "integer" } end
+    local t = resource.define "test.many" { attributes = attributes, create = noop, read = noop, delete = noop }
+    -- attrs (names prefixed) that pairs does not begin with their smallest name,
+    -- so naming the first met would name another
+    local function shuffled(prefix, v)
+      local attrs = {}
+      for i = 1, 20 do attrs[string.format("%s%02d", prefix, i)] = v end
+      local smallest = prefix .. "01"
+      while next(attrs) == smallest do
+        attrs[smallest] = nil
+        smallest = string.format("%s%02d", prefix, tonumber(smallest:sub(-2)) + 1)
+      end
+      return attrs, smallest
     end
-    local _, attr, err = resource.desired(t, { a_name = "x", c_zone = 3, b_size = "big" })
-    assert.are.equal("b_size", attr)
-    assert.are.equal("attribute b_size: expected an integer, got string \"big\"", err)
-    _, attr, err = resource.desired(t, { a_name = "x" })
-    assert.are.equal("d_count", attr)          -- the default itself is checked
-    assert.matches("^attribute d_count: expected an integer", err)
-    assert.are.same({ a_name = "x", d_count = 4 }, resource.desired(t, { a_name = "x", d_count = 4 }))
+    local attrs, smallest = shuffled("n", "big")
+    attrs.a_name = "x"
+    local _, attr, err = resource.desired(t, attrs)
+    assert.are.equal(smallest, attr)
+    assert.are.equal("attribute " .. smallest .. ": expected an integer, got string \"big\"", err)
+    attrs.a_name = nil                     -- a missing required attribute comes first by name
+    _, attr, err = resource.desired(t, attrs)
+    assert.are.equal("a_name", attr)
+    assert.are.equal("missing required attribute 'a_name'", err)
+    attrs, smallest = shuffled("z", 1)     -- unknown ones: the first by name, before any other problem
+    _, attr, err = resource.desired(t, attrs)
+    assert.are.equal(smallest, attr)
+    assert.matches("^unknown attribute '" .. smallest .. "'", err)
+    assert.are.same({ a_name = "x", d_count = 2 }, resource.desired(t, { a_name = "x" }))
+  end)
+
+  it("refuses a type whose default does not fit its attribute, at the definition", function()
+    local ok, err = pcall(resource.define "test.bad_default", {
+      attributes = { count = { type = "integer", default = "many" } }, create = noop, read = noop, delete = noop,
+    })
+    assert.is_false(ok)
+    assert.matches("resource%.define test%.bad_default: attribute count: default: expected an integer", err)
   end)
 
   it("tags every taggable resource with its stack and address, over the stack's and the user's tags", function()

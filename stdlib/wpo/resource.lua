@@ -285,7 +285,12 @@ function M.define(name)
     t.defaulted, t.required_names, t.sensitive_names = {}, {}, {}
     for _, aname in ipairs(t.attribute_names) do
       local a = t.attributes[aname]
-      if a.default ~= nil then t.defaulted[#t.defaulted + 1] = aname end
+      if a.default ~= nil then
+        -- the type's own value, checked here once: never blamed on a declaration
+        local err = M.check(a, a.default)
+        if err then error(attr_subject(name, aname) .. ": default: " .. err, 2) end
+        t.defaulted[#t.defaulted + 1] = aname
+      end
       if a.required then t.required_names[#t.required_names + 1] = aname end
       if a.sensitive then t.sensitive_names[#t.sensitive_names + 1] = aname end
     end
@@ -479,30 +484,29 @@ end
 -- resource.desired(t, attrs) -> attributes with defaults | nil, attribute, message
 -- attrs are the script's (possibly lazy) values, meta keys already removed.
 function M.desired(t, attrs)
-  for k in pairs(attrs) do
-    if not t.attributes[k] then
-      local near = text.closest(tostring(k), t.attribute_names)
-      local valid = #t.attribute_names > 0 and table.concat(t.attribute_names, ", ") or "none"
-      return nil, k, string.format("unknown attribute '%s'%s (valid: %s)", tostring(k),
-        near and (" (did you mean '" .. near .. "'?)") or "", valid)
-    end
-  end
-  -- the attributes given and the defaults of the others, each checked; of
-  -- what is wrong (a bad value, a required attribute missing), the first by
-  -- name is the one named, so a declaration always gets the same message
+  -- of what is wrong (an unknown attribute, a bad value, a required one
+  -- missing), the first by name is the one named, so a declaration always
+  -- gets the same message
   local specs, out, first, first_err = t.attributes, {}, nil, nil
+  local unknown
   for k, v in pairs(attrs) do
-    local err = check(specs[k], v)
-    if err then first, first_err = earlier(first, first_err, k, "attribute " .. k .. ": " .. err) end
-    out[k] = v
-  end
-  for _, name in ipairs(t.defaulted) do
-    if out[name] == nil then
-      local v = value.copy(specs[name].default)
-      local err = check(specs[name], v)
-      if err then first, first_err = earlier(first, first_err, name, "attribute " .. name .. ": " .. err) end
-      out[name] = v
+    local spec = specs[k]
+    if not spec then
+      if unknown == nil or tostring(k) < tostring(unknown) then unknown = k end
+    else
+      local err = check(spec, v)
+      if err then first, first_err = earlier(first, first_err, k, "attribute " .. k .. ": " .. err) end
+      out[k] = v
     end
+  end
+  if unknown ~= nil then
+    local near = text.closest(tostring(unknown), t.attribute_names)
+    local valid = #t.attribute_names > 0 and table.concat(t.attribute_names, ", ") or "none"
+    return nil, unknown, string.format("unknown attribute '%s'%s (valid: %s)", tostring(unknown),
+      near and (" (did you mean '" .. near .. "'?)") or "", valid)
+  end
+  for _, name in ipairs(t.defaulted) do   -- checked when the type was defined
+    if out[name] == nil then out[name] = value.copy(specs[name].default) end
   end
   for _, name in ipairs(t.required_names) do
     if out[name] == nil then

@@ -163,9 +163,9 @@ local function scalar_problem(x, t)
   return nil
 end
 
--- plain's walk: the copy of x (at depth, under keys[1..depth]), and whether
--- a lazy was met; w = { what, where, address, name, keys, open } for a
--- message (made once per walked value, not per table)
+-- plain's walk: the copy of x (at depth, under keys[1..depth]); w = { what,
+-- where, address, name, keys, open } for a message (made once per walked
+-- value, not per table), and w.lazy set when a lazy was met
 local function plain_fail(w, depth, msg)
   local parts = {}
   for i = 1, depth do parts[i] = key_path(w.keys[i]) end
@@ -182,11 +182,11 @@ local function plain_walk(w, x, depth)
   elseif t == "boolean" or t == "nil" then
     return x
   elseif t == "table" then
-    if x == UNKNOWN or getmetatable(x) == Lazy then
+    local mt = getmetatable(x)
+    if x == UNKNOWN or mt == Lazy then
       w.lazy = true
       return x
     end
-    local mt = getmetatable(x)
     if mt ~= nil then
       if type(mt) == "table" and rawget(mt, "__name") == "wpo.resource" then
         plain_fail(w, depth, "a resource is not a value: give one of its outputs (like vpc.id)")
@@ -353,12 +353,18 @@ local function copy(v)
 end
 M.copy = copy
 
+-- keys exactly 1..n: n keys in all, none of 1..n missing (a border #t of a
+-- table with holes is not enough)
 local function is_array(t)
   local n = #t
   if n == 0 then return next(t) == nil end
   local count = 0
   for _ in pairs(t) do count = count + 1 end
-  return count == n
+  if count ~= n then return false end
+  for i = 1, n do
+    if rawget(t, i) == nil then return false end
+  end
+  return true
 end
 M.is_array = is_array
 
