@@ -61,7 +61,12 @@ enum { TRIP_NONE, TRIP_STEPS, TRIP_MEMORY };
  * time (one page fault) rather than 4 KiB at a time (about 2.5 us each).
  * Blocks never change class and regions go back to the system only when the
  * state is closed. Larger blocks are malloc's. Sanitizer builds use malloc
- * for every block, so their checks see each one. */
+ * for every block, so their checks see each one.
+ * A free block serves its class only, so memory the state freed in one
+ * class is not the next class's: the memory cap bounds what the state holds
+ * from the system (regions and large blocks, `held`) as well as what Lua
+ * holds (`used`), or stack code could cycle through the classes and take
+ * 30 times its cap. */
 #define SMALL_STEP 16
 #define SMALL_MAX 512
 #define SMALL_CLASSES (SMALL_MAX / SMALL_STEP)
@@ -76,6 +81,7 @@ struct small {
     void *free[SMALL_CLASSES];  /* free blocks of each class */
     char *next, *end;           /* the rest of the newest region */
     void *regions;              /* the regions, each linked through its first word */
+    size_t held;                /* bytes from the system: regions, and large blocks */
 };
 
 static int is_small(size_t n)
@@ -106,7 +112,20 @@ static int small_region(struct small *sm)
     sm->regions = r;
     sm->next = r + SMALL_STEP;
     sm->end = r + REGION;
+    sm->held += REGION;
     return 1;
+}
+
+/* How much more the system would give for a block of old bytes to become n
+ * (0 when the state's own free memory serves). */
+static size_t held_growth(const struct small *sm, size_t old, size_t n)
+{
+    if (!is_small(n))
+        return n > old || is_small(old) ? n - (is_small(old) ? 0 : old) : 0;
+    if (old && is_small(old) && class_of(old) == class_of(n))
+        return 0;
+    size_t c = class_of(n), size = (c + 1) * SMALL_STEP;
+    return sm->free[c] || (size_t)(sm->end - sm->next) >= size ? 0 : REGION;
 }
 
 static void *small_get(struct small *sm, size_t n)
@@ -126,6 +145,7 @@ static void *small_get(struct small *sm, size_t n)
             *(void **)sm->next = sm->free[rc];
             sm->free[rc] = sm->next;
         }
+        sm->next = sm->end;   /* given away: never cut from again, whether or not a region comes */
         if (!small_region(sm))
             return NULL;
     }
@@ -145,27 +165,41 @@ static void block_free(struct small *sm, void *p, size_t n)
 {
     if (!p)
         return;
-    if (is_small(n))
+    if (is_small(n)) {
         small_put(sm, p, n);
-    else
+    } else {
         free(p);
+        sm->held -= n;
+    }
 }
 
 /* realloc for blocks of either kind; NULL when out of memory (never when
  * shrinking: Lua counts on that) */
+static void *large_get(struct small *sm, size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        sm->held += n;
+    return p;
+}
+
 static void *block_resize(struct small *sm, void *p, size_t old, size_t n)
 {
     if (!p)
-        return is_small(n) ? small_get(sm, n) : malloc(n);
+        return is_small(n) ? small_get(sm, n) : large_get(sm, n);
     if (is_small(old) && is_small(n) && class_of(old) == class_of(n))
         return p;
-    if (!is_small(old) && !is_small(n))
-        return realloc(p, n);
-    void *q = is_small(n) ? small_get(sm, n) : malloc(n);
+    if (!is_small(old) && !is_small(n)) {
+        void *q = realloc(p, n);
+        if (q)
+            sm->held = sm->held - old + n;
+        return q;
+    }
+    void *q = is_small(n) ? small_get(sm, n) : large_get(sm, n);
     if (!q) {
         /* shrinking a large block into a class without memory for one: it
          * stays where it is and, being at least as big, serves as a block of
-         * the class from now on (never passed to free) */
+         * the class from now on (never passed to free; still held) */
         return n < old ? p : NULL;
     }
     memcpy(q, p, old < n ? old : n);
@@ -185,6 +219,8 @@ static void small_release(struct small *sm)
 struct wpo_sandbox {
     size_t used;            /* bytes the Lua state holds */
     size_t limit;           /* refuse growth past this while running (0: none) */
+    size_t held_limit;      /* and small.held past this (with one region of slack) */
+    int unmetered;          /* unmetered() calls running: charges are not counted */
     int depth;              /* nested run() calls */
     long long steps;        /* instruction units left in the running sandbox */
     int tripped;            /* TRIP_*: the budget that ran out */
@@ -252,7 +288,9 @@ void *wpo_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (sb->fail_in && nsize > old && ++sb->fail_seen >= sb->fail_in)
         return NULL;
-    if (sb->limit && nsize > old && sb->used - old + nsize > sb->limit) {
+    if (sb->limit && nsize > old
+        && (sb->used - old + nsize > sb->limit
+            || sb->small.held + held_growth(&sb->small, old, nsize) > sb->held_limit + REGION)) {
         if (!sb->tripped) {
             sb->tripped = TRIP_MEMORY;
             if (sb->runner)
@@ -292,7 +330,7 @@ long wpo_sandbox_fail_at(lua_State *L, long n)
 void wpo_sandbox_charge(lua_State *L, size_t n)
 {
     struct wpo_sandbox *sb = sandbox_of(L);
-    if (!sb || sb->depth == 0)
+    if (!sb || sb->depth == 0 || sb->unmetered)
         return;
     sb->steps -= (long long)n;
     if (sb->steps < 0 || sb->tripped)
@@ -305,25 +343,37 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     wpo_sandbox_charge(L, HOOK_STEP);
 }
 
-/* unmetered(fn, ...) -> fn's results: fn runs without the count hook (the
- * library's own work, such as loading one of its modules for stack code,
- * is not stack code's; the memory cap still holds). The hook comes back
- * however fn ends, counting afresh from HOOK_STEP; fn's error is raised
- * again as it was. Stack code cannot reach it: wpo.core.sandbox is not in
- * its API, and finalisers (which could run inside) are refused to it. */
+/* unmetered(fn, ...) -> fn's results: fn's work is not charged to the
+ * running sandbox's instruction budget (the library's own work, such as
+ * loading one of its modules for stack code, is not stack code's; the
+ * memory cap still holds): the count hook is off on this thread, C charges
+ * (patterns, value.show) are not counted. Both come back however fn ends,
+ * the hook counting afresh from HOOK_STEP; fn's error is raised again (a
+ * memory refusal under a cap as the spent memory budget it is, which stack
+ * code cannot catch).
+ * Stack code cannot reach it: wpo.core.sandbox is not in its API, and
+ * finalisers (which could run inside) are refused to it. */
 static int l_sandbox_unmetered(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_Hook hook = lua_gethook(L);
+    struct wpo_sandbox *sb = sandbox_of(L);
     int nargs = lua_gettop(L) - 1;
-    if (hook != count_hook) {
+    if (!sb || sb->depth == 0) {
         lua_call(L, nargs, LUA_MULTRET);
         return lua_gettop(L);
     }
+    lua_Hook hook = lua_gethook(L);
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
     lua_sethook(L, NULL, 0, 0);
+    sb->unmetered++;
     int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+    sb->unmetered--;
     lua_sethook(L, hook, mask, count);
+    if (status == LUA_ERRMEM && sb->limit && !sb->tripped) {
+        sb->tripped = TRIP_MEMORY;
+        if (sb->runner)
+            locate(sb->runner, sb, sb->where, sizeof sb->where);
+    }
     if (status != LUA_OK)
         return lua_error(L);
     return lua_gettop(L);
@@ -480,8 +530,9 @@ static int l_sandbox_run(lua_State *L)
     if (sb->depth > 0 && saved.steps < sb->steps)
         sb->steps = saved.steps;
     if (memory > 0) {
-        size_t cap = sb->used + (size_t)memory;
+        size_t cap = sb->used + (size_t)memory, held_cap = sb->small.held + (size_t)memory;
         sb->limit = (saved.limit && saved.limit < cap) ? saved.limit : cap;
+        sb->held_limit = (saved.limit && saved.held_limit < held_cap) ? saved.held_limit : held_cap;
     }
     long long start = sb->steps;
     sb->tripped = TRIP_NONE;
@@ -500,6 +551,8 @@ static int l_sandbox_run(lua_State *L)
     lua_sethook(L, old_hook, old_mask, old_count);
     sb->depth = saved.depth;
     sb->limit = saved.limit;
+    sb->held_limit = saved.held_limit;
+    sb->unmetered = saved.unmetered;
     sb->steps = saved.depth > 0 ? saved.steps - (start - sb->steps) : saved.steps;
     sb->tripped = saved.tripped;
     sb->runner = saved.runner;

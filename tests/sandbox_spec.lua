@@ -204,6 +204,52 @@ return s
       assert.are.equal("instructions", err.budget)
     end)
 
+    it("bounds the memory taken from the system, however stack code cycles through block sizes", function()
+      local core = require "wpo.core.sandbox"
+      local function rss_kb()
+        local f = assert(io.open("/proc/self/status"))
+        local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+        f:close()
+        return kb
+      end
+      collectgarbage()
+      local before = rss_kb()
+      local cap = 32 * 1024 * 1024
+      -- 8 MiB of strings of one size, dropped, then the next size: each size
+      -- fits the cap alone, and their free blocks serve only their own size
+      local function fill(size)
+        local keep = {}
+        for i = 1, (8 * 1024 * 1024) // (size + 32) do
+          keep[i] = string.rep("x", size - 12) .. string.format("%012d", i)
+        end
+        return #keep
+      end
+      local ok, err = core.run({ memory = cap }, function()
+        for size = 40, 480, 16 do
+          fill(size)
+          collectgarbage()
+        end
+        return "done"
+      end)
+      local grown_mb = (rss_kb() - before) / 1024
+      collectgarbage()
+      if ok then assert.are.equal("done", err) else assert.are.equal("memory", err.budget) end
+      assert.is_true(grown_mb < 3 * cap / 2 ^ 20, string.format("the process grew %.0f MiB under a 32 MiB cap", grown_mb))
+    end)
+
+    it("does not count C work (patterns) inside a library module's loading either", function()
+      local core = require "wpo.core.sandbox"
+      local pattern = require "wpo.core.pattern"    -- stack code's find: it charges its work
+      local subject = string.rep("a", 200000) .. "b"
+      package.preload["wpo_test.scans"] = function() return pattern.find(subject, "a*b") end
+      finally(function() package.preload["wpo_test.scans"], package.loaded["wpo_test.scans"] = nil, nil end)
+      local ok, err = core.run({ instructions = 20000 }, function() return require "wpo_test.scans" end)
+      assert.is_true(ok, type(err) == "table" and tostring(err.budget) or tostring(err))
+      ok, err = core.run({ instructions = 20000 }, function() return pattern.find(subject, "a*b") end)
+      assert.is_false(ok)
+      assert.are.equal("instructions", err.budget)
+    end)
+
     it("takes the limits from the command line", function()
       h.write(dir .. "/s.lua", "local s = wpo.stack { name = 't' }\nlocal x = string.rep('x', 9 * 1024 * 1024)\nreturn s\n")
       local r = h.wpo({ "plan", dir .. "/s.lua", "--script-memory", "8M" })

@@ -14,21 +14,6 @@
 local errors = require "wpo.errors"
 local text = require "wpo.text"
 
--- Loading a library module is the library's work, not stack code's, even
--- when stack code's first use of a type loads it inside a sandbox run: it
--- runs outside the instruction budget (so a stack's count never depends on
--- which modules an earlier stack loaded). A module already loaded is the
--- table lookup it always was.
-do
-  local unmetered = require("wpo.core.sandbox").unmetered
-  local raw_require, loaded = require, package.loaded
-  require = function(name)   -- luacheck: ignore 121
-    local m = loaded[name]
-    if m ~= nil then return m end
-    return unmetered(raw_require, name)
-  end
-end
-
 local M = {}
 
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE = 0, 1, 2

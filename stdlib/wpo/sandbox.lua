@@ -37,6 +37,20 @@ local errors = require "wpo.errors"
 
 local M = {}
 
+-- Loading a library module is the library's work, not stack code's, even
+-- when stack code's first use of a type loads it inside a sandbox run: the
+-- global require (the library's, never stack code's) runs it unmetered, so
+-- a stack's count never depends on which modules an earlier stack loaded.
+-- A module already loaded is the table lookup it always was.
+do
+  local raw_require, loaded = require, package.loaded
+  require = function(name)   -- luacheck: ignore 121
+    local m = loaded[name]
+    if m ~= nil then return m end
+    return core.unmetered(raw_require, name)
+  end
+end
+
 M.API = { "wpo", "wpo.cidr", "wpo.wordpress" }
 -- and the WordPress tiers, for layouts of one's own
 M.TIERS = { "backup", "cache", "compute", "database", "dns", "edge", "files", "identity", "loadbalancer", "media",

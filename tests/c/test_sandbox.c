@@ -2,10 +2,16 @@
  * test_sandbox.c — the Lua state's allocator (engine/sandbox.c): blocks of
  * every size keep their bytes through any sequence of allocations, resizes
  * across the small-block classes and malloc's sizes, and frees; they are
- * aligned and never overlap; a Lua state on it survives heavy churn.
+ * aligned and never overlap, also once the system refuses memory; a Lua
+ * state on it survives heavy churn.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -184,12 +190,65 @@ static void test_lua_state_churn(void)
     wpo_sandbox_free(ud);
 }
 
+/* When the system refuses a new region, what was left of the old one went
+ * to a free list: it must never be cut from again. In a child whose address
+ * space is nearly full, blocks of every class are taken until one is refused,
+ * and a few more after (Lua retries); every block keeps its own bytes. */
+static int exhaust_in_child(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1)
+        return 2;
+    fclose(f);
+    struct rlimit lim = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)(9 << 20), 0};
+    lim.rlim_max = lim.rlim_cur;
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return 2;
+    void *ud = wpo_sandbox_new();
+    enum { MAX = 1 << 20 };
+    static unsigned char *blocks[MAX];
+    static size_t sizes[MAX];
+    int n = 0, refused = 0, attempt = 0;
+    while (n < MAX && refused < 50) {
+        size_t size = 16 * (size_t)(1 + (attempt++ * 7) % 32);   /* every class, shuffled */
+        unsigned char *p = wpo_sandbox_alloc(ud, NULL, 0, size);
+        if (!p) {
+            refused++;
+            continue;
+        }
+        memset(p, (unsigned char)n, size);
+        blocks[n] = p;
+        sizes[n++] = size;
+    }
+    if (!refused)
+        return 3;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < sizes[i]; k++)
+            if (blocks[i][k] != (unsigned char)i)
+                return 1;
+    return 0;
+}
+
+static void test_region_refused(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(exhaust_in_child());
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);   /* 1: two blocks shared bytes; 2, 3: the setup failed */
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
         TEST(test_blocks_keep_their_bytes),
         TEST(test_resizes_across_classes),
         TEST(test_lua_state_churn),
+        TEST(test_region_refused),
         {NULL, NULL}
     };
     return test_run("sandbox", cases);
