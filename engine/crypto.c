@@ -21,9 +21,11 @@
  *   uuid() -> "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
  *   aes_gcm_encrypt(key32, plaintext, aad?) -> iv(12) .. ciphertext .. tag(16)
  *   aes_gcm_decrypt(key32, blob, aad?) -> plaintext | nil, "authentication failed ..."
- * A key that is not 32 bytes, or an argument of the wrong type, raises; so
- * does every function but hex and base64 when libcrypto cannot be loaded
- * (one line: "crypto.sha256: cannot load libcrypto (...): why").
+ * A key that is not 32 bytes, or an argument of the wrong type, raises.
+ * Every function that hashes, signs, encrypts or draws random bytes raises,
+ * when libcrypto cannot be loaded, the wpo error CryptoUnavailable ("crypto.
+ * sha256: cannot load libcrypto (...): why"), one line at the command line;
+ * hex, unhex, base64 and unbase64 need no library.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 #include <lauxlib.h>
 
 #include "crypto.h"
+#include "dl.h"
 #include "cryptoapi.h"
 #include "cryptocalls.h"   /* generated: NAME is wpo_libcrypto.NAME */
 
@@ -343,19 +346,22 @@ cleanup:
 
 /* ---- Lua bindings ------------------------------------------------------ */
 
-/* raises "crypto.WHAT: OpenSSL failure", or why libcrypto cannot be loaded */
-static int raise_failure(lua_State *L, const char *what)
+/* raises "crypto.WHAT: OpenSSL failure[ (hint)]", or, when libcrypto cannot
+ * be loaded, the CryptoUnavailable error that says why */
+static int raise_failure(lua_State *L, const char *what, const char *hint)
 {
     char name[64], err[400];
     snprintf(name, sizeof name, "crypto.%s", what);
     wpo_crypto_why(name, err, sizeof err);
-    return luaL_error(L, "%s", err);
+    if (!loaded())
+        return wpo_dl_raise(L, "CryptoUnavailable", err);
+    return hint ? luaL_error(L, "%s (%s)", err, hint) : luaL_error(L, "%s", err);
 }
 
 static int push_result_or_raise(lua_State *L, luaL_Buffer *b, int rc, const char *what)
 {
     if (rc != 0)
-        return raise_failure(L, what);
+        return raise_failure(L, what, NULL);
     luaL_pushresult(b);
     return 1;
 }
@@ -379,7 +385,7 @@ static int l_crypto_sha256(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     uint8_t out[WPO_SHA256_LEN];
     if (wpo_crypto_sha256(data, len, out) != 0)
-        return raise_failure(L, "sha256");
+        return raise_failure(L, "sha256", NULL);
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -392,7 +398,7 @@ static int l_crypto_hmac_sha256(lua_State *L)
     const char *data = luaL_checklstring(L, 2, &len);
     uint8_t out[WPO_SHA256_LEN];
     if (wpo_crypto_hmac_sha256(key, klen, data, len, out) != 0)
-        return raise_failure(L, "hmac_sha256");
+        return raise_failure(L, "hmac_sha256", NULL);
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -404,8 +410,7 @@ static int l_crypto_md5(lua_State *L)
     const char *data = luaL_checklstring(L, 1, &len);
     uint8_t out[WPO_MD5_LEN];
     if (wpo_crypto_md5(data, len, out) != 0)
-        return loaded() ? luaL_error(L, "crypto.md5: OpenSSL failure (is MD5 available?)")
-                        : raise_failure(L, "md5");
+        return raise_failure(L, "md5", "is MD5 available?");
     lua_pushlstring(L, (const char *)out, sizeof out);
     return 1;
 }
@@ -475,7 +480,7 @@ static int l_crypto_uuid(lua_State *L)
     uint8_t r[16];
     char hex[33], out[37];
     if (wpo_crypto_random(r, sizeof r) != 0)
-        return raise_failure(L, "uuid");
+        return raise_failure(L, "uuid", NULL);
     r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);  /* version 4 */
     r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
     wpo_crypto_hex(r, sizeof r, hex);
@@ -511,7 +516,7 @@ static int l_crypto_aes_gcm_encrypt(lua_State *L)
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, total);
     if (wpo_crypto_aes_gcm_encrypt(key, plain, n, aad, aadlen, out) != 0)
-        return raise_failure(L, "aes_gcm_encrypt");
+        return raise_failure(L, "aes_gcm_encrypt", NULL);
     luaL_pushresultsize(&b, total);
     return 1;
 }
@@ -525,7 +530,7 @@ static int l_crypto_aes_gcm_decrypt(lua_State *L)
     const char *aad = luaL_optlstring(L, 3, NULL, &aadlen);
     char err[320];
     if (!loaded())
-        return raise_failure(L, "aes_gcm_decrypt");   /* not an authentication failure */
+        return raise_failure(L, "aes_gcm_decrypt", NULL);   /* not an authentication failure */
     size_t plen = n >= WPO_AES_GCM_IV_LEN + WPO_AES_GCM_TAG_LEN
                       ? n - WPO_AES_GCM_IV_LEN - WPO_AES_GCM_TAG_LEN : 0;
     luaL_Buffer b;
@@ -552,12 +557,12 @@ struct wpo_sha256 {
 static int l_crypto_sha256_new(lua_State *L)
 {
     if (!loaded())
-        return raise_failure(L, "sha256_new");
+        return raise_failure(L, "sha256_new", NULL);
     struct wpo_sha256 *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->ctx = NULL;
     luaL_setmetatable(L, WPO_CRYPTO_SHA256);
     if (!(h->ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(h->ctx, digest_sha256(), NULL) != 1)
-        return raise_failure(L, "sha256_new");
+        return raise_failure(L, "sha256_new", NULL);
     return 1;
 }
 

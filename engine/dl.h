@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include <lua.h>
+
 /* A function to look up, and where its address goes. */
 struct wpo_dl_symbol {
     const char *name;
@@ -35,5 +37,11 @@ struct wpo_dl_once {
  * may be NULL). The pthread_once is the memory barrier: a thread that gets 0
  * sees everything load wrote. */
 int wpo_dl_once(struct wpo_dl_once *o, void (*load)(void), char *err, size_t errlen);
+
+/* Raises in L the wpo error (stdlib/wpo/errors.lua) { code = code, message
+ * = msg }: a library that cannot be loaded is the machine's problem, which
+ * the command line says in one line, not an internal error of wpo's. Where
+ * wpo.errors cannot be loaded (a bare state), a plain error with msg. */
+int wpo_dl_raise(lua_State *L, const char *code, const char *msg);
 
 #endif

@@ -1101,7 +1101,7 @@ int wpo_sigv4_signing_key(struct wpo_str secret, const char *date, struct wpo_st
     }
     return 0;
 failed:
-    snprintf(err, errlen, "HMAC-SHA256 failed");
+    wpo_crypto_why("HMAC-SHA256", err, errlen);
     return -1;
 }
 
@@ -1126,7 +1126,7 @@ int wpo_sigv4_sign(const struct wpo_sigv4_request *req, struct wpo_sigv4_signing
                               err, errlen) != 0)
         return -1;
     if (wpo_sigv4_signature(key, s->string_to_sign.data, s->string_to_sign.len, s->signature) != 0) {
-        snprintf(err, errlen, "HMAC-SHA256 failed");
+        wpo_crypto_why("HMAC-SHA256", err, errlen);
         return -1;
     }
     if (req->expires > 0) {
@@ -1479,8 +1479,11 @@ static int l_sigv4_signature(lua_State *L)
     const char *sts = luaL_checklstring(L, 2, &len);
     luaL_argcheck(L, klen == WPO_SHA256_LEN, 1, "must be a 32-byte signing key");
     char hex[65];
-    if (wpo_sigv4_signature((const uint8_t *)key, sts, len, hex) != 0)
-        return luaL_error(L, "sigv4: HMAC-SHA256 failed");
+    if (wpo_sigv4_signature((const uint8_t *)key, sts, len, hex) != 0) {
+        char err[400];
+        wpo_crypto_why("sigv4: HMAC-SHA256", err, sizeof err);
+        return luaL_error(L, "%s", err);
+    }
     lua_pushstring(L, hex);
     return 1;
 }

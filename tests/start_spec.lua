@@ -132,9 +132,9 @@ describe("starting wpo", function()
   end)
 
   local HASH = [[
-    local ok, err = pcall(require("wpo.core.crypto").sha256, "x")
-    if not ok then io.stderr:write(err, "\n") os.exit(3) end
-    print(#err)
+    local ok, digest = pcall(require("wpo.core.crypto").sha256, "x")
+    if not ok then io.stderr:write(tostring(digest), "\n") os.exit(3) end
+    print(#digest)
   ]]
 
   it("loads libcrypto only to hash, sign or encrypt, and says in one line when it cannot", function()
@@ -151,7 +151,7 @@ describe("starting wpo", function()
     local missing = { WPO_LIBCRYPTO = dir .. "/no/libcrypto.so.3" }
     r = h.wpo_in(dir, { "lua", "hash.lua" }, missing)
     assert.are.equal(3, r.status, r.stdout .. r.stderr)
-    assert.matches("^crypto%.sha256: cannot load libcrypto %(needed for hashing, signing and encryption%): "
+    assert.matches("^CryptoUnavailable: crypto%.sha256: cannot load libcrypto %(needed for hashing, signing and encryption%): "
       .. "[^\n]*no/libcrypto%.so%.3: cannot open shared object file[^\n]*\n$", r.stderr)
     r = h.wpo_in(dir, { "version" }, missing)
     assert.are.equal(0, r.status, r.stderr)
@@ -163,6 +163,11 @@ describe("starting wpo", function()
     r = h.wpo_in(dir, { "plan", "s.lua" }, missing)
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("Plan: 1 to add", r.stdout)
+    -- a plan file carries a digest: the command fails in one line, no internal error
+    r = h.wpo_in(dir, { "plan", "--out", "p.json", "s.lua" }, missing)
+    assert.are.equal(1, r.status, r.stderr)
+    assert.matches("^wpo: CryptoUnavailable: crypto%.sha256: cannot load libcrypto %(needed for hashing, signing "
+      .. "and encryption%): [^\n]*no/libcrypto%.so%.3: cannot open shared object file[^\n]*\n$", r.stderr)
   end)
 
   -- s.lua committed a minute after it was written: the index proves it clean
@@ -173,7 +178,7 @@ describe("starting wpo", function()
       .. "&& git -c user.name=t -c user.email=t@t commit -qm one")
     assert.are.equal(0, r.status, r.stderr)
   end
-  -- a setting only libgit2 reads (url rewriting): the repository is its
+  -- a setting only libgit2 reads (url rewriting): the repository is libgit2's to open
   local function rewrite_urls()
     local r = h.sh("git -C " .. h.quote(dir) .. " config url.https://mirror.invalid/.insteadOf https://x.invalid/")
     assert.are.equal(0, r.status, r.stderr)
