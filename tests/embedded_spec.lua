@@ -110,6 +110,14 @@ print(select(2, pcall(text.closest, nil, { "a" })))
     assert.is_true(tonumber(line) > 0, r.stdout)
     assert.are.equal("nil", name)                        -- no parameter name
     assert.matches("/wpo/text%.lua:%d+: attempt to index a nil value$", err)   -- the file:line stays
+    -- _ENV keeps its name (Lua's "global 'x'"); another upvalue does not
+    h.write(dir .. "/upvalues.lua", [[
+local text = require "wpo.text"
+print(debug.getupvalue(text.closest, 1), (debug.getupvalue(text.closest, 2)))
+]])
+    local up = builtin(dir, { "lua", "upvalues.lua" })
+    assert.are.equal(0, up.status, up.stderr)
+    assert.are.equal("_ENV\t(no name)\n", up.stdout)
     r = builtin(dir, { "lua", "names.lua" }, REPO .. "/stdlib")
     assert.are.equal(0, r.status, r.stderr)
     assert.matches("^%d+\tword\n[^\n]*/wpo/text%.lua:%d+: attempt to index a nil value %(local 'word'%)\n$", r.stdout)

@@ -3,7 +3,7 @@
  * stdlib's Lua files to bytecode, with the chunknames they get when loaded
  * from files ("@<absolute stdlib>/wpo/x.lua", which the stack sandbox goes
  * by) and their line numbers, but without the names of local variables and
- * upvalues (see strip_names), and writes
+ * upvalues other than _ENV (see strip_names), and writes
  *   BLOB   the chunks, one after another
  *   C      the index engine/state.c reads: the stdlib's absolute path, each
  *          module's name, offset and length in the blob, the resource types
@@ -64,13 +64,14 @@ static int write_chunk(lua_State *L, const void *p, size_t n, void *ud)
  * information: line info, absolute line info, local variables (name, start,
  * end) and upvalue names. Sizes are varints, 7 bits a byte, most significant
  * first, the last byte marked with 0x80; a string is its size + 1 (0: none)
- * and its bytes. strip_names copies a chunk with no local variables and no
- * upvalue names: loading the modules of a plan then interns 45% fewer
- * strings (20,000 instead of 36,000) and allocates two vectors fewer per
- * function, and the source names and line numbers, which wpo's messages
- * point at, stay (tests/embedded_spec.lua). What goes are the names
- * Lua's own messages give inside the stdlib ("local 'x'", "upvalue 'y'");
- * WPO_STDLIB=<checkout>/stdlib loads the sources with every name. */
+ * and its bytes. strip_names copies a chunk with no local variable names
+ * and no upvalue name but _ENV: loading the modules of a plan then interns
+ * fewer strings and allocates a vector fewer per function. The source
+ * names and line numbers, which wpo's messages point at, stay
+ * (tests/embedded_spec.lua), and _ENV's name keeps Lua's "global 'x'" in
+ * messages inside the stdlib; what goes is "local 'x'" and "upvalue 'y'"
+ * (shown as "?"). WPO_STDLIB=<checkout>/stdlib loads the sources with every
+ * name. */
 struct reader {
     const unsigned char *p, *end;
     int bad;
@@ -176,9 +177,16 @@ static void strip_function(struct reader *r, struct buf *w, int depth)
         read_size(r);
     }
     put_size(w, 0);
-    for (size_t n = read_size(r); n > 0 && !r->bad; n--)        /* upvalue names */
-        skip_string(r);
-    put_size(w, 0);
+    for (size_t n = copy_size(r, w); n > 0 && !r->bad; n--) {   /* upvalue names: _ENV's only */
+        size_t len = read_size(r);
+        const unsigned char *name = len ? take(r, len - 1) : NULL;
+        if (name && len - 1 == 4 && memcmp(name, "_ENV", 4) == 0) {
+            put_size(w, len);
+            put(w, name, 4);
+        } else {
+            put_size(w, 0);
+        }
+    }
 }
 
 /* The header this build's Lua writes: signature, version 5.4, format 0,
