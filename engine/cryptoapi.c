@@ -21,7 +21,7 @@ static void load(void)
         {NULL, NULL}
     };
     if (!wpo_dl_open("WPO_LIBCRYPTO", WPO_LIBCRYPTO_SONAME, "libcrypto (needed for hashing, signing and encryption)",
-                     symbols, "wpo was built for OpenSSL " WPO_LIBCRYPTO_STR(OPENSSL_VERSION_MAJOR), loading.error,
+                     symbols, "wpo was built for OpenSSL " WPO_STR(OPENSSL_VERSION_MAJOR), loading.error,
                      sizeof loading.error))
         return;
     wpo_libcrypto = api;     /* the library stays loaded for the process's life */

@@ -24,14 +24,14 @@
 
 #include <stddef.h>
 
+#include "dl.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 /* OpenSSL's soname follows its major version since 3.0 */
-#define WPO_LIBCRYPTO_STR_(x) #x
-#define WPO_LIBCRYPTO_STR(x) WPO_LIBCRYPTO_STR_(x)
-#define WPO_LIBCRYPTO_SONAME "libcrypto.so." WPO_LIBCRYPTO_STR(OPENSSL_VERSION_MAJOR)
+#define WPO_LIBCRYPTO_SONAME "libcrypto.so." WPO_STR(OPENSSL_VERSION_MAJOR)
 
 /* every libcrypto function engine/ calls; the list ends at the first empty
  * line (the Makefile reads it) */

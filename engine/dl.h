@@ -10,6 +10,10 @@
 
 #include <lua.h>
 
+/* A macro's value as a string literal (for sonames made of version numbers). */
+#define WPO_STR_(x) #x
+#define WPO_STR(x) WPO_STR_(x)
+
 /* A function to look up, and where its address goes. */
 struct wpo_dl_symbol {
     const char *name;

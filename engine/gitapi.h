@@ -27,16 +27,16 @@
 
 #include <stddef.h>
 
+#include "dl.h"
+
 #include <git2.h>
 
 /* The shared object loaded: the soname of the libgit2 of the headers
  * (libgit2 changes its ABI, and so its soname, at every minor release). */
-#define WPO_GIT_STR_(x) #x
-#define WPO_GIT_STR(x) WPO_GIT_STR_(x)
 #ifdef LIBGIT2_SOVERSION
 #define WPO_GIT_SONAME "libgit2.so." LIBGIT2_SOVERSION
 #else
-#define WPO_GIT_SONAME "libgit2.so." WPO_GIT_STR(LIBGIT2_VER_MAJOR) "." WPO_GIT_STR(LIBGIT2_VER_MINOR)
+#define WPO_GIT_SONAME "libgit2.so." WPO_STR(LIBGIT2_VER_MAJOR) "." WPO_STR(LIBGIT2_VER_MINOR)
 #endif
 
 /* every libgit2 function engine/ calls (git_ left off); the list ends at

@@ -25,14 +25,17 @@ lookup() {
 }
 curl=$(lookup libcurl.so.4)
 [ -n "$curl" ] || { echo "runner-root: libcurl.so.4 is not installed (libcurl4)" >&2; exit 1; }
-gitso=$(strings -a "$wpo" | grep -m1 -x 'libgit2\.so\.[0-9.]*') || {
-  echo "runner-root: $wpo names no libgit2.so.N (not built from engine/gitapi.c?)" >&2; exit 1; }
-git2=$(lookup "$gitso")
-[ -n "$git2" ] || { echo "runner-root: $gitso is not installed (the libgit2 package wpo was built against)" >&2; exit 1; }
-cryptoso=$(strings -a "$wpo" | grep -m1 -x 'libcrypto\.so\.[0-9]*') || {
-  echo "runner-root: $wpo names no libcrypto.so.N (not built from engine/cryptoapi.c?)" >&2; exit 1; }
-crypto=$(lookup "$cryptoso")
-[ -n "$crypto" ] || { echo "runner-root: $cryptoso is not installed (the OpenSSL wpo was built against)" >&2; exit 1; }
+# named_lib PATTERN SOURCE WHAT: the installed library whose soname (matching
+# PATTERN) the binary names
+named_lib() {
+  so=$(strings -a "$wpo" | grep -m1 -x "$1") || {
+    echo "runner-root: $wpo names no ${1%%\\*}.so.N (not built from $2?)" >&2; exit 1; }
+  path=$(lookup "$so")
+  [ -n "$path" ] || { echo "runner-root: $so is not installed (the $3 wpo was built against)" >&2; exit 1; }
+  echo "$path"
+}
+git2=$(named_lib 'libgit2\.so\.[0-9.]*' engine/gitapi.c "libgit2 package") || exit 1
+crypto=$(named_lib 'libcrypto\.so\.[0-9]*' engine/cryptoapi.c OpenSSL) || exit 1
 pkgs=ca-certificates
 for lib in $curl $crypto $git2 $(ldd "$wpo" "$curl" "$crypto" "$git2" | awk '/=> \//{print $3}'); do
   real=$(readlink -f "$lib")

@@ -651,13 +651,11 @@ local output_only = setmetatable({}, { __mode = "k" })
 local function outputs_only(t)
   local o = output_only[t]
   if not o then
-    o = { names = {}, width = 0 }
+    o = { names = {} }
     for _, n in ipairs(t.output_names) do
-      if not t.attributes[n] then
-        o.names[#o.names + 1] = n
-        if #n > o.width then o.width = #n end
-      end
+      if not t.attributes[n] then o.names[#o.names + 1] = n end
     end
+    o.width = width(o.names)
     output_only[t] = o
   end
   return o
